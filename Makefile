@@ -1,0 +1,138 @@
+# gg - one GNU Makefile.
+#
+#   make               build bin/gg and lib/libggshim.so under build/
+#   make test          install missing dependencies, build, run every suite (unit + e2e)
+#   make check         the same with AddressSanitizer + UBSan (the shim: UBSan only)
+#   make demo          record GNU hello under the shim and show what was recorded
+#   make install       PREFIX=/usr/local DESTDIR= : bin/gg, lib/libggshim.so
+#   make bench         the benchmarks under tests/bench/ (numbers, not tests)
+#   V=1                show the commands
+#
+# Everything generated lands in $(BUILD) (build/, or build-check/ for make check).
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+BUILD ?= build
+SAN ?=
+
+CC ?= cc
+PKGS := libseccomp libxxhash msgpack-c libcurl cmocka libcrypto
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter
+CFLAGS ?= -O2 -g
+BASE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP -I. -Ishim -Iruntime -Iinferer -Isandbox
+ifneq ($(SAN),)
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SHIM_SAN_FLAGS := -fsanitize=undefined -fno-sanitize-recover=undefined
+else
+SAN_FLAGS :=
+SHIM_SAN_FLAGS :=
+endif
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs libseccomp libxxhash msgpack-c libcurl libcrypto 2>/dev/null)
+CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
+
+# The shim links nothing but libc: msgpack's packer and xxHash are used header-only.
+SHIM_SRC := $(sort $(wildcard shim/*.c))
+SHIM_OBJ := $(SHIM_SRC:%.c=$(BUILD)/%.pic.o)
+SHIM_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP -Ishim -fPIC -fvisibility=hidden \
+	-O2 -g -fno-stack-protector -ftls-model=initial-exec $(SHIM_SAN_FLAGS) \
+	-fno-delete-null-pointer-checks -Wno-nonnull-compare
+SHIM_LDFLAGS := -shared -Wl,-z,nodelete -Wl,-z,now $(SHIM_SAN_FLAGS)
+
+# Library code shared by the gg command and the unit tests.
+# shim modules without interposition (encoder, path resolution) are also unit-tested.
+SHIM_PURE := shim/trace_enc.c shim/path.c
+LIB_SRC := $(sort $(filter-out runtime/main.c,$(wildcard runtime/*.c inferer/*.c sandbox/*.c)) $(SHIM_PURE))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_A := $(BUILD)/libgg.a
+
+GG := $(BUILD)/bin/gg
+SHIM := $(BUILD)/lib/libggshim.so
+
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
+# Test programs driven by the e2e scripts (one per intercepted entry point, ...).
+PROG_SRC := $(sort $(wildcard tests/progs/*.c))
+PROG_BIN := $(PROG_SRC:tests/progs/%.c=$(BUILD)/tests/progs/%)
+
+ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(SAN_FLAGS) $(CFLAGS)
+
+.PHONY: all test check demo install bench deps clean unit e2e
+all: $(GG) $(SHIM)
+
+# Dependencies are installed when something is missing (scripts/install-deps is
+# idempotent and quiet); plain `make` only says what is missing.
+deps:
+	$(Q)scripts/install-deps
+
+$(BUILD)/%.pic.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(SHIM_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(SHIM): $(SHIM_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(SHIM_LDFLAGS) -o $@ $(SHIM_OBJ) -ldl
+
+$(LIB_A): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(GG): $(BUILD)/runtime/main.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(CMOCKA_LIBS) $(PKG_LIBS) -lpthread
+
+$(BUILD)/tests/progs/%: tests/progs/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) -std=gnu11 -D_GNU_SOURCE -O1 -g -Wall -o $@ $< -lpthread
+
+unit: $(UNIT_BIN)
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory all unit $(PROG_BIN)
+	$(Q)BUILD=$(BUILD) tests/run.sh
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=build-check SAN=1 all unit $(PROG_BIN:$(BUILD)/%=build-check/%)
+	$(Q)BUILD=build-check GG_CHECK=1 tests/run.sh
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BUILD=$(BUILD) scripts/demo.sh
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all $(PROG_BIN)
+	$(Q)for b in tests/bench/*.sh; do BUILD=$(BUILD) $$b || exit 1; done
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib
+	install -m 755 $(GG) $(DESTDIR)$(PREFIX)/bin/gg
+	install -m 755 $(SHIM) $(DESTDIR)$(PREFIX)/lib/libggshim.so
+	@if [ -z "$(DESTDIR)" ] && command -v ldconfig >/dev/null; then ldconfig; fi
+
+clean:
+	rm -rf build build-check
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,59 @@
+/*
+ * path.c - lexical joining and cleaning of paths (see path.h).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "path.h"
+
+size_t path_clean(char *p)
+{
+	char *r = p, *w = p;
+
+	if (*r == '/')
+		*w++ = *r++;
+	while (*r) {
+		if (*r == '/') {
+			r++;
+			continue;
+		}
+		if (r[0] == '.' && (r[1] == '/' || r[1] == '\0')) {
+			r++;
+			continue;
+		}
+		if (w > p && w[-1] != '/')
+			*w++ = '/';
+		while (*r && *r != '/')
+			*w++ = *r++;
+	}
+	if (w == p)
+		*w++ = '.';
+	*w = '\0';
+	return (size_t)(w - p);
+}
+
+long path_join(const char *base, const char *rel, char *out, size_t cap)
+{
+	size_t bl = 0, rl = rel ? strlen(rel) : 0;
+	size_t need;
+
+	if (cap == 0)
+		return -ENAMETOOLONG;
+	if (base && (!rel || rel[0] != '/'))
+		bl = strlen(base);
+	need = bl + 1 + rl + 1;
+	if (need > cap) {
+		size_t n = bl < cap - 1 ? bl : cap - 1;
+		memcpy(out, base ? base : "", n);
+		out[n] = '\0';
+		return -ENAMETOOLONG;
+	}
+	if (bl) {
+		memcpy(out, base, bl);
+		out[bl] = '/';
+		memcpy(out + bl + 1, rel ? rel : "", rl + 1);
+	} else {
+		memcpy(out, rel ? rel : "", rl + 1);
+	}
+	return (long)path_clean(out);
+}

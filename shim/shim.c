@@ -1,0 +1,1189 @@
+/*
+ * shim.c - the core of libggshim.so: per-image state, the trace log, record emission.
+ *
+ * States of an image's recorder:
+ *   OFF      GG_SHIM_OFF=1 at start, or recording failed: every wrapper passes through.
+ *   LAZY     a fork child before its first event: no log yet (origin FORK).
+ *   LOGGING  log open: records are appended with one write(2) each.
+ * Transitions: start-up -> LOGGING (or OFF); fork -> LAZY in the child; first event in
+ * LAZY -> LOGGING; any write/open failure -> OFF with one warning.
+ *
+ * Invariants: the hot path (shim_enter .. rec_* .. shim_leave) calls no malloc, no
+ * stdio and takes no lock; errno is what the real call left; the log descriptor lives
+ * high (>= 900 when the fd limit allows), close-on-exec, and is protected from the
+ * program's close/dup2/close_range by the wrappers in wrap_fd.c.
+ */
+#include <dirent.h>
+#include <elf.h>
+#include <link.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define XXH_INLINE_ALL
+#define XXH_NO_STREAM
+#include <xxhash.h>
+
+#include "path.h"
+#include "shim.h"
+
+#define TBUF_CAP (64u * 1024)
+#define SEEN_SLOTS 8192u      /* dedupe set of existence checks, per image */
+#define WFD_MAX 65536         /* descriptors tracked for writing */
+#define LOG_FD_FLOOR 900
+
+enum shim_mode { MODE_OFF = 0, MODE_LAZY = 1, MODE_LOGGING = 2 };
+
+static struct {
+	_Atomic int mode;
+	pid_t pid;
+	int origin;
+	_Atomic int log_fd;
+	char log_id[48];
+	char parent_log[48];
+	char trace_dir[PATH_MAX];
+	char lib_path[PATH_MAX];
+	char exe[PATH_MAX];
+	char **argv;
+	char **envp;
+	_Atomic unsigned cwd_seq;
+	char cwd[PATH_MAX];
+	bool warned;
+	bool exit_recorded;
+	_Atomic int opening; /* a thread is opening the log (log_open) */
+	pthread_key_t buf_key;
+	bool have_key;
+} g = { .log_fd = -1 };
+
+static _Atomic uint64_t seen[SEEN_SLOTS];
+static _Atomic uint64_t wfd[WFD_MAX / 64];
+
+static __thread int t_guard;
+static __thread char *t_buf;
+
+/* ---- small async-signal-safe helpers ------------------------------------ */
+
+static uint64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static pid_t raw_getpid(void)
+{
+	return (pid_t)syscall(SYS_getpid);
+}
+
+static int raw_close(int fd)
+{
+	return (int)syscall(SYS_close, fd);
+}
+
+static size_t fmt_u64(char *out, uint64_t v, unsigned base, unsigned width)
+{
+	char tmp[24];
+	size_t n = 0;
+	do {
+		tmp[n++] = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v);
+	while (n < width)
+		tmp[n++] = '0';
+	for (size_t i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	out[n] = '\0';
+	return n;
+}
+
+static char *cat(char *p, const char *s)
+{
+	size_t n = strlen(s);
+	memcpy(p, s, n + 1);
+	return p + n;
+}
+
+static void write_all_stderr(const char *s)
+{
+	size_t n = strlen(s);
+	while (n) {
+		ssize_t w = write(2, s, n);
+		if (w <= 0) {
+			if (w < 0 && errno == EINTR)
+				continue;
+			return;
+		}
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Keeps errno: the real call must see the errno the program left. */
+void *shim_dlsym(const char *name)
+{
+	int saved = errno;
+	void *p = dlsym(RTLD_NEXT, name);
+	errno = saved;
+	return p;
+}
+
+/* ---- enabling and disabling --------------------------------------------- */
+
+bool shim_enabled(void)
+{
+	return atomic_load_explicit(&g.mode, memory_order_relaxed) != MODE_OFF;
+}
+
+/*
+ * Stop recording this image after a trace failure: one warning, and the children
+ * inherit GG_SHIM_OFF=1 (putenv of a static string; children started with an
+ * explicit environment get it from shim_env_fixup).
+ */
+static void shim_disable(const char *what, int err)
+{
+	static char off_env[] = GG_ENV_SHIM_OFF "=1";
+	char msg[PATH_MAX + 256], *p = msg;
+	const char *desc = strerrordesc_np(err);
+
+	atomic_store(&g.mode, MODE_OFF);
+	if (g.warned)
+		return;
+	g.warned = true;
+	p = cat(p, "gg: warning: cannot write trace '");
+	p = cat(p, what);
+	p = cat(p, "': ");
+	p = cat(p, desc ? desc : "error");
+	p = cat(p, "; this build is not recorded\n");
+	write_all_stderr(msg);
+	if (!shim_in_detached_child())
+		putenv(off_env);
+}
+
+/* ---- the guard ----------------------------------------------------------- */
+
+static int log_open(void);
+
+bool shim_enter(struct shim_call *c)
+{
+	c->saved_errno = errno;
+	c->err = 0;
+	c->active = false;
+	if (t_guard || atomic_load_explicit(&g.mode, memory_order_acquire) == MODE_OFF)
+		return false;
+	t_guard = 1;
+	c->active = true;
+	return true;
+}
+
+bool shim_log_pending(void)
+{
+	return atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_LAZY;
+}
+
+void shim_leave(struct shim_call *c)
+{
+	t_guard = 0;
+	errno = c->err;
+}
+
+/* ---- paths --------------------------------------------------------------- */
+
+static void cwd_refresh(void)
+{
+	char tmp[PATH_MAX];
+	long n = syscall(SYS_getcwd, tmp, sizeof(tmp));
+	if (n <= 0 || tmp[0] != '/')
+		tmp[0] = '\0';
+	atomic_fetch_add(&g.cwd_seq, 1);
+	memcpy(g.cwd, tmp, strlen(tmp) + 1);
+	atomic_fetch_add(&g.cwd_seq, 1);
+}
+
+static void cwd_copy(char *out)
+{
+	unsigned s1, s2;
+	do {
+		s1 = atomic_load(&g.cwd_seq);
+		memcpy(out, g.cwd, PATH_MAX);
+		out[PATH_MAX - 1] = '\0';
+		s2 = atomic_load(&g.cwd_seq);
+	} while (s1 != s2 || (s1 & 1));
+	if (!out[0]) {
+		ssize_t n = readlink("/proc/self/cwd", out, PATH_MAX - 1);
+		out[n > 0 ? n : 0] = '\0';
+	}
+}
+
+void shim_fdpath(int fd, char *out)
+{
+	char link[40], *p = cat(link, "/proc/self/fd/");
+	ssize_t n;
+	fmt_u64(p, (uint64_t)fd, 10, 0);
+	n = readlink(link, out, SHIM_PATH_CAP - 1);
+	out[n > 0 ? n : 0] = '\0';
+}
+
+void shim_abspath(int dirfd, const char *path, char *out)
+{
+	char base[PATH_MAX];
+
+	if (!path) {
+		out[0] = '\0';
+		return;
+	}
+	if (path[0] == '/') {
+		path_join(NULL, path, out, SHIM_PATH_CAP);
+		return;
+	}
+	if (dirfd == AT_FDCWD)
+		cwd_copy(base);
+	else
+		shim_fdpath(dirfd, base);
+	path_join(base[0] ? base : NULL, path, out, SHIM_PATH_CAP);
+}
+
+/* ---- the log -------------------------------------------------------------- */
+
+static char *tbuf(void)
+{
+	void *p;
+	if (t_buf)
+		return t_buf;
+	p = mmap(NULL, TBUF_CAP, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	t_buf = p;
+	if (g.have_key)
+		pthread_setspecific(g.buf_key, p);
+	return t_buf;
+}
+
+static void tbuf_free(void *p)
+{
+	if (p)
+		munmap(p, TBUF_CAP);
+	t_buf = NULL;
+}
+
+static int write_full(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (w == 0)
+			return -ENOSPC;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Emit a finished record to the image's log, opening it first in a fork child. */
+static void emit(struct tenc *e)
+{
+	ssize_t n = tenc_finish(e);
+	int fd, r;
+
+	if (n < 0)
+		return;
+	if (atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_LAZY && log_open() < 0)
+		return;
+	fd = atomic_load_explicit(&g.log_fd, memory_order_relaxed);
+	if (fd < 0)
+		return;
+	r = write_full(fd, e->buf, (size_t)n);
+	if (r < 0)
+		shim_disable(g.trace_dir, -r);
+}
+
+static int stdio_type(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -1;
+	return (int)((st.st_mode & S_IFMT) >> 12);
+}
+
+/* PROC: the first record of a log (see trace_format.h for the fields). */
+static int write_proc(int fd, pid_t pid, int origin, uint64_t start_ns, const char *log_parent,
+		      char **argv, char **envp)
+{
+	char cwd[PATH_MAX];
+	size_t cap = 4096 + 2 * PATH_MAX + tenc_strv_size(argv) + tenc_strv_size(envp);
+	char *buf = NULL;
+	mode_t um;
+	int r;
+
+	cap = (cap + 4095) & ~(size_t)4095;
+	if (cap > GG_TRACE_MAX_RECORD)
+		cap = GG_TRACE_MAX_RECORD;
+	buf = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		return -ENOMEM;
+	cwd_copy(cwd);
+	um = (mode_t)syscall(SYS_umask, 022);
+	syscall(SYS_umask, um);
+
+	struct tenc e = TENC_INIT(buf, cap);
+	size_t budget = cap - 4096 - 2 * PATH_MAX;
+	tenc_begin(&e, GG_REC_PROC, now_ns(CLOCK_MONOTONIC), 14);
+	tenc_uint(&e, (uint64_t)pid);
+	tenc_uint(&e, (uint64_t)getppid());
+	tenc_uint(&e, (uint64_t)origin);
+	tenc_uint(&e, start_ns);
+	tenc_str(&e, g.exe);
+	tenc_str(&e, (const char *)getauxval(AT_EXECFN));
+	tenc_strv(&e, argv, budget / 4);
+	tenc_strv(&e, envp, budget - budget / 4);
+	tenc_str(&e, cwd);
+	tenc_uint(&e, um);
+	tenc_uint(&e, getuid());
+	tenc_uint(&e, getgid());
+	tenc_str(&e, log_parent);
+	tenc_array(&e, 3);
+	for (int i = 0; i < 3; i++)
+		tenc_int(&e, stdio_type(i));
+	ssize_t n = tenc_finish(&e);
+	r = n < 0 ? (int)n : write_full(fd, buf, (size_t)n);
+	munmap(buf, cap);
+	return r;
+}
+
+static int log_create(pid_t pid, uint64_t *start_ns, char *id_out, char *path_out)
+{
+	char *p;
+	int fd, hi;
+	struct rlimit rl;
+	char hdr[GG_TRACE_HEADER_LEN];
+
+	*start_ns = now_ns(CLOCK_REALTIME);
+	p = id_out + fmt_u64(id_out, (uint64_t)pid, 10, 0);
+	*p++ = '-';
+	fmt_u64(p, *start_ns, 16, 16);
+	p = cat(path_out, g.trace_dir);
+	p = cat(p, "/");
+	p = cat(p, id_out);
+	cat(p, GG_TRACE_SUFFIX);
+	fd = (int)syscall(SYS_openat, AT_FDCWD, path_out,
+			  O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	hi = LOG_FD_FLOOR;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 2 * LOG_FD_FLOOR)
+		hi = (int)(rl.rlim_cur / 2);
+	if (hi > fd) {
+		int nfd = fcntl(fd, F_DUPFD_CLOEXEC, hi);
+		if (nfd >= 0) {
+			raw_close(fd);
+			fd = nfd;
+		}
+	}
+	tenc_file_header(hdr);
+	int r = write_full(fd, hdr, sizeof(hdr));
+	if (r < 0) {
+		raw_close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static char *empty_vec[1] = { NULL };
+
+static void rec_objs_init(void);
+
+/* Open this image's log and write its PROC (and OBJS) records. */
+static int log_open(void)
+{
+	char path[PATH_MAX + 64];
+	uint64_t start;
+	int fd, r;
+	bool forked = g.origin == GG_ORIGIN_FORK;
+	int zero = 0;
+
+	/* several threads of a fork child may race to the first record: one opens */
+	if (!atomic_compare_exchange_strong(&g.opening, &zero, 1)) {
+		while (atomic_load(&g.mode) == MODE_LAZY)
+			sched_yield();
+		return atomic_load(&g.log_fd) >= 0 ? 0 : -EIO;
+	}
+	fd = log_create(g.pid, &start, g.log_id, path);
+	if (fd < 0) {
+		shim_disable(g.trace_dir, -fd);
+		goto out;
+	}
+	r = write_proc(fd, g.pid, g.origin, start, forked ? g.parent_log : "",
+		       forked ? empty_vec : g.argv, forked ? empty_vec : g.envp);
+	if (r < 0) {
+		raw_close(fd);
+		shim_disable(path, -r);
+		fd = r;
+		goto out;
+	}
+	atomic_store(&g.log_fd, fd);
+	atomic_store(&g.mode, MODE_LOGGING);
+	if (!forked)
+		rec_objs_init();
+	fd = 0;
+out:
+	atomic_store(&g.opening, 0);
+	return fd < 0 ? fd : 0;
+}
+
+int shim_log_fd(void)
+{
+	return atomic_load(&g.log_fd);
+}
+
+int shim_log_move_away(int fd)
+{
+	int cur = atomic_load(&g.log_fd);
+	int nfd;
+	if (cur < 0 || fd != cur)
+		return 0;
+	nfd = fcntl(cur, F_DUPFD_CLOEXEC, cur + 1);
+	if (nfd < 0)
+		nfd = fcntl(cur, F_DUPFD_CLOEXEC, 3);
+	if (nfd < 0 || nfd == fd)
+		return -EMFILE;
+	atomic_store(&g.log_fd, nfd);
+	raw_close(cur);
+	return 0;
+}
+
+/* ---- dedupe of existence checks -------------------------------------------- */
+
+/* True the first time (fn, path, flags, ret) is seen in this image. */
+static bool seen_first(int fn, const char *path, size_t len, long flags, long ret)
+{
+	uint64_t h = XXH3_64bits_withSeed(path, len,
+					  ((uint64_t)fn << 48) ^ ((uint64_t)flags << 16) ^ (uint64_t)ret);
+	if (h == 0)
+		h = 1;
+	for (unsigned i = 0; i < 32; i++) {
+		unsigned slot = (unsigned)(h + i) % SEEN_SLOTS;
+		uint64_t cur = atomic_load_explicit(&seen[slot], memory_order_relaxed);
+		if (cur == h)
+			return false;
+		if (cur == 0) {
+			uint64_t zero = 0;
+			if (atomic_compare_exchange_strong(&seen[slot], &zero, h))
+				return true;
+			if (zero == h)
+				return false;
+		}
+	}
+	return true; /* table crowded: record again rather than lose it */
+}
+
+/* ---- record helpers ------------------------------------------------------------ */
+
+#define REC_BEGIN(e, type, n)                                                     \
+	char *buf_ = tbuf();                                                      \
+	if (!buf_)                                                                \
+		return;                                                           \
+	struct tenc e = TENC_INIT(buf_, TBUF_CAP);                                \
+	tenc_begin(&e, type, now_ns(CLOCK_MONOTONIC), n)
+
+void rec_open(int fn, int dirfd, const char *path, int flags, mode_t mode, long ret, int err)
+{
+	char abs[SHIM_PATH_CAP];
+	shim_abspath(dirfd, path, abs);
+	REC_BEGIN(e, GG_REC_OPEN, 6);
+	tenc_uint(&e, (uint64_t)fn);
+	tenc_str(&e, abs);
+	tenc_int(&e, flags);
+	tenc_uint(&e, mode);
+	tenc_int(&e, ret);
+	tenc_uint(&e, ret < 0 ? (uint64_t)err : 0);
+	emit(&e);
+	if (ret >= 0)
+		shim_fd_opened((int)ret, flags);
+}
+
+void rec_stat(int fn, int dirfd, const char *path, int flags, long ret, int err,
+	      unsigned ftype, const char *target)
+{
+	char abs[SHIM_PATH_CAP];
+	size_t len;
+	shim_abspath(dirfd, path, abs);
+	len = strlen(abs);
+	if (ret < 0)
+		ret = -1;
+	if (!seen_first(fn, abs, len, flags, ret >= 0 ? 0 : err))
+		return;
+	REC_BEGIN(e, GG_REC_STAT, 7);
+	tenc_uint(&e, (uint64_t)fn);
+	tenc_strn(&e, abs, len);
+	tenc_int(&e, flags);
+	tenc_int(&e, ret);
+	tenc_uint(&e, ret < 0 ? (uint64_t)err : 0);
+	tenc_uint(&e, ftype);
+	tenc_str(&e, target);
+	emit(&e);
+}
+
+struct dent64 {
+	uint64_t ino;
+	int64_t off;
+	unsigned short reclen;
+	unsigned char type;
+	char name[];
+};
+
+/* Walk a directory's names with getdents64; count them and their encoded size. */
+static int list_names(int dfd, struct tenc *e, size_t *count, size_t *bytes)
+{
+	char dbuf[8192];
+	long n;
+
+	lseek(dfd, 0, SEEK_SET);
+	while ((n = syscall(SYS_getdents64, dfd, dbuf, sizeof(dbuf))) > 0) {
+		for (long off = 0; off < n;) {
+			struct dent64 *d = (struct dent64 *)(dbuf + off);
+			off += d->reclen;
+			if (!strcmp(d->name, ".") || !strcmp(d->name, ".."))
+				continue;
+			if (e) {
+				tenc_str(e, d->name);
+			} else {
+				(*count)++;
+				*bytes += strlen(d->name) + 5;
+			}
+		}
+	}
+	return n < 0 ? -errno : 0;
+}
+
+void rec_list(int fn, int dirfd, const char *path, int fd_for_listing, long ret, int err)
+{
+	char abs[SHIM_PATH_CAP];
+	size_t count = 0, bytes = 0, cap;
+	int dfd = -1;
+	char *buf;
+
+	if (path)
+		shim_abspath(dirfd, path, abs);
+	else
+		shim_fdpath(fd_for_listing, abs);
+	if (!seen_first(fn, abs, strlen(abs), -1, ret < 0 ? err : 0))
+		return;
+	if (ret >= 0) {
+		if (path)
+			dfd = (int)syscall(SYS_openat, dirfd, path,
+					   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		else
+			dfd = (int)syscall(SYS_openat, fd_for_listing, ".",
+					   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0)
+			list_names(dfd, NULL, &count, &bytes);
+	}
+	cap = (bytes + strlen(abs) + 256 + 4095) & ~(size_t)4095;
+	if (cap > GG_TRACE_MAX_RECORD)
+		cap = GG_TRACE_MAX_RECORD;
+	buf = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		goto out_close;
+	struct tenc e = TENC_INIT(buf, cap);
+	tenc_begin(&e, GG_REC_LIST, now_ns(CLOCK_MONOTONIC), 5);
+	tenc_uint(&e, (uint64_t)fn);
+	tenc_str(&e, abs);
+	tenc_int(&e, ret < 0 ? -1 : 0);
+	tenc_uint(&e, ret < 0 ? (uint64_t)err : 0);
+	tenc_array(&e, (uint32_t)count);
+	if (dfd >= 0 && count)
+		list_names(dfd, &e, NULL, NULL);
+	emit(&e);
+	munmap(buf, cap);
+out_close:
+	if (dfd >= 0)
+		raw_close(dfd);
+}
+
+void rec_ns(int fn, int dirfd, const char *path, int dirfd2, const char *path2,
+	    int64_t arg, long ret, int err)
+{
+	char abs[SHIM_PATH_CAP], abs2[SHIM_PATH_CAP];
+	shim_abspath(dirfd, path, abs);
+	if (dirfd2 == INT_MIN) /* symlink target: as written */
+		path_join(NULL, path2 ? path2 : "", abs2, sizeof(abs2));
+	else
+		shim_abspath(dirfd2, path2, abs2);
+	if (dirfd2 == INT_MIN && path2) {
+		size_t n = strlen(path2);
+		if (n >= sizeof(abs2))
+			n = sizeof(abs2) - 1;
+		memcpy(abs2, path2, n);
+		abs2[n] = '\0';
+	}
+	REC_BEGIN(e, GG_REC_NS, 6);
+	tenc_uint(&e, (uint64_t)fn);
+	tenc_str(&e, abs);
+	tenc_str(&e, abs2);
+	tenc_int(&e, arg);
+	tenc_int(&e, ret < 0 ? -1 : ret);
+	tenc_uint(&e, ret < 0 ? (uint64_t)err : 0);
+	emit(&e);
+}
+
+void rec_chdir(int fn, long ret, int err)
+{
+	char cwd[PATH_MAX];
+	if (ret == 0)
+		cwd_refresh();
+	cwd_copy(cwd);
+	REC_BEGIN(e, GG_REC_CHDIR, 4);
+	tenc_uint(&e, (uint64_t)fn);
+	tenc_str(&e, cwd);
+	tenc_int(&e, ret);
+	tenc_uint(&e, ret < 0 ? (uint64_t)err : 0);
+	emit(&e);
+}
+
+void rec_fd(int fn, int fd, int fd2, long ret, int err)
+{
+	REC_BEGIN(e, GG_REC_FD, 5);
+	tenc_uint(&e, (uint64_t)fn);
+	tenc_int(&e, fd);
+	tenc_int(&e, fd2);
+	tenc_int(&e, ret);
+	tenc_uint(&e, ret < 0 ? (uint64_t)err : 0);
+	emit(&e);
+}
+
+void rec_wait(int fn, pid_t pid, int status)
+{
+	REC_BEGIN(e, GG_REC_WAIT, 3);
+	tenc_uint(&e, (uint64_t)fn);
+	tenc_int(&e, pid);
+	tenc_int(&e, status);
+	emit(&e);
+}
+
+void rec_exit(int how, int status)
+{
+	if (g.exit_recorded || raw_getpid() != g.pid)
+		return;
+	g.exit_recorded = true;
+	REC_BEGIN(e, GG_REC_EXIT, 2);
+	tenc_uint(&e, (uint64_t)how);
+	tenc_int(&e, status);
+	emit(&e);
+}
+
+/* ---- shared objects ----------------------------------------------------------- */
+
+static bool obj_skip(const char *name)
+{
+	return !name || name[0] != '/' || !strcmp(name, g.lib_path);
+}
+
+#define OBJS_MAX 1024
+
+struct objs_snap {
+	const char *interp;
+	const char *names[OBJS_MAX];
+	size_t n;
+};
+
+/* Collect the objects not reported yet (marking them reported). */
+static int objs_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	struct objs_snap *s = data;
+	const char *name = info->dlpi_name;
+
+	if (obj_skip(name) || !strcmp(name, s->interp) || s->n == OBJS_MAX)
+		return 0;
+	if (seen_first(GG_FN_dlopen, name, strlen(name), 0, 0))
+		s->names[s->n++] = name;
+	return 0;
+}
+
+static const char *main_interp(void)
+{
+	const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+	unsigned long n = getauxval(AT_PHNUM);
+	uintptr_t bias = 0;
+
+	if (!ph)
+		return "";
+	for (unsigned long i = 0; i < n; i++)
+		if (ph[i].p_type == PT_PHDR)
+			bias = (uintptr_t)ph - ph[i].p_vaddr;
+	for (unsigned long i = 0; i < n; i++)
+		if (ph[i].p_type == PT_INTERP)
+			return (const char *)(bias + ph[i].p_vaddr);
+	return "";
+}
+
+/*
+ * OBJS: at start-up every mapped object but the main program, the interpreter and the
+ * shim; after a dlopen only the objects not reported before (one snapshot pass over
+ * dl_iterate_phdr, names stay valid while mapped).
+ */
+static void rec_objs(bool after_dlopen)
+{
+	struct objs_snap s = { .interp = after_dlopen ? "" : main_interp() };
+	char *buf = tbuf();
+
+	if (!buf)
+		return;
+	dl_iterate_phdr(objs_cb, &s);
+	if (after_dlopen && !s.n)
+		return;
+	struct tenc e = TENC_INIT(buf, TBUF_CAP);
+	tenc_begin(&e, GG_REC_OBJS, now_ns(CLOCK_MONOTONIC), 2);
+	tenc_str(&e, s.interp);
+	tenc_array(&e, (uint32_t)s.n);
+	for (size_t i = 0; i < s.n; i++)
+		tenc_str(&e, s.names[i]);
+	emit(&e);
+}
+
+static void rec_objs_init(void)
+{
+	rec_objs(false);
+}
+
+void rec_objs_new(void)
+{
+	rec_objs(true);
+}
+
+/* ---- exec records -------------------------------------------------------------- */
+
+/*
+ * In a child that shares our memory (vfork turned into fork is not one of them; a raw
+ * clone(CLONE_VM) is), the image's state belongs to the parent: write a one-off log
+ * for this pid (PROC with origin FORK, then the record) and touch nothing shared.
+ */
+bool shim_in_detached_child(void)
+{
+	return g.pid && raw_getpid() != g.pid;
+}
+
+static int detached_log(void)
+{
+	char path[PATH_MAX + 64], id[48];
+	uint64_t start;
+	pid_t pid = raw_getpid();
+	int fd = log_create(pid, &start, id, path);
+	if (fd < 0)
+		return fd;
+	if (write_proc(fd, pid, GG_ORIGIN_FORK, start, g.log_id, empty_vec, empty_vec) < 0) {
+		raw_close(fd);
+		return -EIO;
+	}
+	return fd;
+}
+
+static void emit_exec_like(struct tenc *e)
+{
+	if (shim_in_detached_child()) {
+		int fd = detached_log();
+		ssize_t n = tenc_finish(e);
+		if (fd >= 0 && n > 0)
+			write_full(fd, e->buf, (size_t)n);
+		if (fd >= 0)
+			raw_close(fd);
+		return;
+	}
+	emit(e);
+}
+
+void rec_exec(int fn, const char *path, char *const argv[], char *const envp[], bool opaque)
+{
+	char abs[SHIM_PATH_CAP];
+	size_t cap = 1024 + SHIM_PATH_CAP + tenc_strv_size((char **)argv) +
+		     (opaque ? tenc_strv_size((char **)envp) : 0);
+	char *buf;
+
+	cap = (cap + 4095) & ~(size_t)4095;
+	if (cap > GG_TRACE_MAX_RECORD)
+		cap = GG_TRACE_MAX_RECORD;
+	buf = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		return;
+	shim_abspath(AT_FDCWD, path, abs);
+	struct tenc e = TENC_INIT(buf, cap);
+	size_t budget = cap - 1024 - SHIM_PATH_CAP;
+	tenc_begin(&e, GG_REC_EXEC, now_ns(CLOCK_MONOTONIC), 5);
+	tenc_uint(&e, (uint64_t)fn);
+	tenc_str(&e, abs);
+	tenc_strv(&e, argv, opaque ? budget / 2 : budget);
+	tenc_strv(&e, opaque ? envp : empty_vec, budget / 2);
+	tenc_bool(&e, opaque);
+	emit_exec_like(&e);
+	munmap(buf, cap);
+}
+
+void rec_execfail(int fn, const char *path, int err)
+{
+	char abs[SHIM_PATH_CAP];
+	shim_abspath(AT_FDCWD, path, abs);
+	REC_BEGIN(e, GG_REC_EXECFAIL, 3);
+	tenc_uint(&e, (uint64_t)fn);
+	tenc_str(&e, abs);
+	tenc_uint(&e, (uint64_t)err);
+	emit_exec_like(&e);
+}
+
+/*
+ * glibc's posix_spawn_file_actions_t layout (glibc posix/spawn_int.h, stable since
+ * 2.2 with tags appended): read to record what the child sees.
+ */
+struct glibc_spawn_action {
+	enum { SA_CLOSE, SA_DUP2, SA_OPEN, SA_CHDIR, SA_FCHDIR, SA_CLOSEFROM, SA_TCSETPGRP } tag;
+	union {
+		struct { int fd; } close_action;
+		struct { int fd, newfd; } dup2_action;
+		struct { int fd; char *path; int oflag; mode_t mode; } open_action;
+		struct { char *path; } chdir_action;
+		struct { int fd; } fchdir_action;
+		struct { int from; } closefrom_action;
+	} action;
+};
+
+struct glibc_file_actions {
+	int allocated, used;
+	struct glibc_spawn_action *actions;
+	int pad[16];
+};
+
+void rec_spawn(int fn, const char *path, char *const argv[], char *const envp[], long ret,
+	       int err, const void *file_actions, bool opaque)
+{
+	const struct glibc_file_actions *fa = file_actions;
+	int nact = fa && fa->used > 0 && fa->used <= fa->allocated ? fa->used : 0;
+	size_t cap = 2048 + SHIM_PATH_CAP + tenc_strv_size((char **)argv) +
+		     (opaque ? tenc_strv_size((char **)envp) : 0) + (size_t)nact * (PATH_MAX + 64);
+	char *buf;
+
+	cap = (cap + 4095) & ~(size_t)4095;
+	if (cap > GG_TRACE_MAX_RECORD)
+		cap = GG_TRACE_MAX_RECORD;
+	buf = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		return;
+	struct tenc e = TENC_INIT(buf, cap);
+	size_t budget = (cap - 2048 - SHIM_PATH_CAP) / 2;
+	tenc_begin(&e, GG_REC_SPAWN, now_ns(CLOCK_MONOTONIC), 8);
+	tenc_uint(&e, (uint64_t)fn);
+	tenc_str(&e, path);
+	tenc_strv(&e, argv, budget);
+	tenc_strv(&e, opaque ? envp : empty_vec, budget);
+	tenc_int(&e, ret);
+	tenc_uint(&e, ret < 0 ? (uint64_t)err : 0);
+	tenc_array(&e, (uint32_t)nact);
+	for (int i = 0; i < nact; i++) {
+		const struct glibc_spawn_action *a = &fa->actions[i];
+		int op = 0, fd = -1, fd2 = -1, flags = 0;
+		unsigned mode = 0;
+		const char *p = "";
+		char abs[SHIM_PATH_CAP];
+		switch (a->tag) {
+		case SA_CLOSE: op = GG_SPAWN_CLOSE; fd = a->action.close_action.fd; break;
+		case SA_DUP2:
+			op = GG_SPAWN_DUP2;
+			fd = a->action.dup2_action.fd;
+			fd2 = a->action.dup2_action.newfd;
+			break;
+		case SA_OPEN:
+			op = GG_SPAWN_OPEN;
+			fd = a->action.open_action.fd;
+			p = a->action.open_action.path;
+			flags = a->action.open_action.oflag;
+			mode = a->action.open_action.mode;
+			break;
+		case SA_CHDIR: op = GG_SPAWN_CHDIR; p = a->action.chdir_action.path; break;
+		case SA_FCHDIR: op = GG_SPAWN_FCHDIR; fd = a->action.fchdir_action.fd; break;
+		default: op = 0; break;
+		}
+		/* relative paths in actions are relative to the child's cwd at that point,
+		 * which earlier chdir actions may have changed: recorded as written */
+		if (p && p[0] == '/')
+			path_join(NULL, p, abs, sizeof(abs));
+		else {
+			size_t n = p ? strlen(p) : 0;
+			if (n >= sizeof(abs))
+				n = sizeof(abs) - 1;
+			memcpy(abs, p ? p : "", n);
+			abs[n] = '\0';
+		}
+		tenc_array(&e, 6);
+		tenc_uint(&e, (uint64_t)op);
+		tenc_int(&e, fd);
+		tenc_int(&e, fd2);
+		tenc_str(&e, abs);
+		tenc_int(&e, flags);
+		tenc_uint(&e, mode);
+	}
+	tenc_bool(&e, opaque);
+	emit(&e);
+	munmap(buf, cap);
+}
+
+/* ---- descriptor write tracking --------------------------------------------------- */
+
+void shim_fd_opened(int fd, int flags)
+{
+	if (fd < 0 || fd >= WFD_MAX)
+		return;
+	uint64_t bit = 1ull << (fd % 64);
+	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC)))
+		atomic_fetch_or(&wfd[fd / 64], bit);
+	else
+		atomic_fetch_and(&wfd[fd / 64], ~bit);
+}
+
+bool shim_fd_closed(int fd)
+{
+	if (fd < 0 || fd >= WFD_MAX)
+		return false;
+	uint64_t bit = 1ull << (fd % 64);
+	return atomic_fetch_and(&wfd[fd / 64], ~bit) & bit;
+}
+
+void shim_fd_closed_range(unsigned first, unsigned last)
+{
+	if (last >= WFD_MAX)
+		last = WFD_MAX - 1;
+	for (unsigned fd = first; fd <= last;) {
+		unsigned lo = fd % 64, hi = (last / 64 == fd / 64) ? last % 64 : 63;
+		uint64_t mask = (hi == 63 ? ~0ull : ((1ull << (hi + 1)) - 1)) & ~((1ull << lo) - 1);
+		atomic_fetch_and(&wfd[fd / 64], ~mask);
+		fd = (fd / 64 + 1) * 64;
+	}
+}
+
+void shim_fd_dup(int oldfd, int newfd)
+{
+	if (oldfd < 0 || oldfd >= WFD_MAX || newfd < 0 || newfd >= WFD_MAX)
+		return;
+	uint64_t w = atomic_load(&wfd[oldfd / 64]) & (1ull << (oldfd % 64));
+	shim_fd_opened(newfd, w ? O_WRONLY : O_RDONLY);
+}
+
+/* ---- environment across exec ------------------------------------------------------- */
+
+static bool env_has(char *const envp[], const char *key, const char *want_sub)
+{
+	size_t kl = strlen(key);
+	for (size_t i = 0; envp && envp[i]; i++) {
+		if (strncmp(envp[i], key, kl) || envp[i][kl] != '=')
+			continue;
+		return !want_sub || strstr(envp[i] + kl + 1, want_sub);
+	}
+	return false;
+}
+
+size_t shim_env_fixup_need(char *const envp[])
+{
+	size_t n = 0, bytes = 0;
+	for (; envp && envp[n]; n++)
+		if (!strncmp(envp[n], "LD_PRELOAD=", 11))
+			bytes += strlen(envp[n]);
+	return n + 4 + (bytes + 3 * PATH_MAX + 64) / sizeof(char *) + 1;
+}
+
+char *const *shim_env_fixup(char *const envp[], char **out, size_t cap, char *strbuf,
+			    size_t strcap)
+{
+	bool off = !shim_enabled();
+	bool has_lib = env_has(envp, "LD_PRELOAD", g.lib_path);
+	bool has_dir = env_has(envp, GG_ENV_TRACE_DIR, NULL);
+	bool has_off = env_has(envp, GG_ENV_SHIM_OFF, NULL);
+	size_t n = 0, k = 0;
+	char *s = strbuf, *end = strbuf + strcap;
+
+	if (!g.lib_path[0] || ((has_lib || off) && has_dir && (!off || has_off)))
+		return envp;
+	for (; envp && envp[n]; n++) {
+		if (k + 4 >= cap)
+			return envp;
+		if (!strncmp(envp[n], "LD_PRELOAD=", 11) && !has_lib && !off) {
+			size_t need = 11 + strlen(g.lib_path) + 1 + strlen(envp[n] + 11) + 1;
+			if ((size_t)(end - s) < need)
+				return envp;
+			out[k++] = s;
+			s = cat(s, "LD_PRELOAD=");
+			s = cat(s, g.lib_path);
+			if (envp[n][11]) {
+				s = cat(s, ":");
+				s = cat(s, envp[n] + 11);
+			}
+			s++;
+			has_lib = true;
+			continue;
+		}
+		out[k++] = envp[n];
+	}
+	if (!has_lib && !off) {
+		if ((size_t)(end - s) < strlen(g.lib_path) + 16)
+			return envp;
+		out[k++] = s;
+		s = cat(s, "LD_PRELOAD=");
+		s = cat(s, g.lib_path) + 1;
+	}
+	if (!has_dir) {
+		if ((size_t)(end - s) < strlen(g.trace_dir) + 32)
+			return envp;
+		out[k++] = s;
+		s = cat(s, GG_ENV_TRACE_DIR "=");
+		s = cat(s, g.trace_dir) + 1;
+	}
+	if (off && !has_off) {
+		if ((size_t)(end - s) < 16)
+			return envp;
+		out[k++] = s;
+		s = cat(s, GG_ENV_SHIM_OFF "=1") + 1;
+	}
+	out[k] = NULL;
+	return out;
+}
+
+/* ---- start-up ------------------------------------------------------------------ */
+
+static int mkdir_p(char *path)
+{
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		syscall(SYS_mkdirat, AT_FDCWD, path, 0755);
+		*p = '/';
+	}
+	if (syscall(SYS_mkdirat, AT_FDCWD, path, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/*
+ * The trace directory: GG_TRACE_DIR, else $GG_DIR/trace, else the nearest .gg/ above
+ * the cwd, else a new ./.gg/.  The root image exports it so that every descendant,
+ * whatever its cwd, writes to the same place.
+ */
+static int find_trace_dir(char *out, bool *is_root)
+{
+	const char *v = getenv(GG_ENV_TRACE_DIR);
+	char cwd[PATH_MAX], probe[PATH_MAX + 16];
+	struct stat st;
+
+	*is_root = !(v && v[0]);
+	if (v && v[0]) {
+		path_join(g.cwd[0] ? g.cwd : NULL, v, out, PATH_MAX);
+		return 0;
+	}
+	cwd_copy(cwd);
+	v = getenv(GG_ENV_DIR);
+	if (v && v[0]) {
+		path_join(cwd, v, out, PATH_MAX - 8);
+		strcat(out, "/trace");
+		return 0;
+	}
+	for (char *end = cwd + strlen(cwd);;) {
+		memcpy(probe, cwd, (size_t)(end - cwd));
+		strcpy(probe + (end - cwd), "/.gg");
+		if (stat(probe, &st) == 0 && S_ISDIR(st.st_mode)) {
+			path_join(NULL, probe, out, PATH_MAX - 8);
+			strcat(out, "/trace");
+			return 0;
+		}
+		if (end == cwd)
+			break;
+		while (end > cwd && *--end != '/')
+			;
+	}
+	cwd_copy(cwd);
+	path_join(cwd, ".gg/trace", out, PATH_MAX);
+	return 0;
+}
+
+static void atfork_child(void)
+{
+	char parent[48];
+	int fd = atomic_load(&g.log_fd);
+
+	if (atomic_load(&g.mode) == MODE_OFF)
+		return;
+	memcpy(parent, g.log_id, sizeof(parent));
+	memcpy(g.parent_log, parent, sizeof(parent));
+	g.log_id[0] = '\0';
+	if (fd >= 0)
+		raw_close(fd);
+	atomic_store(&g.log_fd, -1);
+	g.pid = raw_getpid();
+	g.origin = GG_ORIGIN_FORK;
+	g.exit_recorded = false;
+	atomic_store(&g.opening, 0);
+	memset(seen, 0, sizeof(seen));
+	atomic_store(&g.mode, MODE_LAZY);
+}
+
+static int lib_path_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	uintptr_t me = (uintptr_t)data;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type == PT_LOAD && me >= lo && me < lo + ph->p_memsz) {
+			if (info->dlpi_name && info->dlpi_name[0])
+				realpath(info->dlpi_name, g.lib_path);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+__attribute__((constructor)) static void shim_init(int argc, char **argv, char **envp)
+{
+	const char *off = getenv(GG_ENV_SHIM_OFF);
+	bool is_root;
+	ssize_t n;
+
+	t_guard = 1;
+	g.pid = raw_getpid();
+	if (off && off[0] == '1')
+		goto out;
+	g.argv = argv ? argv : empty_vec;
+	g.envp = envp ? envp : empty_vec;
+	dl_iterate_phdr(lib_path_cb, (void *)(uintptr_t)&shim_init);
+	n = readlink("/proc/self/exe", g.exe, sizeof(g.exe) - 1);
+	g.exe[n > 0 ? n : 0] = '\0';
+	cwd_refresh();
+	find_trace_dir(g.trace_dir, &is_root);
+	g.origin = is_root ? GG_ORIGIN_ROOT : GG_ORIGIN_EXEC;
+	if (is_root) {
+		mkdir_p(g.trace_dir);
+		setenv(GG_ENV_TRACE_DIR, g.trace_dir, 1);
+		g.envp = environ;
+	}
+	if (pthread_key_create(&g.buf_key, tbuf_free) == 0)
+		g.have_key = true;
+	pthread_atfork(NULL, NULL, atfork_child);
+	atomic_store(&g.mode, MODE_LAZY);
+	log_open();
+out:
+	t_guard = 0;
+}
+
+__attribute__((destructor)) static void shim_fini(void)
+{
+	if (atomic_load(&g.mode) != MODE_LOGGING || t_guard)
+		return;
+	t_guard = 1;
+	rec_exit(GG_EXIT_DTOR, -1);
+	t_guard = 0;
+}

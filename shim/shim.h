@@ -1,0 +1,115 @@
+/*
+ * shim.h - what the wrappers (shim/wrap_*.c) share with the shim's core (shim.c).
+ *
+ * Every wrapper has one shape (SHIM_WRAP below): enter (re-entry guard, errno saved),
+ * call the real function, record, leave (errno restored).  Recording functions encode
+ * one record into a per-thread buffer and emit it with one write(2); they never
+ * allocate with malloc, never use stdio and never take a lock.
+ *
+ * State: one struct shim_state per process image (g), reset in a fork child by the
+ * atfork handler.  The log is opened at start-up for an exec'd image and lazily, at
+ * the first event, for a forked child.  A failure to write the trace disables
+ * recording for this image with one warning on stderr and passes GG_SHIM_OFF=1 on to
+ * the children; the program itself never sees the difference.
+ */
+#ifndef GG_SHIM_H
+#define GG_SHIM_H
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "trace_enc.h"
+
+#define GG_EXPORT __attribute__((visibility("default")))
+
+/* The real function behind a wrapper, resolved once with dlsym(RTLD_NEXT). */
+void *shim_dlsym(const char *name);
+#define DECL_REAL(name) static __typeof__(name) *real_##name
+#define REAL(name)                                                                \
+	({                                                                        \
+		if (__builtin_expect(real_##name == NULL, 0))                     \
+			real_##name = (__typeof__(real_##name))shim_dlsym(#name); \
+		real_##name;                                                      \
+	})
+
+struct shim_call {
+	int saved_errno; /* errno at entry, restored at leave unless set */
+	int err;         /* errno the real call left */
+	bool active;     /* recording for this call */
+};
+
+/* Enter a wrapper: false if this call must not be recorded (re-entry, disabled). */
+bool shim_enter(struct shim_call *c);
+/* Leave: restore errno to what the real call left. */
+void shim_leave(struct shim_call *c);
+
+#define SHIM_WRAP(rtype, name, params, args, record)                              \
+	DECL_REAL(name);                                                          \
+	GG_EXPORT rtype name params                                               \
+	{                                                                         \
+		struct shim_call c_;                                              \
+		rtype ret;                                                        \
+		if (!shim_enter(&c_))                                             \
+			return REAL(name) args;                                   \
+		ret = REAL(name) args;                                            \
+		c_.err = errno;                                                   \
+		record;                                                           \
+		shim_leave(&c_);                                                  \
+		return ret;                                                       \
+	}
+
+/* Absolute form of (dirfd, path) into out[PATH_MAX * 2]; "" for NULL. */
+#define SHIM_PATH_CAP (PATH_MAX * 2)
+void shim_abspath(int dirfd, const char *path, char *out);
+/* Path of an open descriptor ("" if unknown). */
+void shim_fdpath(int fd, char *out);
+
+/* Record helpers, one per record type (fields as in trace_format.h). */
+void rec_open(int fn, int dirfd, const char *path, int flags, mode_t mode, long ret, int err);
+void rec_stat(int fn, int dirfd, const char *path, int flags, long ret, int err,
+	      unsigned ftype, const char *target);
+void rec_list(int fn, int dirfd, const char *path, int fd_for_listing, long ret, int err);
+void rec_ns(int fn, int dirfd, const char *path, int dirfd2, const char *path2,
+	    int64_t arg, long ret, int err);
+void rec_chdir(int fn, long ret, int err);
+void rec_fd(int fn, int fd, int fd2, long ret, int err);
+void rec_wait(int fn, pid_t pid, int status);
+void rec_exit(int how, int status);
+void rec_objs_new(void);
+void rec_spawn(int fn, const char *path, char *const argv[], char *const envp[], long ret,
+	       int err, const void *file_actions, bool opaque);
+
+/* Write-tracking of descriptors (fd bookkeeping). */
+void shim_fd_opened(int fd, int flags);
+bool shim_fd_closed(int fd); /* true if fd was open for writing */
+void shim_fd_dup(int oldfd, int newfd);
+void shim_fd_closed_range(unsigned first, unsigned last);
+int shim_log_fd(void);        /* the trace log's descriptor, or -1 */
+int shim_log_move_away(int fd); /* if fd is the log's, move the log; 0 or -errno */
+
+/* exec support (wrap_exec.c). */
+bool shim_is_static_elf(const char *path);
+/*
+ * The environment to pass to an exec: envp itself if it already carries the shim,
+ * else a copy in out[cap] with LD_PRELOAD, GG_TRACE_DIR (and GG_SHIM_OFF) restored.
+ * `strbuf` holds the new strings.  Async-signal-safe.
+ */
+char *const *shim_env_fixup(char *const envp[], char **out, size_t cap, char *strbuf,
+			    size_t strcap);
+size_t shim_env_fixup_need(char *const envp[]);
+bool shim_enabled(void);
+/* A fork child that has not written its log yet (it is created at the first record). */
+bool shim_log_pending(void);
+/* The caller is a child that shares the parent's memory (vfork, clone(CLONE_VM)). */
+bool shim_in_detached_child(void);
+void rec_exec(int fn, const char *path, char *const argv[], char *const envp[], bool opaque);
+void rec_execfail(int fn, const char *path, int err);
+
+extern char **environ;
+
+#endif

@@ -1,0 +1,186 @@
+/*
+ * trace_enc.c - msgpack encoding of trace records into a fixed buffer.
+ *
+ * The encoding is plain msgpack (the smallest form of each integer, str8/16/32 for
+ * strings, fixarray/array16/array32), written by hand so that the shim links nothing
+ * but libc; readers decode it with msgpack-c.
+ */
+#include <errno.h>
+#include <string.h>
+
+#define XXH_INLINE_ALL
+#define XXH_NO_STREAM
+#include <xxhash.h>
+
+#include "trace_enc.h"
+
+static void put(struct tenc *e, const void *p, size_t n)
+{
+	if (e->overflow || n > e->cap - e->len) {
+		e->overflow = true;
+		return;
+	}
+	memcpy(e->buf + e->len, p, n);
+	e->len += n;
+}
+
+static void put_be(struct tenc *e, uint8_t tag, uint64_t v, unsigned bytes)
+{
+	unsigned char b[9];
+	b[0] = tag;
+	for (unsigned i = 0; i < bytes; i++)
+		b[1 + i] = (unsigned char)(v >> (8 * (bytes - 1 - i)));
+	put(e, b, 1 + bytes);
+}
+
+static void put_le32(char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (char)(v >> (8 * i));
+}
+
+void tenc_file_header(char out[GG_TRACE_HEADER_LEN])
+{
+	memcpy(out, GG_TRACE_MAGIC, GG_TRACE_MAGIC_LEN);
+	put_le32(out + 8, GG_TRACE_VERSION);
+	put_le32(out + 12, 0);
+}
+
+void tenc_uint(struct tenc *e, uint64_t v)
+{
+	if (v < 128) {
+		unsigned char b = (unsigned char)v;
+		put(e, &b, 1);
+	} else if (v <= UINT8_MAX) {
+		put_be(e, 0xcc, v, 1);
+	} else if (v <= UINT16_MAX) {
+		put_be(e, 0xcd, v, 2);
+	} else if (v <= UINT32_MAX) {
+		put_be(e, 0xce, v, 4);
+	} else {
+		put_be(e, 0xcf, v, 8);
+	}
+}
+
+void tenc_int(struct tenc *e, int64_t v)
+{
+	if (v >= 0) {
+		tenc_uint(e, (uint64_t)v);
+	} else if (v >= -32) {
+		unsigned char b = (unsigned char)(int8_t)v;
+		put(e, &b, 1);
+	} else if (v >= INT8_MIN) {
+		put_be(e, 0xd0, (uint64_t)v & 0xff, 1);
+	} else if (v >= INT16_MIN) {
+		put_be(e, 0xd1, (uint64_t)v & 0xffff, 2);
+	} else if (v >= INT32_MIN) {
+		put_be(e, 0xd2, (uint64_t)v & 0xffffffff, 4);
+	} else {
+		put_be(e, 0xd3, (uint64_t)v, 8);
+	}
+}
+
+void tenc_bool(struct tenc *e, bool v)
+{
+	unsigned char b = v ? 0xc3 : 0xc2;
+	put(e, &b, 1);
+}
+
+void tenc_nil(struct tenc *e)
+{
+	unsigned char b = 0xc0;
+	put(e, &b, 1);
+}
+
+void tenc_array(struct tenc *e, uint32_t n)
+{
+	if (n < 16) {
+		unsigned char b = (unsigned char)(0x90 | n);
+		put(e, &b, 1);
+	} else if (n <= UINT16_MAX) {
+		put_be(e, 0xdc, n, 2);
+	} else {
+		put_be(e, 0xdd, n, 4);
+	}
+}
+
+static size_t str_hdr_size(size_t n)
+{
+	return n < 32 ? 1 : n <= UINT8_MAX ? 2 : n <= UINT16_MAX ? 3 : 5;
+}
+
+void tenc_strn(struct tenc *e, const char *s, size_t n)
+{
+	if (n < 32) {
+		unsigned char b = (unsigned char)(0xa0 | n);
+		put(e, &b, 1);
+	} else if (n <= UINT8_MAX) {
+		put_be(e, 0xd9, n, 1);
+	} else if (n <= UINT16_MAX) {
+		put_be(e, 0xda, n, 2);
+	} else {
+		put_be(e, 0xdb, n, 4);
+	}
+	put(e, s, n);
+}
+
+void tenc_str(struct tenc *e, const char *s)
+{
+	tenc_strn(e, s ? s : "", s ? strlen(s) : 0);
+}
+
+size_t tenc_strv_size(char *const *v)
+{
+	size_t total = 5;
+	for (size_t i = 0; v && v[i]; i++) {
+		size_t n = strlen(v[i]);
+		total += str_hdr_size(n) + n;
+	}
+	return total;
+}
+
+size_t tenc_strv(struct tenc *e, char *const *v, size_t budget)
+{
+	size_t n = 0, used = 5 + 4; /* array header + a possible "..." */
+	bool cut = false;
+
+	for (; v && v[n]; n++) {
+		size_t l = strlen(v[n]);
+		if (used + str_hdr_size(l) + l > budget) {
+			cut = true;
+			break;
+		}
+		used += str_hdr_size(l) + l;
+	}
+	tenc_array(e, (uint32_t)(n + cut));
+	for (size_t i = 0; i < n; i++)
+		tenc_str(e, v[i]);
+	if (cut)
+		tenc_strn(e, "...", 3);
+	return n;
+}
+
+void tenc_begin(struct tenc *e, enum gg_rec type, uint64_t t, unsigned nfields)
+{
+	char hdr[GG_TRACE_RECHDR_LEN] = { 0 };
+	e->len = 0;
+	e->overflow = false;
+	put(e, hdr, sizeof(hdr));
+	tenc_array(e, 2 + nfields);
+	tenc_uint(e, (uint64_t)type);
+	tenc_uint(e, t);
+}
+
+ssize_t tenc_finish(struct tenc *e)
+{
+	size_t n;
+
+	if (e->overflow)
+		return -ENOSPC;
+	n = e->len - GG_TRACE_RECHDR_LEN;
+	if (n > GG_TRACE_MAX_RECORD)
+		return -EMSGSIZE;
+	put_le32(e->buf, (uint32_t)n);
+	put_le32(e->buf + 4, XXH32(e->buf + GG_TRACE_RECHDR_LEN, n, 0));
+	return (ssize_t)e->len;
+}

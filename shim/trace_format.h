@@ -1,0 +1,195 @@
+/*
+ * trace_format.h - the on-disk layout of a gg trace, shared by the shim (writer)
+ * and the trace reader (runtime/trace_read.c).  This header is the documentation.
+ *
+ * A recording is a directory (the "trace directory", usually .gg/trace/) holding one
+ * append-only log per process image: a process that forks gets a new log, and a
+ * process that execs gets a new log for the new image.  Nothing is shared between
+ * processes: no daemon, no lock.  A log is named
+ *
+ *     <pid>-<start>.ggt          start = CLOCK_REALTIME in ns, 16 lower-case hex digits
+ *
+ * and its name without ".ggt" is the image's "log id".  Files starting with '.' and
+ * files not ending in ".ggt" are not logs.
+ *
+ * File layout (all integers little endian):
+ *
+ *     offset 0   magic     8 bytes  "GGTRACE\n"
+ *     offset 8   version   u32      GG_TRACE_VERSION
+ *     offset 12  reserved  u32      0
+ *     offset 16  records...
+ *
+ * Record layout:
+ *
+ *     u32 len      length of payload in bytes, 1..GG_TRACE_MAX_RECORD
+ *     u32 check    XXH32(payload, len, seed 0)
+ *     payload      exactly one msgpack array [type, t, ...fields] (see below)
+ *
+ * Each record is emitted with one write(2) on an O_APPEND descriptor, so records of
+ * the threads of one process never interleave.  A process killed mid-write, a full
+ * disk or a crash leaves a torn tail: a record whose header or payload is cut short,
+ * or whose checksum does not match.  The reader stops at the first such record,
+ * keeps everything before it and reports "<file>: torn record at offset N, skipped K
+ * bytes".  A reader meeting a version newer than its own refuses the file with a
+ * message; an older version is read as documented by that version.
+ *
+ * Payload: a msgpack array whose first element is the record type (positive fixint)
+ * and second the time the event was recorded, CLOCK_MONOTONIC in ns (u64), which
+ * orders events across the processes of one machine.  Strings are msgpack str holding
+ * the raw bytes (not necessarily UTF-8; readers must also accept bin).  Paths are
+ * absolute: the shim resolves relative paths against its cwd or the dirfd, without
+ * touching ".." (readers normalise lexically).  A reader must ignore fields past the
+ * ones it knows and records of unknown type: adding either does not bump the version.
+ *
+ * "ret" and "err" are what the real call returned and the errno it left (err is 0 on
+ * success).  "fn" is a enum gg_fn value naming the entry point that was called.
+ *
+ *  type  name    fields after [type, t]
+ *  ----  ------  ------------------------------------------------------------------
+ *   1    PROC    pid, ppid, origin, start_ns, exe, execfn, argv[], env[], cwd,
+ *                umask, uid, gid, parent_log, stdio[3]
+ *                First record of every log.  origin: enum gg_origin.  start_ns is the
+ *                CLOCK_REALTIME in the file name.  exe is /proc/self/exe, execfn the
+ *                path given to exec (AT_EXECFN).  For ORIGIN_FORK argv[] and env[]
+ *                are empty (same image as the parent) and parent_log is the
+ *                parent's log id; otherwise parent_log is "".  stdio: for fds 0..2,
+ *                the file type (S_IFMT >> 12) or -1 if closed.
+ *   2    OBJS    interp, objects[]
+ *                Shared objects mapped by the dynamic loader: at start-up (interp =
+ *                the ELF interpreter, objects = every object but the main program)
+ *                and after each successful dlopen/dlmopen (interp = "", objects =
+ *                those not reported before).
+ *   3    OPEN    fn, path, flags, mode, ret, err
+ *                open, openat, creat, fopen, freopen, __open_2, ...: flags are open(2)
+ *                flags (fopen's mode string is translated), ret is the fd (or -1).
+ *                O_TMPFILE: path is the directory.  mkstemp family: path is the
+ *                name created, flags O_RDWR|O_CREAT|O_EXCL.
+ *   4    STAT    fn, path, flags, ret, err, ftype, target
+ *                Existence checks: stat, lstat, fstatat, statx, the __xstat family, access,
+ *                faccessat, readlink, readlinkat, realpath.  flags: AT_* flags, or access(2)'s
+ *                mode.  ftype: S_IFMT >> 12 of what was found (0 if unknown or not
+ *                found).  target: readlink's contents or realpath's result, else "".
+ *                Identical (fn, path, flags, ret) checks are recorded once per image.
+ *   5    LIST    fn, path, ret, err, names[]
+ *                opendir, fdopendir, scandir: the directory and its entry names (minus
+ *                "." and ".."), read when it was opened, in directory order.
+ *                Recorded once per (image, path).
+ *   6    NS      fn, path, path2, arg, ret, err
+ *                rename, link, symlink, unlink (and their *at forms), remove, mkdir,
+ *                mkdirat, rmdir, truncate, chmod, fchmodat.
+ *                path2: the destination of rename/link, the (unresolved) target of
+ *                symlink, else "".  arg: flags or mode or length, else 0.
+ *   7    CHDIR   fn, path, ret, err                    chdir/fchdir: the new cwd
+ *   8    FD      fn, fd, fd2, ret, err
+ *                dup (fd2 -1), dup2, dup3, fcntl F_DUPFD* (fd2 = the minimum),
+ *                close (fd2 -1) and close_range (fd..fd2) of descriptors opened for
+ *                writing, fdopen (fd2 = open(2) flags of the mode).
+ *   9    EXEC    fn, path, argv[], env[], opaque
+ *                Written before an exec-family call (which does not return on
+ *                success): path is what is executed (for execvp, each candidate of
+ *                the PATH search is one record), opaque is true when path is a
+ *                static ELF executable (no PT_INTERP), which no shim can see into.
+ *                env[] is the environment passed, for opaque images only (a
+ *                dynamic image records its own environment in its PROC); else [].
+ *  10    EXECFAIL fn, path, err                        the exec above failed
+ *  11    SPAWN   fn, path, argv[], env[], ret, err, actions[], opaque
+ *                posix_spawn, posix_spawnp, system, popen, written after the call: ret is the
+ *                child pid (0 when unknown: system), actions the posix_spawn file
+ *                actions in order, each [op, fd, fd2, path, flags, mode] with op one
+ *                of enum gg_spawn_op.  system/popen: path "/bin/sh", argv
+ *                ["sh","-c",cmd], env [] meaning "this process's environment".
+ *  12    WAIT    fn, pid, status                       a child reaped: raw wait status
+ *  13    EXIT    how, status
+ *                how: enum gg_exit_how.  GG_EXIT_DTOR is the library destructor at
+ *                normal termination; status is then -1 (unknown; a return from main
+ *                does not pass through an interposable exit).  A process killed by a
+ *                signal writes nothing: its parent's WAIT record says so.
+ *
+ * Limits: a record is at most GG_TRACE_MAX_RECORD bytes; the shim truncates argv/env/
+ * names lists that would exceed it and marks the record by appending a final element
+ * "..." to the truncated list.  Paths longer than PATH_MAX are recorded as-is up to
+ * PATH_MAX*2 bytes.
+ */
+#ifndef GG_TRACE_FORMAT_H
+#define GG_TRACE_FORMAT_H
+
+#define GG_TRACE_MAGIC "GGTRACE\n"
+#define GG_TRACE_MAGIC_LEN 8
+#define GG_TRACE_VERSION 1u
+#define GG_TRACE_HEADER_LEN 16
+#define GG_TRACE_RECHDR_LEN 8
+#define GG_TRACE_MAX_RECORD (16u << 20)
+#define GG_TRACE_SUFFIX ".ggt"
+
+/* Environment variables the shim reads and keeps alive across exec. */
+#define GG_ENV_TRACE_DIR "GG_TRACE_DIR" /* absolute trace directory (set by the root) */
+#define GG_ENV_DIR "GG_DIR"             /* the .gg directory, like GIT_DIR */
+#define GG_ENV_SHIM_OFF "GG_SHIM_OFF"   /* "1": recording failed upstream, stay quiet */
+#define GG_ENV_SHIM_LIB "GG_SHIM_LIB"   /* absolute path of libggshim.so */
+
+enum gg_rec {
+	GG_REC_PROC = 1,
+	GG_REC_OBJS = 2,
+	GG_REC_OPEN = 3,
+	GG_REC_STAT = 4,
+	GG_REC_LIST = 5,
+	GG_REC_NS = 6,
+	GG_REC_CHDIR = 7,
+	GG_REC_FD = 8,
+	GG_REC_EXEC = 9,
+	GG_REC_EXECFAIL = 10,
+	GG_REC_SPAWN = 11,
+	GG_REC_WAIT = 12,
+	GG_REC_EXIT = 13,
+	GG_REC__MAX
+};
+
+enum gg_origin {
+	GG_ORIGIN_ROOT = 0, /* no recorded ancestor passed the shim on */
+	GG_ORIGIN_FORK = 1, /* child of a recorded image, same program, before any exec */
+	GG_ORIGIN_EXEC = 2, /* a new image started by exec or spawn under the shim */
+};
+
+enum gg_exit_how {
+	GG_EXIT_EXIT = 0,  /* exit() */
+	GG_EXIT__EXIT = 1, /* _exit() or _Exit() */
+	GG_EXIT_DTOR = 2,  /* library destructor: normal termination, status unknown */
+};
+
+enum gg_spawn_op {
+	GG_SPAWN_OPEN = 1,   /* fd = open(path, flags, mode) */
+	GG_SPAWN_CLOSE = 2,  /* close(fd) */
+	GG_SPAWN_DUP2 = 3,   /* dup2(fd, fd2) */
+	GG_SPAWN_CHDIR = 4,  /* chdir(path) */
+	GG_SPAWN_FCHDIR = 5, /* fchdir(fd) */
+};
+
+/*
+ * Entry points, as recorded in the "fn" field.  The order is part of the format:
+ * append only.  Stringify GG_FN_LIST (#name) for the C names.
+ */
+#define GG_FN_LIST(X)                                                             \
+	X(execve) X(execv) X(execvp) X(execvpe) X(execl) X(execlp) X(execle)      \
+	X(fexecve) X(execveat) X(posix_spawn) X(posix_spawnp) X(system) X(popen)  \
+	X(open) X(open64) X(openat) X(openat64) X(creat) X(creat64) X(fopen)      \
+	X(fopen64) X(freopen) X(freopen64) X(fdopen) X(__open_2) X(__open64_2)    \
+	X(__openat_2) X(__openat64_2) X(mkstemp) X(mkstemp64) X(mkostemp)         \
+	X(mkostemp64) X(mkstemps) X(mkstemps64) X(mkostemps) X(mkostemps64)       \
+	X(tmpfile) X(tmpfile64) X(stat) X(stat64) X(lstat) X(lstat64) X(fstatat)  \
+	X(fstatat64) X(statx) X(__xstat) X(__xstat64) X(__lxstat) X(__lxstat64)   \
+	X(__fxstatat) X(__fxstatat64) X(access) X(faccessat) X(readlink)          \
+	X(readlinkat) X(realpath) X(opendir) X(fdopendir) X(scandir) X(scandir64) \
+	X(rename) X(renameat) X(renameat2) X(link) X(linkat) X(symlink)           \
+	X(symlinkat) X(unlink) X(unlinkat) X(remove) X(mkdir) X(mkdirat) X(rmdir) \
+	X(truncate) X(truncate64) X(chdir) X(fchdir) X(chmod) X(dup) X(dup2)      \
+	X(dup3) X(fcntl) X(fcntl64) X(close) X(close_range) X(dlopen) X(dlmopen)  \
+	X(wait) X(waitpid) X(wait3) X(wait4) X(waitid) X(exit) X(_exit) X(_Exit)  \
+	X(vfork) X(fork) X(__realpath_chk) X(eaccess) X(euidaccess) X(fchmodat)   \
+	X(scandirat) X(canonicalize_file_name) X(pclose) X(statvfs)   \
+	X(closefrom)
+
+#define GG_FN_ENUM_(name) GG_FN_##name,
+enum gg_fn { GG_FN_LIST(GG_FN_ENUM_) GG_FN__MAX };
+#undef GG_FN_ENUM_
+
+#endif
