@@ -60,6 +60,8 @@ static struct {
 	bool warned;
 	bool exit_recorded;
 	_Atomic int opening; /* a thread is opening the log (log_open) */
+	_Atomic int stdin_seen;    /* STDIN recorded */
+	_Atomic uint64_t net_seen; /* NET recorded, by domain */
 	pthread_key_t buf_key;
 	bool have_key;
 } g = { .log_fd = -1 };
@@ -683,6 +685,38 @@ void rec_exit(int how, int status)
 	emit(&e);
 }
 
+void shim_note_stdin(int fn)
+{
+	struct shim_call c;
+	int expect = 0;
+
+	if (atomic_load_explicit(&g.stdin_seen, memory_order_relaxed) || !shim_enter(&c))
+		return;
+	if (atomic_compare_exchange_strong(&g.stdin_seen, &expect, 1)) {
+		REC_BEGIN(e, GG_REC_STDIN, 3);
+		tenc_uint(&e, (uint64_t)fn);
+		tenc_int(&e, stdio_type(0));
+		tenc_bool(&e, isatty(0));
+		emit(&e);
+	}
+	c.err = c.saved_errno;
+	shim_leave(&c);
+}
+
+void rec_net(int fn, int domain, int type, long ret, int err)
+{
+	uint64_t bit = 1ull << (domain & 63);
+	if (atomic_fetch_or(&g.net_seen, bit) & bit)
+		return;
+	REC_BEGIN(e, GG_REC_NET, 5);
+	tenc_uint(&e, (uint64_t)fn);
+	tenc_int(&e, domain);
+	tenc_int(&e, type);
+	tenc_int(&e, ret);
+	tenc_uint(&e, ret < 0 ? (uint64_t)err : 0);
+	emit(&e);
+}
+
 /* ---- shared objects ----------------------------------------------------------- */
 
 static bool obj_skip(const char *name)
@@ -1128,6 +1162,8 @@ static void atfork_child(void)
 	g.origin = GG_ORIGIN_FORK;
 	g.exit_recorded = false;
 	atomic_store(&g.opening, 0);
+	atomic_store(&g.stdin_seen, 0);
+	atomic_store(&g.net_seen, 0);
 	memset(seen, 0, sizeof(seen));
 	atomic_store(&g.mode, MODE_LAZY);
 }

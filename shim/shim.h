@@ -81,6 +81,9 @@ void rec_fd(int fn, int fd, int fd2, long ret, int err);
 void rec_wait(int fn, pid_t pid, int status);
 void rec_exit(int how, int status);
 void rec_objs_new(void);
+/* STDIN and NET: once per image (and per domain). */
+void shim_note_stdin(int fn);
+void rec_net(int fn, int domain, int type, long ret, int err);
 void rec_spawn(int fn, const char *path, char *const argv[], char *const envp[], long ret,
 	       int err, const void *file_actions, bool opaque);
 

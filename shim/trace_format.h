@@ -104,6 +104,13 @@
  *                normal termination; status is then -1 (unknown; a return from main
  *                does not pass through an interposable exit).  A process killed by a
  *                signal writes nothing: its parent's WAIT record says so.
+ *  14    STDIN   fn, ftype, tty
+ *                The image read its standard input (read/readv/pread on fd 0, or a
+ *                stdio read on a FILE whose descriptor is 0): the first time only.
+ *                ftype: S_IFMT >> 12 of fd 0 then; tty: isatty(0).
+ *  15    NET     fn, domain, type, ret, err
+ *                socket(2) for a domain other than AF_UNIX (AF_INET, AF_INET6,
+ *                AF_NETLINK, AF_PACKET, ...): the first time per domain.
  *
  * Limits: a record is at most GG_TRACE_MAX_RECORD bytes; the shim truncates argv/env/
  * names lists that would exceed it and marks the record by appending a final element
@@ -141,6 +148,8 @@ enum gg_rec {
 	GG_REC_SPAWN = 11,
 	GG_REC_WAIT = 12,
 	GG_REC_EXIT = 13,
+	GG_REC_STDIN = 14,
+	GG_REC_NET = 15,
 	GG_REC__MAX
 };
 
@@ -186,7 +195,13 @@ enum gg_spawn_op {
 	X(wait) X(waitpid) X(wait3) X(wait4) X(waitid) X(exit) X(_exit) X(_Exit)  \
 	X(vfork) X(fork) X(__realpath_chk) X(eaccess) X(euidaccess) X(fchmodat)   \
 	X(scandirat) X(canonicalize_file_name) X(pclose) X(statvfs)   \
-	X(closefrom)
+	X(closefrom) X(read) X(readv) X(pread) X(pread64) X(fread) X(fgets)       \
+	X(getline) X(getdelim) X(fgetc) X(getc) X(getchar) X(__uflow)             \
+	X(__underflow) X(fscanf) X(scanf) X(vfscanf) X(__isoc99_fscanf)           \
+	X(__isoc99_scanf) X(__isoc99_vfscanf) X(fgetc_unlocked) X(getc_unlocked)  \
+	X(getchar_unlocked) X(fread_unlocked) X(fgets_unlocked) X(socket)       \
+	X(__read_chk) X(__pread_chk) X(__pread64_chk) X(__fread_chk)              \
+	X(__fread_unlocked_chk) X(__fgets_chk) X(__fgets_unlocked_chk)
 
 #define GG_FN_ENUM_(name) GG_FN_##name,
 enum gg_fn { GG_FN_LIST(GG_FN_ENUM_) GG_FN__MAX };
