@@ -16,7 +16,7 @@ BUILD ?= build
 SAN ?=
 
 CC ?= cc
-PKGS := libseccomp libxxhash msgpack-c libcurl cmocka libcrypto
+PKGS := libseccomp libxxhash msgpack libcurl cmocka libcrypto
 
 ifeq ($(V),1)
 Q :=
@@ -36,7 +36,7 @@ SHIM_SAN_FLAGS :=
 endif
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(shell pkg-config --libs libseccomp libxxhash msgpack-c libcurl libcrypto 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs libseccomp libxxhash msgpack libcurl libcrypto 2>/dev/null)
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 
 # The shim links nothing but libc: msgpack's packer and xxHash are used header-only.
