@@ -50,7 +50,10 @@ SHIM_LDFLAGS := -shared -Wl,-z,nodelete -Wl,-z,now $(SHIM_SAN_FLAGS)
 # Library code shared by the gg command and the unit tests.
 # shim modules without interposition (encoder, path resolution) are also unit-tested.
 SHIM_PURE := shim/trace_enc.c shim/path.c
-LIB_SRC := $(sort $(filter-out runtime/main.c,$(wildcard runtime/*.c inferer/*.c sandbox/*.c)) $(SHIM_PURE))
+LIB_SRC := $(sort $(filter-out runtime/main.c runtime/cmd_%.c,$(wildcard runtime/*.c inferer/*.c sandbox/*.c)) $(SHIM_PURE))
+# Main-level code (prints, exits): the gg command's verbs.
+CMD_SRC := runtime/main.c $(sort $(wildcard runtime/cmd_*.c))
+CMD_OBJ := $(CMD_SRC:%.c=$(BUILD)/%.o)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB_A := $(BUILD)/libgg.a
 
@@ -62,6 +65,9 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 # Test programs driven by the e2e scripts (one per intercepted entry point, ...).
 PROG_SRC := $(sort $(wildcard tests/progs/*.c))
 PROG_BIN := $(PROG_SRC:tests/progs/%.c=$(BUILD)/tests/progs/%)
+# Tools for tests and benchmarks that use the library (trace forging, ...).
+TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(SAN_FLAGS) $(CFLAGS)
 
@@ -93,7 +99,7 @@ $(LIB_A): $(LIB_OBJ)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(GG): $(BUILD)/runtime/main.o $(LIB_A)
+$(GG): $(CMD_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
@@ -103,6 +109,11 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB_A)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(CMOCKA_LIBS) $(PKG_LIBS) -lpthread
 
+$(BUILD)/tests/tools/%: tests/tools/%.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(PKG_LIBS) -lpthread
+
 $(BUILD)/tests/progs/%: tests/progs/%.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
@@ -111,11 +122,11 @@ $(BUILD)/tests/progs/%: tests/progs/%.c
 unit: $(UNIT_BIN)
 
 test: deps
-	$(Q)$(MAKE) --no-print-directory all unit $(PROG_BIN)
+	$(Q)$(MAKE) --no-print-directory all unit $(PROG_BIN) $(TOOL_BIN)
 	$(Q)BUILD=$(BUILD) tests/run.sh
 
 check: deps
-	$(Q)$(MAKE) --no-print-directory BUILD=build-check SAN=1 all unit $(PROG_BIN:$(BUILD)/%=build-check/%)
+	$(Q)$(MAKE) --no-print-directory BUILD=build-check SAN=1 all unit $(PROG_BIN:$(BUILD)/%=build-check/%) $(TOOL_BIN:$(BUILD)/%=build-check/%)
 	$(Q)BUILD=build-check GG_CHECK=1 tests/run.sh
 
 demo: deps
@@ -123,7 +134,7 @@ demo: deps
 	$(Q)BUILD=$(BUILD) scripts/demo.sh
 
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all $(PROG_BIN)
+	$(Q)$(MAKE) --no-print-directory all $(PROG_BIN) $(TOOL_BIN)
 	$(Q)for b in tests/bench/*.sh; do BUILD=$(BUILD) $$b || exit 1; done
 
 install: all

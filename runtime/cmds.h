@@ -1,0 +1,18 @@
+/*
+ * cmds.h - verbs of the gg command that live outside main.c (runtime/cmd_*.c).
+ * Each takes (argc, argv) with argv[0] the verb and returns the exit status; they
+ * are main-level code: they print, and die() on errors.
+ */
+#ifndef GG_CMDS_H
+#define GG_CMDS_H
+
+struct graph;
+
+int cmd_infer(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_graph(int argc, char **argv);
+
+/* Load <ggdir>/graph or die with a hint. */
+void cmd_load_graph(const char *ggdir, struct graph *g);
+
+#endif

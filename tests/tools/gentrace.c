@@ -1,0 +1,253 @@
+/*
+ * gentrace - forge a large synthetic recording for the inferer benchmark.
+ *
+ *   gentrace DIR NPROC NEVENTS
+ *
+ * Makes DIR/src with 200 source files and 50 headers, and DIR/.gg/trace with the
+ * logs of one `make` spawning NPROC-1 commands: 90% compiles (read one source and
+ * a handful of headers, probe a few missing paths, write an object and remove a
+ * temporary) and 10% links (read the objects of the previous compiles, write a
+ * library).  Events are spread so that the whole trace holds about NEVENTS of them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "shim/trace_enc.h"
+
+static char root[PATH_MAX];
+static uint64_t clk = 1000;
+static char buf[1 << 20];
+static size_t len;
+
+static void put(struct tenc *e)
+{
+	ssize_t n = tenc_finish(e);
+	if (n < 0 || len + (size_t)n > sizeof(buf)) {
+		fprintf(stderr, "gentrace: record too large\n");
+		exit(1);
+	}
+	memcpy(buf + len, e->buf, (size_t)n);
+	len += (size_t)n;
+}
+
+static void begin(int pid, int ppid, int origin, const char *exe, char *const *argv)
+{
+	char rec[8192];
+	struct tenc e = TENC_INIT(rec, sizeof(rec));
+	char *env[] = { "PATH=/usr/bin:/bin", "LANG=C", NULL };
+	tenc_file_header(buf);
+	len = GG_TRACE_HEADER_LEN;
+	tenc_begin(&e, GG_REC_PROC, ++clk, 14);
+	tenc_uint(&e, (uint64_t)pid);
+	tenc_uint(&e, (uint64_t)ppid);
+	tenc_uint(&e, (uint64_t)origin);
+	tenc_uint(&e, clk);
+	tenc_str(&e, exe);
+	tenc_str(&e, exe);
+	tenc_strv(&e, argv, 4096);
+	tenc_strv(&e, env, 4096);
+	tenc_str(&e, root);
+	tenc_uint(&e, 022);
+	tenc_uint(&e, 0);
+	tenc_uint(&e, 0);
+	tenc_str(&e, "");
+	tenc_array(&e, 3);
+	for (int i = 0; i < 3; i++)
+		tenc_int(&e, 8);
+	put(&e);
+}
+
+static void finish(const char *dir, int pid)
+{
+	char path[PATH_MAX + 64];
+	int fd;
+	snprintf(path, sizeof(path), "%s/%d-%016llx.ggt", dir, pid, (unsigned long long)clk);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || write(fd, buf, len) != (ssize_t)len) {
+		perror(path);
+		exit(1);
+	}
+	close(fd);
+}
+
+static void ev_open(const char *path, int flags, int ret)
+{
+	char rec[PATH_MAX + 64];
+	struct tenc e = TENC_INIT(rec, sizeof(rec));
+	tenc_begin(&e, GG_REC_OPEN, ++clk, 6);
+	tenc_uint(&e, GG_FN_openat);
+	tenc_str(&e, path);
+	tenc_int(&e, flags);
+	tenc_uint(&e, 0644);
+	tenc_int(&e, ret);
+	tenc_uint(&e, ret < 0 ? ENOENT : 0);
+	put(&e);
+}
+
+static void ev_stat_missing(const char *path)
+{
+	char rec[PATH_MAX + 64];
+	struct tenc e = TENC_INIT(rec, sizeof(rec));
+	tenc_begin(&e, GG_REC_STAT, ++clk, 7);
+	tenc_uint(&e, GG_FN_stat);
+	tenc_str(&e, path);
+	tenc_int(&e, 0);
+	tenc_int(&e, -1);
+	tenc_uint(&e, ENOENT);
+	tenc_uint(&e, 0);
+	tenc_str(&e, "");
+	put(&e);
+}
+
+static void ev_unlink(const char *path)
+{
+	char rec[PATH_MAX + 64];
+	struct tenc e = TENC_INIT(rec, sizeof(rec));
+	tenc_begin(&e, GG_REC_NS, ++clk, 6);
+	tenc_uint(&e, GG_FN_unlink);
+	tenc_str(&e, path);
+	tenc_str(&e, "");
+	tenc_int(&e, 0);
+	tenc_int(&e, 0);
+	tenc_uint(&e, 0);
+	put(&e);
+}
+
+static void ev_wait(int pid)
+{
+	char rec[64];
+	struct tenc e = TENC_INIT(rec, sizeof(rec));
+	tenc_begin(&e, GG_REC_WAIT, ++clk, 3);
+	tenc_uint(&e, GG_FN_waitpid);
+	tenc_int(&e, pid);
+	tenc_int(&e, 0);
+	put(&e);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		perror(path);
+		exit(1);
+	}
+	fputs(text, f);
+	fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+	char dir[PATH_MAX + 32], path[PATH_MAX + 64], text[128];
+	char *sh[] = { "sh", "-c", "cc -c", NULL }, *mk[] = { "make", NULL };
+	int nproc, nev, per;
+	static char make_log[64 << 20];
+	size_t make_len;
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: gentrace DIR NPROC NEVENTS\n");
+		return 2;
+	}
+	if (!realpath(argv[1], root)) {
+		perror(argv[1]);
+		return 1;
+	}
+	nproc = atoi(argv[2]);
+	nev = atoi(argv[3]);
+	per = nproc > 1 ? nev / (nproc - 1) : nev;
+	if (per < 4)
+		per = 4;
+	snprintf(dir, sizeof(dir), "%s/src", root);
+	mkdir(dir, 0755);
+	for (int i = 0; i < 250; i++) {
+		snprintf(path, sizeof(path), "%s/src/f%d.%c", root, i, i < 200 ? 'c' : 'h');
+		snprintf(text, sizeof(text), "/* file %d */\n", i);
+		write_file(path, text);
+	}
+	snprintf(dir, sizeof(dir), "%s/.gg", root);
+	mkdir(dir, 0755);
+	snprintf(dir, sizeof(dir), "%s/.gg/trace", root);
+	mkdir(dir, 0755);
+
+	/* make's log accumulates spawns and waits between the commands' logs */
+	begin(1000, 1, GG_ORIGIN_ROOT, "/usr/bin/make", mk);
+	memcpy(make_log, buf, len);
+	make_len = len;
+	for (int c = 1; c < nproc; c++) {
+		int pid = 1000 + c;
+		bool link = c % 10 == 0;
+		/* the spawn, in make's log */
+		{
+			char rec[256];
+			struct tenc e = TENC_INIT(rec, sizeof(rec));
+			char *a[] = { "sh", NULL };
+			tenc_begin(&e, GG_REC_SPAWN, ++clk, 8);
+			tenc_uint(&e, GG_FN_posix_spawn);
+			tenc_str(&e, "/bin/sh");
+			tenc_strv(&e, a, 64);
+			tenc_array(&e, 0);
+			tenc_int(&e, pid);
+			tenc_uint(&e, 0);
+			tenc_array(&e, 0);
+			tenc_bool(&e, false);
+			ssize_t n = tenc_finish(&e);
+			memcpy(make_log + make_len, rec, (size_t)n);
+			make_len += (size_t)n;
+		}
+		begin(pid, 1000, GG_ORIGIN_EXEC, "/bin/sh", sh);
+		int k = 0;
+		if (link) {
+			for (int j = c - 9; j < c && k < per - 1; j++, k++) {
+				snprintf(path, sizeof(path), "%s/obj/o%d.o", root, j);
+				ev_open(path, O_RDONLY, 3);
+			}
+			snprintf(path, sizeof(path), "%s/lib/l%d.a", root, c);
+			ev_open(path, O_WRONLY | O_CREAT | O_TRUNC, 4);
+		} else {
+			snprintf(path, sizeof(path), "%s/src/f%d.c", root, c % 200);
+			ev_open(path, O_RDONLY, 3);
+			k = 3;
+			for (; k < per; k++) {
+				if (k % 3 == 0) {
+					snprintf(path, sizeof(path), "%s/inc%d/f%d.h", root, k % 7, k);
+					ev_stat_missing(path);
+				} else {
+					snprintf(path, sizeof(path), "%s/src/f%d.h", root, 200 + (c + k) % 50);
+					ev_open(path, O_RDONLY, 3);
+				}
+			}
+			snprintf(path, sizeof(path), "/tmp/cc%d.s", pid);
+			ev_open(path, O_WRONLY | O_CREAT | O_TRUNC, 4);
+			ev_unlink(path);
+			snprintf(path, sizeof(path), "%s/obj/o%d.o", root, c);
+			ev_open(path, O_WRONLY | O_CREAT | O_TRUNC, 4);
+		}
+		finish(dir, pid);
+		{
+			memcpy(buf, make_log, make_len);
+			len = make_len;
+			ev_wait(pid);
+			memcpy(make_log, buf, len);
+			make_len = len;
+		}
+	}
+	memcpy(buf, make_log, make_len);
+	len = make_len;
+	finish(dir, 1000);
+	/* the outputs exist, as after a real build */
+	snprintf(dir, sizeof(dir), "%s/obj", root);
+	mkdir(dir, 0755);
+	snprintf(dir, sizeof(dir), "%s/lib", root);
+	mkdir(dir, 0755);
+	for (int c = 1; c < nproc; c++) {
+		snprintf(path, sizeof(path), c % 10 ? "%s/obj/o%d.o" : "%s/lib/l%d.a", root, c);
+		snprintf(text, sizeof(text), "out %d\n", c);
+		write_file(path, text);
+	}
+	return 0;
+}

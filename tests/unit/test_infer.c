@@ -1,0 +1,492 @@
+/*
+ * Unit tests for inferer/infer.c: the cut rules on synthetic traces (forged with the
+ * shim's encoder), over a real temporary tree and store.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "infer.h"
+#include "shim/trace_enc.h"
+#include "thunk.h"
+
+/* ---- forging traces ------------------------------------------------------------- */
+
+struct forge {
+	char dir[PATH_MAX];  /* the build tree */
+	char gg[PATH_MAX];   /* its .gg */
+	struct trace t;
+	uint64_t clock;
+	/* the log being written */
+	char buf[1 << 16];
+	size_t len;
+	char name[64];
+};
+
+static struct forge F;
+
+static void put_rec(struct tenc *e)
+{
+	ssize_t n = tenc_finish(e);
+	assert_true(n > 0);
+	memcpy(F.buf + F.len, e->buf, (size_t)n);
+	F.len += (size_t)n;
+}
+
+/* Start the log of an image; argv NULL-terminated. */
+static void img(int pid, int ppid, int origin, const char *exe, const char *const *argv,
+		const char *parent_log)
+{
+	char rec[8192];
+	struct tenc e = TENC_INIT(rec, sizeof(rec));
+	char *env[] = { "PATH=/usr/bin:/bin", "MAKEFLAGS=-j2", "AWS_SECRET_ACCESS_KEY=x", NULL };
+
+	F.len = 0;
+	tenc_file_header(F.buf);
+	F.len = GG_TRACE_HEADER_LEN;
+	snprintf(F.name, sizeof(F.name), "%d-%016llx.ggt", pid, (unsigned long long)++F.clock);
+	tenc_begin(&e, GG_REC_PROC, ++F.clock, 14);
+	tenc_uint(&e, (uint64_t)pid);
+	tenc_uint(&e, (uint64_t)ppid);
+	tenc_uint(&e, (uint64_t)origin);
+	tenc_uint(&e, F.clock);
+	tenc_str(&e, exe);
+	tenc_str(&e, exe);
+	tenc_strv(&e, (char *const *)argv, sizeof(rec) / 2);
+	tenc_strv(&e, env, 4096);
+	tenc_str(&e, F.dir);
+	tenc_uint(&e, 022);
+	tenc_uint(&e, 0);
+	tenc_uint(&e, 0);
+	tenc_str(&e, parent_log ? parent_log : "");
+	tenc_array(&e, 3);
+	for (int i = 0; i < 3; i++)
+		tenc_int(&e, 8);
+	put_rec(&e);
+}
+
+static void end_img(void)
+{
+	assert_int_equal(trace_add_buf(&F.t, F.name, F.buf, F.len, NULL), 0);
+}
+
+static void ev_open(const char *rel, int flags, int ret)
+{
+	char rec[PATH_MAX * 3], path[PATH_MAX * 2];
+	struct tenc e = TENC_INIT(rec, sizeof(rec));
+	if (rel[0] == '/')
+		snprintf(path, sizeof(path), "%s", rel);
+	else
+		snprintf(path, sizeof(path), "%s/%s", F.dir, rel);
+	tenc_begin(&e, GG_REC_OPEN, ++F.clock, 6);
+	tenc_uint(&e, GG_FN_openat);
+	tenc_str(&e, path);
+	tenc_int(&e, flags);
+	tenc_uint(&e, 0644);
+	tenc_int(&e, ret);
+	tenc_uint(&e, ret < 0 ? ENOENT : 0);
+	put_rec(&e);
+}
+
+static void ev_ns(int fn, const char *rel, long ret)
+{
+	char rec[PATH_MAX * 3], path[PATH_MAX * 2];
+	struct tenc e = TENC_INIT(rec, sizeof(rec));
+	snprintf(path, sizeof(path), "%s/%s", F.dir, rel);
+	tenc_begin(&e, GG_REC_NS, ++F.clock, 6);
+	tenc_uint(&e, (uint64_t)fn);
+	tenc_str(&e, path);
+	tenc_str(&e, "");
+	tenc_int(&e, 0);
+	tenc_int(&e, ret);
+	tenc_uint(&e, ret < 0 ? ENOENT : 0);
+	put_rec(&e);
+}
+
+static void ev_spawn(const char *exe, int child)
+{
+	char rec[4096];
+	struct tenc e = TENC_INIT(rec, sizeof(rec));
+	char *argv[] = { "sh", NULL };
+	tenc_begin(&e, GG_REC_SPAWN, ++F.clock, 8);
+	tenc_uint(&e, GG_FN_posix_spawn);
+	tenc_str(&e, exe);
+	tenc_strv(&e, argv, 1024);
+	tenc_array(&e, 0);
+	tenc_int(&e, child);
+	tenc_uint(&e, 0);
+	tenc_array(&e, 0);
+	tenc_bool(&e, false);
+	put_rec(&e);
+}
+
+static void ev_wait(int child, int status)
+{
+	char rec[256];
+	struct tenc e = TENC_INIT(rec, sizeof(rec));
+	tenc_begin(&e, GG_REC_WAIT, ++F.clock, 3);
+	tenc_uint(&e, GG_FN_waitpid);
+	tenc_int(&e, child);
+	tenc_int(&e, status);
+	put_rec(&e);
+}
+
+static void ev_simple(enum gg_rec type, int a, int b)
+{
+	char rec[256];
+	struct tenc e = TENC_INIT(rec, sizeof(rec));
+	if (type == GG_REC_STDIN) {
+		tenc_begin(&e, type, ++F.clock, 3);
+		tenc_uint(&e, GG_FN_read);
+		tenc_int(&e, a);
+		tenc_bool(&e, b);
+	} else { /* NET */
+		tenc_begin(&e, type, ++F.clock, 5);
+		tenc_uint(&e, GG_FN_socket);
+		tenc_int(&e, a);
+		tenc_int(&e, b);
+		tenc_int(&e, 3);
+		tenc_uint(&e, 0);
+	}
+	put_rec(&e);
+}
+
+static void ev_exec_opaque(const char *path)
+{
+	char rec[4096];
+	struct tenc e = TENC_INIT(rec, sizeof(rec));
+	char *argv[] = { "static", NULL };
+	tenc_begin(&e, GG_REC_EXEC, ++F.clock, 5);
+	tenc_uint(&e, GG_FN_execve);
+	tenc_str(&e, path);
+	tenc_strv(&e, argv, 1024);
+	tenc_array(&e, 0);
+	tenc_bool(&e, true);
+	put_rec(&e);
+}
+
+static void write_file(const char *rel, const char *content)
+{
+	char path[PATH_MAX * 2];
+	FILE *f;
+	snprintf(path, sizeof(path), "%s/%s", F.dir, rel);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(content, f);
+	fclose(f);
+}
+
+static const char *SH[] = { "sh", "-c", "cmd", NULL };
+static const char *MAKE[] = { "make", NULL };
+
+/* make (pid 100) spawns one `sh -c` per command, each pid 101.. with a script. */
+struct step {
+	const char *reads[4];
+	const char *writes[4];
+	const char *removes[4];
+	int extra; /* 1 stdin, 2 network, 3 opaque, 4 urandom, 5 no exit, 6 outside */
+};
+
+static struct graph G;
+static struct infer_stats S;
+
+static int run_steps(const struct step *steps, size_t n)
+{
+	struct store st = STORE_INIT;
+	struct statcache *sc = NULL;
+	char err[512];
+	char mlog[64];
+	int ret;
+
+	trace_init(&F.t);
+	/* make's own log: spawns and waits, written last with the right times */
+	uint64_t t0 = F.clock;
+	(void)t0;
+	img(100, 1, GG_ORIGIN_ROOT, "/usr/bin/make", MAKE, NULL);
+	snprintf(mlog, sizeof(mlog), "%s", F.name);
+	char mbuf[1 << 16];
+	size_t mlen = F.len;
+	memcpy(mbuf, F.buf, F.len);
+	for (size_t i = 0; i < n; i++) {
+		int pid = 101 + (int)i;
+		/* make spawns */
+		F.len = mlen;
+		memcpy(F.buf, mbuf, mlen);
+		ev_spawn("/bin/sh", pid);
+		mlen = F.len;
+		memcpy(mbuf, F.buf, F.len);
+		img(pid, 100, GG_ORIGIN_EXEC, "/bin/sh", SH, NULL);
+		for (int k = 0; k < 4 && steps[i].reads[k]; k++)
+			ev_open(steps[i].reads[k], O_RDONLY, 3);
+		for (int k = 0; k < 4 && steps[i].writes[k]; k++)
+			ev_open(steps[i].writes[k], O_WRONLY | O_CREAT | O_TRUNC, 4);
+		for (int k = 0; k < 4 && steps[i].removes[k]; k++)
+			ev_ns(GG_FN_unlink, steps[i].removes[k], 0);
+		switch (steps[i].extra) {
+		case 1: ev_simple(GG_REC_STDIN, 1, 0); break;
+		case 2: ev_simple(GG_REC_NET, 2, 1); break;
+		case 3: ev_exec_opaque("/bin/true"); break;
+		case 4: ev_open("/dev/urandom", O_RDONLY, 5); break;
+		case 6: ev_open("/tmp/gg-test-outside", O_WRONLY | O_CREAT, 5); break;
+		}
+		end_img();
+		F.len = mlen;
+		memcpy(F.buf, mbuf, mlen);
+		if (steps[i].extra != 5)
+			ev_wait(pid, 0);
+		mlen = F.len;
+		memcpy(mbuf, F.buf, F.len);
+	}
+	memcpy(F.name, mlog, sizeof(mlog));
+	memcpy(F.buf, mbuf, mlen);
+	F.len = mlen;
+	end_img();
+	assert_int_equal(trace_link(&F.t), 0);
+
+	assert_int_equal(store_init(&st, F.gg, STORE_CREATE), 0);
+	assert_true(statcache_open(&sc, F.gg) >= 0);
+	struct infer_opts o = { .tree = F.dir };
+	ret = infer_run(&F.t, &st, sc, &o, &G, &S, NULL, err, sizeof(err));
+	statcache_free(sc);
+	store_release(&st);
+	trace_release(&F.t);
+	return ret;
+}
+
+static long node_of(const char *rel)
+{
+	char path[PATH_MAX * 2];
+	snprintf(path, sizeof(path), "%s/%s", F.dir, rel);
+	return graph_find_path(&G, path, NULL);
+}
+
+static bool depends(long a, long b) /* a depends on b */
+{
+	for (size_t i = 0; i < G.nodes[a].ndeps; i++)
+		if ((long)G.nodes[a].deps[i] == b)
+			return true;
+	return false;
+}
+
+static int setup(void **state)
+{
+	char tmpl[] = "/tmp/gg-infer-XXXXXX";
+	assert_non_null(mkdtemp(tmpl));
+	memset(&F, 0, sizeof(F));
+	snprintf(F.dir, sizeof(F.dir), "%s", tmpl);
+	snprintf(F.gg, sizeof(F.gg), "%s/.gg", tmpl);
+	F.clock = 1000;
+	write_file("a.c", "int a;\n");
+	write_file("b.c", "int b;\n");
+	graph_init(&G);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[PATH_MAX + 32];
+	graph_release(&G);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", F.dir);
+	assert_int_equal(system(cmd), 0);
+	return 0;
+}
+
+/* ---- cases ---------------------------------------------------------------------- */
+
+static void test_infer__compile_and_link_edges(void **state)
+{
+	struct step s[] = {
+		{ .reads = { "a.c" }, .writes = { "a.o" } },
+		{ .reads = { "b.c" }, .writes = { "b.o" } },
+		{ .reads = { "a.o", "b.o" }, .writes = { "prog" } },
+	};
+	write_file("a.o", "A");
+	write_file("b.o", "B");
+	write_file("prog", "P");
+	assert_int_equal(run_steps(s, 3), 0);
+	assert_int_equal(G.n, 3);
+	long a = node_of("a.o"), b = node_of("b.o"), p = node_of("prog");
+	assert_true(a >= 0 && b >= 0 && p >= 0);
+	assert_true(depends(p, a));
+	assert_true(depends(p, b));
+	assert_int_equal(G.nodes[a].ndeps, 0);
+	assert_int_equal(S.pure, 3);
+	assert_int_equal(S.edges, 2);
+}
+
+static void test_infer__temporaries_are_neither(void **state)
+{
+	struct step s[] = {
+		{ .reads = { "a.c" }, .writes = { "a.o", "tmp.s" }, .removes = { "tmp.s" } },
+	};
+	write_file("a.o", "A");
+	assert_int_equal(run_steps(s, 1), 0);
+	assert_int_equal(G.n, 1);
+	assert_int_equal(G.nodes[0].noutputs, 1);
+	assert_true(strstr(G.nodes[0].outputs[0].path, "/a.o") != NULL);
+	assert_true(node_of("tmp.s") < 0);
+}
+
+static void test_infer__rewritten_file_versions(void **state)
+{
+	struct step s[] = {
+		{ .reads = { "a.c" }, .writes = { "gen.h" } },        /* A writes v1 */
+		{ .reads = { "gen.h" }, .writes = { "x.o" } },        /* B reads v1 */
+		{ .reads = { "b.c" }, .writes = { "gen.h" } },        /* C writes v2 */
+		{ .reads = { "gen.h" }, .writes = { "y.o" } },        /* D reads v2 */
+	};
+	write_file("gen.h", "v2");
+	write_file("x.o", "x");
+	write_file("y.o", "y");
+	assert_int_equal(run_steps(s, 4), 0);
+	assert_int_equal(G.n, 4);
+	long x = node_of("x.o"), y = node_of("y.o"), c = node_of("gen.h");
+	assert_true(depends(y, c));
+	assert_false(depends(x, c));
+	assert_int_equal(G.nodes[x].ndeps, 1);
+	/* the final gen.h belongs to C; its value is known, A's version is not */
+	size_t out;
+	assert_int_equal(graph_find_path(&G, G.nodes[c].outputs[0].path, &out), c);
+	assert_true(hash_is_set(&G.nodes[c].outputs[out].value));
+	long a = (long)G.nodes[x].deps[0];
+	assert_false(hash_is_set(&G.nodes[a].outputs[0].value));
+}
+
+static void test_infer__local_only_reasons(void **state)
+{
+	static const struct { int extra; unsigned bit; } cases[] = {
+		{ 1, THUNK_LOCAL_STDIN },       { 2, THUNK_LOCAL_NETWORK },
+		{ 3, THUNK_LOCAL_OPAQUE_BINARY }, { 4, THUNK_LOCAL_URANDOM },
+		{ 5, THUNK_LOCAL_OUTLIVED_DRIVER }, { 6, THUNK_LOCAL_WRITES_OUTSIDE_TREE },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct step s[] = { { .reads = { "a.c" }, .writes = { "a.o" }, .extra = cases[i].extra } };
+		write_file("a.o", "A");
+		graph_release(&G);
+		assert_int_equal(run_steps(s, 1), 0);
+		assert_int_equal(G.n, 1);
+		assert_int_equal(G.nodes[0].local & cases[i].bit, cases[i].bit);
+		assert_int_equal(S.local, 1);
+	}
+	/* deleting a file the command did not create */
+	struct step d[] = { { .reads = { "a.c" }, .writes = { "a.o" }, .removes = { "b.c" } } };
+	graph_release(&G);
+	assert_int_equal(run_steps(d, 1), 0);
+	assert_int_equal(G.nodes[0].local, THUNK_LOCAL_DELETES_FOREIGN_FILES);
+}
+
+static void test_infer__no_output_commands_dropped(void **state)
+{
+	struct step s[] = { { .reads = { "a.c" } }, { .reads = { "a.c" }, .writes = { "a.o" } } };
+	write_file("a.o", "A");
+	assert_int_equal(run_steps(s, 2), 0);
+	assert_int_equal(G.n, 1);
+	assert_int_equal(S.no_output, 1);
+}
+
+static void test_infer__secrets_and_plumbing_not_in_thunk(void **state)
+{
+	struct step s[] = { { .reads = { "a.c" }, .writes = { "a.o" } } };
+	struct store st = STORE_INIT;
+	struct thunk th;
+	char *buf;
+	size_t len;
+	write_file("a.o", "A");
+	assert_int_equal(run_steps(s, 1), 0);
+	assert_int_equal(store_init(&st, F.gg, 0), 0);
+	assert_int_equal(store_get_buf(&st, &G.nodes[0].hash, 1 << 20, &buf, &len), 0);
+	assert_int_equal(thunk_decode(buf, len, &th), 0);
+	assert_int_equal(th.env.n, 1);
+	assert_string_equal(th.env.v[0], "PATH=/usr/bin:/bin");
+	assert_int_equal(th.inputs.n, 1);
+	assert_true(strstr(th.inputs.v[0].path, "/a.c") != NULL);
+	thunk_release(&th);
+	free(buf);
+	store_release(&st);
+}
+
+/* A recursive make: make -> sh -c 'make -C sub' -> make -> sh -c 'cc': the inner
+ * command is the thunk, the glue shell is not. */
+static void test_infer__recursive_make_descends(void **state)
+{
+	struct store st = STORE_INIT;
+	struct statcache *sc = NULL;
+	char err[256], l100[64], l101[64], l102[64];
+	const char *glue[] = { "sh", "-c", "make -C sub", NULL };
+
+	write_file("a.o", "A");
+	trace_init(&F.t);
+	img(100, 1, GG_ORIGIN_ROOT, "/usr/bin/make", MAKE, NULL);
+	ev_spawn("/bin/sh", 101);
+	snprintf(l100, sizeof(l100), "%s", F.name);
+	char b100[4096];
+	size_t n100 = F.len;
+	memcpy(b100, F.buf, n100);
+	img(101, 100, GG_ORIGIN_EXEC, "/bin/sh", glue, NULL);
+	ev_spawn("/usr/bin/make", 102);
+	snprintf(l101, sizeof(l101), "%s", F.name);
+	char b101[4096];
+	size_t n101 = F.len;
+	memcpy(b101, F.buf, n101);
+	img(102, 101, GG_ORIGIN_EXEC, "/usr/bin/make", MAKE, NULL);
+	ev_spawn("/bin/sh", 103);
+	snprintf(l102, sizeof(l102), "%s", F.name);
+	char b102[4096];
+	size_t n102 = F.len;
+	memcpy(b102, F.buf, n102);
+	img(103, 102, GG_ORIGIN_EXEC, "/bin/sh", SH, NULL);
+	ev_open("a.c", O_RDONLY, 3);
+	ev_open("a.o", O_WRONLY | O_CREAT | O_TRUNC, 4);
+	end_img();
+	memcpy(F.buf, b102, n102);
+	F.len = n102;
+	memcpy(F.name, l102, sizeof(l102));
+	ev_wait(103, 0);
+	end_img();
+	memcpy(F.buf, b101, n101);
+	F.len = n101;
+	memcpy(F.name, l101, sizeof(l101));
+	ev_wait(102, 0);
+	end_img();
+	memcpy(F.buf, b100, n100);
+	F.len = n100;
+	memcpy(F.name, l100, sizeof(l100));
+	ev_wait(101, 0);
+	end_img();
+	assert_int_equal(trace_link(&F.t), 0);
+	assert_int_equal(store_init(&st, F.gg, STORE_CREATE), 0);
+	assert_true(statcache_open(&sc, F.gg) >= 0);
+	struct infer_opts o = { .tree = F.dir };
+	assert_int_equal(infer_run(&F.t, &st, sc, &o, &G, &S, NULL, err, sizeof(err)), 0);
+	assert_int_equal(S.processes, 4);
+	assert_int_equal(S.commands, 1);
+	assert_int_equal(G.n, 1);
+	assert_string_equal(G.nodes[0].command, "cmd");
+	statcache_free(sc);
+	store_release(&st);
+	trace_release(&F.t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_infer__compile_and_link_edges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_infer__temporaries_are_neither, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_infer__rewritten_file_versions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_infer__local_only_reasons, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_infer__no_output_commands_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_infer__secrets_and_plumbing_not_in_thunk, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_infer__recursive_make_descends, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
