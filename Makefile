@@ -71,7 +71,7 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(SAN_FLAGS) $(CFLAGS)
 
-.PHONY: all test check demo install bench deps clean unit e2e
+.PHONY: all test check demo install bench deps clean unit e2e fuzz
 all: $(GG) $(SHIM)
 
 # Dependencies are installed when something is missing (scripts/install-deps is
@@ -128,6 +128,33 @@ test: deps
 check: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build-check SAN=1 all unit $(PROG_BIN:$(BUILD)/%=build-check/%) $(TOOL_BIN:$(BUILD)/%=build-check/%)
 	$(Q)BUILD=build-check GG_CHECK=1 tests/run.sh
+	$(Q)$(MAKE) --no-print-directory fuzz
+
+# A short libFuzzer run of every decoder of untrusted bytes (clang's libFuzzer,
+# with ASan + UBSan); FUZZ_SECONDS per target.  New inputs go to build-check/fuzz/.
+FUZZ_SECONDS ?= 20
+FUZZ_CC ?= clang
+FUZZ_DIR := build-check/fuzz
+FUZZ_TARGETS := trace_read thunk_decode
+FUZZ_trace_read_SRC := runtime/trace_read.c runtime/util.c
+FUZZ_thunk_decode_SRC := runtime/thunk.c runtime/hash.c runtime/util.c
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard runtime/*.c runtime/*.h shim/*.h)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZCC  $@")
+	$(Q)$(FUZZ_CC) -std=gnu11 -D_GNU_SOURCE -g -O1 -I. -Iruntime -Ishim $(PKG_CFLAGS) \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-o $@ $< $(FUZZ_$*_SRC) $(PKG_LIBS)
+
+fuzz: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+	$(Q)for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_DIR)/corpus-$$t; \
+		echo "  FUZZ    $$t ($(FUZZ_SECONDS) s)"; \
+		$(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+			$(FUZZ_DIR)/corpus-$$t tests/fuzz/corpus/$$( [ $$t = trace_read ] && echo trace || echo thunk ) \
+			>$(FUZZ_DIR)/$$t.log 2>&1 || { tail -n 40 $(FUZZ_DIR)/$$t.log; exit 1; }; \
+		grep -E '^#[0-9]+.*DONE|Done [0-9]+ runs' $(FUZZ_DIR)/$$t.log | tail -n 1; \
+	done
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

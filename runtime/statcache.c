@@ -26,7 +26,9 @@ struct sc_entry {
 	int64_t mtime_ns, ctime_ns;
 	uint32_t mode;
 	struct gg_hash hash;
-	int64_t hashed_ns; /* when the hash was taken (the file's save time if loaded) */
+	int64_t hashed_ns; /* when the hash was taken */
+	bool checked;      /* validated (and stored, if asked) since statcache_open */
+	bool stored;
 };
 
 struct statcache {
@@ -281,6 +283,7 @@ void statcache_forget(struct statcache *sc, const char *path)
 	struct sc_entry *e = entry_get(sc, path, false);
 	if (e) {
 		e->size = UINT64_MAX; /* never matches again */
+		e->checked = false;
 		sc->dirty = true;
 	}
 }
@@ -309,6 +312,15 @@ int statcache_hash(struct statcache *sc, struct store *st, const char *path, uns
 	uint64_t size = 0;
 	int ret;
 
+	/* once per path and run: a run is a snapshot of the tree */
+	e = entry_get(sc, path, false);
+	if (e && e->checked && (e->stored || !(flags & STATCACHE_STORE))) {
+		sc->stats.hits++;
+		*out = e->hash;
+		if (mode)
+			*mode = e->mode;
+		return 0;
+	}
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (lstat(path, &sb) < 0)
 		return -errno;
@@ -324,6 +336,8 @@ int statcache_hash(struct statcache *sc, struct store *st, const char *path, uns
 	if (entry_matches(sc, e, &sb) &&
 	    (!(flags & STATCACHE_STORE) || !S_ISREG(sb.st_mode) || store_has(st, &e->hash))) {
 		sc->stats.hits++;
+		e->checked = true;
+		e->stored = e->stored || (flags & STATCACHE_STORE);
 		*out = e->hash;
 		return 0;
 	}
@@ -353,6 +367,8 @@ int statcache_hash(struct statcache *sc, struct store *st, const char *path, uns
 		e->mode = sb.st_mode;
 		e->hash = *out;
 		e->hashed_ns = ts_ns(now);
+		e->checked = true;
+		e->stored = (flags & STATCACHE_STORE) != 0;
 		sc->dirty = true;
 	}
 	return 0;

@@ -9,6 +9,10 @@
  * re-hashed, since a write within the clock's granularity could hide behind them
  * (file times come from a coarse clock: an mtime within 50 ms of the hash counts).
  *
+ * A path is looked at once per statcache_open: later lookups return the same answer
+ * without a system call (a run works on a snapshot of the tree; statcache_forget
+ * makes the next lookup look again).
+ *
  * Symbolic links hash as the VALUE hash of their target string; directories and
  * other non-regular files are not hashed (-EISDIR / -EINVAL).
  *

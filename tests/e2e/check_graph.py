@@ -3,6 +3,9 @@
 
 usage: check_graph.py GG TREE DEPS PRODUCT...
 
+With STAMP=FILE in the environment, only files modified after FILE count as the
+build's artifacts (configure steps before the recording leave binaries too).
+
 GG      the gg binary; run in TREE (which holds .gg/ with an inferred graph)
 DEPS    a file of "object: source header header ..." lines, one per compiled object,
         as the compiler itself reported them (gcc -MD files, `ninja -t deps`)
@@ -75,11 +78,12 @@ def main():
 
     # 1. artifacts: exactly one producer
     artifacts = []
+    since = os.stat(os.environ["STAMP"]).st_mtime if os.environ.get("STAMP") else 0
     for root, dirs, files in os.walk(tree):
         dirs[:] = [d for d in dirs if d != ".gg"]
         for f in files:
             p = os.path.join(root, f)
-            if not os.path.islink(p) and is_artifact(p):
+            if not os.path.islink(p) and is_artifact(p) and os.stat(p).st_mtime >= since:
                 artifacts.append(p)
     bad = [f"{os.path.relpath(p, tree)}: {len(finals.get(p, []))} producers"
            for p in artifacts if len(finals.get(p, [])) != 1]
@@ -97,6 +101,8 @@ def main():
     # 2. link thunks reference the thunks of what they linked
     bad = []
     for prod in products:
+        if os.path.islink(os.path.join(tree, prod)):
+            continue
         s = show(os.path.join(tree, prod))
         linked = [i for i in s["inputs"]
                   if i["path"].endswith((".o", ".a")) or ".so" in os.path.basename(i["path"])]
