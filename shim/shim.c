@@ -191,6 +191,20 @@ bool shim_log_pending(void)
 	return atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_LAZY;
 }
 
+/*
+ * Around the real exec: a child that shares our memory (clone(CLONE_VM|CLONE_VFORK))
+ * shares the guard too, and a successful exec never comes back to clear it.
+ */
+void shim_exec_begin(void)
+{
+	t_guard = 0;
+}
+
+void shim_exec_end(void)
+{
+	t_guard = 1;
+}
+
 void shim_leave(struct shim_call *c)
 {
 	t_guard = 0;
@@ -340,7 +354,11 @@ static int write_proc(int fd, pid_t pid, int origin, uint64_t start_ns, const ch
 	syscall(SYS_umask, um);
 
 	struct tenc e = TENC_INIT(buf, cap);
-	size_t budget = cap - 4096 - 2 * PATH_MAX;
+	size_t budget = cap - 4096 - 2 * PATH_MAX, argv_need = tenc_strv_size(argv);
+	/* argv first, whole when it fits; the environment gets the rest */
+	size_t argv_budget = argv_need < budget / 2 ? argv_need + 16 : budget / 2;
+	if (argv_need + tenc_strv_size(envp) + 64 <= budget)
+		argv_budget = argv_need + 16;
 	tenc_begin(&e, GG_REC_PROC, now_ns(CLOCK_MONOTONIC), 14);
 	tenc_uint(&e, (uint64_t)pid);
 	tenc_uint(&e, (uint64_t)getppid());
@@ -348,8 +366,8 @@ static int write_proc(int fd, pid_t pid, int origin, uint64_t start_ns, const ch
 	tenc_uint(&e, start_ns);
 	tenc_str(&e, g.exe);
 	tenc_str(&e, (const char *)getauxval(AT_EXECFN));
-	tenc_strv(&e, argv, budget / 4);
-	tenc_strv(&e, envp, budget - budget / 4);
+	tenc_strv(&e, argv, argv_budget);
+	tenc_strv(&e, envp, budget - argv_budget);
 	tenc_str(&e, cwd);
 	tenc_uint(&e, um);
 	tenc_uint(&e, getuid());
@@ -640,12 +658,17 @@ void rec_ns(int fn, int dirfd, const char *path, int dirfd2, const char *path2,
 	emit(&e);
 }
 
-void rec_chdir(int fn, long ret, int err)
+void rec_chdir(int fn, const char *path, int fd, long ret, int err)
 {
-	char cwd[PATH_MAX];
-	if (ret == 0)
+	char cwd[SHIM_PATH_CAP];
+	if (ret == 0) {
 		cwd_refresh();
-	cwd_copy(cwd);
+		cwd_copy(cwd);
+	} else if (path) {
+		shim_abspath(AT_FDCWD, path, cwd); /* the directory that was not there */
+	} else {
+		shim_fdpath(fd, cwd);
+	}
 	REC_BEGIN(e, GG_REC_CHDIR, 4);
 	tenc_uint(&e, (uint64_t)fn);
 	tenc_str(&e, cwd);
@@ -788,7 +811,37 @@ static void rec_objs(bool after_dlopen)
 
 static void rec_objs_init(void)
 {
+	const char *interp = main_interp();
 	rec_objs(false);
+	/* the loader is reported as interp: not as a new object after a dlopen */
+	if (interp[0])
+		seen_first(GG_FN_dlopen, interp, strlen(interp), 0, 0);
+}
+
+void rec_objs_handle(void *handle)
+{
+	struct objs_snap s = { .interp = "" };
+	struct link_map *lm = NULL;
+	char *buf = tbuf();
+
+	if (!buf || dlinfo(handle, RTLD_DI_LINKMAP, &lm) != 0 || !lm)
+		return;
+	while (lm->l_prev)
+		lm = lm->l_prev;
+	for (; lm && s.n < OBJS_MAX; lm = lm->l_next) {
+		const char *name = lm->l_name;
+		if (!obj_skip(name) && seen_first(GG_FN_dlopen, name, strlen(name), 0, 0))
+			s.names[s.n++] = name;
+	}
+	if (!s.n)
+		return;
+	struct tenc e = TENC_INIT(buf, TBUF_CAP);
+	tenc_begin(&e, GG_REC_OBJS, now_ns(CLOCK_MONOTONIC), 2);
+	tenc_str(&e, "");
+	tenc_array(&e, (uint32_t)s.n);
+	for (size_t i = 0; i < s.n; i++)
+		tenc_str(&e, s.names[i]);
+	emit(&e);
 }
 
 void rec_objs_new(void)

@@ -47,6 +47,9 @@ struct shim_call {
 bool shim_enter(struct shim_call *c);
 /* Leave: restore errno to what the real call left. */
 void shim_leave(struct shim_call *c);
+/* Drop the guard just before a real exec call, take it back if it returns. */
+void shim_exec_begin(void);
+void shim_exec_end(void);
 
 #define SHIM_WRAP(rtype, name, params, args, record)                              \
 	DECL_REAL(name);                                                          \
@@ -76,11 +79,13 @@ void rec_stat(int fn, int dirfd, const char *path, int flags, long ret, int err,
 void rec_list(int fn, int dirfd, const char *path, int fd_for_listing, long ret, int err);
 void rec_ns(int fn, int dirfd, const char *path, int dirfd2, const char *path2,
 	    int64_t arg, long ret, int err);
-void rec_chdir(int fn, long ret, int err);
+/* path: what chdir was given (NULL for fchdir: fd names it); recorded on failure */
+void rec_chdir(int fn, const char *path, int fd, long ret, int err);
 void rec_fd(int fn, int fd, int fd2, long ret, int err);
 void rec_wait(int fn, pid_t pid, int status);
 void rec_exit(int how, int status);
 void rec_objs_new(void);
+void rec_objs_handle(void *handle); /* the link map of a dlmopen handle */
 /* STDIN and NET: once per image (and per domain). */
 void shim_note_stdin(int fn);
 void rec_net(int fn, int domain, int type, long ret, int err);

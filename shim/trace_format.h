@@ -79,7 +79,8 @@
  *                mkdirat, rmdir, truncate, chmod, fchmodat.
  *                path2: the destination of rename/link, the (unresolved) target of
  *                symlink, else "".  arg: flags or mode or length, else 0.
- *   7    CHDIR   fn, path, ret, err                    chdir/fchdir: the new cwd
+ *   7    CHDIR   fn, path, ret, err
+ *                chdir/fchdir: the new cwd, or on failure the path that was tried
  *   8    FD      fn, fd, fd2, ret, err
  *                dup (fd2 -1), dup2, dup3, fcntl F_DUPFD* (fd2 = the minimum),
  *                close (fd2 -1) and close_range (fd..fd2) of descriptors opened for
@@ -94,7 +95,7 @@
  *  10    EXECFAIL fn, path, err                        the exec above failed
  *  11    SPAWN   fn, path, argv[], env[], ret, err, actions[], opaque
  *                posix_spawn, posix_spawnp, system, popen, written after the call: ret is the
- *                child pid (0 when unknown: system), actions the posix_spawn file
+ *                child pid (0 when unknown: system, popen), actions the posix_spawn file
  *                actions in order, each [op, fd, fd2, path, flags, mode] with op one
  *                of enum gg_spawn_op.  system/popen: path "/bin/sh", argv
  *                ["sh","-c",cmd], env [] meaning "this process's environment".

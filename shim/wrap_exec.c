@@ -131,8 +131,10 @@ static int exec_one(int fn, const char *path, char *const argv[], char *const en
 
 	if (!defer)
 		rec_exec(fn, path, argv, envp, opaque);
+	shim_exec_begin();
 	ret = REAL(execve)(path, argv, env2);
 	err = errno;
+	shim_exec_end();
 	if (defer)
 		rec_exec(fn, path, argv, envp, opaque);
 	rec_execfail(fn, path, err);
@@ -319,8 +321,10 @@ GG_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 	shim_fdpath(fd, path);
 	ENV_FIXUP(envp, env2);
 	rec_exec(GG_FN_fexecve, path, argv, envp, shim_is_static_elf(path));
+	shim_exec_begin();
 	ret = REAL(fexecve)(fd, argv, env2);
 	c.err = errno;
+	shim_exec_end();
 	rec_execfail(GG_FN_fexecve, path, c.err);
 	shim_leave(&c);
 	return ret;
@@ -342,8 +346,10 @@ GG_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *co
 		shim_abspath(dirfd, path, abs);
 	ENV_FIXUP(envp, env2);
 	rec_exec(GG_FN_execveat, abs, argv, envp, shim_is_static_elf(abs));
+	shim_exec_begin();
 	ret = REAL(execveat)(dirfd, path, argv, env2, flags);
 	c.err = errno;
+	shim_exec_end();
 	rec_execfail(GG_FN_execveat, abs, c.err);
 	shim_leave(&c);
 	return ret;
@@ -563,5 +569,6 @@ EXIT_WRAP(_Exit, GG_EXIT__EXIT)
 
 SHIM_WRAP(void *, dlopen, (const char *file, int mode), (file, mode),
 	  if (ret) rec_objs_new())
+/* dlmopen may load into another namespace, which dl_iterate_phdr does not walk. */
 SHIM_WRAP(void *, dlmopen, (Lmid_t lm, const char *file, int mode), (lm, file, mode),
-	  if (ret) rec_objs_new())
+	  if (ret) rec_objs_handle(ret))

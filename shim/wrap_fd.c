@@ -96,9 +96,10 @@ GG_EXPORT int close(int fd)
 	}
 	if (!shim_enter(&c))
 		return REAL(close)(fd);
+	/* before the call: once closed, another thread may reuse the number */
+	was_write = shim_fd_closed(fd);
 	ret = REAL(close)(fd);
 	c.err = errno;
-	was_write = shim_fd_closed(fd);
 	if (was_write)
 		rec_fd(GG_FN_close, fd, -1, ret, c.err);
 	shim_leave(&c);

@@ -45,5 +45,5 @@ SHIM_WRAP(int, chmod, (const char *p, mode_t m), (p, m),
 SHIM_WRAP(int, fchmodat, (int d, const char *p, mode_t m, int fl), (d, p, m, fl),
 	  rec_ns(GG_FN_fchmodat, d, p, AT_FDCWD, NULL, m, ret, c_.err))
 
-SHIM_WRAP(int, chdir, (const char *p), (p), rec_chdir(GG_FN_chdir, ret, c_.err))
-SHIM_WRAP(int, fchdir, (int fd), (fd), rec_chdir(GG_FN_fchdir, ret, c_.err))
+SHIM_WRAP(int, chdir, (const char *p), (p), rec_chdir(GG_FN_chdir, p, -1, ret, c_.err))
+SHIM_WRAP(int, fchdir, (int fd), (fd), rec_chdir(GG_FN_fchdir, NULL, fd, ret, c_.err))

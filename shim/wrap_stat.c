@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "shim.h"
@@ -81,7 +82,7 @@ static void rec_readlink(int fn, int d, const char *p, ssize_t ret, int err, con
 		n = sizeof(target) - 1;
 	memcpy(target, buf, n);
 	target[n] = '\0';
-	rec_stat(fn, d, p, 0, ret < 0 ? -1 : 0, err, ret >= 0 ? (S_IFLNK >> 12) : 0, target);
+	rec_stat(fn, d, p, 0, ret < 0 ? -1 : ret, err, ret >= 0 ? (S_IFLNK >> 12) : 0, target);
 }
 
 SHIM_WRAP(ssize_t, readlink, (const char *p, char *buf, size_t sz), (p, buf, sz),
@@ -97,6 +98,10 @@ SHIM_WRAP(char *, __realpath_chk, (const char *p, char *resolved, size_t len),
 	  rec_stat(GG_FN___realpath_chk, AT_FDCWD, p, 0, ret ? 0 : -1, c_.err, 0, ret))
 SHIM_WRAP(char *, canonicalize_file_name, (const char *p), (p),
 	  rec_stat(GG_FN_canonicalize_file_name, AT_FDCWD, p, 0, ret ? 0 : -1, c_.err, 0, ret))
+
+/* statvfs answers for the file system of a path: an existence check too. */
+SHIM_WRAP(int, statvfs, (const char *p, struct statvfs *b), (p, b),
+	  rec_stat(GG_FN_statvfs, AT_FDCWD, p, 0, ret, c_.err, 0, ""))
 
 /* Directory listings: the names are read separately when the directory is opened. */
 typedef int (*scan_filter)(const struct dirent *);
