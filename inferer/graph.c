@@ -60,6 +60,9 @@ void graph_release(struct graph *g)
 		node_release(&g->nodes[i]);
 	free(g->nodes);
 	free(g->tree);
+	for (size_t i = 0; i < g->ndriver_inputs; i++)
+		free(g->driver_inputs[i].path);
+	free(g->driver_inputs);
 	index_free(g);
 	graph_init(g);
 }
@@ -217,7 +220,7 @@ int graph_save(const struct graph *g, const char *file)
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_array(&pk, 4);
+	msgpack_pack_array(&pk, 5);
 	pack_str(&pk, GRAPH_MAGIC);
 	msgpack_pack_uint32(&pk, GRAPH_VERSION);
 	pack_str(&pk, g->tree);
@@ -243,6 +246,14 @@ int graph_save(const struct graph *g, const char *file)
 			else
 				msgpack_pack_false(&pk);
 		}
+	}
+	msgpack_pack_array(&pk, g->ndriver_inputs);
+	for (size_t k = 0; k < g->ndriver_inputs; k++) {
+		msgpack_pack_array(&pk, 4);
+		pack_str(&pk, g->driver_inputs[k].path);
+		pack_hash(&pk, &g->driver_inputs[k].value);
+		msgpack_pack_uint32(&pk, g->driver_inputs[k].mode);
+		msgpack_pack_true(&pk);
 	}
 	if (asprintf(&tmp, "%s.%d.tmp", file, (int)getpid()) < 0) {
 		ret = -ENOMEM;
@@ -434,6 +445,31 @@ int graph_load(struct graph *g, const char *file)
 		if (ret < 0 || (ret = graph_add(g, &n)) < 0) {
 			node_release(&n);
 			goto out;
+		}
+	}
+	if (root->via.array.size >= 5 && f[4].type == MSGPACK_OBJECT_ARRAY) {
+		const msgpack_object *d = &f[4];
+		g->driver_inputs = calloc(d->via.array.size + 1, sizeof(*g->driver_inputs));
+		if (!g->driver_inputs) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		for (uint32_t i = 0; i < d->via.array.size; i++) {
+			const msgpack_object *x = &d->via.array.ptr[i];
+			struct graph_output *go = &g->driver_inputs[i];
+			if (x->type != MSGPACK_OBJECT_ARRAY || x->via.array.size < 3) {
+				ret = -EBADMSG;
+				goto out;
+			}
+			go->path = obj_strdup(&x->via.array.ptr[0]);
+			g->ndriver_inputs = i + 1;
+			if (!go->path || obj_hash(&x->via.array.ptr[1], &go->value, true) < 0 ||
+			    !is_uint(&x->via.array.ptr[2])) {
+				ret = -EBADMSG;
+				goto out;
+			}
+			go->mode = (uint32_t)x->via.array.ptr[2].via.u64;
+			go->final = true;
 		}
 	}
 out:

@@ -11,12 +11,16 @@
  *
  * File: <ggdir>/graph, written whole with rename(2).  One msgpack array:
  *
- *   [ "gggraph", GRAPH_VERSION, tree, [node...] ]
+ *   [ "gggraph", GRAPH_VERSION, tree, [node...], [driver input...] ]
  *   node   = [ thunk hash (bin 17), label (str), command (str), local (uint),
  *              deps [uint...], outputs [output...] ]
  *   output = [ path (str), value (bin 17, or nil when the content is not known:
  *              a version that a later thunk overwrote), mode (uint), final (bool:
  *              this node wrote the path's last version) ]
+ *
+ * driver input = an output-shaped [path, value, mode, true]: a file the build
+ * drivers themselves read (Makefile, build.ninja, CMakeLists.txt...) and no command
+ * wrote; when one changes, the graph no longer describes the build (stale).
  *
  * tree is the build tree the graph was inferred for (absolute path); label is the
  * node's main output (for people), command its shell command or argv joined, local
@@ -63,6 +67,8 @@ struct graph {
 	char *tree;
 	struct graph_node *nodes;
 	size_t n, alloc;
+	struct graph_output *driver_inputs; /* what the drivers read */
+	size_t ndriver_inputs;
 	struct graph_index *index; /* built on demand */
 };
 

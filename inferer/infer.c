@@ -1294,6 +1294,76 @@ out:
 	return ret;
 }
 
+/*
+ * What the drivers read themselves (Makefile, included fragments, build.ninja...),
+ * minus what any command or driver wrote (.d files, .ninja_deps): if one of these
+ * changes, the build itself changed and the graph is stale.
+ */
+static int driver_inputs(struct run *r, struct graph *g)
+{
+	struct strset written = STRSET_INIT, seen = STRSET_INIT;
+	VEC(const char *) paths = { 0 };
+	int ret = 0;
+
+	for (size_t i = 0; i < r->wl_slots; i++)
+		if (r->wl[i].path && strset_add(&written, r->wl[i].path) < 0)
+			goto nomem;
+	for (size_t pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < r->t->nimages; i++) {
+			struct proc *p = &r->procs[i];
+			if (!p->head || !p->driver)
+				continue;
+			for (struct trace_image *x = p->head; x; x = x->exec_next) {
+				for (size_t k = 0; k < x->nevents; k++) {
+					const struct trace_event *e = &x->events[k];
+					const char *ip;
+					int acc;
+					if (e->type != GG_REC_OPEN || e->ret < 0 || !e->path[0])
+						continue;
+					acc = e->u.open.flags & O_ACCMODE;
+					ip = intern_path(&r->in, e->path, x->cwd);
+					if (!ip)
+						goto nomem;
+					if (pass == 0) { /* what drivers write is theirs */
+						if ((acc != O_RDONLY || (e->u.open.flags & (O_CREAT | O_TRUNC))) &&
+						    strset_add(&written, ip) < 0)
+							goto nomem;
+						continue;
+					}
+					if (acc != O_RDONLY || pseudo_fs(ip) || strset_has(&written, ip) ||
+					    (e->u.open.flags & O_DIRECTORY))
+						continue;
+					if ((ret = strset_add(&seen, ip)) < 0)
+						goto nomem;
+					if (ret == 1 && VEC_PUSH(paths, ip) < 0)
+						goto nomem;
+				}
+			}
+		}
+	}
+	g->driver_inputs = calloc(paths.n + 1, sizeof(*g->driver_inputs));
+	if (!g->driver_inputs)
+		goto nomem;
+	for (size_t i = 0; i < paths.n; i++) {
+		struct graph_output *o = &g->driver_inputs[g->ndriver_inputs];
+		if (hash_source(r, paths.v[i], paths.v[i], &o->value, &o->mode) < 0)
+			continue; /* a directory, or gone */
+		if (!(o->path = strdup(paths.v[i])))
+			goto nomem;
+		o->final = true;
+		g->ndriver_inputs++;
+	}
+	ret = 0;
+	goto out;
+nomem:
+	ret = -ENOMEM;
+out:
+	strset_release(&written);
+	strset_release(&seen);
+	VEC_FREE(paths);
+	return ret;
+}
+
 int infer_run(const struct trace *t, struct store *st, struct statcache *sc,
 	      const struct infer_opts *opts, struct graph *g, struct infer_stats *stats,
 	      struct strlist *warnings, char *errbuf, size_t errlen)
@@ -1344,6 +1414,10 @@ int infer_run(const struct trace *t, struct store *st, struct statcache *sc,
 	if ((ret = resolve(&r, g)) < 0) {
 		if (!r.err[0])
 			fail(&r, ret, "cannot build the graph: %s", strerror(-ret));
+		goto out;
+	}
+	if ((ret = driver_inputs(&r, g)) < 0) {
+		fail(&r, ret, "cannot list the drivers' inputs: %s", strerror(-ret));
 		goto out;
 	}
 	for (size_t i = 0; i < g->n; i++) {

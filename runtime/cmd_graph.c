@@ -531,6 +531,11 @@ static void graph_json(const struct graph *g)
 		json_obj_end(&j);
 	}
 	json_arr_end(&j);
+	json_key(&j, "driver_inputs");
+	json_arr_begin(&j);
+	for (size_t i = 0; i < g->ndriver_inputs; i++)
+		json_str(&j, g->driver_inputs[i].path);
+	json_arr_end(&j);
 	json_obj_end(&j);
 	puts(j.sb.buf ? j.sb.buf : "{}");
 	json_release(&j);

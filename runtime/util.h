@@ -1,0 +1,126 @@
+/*
+ * util.h - small helpers shared by the gg command and the runtime library.
+ *
+ * Two kinds of helpers live here, and the split matters (house style: library code
+ * never prints and never exits):
+ *
+ *   - buffers and lists that report failure by return value (sbuf, strlist, strset,
+ *     path_abs): usable from library code;
+ *   - die(), warning(), x*alloc(): they print to stderr and may exit.  Only
+ *     main()-level code (runtime/main.c and the cmd_* verbs) calls them.
+ *
+ * Every growable structure here has an owner (whoever holds the struct) and a cap,
+ * written down at its declaration.
+ */
+#ifndef GG_UTIL_H
+#define GG_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- main()-level only: print and exit ------------------------------------ */
+
+/* Print "gg: <message>" to stderr and exit(1). */
+__attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...);
+/* Print "gg: warning: <message>" to stderr. */
+__attribute__((format(printf, 1, 2))) void warning(const char *fmt, ...);
+/* Allocate or die("out of memory"). */
+void *xmalloc(size_t n);
+void *xcalloc(size_t nmemb, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+
+/* ---- sbuf: a growable byte buffer ------------------------------------------
+ *
+ * Owner: whoever holds the struct; sbuf_release() frees the bytes.  buf is always
+ * NUL-terminated when non-NULL (the NUL is not counted in len).  Cap: len never
+ * exceeds `cap`; an append that would is refused whole.  Errors are sticky: the
+ * first failed append sets err (-ENOMEM or -E2BIG) and later appends do nothing,
+ * so a writer may append freely and check err (or sbuf_error()) once at the end.
+ */
+struct sbuf {
+	char *buf;
+	size_t len;
+	size_t alloc;
+	size_t cap; /* maximum len; 0 means SBUF_DEFAULT_CAP */
+	int err;    /* 0, or the first -errno */
+};
+
+#define SBUF_DEFAULT_CAP ((size_t)1 << 30)
+#define SBUF_INIT { .buf = NULL, .len = 0, .alloc = 0, .cap = 0, .err = 0 }
+
+void sbuf_init(struct sbuf *sb, size_t cap);
+void sbuf_release(struct sbuf *sb);
+/* Empty the buffer (keeps the allocation) and clear the error. */
+void sbuf_reset(struct sbuf *sb);
+/* Take the bytes (never NULL on success: "" for an empty buffer, caller frees);
+ * the buffer is left empty.  NULL if the buffer is in error or out of memory. */
+char *sbuf_detach(struct sbuf *sb, size_t *len);
+int sbuf_add(struct sbuf *sb, const void *p, size_t n);
+int sbuf_addstr(struct sbuf *sb, const char *s);
+int sbuf_addch(struct sbuf *sb, char c);
+__attribute__((format(printf, 2, 3))) int sbuf_addf(struct sbuf *sb, const char *fmt, ...);
+int sbuf_vaddf(struct sbuf *sb, const char *fmt, va_list ap);
+static inline int sbuf_error(const struct sbuf *sb) { return sb->err; }
+
+/* ---- strlist: an owned list of strings (warnings, names) ------------------
+ *
+ * Owner: whoever holds the struct; the list owns copies of its strings.  v[n] is
+ * NULL when v is non-NULL.  Cap: at most STRLIST_MAX entries; pushes past it are
+ * counted in `dropped` and return 0 (a warning list must not stop a reader).
+ */
+struct strlist {
+	char **v;
+	size_t n;
+	size_t alloc;
+	size_t dropped;
+};
+
+#define STRLIST_MAX 100000
+#define STRLIST_INIT { .v = NULL, .n = 0, .alloc = 0, .dropped = 0 }
+
+int strlist_push(struct strlist *l, const char *s);
+__attribute__((format(printf, 2, 3))) int strlist_pushf(struct strlist *l, const char *fmt, ...);
+void strlist_release(struct strlist *l);
+
+/* ---- strset: a set of strings, by value -----------------------------------
+ *
+ * Owner: whoever holds the struct; the set owns its table but NOT the strings: the
+ * caller keeps every added string alive and unchanged while the set is used.
+ * Cap: none beyond memory (the table doubles; a load factor of 1/2).
+ */
+struct strset {
+	const char **slot;
+	size_t nslots; /* a power of two, or 0 */
+	size_t n;
+};
+
+#define STRSET_INIT { .slot = NULL, .nslots = 0, .n = 0 }
+
+/* Add s; returns 1 if it was added, 0 if already present, -ENOMEM. */
+int strset_add(struct strset *s, const char *str);
+bool strset_has(const struct strset *s, const char *str);
+void strset_release(struct strset *s);
+
+/* 64-bit FNV-1a of a NUL-terminated string. */
+uint64_t str_hash(const char *s);
+
+/* ---- paths ----------------------------------------------------------------- */
+
+/*
+ * Make `path` absolute and lexically normal ("." and empty components removed,
+ * ".." removes the previous component; no symlink is followed, nothing is
+ * touched).  A relative path is taken against `base` (itself taken against the
+ * current directory when relative), or the current directory when base is NULL.  Returns a malloc'd string in *out, or -errno (getcwd's,
+ * -ENOMEM, -EINVAL for an empty path).
+ */
+int path_abs(const char *path, const char *base, char **out);
+
+/* The last component of a path ("/usr/bin/cc" -> "cc"; "" and "/" -> themselves). */
+const char *path_base(const char *path);
+
+#endif

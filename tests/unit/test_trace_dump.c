@@ -1,0 +1,236 @@
+/*
+ * test_trace_dump.c - `gg trace dump` JSON lines (the schema, field by field), the
+ * text form and the summary, on forged traces.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+
+#include "trace_dump.h"
+#include "trace_read.h"
+#include "trace_forge.h"
+
+static struct forge f;
+
+/* A root sh (pid 7) that forks 8; 8 execs cat (same pid, image 3); 7 waits. */
+static void build(struct trace *t, struct strlist *w)
+{
+	trace_init(t);
+	*w = (struct strlist)STRLIST_INIT;
+
+	forge_init(&f);
+	rec_proc(&f, 10, 7, 6, GG_ORIGIN_ROOT, "/bin/sh", NULL);
+	rec_open(&f, 11, "/etc/hostname", O_RDONLY, 3, 0);
+	rec_open(&f, 12, "/out", O_WRONLY | O_CREAT | O_TRUNC, 4, 0);
+	rec_open(&f, 13, "/missing", O_RDONLY, -1, ENOENT);
+	rec_wait(&f, 50, 8, 1 << 8);
+	rec_exit(&f, 51, GG_EXIT_EXIT, 1);
+	assert_int_equal(trace_add_buf(t, "/tr/7-1.ggt", f.buf, f.len, w), 0);
+
+	forge_init(&f);
+	rec_proc(&f, 20, 8, 7, GG_ORIGIN_FORK, "/bin/sh", "7-1");
+	rec_exec(&f, 21, "/nope/cat");
+	rec_execfail(&f, 22, "/nope/cat", ENOENT);
+	rec_exec(&f, 23, "/bin/cat");
+	assert_int_equal(trace_add_buf(t, "/tr/8-2.ggt", f.buf, f.len, w), 0);
+
+	forge_init(&f);
+	rec_proc(&f, 30, 8, 7, GG_ORIGIN_EXEC, "/bin/cat", NULL);
+	rec_exec(&f, 31, "/bin/gone");
+	rec_execfail(&f, 32, "/bin/gone", EACCES);
+	/* a torn tail */
+	f.buf[f.len++] = 1;
+	f.buf[f.len++] = 2;
+	assert_int_equal(trace_add_buf(t, "/tr/8-3.ggt", f.buf, f.len, w), 0);
+	assert_int_equal(trace_link(t), 0);
+	assert_int_equal(t->nimages, 3);
+}
+
+static void test_trace_dump__json_schema(void **state)
+{
+	struct trace t;
+	struct strlist w;
+	struct json j;
+
+	build(&t, &w);
+	json_init(&j, 0);
+	assert_int_equal(trace_dump_json(&j, t.images[0]), 0);
+	assert_string_equal(
+		j.sb.buf,
+		"{\"log\":\"7-1\",\"pid\":7,\"ppid\":6,\"origin\":\"root\",\"parent\":null,"
+		"\"exe\":\"/bin/sh\",\"execfn\":\"/bin/sh\",\"argv\":[\"sh\",\"-c\",\"x\"],"
+		"\"env\":[\"PATH=/usr/bin\",\"LANG=C\"],\"cwd\":\"/src\",\"umask\":18,\"uid\":1000,"
+		"\"gid\":100,\"stdio\":[2,8,-1],\"interp\":null,\"objects\":[],"
+		"\"exit\":{\"status\":1},\"events\":["
+		"{\"op\":\"open\",\"t\":11,\"fn\":\"openat\",\"path\":\"/etc/hostname\",\"flags\":0,"
+		"\"mode\":420,\"ret\":3,\"errno\":0},"
+		"{\"op\":\"open\",\"t\":12,\"fn\":\"openat\",\"path\":\"/out\",\"flags\":577,"
+		"\"mode\":420,\"ret\":4,\"errno\":0},"
+		"{\"op\":\"open\",\"t\":13,\"fn\":\"openat\",\"path\":\"/missing\",\"flags\":0,"
+		"\"mode\":420,\"ret\":-1,\"errno\":2},"
+		"{\"op\":\"wait\",\"t\":50,\"fn\":\"waitpid\",\"pid\":8,\"status\":256},"
+		"{\"op\":\"exit\",\"t\":51,\"how\":\"exit\",\"status\":1}],\"warnings\":[]}");
+
+	json_reset(&j);
+	assert_int_equal(trace_dump_json(&j, t.images[1]), 0);
+	assert_non_null(strstr(j.sb.buf, "\"origin\":\"fork\",\"parent\":\"7-1\""));
+	assert_non_null(strstr(j.sb.buf, "\"argv\":[],\"env\":[]"));
+	assert_non_null(strstr(j.sb.buf, "\"exit\":{\"exec\":\"/bin/cat\"}"));
+	assert_non_null(strstr(j.sb.buf,
+			       "{\"op\":\"exec\",\"t\":21,\"fn\":\"execve\",\"path\":\"/nope/cat\","
+			       "\"argv\":[\"cat\"],\"env\":[],\"opaque\":false}"));
+	assert_non_null(strstr(j.sb.buf,
+			       "{\"op\":\"execfail\",\"t\":22,\"fn\":\"execve\",\"path\":\"/nope/cat\","
+			       "\"errno\":2}"));
+
+	json_reset(&j);
+	assert_int_equal(trace_dump_json(&j, t.images[2]), 0);
+	assert_non_null(strstr(j.sb.buf, "\"origin\":\"exec\",\"parent\":\"8-2\""));
+	/* the parent's WAIT gives the exit of the last image of the process */
+	assert_non_null(strstr(j.sb.buf, "\"exit\":{\"status\":1}"));
+	assert_non_null(strstr(j.sb.buf,
+			       "\"warnings\":[\"/tr/8-3.ggt: torn record at offset"));
+	json_release(&j);
+	trace_release(&t);
+	strlist_release(&w);
+}
+
+static void test_trace_dump__json_spawn_and_objs(void **state)
+{
+	struct tenc e = TENC_INIT(rb, sizeof(rb));
+	char *const objs[] = { (char *)"/lib/libc.so.6", NULL };
+	struct strlist w = STRLIST_INIT;
+	struct trace t;
+	struct json j;
+
+	forge_init(&f);
+	rec_proc(&f, 10, 7, 6, GG_ORIGIN_ROOT, "/bin/sh", NULL);
+	tenc_begin(&e, GG_REC_OBJS, 11, 2);
+	tenc_str(&e, "/lib64/ld.so");
+	tenc_strv(&e, objs, 4096);
+	forge_add(&f, &e);
+	e = (struct tenc)TENC_INIT(rb, sizeof(rb));
+	tenc_begin(&e, GG_REC_SPAWN, 12, 8);
+	tenc_uint(&e, GG_FN_posix_spawnp);
+	tenc_str(&e, "/bin/cc");
+	tenc_strv(&e, no_strv, 100);
+	tenc_strv(&e, no_strv, 100);
+	tenc_int(&e, 9);
+	tenc_int(&e, 0);
+	tenc_array(&e, 1);
+	tenc_array(&e, 6);
+	tenc_uint(&e, GG_SPAWN_DUP2);
+	tenc_int(&e, 3);
+	tenc_int(&e, 1);
+	tenc_str(&e, "");
+	tenc_int(&e, 0);
+	tenc_uint(&e, 0);
+	tenc_bool(&e, true);
+	forge_add(&f, &e);
+	e = (struct tenc)TENC_INIT(rb, sizeof(rb));
+	tenc_begin(&e, GG_REC_STDIN, 14, 3);
+	tenc_uint(&e, GG_FN_fgets);
+	tenc_int(&e, 1);
+	tenc_bool(&e, false);
+	forge_add(&f, &e);
+	e = (struct tenc)TENC_INIT(rb, sizeof(rb));
+	tenc_begin(&e, GG_REC_NET, 15, 5);
+	tenc_uint(&e, GG_FN_socket);
+	tenc_int(&e, 2);
+	tenc_int(&e, 1);
+	tenc_int(&e, 5);
+	tenc_uint(&e, 0);
+	forge_add(&f, &e);
+	e = (struct tenc)TENC_INIT(rb, sizeof(rb));
+	tenc_begin(&e, GG_REC_EXIT, 13, 2);
+	tenc_uint(&e, GG_EXIT_DTOR);
+	tenc_int(&e, -1);
+	forge_add(&f, &e);
+
+	trace_init(&t);
+	assert_int_equal(trace_add_buf(&t, "7-1.ggt", f.buf, f.len, &w), 0);
+	assert_int_equal(trace_link(&t), 0);
+	json_init(&j, 0);
+	assert_int_equal(trace_dump_json(&j, t.images[0]), 0);
+	assert_non_null(strstr(j.sb.buf, "\"interp\":\"/lib64/ld.so\",\"objects\":[\"/lib/libc.so.6\"]"));
+	assert_non_null(strstr(j.sb.buf, "\"exit\":{\"normal\":true}"));
+	assert_non_null(strstr(j.sb.buf,
+			       "{\"op\":\"objs\",\"t\":11,\"interp\":\"/lib64/ld.so\","
+			       "\"objects\":[\"/lib/libc.so.6\"]}"));
+	assert_non_null(strstr(j.sb.buf,
+			       "{\"op\":\"spawn\",\"t\":12,\"fn\":\"posix_spawnp\",\"path\":\"/bin/cc\","
+			       "\"argv\":[],\"env\":[],\"ret\":9,\"errno\":0,\"actions\":[{\"op\":\"dup2\","
+			       "\"fd\":3,\"fd2\":1,\"path\":\"\",\"flags\":0,\"mode\":0}],\"opaque\":true}"));
+	assert_non_null(strstr(j.sb.buf, "{\"op\":\"exit\",\"t\":13,\"how\":\"dtor\",\"status\":-1}"));
+	assert_non_null(strstr(j.sb.buf,
+			       "{\"op\":\"stdin\",\"t\":14,\"fn\":\"fgets\",\"ftype\":1,\"tty\":false}"));
+	assert_non_null(strstr(j.sb.buf, "{\"op\":\"net\",\"t\":15,\"fn\":\"socket\",\"domain\":2,"
+					"\"type\":1,\"ret\":5,\"errno\":0}"));
+	json_release(&j);
+	trace_release(&t);
+	strlist_release(&w);
+}
+
+static void test_trace_dump__text(void **state)
+{
+	struct sbuf sb = SBUF_INIT;
+	struct trace t;
+	struct strlist w;
+
+	build(&t, &w);
+	assert_int_equal(trace_dump_text(&sb, t.images[0]), 0);
+	assert_non_null(strstr(sb.buf, "pid 7 exe \"/bin/sh\" argv [\"sh\", \"-c\", \"x\"] cwd \"/src\" "
+				       "exit status 1 [root 7-1]\n"));
+	assert_non_null(strstr(sb.buf, "    +0.000000 openat(\"/etc/hostname\", O_RDONLY) = 3\n"));
+	assert_non_null(strstr(sb.buf, "openat(\"/out\", O_WRONLY|O_CREAT|O_TRUNC, 0644) = 4\n"));
+	assert_non_null(strstr(sb.buf, "openat(\"/missing\", O_RDONLY) = -1 ENOENT\n"));
+	assert_non_null(strstr(sb.buf, "waitpid(8) exited 1\n"));
+	sbuf_reset(&sb);
+	assert_int_equal(trace_dump_text(&sb, t.images[2]), 0);
+	assert_non_null(strstr(sb.buf, "[exec 8-3, exec of 8-2]\n"));
+	assert_non_null(strstr(sb.buf, "execve(\"/bin/gone\") failed EACCES\n"));
+	assert_non_null(strstr(sb.buf, "    warning: /tr/8-3.ggt: torn record at offset"));
+	sbuf_release(&sb);
+	trace_release(&t);
+	strlist_release(&w);
+}
+
+static void test_trace_dump__summary(void **state)
+{
+	struct sbuf sb = SBUF_INIT;
+	struct trace t;
+	struct strlist w;
+
+	build(&t, &w);
+	assert_int_equal(trace_dump_summary(&sb, &t, "/tr", &w), 0);
+	assert_non_null(strstr(sb.buf, "trace: /tr\n"));
+	assert_non_null(strstr(sb.buf, "processes: 2 (3 images, 1 roots)\n"));
+	assert_non_null(strstr(sb.buf, "programs: 2\n"));
+	assert_non_null(strstr(sb.buf, "       1  cat\n"));
+	assert_non_null(strstr(sb.buf, "       1  sh\n"));
+	assert_non_null(strstr(sb.buf, "files: 1 read, 1 written, 0 removed, 1 probed missing\n"));
+	/* the PATH-search failure followed by the next candidate does not count */
+	assert_non_null(strstr(sb.buf, "failed execs: 1\n  execve \"/bin/gone\" EACCES (pid 8)\n"));
+	assert_non_null(strstr(sb.buf, "warnings: 1\n  /tr/8-3.ggt: torn record at offset"));
+	sbuf_release(&sb);
+	trace_release(&t);
+	strlist_release(&w);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_trace_dump__json_schema),
+		cmocka_unit_test(test_trace_dump__json_spawn_and_objs),
+		cmocka_unit_test(test_trace_dump__text),
+		cmocka_unit_test(test_trace_dump__summary),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
