@@ -83,6 +83,11 @@ int graph_add(struct graph *g, struct graph_node *node)
 	return 0;
 }
 
+void graph_reindex(struct graph *g)
+{
+	index_free(g);
+}
+
 size_t graph_edges(const struct graph *g)
 {
 	size_t e = 0;

@@ -91,6 +91,9 @@ int graph_load(struct graph *g, const char *file);
 long graph_find_path(struct graph *g, const char *path, size_t *output);
 long graph_find_hash(struct graph *g, const struct gg_hash *h);
 
+/* Forget the lookup index (after changing a node's hash or outputs in place). */
+void graph_reindex(struct graph *g);
+
 /* Number of edges (sum of deps). */
 size_t graph_edges(const struct graph *g);
 

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cache.h"
 #include "infer.h"
 #include "thunk.h"
 
@@ -1000,6 +1001,44 @@ static char *command_of(const struct trace_image *im)
 	return sbuf_detach(&sb, NULL);
 }
 
+/* A reference's value for cache keys: the producer's recorded output, if known. */
+static int resolve_recorded(void *ctx, const struct gg_hash *producer, uint32_t output,
+			    struct gg_hash *value)
+{
+	struct graph *g = ctx;
+	long n = graph_find_hash(g, producer);
+	if (n < 0 || output >= g->nodes[n].noutputs || !hash_is_set(&g->nodes[n].outputs[output].value))
+		return -ENOENT;
+	*value = g->nodes[n].outputs[output].value;
+	return 0;
+}
+
+/* The recorded results of a node, as a cache entry (when every output is known). */
+static void cache_recorded(struct run *r, struct graph *g, struct thunk *th,
+			   const struct graph_node *node)
+{
+	struct cache_entry e = { 0 };
+	struct gg_hash key;
+
+	if (!r->o->cache_dir)
+		return;
+	for (size_t i = 0; i < node->noutputs; i++)
+		if (!node->outputs[i].final || !hash_is_set(&node->outputs[i].value))
+			return;
+	if (thunk_cache_key(th, resolve_recorded, g, &key) < 0)
+		return;
+	e.v = calloc(node->noutputs + 1, sizeof(*e.v));
+	if (!e.v)
+		return;
+	for (size_t i = 0; i < node->noutputs; i++)
+		e.v[i] = (struct cache_output){ .path = node->outputs[i].path,
+						.value = node->outputs[i].value,
+						.mode = node->outputs[i].mode };
+	e.n = node->noutputs;
+	cache_put(r->o->cache_dir, &key, &e);
+	free(e.v); /* the paths belong to the node */
+}
+
 /* Build, hash and store the thunk of command ci; add its graph node. */
 static int make_thunk(struct run *r, struct graph *g, size_t ci)
 {
@@ -1142,6 +1181,8 @@ static int make_thunk(struct run *r, struct graph *g, size_t ci)
 	r->stats->edges += node.ndeps;
 	c->node = (long)g->n;
 	ret = graph_add(g, &node);
+	if (ret == 0)
+		cache_recorded(r, g, &th, &g->nodes[g->n - 1]);
 out_node:
 	free(node.label);
 	free(node.command);

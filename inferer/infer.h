@@ -55,6 +55,8 @@ struct infer_opts {
 	const char *const *drivers;    /* program names; NULL: the defaults above */
 	const char *const *env_allow;  /* secret names allowed into thunks; may be NULL */
 	bool hash_only;                /* hash sources without copying them to the store */
+	const char *cache_dir;         /* the .gg dir: record each thunk's recorded results in
+	                                * its results cache (cache.h); NULL: don't */
 };
 
 struct infer_stats {

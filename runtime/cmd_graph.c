@@ -121,6 +121,7 @@ int cmd_infer(int argc, char **argv)
 	}
 	opts.env_allow = allow;
 	ggdir = need_ggdir();
+	opts.cache_dir = ggdir;
 	if ((ret = ggdir_trace_path(NULL, trace_dir, false, &tdir)) < 0)
 		die("cannot find the trace directory: %s", strerror(-ret));
 	ret = trace_open_dir(&t, tdir, &warnings);

@@ -11,6 +11,9 @@ struct graph;
 int cmd_infer(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
+int cmd_build(int argc, char **argv);
+int cmd_force(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 /* Load <ggdir>/graph or die with a hint. */
 void cmd_load_graph(const char *ggdir, struct graph *g);

@@ -566,6 +566,11 @@ static const struct verb verbs[] = {
 	  "it is local-only if it is.\n" },
 	{ "graph", cmd_graph, "gg graph [--dot|--json]", "print the graph of thunks",
 	  "Print the graph for Graphviz (--dot, the default) or for tools (--json).\n" },
+	{ "build", cmd_build, "gg build [-j N] [-k] [--no-cache] [--json] [TARGET...]",
+	  "replay the graph: cached thunks materialize, the rest run sandboxed", NULL },
+	{ "force", cmd_force, "gg force [-j N] HASH...", "execute thunks by hash", NULL },
+	{ "verify", cmd_verify, "gg verify [--all|TARGET...]",
+	  "re-execute thunks and compare with the recorded outputs", NULL },
 	{ "help", cmd_help, "gg help [VERB]", "show help for gg or one of its verbs",
 	  "Show the list of verbs, or the help of one verb.\n" },
 };

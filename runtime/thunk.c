@@ -1099,3 +1099,13 @@ bool thunk_equal(const struct thunk *a, const struct thunk *b)
 			return false;
 	return true;
 }
+
+char **thunk_strv_dup(const struct thunk_strv *v)
+{
+	char **a = calloc(v->n + 1, sizeof(*a));
+	if (!a)
+		return NULL;
+	for (size_t i = 0; i < v->n; i++)
+		a[i] = v->v[i];
+	return a;
+}

@@ -143,7 +143,8 @@ struct thunk_listing {
 	struct gg_hash hash; /* GG_HASH_LIST: thunk_listing_hash of the names */
 };
 
-/* Growable arrays; each owns its elements.  n <= alloc. */
+/* Growable arrays; each owns its elements.  n <= alloc.  A thunk_strv is not
+ * NULL-terminated: thunk_strv_dup() makes an argv/envp-style copy. */
 struct thunk_strv { char **v; size_t n, alloc; };
 struct thunk_inputs { struct thunk_input *v; size_t n, alloc; };
 struct thunk_listings { struct thunk_listing *v; size_t n, alloc; };
@@ -165,6 +166,10 @@ struct thunk {
 };
 
 #define THUNK_INIT { .umask = 022 }
+
+/* A NULL-terminated array of the strings (not copied): free() the array only.
+ * NULL on ENOMEM. */
+char **thunk_strv_dup(const struct thunk_strv *v);
 
 /* Lifecycle: init to empty (umask 022), release everything (back to THUNK_INIT). */
 void thunk_init(struct thunk *t);

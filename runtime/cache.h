@@ -1,0 +1,50 @@
+/*
+ * cache.h - the results cache: cache key (thunk_cache_key) -> what the thunk produced.
+ *
+ * A hit means "this command, on inputs with exactly these contents, produced these
+ * files": the scheduler materializes them from the store without running anything.
+ * Entries are written by `gg infer` (the recorded build's results) and by every
+ * execution.  Several gg processes may share one cache: an entry is written to a
+ * temporary file and renamed into place, so a reader sees a whole entry or none.
+ *
+ * File: <ggdir>/cache/ab/cdef...  (the key's 32 hex digits, split 2 + 30), holding
+ * one msgpack array:
+ *
+ *   [ "ggcache", CACHE_VERSION, [ [path (str), value (bin 17: 'V' + digest),
+ *                                  mode (uint)] ... ] ]
+ *
+ * outputs in the thunk's (sorted) output order.  A file that does not parse is a miss.
+ *
+ * Ownership: struct cache_entry owns its outputs.  Errors: 0 or -errno; nothing
+ * prints.
+ */
+#ifndef GG_CACHE_H
+#define GG_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hash.h"
+
+#define CACHE_VERSION 1
+
+struct cache_output {
+	char *path;
+	struct gg_hash value;
+	uint32_t mode;
+};
+
+struct cache_entry {
+	struct cache_output *v;
+	size_t n;
+};
+
+void cache_entry_release(struct cache_entry *e);
+
+/* Look up `key` (a THUNK-kind cache key): 0 and *e filled, -ENOENT on a miss. */
+int cache_get(const char *ggdir, const struct gg_hash *key, struct cache_entry *e);
+
+/* Record `e` under `key` (replacing any previous entry).  0 or -errno. */
+int cache_put(const char *ggdir, const struct gg_hash *key, const struct cache_entry *e);
+
+#endif

@@ -1,0 +1,324 @@
+/*
+ * engine_local.c - the local engine: one thunk in the sandbox (sandbox/sbx.h).
+ *
+ * The plan, from the thunk:
+ *   - every input, executable, interpreter and shared object bound read-only at its
+ *     recorded path (the tree and the system hold their current contents; the
+ *     scheduler made sure references were materialized first); an input recorded as
+ *     a symbolic link is recreated as one;
+ *   - every path probed and found missing declared absent (unless it exists now:
+ *     then the command must see that something changed);
+ *   - each directory holding an output is a writable directory of the job's staging
+ *     area bound at that path; an output that is also an input (ranlib, ar r) is
+ *     copied there first, so the command can rewrite it;
+ *   - a private /tmp, /dev and /proc, the recorded environment plus TZ=UTC and a
+ *     fixed SOURCE_DATE_EPOCH, the recorded cwd and umask, deterministic randomness.
+ * The outputs are then read from the staging area into the store.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "ggdir.h"
+#include "sbx.h"
+#include "util.h"
+
+/* 1980-01-01, the earliest date zip and ar can store: reproducible-builds.org */
+#define GG_SOURCE_DATE_EPOCH 315532800LL
+
+struct plan_mounts {
+	struct sbx_mount *v;
+	size_t n, alloc;
+	struct strset dsts; /* paths declared, to keep the first declaration */
+	struct strlist owned; /* strings the mounts point to */
+};
+
+static int add_mount(struct plan_mounts *m, enum sbx_mount_kind kind, const char *src,
+		     const char *dst)
+{
+	int r = strset_add(&m->dsts, dst);
+	if (r <= 0)
+		return r; /* declared already (or -ENOMEM) */
+	if (m->n == m->alloc) {
+		size_t na = m->alloc ? m->alloc * 2 : 256;
+		struct sbx_mount *nv = realloc(m->v, na * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		m->v = nv;
+		m->alloc = na;
+	}
+	m->v[m->n++] = (struct sbx_mount){ .kind = kind, .src = src, .dst = dst };
+	return 0;
+}
+
+/* A string that lives as long as the plan. */
+static const char *keep(struct plan_mounts *m, const char *s)
+{
+	if (strlist_push(&m->owned, s) < 0 || !m->owned.n)
+		return NULL;
+	return m->owned.v[m->owned.n - 1];
+}
+
+static bool is_output(const struct thunk *th, const char *path)
+{
+	size_t lo = 0, hi = th->outputs.n;
+	while (lo < hi) { /* outputs are sorted (canonical thunk) */
+		size_t mid = (lo + hi) / 2;
+		int d = strcmp(th->outputs.v[mid], path);
+		if (!d)
+			return true;
+		if (d < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static int copy_file(const char *from, const char *to, mode_t mode)
+{
+	char buf[65536];
+	int in = open(from, O_RDONLY | O_CLOEXEC), out, ret = 0;
+	ssize_t n;
+	if (in < 0)
+		return -errno;
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode & 07777);
+	if (out < 0) {
+		ret = -errno;
+		close(in);
+		return ret;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n) {
+			ret = -EIO;
+			break;
+		}
+	if (n < 0)
+		ret = -errno;
+	close(in);
+	if (close(out) < 0 && !ret)
+		ret = -errno;
+	return ret;
+}
+
+static int declare_input(struct plan_mounts *m, const char *staging, const struct thunk *th,
+			 const struct thunk_input *in, bool object)
+{
+	char target[PATH_MAX];
+	struct stat st;
+
+	if (is_output(th, in->path)) {
+		/* rewritten in place: a writable copy in the staging area */
+		char *dst = NULL;
+		int ret;
+		if (asprintf(&dst, "%s/out%s", staging, in->path) < 0)
+			return -ENOMEM;
+		if (lstat(in->path, &st) == 0 && S_ISREG(st.st_mode)) {
+			char *slash = strrchr(dst, '/');
+			*slash = '\0';
+			ret = ggdir_mkdirs(dst);
+			*slash = '/';
+			if (ret == 0)
+				ret = copy_file(in->path, dst, st.st_mode);
+		} else {
+			ret = 0;
+		}
+		free(dst);
+		return ret;
+	}
+	if (!object && S_ISLNK(in->mode)) {
+		ssize_t n = readlink(in->path, target, sizeof(target) - 1);
+		if (n >= 0) {
+			target[n] = '\0';
+			const char *t = keep(m, target);
+			return t ? add_mount(m, SBX_MOUNT_SYMLINK, t, in->path) : -ENOMEM;
+		}
+	}
+	if (lstat(in->path, &st) < 0 || S_ISDIR(st.st_mode))
+		return 0; /* gone: the command will say what it misses */
+	return add_mount(m, SBX_MOUNT_RO, NULL, in->path);
+}
+
+static int output_dirs(struct plan_mounts *m, const char *staging, const struct thunk *th)
+{
+	for (size_t i = 0; i < th->outputs.n; i++) {
+		char dir[PATH_MAX], src[PATH_MAX * 2];
+		const char *slash = strrchr(th->outputs.v[i], '/');
+		size_t dl = slash ? (size_t)(slash - th->outputs.v[i]) : 0;
+		const char *d, *s;
+		int ret;
+		if (!dl || dl >= sizeof(dir))
+			continue;
+		memcpy(dir, th->outputs.v[i], dl);
+		dir[dl] = '\0';
+		snprintf(src, sizeof(src), "%s/out%s", staging, dir);
+		if ((ret = ggdir_mkdirs(src)) < 0)
+			return ret;
+		if (!(d = keep(m, dir)) || !(s = keep(m, src)))
+			return -ENOMEM;
+		if ((ret = add_mount(m, SBX_MOUNT_RW, s, d)) < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static bool under_any(const struct plan_mounts *m, const char *dir)
+{
+	size_t dl = strlen(dir);
+	for (size_t i = 0; i < m->n; i++)
+		if (!strncmp(m->v[i].dst, dir, dl) && (m->v[i].dst[dl] == '/' || !m->v[i].dst[dl]))
+			return true;
+	return false;
+}
+
+/* Read the outputs from the staging area into the store. */
+static int collect(struct store *st, const char *staging, const struct thunk *th,
+		   struct engine_result *res)
+{
+	res->outputs.v = calloc(th->outputs.n + 1, sizeof(*res->outputs.v));
+	if (!res->outputs.v)
+		return -ENOMEM;
+	for (size_t i = 0; i < th->outputs.n; i++) {
+		struct cache_output *o = &res->outputs.v[i];
+		char path[PATH_MAX * 2];
+		struct stat sb;
+		int ret;
+
+		snprintf(path, sizeof(path), "%s/out%s", staging, th->outputs.v[i]);
+		if (lstat(path, &sb) < 0) {
+			snprintf(res->err, sizeof(res->err), "the command did not produce '%s'",
+				 th->outputs.v[i]);
+			return -ENOENT;
+		}
+		if (S_ISLNK(sb.st_mode)) {
+			char target[PATH_MAX];
+			ssize_t n = readlink(path, target, sizeof(target));
+			if (n < 0)
+				return -errno;
+			ret = store_put_buf(st, GG_HASH_VALUE, target, (size_t)n, &o->value);
+		} else if (S_ISREG(sb.st_mode)) {
+			ret = store_put_file(st, path, &o->value, NULL);
+		} else {
+			snprintf(res->err, sizeof(res->err), "output '%s' is not a file",
+				 th->outputs.v[i]);
+			return -EINVAL;
+		}
+		if (ret < 0) {
+			snprintf(res->err, sizeof(res->err), "cannot store output '%s': %s",
+				 th->outputs.v[i], strerror(-ret));
+			return ret;
+		}
+		if (!(o->path = strdup(th->outputs.v[i])))
+			return -ENOMEM;
+		o->mode = sb.st_mode;
+		res->outputs.n = i + 1;
+	}
+	return 0;
+}
+
+static int local_run(void *ctx, const struct engine_job *job, struct engine_result *res)
+{
+	struct store *st = ctx;
+	const struct thunk *th = job->th;
+	struct plan_mounts m = { 0 };
+	struct sbx_plan plan = SBX_PLAN_INIT;
+	struct sbx_result *sr = calloc(1, sizeof(*sr));
+	char **env = NULL, **envz = NULL, **argv = NULL;
+	int ret = 0;
+
+	memset(res, 0, sizeof(*res));
+	res->status = -1;
+	if (!sr)
+		return -ENOMEM;
+	snprintf(res->stdout_path, sizeof(res->stdout_path), "%s/stdout", job->staging);
+	snprintf(res->stderr_path, sizeof(res->stderr_path), "%s/stderr", job->staging);
+
+	/* outputs first: their directories are writable, inputs land inside them */
+	if ((ret = output_dirs(&m, job->staging, th)) < 0)
+		goto out;
+	if ((ret = declare_input(&m, job->staging, th, &th->exe, true)) < 0)
+		goto out;
+	if (th->interp && th->interp[0] && !strset_has(&m.dsts, th->interp) &&
+	    (ret = add_mount(&m, SBX_MOUNT_RO, NULL, th->interp)) < 0)
+		goto out;
+	for (size_t i = 0; i < th->objects.n; i++)
+		if ((ret = declare_input(&m, job->staging, th, &th->objects.v[i], true)) < 0)
+			goto out;
+	for (size_t i = 0; i < th->inputs.n; i++)
+		if ((ret = declare_input(&m, job->staging, th, &th->inputs.v[i], false)) < 0)
+			goto out;
+	for (size_t i = 0; i < th->missing.n; i++) {
+		struct stat sb;
+		if (lstat(th->missing.v[i], &sb) == 0 || strset_has(&m.dsts, th->missing.v[i]))
+			continue;
+		if ((ret = add_mount(&m, SBX_MOUNT_ABSENT, NULL, th->missing.v[i])) < 0)
+			goto out;
+	}
+	if (th->cwd && th->cwd[0] && !under_any(&m, th->cwd) &&
+	    (ret = add_mount(&m, SBX_MOUNT_DIR, NULL, th->cwd)) < 0)
+		goto out;
+
+	argv = thunk_strv_dup(&th->argv);
+	envz = thunk_strv_dup(&th->env);
+	env = envz ? sbx_env_defaults(envz, GG_SOURCE_DATE_EPOCH) : NULL;
+	if (!env || !argv) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	plan.path = th->exe.path;
+	plan.argv = argv;
+	plan.envp = env;
+	plan.cwd = th->cwd && th->cwd[0] ? th->cwd : "/";
+	plan.umask = th->umask;
+	plan.uid = geteuid();
+	plan.gid = getegid();
+	plan.mounts = m.v;
+	plan.n_mounts = m.n;
+	plan.flags = SBX_DEFAULTS | (job->supervise ? SBX_SUPERVISE : 0);
+	plan.random_seed = job->seed;
+	plan.stdout_path = res->stdout_path;
+	plan.stderr_path = res->stderr_path;
+	plan.timeout_ms = job->timeout_ms;
+	plan.require_level = job->require_level;
+	plan.cancel_fd = job->cancel_fd;
+
+	ret = sbx_run(&plan, sr);
+	res->level = sr->level;
+	snprintf(res->undeclared, sizeof(res->undeclared), "%s", sr->undeclared);
+	snprintf(res->denied, sizeof(res->denied), "%s", sr->denied);
+	if (ret < 0) {
+		snprintf(res->err, sizeof(res->err), "%s", sr->err[0] ? sr->err : strerror(-ret));
+		goto out;
+	}
+	res->ran = true;
+	res->status = sr->exited ? sr->status : 128 + sr->signal;
+	if (sr->timed_out)
+		snprintf(res->err, sizeof(res->err), "timed out after %u ms", job->timeout_ms);
+	if (res->status == 0 && collect(st, job->staging, th, res) < 0) {
+		cache_entry_release(&res->outputs);
+		if (!res->err[0])
+			snprintf(res->err, sizeof(res->err), "cannot collect the outputs");
+		res->status = 1;
+	}
+	ret = 0;
+out:
+	free(env);
+	free(envz);
+	free(argv);
+	free(m.v);
+	strset_release(&m.dsts);
+	strlist_release(&m.owned);
+	free(sr);
+	return ret;
+}
+
+const struct engine_ops engine_local = {
+	.name = "local",
+	.run = local_run,
+};

@@ -1,0 +1,210 @@
+# shellcheck shell=bash
+# tests/e2e/lib.sh - shared helpers for the end-to-end scripts (sourced, not run).
+#
+# A script sources it from the repository top (where tests/run.sh starts it):
+#
+#     . tests/e2e/lib.sh
+#     e2e_init                      # checks the build, makes $T, cleans up at exit
+#     tap_check "what it proves" cmd args...
+#     tap_finish                    # exit status: 1 if any check failed
+#
+# Output follows tests/run.sh's contract: one `ok - <what>` or `not ok - <what>`
+# line per check, diagnostics as `# ` lines.  Environment:
+#   BUILD    build directory, relative to the repository top or absolute (build)
+#   GG_KEEP  1: keep the temporary directory (its path is printed) for debugging
+
+# The repository top and the binaries under test, as absolute paths.
+TOP=$(pwd -P)
+BUILD=${BUILD:-build}
+case "$BUILD" in
+/*) BUILD_DIR=$BUILD ;;
+*) BUILD_DIR=$TOP/$BUILD ;;
+esac
+GG=$BUILD_DIR/bin/gg
+SHIM=$BUILD_DIR/lib/libggshim.so
+export BUILD
+
+# Nothing from the caller's environment may steer the shim or gg.
+unset LD_PRELOAD GG_DIR GG_TRACE_DIR GG_SHIM_OFF GG_SHIM_LIB
+# Builds print messages in English, whatever the caller's locale.
+export LC_ALL=C
+
+TAP_FAILED=0
+TAP_COUNT=0
+T=
+
+# Print each line of a file (or stdin) as a TAP diagnostic, at most $2 lines.
+tap_diag() {
+	local file=${1:--} max=${2:-40}
+	sed -e "${max}q" -e 's/^# //' -e 's/^/# /' "$file"
+}
+
+tap_ok() {
+	TAP_COUNT=$((TAP_COUNT + 1))
+	echo "ok - $1"
+}
+
+tap_not_ok() {
+	TAP_COUNT=$((TAP_COUNT + 1))
+	TAP_FAILED=$((TAP_FAILED + 1))
+	echo "not ok - $1"
+}
+
+# tap_check WHAT CMD [ARGS...]: one check; CMD's output is shown only on failure.
+tap_check() {
+	local what=$1 out rc=0
+	shift
+	out=$(mktemp)
+	"$@" >"$out" 2>&1 || rc=$?
+	if ((rc == 0)); then
+		tap_ok "$what"
+	else
+		tap_not_ok "$what"
+		echo "# command: $* (exit $rc)"
+		tap_diag "$out" 60
+	fi
+	rm -f "$out"
+	return 0
+}
+
+# tap_run WHAT LOG CMD...: one check that CMD exits 0; its output goes to LOG
+# (kept for later checks), and its tail is shown on failure.
+tap_run() {
+	local what=$1 log=$2 rc=0
+	shift 2
+	"$@" >"$log" 2>&1 || rc=$?
+	if ((rc == 0)); then
+		tap_ok "$what"
+	else
+		tap_not_ok "$what"
+		echo "# command: $* (exit $rc); last lines of its output:"
+		tap_diag <(tail -n 30 "$log")
+	fi
+	return 0
+}
+
+# A step the checks depend on (fetch, configure, a reference build).  On success
+# it prints nothing: it is not what the script proves.  On failure it counts as
+# a failed check, shows the log and ends the script.
+setup() {
+	local what=$1 out rc=0
+	shift
+	out=$(mktemp)
+	"$@" >"$out" 2>&1 || rc=$?
+	if ((rc != 0)); then
+		tap_not_ok "setup: $what"
+		echo "# command: $* (exit $rc)"
+		tap_diag <(tail -n 60 "$out") 60
+		rm -f "$out"
+		tap_finish
+	fi
+	rm -f "$out"
+}
+
+# End the script: exit 1 if a check failed or none ran.
+tap_finish() {
+	if ((TAP_COUNT == 0)); then
+		echo "# no check ran"
+		exit 1
+	fi
+	((TAP_FAILED == 0)) || exit 1
+	exit 0
+}
+
+e2e_cleanup() {
+	[[ -n "$T" && -d "$T" ]] || return 0
+	if [[ "${GG_KEEP:-}" == 1 ]]; then
+		echo "# kept $T"
+		return 0
+	fi
+	# Build trees may hold read-only files and directories.
+	chmod -R u+rwX "$T" 2>/dev/null || true
+	rm -rf "$T"
+}
+
+# e2e_init: check that gg and the shim are built, create the temporary directory
+# $T (removed at exit) and move there.
+e2e_init() {
+	if [[ ! -x "$GG" || ! -f "$SHIM" ]]; then
+		tap_not_ok "gg and libggshim.so are built ($GG, $SHIM)"
+		tap_finish
+	fi
+	T=$(mktemp -d "${TMPDIR:-/tmp}/gg-e2e.XXXXXX")
+	T=$(cd "$T" && pwd -P)
+	trap e2e_cleanup EXIT
+}
+
+# in_dir DIR CMD...: run CMD in DIR (in a subshell: the caller's cwd is kept).
+in_dir() {
+	(cd "$1" && shift && "$@")
+}
+
+# corpus NAME DEST: a clean copy of a Debian source package (scripts/corpus.sh).
+corpus() {
+	"$TOP/scripts/corpus.sh" "$1" "$2"
+}
+
+# snapshot DIR DEST: save a pristine copy of a prepared tree (timestamps kept), so
+# that every build of a script starts from the same state at the same path;
+# restore DEST DIR puts it back.  Compilers embed the build directory in debug
+# information, so builds compared byte for byte must happen at the same path.
+snapshot() {
+	rm -rf "$2"
+	cp -a "$1" "$2"
+}
+
+restore() {
+	rm -rf "$2"
+	cp -a "$1" "$2"
+}
+
+# save_artifacts DIR DEST PATTERN...: copy the files of DIR matching the find(1)
+# -path patterns (relative to DIR, e.g. './hello' './*.o') into DEST, keeping
+# their relative paths.  The list of saved files is DEST.list.
+save_artifacts() {
+	local dir=$1 dest=$2 expr=() p
+	shift 2
+	for p in "$@"; do
+		((${#expr[@]} == 0)) || expr+=(-o)
+		expr+=(-path "$p")
+	done
+	rm -rf "$dest"
+	mkdir -p "$dest"
+	(cd "$dir" && find . -path ./.gg -prune -o \( -type f -o -type l \) \( "${expr[@]}" \) -print |
+		LC_ALL=C sort >"$dest.list")
+	if [[ -s "$dest.list" ]]; then
+		(cd "$dir" && xargs -d '\n' cp -a --parents -t "$dest" <"$dest.list")
+	fi
+}
+
+# same_artifacts REF DIR PATTERN...: the files DIR holds matching the patterns are
+# the same list as REF.list and each is byte-identical (cmp) to its copy in REF.
+same_artifacts() {
+	local ref=$1 dir=$2 f bad=0 n=0
+	shift 2
+	save_artifacts "$dir" "$ref.cmp" "$@"
+	if ! diff -u "$ref.list" "$ref.cmp.list" >"$ref.diff"; then
+		echo "file lists differ (reference vs this build):"
+		cat "$ref.diff"
+		bad=1
+	fi
+	while read -r f; do
+		n=$((n + 1))
+		if [[ -L "$dir/$f" || -L "$ref/$f" ]]; then
+			[[ "$(readlink "$dir/$f")" == "$(readlink "$ref/$f")" ]] ||
+				{ echo "symlink differs: $f"; bad=1; }
+		elif ! cmp -s "$ref/$f" "$dir/$f"; then
+			echo "differs: $f"
+			bad=1
+		fi
+	done <"$ref.list"
+	echo "compared $n files"
+	rm -rf "$ref.cmp" "$ref.cmp.list" "$ref.diff"
+	return "$bad"
+}
+
+# count_gg_warnings FILE: the number of lines of FILE that are gg's or the shim's
+# messages (they start with or contain "gg:").
+count_gg_warnings() {
+	grep -c 'gg:' "$1" || true
+}
