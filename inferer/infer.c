@@ -603,9 +603,9 @@ static bool stdin_redirected(const struct trace_image *im, const struct trace_im
 	return false;
 }
 
-static int add_object(struct run *r, const char *path)
+static int add_object_at(struct run *r, const char *path, const char *cwd)
 {
-	const char *p = intern_path(&r->in, path, "/");
+	const char *p = intern_path(&r->in, path, cwd);
 	struct pst *s;
 	if (!p)
 		return path && *path ? -ENOMEM : 0;
@@ -614,6 +614,11 @@ static int add_object(struct run *r, const char *path)
 		return -ENOMEM;
 	s->flags |= P_OBJECT;
 	return 0;
+}
+
+static int add_object(struct run *r, const char *path)
+{
+	return add_object_at(r, path, "/");
 }
 
 static int apply_event(struct run *r, struct cmd *c, const struct trace_image *im,
@@ -808,6 +813,9 @@ static int analyse(struct run *r, struct cmd *c)
 		if (im->exit.kind == TRACE_EXIT_UNKNOWN)
 			c->local |= THUNK_LOCAL_OUTLIVED_DRIVER;
 		if (im->exe && im->exe[0] && add_object(r, im->exe) < 0)
+			return -ENOMEM;
+		/* the path it was started by (/usr/bin/cc, a chain of links to the exe) */
+		if (im->execfn && im->execfn[0] && add_object_at(r, im->execfn, im->cwd) < 0)
 			return -ENOMEM;
 		if (r->nevs + im->nevents > r->aevs) {
 			size_t na = (r->nevs + im->nevents) * 2;

@@ -107,10 +107,46 @@ static int copy_file(const char *from, const char *to, mode_t mode)
 	return ret;
 }
 
+/*
+ * A path as the host has it: a file bound read-only, or a symbolic link recreated
+ * and its target declared in turn (/usr/bin/cc -> /etc/alternatives/cc -> ...: the
+ * kernel follows those without the shim seeing them).
+ */
+static int declare_path(struct plan_mounts *m, const char *path, int depth)
+{
+	char target[PATH_MAX], next[PATH_MAX * 2];
+	struct stat st;
+	const char *t, *p;
+	ssize_t n;
+	int ret;
+
+	if (depth > 16 || strset_has(&m->dsts, path) || lstat(path, &st) < 0 ||
+	    S_ISDIR(st.st_mode))
+		return 0; /* known, a loop, gone or a directory (made as a parent) */
+	if (!(p = keep(m, path))) /* the set and the plan keep pointers */
+		return -ENOMEM;
+	if (!S_ISLNK(st.st_mode))
+		return add_mount(m, SBX_MOUNT_RO, NULL, p);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return add_mount(m, SBX_MOUNT_RO, NULL, p);
+	target[n] = '\0';
+	if (!(t = keep(m, target)))
+		return -ENOMEM;
+	if ((ret = add_mount(m, SBX_MOUNT_SYMLINK, t, p)) < 0)
+		return ret;
+	if (target[0] == '/') {
+		snprintf(next, sizeof(next), "%s", target);
+	} else {
+		const char *slash = strrchr(path, '/');
+		snprintf(next, sizeof(next), "%.*s/%s", (int)(slash ? slash - path : 0), path, target);
+	}
+	return declare_path(m, next, depth + 1);
+}
+
 static int declare_input(struct plan_mounts *m, const char *staging, const struct thunk *th,
 			 const struct thunk_input *in, bool object)
 {
-	char target[PATH_MAX];
 	struct stat st;
 
 	if (is_output(th, in->path)) {
@@ -132,17 +168,8 @@ static int declare_input(struct plan_mounts *m, const char *staging, const struc
 		free(dst);
 		return ret;
 	}
-	if (!object && S_ISLNK(in->mode)) {
-		ssize_t n = readlink(in->path, target, sizeof(target) - 1);
-		if (n >= 0) {
-			target[n] = '\0';
-			const char *t = keep(m, target);
-			return t ? add_mount(m, SBX_MOUNT_SYMLINK, t, in->path) : -ENOMEM;
-		}
-	}
-	if (lstat(in->path, &st) < 0 || S_ISDIR(st.st_mode))
-		return 0; /* gone: the command will say what it misses */
-	return add_mount(m, SBX_MOUNT_RO, NULL, in->path);
+	(void)object;
+	return declare_path(m, in->path, 0);
 }
 
 static int output_dirs(struct plan_mounts *m, const char *staging, const struct thunk *th)
@@ -174,6 +201,22 @@ static bool under_any(const struct plan_mounts *m, const char *dir)
 	for (size_t i = 0; i < m->n; i++)
 		if (!strncmp(m->v[i].dst, dir, dl) && (m->v[i].dst[dl] == '/' || !m->v[i].dst[dl]))
 			return true;
+	return false;
+}
+
+/* Below a path declared absent, everything is absent already. */
+static bool absent_ancestor(const struct plan_mounts *m, const char *path)
+{
+	char buf[PATH_MAX * 2];
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *slash = strrchr(buf, '/'); slash && slash != buf; slash = strrchr(buf, '/')) {
+		*slash = '\0';
+		if (strset_has(&m->dsts, buf)) {
+			for (size_t i = 0; i < m->n; i++)
+				if (!strcmp(m->v[i].dst, buf))
+					return m->v[i].kind == SBX_MOUNT_ABSENT;
+		}
+	}
 	return false;
 }
 
@@ -244,8 +287,10 @@ static int local_run(void *ctx, const struct engine_job *job, struct engine_resu
 		goto out;
 	if ((ret = declare_input(&m, job->staging, th, &th->exe, true)) < 0)
 		goto out;
-	if (th->interp && th->interp[0] && !strset_has(&m.dsts, th->interp) &&
-	    (ret = add_mount(&m, SBX_MOUNT_RO, NULL, th->interp)) < 0)
+	if (th->interp && th->interp[0] && (ret = declare_path(&m, th->interp, 0)) < 0)
+		goto out;
+	/* read by the dynamic loader before any preload library can see it */
+	if ((ret = declare_path(&m, "/etc/ld.so.cache", 0)) < 0)
 		goto out;
 	for (size_t i = 0; i < th->objects.n; i++)
 		if ((ret = declare_input(&m, job->staging, th, &th->objects.v[i], true)) < 0)
@@ -255,7 +300,8 @@ static int local_run(void *ctx, const struct engine_job *job, struct engine_resu
 			goto out;
 	for (size_t i = 0; i < th->missing.n; i++) {
 		struct stat sb;
-		if (lstat(th->missing.v[i], &sb) == 0 || strset_has(&m.dsts, th->missing.v[i]))
+		if (lstat(th->missing.v[i], &sb) == 0 || strset_has(&m.dsts, th->missing.v[i]) ||
+		    absent_ancestor(&m, th->missing.v[i]))
 			continue;
 		if ((ret = add_mount(&m, SBX_MOUNT_ABSENT, NULL, th->missing.v[i])) < 0)
 			goto out;
