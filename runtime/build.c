@@ -333,6 +333,76 @@ static int materialize_all(struct sched *s, const struct cache_entry *e)
 
 /* ---- self-correction -------------------------------------------------------------------- */
 
+struct rename { struct gg_hash from, to; size_t node; };
+
+/*
+ * A node's thunk changed (re-recorded): its users name it by hash, so rewrite them,
+ * and their users in turn, in topological order (each gets a new hash too).
+ */
+static int rehash_users(struct sched *s, size_t first, const struct gg_hash *old)
+{
+	struct rename *map = calloc(s->g->n + 1, sizeof(*map));
+	size_t nmap = 0;
+	int ret = 0;
+
+	if (!map)
+		return -ENOMEM;
+	map[nmap++] = (struct rename){ *old, s->g->nodes[first].hash, first };
+	for (size_t j = first + 1; j < s->g->n; j++) {
+		struct graph_node *gn = &s->g->nodes[j];
+		struct bnode *b = &s->n[j];
+		struct thunk tmp, *th = &b->th;
+		bool touched = false, loaded = false;
+		char *buf = NULL;
+		size_t len;
+
+		for (size_t k = 0; k < gn->ndeps && !touched; k++)
+			for (size_t m = 0; m < nmap && !touched; m++)
+				touched = gn->deps[k] == map[m].node;
+		if (!touched)
+			continue;
+		if (!b->selected) { /* not loaded by this build */
+			thunk_init(&tmp);
+			ret = store_get_buf(&s->st, &gn->hash, THUNK_MAX_ENCODED, &buf, &len);
+			if (ret == 0)
+				ret = thunk_decode(buf, len, &tmp);
+			free(buf);
+			if (ret < 0)
+				goto out;
+			th = &tmp;
+			loaded = true;
+		}
+		for (size_t i = 0; i < th->inputs.n; i++) {
+			struct thunk_input *in = &th->inputs.v[i];
+			for (size_t m = 0; m < nmap; m++) {
+				const struct graph_node *p = &s->g->nodes[map[m].node];
+				if (in->hash.kind != GG_HASH_THUNK || !hash_equal(&in->hash, &map[m].from))
+					continue;
+				in->hash = map[m].to;
+				for (size_t o = 0; o < p->noutputs; o++)
+					if (!strcmp(p->outputs[o].path, in->path))
+						in->output = (uint32_t)o;
+			}
+		}
+		buf = NULL;
+		if ((ret = thunk_encode(th, &buf, &len)) == 0) {
+			map[nmap].from = gn->hash;
+			map[nmap].node = j;
+			ret = store_put_buf(&s->st, GG_HASH_THUNK, buf, len, &gn->hash);
+			map[nmap++].to = gn->hash;
+		}
+		free(buf);
+		if (loaded)
+			thunk_release(&tmp);
+		if (ret < 0)
+			goto out;
+	}
+out:
+	graph_reindex(s->g);
+	free(map);
+	return ret;
+}
+
 /*
  * Run the thunk's command on the host under the shim, infer a thunk from that
  * recording and put it in place of the node's: the typical case is an edited source
@@ -425,6 +495,7 @@ static int self_correct(struct sched *s, struct bnode *b)
 			graph_release(&mini);
 			goto out;
 		}
+		struct gg_hash old = gn->hash;
 		gn->hash = nn->hash;
 		gn->local = nn->local;
 		outs.v = calloc(nn->noutputs + 1, sizeof(*outs.v));
@@ -449,6 +520,10 @@ static int self_correct(struct sched *s, struct bnode *b)
 		nn->noutputs = 0;
 		graph_release(&mini);
 		graph_reindex(s->g); /* a hash and paths changed */
+		if ((ret = rehash_users(s, b->idx, &old)) < 0) {
+			cache_entry_release(&outs);
+			goto out;
+		}
 		if (compute_key(s, b) == 0)
 			cache_put(s->ggdir, &b->key, &outs);
 		finish_ok(s, b, &outs);
