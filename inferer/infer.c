@@ -230,6 +230,7 @@ enum {
 	P_LISTED = 1u << 4,   /* listed */
 	P_MKDIR = 1u << 5,    /* a directory this command created */
 	P_OBJECT = 1u << 6,   /* an executable or shared object run */
+	P_UNLINKED = 1u << 7, /* removed while it was not this command's */
 };
 
 struct pst {
@@ -548,13 +549,14 @@ static void note_missing(struct pst *s)
 		s->flags |= P_MISSING;
 }
 
+/* A removal of what the command did not make is foreign, unless it makes the path
+ * again (as(1) and ld(1) unlink an old output before writing the new one). */
 static void note_remove(struct cmd *c, struct pst *s)
 {
-	if (s->flags & (P_WROTE | P_MKDIR)) {
-		s->flags &= ~(uint32_t)P_EXISTS;
-		return;
-	}
-	c->local |= THUNK_LOCAL_DELETES_FOREIGN_FILES;
+	(void)c;
+	if (!(s->flags & (P_WROTE | P_MKDIR)))
+		s->flags |= P_UNLINKED;
+	s->flags &= ~(uint32_t)P_EXISTS;
 }
 
 /* The images of a command: its process subtree. */
@@ -841,6 +843,8 @@ static int analyse(struct run *r, struct cmd *c)
 				return ret;
 			continue;
 		}
+		if ((s->flags & P_UNLINKED) && (s->flags & (P_WROTE | P_EXISTS)) != (P_WROTE | P_EXISTS))
+			c->local |= THUNK_LOCAL_DELETES_FOREIGN_FILES;
 		if ((s->flags & (P_WROTE | P_EXISTS)) == (P_WROTE | P_EXISTS)) {
 			if (!under(s->path, r->tree, r->tree_len))
 				c->local |= THUNK_LOCAL_WRITES_OUTSIDE_TREE;

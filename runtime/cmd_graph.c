@@ -15,6 +15,7 @@
 #include "graph.h"
 #include "infer.h"
 #include "json.h"
+#include "merge.h"
 #include "statcache.h"
 #include "store.h"
 #include "thunk.h"
@@ -73,7 +74,8 @@ static double now_s(void)
 }
 
 static const char infer_usage[] =
-	"usage: gg infer [--stats] [--json] [--trace-dir D] [--tree DIR] [--allow-env NAME]...\n";
+	"usage: gg infer [--stats] [--json] [--replace] [--trace-dir D] [--tree DIR]\n"
+	"                [--allow-env NAME]...\n";
 
 int cmd_infer(int argc, char **argv)
 {
@@ -87,7 +89,9 @@ int cmd_infer(int argc, char **argv)
 	const char *allow[64] = { NULL };
 	const char *trace_dir = NULL;
 	char *ggdir, *tdir = NULL, *file, err[1024];
-	bool show_stats = false, json = false;
+	bool show_stats = false, json = false, replace = false;
+	struct merge_stats ms = { 0 };
+	bool merged = false;
 	size_t nallow = 0;
 	double t0 = now_s(), t1;
 	int ret;
@@ -101,11 +105,14 @@ int cmd_infer(int argc, char **argv)
 			      "  --json           the statistics as JSON\n"
 			      "  --trace-dir D    read the recording from D\n"
 			      "  --tree DIR       the build tree (default: where the build started)\n"
+			      "  --replace        drop the existing graph instead of merging into it\n"
 			      "  --allow-env N    let the secret-looking variable N into thunks\n",
 			      stdout);
 			return 0;
 		} else if (!strcmp(argv[i], "--stats")) {
 			show_stats = true;
+		} else if (!strcmp(argv[i], "--replace")) {
+			replace = true;
 		} else if (!strcmp(argv[i], "--json")) {
 			json = show_stats = true;
 		} else if (!strcmp(argv[i], "--trace-dir") && i + 1 < argc) {
@@ -136,6 +143,22 @@ int cmd_infer(int argc, char **argv)
 	if (ret < 0)
 		die("%s", err);
 	file = graph_file(ggdir);
+	if (!replace) {
+		/* an incremental recording refreshes the existing graph */
+		struct graph old;
+		if (graph_load(&old, file) == 0) {
+			struct strlist mw = STRLIST_INIT;
+			if ((ret = graph_merge(&st, sc, &old, &g, &ms, &mw)) < 0)
+				die("cannot merge into the existing graph: %s", strerror(-ret));
+			for (size_t i = 0; i < mw.n; i++)
+				warning("%s", mw.v[i]);
+			strlist_release(&mw);
+			merged = ms.kept > 0;
+			graph_release(&old);
+			stats.thunks = g.n;
+			stats.edges = graph_edges(&g);
+		}
+	}
 	if ((ret = graph_save(&g, file)) < 0)
 		die("cannot write graph '%s': %s", file, strerror(-ret));
 	if ((ret = statcache_save(sc)) < 0)
@@ -193,6 +216,9 @@ int cmd_infer(int argc, char **argv)
 	} else {
 		printf("gg: %zu thunks (%zu pure, %zu local-only) from %zu processes, %zu edges\n",
 		       stats.thunks, stats.pure, stats.local, stats.processes, stats.edges);
+	if (merged && !json)
+		printf("gg: merged into the existing graph: %zu thunks kept, %zu replaced\n", ms.kept,
+		       ms.replaced);
 	}
 	graph_release(&g);
 	statcache_free(sc);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# demo.sh - record GNU hello's build under the shim and show what gg saw.
+# demo.sh - record GNU hello's build under the shim, infer its thunks, wipe the
+# build outputs and replay them in the sandbox with the embedded local engine.
 # Run by `make demo` (which installs missing dependencies and builds gg first).
 # Environment: BUILD (build directory, default build), GG_KEEP=1 keeps the tree.
 set -euo pipefail
@@ -75,5 +76,35 @@ for p in found:
     print(f"  {argv[0]}: {' '.join(srcs) or '?'} -> {out}")
 PY
 
-step "./hello (built under the shim)"
+step "gg infer --stats: the recording cut into thunks, their inputs hashed into .gg/"
+"$gg" infer --stats
+
+step "gg show hello: the thunk that linked it"
+"$gg" show hello | sed -n '1,12p'
+
+step "Deleting every build output (every file a thunk produced) and the results cache"
+"$gg" graph --json | python3 -c '
+import json, os, sys
+n = 0
+for t in json.load(sys.stdin)["thunks"]:
+    for o in t["outputs"]:
+        if os.path.lexists(o["path"]):
+            os.remove(o["path"]); n += 1
+print(f"{n} files deleted")'
+rm -rf .gg/cache
+ls hello 2>/dev/null || echo "(no ./hello any more)"
+
+step "gg build -j2: every thunk runs in the sandbox (namespaces + seccomp)"
+time "$gg" build -j2
+
+step "./hello (rebuilt by gg)"
 ./hello
+
+step "gg cache: what the store holds"
+"$gg" cache stats 2>/dev/null || du -sh .gg/blobs .gg/cache
+
+step "gg build again: everything is cached, nothing runs"
+time "$gg" build
+
+step "gg verify --all: every thunk re-executed, outputs compared with the recording"
+"$gg" verify --all | tail -n 1
