@@ -72,6 +72,7 @@ int hash_fd(int fd, struct gg_hash *out, uint64_t *size)
 	char buf[HASH_READ_BUF];
 	uint64_t total = 0;
 
+	memset(&state, 0, sizeof(state)); /* see hash_stream_new */
 	XXH3_128bits_reset_withSeed(&state, GG_HASH_SEED_VALUE);
 	for (;;) {
 		ssize_t n = read(fd, buf, sizeof(buf));
@@ -185,6 +186,13 @@ struct hash_stream *hash_stream_new(enum gg_hash_kind kind)
 	s = aligned_alloc(64, size);
 	if (!s)
 		return NULL;
+	/*
+	 * xxHash 0.8.1's reset_withSeed derives the seed's secret only when the state's
+	 * previous seed differs: on reused heap memory that still holds our seed next to
+	 * a clobbered secret it would hash with garbage.  A zeroed state is always
+	 * re-derived (xxhash.h, XXH3_64bits_reset_withSeed).
+	 */
+	memset(s, 0, size);
 	XXH3_128bits_reset_withSeed(&s->state, seed);
 	s->kind = (uint8_t)kind;
 	return s;
