@@ -58,6 +58,9 @@ static struct {
 	_Atomic unsigned cwd_seq;
 	char cwd[PATH_MAX];
 	bool warned;
+	bool failed; /* recording stopped after a trace failure (not GG_SHIM_OFF at start) */
+	bool top;    /* the top recorded process (GG_SHIM_ROOT): the one that warns */
+	char root_env[48]; /* "GG_SHIM_ROOT=<pid>" for the children */
 	bool exit_recorded;
 	_Atomic int opening; /* a thread is opening the log (log_open) */
 	_Atomic int stdin_seen;    /* STDIN recorded */
@@ -146,9 +149,12 @@ bool shim_enabled(void)
 }
 
 /*
- * Stop recording this image after a trace failure: one warning, and the children
- * inherit GG_SHIM_OFF=1 (putenv of a static string; children started with an
- * explicit environment get it from shim_env_fixup).
+ * Stop recording this image after a trace failure, and tell the children (they
+ * inherit GG_SHIM_OFF=1: putenv of a static string; children started with an
+ * explicit environment get it from shim_env_fixup).  Only the top recorded process
+ * warns, once: a full disk hits every running process, and each would say so.  The
+ * top always learns: it writes again when it spawns, reaps or exits, and checks
+ * that the trace still exists (shim_check_alive) before it forks or at its end.
  */
 static void shim_disable(const char *what, int err)
 {
@@ -157,7 +163,10 @@ static void shim_disable(const char *what, int err)
 	const char *desc = strerrordesc_np(err);
 
 	atomic_store(&g.mode, MODE_OFF);
-	if (g.warned)
+	g.failed = true;
+	if (!shim_in_detached_child())
+		putenv(off_env);
+	if (g.warned || !g.top)
 		return;
 	g.warned = true;
 	p = cat(p, "gg: warning: cannot write trace '");
@@ -166,8 +175,6 @@ static void shim_disable(const char *what, int err)
 	p = cat(p, desc ? desc : "error");
 	p = cat(p, "; this build is not recorded\n");
 	write_all_stderr(msg);
-	if (!shim_in_detached_child())
-		putenv(off_env);
 }
 
 /* ---- the guard ----------------------------------------------------------- */
@@ -183,6 +190,37 @@ bool shim_enter(struct shim_call *c)
 		return false;
 	t_guard = 1;
 	c->active = true;
+	return true;
+}
+
+/*
+ * The trace directory deleted under a running build: our log has no name any more.
+ * Noticed before a process starts another (fork, exec, spawn), so that one warning
+ * is printed and the children are told (GG_SHIM_OFF) instead of each failing anew.
+ */
+void shim_check_alive(void)
+{
+	struct stat st;
+	int fd = atomic_load_explicit(&g.log_fd, memory_order_relaxed);
+	if (atomic_load_explicit(&g.mode, memory_order_relaxed) != MODE_LOGGING || fd < 0 ||
+	    shim_in_detached_child())
+		return;
+	if (fstat(fd, &st) == 0 && st.st_nlink == 0)
+		shim_disable(g.trace_dir, ENOENT);
+}
+
+bool shim_enter_proc(struct shim_call *c)
+{
+	shim_check_alive();
+	if (shim_enter(c))
+		return true;
+	if (t_guard || !g.failed)
+		return false;
+	/* not recording any more, but the children must learn it from the environment */
+	c->saved_errno = errno;
+	c->err = 0;
+	c->active = true;
+	t_guard = 1;
 	return true;
 }
 
@@ -313,7 +351,7 @@ static void emit(struct tenc *e)
 	ssize_t n = tenc_finish(e);
 	int fd, r;
 
-	if (n < 0)
+	if (n < 0 || atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_OFF)
 		return;
 	if (atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_LAZY && log_open() < 0)
 		return;
@@ -878,6 +916,8 @@ static int detached_log(void)
 
 static void emit_exec_like(struct tenc *e)
 {
+	if (atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_OFF)
+		return;
 	if (shim_in_detached_child()) {
 		int fd = detached_log();
 		ssize_t n = tenc_finish(e);
@@ -1082,7 +1122,7 @@ size_t shim_env_fixup_need(char *const envp[])
 	for (; envp && envp[n]; n++)
 		if (!strncmp(envp[n], "LD_PRELOAD=", 11))
 			bytes += strlen(envp[n]);
-	return n + 4 + (bytes + 3 * PATH_MAX + 64) / sizeof(char *) + 1;
+	return n + 5 + (bytes + 3 * PATH_MAX + 64) / sizeof(char *) + 1;
 }
 
 char *const *shim_env_fixup(char *const envp[], char **out, size_t cap, char *strbuf,
@@ -1092,10 +1132,12 @@ char *const *shim_env_fixup(char *const envp[], char **out, size_t cap, char *st
 	bool has_lib = env_has(envp, "LD_PRELOAD", g.lib_path);
 	bool has_dir = env_has(envp, GG_ENV_TRACE_DIR, NULL);
 	bool has_off = env_has(envp, GG_ENV_SHIM_OFF, NULL);
+	bool has_root = !g.root_env[0] || env_has(envp, GG_ENV_SHIM_ROOT, NULL);
 	size_t n = 0, k = 0;
 	char *s = strbuf, *end = strbuf + strcap;
 
-	if (!g.lib_path[0] || ((has_lib || off) && has_dir && (!off || has_off)))
+	if (!g.lib_path[0] ||
+	    ((has_lib || off) && has_dir && has_root && (!off || has_off)))
 		return envp;
 	for (; envp && envp[n]; n++) {
 		if (k + 4 >= cap)
@@ -1137,6 +1179,8 @@ char *const *shim_env_fixup(char *const envp[], char **out, size_t cap, char *st
 		out[k++] = s;
 		s = cat(s, GG_ENV_SHIM_OFF "=1") + 1;
 	}
+	if (!has_root)
+		out[k++] = g.root_env;
 	out[k] = NULL;
 	return out;
 }
@@ -1203,8 +1247,10 @@ static void atfork_child(void)
 	char parent[48];
 	int fd = atomic_load(&g.log_fd);
 
-	if (atomic_load(&g.mode) == MODE_OFF)
+	if (atomic_load(&g.mode) == MODE_OFF) {
+		g.pid = raw_getpid(); /* a disabled image stays disabled, in its own name */
 		return;
+	}
 	memcpy(parent, g.log_id, sizeof(parent));
 	memcpy(g.parent_log, parent, sizeof(parent));
 	g.log_id[0] = '\0';
@@ -1246,6 +1292,18 @@ __attribute__((constructor)) static void shim_init(int argc, char **argv, char *
 	g.pid = raw_getpid();
 	if (off && off[0] == '1')
 		goto out;
+	{
+		const char *root = getenv(GG_ENV_SHIM_ROOT);
+		char *p = cat(g.root_env, GG_ENV_SHIM_ROOT "=");
+		if (root && root[0]) {
+			g.top = atol(root) == (long)g.pid;
+			cat(p, root);
+		} else {
+			g.top = true;
+			fmt_u64(p, (uint64_t)g.pid, 10, 0);
+			setenv(GG_ENV_SHIM_ROOT, p, 1);
+		}
+	}
 	g.argv = argv ? argv : empty_vec;
 	g.envp = envp ? envp : empty_vec;
 	dl_iterate_phdr(lib_path_cb, (void *)(uintptr_t)&shim_init);
@@ -1261,7 +1319,7 @@ __attribute__((constructor)) static void shim_init(int argc, char **argv, char *
 	}
 	if (pthread_key_create(&g.buf_key, tbuf_free) == 0)
 		g.have_key = true;
-	pthread_atfork(NULL, NULL, atfork_child);
+	pthread_atfork(shim_check_alive, NULL, atfork_child);
 	atomic_store(&g.mode, MODE_LAZY);
 	log_open();
 out:
@@ -1273,6 +1331,8 @@ __attribute__((destructor)) static void shim_fini(void)
 	if (atomic_load(&g.mode) != MODE_LOGGING || t_guard)
 		return;
 	t_guard = 1;
+	if (g.top)
+		shim_check_alive();
 	rec_exit(GG_EXIT_DTOR, -1);
 	t_guard = 0;
 }

@@ -45,6 +45,10 @@ struct shim_call {
 
 /* Enter a wrapper: false if this call must not be recorded (re-entry, disabled). */
 bool shim_enter(struct shim_call *c);
+/* Enter a wrapper that starts a process: also true after a trace failure, so the
+ * environment fixup can pass GG_SHIM_OFF on (the records go nowhere). */
+bool shim_enter_proc(struct shim_call *c);
+void shim_check_alive(void);
 /* Leave: restore errno to what the real call left. */
 void shim_leave(struct shim_call *c);
 /* Drop the guard just before a real exec call, take it back if it returns. */

@@ -134,6 +134,8 @@
 #define GG_ENV_DIR "GG_DIR"             /* the .gg directory, like GIT_DIR */
 #define GG_ENV_SHIM_OFF "GG_SHIM_OFF"   /* "1": recording failed upstream, stay quiet */
 #define GG_ENV_SHIM_LIB "GG_SHIM_LIB"   /* absolute path of libggshim.so */
+#define GG_ENV_SHIM_ROOT "GG_SHIM_ROOT" /* pid of the top recorded process: it alone
+                                         * warns about trace failures */
 
 enum gg_rec {
 	GG_REC_PROC = 1,

@@ -222,7 +222,7 @@ static int exec_path(int fn, const char *file, char *const argv[], char *const e
 GG_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
 	struct shim_call c;
-	if (!shim_enter(&c))
+	if (!shim_enter_proc(&c))
 		return REAL(execve)(path, argv, envp);
 	exec_one(GG_FN_execve, path, argv, envp);
 	c.err = errno;
@@ -233,7 +233,7 @@ GG_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 GG_EXPORT int execv(const char *path, char *const argv[])
 {
 	struct shim_call c;
-	if (!shim_enter(&c))
+	if (!shim_enter_proc(&c))
 		return REAL(execve)(path, argv, environ);
 	exec_one(GG_FN_execv, path, argv, environ);
 	c.err = errno;
@@ -246,7 +246,7 @@ DECL_REAL(execvpe);
 static int execvpe_fn(int fn, const char *file, char *const argv[], char *const envp[])
 {
 	struct shim_call c;
-	if (!shim_enter(&c))
+	if (!shim_enter_proc(&c))
 		return REAL(execvpe)(file, argv, envp);
 	exec_path(fn, file, argv, envp);
 	c.err = errno;
@@ -284,7 +284,7 @@ GG_EXPORT int execl(const char *path, const char *arg, ...)
 {
 	VA_ARGV(arg, argv, (void)0);
 	struct shim_call c;
-	if (!shim_enter(&c))
+	if (!shim_enter_proc(&c))
 		return REAL(execve)(path, argv, environ);
 	exec_one(GG_FN_execl, path, argv, environ);
 	c.err = errno;
@@ -297,7 +297,7 @@ GG_EXPORT int execle(const char *path, const char *arg, ...)
 	char **envp;
 	VA_ARGV(arg, argv, envp = va_arg(ap_, char **));
 	struct shim_call c;
-	if (!shim_enter(&c))
+	if (!shim_enter_proc(&c))
 		return REAL(execve)(path, argv, envp);
 	exec_one(GG_FN_execle, path, argv, envp);
 	c.err = errno;
@@ -316,7 +316,7 @@ GG_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 	struct shim_call c;
 	char path[SHIM_PATH_CAP];
 	int ret;
-	if (!shim_enter(&c))
+	if (!shim_enter_proc(&c))
 		return REAL(fexecve)(fd, argv, envp);
 	shim_fdpath(fd, path);
 	ENV_FIXUP(envp, env2);
@@ -338,7 +338,7 @@ GG_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *co
 	struct shim_call c;
 	char abs[SHIM_PATH_CAP];
 	int ret;
-	if (!shim_enter(&c))
+	if (!shim_enter_proc(&c))
 		return REAL(execveat)(dirfd, path, argv, envp, flags);
 	if ((flags & AT_EMPTY_PATH) && !path[0])
 		shim_fdpath(dirfd, abs);
@@ -390,7 +390,7 @@ GG_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_a
 	char abs[SHIM_PATH_CAP];
 	pid_t child = 0;
 	int ret;
-	if (!shim_enter(&c))
+	if (!shim_enter_proc(&c))
 		return REAL(posix_spawn)(pid, path, fa, attr, argv, envp);
 	ENV_FIXUP(envp, env2);
 	ret = REAL(posix_spawn)(&child, path, fa, attr, argv, env2);
@@ -411,7 +411,7 @@ GG_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_
 	char found[PATH_MAX + 1];
 	pid_t child = 0;
 	int ret;
-	if (!shim_enter(&c))
+	if (!shim_enter_proc(&c))
 		return REAL(posix_spawnp)(pid, file, fa, attr, argv, envp);
 	ENV_FIXUP(envp, env2);
 	ret = REAL(posix_spawnp)(&child, file, fa, attr, argv, env2);
