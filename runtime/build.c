@@ -16,6 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -78,6 +81,7 @@ struct sched {
 	pthread_t *workers;
 	int nworkers;
 	unsigned long long seq;
+	char staging_base[PATH_MAX - 128]; /* where jobs get their scratch directories */
 };
 
 static int failf(struct sched *s, int err, const char *fmt, ...)
@@ -169,7 +173,7 @@ static void *worker(void *arg)
 
 static void submit(struct sched *s, struct bnode *b)
 {
-	snprintf(b->staging, sizeof(b->staging), "%s/tmp/run-%d-%llu", s->ggdir, (int)getpid(),
+	snprintf(b->staging, sizeof(b->staging), "%s/run-%d-%llu", s->staging_base, (int)getpid(),
 		 ++s->seq);
 	rm_rf(b->staging);
 	mkdir(b->staging, 0755);
@@ -321,12 +325,31 @@ static void release_users(struct sched *s, struct bnode *b)
 	}
 }
 
-static int materialize_all(struct sched *s, const struct cache_entry *e)
+/*
+ * Put outputs in the tree.  When the store has lost one's blob (-ENOENT) or holds it
+ * damaged (-EBADMSG: materialize() checks the bytes it copies), the error names the
+ * blob, *store_fault (may be NULL) is set, and a damaged blob is removed from the
+ * store: the next copy of those bytes is then stored afresh (store_put_buf keeps an
+ * existing name).
+ */
+static int materialize_all(struct sched *s, const struct cache_entry *e, bool *store_fault)
 {
 	for (size_t i = 0; i < e->n; i++) {
-		int ret = materialize(&s->st, s->sc, e->v[i].path, &e->v[i].value, e->v[i].mode, NULL);
-		if (ret < 0)
-			return failf(s, ret, "cannot write '%s': %s", e->v[i].path, strerror(-ret));
+		const struct cache_output *o = &e->v[i];
+		char hex[GG_HASH_HEX_SIZE], blob[PATH_MAX];
+		int ret = materialize(&s->st, s->sc, o->path, &o->value, o->mode, NULL);
+		if (ret == 0)
+			continue;
+		if ((ret == -ENOENT && !store_has(&s->st, &o->value)) || ret == -EBADMSG) {
+			if (store_fault)
+				*store_fault = true;
+			if (ret == -EBADMSG && store_path(&s->st, &o->value, blob, sizeof(blob)) == 0)
+				unlink(blob);
+			return failf(s, ret, "blob %s of '%s' is %s", hash_to_hex(&o->value, hex),
+				     o->path, ret == -ENOENT ? "missing from the store"
+							     : "corrupt (removed from the store)");
+		}
+		return failf(s, ret, "cannot write '%s': %s", o->path, strerror(-ret));
 	}
 	return 0;
 }
@@ -538,11 +561,26 @@ out:
 	return ret;
 }
 
+/*
+ * True when the file system of a (failed) job's staging area has no room left: less
+ * than STAGING_MIN_FREE bytes for unprivileged users (statvfs f_bavail).  Its
+ * partial outputs are still there, so a disk that filled up during the run still
+ * looks full.
+ */
+#define STAGING_MIN_FREE (1u << 20)
+static bool staging_full(const char *staging)
+{
+	struct statvfs v;
+	return staging[0] && statvfs(staging, &v) == 0 &&
+	       (unsigned long long)v.f_bavail * v.f_frsize < STAGING_MIN_FREE;
+}
+
 static void on_finished(struct sched *s, struct bnode *b)
 {
-	char msg[2 * PATH_MAX + 1024];
+	char msg[3 * PATH_MAX + 1024];
 	struct engine_result *r = &b->res;
-	int ret;
+	bool full;
+	int ret, corrected = 0;
 
 	s->running--;
 	if (r->level)
@@ -582,7 +620,7 @@ static void on_finished(struct sched *s, struct bnode *b)
 				cache_entry_release(&old);
 			}
 			cache_put(s->ggdir, &b->key, &r->outputs);
-			if ((ret = materialize_all(s, &r->outputs)) < 0) {
+			if ((ret = materialize_all(s, &r->outputs, NULL)) < 0) {
 				b->state = B_FAILED;
 				s->stats->failed++;
 				s->ndone++;
@@ -597,21 +635,26 @@ static void on_finished(struct sched *s, struct bnode *b)
 		rm_rf(b->staging);
 		return;
 	}
+	/* A command that failed with no room left for its outputs failed for that (its
+	 * stderr, kept in the same place, may well be empty): say so, and neither run it
+	 * again nor re-record it on the host, which would write the tree directly. */
+	full = staging_full(b->staging);
 	/* failed: find what it missed (supervised run), then re-record it */
 	if (b->engine_ret == 0 && r->ran && !b->supervise && b->tries == 0 && s->o->self_correct &&
-	    !s->o->verify) {
+	    !s->o->verify && !full) {
 		b->supervise = true;
 		b->tries++;
 		cache_entry_release(&r->outputs);
+		rm_rf(b->staging); /* submit() makes a new one */
 		submit(s, b);
 		return;
 	}
-	if (b->engine_ret == 0 && r->ran && s->o->self_correct && !s->o->verify &&
+	if (b->engine_ret == 0 && r->ran && s->o->self_correct && !s->o->verify && !full &&
 	    (r->undeclared[0] || b->must_run)) {
 		snprintf(msg, sizeof(msg), "undeclared input '%s': re-recording the command",
 			 r->undeclared[0] ? r->undeclared : "?");
 		emit(s, BUILD_EV_NOTE, b, msg, 0);
-		if (self_correct(s, b) == 0) {
+		if ((corrected = self_correct(s, b)) == 0) {
 			s->stats->corrected++;
 			emit(s, BUILD_EV_CORRECTED, b, msg, 0);
 			rm_rf(b->staging);
@@ -620,6 +663,13 @@ static void on_finished(struct sched *s, struct bnode *b)
 	}
 	if (b->engine_ret < 0)
 		snprintf(msg, sizeof(msg), "cannot run: %s", r->err);
+	else if (full && strstr(r->err, strerror(ENOSPC)))
+		snprintf(msg, sizeof(msg), "%s", r->err); /* it could not store its outputs */
+	else if (full)
+		snprintf(msg, sizeof(msg), "exit status %d%s%s; the disk holding '%s' is full (%s)",
+			 r->status, r->err[0] ? ": " : "", r->err, s->ggdir, strerror(ENOSPC));
+	else if (corrected == -ECHILD) /* the undeclared path was not why it failed */
+		snprintf(msg, sizeof(msg), "exit status %d (outside the sandbox too)", r->status);
 	else if (r->undeclared[0])
 		snprintf(msg, sizeof(msg), "exit status %d; undeclared input '%s'", r->status,
 			 r->undeclared);
@@ -698,6 +748,59 @@ static int check_stale(struct sched *s)
 	return 0;
 }
 
+/*
+ * A gg killed while materializing leaves "NAME.gg-<pid>.tmp" next to an output:
+ * remove those of dead processes from the directories this build writes.  Best
+ * effort: a directory that cannot be read keeps its leftovers.
+ */
+static int sweep_temps(struct sched *s)
+{
+	struct strlist dirs = STRLIST_INIT;
+	struct strset seen = STRSET_INIT;
+	int ret = 0;
+
+	for (size_t i = 0; i < s->g->n && ret >= 0; i++) {
+		const struct graph_node *gn = &s->g->nodes[i];
+		if (!s->n[i].selected)
+			continue;
+		for (size_t k = 0; k < gn->noutputs && ret >= 0; k++) {
+			const char *slash = strrchr(gn->outputs[k].path, '/');
+			char dir[PATH_MAX];
+			if (!slash || slash == gn->outputs[k].path ||
+			    (size_t)(slash - gn->outputs[k].path) >= sizeof(dir))
+				continue;
+			snprintf(dir, sizeof(dir), "%.*s", (int)(slash - gn->outputs[k].path),
+				 gn->outputs[k].path);
+			if (strset_has(&seen, dir))
+				continue;
+			if ((ret = strlist_push(&dirs, dir)) < 0 ||
+			    (ret = strset_add(&seen, dirs.v[dirs.n - 1])) < 0)
+				break;
+			materialize_sweep(dir, NULL);
+		}
+	}
+	strset_release(&seen);
+	strlist_release(&dirs);
+	return ret < 0 ? ret : 0;
+}
+
+/*
+ * Scratch space for jobs: a RAM file system when there is one (/dev/shm), since a
+ * job creates and removes a dozen files and directories that never need to reach
+ * a disk (outputs are copied into the store); else <ggdir>/tmp.
+ */
+static void pick_staging(struct sched *s)
+{
+	struct statfs fs;
+	snprintf(s->staging_base, sizeof(s->staging_base), "/dev/shm/gg-%d", (int)geteuid());
+	if (statfs("/dev/shm", &fs) == 0 && fs.f_type == TMPFS_MAGIC &&
+	    (mkdir(s->staging_base, 0700) == 0 || errno == EEXIST) &&
+	    access(s->staging_base, W_OK) == 0)
+		return;
+	snprintf(s->staging_base, sizeof(s->staging_base), "%s/tmp", s->ggdir);
+	mkdir(s->staging_base, 0755);
+}
+
 static bool cancelled(const struct sched *s)
 {
 	struct pollfd p = { .fd = s->o->cancel_fd, .events = POLLIN };
@@ -728,6 +831,7 @@ int build_run(const char *ggdir, struct graph *g, const struct build_opts *opts,
 	}
 	if ((ret = check_stale(&s)) < 0)
 		goto out;
+	pick_staging(&s);
 	sbx_probe(&caps);
 	stats->level = caps.level;
 	snprintf(stats->level_why, sizeof(stats->level_why), "%s", caps.why);
@@ -750,6 +854,10 @@ int build_run(const char *ggdir, struct graph *g, const struct build_opts *opts,
 	}
 	if ((ret = select_nodes(&s)) < 0)
 		goto out;
+	if ((ret = sweep_temps(&s)) < 0) {
+		failf(&s, ret, "out of memory");
+		goto out;
+	}
 	/* load the thunks, count pending deps, list users */
 	for (size_t i = 0; i < g->n; i++) {
 		struct bnode *b = &s.n[i];
@@ -765,7 +873,9 @@ int build_run(const char *ggdir, struct graph *g, const struct build_opts *opts,
 		if (ret < 0) {
 			char hex[GG_HASH_HEX_SIZE];
 			failf(&s, ret, "cannot read thunk %s (%s): %s", hash_to_hex(&g->nodes[i].hash, hex),
-			      g->nodes[i].label, ret == -EBADMSG ? "corrupt blob" : strerror(-ret));
+			      g->nodes[i].label,
+			      ret == -EBADMSG ? "corrupt blob"
+			      : ret == -ENOENT ? "its blob is missing from the store" : strerror(-ret));
 			goto out;
 		}
 		for (size_t k = 0; k < g->nodes[i].ndeps; k++) {
@@ -817,20 +927,29 @@ int build_run(const char *ggdir, struct graph *g, const struct build_opts *opts,
 			}
 			if (!opts->no_cache && !opts->verify && !b->forced && !b->must_run &&
 			    cache_get(ggdir, &b->key, &hit) == 0) {
-				if ((ret = materialize_all(&s, &hit)) < 0) {
-					cache_entry_release(&hit);
-					goto out_join;
+				bool store_fault = false;
+				char note[PATH_MAX + 512];
+				if ((ret = materialize_all(&s, &hit, &store_fault)) == 0) {
+					stats->cached++;
+					finish_ok(&s, b, &hit);
+					emit(&s, BUILD_EV_CACHED, b, NULL, 0);
+					continue;
 				}
-				stats->cached++;
-				finish_ok(&s, b, &hit);
-				emit(&s, BUILD_EV_CACHED, b, NULL, 0);
-				continue;
+				cache_entry_release(&hit);
+				if (!store_fault)
+					goto out_join;
+				/* The result is known but the store lost or damaged one of its
+				 * blobs: a miss.  Running the thunk stores its outputs again. */
+				snprintf(note, sizeof(note), "%s: running it again", errbuf);
+				errbuf[0] = '\0';
+				ret = 0;
+				emit(&s, BUILD_EV_NOTE, b, note, 0);
 			}
 			if (b->must_run && opts->self_correct && !opts->verify) {
 				/* a path it found missing exists now, or an input is gone: what
 				 * it reads has changed beyond what the sandbox can show it */
-				snprintf(b->staging, sizeof(b->staging), "%s/tmp/run-%d-%llu", ggdir,
-					 (int)getpid(), ++s.seq);
+				snprintf(b->staging, sizeof(b->staging), "%s/run-%d-%llu",
+					 s.staging_base, (int)getpid(), ++s.seq);
 				mkdir(b->staging, 0755);
 				snprintf(b->res.stderr_path, sizeof(b->res.stderr_path), "%s/stderr",
 					 b->staging);
