@@ -61,6 +61,7 @@ static struct {
 	bool failed; /* recording stopped after a trace failure (not GG_SHIM_OFF at start) */
 	bool top;    /* the top recorded process (GG_SHIM_ROOT): the one that warns */
 	char root_env[48]; /* "GG_SHIM_ROOT=<pid>" for the children */
+	char trace_env[PATH_MAX + 16]; /* "GG_TRACE_DIR=..." set by the root */
 	bool exit_recorded;
 	_Atomic int opening; /* a thread is opening the log (log_open) */
 	_Atomic int stdin_seen;    /* STDIN recorded */
@@ -141,6 +142,45 @@ void *shim_dlsym(const char *name)
 	return p;
 }
 
+/* ---- the environment ------------------------------------------------------ */
+
+/*
+ * getenv and setenv of our own: an executable may define its own (bash does, over
+ * its shell variables, and its getenv finds nothing before its main runs) and it
+ * would be the one a preload library calls.
+ */
+const char *shim_getenv(const char *name)
+{
+	size_t n = strlen(name);
+	for (char **e = environ; e && *e; e++)
+		if (!strncmp(*e, name, n) && (*e)[n] == '=')
+			return *e + n + 1;
+	return NULL;
+}
+
+/* Put `entry` ("NAME=value", static storage) in environ, replacing NAME. */
+static void shim_setenv(char *entry)
+{
+	size_t klen = (size_t)(strchr(entry, '=') - entry) + 1, n = 0;
+	char **nv;
+
+	for (; environ && environ[n]; n++) {
+		if (!strncmp(environ[n], entry, klen)) {
+			environ[n] = entry;
+			return;
+		}
+	}
+	nv = mmap(NULL, (n + 2) * sizeof(*nv), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		  -1, 0);
+	if (nv == MAP_FAILED)
+		return;
+	if (n)
+		memcpy(nv, environ, n * sizeof(*nv));
+	nv[n] = entry;
+	nv[n + 1] = NULL;
+	environ = nv; /* the old array is the program's or ours: left alone */
+}
+
 /* ---- enabling and disabling --------------------------------------------- */
 
 bool shim_enabled(void)
@@ -150,7 +190,7 @@ bool shim_enabled(void)
 
 /*
  * Stop recording this image after a trace failure, and tell the children (they
- * inherit GG_SHIM_OFF=1: putenv of a static string; children started with an
+ * inherit GG_SHIM_OFF=1 in environ; children started with an
  * explicit environment get it from shim_env_fixup).  Only the top recorded process
  * warns, once: a full disk hits every running process, and each would say so.  The
  * top always learns: it writes again when it spawns, reaps or exits, and checks
@@ -165,7 +205,7 @@ static void shim_disable(const char *what, int err)
 	atomic_store(&g.mode, MODE_OFF);
 	g.failed = true;
 	if (!shim_in_detached_child())
-		putenv(off_env);
+		shim_setenv(off_env);
 	if (g.warned || !g.top)
 		return;
 	g.warned = true;
@@ -1208,7 +1248,7 @@ static int mkdir_p(char *path)
  */
 static int find_trace_dir(char *out, bool *is_root)
 {
-	const char *v = getenv(GG_ENV_TRACE_DIR);
+	const char *v = shim_getenv(GG_ENV_TRACE_DIR);
 	char cwd[PATH_MAX], probe[PATH_MAX + 16];
 	struct stat st;
 
@@ -1218,7 +1258,7 @@ static int find_trace_dir(char *out, bool *is_root)
 		return 0;
 	}
 	cwd_copy(cwd);
-	v = getenv(GG_ENV_DIR);
+	v = shim_getenv(GG_ENV_DIR);
 	if (v && v[0]) {
 		path_join(cwd, v, out, PATH_MAX - 8);
 		strcat(out, "/trace");
@@ -1284,7 +1324,7 @@ static int lib_path_cb(struct dl_phdr_info *info, size_t size, void *data)
 
 __attribute__((constructor)) static void shim_init(int argc, char **argv, char **envp)
 {
-	const char *off = getenv(GG_ENV_SHIM_OFF);
+	const char *off = shim_getenv(GG_ENV_SHIM_OFF);
 	bool is_root;
 	ssize_t n;
 
@@ -1293,7 +1333,7 @@ __attribute__((constructor)) static void shim_init(int argc, char **argv, char *
 	if (off && off[0] == '1')
 		goto out;
 	{
-		const char *root = getenv(GG_ENV_SHIM_ROOT);
+		const char *root = shim_getenv(GG_ENV_SHIM_ROOT);
 		char *p = cat(g.root_env, GG_ENV_SHIM_ROOT "=");
 		if (root && root[0]) {
 			g.top = atol(root) == (long)g.pid;
@@ -1301,7 +1341,7 @@ __attribute__((constructor)) static void shim_init(int argc, char **argv, char *
 		} else {
 			g.top = true;
 			fmt_u64(p, (uint64_t)g.pid, 10, 0);
-			setenv(GG_ENV_SHIM_ROOT, p, 1);
+			shim_setenv(g.root_env);
 		}
 	}
 	g.argv = argv ? argv : empty_vec;
@@ -1314,7 +1354,8 @@ __attribute__((constructor)) static void shim_init(int argc, char **argv, char *
 	g.origin = is_root ? GG_ORIGIN_ROOT : GG_ORIGIN_EXEC;
 	if (is_root) {
 		mkdir_p(g.trace_dir);
-		setenv(GG_ENV_TRACE_DIR, g.trace_dir, 1);
+		cat(cat(g.trace_env, GG_ENV_TRACE_DIR "="), g.trace_dir);
+		shim_setenv(g.trace_env);
 		g.envp = environ;
 	}
 	if (pthread_key_create(&g.buf_key, tbuf_free) == 0)

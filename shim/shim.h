@@ -123,5 +123,7 @@ void rec_exec(int fn, const char *path, char *const argv[], char *const envp[], 
 void rec_execfail(int fn, const char *path, int err);
 
 extern char **environ;
+/* getenv on environ, whatever getenv the program defines */
+const char *shim_getenv(const char *name);
 
 #endif

@@ -175,7 +175,7 @@ static int exec_path(int fn, const char *file, char *const argv[], char *const e
 			exec_script(fn, file, argv, envp);
 		return -1;
 	}
-	path = getenv("PATH");
+	path = shim_getenv("PATH");
 	if (!path)
 		path = "/bin:/usr/bin";
 	flen = strlen(file) + 1;
@@ -360,7 +360,7 @@ GG_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *co
 /* Where posix_spawnp will find `file` (for the opaque check only). */
 static void path_lookup(const char *file, char *out)
 {
-	const char *path = getenv("PATH"), *p;
+	const char *path = shim_getenv("PATH"), *p;
 	out[0] = '\0';
 	if (strchr(file, '/')) {
 		shim_abspath(AT_FDCWD, file, out);
