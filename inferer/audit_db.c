@@ -50,6 +50,7 @@ void bdb_release(struct bdb *db)
 	strlist_release(&db->depfiles);
 	free(db->seen);
 	free(db->dir);
+	free(db->default_goal);
 	memset(db, 0, sizeof(*db));
 }
 
@@ -130,21 +131,20 @@ static long node_of(struct bdb *db, const char *name)
 	return ni;
 }
 
-static int rank(unsigned kind)
-{
-	return kind == BDB_NORMAL ? 3 : kind == BDB_ORDER ? 2 : 1;
-}
-
+/*
+ * Add kind to the pair t -> p.  A pair holds a set of kinds: NORMAL makes the others
+ * moot for reachability, but ORDER and DEPFILE together are the usual idiom (order
+ * for the first build, the dependency file for the next ones) and must both stay.
+ */
 static int add_dep_nodes(struct bdb *db, long t, long p, enum bdb_dep kind, uint32_t origin)
 {
 	struct bdb_node *n = &db->nodes[t];
 	for (uint32_t i = 0; i < n->ndeps; i++) {
 		if (n->deps[i].node != (uint32_t)p)
 			continue;
-		if (rank(kind) > rank(n->deps[i].kind)) {
-			n->deps[i].kind = (uint8_t)kind;
+		if (kind == BDB_DEPFILE && !(n->deps[i].kind & BDB_DEPFILE))
 			n->deps[i].origin = origin;
-		}
+		n->deps[i].kind |= (uint8_t)kind;
 		return 0;
 	}
 	if (n->ndeps == n->adeps) {
@@ -155,7 +155,8 @@ static int add_dep_nodes(struct bdb *db, long t, long p, enum bdb_dep kind, uint
 		n->deps = nv;
 		n->adeps = na;
 	}
-	n->deps[n->ndeps++] = (struct bdb_dep_ref){ (uint32_t)p, (uint8_t)kind, origin };
+	n->deps[n->ndeps++] = (struct bdb_dep_ref){ (uint32_t)p, (uint8_t)kind,
+						    kind == BDB_DEPFILE ? origin : 0 };
 	db->nodes[p].flags |= BDB_F_NAMED;
 	return 0;
 }
@@ -164,11 +165,12 @@ int bdb_add_dep(struct bdb *db, const char *target, const char *prereq, enum bdb
 		uint32_t origin)
 {
 	long t = node_of(db, target), p;
+	/* a name that is no path (empty) is skipped: only -ENOMEM/-E2BIG fail */
 	if (t < 0)
-		return (int)t;
+		return t == -EINVAL ? 0 : (int)t;
 	p = node_of(db, prereq);
 	if (p < 0)
-		return (int)p;
+		return p == -EINVAL ? 0 : (int)p;
 	db->nodes[t].flags |= BDB_F_NAMED;
 	return add_dep_nodes(db, t, p, kind, origin);
 }
@@ -281,21 +283,21 @@ static int mark_pair(void *vctx, const char *t, const char *p)
 	struct mark_ctx *c = vctx;
 	long tn = node_of(c->db, t), pn;
 	if (tn < 0)
-		return (int)tn;
+		return tn == -EINVAL ? 0 : (int)tn;
 	pn = node_of(c->db, p);
 	if (pn < 0)
-		return (int)pn;
+		return pn == -EINVAL ? 0 : (int)pn;
 	if (tn == pn)
 		return 0;
 	{
+		/* a NORMAL pair the file declares was (we must assume) declared only there */
 		struct bdb_node *n = &c->db->nodes[tn];
 		for (uint32_t i = 0; i < n->ndeps; i++) {
 			if (n->deps[i].node != (uint32_t)pn)
 				continue;
-			if (n->deps[i].kind == BDB_NORMAL) {
-				n->deps[i].kind = BDB_DEPFILE;
+			if (!(n->deps[i].kind & BDB_DEPFILE))
 				n->deps[i].origin = c->origin;
-			}
+			n->deps[i].kind = (uint8_t)((n->deps[i].kind & ~BDB_NORMAL) | BDB_DEPFILE);
 			return 0;
 		}
 	}
@@ -571,22 +573,54 @@ const char *bdb_pair_depfile(const struct bdb *db, long from, long to)
 		return NULL;
 	for (uint32_t d = 0; d < db->nodes[from].ndeps; d++) {
 		const struct bdb_dep_ref *r = &db->nodes[from].deps[d];
-		if (r->node == (uint32_t)to && r->kind == BDB_DEPFILE && r->origin &&
+		if (r->node == (uint32_t)to && (r->kind & BDB_DEPFILE) && r->origin &&
 		    r->origin <= db->depfiles.n)
 			return db->depfiles.v[r->origin - 1];
 	}
 	return NULL;
 }
 
-long bdb_submake_after(struct bdb *db, const long *goals, size_t n)
+long bdb_submake_after(struct bdb *db, const long *goals, size_t n, const long *roots,
+		       size_t nroots)
 {
-	for (size_t i = 0; i < db->n; i++) {
-		if (!(db->nodes[i].flags & BDB_F_SUBMAKE))
+	uint8_t *in = NULL;
+	long found = -1;
+
+	if (nroots) {
+		/* the targets the recorded make was asked for, and what they depend on */
+		uint32_t *stack = malloc((db->n + 1) * sizeof(*stack));
+		size_t sn = 0;
+		in = calloc(db->n + 1, 1);
+		if (!stack || !in) {
+			free(stack);
+			free(in);
+			return -1;
+		}
+		for (size_t r = 0; r < nroots; r++)
+			if (roots[r] >= 0 && (size_t)roots[r] < db->n && !in[roots[r]]) {
+				in[roots[r]] = 1;
+				stack[sn++] = (uint32_t)roots[r];
+			}
+		while (sn) {
+			uint32_t x = stack[--sn];
+			for (uint32_t d = 0; d < db->nodes[x].ndeps; d++) {
+				uint32_t y = db->nodes[x].deps[d].node;
+				if (!in[y]) {
+					in[y] = 1;
+					stack[sn++] = y;
+				}
+			}
+		}
+		free(stack);
+	}
+	for (size_t i = 0; i < db->n && found < 0; i++) {
+		if (!(db->nodes[i].flags & BDB_F_SUBMAKE) || (in && (i >= db->n || !in[i])))
 			continue;
 		if (bdb_reach(db, (long)i, goals, n, BDB_NORMAL | BDB_ORDER) == 1)
-			return (long)i;
+			found = (long)i;
 	}
-	return -1;
+	free(in);
+	return found;
 }
 
 /* ---- running a tool ------------------------------------------------------------------ */

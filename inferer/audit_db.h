@@ -23,7 +23,9 @@
  * reported by a dependency file that the build itself wrote (an included .d/.Po that
  * is an output of the recording, or ninja's deps log): they rebuild the target on
  * the next build, but on a clean build they do not exist yet, so they order nothing.
- * bdb_mark_depfile() turns a pair declared by such a file into DEPFILE; the
+ * A pair holds a set of kinds (order-only plus a dependency file is the usual idiom
+ * for generated headers: ordered on the first build, rebuilt on the next ones).
+ * bdb_mark_depfile() turns a NORMAL pair declared by such a file into DEPFILE; the
  * database cannot tell when the same pair was also written in a hand-written
  * makefile (make's database does not say where a prerequisite came from), so such
  * a pair counts as DEPFILE too.
@@ -67,7 +69,7 @@ enum bdb_dep {
 
 struct bdb_dep_ref {
 	uint32_t node;
-	uint8_t kind;    /* one enum bdb_dep value */
+	uint8_t kind;    /* a set of enum bdb_dep bits */
 	uint32_t origin; /* DEPFILE: 1 + index in bdb.depfiles, else 0 */
 };
 
@@ -93,6 +95,7 @@ struct bdb_vpath {
 struct bdb {
 	enum bdb_kind kind;
 	char *dir;                  /* CURDIR (make) or the build directory (ninja) */
+	bool dir_fixed;             /* make: dir was set before parsing, ignore CURDIR */
 	struct bdb_node *nodes;
 	size_t n, alloc;
 	uint32_t *slot;             /* path hash index: node + 1, 0 empty */
@@ -102,6 +105,7 @@ struct bdb {
 	struct bdb_vpath *vpaths;
 	size_t nvpaths;
 	struct strlist makefiles;   /* MAKEFILE_LIST, absolute */
+	char *default_goal;         /* .DEFAULT_GOAL (make), absolute, or NULL */
 	struct strlist depfiles;    /* sources of DEPFILE pairs ("" for ninja's deps log) */
 	uint32_t *seen;             /* reachability scratch: generation per node */
 	uint32_t gen;
@@ -116,8 +120,8 @@ void bdb_release(struct bdb *db);
 /* The node of an absolute normal path, or -1.  bdb_node_get creates it. */
 long bdb_find(const struct bdb *db, const char *abs);
 long bdb_node_get(struct bdb *db, const char *abs);
-/* Add a dependency target -> prereq (names relative to db->dir or absolute);
- * an existing pair keeps the strongest kind (NORMAL > ORDER > DEPFILE). */
+/* Add a dependency target -> prereq (names relative to db->dir or absolute); the
+ * kind is added to the kinds the pair already has. */
 int bdb_add_dep(struct bdb *db, const char *target, const char *prereq, enum bdb_dep kind,
 		uint32_t origin);
 
@@ -153,12 +157,17 @@ bool bdb_is_target(struct bdb *db, long node);
  */
 int bdb_reach(struct bdb *db, long from, const long *goals, size_t n, unsigned kinds);
 
-/* The origin (depfile name) of the pair from -> to if it is DEPFILE, else NULL. */
+/* The origin (depfile name) of the pair from -> to if it has DEPFILE, else NULL. */
 const char *bdb_pair_depfile(const struct bdb *db, long from, long to);
 
-/* Some target with a sub-make recipe that reaches a goal through NORMAL and ORDER
- * dependencies (a recursive make run after the goal was built), or -1. */
-long bdb_submake_after(struct bdb *db, const long *goals, size_t n);
+/*
+ * A target with a sub-make recipe that depends on a goal through NORMAL and ORDER
+ * dependencies: a recursive make that runs only after the goal was built.  When
+ * roots[0..nroots) are given (the goals the recorded make was asked for), only such
+ * targets among the roots and what they depend on count.  The node, or -1.
+ */
+long bdb_submake_after(struct bdb *db, const long *goals, size_t n, const long *roots,
+		       size_t nroots);
 
 /* ---- running the tools ------------------------------------------------------------- */
 
@@ -188,6 +197,8 @@ struct bdb_invocation {
  */
 int bdb_make_args(const struct bdb_invocation *inv, struct strlist *out);
 char *bdb_make_flags(const char *makeflags);
+/* The goals named on make's command line (not options, not VAR=value). */
+int bdb_make_goals(const struct bdb_invocation *inv, struct strlist *out);
 /* Ninja's argv without targets and tools: keeps -C DIR and -f FILE. */
 int bdb_ninja_args(const struct bdb_invocation *inv, struct strlist *out, char **dir);
 

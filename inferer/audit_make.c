@@ -235,8 +235,11 @@ static int commit_entry(struct mk *m, struct entry *e)
 		goto out;
 	{
 		char *abs = NULL;
-		if ((ret = path_abs(e->name, m->db->dir ? m->db->dir : "/", &abs)) < 0)
+		if ((ret = path_abs(e->name, m->db->dir ? m->db->dir : "/", &abs)) < 0) {
+			if (ret == -EINVAL)
+				ret = 0; /* no path: skipped */
 			goto out;
+		}
 		ni = bdb_node_get(m->db, abs);
 		free(abs);
 	}
@@ -320,9 +323,10 @@ static int add_vpath(struct bdb *db, const char *pattern, const char *dirs, size
 				return -ENOMEM;
 			ret = path_abs(d, db->dir ? db->dir : "/", &abs);
 			free(d);
-			if (ret < 0)
-				return ret;
-			ret = strlist_push(&v->dirs, abs);
+			if (ret == -EINVAL)
+				ret = 0;
+			else if (ret == 0)
+				ret = strlist_push(&v->dirs, abs);
 			free(abs);
 			if (ret < 0)
 				return ret;
@@ -430,7 +434,7 @@ int bdb_parse_make(struct bdb *db, const char *text, size_t len, const char *cwd
 		}
 		switch (sec) {
 		case S_VARS:
-			if (starts(&l, "CURDIR := ")) {
+			if (starts(&l, "CURDIR := ") && l.n > 10 && l.s[10] == '/' && !db->dir_fixed) {
 				char *d = strndup(l.s + 10, l.n - 10);
 				if (!d) {
 					ret = -ENOMEM;
@@ -438,6 +442,15 @@ int bdb_parse_make(struct bdb *db, const char *text, size_t len, const char *cwd
 				}
 				free(db->dir);
 				db->dir = d;
+			} else if (starts(&l, ".DEFAULT_GOAL := ") && l.n > 17) {
+				char *g = strndup(l.s + 17, l.n - 17);
+				free(db->default_goal);
+				db->default_goal = NULL;
+				if (!g)
+					ret = -ENOMEM;
+				else if (path_abs(g, db->dir ? db->dir : "/", &db->default_goal) == -ENOMEM)
+					ret = -ENOMEM;
+				free(g);
 			} else if (starts(&l, "MAKEFILE_LIST := ")) {
 				free(makefile_list);
 				if (!(makefile_list = strndup(l.s + 17, l.n - 17)))
@@ -539,7 +552,11 @@ next:
 		ret = words(makefile_list, strlen(makefile_list), &w);
 		for (size_t i = 0; !ret && i < w.n; i++) {
 			char *abs = NULL;
-			if ((ret = path_abs(w.v[i], db->dir ? db->dir : "/", &abs)) < 0)
+			if ((ret = path_abs(w.v[i], db->dir ? db->dir : "/", &abs)) == -EINVAL) {
+				ret = 0;
+				continue;
+			}
+			if (ret < 0)
 				break;
 			ret = strlist_push(&db->makefiles, abs);
 			free(abs);
@@ -733,6 +750,33 @@ int bdb_make_args(const struct bdb_invocation *inv, struct strlist *out)
 	return ret;
 }
 
+int bdb_make_goals(const struct bdb_invocation *inv, struct strlist *out)
+{
+	bool dashdash = false;
+	int ret = 0;
+	for (size_t i = 1; ret == 0 && i < inv->argc; i++) {
+		const char *a = inv->argv[i];
+		if (!dashdash && !strcmp(a, "--")) {
+			dashdash = true;
+		} else if (dashdash || a[0] != '-' || !a[1]) {
+			if (!strchr(a, '='))
+				ret = strlist_push(out, a);
+		} else if (a[1] == '-') {
+			if (long_takes_arg(a))
+				i++;
+		} else {
+			/* a letter cluster: skip the value of the first letter that takes one */
+			for (size_t k = 1; a[k]; k++)
+				if (letter_takes_arg(a[k])) {
+					if (!a[k + 1])
+						i++;
+					break;
+				}
+		}
+	}
+	return ret;
+}
+
 char *bdb_make_flags(const char *mf)
 {
 	struct sbuf sb = SBUF_INIT;
@@ -854,10 +898,27 @@ int bdb_query_make(struct bdb *db, const struct bdb_invocation *inv, char *err, 
 		ret = -EPROTO;
 		goto out;
 	}
+	/* CURDIR is one line of the database: a directory with a newline in its name
+	 * cannot be read back from it, so it is taken from the invocation instead */
+	{
+		char *dir = make_dir(inv);
+		if (dir && strchr(dir, '\n')) {
+			db->dir = dir;
+			db->dir_fixed = true;
+		} else {
+			free(dir);
+		}
+	}
 	ret = bdb_parse_make(db, out.buf, out.len, inv->cwd);
-	if (ret < 0)
+	if (ret < 0) {
 		snprintf(err, errlen, "cannot read the database of '%s' in '%s': %s", inv->exe,
 			 inv->cwd ? inv->cwd : "/", strerror(-ret));
+	} else if (!db->makefiles.n) {
+		/* only the built-in rules: the makefile the build used is gone */
+		snprintf(err, errlen, "make finds no makefile in '%s' any more",
+			 db->dir ? db->dir : inv->cwd ? inv->cwd : "/");
+		ret = -ENOENT;
+	}
 out:
 	strlist_release(&args);
 	strlist_release(&env);

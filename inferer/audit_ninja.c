@@ -93,8 +93,11 @@ int bdb_parse_ninja_query(struct bdb *db, const char *text, size_t len)
 			char *abs = NULL;
 			long ni;
 			st = INPUT;
-			if ((ret = path_abs(target, db->dir ? db->dir : "/", &abs)) < 0)
-				break;
+			if ((ret = path_abs(target, db->dir ? db->dir : "/", &abs)) < 0) {
+				if (ret == -EINVAL)
+					ret = 0; /* no path: skipped */
+				continue;
+			}
 			ni = bdb_node_get(db, abs);
 			free(abs);
 			if (ni < 0) {

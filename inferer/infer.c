@@ -830,7 +830,8 @@ static int analyse(struct run *r, struct cmd *c)
 		for (size_t k = 0; k < im->nevents; k++)
 			r->evs[r->nevs++] = (struct evref){ &im->events[k], im, seq++ };
 	}
-	qsort(r->evs, r->nevs, sizeof(*r->evs), evref_cmp);
+	if (r->nevs)
+		qsort(r->evs, r->nevs, sizeof(*r->evs), evref_cmp);
 	for (size_t i = 0; i < r->nevs; i++)
 		if ((ret = apply_event(r, c, r->evs[i].im, r->evs[i].ev)) < 0)
 			return ret;
@@ -862,7 +863,8 @@ static int analyse(struct run *r, struct cmd *c)
 		    (ret = VEC_PUSH(c->listings, ((struct listing){ s->path, s->listing }))) < 0)
 			return ret;
 	}
-	qsort(c->outputs.v, c->outputs.n, sizeof(*c->outputs.v), outpath_cmp);
+	if (c->outputs.n) /* qsort(NULL, 0) is undefined */
+		qsort(c->outputs.v, c->outputs.n, sizeof(*c->outputs.v), outpath_cmp);
 	return 0;
 }
 

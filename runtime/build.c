@@ -562,17 +562,24 @@ out:
 }
 
 /*
- * True when the file system of a (failed) job's staging area has no room left: less
- * than STAGING_MIN_FREE bytes for unprivileged users (statvfs f_bavail).  Its
- * partial outputs are still there, so a disk that filled up during the run still
- * looks full.
+ * True when a failed job ran out of disk space: its error says ENOSPC (it could not
+ * store its outputs), or the file system of its staging area or of the store has
+ * less than DISK_MIN_FREE bytes left for unprivileged users (statvfs f_bavail).  A
+ * job's partial outputs are still in its staging area, so a disk that filled up
+ * during the run still looks full.
  */
-#define STAGING_MIN_FREE (1u << 20)
-static bool staging_full(const char *staging)
+#define DISK_MIN_FREE (1u << 20)
+static bool disk_full(const char *path)
 {
 	struct statvfs v;
-	return staging[0] && statvfs(staging, &v) == 0 &&
-	       (unsigned long long)v.f_bavail * v.f_frsize < STAGING_MIN_FREE;
+	return path[0] && statvfs(path, &v) == 0 &&
+	       (unsigned long long)v.f_bavail * v.f_frsize < DISK_MIN_FREE;
+}
+
+static bool out_of_space(const struct sched *s, const struct bnode *b)
+{
+	return strstr(b->res.err, strerror(ENOSPC)) || disk_full(b->staging) ||
+	       disk_full(s->ggdir);
 }
 
 static void on_finished(struct sched *s, struct bnode *b)
@@ -638,7 +645,7 @@ static void on_finished(struct sched *s, struct bnode *b)
 	/* A command that failed with no room left for its outputs failed for that (its
 	 * stderr, kept in the same place, may well be empty): say so, and neither run it
 	 * again nor re-record it on the host, which would write the tree directly. */
-	full = staging_full(b->staging);
+	full = out_of_space(s, b);
 	/* failed: find what it missed (supervised run), then re-record it */
 	if (b->engine_ret == 0 && r->ran && !b->supervise && b->tries == 0 && s->o->self_correct &&
 	    !s->o->verify && !full) {
@@ -667,7 +674,8 @@ static void on_finished(struct sched *s, struct bnode *b)
 		snprintf(msg, sizeof(msg), "%s", r->err); /* it could not store its outputs */
 	else if (full)
 		snprintf(msg, sizeof(msg), "exit status %d%s%s; the disk holding '%s' is full (%s)",
-			 r->status, r->err[0] ? ": " : "", r->err, s->ggdir, strerror(ENOSPC));
+			 r->status, r->err[0] ? ": " : "", r->err,
+			 disk_full(s->ggdir) ? s->ggdir : s->staging_base, strerror(ENOSPC));
 	else if (corrected == -ECHILD) /* the undeclared path was not why it failed */
 		snprintf(msg, sizeof(msg), "exit status %d (outside the sandbox too)", r->status);
 	else if (r->undeclared[0])

@@ -14,8 +14,12 @@ int cmd_graph(int argc, char **argv);
 int cmd_build(int argc, char **argv);
 int cmd_force(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
 
 /* Load <ggdir>/graph or die with a hint. */
 void cmd_load_graph(const char *ggdir, struct graph *g);
+
+/* gg audit (runtime/cmd_audit.c) */
+int cmd_audit(int argc, char **argv);
 
 #endif

@@ -571,6 +571,10 @@ static const struct verb verbs[] = {
 	{ "force", cmd_force, "gg force [-j N] HASH...", "execute thunks by hash", NULL },
 	{ "verify", cmd_verify, "gg verify [--all|TARGET...]",
 	  "re-execute thunks and compare with the recorded outputs", NULL },
+	{ "audit", cmd_audit, "gg audit [edges|system|why OUTPUT|rdeps FILE|local-only|compile-commands|graph] [--json]",
+	  "dependency reports: missing edges, system packages, compile_commands.json", NULL },
+	{ "cache", cmd_cache, "gg cache stats|verify|gc [...]",
+	  "the local store: statistics, integrity check, garbage collection", NULL },
 	{ "help", cmd_help, "gg help [VERB]", "show help for gg or one of its verbs",
 	  "Show the list of verbs, or the help of one verb.\n" },
 };

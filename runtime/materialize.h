@@ -1,14 +1,20 @@
 /*
  * materialize.h - put a stored value at a path of the tree, atomically.
  *
- * The file appears whole or not at all: the blob is copied to a temporary file in
- * the same directory, given its mode, and renamed over the path (a symbolic link,
- * mode S_IFLNK, is made from the blob's bytes as its target).  A path that already
- * holds the value (by the stat cache) is left alone, so its timestamp does not move;
- * a new file gets the current time, which is after every input it was made from, so
- * make(1) afterwards sees it up to date.  Missing parent directories are created.
+ * The file appears whole or not at all: the blob is copied to a temporary file,
+ * given its mode, and renamed over the path (a symbolic link, mode S_IFLNK, is made
+ * from the blob's bytes as its target).  The temporary is
+ * <ggdir>/tmp/mat-<pid>-<n>.tmp when that directory is on the path's file system, so
+ * that a killed gg leaves nothing in the tree, else "<path>.gg-<pid>.tmp" (see
+ * materialize_sweep).  The bytes are checked against `value` as they are copied: a
+ * blob damaged in the store gives -EBADMSG and never reaches the tree.  A path that
+ * already holds the value (by the stat cache) is left alone, so its timestamp does
+ * not move; a new file gets the current time, which is after every input it was
+ * made from, so make(1) afterwards sees it up to date.  Missing parent directories
+ * are created.
  *
- * Errors: 0 or -errno (-ENOENT: the blob is not in the store); nothing prints.
+ * Errors: 0 or -errno (-ENOENT: the blob is not in the store, -EBADMSG: it is
+ * corrupt); nothing prints.
  */
 #ifndef GG_MATERIALIZE_H
 #define GG_MATERIALIZE_H
@@ -23,5 +29,14 @@
 /* *changed (may be NULL) tells whether the path was written. */
 int materialize(struct store *st, struct statcache *sc, const char *path,
 		const struct gg_hash *value, uint32_t mode, bool *changed);
+
+/*
+ * Remove the temporaries materialize() left in directory `dir` when its process died
+ * between creating and renaming them ("NAME.gg-<pid>.tmp" whose pid is no longer
+ * alive, or is the caller's: call this before materializing into dir).  Temporaries
+ * of live processes are left alone.  *removed (may be NULL) gets the count.  Returns 0
+ * (also when dir does not exist) or -errno.
+ */
+int materialize_sweep(const char *dir, unsigned *removed);
 
 #endif

@@ -638,7 +638,8 @@ int trace_dump_summary(struct sbuf *sb, const struct trace *t, const char *dir,
 	if (dir)
 		sbuf_addf(sb, "trace: %s\n", dir);
 	sbuf_addf(sb, "processes: %zu (%zu images, %zu roots)\n", nprocs, t->nimages, nroots);
-	qsort(counts, ncounts, sizeof(*counts), cmp_count);
+	if (ncounts)
+		qsort(counts, ncounts, sizeof(*counts), cmp_count);
 	sbuf_addf(sb, "programs: %zu\n", ncounts);
 	for (size_t c = 0; c < ncounts; c++)
 		sbuf_addf(sb, "  %6zu  %s\n", counts[c].n, counts[c].name[0] ? counts[c].name : "?");

@@ -1,0 +1,5 @@
+/* Built into a library by the sub-make. */
+int foo(void)
+{
+	return 0;
+}
