@@ -13,6 +13,7 @@
 #include "cmds.h"
 #include "ggdir.h"
 #include "graph.h"
+#include "audit.h"
 #include "infer.h"
 #include "json.h"
 #include "merge.h"
@@ -593,10 +594,22 @@ int cmd_graph(int argc, char **argv)
 	}
 	ggdir = need_ggdir();
 	cmd_load_graph(ggdir, &g);
-	if (dot)
-		graph_dot(&g);
-	else
+	if (dot) {
+		/* clusters by directory, local-only thunks in orange (audit.h draws it;
+		 * `gg audit graph` adds the missing edges in red) */
+		uint8_t *marks = NULL;
+		struct audit_dot_edge *edges = NULL;
+		size_t nedges = 0;
+		if (audit_dot_marks(&g, NULL, &marks, &edges, &nedges) == 0) {
+			audit_graph_dot(stdout, &g, &(struct audit_dot){ .marks = marks, .clusters = true });
+		} else {
+			graph_dot(&g);
+		}
+		free(marks);
+		free(edges);
+	} else {
 		graph_json(&g);
+	}
 	graph_release(&g);
 	free(ggdir);
 	return 0;
