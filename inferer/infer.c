@@ -231,6 +231,7 @@ enum {
 	P_MKDIR = 1u << 5,    /* a directory this command created */
 	P_OBJECT = 1u << 6,   /* an executable or shared object run */
 	P_UNLINKED = 1u << 7, /* removed while it was not this command's */
+	P_STAT = 1u << 8,     /* found by an existence check before this command wrote it */
 };
 
 struct pst {
@@ -717,9 +718,13 @@ static int apply_event(struct run *r, struct cmd *c, const struct trace_image *i
 		if (e->ret < 0) {
 			if (e->err == ENOENT || e->err == ENOTDIR)
 				note_missing(s);
-		} else if (e->fn == GG_FN_readlink || e->fn == GG_FN_readlinkat ||
-			   (e->u.stat.ftype << 12) == S_IFREG || (e->u.stat.ftype << 12) == S_IFLNK) {
+		} else if (e->fn == GG_FN_readlink || e->fn == GG_FN_readlinkat) {
 			note_read(s, e->t);
+		} else if (((e->u.stat.ftype << 12) == S_IFREG || (e->u.stat.ftype << 12) == S_IFLNK) &&
+			   !(s->flags & (P_WROTE | P_READ))) {
+			s->flags |= P_STAT; /* decided at the end: see analyse() */
+			if (!s->t_read)
+				s->t_read = e->t;
 		}
 		break;
 	case GG_REC_LIST:
@@ -844,6 +849,13 @@ static int analyse(struct run *r, struct cmd *c)
 				return ret;
 			continue;
 		}
+		/*
+		 * A file only checked for existence is an input (its contents stand for its
+		 * metadata), unless the command then replaced it (`mv -f x.Tpo x.Po` checks the
+		 * old x.Po first): what it depended on is gone, and it left its own version.
+		 */
+		if ((s->flags & P_STAT) && !(s->flags & P_READ) && !(s->flags & P_WROTE))
+			s->flags |= P_READ;
 		if ((s->flags & P_UNLINKED) && (s->flags & (P_WROTE | P_EXISTS)) != (P_WROTE | P_EXISTS))
 			c->local |= THUNK_LOCAL_DELETES_FOREIGN_FILES;
 		if ((s->flags & (P_WROTE | P_EXISTS)) == (P_WROTE | P_EXISTS)) {

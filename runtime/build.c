@@ -51,6 +51,7 @@ struct bnode {
 	struct thunk cur;         /* with current values (valid while READY/RUNNING) */
 	struct gg_hash key;
 	bool must_run;            /* a missing probe now exists, an input is gone */
+	bool edited;              /* a source input differs from the recording */
 	struct cache_entry result; /* outputs as they are now (DONE) */
 	/* execution */
 	char staging[PATH_MAX - 64]; /* room for "/stderr" and friends in PATH_MAX */
@@ -252,6 +253,8 @@ static void update_value(struct sched *s, struct bnode *b, struct thunk_input *i
 	if (in->hash.kind != GG_HASH_VALUE)
 		return;
 	if (statcache_hash(s->sc, NULL, in->path, 0, &h, &mode) == 0) {
+		if (!hash_equal(&in->hash, &h))
+			b->edited = true;
 		in->hash = h;
 		in->mode = mode;
 	} else {
@@ -269,6 +272,7 @@ static int compute_key(struct sched *s, struct bnode *b)
 	if ((ret = copy_thunk(&b->th, &b->cur)) < 0)
 		return ret;
 	b->must_run = false;
+	b->edited = false;
 	update_value(s, b, &b->cur.exe);
 	for (size_t i = 0; i < b->cur.inputs.n; i++)
 		update_value(s, b, &b->cur.inputs.v[i]);
@@ -582,6 +586,20 @@ static bool out_of_space(const struct sched *s, const struct bnode *b)
 	       disk_full(s->ggdir);
 }
 
+/*
+ * Is an undeclared path the supervisor named worth re-recording the command for?
+ * Only a file that exists: programs probe many things that are no input of theirs
+ * (sed looks at /sys/fs/selinux, bash at $OLDPWD), and a command that fails for its
+ * own reasons must not be re-run in the real tree.
+ */
+static bool plausible_input(const char *path)
+{
+	struct stat sb;
+	if (!strncmp(path, "/proc/", 6) || !strncmp(path, "/sys/", 5) || !strncmp(path, "/dev/", 5))
+		return false;
+	return lstat(path, &sb) == 0 && (S_ISREG(sb.st_mode) || S_ISLNK(sb.st_mode));
+}
+
 static void on_finished(struct sched *s, struct bnode *b)
 {
 	char msg[3 * PATH_MAX + 1024];
@@ -657,9 +675,14 @@ static void on_finished(struct sched *s, struct bnode *b)
 		return;
 	}
 	if (b->engine_ret == 0 && r->ran && s->o->self_correct && !s->o->verify && !full &&
-	    (r->undeclared[0] || b->must_run)) {
-		snprintf(msg, sizeof(msg), "undeclared input '%s': re-recording the command",
-			 r->undeclared[0] ? r->undeclared : "?");
+	    ((r->undeclared[0] && plausible_input(r->undeclared)) || b->must_run || b->edited)) {
+		/* an edited source may read what the recording never saw (a new header in
+		 * the tree, where the staging area hides it from the supervisor) */
+		if (r->undeclared[0] && plausible_input(r->undeclared))
+			snprintf(msg, sizeof(msg), "undeclared input '%s': re-recording the command",
+				 r->undeclared);
+		else
+			snprintf(msg, sizeof(msg), "failed after its inputs changed: re-recording the command");
 		emit(s, BUILD_EV_NOTE, b, msg, 0);
 		if ((corrected = self_correct(s, b)) == 0) {
 			s->stats->corrected++;

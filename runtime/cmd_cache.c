@@ -14,10 +14,12 @@
  *            that nothing references (see gc_blobs for what "referenced" means).
  *
  * A leftover belongs to a dead process when the pid in its name no longer exists:
- * kill(pid, 0) fails with ESRCH.  Names are those the writers use: tmp/run-<pid>-<n>
- * (build.c staging), cache/ab/<key>.<pid>.tmp (cache.c), statcache.<pid>.tmp
- * (statcache.c), graph.<pid>.tmp (graph.c).  Everything younger than --min-age is
- * left alone whatever its pid says.
+ * kill(pid, 0) fails with ESRCH.  Names are those the writers use: run-<pid>-<n>
+ * (build.c's job scratch directories, in /dev/shm/gg-<euid> or <ggdir>/tmp),
+ * tmp/mat-<pid>-<n>.tmp (materialize.c), cache/ab/<key>.<pid>.tmp (cache.c),
+ * statcache.<pid>.tmp (statcache.c), graph.<pid>.tmp (graph.c).  Everything younger
+ * than --min-age is left alone whatever its pid says.  A pid reused by an unrelated
+ * process keeps its leftovers until that process is gone too.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -43,7 +45,7 @@
 #include "thunk.h"
 #include "util.h"
 
-#define GC_MIN_AGE 60          /* s: a writer locks its temporary right after creating it */
+#define GC_MIN_AGE 60          /* s: store writers lock their temporaries right after creating them */
 #define GC_BLOB_MIN_AGE 86400  /* s: blobs younger than this are never collected */
 
 static const char cache_help[] =
@@ -67,6 +69,12 @@ static const char cache_help[] =
 	"            --dry-run lists what would go and removes nothing\n";
 
 /* ---- small helpers ------------------------------------------------------------ */
+
+__attribute__((noreturn)) static void usage_fail(const char *arg)
+{
+	fprintf(stderr, "gg: unknown option '%s'\n%s", arg, cache_help);
+	exit(2);
+}
 
 static char *need_ggdir(void)
 {
@@ -283,7 +291,7 @@ static int cache_stats(int argc, char **argv)
 		if (!strcmp(argv[i], "--json"))
 			json = true;
 		else
-			die("unknown option '%s' (see 'gg cache --help')", argv[i]);
+			usage_fail(argv[i]);
 	}
 	ggdir = need_ggdir();
 	open_store(&st, ggdir);
@@ -320,8 +328,11 @@ static int cache_stats(int argc, char **argv)
 		printf("blobs:          %llu (%s)\n", (unsigned long long)s.count, human(s.bytes, a));
 		printf("temporaries:    %llu (%s)\n", (unsigned long long)s.tmp_count,
 		       human(s.tmp_bytes, b));
-		printf("staging:        %llu directories (%llu of dead builds: 'gg cache gc' removes them)\n",
-		       (unsigned long long)staging, (unsigned long long)staging_dead);
+		printf("staging:        %llu job directories", (unsigned long long)staging);
+		if (staging_dead)
+			printf(" (%llu of dead builds: 'gg cache gc' removes them)",
+			       (unsigned long long)staging_dead);
+		putchar('\n');
 		printf("results cache:  %llu entries\n", (unsigned long long)cc.entries);
 		if (sc >= 0)
 			printf("stat cache:     %lld entries\n", sc);
@@ -394,7 +405,7 @@ static int cache_verify(int argc, char **argv)
 		if (!strcmp(argv[i], "--remove"))
 			remove = true;
 		else
-			die("unknown option '%s' (see 'gg cache --help')", argv[i]);
+			usage_fail(argv[i]);
 	}
 	ggdir = need_ggdir();
 	bl.ggdir = ggdir;
@@ -809,7 +820,7 @@ static int cache_gc(int argc, char **argv)
 		else if (!strcmp(x, "--json"))
 			o.json = true;
 		else
-			die("unknown option '%s' (see 'gg cache --help')", x);
+			usage_fail(x);
 	}
 	ggdir = need_ggdir();
 	open_store(&st, ggdir);

@@ -630,11 +630,12 @@ static int complete_items(struct items *v, char *err, size_t errlen)
 		size_t n = out.n;
 
 		for (size_t i = 0; i < n; i++) {
-			const struct item *it = &out.v[i];
-			size_t l = it->len;
+			/* copied out: items_push may move out.v */
+			const char *path = out.v[i].path;
+			size_t l = out.v[i].len;
 
-			while ((l = parent_len(it->path, l)) > 1) {
-				struct item a = { .path = it->path, .len = l, .kind = IT_ANCESTOR,
+			while ((l = parent_len(path, l)) > 1) {
+				struct item a = { .path = path, .len = l, .kind = IT_ANCESTOR,
 						  .mount = -1 };
 
 				if ((rc = items_push(&out, &a)) < 0)
