@@ -220,8 +220,7 @@ int graph_save(const struct graph *g, const char *file)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
-	char *tmp = NULL;
-	int fd = -1, ret = 0;
+	int ret;
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
@@ -260,40 +259,7 @@ int graph_save(const struct graph *g, const char *file)
 		msgpack_pack_uint32(&pk, g->driver_inputs[k].mode);
 		msgpack_pack_true(&pk);
 	}
-	if (asprintf(&tmp, "%s.%d.tmp", file, (int)getpid()) < 0) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		ret = -errno;
-		goto out;
-	}
-	for (size_t off = 0; off < sb.size;) {
-		ssize_t w = write(fd, sb.data + off, sb.size - off);
-		if (w < 0) {
-			ret = -errno;
-			goto out_unlink;
-		}
-		off += (size_t)w;
-	}
-	if (fsync(fd) < 0 || close(fd) < 0) {
-		ret = -errno;
-		fd = -1;
-		goto out_unlink;
-	}
-	fd = -1;
-	if (rename(tmp, file) < 0) {
-		ret = -errno;
-		goto out_unlink;
-	}
-	goto out;
-out_unlink:
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-out:
-	free(tmp);
+	ret = file_write_atomic(file, sb.data, sb.size, true);
 	msgpack_sbuffer_destroy(&sb);
 	return ret;
 }
@@ -397,24 +363,11 @@ int graph_load(struct graph *g, const char *file)
 	struct sbuf data = SBUF_INIT;
 	msgpack_unpacked up;
 	const msgpack_object *root, *f;
-	char buf[65536];
-	ssize_t r;
 	size_t off = 0;
-	int fd, ret = 0;
+	int ret;
 
 	graph_init(g);
-	fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	sbuf_init(&data, GRAPH_MAX_FILE);
-	while ((r = read(fd, buf, sizeof(buf))) > 0)
-		sbuf_add(&data, buf, (size_t)r);
-	close(fd);
-	if (r < 0)
-		ret = -errno;
-	else if (sbuf_error(&data))
-		ret = sbuf_error(&data);
-	if (ret < 0) {
+	if ((ret = file_read_all(file, &data, GRAPH_MAX_FILE)) < 0) {
 		sbuf_release(&data);
 		return ret;
 	}

@@ -121,21 +121,6 @@ static double now_ms(void)
 
 /* ---- staging areas -------------------------------------------------------------- */
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(p);
-	return 0;
-}
-
-static void rm_rf(const char *dir)
-{
-	if (dir[0])
-		nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* ---- workers ------------------------------------------------------------------- */
 
 static void *worker(void *arg)

@@ -48,24 +48,15 @@ int cache_get(const char *ggdir, const struct gg_hash *key, struct cache_entry *
 	msgpack_unpacked up;
 	const msgpack_object *f, *outs;
 	size_t dl, off = 0;
-	char buf[16384];
-	ssize_t r;
-	int fd, ret;
+	int ret;
 
 	e->v = NULL;
 	e->n = 0;
 	if ((ret = entry_path(ggdir, key, path, sizeof(path), &dl)) < 0)
 		return ret;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	sbuf_init(&data, CACHE_MAX_FILE);
-	while ((r = read(fd, buf, sizeof(buf))) > 0)
-		sbuf_add(&data, buf, (size_t)r);
-	close(fd);
-	if (r < 0 || sbuf_error(&data)) {
+	if ((ret = file_read_all(path, &data, CACHE_MAX_FILE)) < 0) {
 		sbuf_release(&data);
-		return -EIO;
+		return ret == -ENOENT ? ret : -EIO;
 	}
 	msgpack_unpacked_init(&up);
 	ret = -ENOENT; /* anything malformed is a miss */
@@ -118,11 +109,11 @@ out:
 
 int cache_put(const char *ggdir, const struct gg_hash *key, const struct cache_entry *e)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 32];
+	char path[PATH_MAX];
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	size_t dl;
-	int fd = -1, ret;
+	int ret;
 
 	if ((ret = entry_path(ggdir, key, path, sizeof(path), &dl)) < 0)
 		return ret;
@@ -154,32 +145,7 @@ int cache_put(const char *ggdir, const struct gg_hash *key, const struct cache_e
 		goto out;
 	}
 	entry_path(ggdir, key, path, sizeof(path), &dl);
-	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		ret = -errno;
-		goto out;
-	}
-	if (write(fd, sb.data, sb.size) != (ssize_t)sb.size) {
-		ret = errno ? -errno : -EIO;
-		goto out_unlink;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		ret = -errno;
-		goto out_unlink;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		ret = -errno;
-		goto out_unlink;
-	}
-	ret = 0;
-	goto out;
-out_unlink:
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
+	ret = file_write_atomic(path, sb.data, sb.size, false);
 out:
 	msgpack_sbuffer_destroy(&sb);
 	return ret;

@@ -452,29 +452,6 @@ struct gc_report {
 	uint64_t blobs, blob_bytes, live;             /* --blobs */
 };
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(p);
-	return 0;
-}
-
-static int chmod_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)ftw;
-	if (flag == FTW_D)
-		chmod(p, (sb->st_mode & 07777) | S_IRWXU); /* read-only dirs keep their files */
-	return 0;
-}
-
-static void rm_rf(const char *path)
-{
-	nftw(path, chmod_cb, 16, FTW_PHYS);
-	nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /*
  * Staging directories of builds that no longer run (run-<pid>-<n> in the scratch
  * directories), and files they were materializing (<ggdir>/tmp/mat-<pid>-<n>.tmp:

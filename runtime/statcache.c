@@ -158,9 +158,7 @@ int statcache_open(struct statcache **out, const char *ggdir)
 {
 	struct statcache *sc = calloc(1, sizeof(*sc));
 	struct sbuf data = SBUF_INIT;
-	int fd, ret = 0;
-	char buf[65536];
-	ssize_t n;
+	int ret = 0, rr;
 
 	*out = NULL;
 	if (!sc)
@@ -169,12 +167,9 @@ int statcache_open(struct statcache **out, const char *ggdir)
 		free(sc);
 		return -ENOMEM;
 	}
-	fd = open(sc->file, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		while ((n = read(fd, buf, sizeof(buf))) > 0)
-			sbuf_add(&data, buf, (size_t)n);
-		close(fd);
-		if (n < 0 || sbuf_error(&data) || load(sc, (unsigned char *)data.buf, data.len) < 0) {
+	rr = file_read_all(sc->file, &data, 0);
+	if (rr != -ENOENT) {
+		if (rr < 0 || load(sc, (unsigned char *)data.buf, data.len) < 0) {
 			clear(sc);
 			sc->saved_ns = 0;
 			ret = 1;
@@ -202,8 +197,7 @@ int statcache_save(struct statcache *sc)
 {
 	struct sbuf sb = SBUF_INIT;
 	struct timespec now;
-	char *tmp = NULL;
-	int fd = -1, ret = 0;
+	int ret = 0;
 
 	if (!sc->dirty)
 		return 0;
@@ -230,41 +224,9 @@ int statcache_save(struct statcache *sc)
 	}
 	if ((ret = sbuf_error(&sb)) < 0)
 		goto out;
-	if (asprintf(&tmp, "%s.%d.tmp", sc->file, (int)getpid()) < 0) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		ret = -errno;
-		goto out;
-	}
-	for (size_t off = 0; off < sb.len;) {
-		ssize_t w = write(fd, sb.buf + off, sb.len - off);
-		if (w < 0) {
-			ret = -errno;
-			goto out_unlink;
-		}
-		off += (size_t)w;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		ret = -errno;
-		goto out_unlink;
-	}
-	fd = -1;
-	if (rename(tmp, sc->file) < 0) {
-		ret = -errno;
-		goto out_unlink;
-	}
-	sc->dirty = false;
-	goto out;
-out_unlink:
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
+	if ((ret = file_write_atomic(sc->file, sb.buf, sb.len, false)) == 0)
+		sc->dirty = false;
 out:
-	free(tmp);
 	sbuf_release(&sb);
 	return ret;
 }

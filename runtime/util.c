@@ -2,6 +2,10 @@
  * util.c - see util.h.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -381,4 +385,99 @@ const char *path_base(const char *path)
 {
 	const char *s = strrchr(path, '/');
 	return s && s[1] ? s + 1 : path;
+}
+
+/* ---- whole files ------------------------------------------------------------ */
+
+int file_read_all(const char *path, struct sbuf *sb, size_t cap)
+{
+	char buf[65536];
+	ssize_t n;
+	int fd, ret = 0;
+
+	sbuf_init(sb, cap);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = -errno;
+			break;
+		}
+		if ((ret = sbuf_add(sb, buf, (size_t)n)) < 0)
+			break;
+	}
+	close(fd);
+	return ret;
+}
+
+int file_write_atomic(const char *path, const void *buf, size_t len, bool sync)
+{
+	char *tmp = NULL;
+	const char *p = buf;
+	int fd, ret = 0;
+
+	if (asprintf(&tmp, "%s.%d.tmp", path, (int)getpid()) < 0)
+		return -ENOMEM;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		ret = -errno;
+		goto out;
+	}
+	while (len) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = -errno;
+			goto out_unlink;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	if ((sync && fsync(fd) < 0) || close(fd) < 0) {
+		ret = -errno;
+		fd = -1;
+		goto out_unlink;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		ret = -errno;
+		goto out_unlink;
+	}
+	goto out;
+out_unlink:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+out:
+	free(tmp);
+	return ret;
+}
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(p);
+	return 0;
+}
+
+static int rm_unlock(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)ftw;
+	if (flag == FTW_D)
+		chmod(p, (sb->st_mode & 07777) | S_IRWXU); /* read-only dirs keep their files */
+	return 0;
+}
+
+void rm_rf(const char *path)
+{
+	if (!path || !path[0])
+		return;
+	nftw(path, rm_unlock, 16, FTW_PHYS);
+	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -120,6 +120,24 @@ uint64_t str_hash(const char *s);
  */
 int path_abs(const char *path, const char *base, char **out);
 
+/* ---- whole files ------------------------------------------------------------ */
+
+/*
+ * Read the file at `path` into `sb` (initialised here, with `cap` as its cap; the
+ * caller releases it).  0, or -errno (-E2BIG past the cap).
+ */
+int file_read_all(const char *path, struct sbuf *sb, size_t cap);
+
+/*
+ * Replace the file at `path` with `len` bytes, atomically: written to a temporary
+ * beside it (made for this process), optionally fsync'ed, then renamed over it.  A
+ * reader sees the old file or the new one, never a mix.  0 or -errno.
+ */
+int file_write_atomic(const char *path, const void *buf, size_t len, bool sync);
+
+/* Remove a directory tree (or a file); errors are ignored. */
+void rm_rf(const char *path);
+
 /* The last component of a path ("/usr/bin/cc" -> "cc"; "" and "/" -> themselves). */
 const char *path_base(const char *path);
 
