@@ -148,6 +148,10 @@ int graph_merge(struct store *st, struct statcache *sc, const struct graph *old,
 		mn[n++].src = &old->nodes[i];
 		stats->kept++;
 	}
+	if (!stats->kept) { /* the new recording covers the old one: nothing to fold in */
+		ret = 0;
+		goto out;
+	}
 	for (size_t i = 0; i < cur->n; i++)
 		mn[n++].src = &cur->nodes[i];
 	for (size_t i = 0; i < n; i++) {

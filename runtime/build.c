@@ -148,7 +148,9 @@ static void *worker(void *arg)
 			.require_level = s->o->require_level, .cancel_fd = s->o->cancel_fd,
 			.supervise = b->supervise, .seed = 0x6767 ^ (unsigned long long)b->idx,
 		};
-		b->engine_ret = engine_local.run(&s->st, &job, &b->res);
+		b->engine_ret = s->g->nodes[b->idx].local
+					? engine_host.run(&s->st, &job, &b->res)   /* local-only */
+					: engine_local.run(&s->st, &job, &b->res); /* sandboxed */
 
 		pthread_mutex_lock(&s->mu);
 		s->fin[s->nfin++] = i;
@@ -170,6 +172,19 @@ static void submit(struct sched *s, struct bnode *b)
 	s->todo[s->ntodo++] = (size_t)(b - s->n);
 	pthread_cond_signal(&s->cv_todo);
 	pthread_mutex_unlock(&s->mu);
+}
+
+/*
+ * Can a node's result be reused?  Pure ones, and local-only ones whose reason says
+ * nothing about their result (they removed a file another command made, or wrote
+ * outside the tree: deterministic, just not hermetic).  One that read its terminal
+ * or the network, used randomness, ran an opaque binary or outlived its driver
+ * runs every time.
+ */
+static bool cacheable(const struct graph_node *gn)
+{
+	return !(gn->local & ~(uint32_t)(THUNK_LOCAL_DELETES_FOREIGN_FILES |
+					  THUNK_LOCAL_WRITES_OUTSIDE_TREE));
 }
 
 /* ---- keys -------------------------------------------------------------------------- */
@@ -629,7 +644,8 @@ static void on_finished(struct sched *s, struct bnode *b)
 				}
 				cache_entry_release(&old);
 			}
-			cache_put(s->ggdir, &b->key, &r->outputs);
+			if (cacheable(&s->g->nodes[b->idx]))
+				cache_put(s->ggdir, &b->key, &r->outputs);
 			if ((ret = materialize_all(s, &r->outputs, NULL)) < 0) {
 				b->state = B_FAILED;
 				s->stats->failed++;
@@ -942,7 +958,7 @@ int build_run(const char *ggdir, struct graph *g, const struct build_opts *opts,
 				goto out_join;
 			}
 			if (!opts->no_cache && !opts->verify && !b->forced && !b->must_run &&
-			    cache_get(ggdir, &b->key, &hit) == 0) {
+			    cacheable(&g->nodes[i]) && cache_get(ggdir, &b->key, &hit) == 0) {
 				bool store_fault = false;
 				char note[PATH_MAX + 512];
 				if ((ret = materialize_all(&s, &hit, &store_fault)) == 0) {

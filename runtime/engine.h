@@ -46,5 +46,7 @@ struct engine_ops {
 
 /* The local engine: the sandbox.  ctx is the struct store outputs go to. */
 extern const struct engine_ops engine_local;
+/* Local-only thunks: run in the tree itself, unsandboxed (engine_host.c). */
+extern const struct engine_ops engine_host;
 
 #endif

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Proves that gg replays a recorded zlib build (CMake + Ninja) in the sandbox: with
+# Proves that gg replays recorded zlib builds, CMake + Ninja and its own configure +
+# make (whose `mv objs/x.o x.lo` commands are local-only and run on the host): with
 # every output deleted and an empty cache, `gg build` makes every artifact
 # byte-identical to the recorded build's, and a second `gg build` runs no thunk.
 set -euo pipefail
@@ -39,5 +40,25 @@ tap_check "every artifact is byte-identical to the recorded build's" \
 in_dir "$build" "$GG" build --json >"$T/build2.log" 2>&1 || true
 tap_check "a second gg build runs no thunk" test "$(ran <"$T/build2.log")" = 0
 tap_check "the rebuilt example passes zlib's own test" in_dir "$build" ./example
+
+# zlib's own configure + make
+msrc=$T/zmake
+mpristine=$T/zmake-pristine
+export GG_DIR=$T/gg-make
+martifacts=('./*.o' './*.lo' './libz.a' './libz.so*' './example' './minigzip' './examplesh' './minigzipsh')
+setup "fetch zlib again" corpus zlib "$msrc"
+setup "./configure" in_dir "$msrc" ./configure
+snapshot "$msrc" "$mpristine"
+setup "gg record -- make -j2" in_dir "$msrc" "$GG" record -- make -j2
+setup "gg infer" in_dir "$msrc" "$GG" infer
+save_artifacts "$msrc" "$T/mrecorded" "${martifacts[@]}"
+restore "$mpristine" "$msrc" # a configured tree: nothing built
+rm -rf "$GG_DIR/cache"
+tap_run "make flavour: gg build -j2 from a configured tree, empty cache, exits 0" "$T/mbuild1.log" \
+	in_dir "$msrc" "$GG" build -j2 --json
+tap_check "make flavour: every artifact is byte-identical to the recorded build's" \
+	same_artifacts "$T/mrecorded" "$msrc" "${martifacts[@]}"
+in_dir "$msrc" "$GG" build --json >"$T/mbuild2.log" 2>&1 || true
+tap_check "make flavour: a second gg build runs no thunk" test "$(ran <"$T/mbuild2.log")" = 0
 
 tap_finish
