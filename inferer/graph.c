@@ -23,7 +23,10 @@ struct graph_index {
 	/* hash -> node */
 	long *hash_node;
 	size_t hash_slots;
+	size_t nouts; /* outputs indexed */
 };
+
+static bool index_insert(struct graph *g, size_t i);
 
 void graph_init(struct graph *g)
 {
@@ -79,7 +82,8 @@ int graph_add(struct graph *g, struct graph_node *node)
 	}
 	g->nodes[g->n++] = *node;
 	memset(node, 0, sizeof(*node));
-	index_free(g);
+	if (g->index && !index_insert(g, g->n - 1))
+		index_free(g); /* full: rebuilt, twice as large, on the next lookup */
 	return 0;
 }
 
@@ -117,12 +121,14 @@ static int index_build(struct graph *g)
 		return -ENOMEM;
 	for (size_t i = 0; i < g->n; i++)
 		nout += g->nodes[i].noutputs;
+	/* room to grow: graph_add inserts until half full, then it is rebuilt */
 	ix->path_slots = 16;
-	while (ix->path_slots < nout * 2)
+	while (ix->path_slots < nout * 4)
 		ix->path_slots *= 2;
 	ix->hash_slots = 16;
-	while (ix->hash_slots < g->n * 2)
+	while (ix->hash_slots < g->n * 4)
 		ix->hash_slots *= 2;
+	ix->nouts = nout;
 	ix->path_key = calloc(ix->path_slots, sizeof(*ix->path_key));
 	ix->path_node = calloc(ix->path_slots, sizeof(*ix->path_node));
 	ix->path_out = calloc(ix->path_slots, sizeof(*ix->path_out));
@@ -157,6 +163,35 @@ static int index_build(struct graph *g)
 	}
 	g->index = ix;
 	return 0;
+}
+
+/* Add node i to a built index; false when it is too full (then rebuild it). */
+static bool index_insert(struct graph *g, size_t i)
+{
+	struct graph_index *ix = g->index;
+	const struct graph_node *n = &g->nodes[i];
+	size_t s;
+
+	if (g->n * 2 > ix->hash_slots || (ix->nouts + n->noutputs) * 2 > ix->path_slots)
+		return false;
+	ix->nouts += n->noutputs;
+	s = hash_h(&n->hash) & (ix->hash_slots - 1);
+	while (ix->hash_node[s] >= 0)
+		s = (s + 1) & (ix->hash_slots - 1);
+	ix->hash_node[s] = (long)i;
+	for (size_t k = 0; k < n->noutputs; k++) {
+		const char *p = n->outputs[k].path;
+		size_t ps = str_hash(p) & (ix->path_slots - 1);
+		while (ix->path_key[ps] && strcmp(ix->path_key[ps], p))
+			ps = (ps + 1) & (ix->path_slots - 1);
+		if (ix->path_key[ps] && g->nodes[ix->path_node[ps]].outputs[ix->path_out[ps]].final &&
+		    !n->outputs[k].final)
+			continue;
+		ix->path_key[ps] = p;
+		ix->path_node[ps] = i;
+		ix->path_out[ps] = k;
+	}
+	return true;
 }
 
 long graph_find_path(struct graph *g, const char *path, size_t *output)

@@ -1051,8 +1051,8 @@ static void cache_recorded(struct run *r, struct graph *g, struct thunk *th,
 	for (size_t i = 0; i < node->noutputs; i++)
 		if (!node->outputs[i].final || !hash_is_set(&node->outputs[i].value))
 			return;
-	if (thunk_cache_key(th, resolve_recorded, g, &key) < 0)
-		return;
+	if (thunk_cache_key(th, resolve_recorded, g, &key) < 0 || cache_has(r->o->cache_dir, &key))
+		return; /* (a re-inference of the same recording: the entry is there) */
 	e.v = calloc(node->noutputs + 1, sizeof(*e.v));
 	if (!e.v)
 		return;

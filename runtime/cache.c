@@ -41,6 +41,13 @@ static int entry_path(const char *ggdir, const struct gg_hash *key, char *out, s
 	return n < 0 || (size_t)n >= cap - *dirlen ? -ENAMETOOLONG : 0;
 }
 
+bool cache_has(const char *ggdir, const struct gg_hash *key)
+{
+	char path[PATH_MAX];
+	size_t dl;
+	return entry_path(ggdir, key, path, sizeof(path), &dl) == 0 && access(path, F_OK) == 0;
+}
+
 int cache_get(const char *ggdir, const struct gg_hash *key, struct cache_entry *e)
 {
 	char path[PATH_MAX];

@@ -21,6 +21,7 @@
 #ifndef GG_CACHE_H
 #define GG_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,9 @@ void cache_entry_release(struct cache_entry *e);
 
 /* Look up `key` (a THUNK-kind cache key): 0 and *e filled, -ENOENT on a miss. */
 int cache_get(const char *ggdir, const struct gg_hash *key, struct cache_entry *e);
+
+/* Is there an entry for `key` (not read, not checked)? */
+bool cache_has(const char *ggdir, const struct gg_hash *key);
 
 /* Record `e` under `key` (replacing any previous entry).  0 or -errno. */
 int cache_put(const char *ggdir, const struct gg_hash *key, const struct cache_entry *e);
