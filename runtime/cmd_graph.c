@@ -14,6 +14,7 @@
 #include "ggdir.h"
 #include "graph.h"
 #include "audit.h"
+#include "cache.h"
 #include "infer.h"
 #include "json.h"
 #include "merge.h"
@@ -569,6 +570,36 @@ static void graph_json(const struct graph *g)
 	json_release(&j);
 }
 
+/* A reference's recorded value (for the cache key of a recorded result). */
+static int recorded_value(void *ctx, const struct gg_hash *producer, uint32_t output,
+			  struct gg_hash *value)
+{
+	struct graph *g = ctx;
+	long n = graph_find_hash(g, producer);
+	if (n < 0 || output >= g->nodes[n].noutputs || !hash_is_set(&g->nodes[n].outputs[output].value))
+		return -ENOENT;
+	*value = g->nodes[n].outputs[output].value;
+	return 0;
+}
+
+/* Mark the thunks whose recorded result is in the results cache. */
+static void mark_cached(const char *ggdir, struct graph *g, uint8_t *marks)
+{
+	struct store st = STORE_INIT;
+	if (store_init(&st, ggdir, 0) < 0)
+		return;
+	for (size_t i = 0; i < g->n; i++) {
+		struct thunk th;
+		struct gg_hash key;
+		if (load_thunk(&st, &g->nodes[i].hash, &th) < 0)
+			continue;
+		if (thunk_cache_key(&th, recorded_value, g, &key) == 0 && cache_has(ggdir, &key))
+			marks[i] |= AUDIT_DOT_CACHED;
+		thunk_release(&th);
+	}
+	store_release(&st);
+}
+
 int cmd_graph(int argc, char **argv)
 {
 	struct graph g;
@@ -601,6 +632,7 @@ int cmd_graph(int argc, char **argv)
 		struct audit_dot_edge *edges = NULL;
 		size_t nedges = 0;
 		if (audit_dot_marks(&g, NULL, &marks, &edges, &nedges) == 0) {
+			mark_cached(ggdir, &g, marks);
 			audit_graph_dot(stdout, &g, &(struct audit_dot){ .marks = marks, .clusters = true });
 		} else {
 			graph_dot(&g);
