@@ -24,6 +24,11 @@ GG=$BUILD_DIR/bin/gg
 SHIM=$BUILD_DIR/lib/libggshim.so
 export BUILD
 
+# A sanitizer build of gg (make check) may run under another LD_PRELOAD in a test.
+if [[ "${GG_CHECK:-}" == 1 ]]; then
+	export ASAN_OPTIONS="verify_asan_link_order=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+fi
+
 # Nothing from the caller's environment may steer the shim or gg.
 unset LD_PRELOAD GG_DIR GG_TRACE_DIR GG_SHIM_OFF GG_SHIM_LIB
 # Builds print messages in English, whatever the caller's locale.

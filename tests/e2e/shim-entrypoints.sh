@@ -243,8 +243,8 @@ close_range     has      op=open fn=open path=@W/after-close-range.txt ret=3
 close_range     has      op=open fn=open path=@W/after-close-range2.txt ret=3
 closefrom       has      op=fd fn=closefrom fd=3
 closefrom       has      op=open fn=open path=@W/after-closefrom.txt ret=3
-dlopen          has      op=objs objects*$=/libm.so.6
-dlopen          has      op=objs interp= objects*$=/libm.so.6 objects!*=/lib/x86_64-linux-gnu/libc.so.6
+dlopen          has      op=objs objects*$=/libz.so.1
+dlopen          has      op=objs interp= objects*$=/libz.so.1 objects!*=/lib/x86_64-linux-gnu/libc.so.6
 dlopen-missing  -
 dlmopen         has      op=objs objects*$=/libm.so.6
 wait            has      op=wait fn=wait pid>0 status=1280
