@@ -186,12 +186,8 @@ static int load_thunks(struct audit *a)
 	if (!a->thunks || !a->have_thunk)
 		return -ENOMEM;
 	for (size_t i = 0; i < a->g.n; i++) {
-		char *buf = NULL, hex[GG_HASH_HEX_SIZE];
-		size_t len;
-		int ret = store_get_buf(&a->st, &a->g.nodes[i].hash, THUNK_MAX_ENCODED, &buf, &len);
-		if (ret == 0)
-			ret = thunk_decode(buf, len, &a->thunks[i]);
-		free(buf);
+		char hex[GG_HASH_HEX_SIZE];
+		int ret = thunk_load(&a->st, &a->g.nodes[i].hash, &a->thunks[i]);
 		if (ret == -ENOMEM)
 			return ret;
 		if (ret < 0) {

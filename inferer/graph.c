@@ -472,3 +472,14 @@ out:
 		graph_release(g);
 	return ret;
 }
+
+int graph_recorded_value(void *graph, const struct gg_hash *producer, uint32_t output,
+			 struct gg_hash *value)
+{
+	struct graph *g = graph;
+	long n = graph_find_hash(g, producer);
+	if (n < 0 || output >= g->nodes[n].noutputs || !hash_is_set(&g->nodes[n].outputs[output].value))
+		return -ENOENT;
+	*value = g->nodes[n].outputs[output].value;
+	return 0;
+}

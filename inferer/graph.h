@@ -91,6 +91,14 @@ int graph_load(struct graph *g, const char *file);
 long graph_find_path(struct graph *g, const char *path, size_t *output);
 long graph_find_hash(struct graph *g, const struct gg_hash *h);
 
+/*
+ * The recorded contents of output `output` of the node whose thunk hash is
+ * `producer`, for thunk_cache_key() (a thunk_resolve_fn; ctx is the struct graph):
+ * the cache key of a recorded result.  0, or -ENOENT when unknown.
+ */
+int graph_recorded_value(void *graph, const struct gg_hash *producer, uint32_t output,
+			 struct gg_hash *value);
+
 /* Forget the lookup index (after changing a node's hash or outputs in place). */
 void graph_reindex(struct graph *g);
 

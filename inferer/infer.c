@@ -1027,18 +1027,6 @@ static char *command_of(const struct trace_image *im)
 	return sbuf_detach(&sb, NULL);
 }
 
-/* A reference's value for cache keys: the producer's recorded output, if known. */
-static int resolve_recorded(void *ctx, const struct gg_hash *producer, uint32_t output,
-			    struct gg_hash *value)
-{
-	struct graph *g = ctx;
-	long n = graph_find_hash(g, producer);
-	if (n < 0 || output >= g->nodes[n].noutputs || !hash_is_set(&g->nodes[n].outputs[output].value))
-		return -ENOENT;
-	*value = g->nodes[n].outputs[output].value;
-	return 0;
-}
-
 /* The recorded results of a node, as a cache entry (when every output is known). */
 static void cache_recorded(struct run *r, struct graph *g, struct thunk *th,
 			   const struct graph_node *node)
@@ -1051,7 +1039,7 @@ static void cache_recorded(struct run *r, struct graph *g, struct thunk *th,
 	for (size_t i = 0; i < node->noutputs; i++)
 		if (!node->outputs[i].final || !hash_is_set(&node->outputs[i].value))
 			return;
-	if (thunk_cache_key(th, resolve_recorded, g, &key) < 0 || cache_has(r->o->cache_dir, &key))
+	if (thunk_cache_key(th, graph_recorded_value, g, &key) < 0 || cache_has(r->o->cache_dir, &key))
 		return; /* (a re-inference of the same recording: the entry is there) */
 	e.v = calloc(node->noutputs + 1, sizeof(*e.v));
 	if (!e.v)

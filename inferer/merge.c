@@ -51,17 +51,6 @@ static bool pmap_get(const struct pmap *m, const char *path, size_t *node, size_
 	return false;
 }
 
-static int load(struct store *st, const struct gg_hash *h, struct thunk *th)
-{
-	char *buf = NULL;
-	size_t len;
-	int ret = store_get_buf(st, h, THUNK_MAX_ENCODED, &buf, &len);
-	if (ret == 0)
-		ret = thunk_decode(buf, len, th);
-	free(buf);
-	return ret;
-}
-
 static int copy_node(const struct graph_node *from, struct graph_node *to)
 {
 	memset(to, 0, sizeof(*to));
@@ -155,8 +144,7 @@ int graph_merge(struct store *st, struct statcache *sc, const struct graph *old,
 	for (size_t i = 0; i < cur->n; i++)
 		mn[n++].src = &cur->nodes[i];
 	for (size_t i = 0; i < n; i++) {
-		thunk_init(&mn[i].th);
-		if ((ret = load(st, &mn[i].src->hash, &mn[i].th)) < 0) {
+		if ((ret = thunk_load(st, &mn[i].src->hash, &mn[i].th)) < 0) {
 			strlist_pushf(warnings, "cannot read thunk of '%s': %s", mn[i].src->label,
 				      strerror(-ret));
 			goto out;

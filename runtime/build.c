@@ -389,12 +389,7 @@ static int rehash_users(struct sched *s, size_t first, const struct gg_hash *old
 		if (!touched)
 			continue;
 		if (!b->selected) { /* not loaded by this build */
-			thunk_init(&tmp);
-			ret = store_get_buf(&s->st, &gn->hash, THUNK_MAX_ENCODED, &buf, &len);
-			if (ret == 0)
-				ret = thunk_decode(buf, len, &tmp);
-			free(buf);
-			if (ret < 0)
+			if ((ret = thunk_load(&s->st, &gn->hash, &tmp)) < 0)
 				goto out;
 			th = &tmp;
 			loaded = true;
@@ -511,14 +506,8 @@ static int self_correct(struct sched *s, struct bnode *b)
 	{
 		struct graph_node *gn = &s->g->nodes[b->idx], *nn = &mini.nodes[0];
 		struct cache_entry outs = { 0 };
-		char *buf = NULL;
-		size_t len;
 		thunk_release(&b->th);
-		ret = store_get_buf(&s->st, &nn->hash, THUNK_MAX_ENCODED, &buf, &len);
-		if (ret == 0)
-			ret = thunk_decode(buf, len, &b->th);
-		free(buf);
-		if (ret < 0) {
+		if ((ret = thunk_load(&s->st, &nn->hash, &b->th)) < 0) {
 			graph_release(&mini);
 			goto out;
 		}
@@ -893,16 +882,11 @@ int build_run(const char *ggdir, struct graph *g, const struct build_opts *opts,
 	/* load the thunks, count pending deps, list users */
 	for (size_t i = 0; i < g->n; i++) {
 		struct bnode *b = &s.n[i];
-		char *buf = NULL;
-		size_t len;
 		if (!b->selected)
 			continue;
 		s.nsel++;
-		ret = store_get_buf(&s.st, &g->nodes[i].hash, THUNK_MAX_ENCODED, &buf, &len);
-		if (ret == 0)
-			ret = thunk_decode(buf, len, &b->th);
-		free(buf);
-		if (ret < 0) {
+		thunk_release(&b->th);
+		if ((ret = thunk_load(&s.st, &g->nodes[i].hash, &b->th)) < 0) {
 			char hex[GG_HASH_HEX_SIZE];
 			failf(&s, ret, "cannot read thunk %s (%s): %s", hash_to_hex(&g->nodes[i].hash, hex),
 			      g->nodes[i].label,

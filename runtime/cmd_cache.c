@@ -645,15 +645,9 @@ static void mark_live(const char *ggdir, struct store *st, struct hset *live)
 	while (nq) {
 		struct gg_hash h = queue[--nq];
 		struct thunk th;
-		char *buf = NULL, hex[GG_HASH_HEX_SIZE];
-		size_t len;
+		char hex[GG_HASH_HEX_SIZE];
 
-		thunk_init(&th);
-		ret = store_get_buf(st, &h, THUNK_MAX_ENCODED, &buf, &len);
-		if (ret == 0)
-			ret = thunk_decode(buf, len, &th);
-		free(buf);
-		if (ret < 0)
+		if ((ret = thunk_load(st, &h, &th)) < 0)
 			die("cannot read thunk %s: %s; not collecting blobs (see 'gg cache verify')",
 			    hash_to_hex(&h, hex), ret == -EBADMSG ? "corrupt blob" : strerror(-ret));
 		PUSH_THUNK(&th.exe.hash);

@@ -257,17 +257,6 @@ static long find_node(struct graph *g, const char *what, size_t *out_index)
 	return n;
 }
 
-static int load_thunk(struct store *st, const struct gg_hash *h, struct thunk *th)
-{
-	char *buf = NULL;
-	size_t len;
-	int ret = store_get_buf(st, h, THUNK_MAX_ENCODED, &buf, &len);
-	if (ret < 0)
-		return ret;
-	ret = thunk_decode(buf, len, th);
-	free(buf);
-	return ret;
-}
 
 static const char *rel(const struct graph *g, const char *p)
 {
@@ -468,7 +457,7 @@ int cmd_show(int argc, char **argv)
 	if (n < 0)
 		die("no thunk produced '%s'", what);
 	open_store(&st, ggdir);
-	if ((ret = load_thunk(&st, &g.nodes[n].hash, &th)) < 0)
+	if ((ret = thunk_load(&st, &g.nodes[n].hash, &th)) < 0)
 		die("cannot read thunk of '%s': %s", what, strerror(-ret));
 	if (json)
 		show_json(&g, n, &th);
@@ -570,18 +559,6 @@ static void graph_json(const struct graph *g)
 	json_release(&j);
 }
 
-/* A reference's recorded value (for the cache key of a recorded result). */
-static int recorded_value(void *ctx, const struct gg_hash *producer, uint32_t output,
-			  struct gg_hash *value)
-{
-	struct graph *g = ctx;
-	long n = graph_find_hash(g, producer);
-	if (n < 0 || output >= g->nodes[n].noutputs || !hash_is_set(&g->nodes[n].outputs[output].value))
-		return -ENOENT;
-	*value = g->nodes[n].outputs[output].value;
-	return 0;
-}
-
 /* Mark the thunks whose recorded result is in the results cache. */
 static void mark_cached(const char *ggdir, struct graph *g, uint8_t *marks)
 {
@@ -591,9 +568,9 @@ static void mark_cached(const char *ggdir, struct graph *g, uint8_t *marks)
 	for (size_t i = 0; i < g->n; i++) {
 		struct thunk th;
 		struct gg_hash key;
-		if (load_thunk(&st, &g->nodes[i].hash, &th) < 0)
+		if (thunk_load(&st, &g->nodes[i].hash, &th) < 0)
 			continue;
-		if (thunk_cache_key(&th, recorded_value, g, &key) == 0 && cache_has(ggdir, &key))
+		if (thunk_cache_key(&th, graph_recorded_value, g, &key) == 0 && cache_has(ggdir, &key))
 			marks[i] |= AUDIT_DOT_CACHED;
 		thunk_release(&th);
 	}

@@ -15,6 +15,7 @@
 
 #include <msgpack.h>
 
+#include "store.h"
 #include "thunk.h"
 
 #define HASH_BIN_LEN (1 + GG_HASH_LEN)
@@ -1108,4 +1109,17 @@ char **thunk_strv_dup(const struct thunk_strv *v)
 	for (size_t i = 0; i < v->n; i++)
 		a[i] = v->v[i];
 	return a;
+}
+
+int thunk_load(const struct store *st, const struct gg_hash *h, struct thunk *out)
+{
+	char *buf = NULL;
+	size_t len;
+	int ret = store_get_buf(st, h, THUNK_MAX_ENCODED, &buf, &len);
+
+	thunk_init(out);
+	if (ret == 0)
+		ret = thunk_decode(buf, len, out);
+	free(buf);
+	return ret;
 }

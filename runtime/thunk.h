@@ -241,6 +241,14 @@ int thunk_encode(struct thunk *t, char **buf, size_t *len);
  */
 int thunk_decode(const void *buf, size_t len, struct thunk *out);
 
+struct store;
+/*
+ * Read the THUNK blob `h` from the store (verified against its hash) and decode it
+ * into `out` (initialised here).  0, or store_get_buf's and thunk_decode's errors
+ * (-ENOENT: no such blob, -EBADMSG: corrupt).
+ */
+int thunk_load(const struct store *st, const struct gg_hash *h, struct thunk *out);
+
 /* The thunk's identity: canonicalize, encode, hash as GG_HASH_THUNK. */
 int thunk_hash(struct thunk *t, struct gg_hash *out);
 
