@@ -137,7 +137,7 @@ FUZZ_CC ?= clang
 FUZZ_DIR := build-check/fuzz
 FUZZ_TARGETS := trace_read thunk_decode
 FUZZ_trace_read_SRC := runtime/trace_read.c runtime/util.c
-FUZZ_thunk_decode_SRC := runtime/thunk.c runtime/hash.c runtime/util.c
+FUZZ_thunk_decode_SRC := runtime/thunk.c runtime/hash.c runtime/store.c runtime/util.c
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard runtime/*.c runtime/*.h shim/*.h)
 	@mkdir -p $(dir $@)
