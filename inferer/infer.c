@@ -552,9 +552,8 @@ static void note_missing(struct pst *s)
 
 /* A removal of what the command did not make is foreign, unless it makes the path
  * again (as(1) and ld(1) unlink an old output before writing the new one). */
-static void note_remove(struct cmd *c, struct pst *s)
+static void note_remove(struct pst *s)
 {
-	(void)c;
 	if (!(s->flags & (P_WROTE | P_MKDIR)))
 		s->flags |= P_UNLINKED;
 	s->flags &= ~(uint32_t)P_EXISTS;
@@ -757,7 +756,7 @@ static int apply_event(struct run *r, struct cmd *c, const struct trace_image *i
 				break;
 			if (!(s->flags & P_WROTE))
 				note_read(s, e->t);
-			note_remove(c, s);
+			note_remove(s);
 			note_write(s2, e->t);
 			break;
 		case GG_FN_link:
@@ -785,12 +784,12 @@ static int apply_event(struct run *r, struct cmd *c, const struct trace_image *i
 			break;
 		case GG_FN_unlinkat:
 			if (e->u.ns.arg & AT_REMOVEDIR) {
-				note_remove(c, s);
+				note_remove(s);
 				break;
 			}
 			/* fallthrough */
 		default: /* unlink, remove, rmdir */
-			note_remove(c, s);
+			note_remove(s);
 			break;
 		}
 		break;

@@ -278,6 +278,17 @@ static void reasons_str(uint32_t local, char *out, size_t cap)
 	}
 }
 
+/* "local_only": [reason names] */
+static void json_local_only(struct json *j, uint32_t local)
+{
+	json_key(j, "local_only");
+	json_arr_begin(j);
+	for (int b = 0; b < 8; b++)
+		if (local & (1u << b))
+			json_str(j, thunk_local_name(1u << b));
+	json_arr_end(j);
+}
+
 static void json_hash(struct json *j, const char *key, const struct gg_hash *h)
 {
 	char hex[GG_HASH_HEX_SIZE];
@@ -313,7 +324,6 @@ static void show_json(struct graph *g, long n, const struct thunk *th)
 {
 	const struct graph_node *nd = &g->nodes[n];
 	struct json j;
-	char reasons[256];
 
 	json_init(&j, 0);
 	json_obj_begin(&j);
@@ -321,13 +331,7 @@ static void show_json(struct graph *g, long n, const struct thunk *th)
 	json_kv_str(&j, "label", nd->label);
 	json_kv_str(&j, "command", nd->command);
 	json_kv_bool(&j, "pure", nd->local == 0);
-	json_key(&j, "local_only");
-	json_arr_begin(&j);
-	for (int b = 0; b < 8; b++)
-		if (nd->local & (1u << b))
-			json_str(&j, thunk_local_name(1u << b));
-	json_arr_end(&j);
-	reasons_str(nd->local, reasons, sizeof(reasons));
+	json_local_only(&j, nd->local);
 	json_kv_str(&j, "exe", th->exe.path);
 	json_hash(&j, "exe_hash", &th->exe.hash);
 	json_kv_str(&j, "interp", th->interp);
@@ -472,38 +476,6 @@ int cmd_show(int argc, char **argv)
 
 /* ---- gg graph ------------------------------------------------------------------- */
 
-static void dot_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			putchar('\\');
-		if (*s == '\n')
-			fputs("\\n", stdout);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
-static void graph_dot(const struct graph *g)
-{
-	puts("digraph gg {\n  rankdir=LR;\n  node [shape=box, style=\"rounded,filled\", "
-	     "fillcolor=\"#e8f0fe\", fontname=\"Helvetica\", fontsize=10];");
-	for (size_t i = 0; i < g->n; i++) {
-		const struct graph_node *nd = &g->nodes[i];
-		printf("  n%zu [label=", i);
-		dot_str(nd->label);
-		if (nd->local)
-			fputs(", fillcolor=\"#fde2cf\"", stdout);
-		puts("];");
-	}
-	for (size_t i = 0; i < g->n; i++)
-		for (size_t k = 0; k < g->nodes[i].ndeps; k++)
-			printf("  n%zu -> n%zu;\n", g->nodes[i].deps[k], i);
-	puts("}");
-}
-
 static void graph_json(const struct graph *g)
 {
 	struct json j;
@@ -521,12 +493,7 @@ static void graph_json(const struct graph *g)
 		json_kv_str(&j, "label", nd->label);
 		json_kv_str(&j, "command", nd->command);
 		json_kv_bool(&j, "pure", nd->local == 0);
-		json_key(&j, "local_only");
-		json_arr_begin(&j);
-		for (int b = 0; b < 8; b++)
-			if (nd->local & (1u << b))
-				json_str(&j, thunk_local_name(1u << b));
-		json_arr_end(&j);
+		json_local_only(&j, nd->local);
 		json_key(&j, "deps");
 		json_arr_begin(&j);
 		for (size_t k = 0; k < nd->ndeps; k++)
@@ -608,12 +575,10 @@ int cmd_graph(int argc, char **argv)
 		uint8_t *marks = NULL;
 		struct audit_dot_edge *edges = NULL;
 		size_t nedges = 0;
-		if (audit_dot_marks(&g, NULL, &marks, &edges, &nedges) == 0) {
-			mark_cached(ggdir, &g, marks);
-			audit_graph_dot(stdout, &g, &(struct audit_dot){ .marks = marks, .clusters = true });
-		} else {
-			graph_dot(&g);
-		}
+		if (audit_dot_marks(&g, NULL, &marks, &edges, &nedges) < 0)
+			die("out of memory");
+		mark_cached(ggdir, &g, marks);
+		audit_graph_dot(stdout, &g, &(struct audit_dot){ .marks = marks, .clusters = true });
 		free(marks);
 		free(edges);
 	} else {

@@ -145,7 +145,7 @@ static int declare_path(struct plan_mounts *m, const char *path, int depth)
 }
 
 static int declare_input(struct plan_mounts *m, const char *staging, const struct thunk *th,
-			 const struct thunk_input *in, bool object)
+			 const struct thunk_input *in)
 {
 	struct stat st;
 
@@ -168,7 +168,6 @@ static int declare_input(struct plan_mounts *m, const char *staging, const struc
 		free(dst);
 		return ret;
 	}
-	(void)object;
 	return declare_path(m, in->path, 0);
 }
 
@@ -285,7 +284,7 @@ static int local_run(void *ctx, const struct engine_job *job, struct engine_resu
 	/* outputs first: their directories are writable, inputs land inside them */
 	if ((ret = output_dirs(&m, job->staging, th)) < 0)
 		goto out;
-	if ((ret = declare_input(&m, job->staging, th, &th->exe, true)) < 0)
+	if ((ret = declare_input(&m, job->staging, th, &th->exe)) < 0)
 		goto out;
 	if (th->interp && th->interp[0] && (ret = declare_path(&m, th->interp, 0)) < 0)
 		goto out;
@@ -293,10 +292,10 @@ static int local_run(void *ctx, const struct engine_job *job, struct engine_resu
 	if ((ret = declare_path(&m, "/etc/ld.so.cache", 0)) < 0)
 		goto out;
 	for (size_t i = 0; i < th->objects.n; i++)
-		if ((ret = declare_input(&m, job->staging, th, &th->objects.v[i], true)) < 0)
+		if ((ret = declare_input(&m, job->staging, th, &th->objects.v[i])) < 0)
 			goto out;
 	for (size_t i = 0; i < th->inputs.n; i++)
-		if ((ret = declare_input(&m, job->staging, th, &th->inputs.v[i], false)) < 0)
+		if ((ret = declare_input(&m, job->staging, th, &th->inputs.v[i])) < 0)
 			goto out;
 	for (size_t i = 0; i < th->missing.n; i++) {
 		struct stat sb;
