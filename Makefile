@@ -49,8 +49,8 @@ SHIM_LDFLAGS := -shared -Wl,-z,nodelete -Wl,-z,now $(SHIM_SAN_FLAGS)
 
 # Library code shared by the gg command and the unit tests.
 # shim modules without interposition (encoder, path resolution) are also unit-tested.
-SHIM_PURE := shim/trace_enc.c shim/path.c
-LIB_SRC := $(sort $(filter-out runtime/main.c runtime/cmd_%.c,$(wildcard runtime/*.c inferer/*.c sandbox/*.c)) $(SHIM_PURE))
+SHIM_PURE := shim/trace_enc.c shim/path.c shim/vpath.c shim/vexec.c
+LIB_SRC := $(sort $(filter-out runtime/main.c runtime/cmd_%.c runtime/cli/%,$(wildcard runtime/*.c runtime/*/*.c inferer/*.c sandbox/*.c)) $(SHIM_PURE))
 # Main-level code (prints, exits): the gg command's verbs.
 CMD_SRC := runtime/main.c $(sort $(wildcard runtime/cmd_*.c))
 CMD_OBJ := $(CMD_SRC:%.c=$(BUILD)/%.o)

@@ -1355,7 +1355,7 @@ int audit_rdeps(struct audit *a, const char *path, struct audit_rdep **out, size
 			how = AUDIT_READS;
 		else if ((th->exe.path && !strcmp(th->exe.path, abs)) || inputs_have(&th->objects, abs))
 			how = AUDIT_RUNS;
-		else if (strv_have(&th->missing, abs))
+		else if (strv_have(&th->missing, abs) || strv_have(&th->notdir, abs))
 			how = AUDIT_PROBES;
 		else
 			continue;

@@ -17,6 +17,7 @@
 #include "cache.h"
 #include "infer.h"
 #include "thunk.h"
+#include "wrapcache.h"
 
 const char *const infer_default_drivers[] = { "make", "gmake", "ninja", "samu", "meson",
 					      "cmake", NULL };
@@ -232,6 +233,7 @@ enum {
 	P_OBJECT = 1u << 6,   /* an executable or shared object run */
 	P_UNLINKED = 1u << 7, /* removed while it was not this command's */
 	P_STAT = 1u << 8,     /* found by an existence check before this command wrote it */
+	P_NOTDIR = 1u << 9,   /* with P_MISSING: the first failed probe said ENOTDIR */
 };
 
 struct pst {
@@ -340,6 +342,7 @@ struct cmd {
 	uint32_t local;
 	VEC(struct inpath) inputs;
 	VEC(const char *) missing;
+	VEC(const char *) notdir;  /* probed below a non-directory (ENOTDIR) */
 	VEC(struct listing) listings;
 	VEC(struct inpath) objects;
 	VEC(struct outpath) outputs; /* sorted by path once analysed */
@@ -360,6 +363,7 @@ struct writer {
 struct wlist {
 	const char *path;
 	VEC(struct writer) w;
+	bool read; /* another command read it after a write (resolve()) */
 };
 
 struct run {
@@ -376,6 +380,7 @@ struct run {
 	struct intern in;
 	const char *tree; /* interned */
 	size_t tree_len;
+	struct wrapcache wc; /* compiler caches' directories: scratch (wrapcache.h) */
 	const char *const *drivers;
 
 	struct proc *procs; /* one per image (only heads used) */
@@ -391,6 +396,8 @@ struct run {
 	/* path -> writers, for edges */
 	struct wlist *wl;
 	size_t wl_slots, wl_n;
+	/* directories holding an output (interned): the build makes them */
+	struct strset made_dirs;
 };
 
 static int fail(struct run *r, int err, const char *fmt, ...)
@@ -544,10 +551,47 @@ static void note_write(struct pst *s, uint64_t t)
 	s->t_write = t;
 }
 
-static void note_missing(struct pst *s)
+/*
+ * A failed lookup: ENOENT (nothing there) or ENOTDIR (a component on the way is not
+ * a directory: Python started as /usr/bin/meson looks for
+ * /usr/bin/gettext/__init__.py).  The first failure decides what the replay shows;
+ * other errors (EACCES, ELOOP, ...) are not probes the sandbox can reproduce.
+ */
+static void note_missing(struct pst *s, int err)
 {
-	if (!(s->flags & (P_WROTE | P_READ)))
-		s->flags |= P_MISSING;
+	if (err != ENOENT && err != ENOTDIR)
+		return;
+	if (s->flags & (P_WROTE | P_READ | P_MISSING))
+		return;
+	s->flags |= P_MISSING;
+	if (err == ENOTDIR)
+		s->flags |= P_NOTDIR;
+}
+
+/*
+ * A lookup of the path itself as a directory ("x.o/", open with O_DIRECTORY) that
+ * failed with ENOTDIR found the path, a file: an existence check (P_STAT), not a
+ * probe below it.  Normalised to "x.o", it would read as "nothing may be at x.o",
+ * which the file there contradicts on every build.
+ */
+static bool notdir_itself(const struct trace_event *e, int err, bool odirectory)
+{
+	size_t n = e->path ? strlen(e->path) : 0;
+
+	return err == ENOTDIR && (odirectory || (n > 1 && e->path[n - 1] == '/'));
+}
+
+static void note_stat(struct pst *s, uint64_t t)
+{
+	size_t n = s->raw ? strlen(s->raw) : 0;
+
+	if (s->flags & (P_WROTE | P_READ))
+		return;
+	s->flags |= P_STAT;
+	if (!s->t_read)
+		s->t_read = t;
+	if (n > 1 && s->raw[n - 1] == '/')
+		s->raw = s->path; /* "x.o/" cannot be read: hash x.o */
 }
 
 /* A removal of what the command did not make is foreign, unless it makes the path
@@ -605,7 +649,12 @@ static bool stdin_redirected(const struct trace_image *im, const struct trace_im
 	return false;
 }
 
-static int add_object_at(struct run *r, const char *path, const char *cwd)
+/*
+ * An executable or shared object run at time t.  The earliest time is kept: a
+ * program the build made itself (a generator linked by another command) depends on
+ * the command that wrote it before (see resolve()).
+ */
+static int add_object_at(struct run *r, const char *path, const char *cwd, uint64_t t)
 {
 	const char *p = intern_path(&r->in, path, cwd);
 	struct pst *s;
@@ -614,13 +663,15 @@ static int add_object_at(struct run *r, const char *path, const char *cwd)
 	s = ptable_get(&r->pt, p, path);
 	if (!s)
 		return -ENOMEM;
+	if (!(s->flags & P_OBJECT) || t < s->t_read)
+		s->t_read = t;
 	s->flags |= P_OBJECT;
 	return 0;
 }
 
-static int add_object(struct run *r, const char *path)
+static int add_object(struct run *r, const char *path, uint64_t t)
 {
-	return add_object_at(r, path, "/");
+	return add_object_at(r, path, "/", t);
 }
 
 static int apply_event(struct run *r, struct cmd *c, const struct trace_image *im,
@@ -646,16 +697,17 @@ static int apply_event(struct run *r, struct cmd *c, const struct trace_image *i
 		c->local |= THUNK_LOCAL_NETWORK;
 		return 0;
 	case GG_REC_OBJS:
-		if (e->u.objs.interp && *e->u.objs.interp && add_object(r, e->u.objs.interp) < 0)
+		if (e->u.objs.interp && *e->u.objs.interp &&
+		    add_object(r, e->u.objs.interp, e->t) < 0)
 			return -ENOMEM;
 		for (uint32_t i = 0; i < e->u.objs.objects.n; i++)
-			if (add_object(r, e->u.objs.objects.v[i]) < 0)
+			if (add_object(r, e->u.objs.objects.v[i], e->t) < 0)
 				return -ENOMEM;
 		return 0;
 	case GG_REC_EXEC:
 		if (e->u.exec.opaque) {
 			c->local |= THUNK_LOCAL_OPAQUE_BINARY;
-			return add_object(r, e->path);
+			return add_object(r, e->path, e->t);
 		}
 		return 0;
 	case GG_REC_SPAWN:
@@ -698,8 +750,10 @@ static int apply_event(struct run *r, struct cmd *c, const struct trace_image *i
 	case GG_REC_OPEN: {
 		int fl = e->u.open.flags, acc = fl & O_ACCMODE;
 		if (e->ret < 0) {
-			if (e->err == ENOENT || e->err == ENOTDIR)
-				note_missing(s);
+			if (notdir_itself(e, e->err, fl & O_DIRECTORY))
+				note_stat(s, e->t);
+			else
+				note_missing(s, e->err);
 			break;
 		}
 		if ((fl & O_TMPFILE) == O_TMPFILE || (fl & O_DIRECTORY))
@@ -715,8 +769,10 @@ static int apply_event(struct run *r, struct cmd *c, const struct trace_image *i
 	}
 	case GG_REC_STAT:
 		if (e->ret < 0) {
-			if (e->err == ENOENT || e->err == ENOTDIR)
-				note_missing(s);
+			if (notdir_itself(e, e->err, false))
+				note_stat(s, e->t);
+			else
+				note_missing(s, e->err);
 		} else if (e->fn == GG_FN_readlink || e->fn == GG_FN_readlinkat) {
 			note_read(s, e->t);
 		} else if (((e->u.stat.ftype << 12) == S_IFREG || (e->u.stat.ftype << 12) == S_IFLNK) &&
@@ -734,8 +790,7 @@ static int apply_event(struct run *r, struct cmd *c, const struct trace_image *i
 		}
 		break;
 	case GG_REC_EXECFAIL:
-		if (e->err == ENOENT || e->err == ENOTDIR)
-			note_missing(s);
+		note_missing(s, e->err);
 		break;
 	case GG_REC_NS:
 		if (e->ret < 0)
@@ -818,10 +873,10 @@ static int analyse(struct run *r, struct cmd *c)
 		struct trace_image *im = r->imgs.v[i];
 		if (im->exit.kind == TRACE_EXIT_UNKNOWN)
 			c->local |= THUNK_LOCAL_OUTLIVED_DRIVER;
-		if (im->exe && im->exe[0] && add_object(r, im->exe) < 0)
+		if (im->exe && im->exe[0] && add_object(r, im->exe, im->t) < 0)
 			return -ENOMEM;
 		/* the path it was started by (/usr/bin/cc, a chain of links to the exe) */
-		if (im->execfn && im->execfn[0] && add_object_at(r, im->execfn, im->cwd) < 0)
+		if (im->execfn && im->execfn[0] && add_object_at(r, im->execfn, im->cwd, im->t) < 0)
 			return -ENOMEM;
 		if (r->nevs + im->nevents > r->aevs) {
 			size_t na = (r->nevs + im->nevents) * 2;
@@ -842,9 +897,12 @@ static int analyse(struct run *r, struct cmd *c)
 
 	for (size_t i = 0; i < r->pt.used.n; i++) {
 		struct pst *s = r->pt.used.v[i];
+		/* a compiler cache's own files: not the build's (wrapcache.h) */
+		if (!(s->flags & P_OBJECT) && wrapcache_is_scratch(&r->wc, s->path))
+			continue;
 		if (s->flags & P_OBJECT) {
 			if (!(s->flags & P_WROTE) &&
-			    (ret = VEC_PUSH(c->objects, ((struct inpath){ s->path, s->raw, 0 }))) < 0)
+			    (ret = VEC_PUSH(c->objects, ((struct inpath){ s->path, s->raw, s->t_read }))) < 0)
 				return ret;
 			continue;
 		}
@@ -867,7 +925,11 @@ static int analyse(struct run *r, struct cmd *c)
 			if ((ret = VEC_PUSH(c->inputs, ((struct inpath){ s->path, s->raw, s->t_read }))) < 0)
 				return ret;
 		} else if ((s->flags & P_MISSING) && !(s->flags & (P_WROTE | P_MKDIR))) {
-			if ((ret = VEC_PUSH(c->missing, s->path)) < 0)
+			if (s->flags & P_NOTDIR)
+				ret = VEC_PUSH(c->notdir, s->path);
+			else
+				ret = VEC_PUSH(c->missing, s->path);
+			if (ret < 0)
 				return ret;
 		}
 		if ((s->flags & P_LISTED) &&
@@ -1004,9 +1066,16 @@ static void label_of(const struct run *r, const struct cmd *c, char *out, size_t
 	snprintf(out, cap, "%s", best);
 }
 
+/*
+ * The command line a person would name: the first image of the exec chain that has
+ * an argv.  A driver's forked child (Python's subprocess: fork, then chdir, dup2,
+ * exec) is an image of its own with no argv; its command is what it executed.
+ */
 static char *command_of(const struct trace_image *im)
 {
 	struct sbuf sb = SBUF_INIT;
+	while (im->argv.n == 0 && im->exec_next)
+		im = im->exec_next;
 	sbuf_init(&sb, 4096);
 	if (im->argv.n == 3 && !strcmp(im->argv.v[1], "-c")) {
 		sbuf_addstr(&sb, im->argv.v[2]);
@@ -1026,9 +1095,24 @@ static char *command_of(const struct trace_image *im)
 	return sbuf_detach(&sb, NULL);
 }
 
-/* The recorded results of a node, as a cache entry (when every output is known). */
-static void cache_recorded(struct run *r, struct graph *g, struct thunk *th,
-			   const struct graph_node *node)
+/*
+ * An output the recorded build made and removed again before it ended, read by no
+ * other command: the depfile ninja reads and deletes (deps = gcc).  Its bytes are
+ * unknown, and the build left no file there: its result is "removed" (cache.h).
+ */
+static bool removed_output(struct run *r, const struct outpath *out, const struct graph_output *o)
+{
+	struct wlist *w = wl_get(r, out->path, false); /* (keyed by the interned path) */
+	struct stat sb;
+
+	return o->final && !hash_is_set(&o->value) && w && !w->read &&
+	       lstat(o->path, &sb) < 0 && errno == ENOENT;
+}
+
+/* The recorded results of a node, as a cache entry (when every output is known, or
+ * was removed again: removed_output). */
+static void cache_recorded(struct run *r, const struct cmd *c, struct graph *g,
+			   struct thunk *th, const struct graph_node *node)
 {
 	struct cache_entry e = { 0 };
 	struct gg_hash key;
@@ -1036,7 +1120,8 @@ static void cache_recorded(struct run *r, struct graph *g, struct thunk *th,
 	if (!r->o->cache_dir)
 		return;
 	for (size_t i = 0; i < node->noutputs; i++)
-		if (!node->outputs[i].final || !hash_is_set(&node->outputs[i].value))
+		if (!(node->outputs[i].final && hash_is_set(&node->outputs[i].value)) &&
+		    !removed_output(r, &c->outputs.v[i], &node->outputs[i]))
 			return;
 	if (thunk_cache_key(th, graph_recorded_value, g, &key) < 0 || cache_has(r->o->cache_dir, &key))
 		return; /* (a re-inference of the same recording: the entry is there) */
@@ -1106,6 +1191,14 @@ static int make_thunk(struct run *r, struct graph *g, size_t ci)
 				goto out;
 			continue;
 		}
+		if (pi < 0 && r->o->producer) { /* made by a command of the existing graph */
+			uint32_t oi;
+			if (r->o->producer(r->o->producer_ctx, in->path, &h, &oi, &mode) == 0) {
+				if ((ret = thunk_add_input(&th, in->path, &h, oi, mode)) < 0)
+					goto out;
+				continue;
+			}
+		}
 		ret = hash_source(r, in->path, in->raw, &h, &mode);
 		if (ret == -EISDIR || ret == -ENOENT || ret == -EINVAL) {
 			/* a directory, gone since, or a device: existence is all we know */
@@ -1132,7 +1225,11 @@ static int make_thunk(struct run *r, struct graph *g, size_t ci)
 			goto out;
 	}
 	for (size_t i = 0; i < c->missing.n; i++)
-		if ((ret = thunk_add_missing(&th, c->missing.v[i])) < 0)
+		if (!strset_has(&r->made_dirs, c->missing.v[i]) && /* see note_made_dirs() */
+		    (ret = thunk_add_missing(&th, c->missing.v[i])) < 0)
+			goto out;
+	for (size_t i = 0; i < c->notdir.n; i++)
+		if ((ret = thunk_add_notdir(&th, c->notdir.v[i])) < 0)
 			goto out;
 	for (size_t i = 0; i < c->listings.n; i++)
 		if ((ret = thunk_add_listing(&th, c->listings.v[i].path, &c->listings.v[i].hash)) < 0)
@@ -1142,7 +1239,7 @@ static int make_thunk(struct run *r, struct graph *g, size_t ci)
 			goto out;
 	th.local = c->local;
 	th.pure = c->local == 0;
-	r->stats->missing += c->missing.n;
+	r->stats->missing += c->missing.n + c->notdir.n;
 	r->stats->objects += c->objects.n;
 
 	if ((ret = thunk_encode(&th, &buf, &len)) < 0)
@@ -1195,7 +1292,7 @@ static int make_thunk(struct run *r, struct graph *g, size_t ci)
 	c->node = (long)g->n;
 	ret = graph_add(g, &node);
 	if (ret == 0)
-		cache_recorded(r, g, &th, &g->nodes[g->n - 1]);
+		cache_recorded(r, c, g, &th, &g->nodes[g->n - 1]);
 out_node:
 	free(node.label);
 	free(node.command);
@@ -1261,6 +1358,35 @@ static size_t heap_pop(struct run *r, struct heap *h)
 	return top;
 }
 
+/*
+ * The directories holding an output of some command.  Directories are not outputs
+ * (infer.h); one the build makes for its outputs exists or not when a command
+ * probes it depending on which command of a -j build ran first (libtool makes
+ * .libs/ in whichever compile starts first, and the others may have found it
+ * missing a moment before their own mkdir failed with EEXIST): such a probe is no
+ * missing-probe of the command.
+ */
+static int note_made_dirs(struct run *r)
+{
+	char dir[PATH_MAX];
+	for (size_t ci = 0; ci < r->cmds.n; ci++) {
+		const struct cmd *c = &r->cmds.v[ci];
+		for (size_t k = 0; k < c->outputs.n; k++) {
+			const char *p = c->outputs.v[k].path, *slash;
+			for (slash = strchr(p + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+				const char *d;
+				if ((size_t)(slash - p) >= sizeof(dir))
+					break;
+				memcpy(dir, p, (size_t)(slash - p));
+				dir[slash - p] = '\0';
+				if (!(d = intern_str(&r->in, dir)) || strset_add(&r->made_dirs, d) < 0)
+					return -ENOMEM;
+			}
+		}
+	}
+	return 0;
+}
+
 static int resolve(struct run *r, struct graph *g)
 {
 	struct heap ready = { 0 };
@@ -1280,18 +1406,24 @@ static int resolve(struct run *r, struct graph *g)
 	for (size_t i = 0; i < r->wl_slots; i++)
 		if (r->wl[i].path && r->wl[i].w.n > 1)
 			qsort(r->wl[i].w.v, r->wl[i].w.n, sizeof(struct writer), writer_cmp);
+	if ((ret = note_made_dirs(r)) < 0)
+		return ret;
 
-	/* edges: each input read after another command wrote it */
+	/* edges: each input read, and each program run (a generator the build linked),
+	 * after another command wrote it */
 	users = calloc(r->cmds.n + 1, sizeof(*users));
 	if (!users)
 		return -ENOMEM;
 	for (size_t ci = 0; ci < r->cmds.n; ci++) {
 		struct cmd *c = &r->cmds.v[ci];
-		for (size_t k = 0; k < c->inputs.n; k++) {
-			long pi = producer_of(r, c->inputs.v[k].path, c->inputs.v[k].t, ci);
+		for (size_t k = 0; k < c->inputs.n + c->objects.n; k++) {
+			const struct inpath *in = k < c->inputs.n ? &c->inputs.v[k]
+								  : &c->objects.v[k - c->inputs.n];
+			long pi = producer_of(r, in->path, in->t, ci);
 			bool dup = false;
 			if (pi < 0)
 				continue;
+			wl_get(r, in->path, false)->read = true;
 			for (size_t d = 0; d < c->deps.n && !dup; d++)
 				dup = c->deps.v[d] == (size_t)pi;
 			if (dup)
@@ -1454,6 +1586,17 @@ int infer_run(const struct trace *t, struct store *st, struct statcache *sc,
 		ret = fail(&r, -ENOMEM, "out of memory");
 		goto out;
 	}
+	if ((ret = wrapcache_init(&r.wc, r.tree)) < 0) {
+		fail(&r, ret, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < t->nimages; i++) {
+		const struct trace_image *im = t->images[i];
+		if ((ret = wrapcache_note_process(&r.wc, im->exe, im->env.v, im->env.n, im->cwd)) < 0) {
+			fail(&r, ret, "out of memory");
+			goto out;
+		}
+	}
 	if ((ret = cut(&r)) < 0) {
 		fail(&r, ret, "cannot cut the build into commands: %s", strerror(-ret));
 		goto out;
@@ -1491,6 +1634,7 @@ out:
 		struct cmd *c = &r.cmds.v[i];
 		VEC_FREE(c->inputs);
 		VEC_FREE(c->missing);
+		VEC_FREE(c->notdir);
 		VEC_FREE(c->listings);
 		VEC_FREE(c->objects);
 		VEC_FREE(c->outputs);
@@ -1509,8 +1653,10 @@ out:
 	for (size_t i = 0; i < r.wl_slots; i++)
 		VEC_FREE(r.wl[i].w);
 	free(r.wl);
+	strset_release(&r.made_dirs);
 	free(r.in.slot);
 	arena_free(&r.arena);
+	wrapcache_release(&r.wc);
 	if (ret < 0)
 		graph_release(g);
 	return ret;

@@ -27,6 +27,11 @@
  *    (outlived-driver) or removed a file it did not create (deletes-foreign-files)
  *    cannot be replayed elsewhere: its thunk carries the reasons, the others are pure.
  * 6. Commands with no output (echo, a failed `rm -f`) do not enter the graph.
+ * 7. Compiler caches.  Paths at or below a compiler cache's own directory (ccache,
+ *    sccache; recognised by a CACHEDIR.TAG or by the wrapper's settings, see
+ *    wrapcache.h) are scratch: no input, output, missing probe or listing, and no
+ *    reason for local-only.  The shim records with ccache passing through
+ *    (CCACHE_DISABLE=1), so the compiler's own reads are the inputs.
  *
  * Environment entries of the driver's plumbing (MAKEFLAGS, MFLAGS, MAKELEVEL,
  * MAKEOVERRIDES) are dropped from thunks, since a thunk never contains a driver;
@@ -57,6 +62,14 @@ struct infer_opts {
 	bool hash_only;                /* hash sources without copying them to the store */
 	const char *cache_dir;         /* the .gg dir: record each thunk's recorded results in
 	                                * its results cache (cache.h); NULL: don't */
+	/* Re-recording a command of an existing graph (merge.h, graph_adopt): for a file
+	 * read that no command of this recording made, the existing graph's producing
+	 * thunk and output (return 0 with *h, *output, *mode set) or not (-ENOENT: a
+	 * source).  A reference is kept even when the file is gone since (`mv a b`).
+	 * NULL: every such file is a source. */
+	int (*producer)(void *ctx, const char *path, struct gg_hash *h, uint32_t *output,
+			uint32_t *mode);
+	void *producer_ctx;
 };
 
 struct infer_stats {

@@ -6,8 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
+#include "infer.h"
 #include "merge.h"
 #include "thunk.h"
+#include "trace_read.h"
 
 struct mnode {
 	const struct graph_node *src; /* in old or cur */
@@ -168,7 +171,7 @@ int graph_merge(struct store *st, struct statcache *sc, const struct graph *old,
 	for (size_t i = 0; i < n; i++) {
 		struct mnode *m = &mn[i];
 		m->ref_node = malloc((m->th.inputs.n + 1) * sizeof(*m->ref_node));
-		m->deps = calloc(m->th.inputs.n + 1, sizeof(*m->deps));
+		m->deps = calloc(m->th.inputs.n + m->th.objects.n + 1, sizeof(*m->deps));
 		if (!m->ref_node || !m->deps)
 			goto nomem;
 		for (size_t k = 0; k < m->th.inputs.n; k++) {
@@ -198,6 +201,20 @@ int graph_merge(struct store *st, struct statcache *sc, const struct graph *old,
 				stats->rewritten++;
 			}
 			m->ref_node[k] = pn;
+			for (size_t d = 0; d < m->ndeps && !dup; d++)
+				dup = m->deps[d] == pn;
+			if (!dup) {
+				m->deps[m->ndeps++] = pn;
+				m->indeg++;
+			}
+		}
+		/* a program the build made (a generator): its producer runs first; the
+		 * object stays a value, re-hashed from the tree when the key is computed */
+		for (size_t k = 0; k < m->th.objects.n; k++) {
+			size_t pn, po;
+			bool dup = false;
+			if (!pmap_get(&pm, m->th.objects.v[k].path, &pn, &po) || pn == i)
+				continue;
 			for (size_t d = 0; d < m->ndeps && !dup; d++)
 				dup = m->deps[d] == pn;
 			if (!dup) {
@@ -336,5 +353,300 @@ out:
 	free(pm.out);
 	strset_release(&produced);
 	graph_release(&out);
+	return ret;
+}
+
+/* ---- one node re-recorded (graph_replace_node, graph_adopt) ---------------------------- */
+
+static int input_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct thunk_input *)elem)->path);
+}
+
+/*
+ * The reference a file read at `path` by node idx's new thunk gets (see merge.h;
+ * programs and objects stay values, as the inferer makes them): the old thunk's for
+ * the same path, else the final producer of the path when it is an earlier node.
+ * False: it stays a value.
+ */
+static bool ref_for(struct graph *g, size_t idx, const struct thunk *old, const char *path,
+		    struct gg_hash *h, uint32_t *output, uint32_t *mode)
+{
+	const struct thunk_input *was = NULL;
+	size_t po;
+	long pn;
+
+	if (old->inputs.n) /* canonical: sorted by path */
+		was = bsearch(path, old->inputs.v, old->inputs.n, sizeof(*old->inputs.v), input_cmp);
+	if (was && was->hash.kind == GG_HASH_THUNK) {
+		pn = graph_find_hash(g, &was->hash);
+		if (pn >= 0 && (size_t)pn < idx) {
+			*h = was->hash;
+			*output = was->output;
+			*mode = was->mode;
+			return true;
+		}
+	}
+	pn = graph_find_path(g, path, &po);
+	if (pn < 0 || (size_t)pn >= idx)
+		return false;
+	*h = g->nodes[pn].hash;
+	*output = (uint32_t)po;
+	*mode = g->nodes[pn].outputs[po].mode;
+	return true;
+}
+
+static void reref_input(struct graph *g, size_t idx, const struct thunk *old,
+			struct thunk_input *in)
+{
+	uint32_t mode;
+	if (in->hash.kind == GG_HASH_VALUE)
+		ref_for(g, idx, old, in->path, &in->hash, &in->output, &mode);
+}
+
+/* infer_opts.producer for graph_adopt: a file gone since keeps its reference */
+struct adopt_ctx {
+	struct graph *g;
+	size_t idx;
+	const struct thunk *old;
+};
+
+static int adopt_producer(void *ctx, const char *path, struct gg_hash *h, uint32_t *output,
+			  uint32_t *mode)
+{
+	struct adopt_ctx *a = ctx;
+	return ref_for(a->g, a->idx, a->old, path, h, output, mode) ? 0 : -ENOENT;
+}
+
+static int add_dep(size_t **deps, size_t *ndeps, size_t d)
+{
+	size_t *nd;
+	for (size_t k = 0; k < *ndeps; k++)
+		if ((*deps)[k] == d)
+			return 0;
+	if (!(nd = realloc(*deps, (*ndeps + 1) * sizeof(*nd))))
+		return -ENOMEM;
+	*deps = nd;
+	nd[(*ndeps)++] = d;
+	return 0;
+}
+
+/* The deps of a node whose thunk is th (see merge.h), all before idx. */
+static int deps_of(struct graph *g, size_t idx, const struct thunk *th, size_t **deps,
+		   size_t *ndeps)
+{
+	const struct thunk_input *prog[] = { &th->exe };
+	int ret = 0;
+
+	*deps = NULL;
+	*ndeps = 0;
+	for (size_t k = 0; k < th->inputs.n && ret == 0; k++) {
+		long pn;
+		if (th->inputs.v[k].hash.kind != GG_HASH_THUNK)
+			continue;
+		pn = graph_find_hash(g, &th->inputs.v[k].hash);
+		if (pn >= 0 && (size_t)pn < idx)
+			ret = add_dep(deps, ndeps, (size_t)pn);
+	}
+	for (size_t k = 0; k < th->objects.n + 1 && ret == 0; k++) {
+		const struct thunk_input *o = k < th->objects.n ? &th->objects.v[k] : prog[0];
+		long pn = o->path ? graph_find_path(g, o->path, NULL) : -1;
+		if (o->hash.kind == GG_HASH_THUNK)
+			pn = graph_find_hash(g, &o->hash);
+		if (pn >= 0 && (size_t)pn < idx)
+			ret = add_dep(deps, ndeps, (size_t)pn);
+	}
+	return ret;
+}
+
+static int store_thunk(struct store *st, const struct thunk *th, struct gg_hash *h)
+{
+	char *buf = NULL;
+	size_t len;
+	struct thunk tmp = *th; /* thunk_encode sorts the lists in place */
+	int ret = thunk_encode(&tmp, &buf, &len);
+	if (ret == 0)
+		ret = store_put_buf(st, GG_HASH_THUNK, buf, len, h);
+	free(buf);
+	return ret;
+}
+
+struct rename { struct gg_hash from, to; size_t node; };
+
+/* Point a reference to a renamed thunk at its new name (output matched by path). */
+static int rename_ref(struct store *st, struct statcache *sc, const struct graph *g,
+		      const struct rename *map, size_t nmap, struct thunk_input *in, bool *changed)
+{
+	if (in->hash.kind != GG_HASH_THUNK)
+		return 0;
+	for (size_t m = 0; m < nmap; m++) {
+		const struct graph_node *p = &g->nodes[map[m].node];
+		uint32_t mode;
+		if (!hash_equal(&in->hash, &map[m].from))
+			continue;
+		*changed = true;
+		for (size_t o = 0; o < p->noutputs; o++) {
+			if (!strcmp(p->outputs[o].path, in->path)) {
+				in->hash = map[m].to;
+				in->output = (uint32_t)o;
+				return 0;
+			}
+		}
+		/* the new thunk no longer makes it: the file as it is */
+		in->output = 0;
+		if (statcache_hash(sc, st, in->path, STATCACHE_STORE, &in->hash, &mode) < 0) {
+			memset(&in->hash, 0, sizeof(in->hash));
+			in->hash.kind = GG_HASH_VALUE;
+		}
+		return 0;
+	}
+	return 0;
+}
+
+int graph_replace_node(struct store *st, struct statcache *sc, struct graph *g, size_t idx,
+		       const struct graph_node *one)
+{
+	struct thunk old = THUNK_INIT, th = THUNK_INIT;
+	struct graph_node *gn = &g->nodes[idx];
+	struct graph_output *outputs = NULL;
+	struct rename *map = NULL;
+	size_t *deps = NULL, ndeps = 0, nmap = 0;
+	char *label = NULL;
+	struct gg_hash h;
+	int ret;
+
+	if ((ret = thunk_load(st, &gn->hash, &old)) < 0 || (ret = thunk_load(st, &one->hash, &th)) < 0)
+		goto out;
+	for (size_t k = 0; k < th.inputs.n; k++)
+		reref_input(g, idx, &old, &th.inputs.v[k]);
+	if ((ret = deps_of(g, idx, &th, &deps, &ndeps)) < 0 || (ret = store_thunk(st, &th, &h)) < 0)
+		goto out;
+	ret = -ENOMEM;
+	outputs = calloc(one->noutputs + 1, sizeof(*outputs));
+	map = calloc(g->n + 1, sizeof(*map));
+	if (!outputs || !map || !(label = strdup(one->label)))
+		goto out;
+	for (size_t i = 0; i < one->noutputs; i++) {
+		outputs[i] = one->outputs[i];
+		if (!(outputs[i].path = strdup(one->outputs[i].path)))
+			goto out_outputs;
+	}
+	/* the node: new thunk, outputs and deps, same place */
+	map[nmap++] = (struct rename){ gn->hash, h, idx };
+	for (size_t i = 0; i < gn->noutputs; i++)
+		free(gn->outputs[i].path);
+	free(gn->outputs);
+	free(gn->deps);
+	free(gn->label);
+	gn->outputs = outputs;
+	gn->noutputs = one->noutputs;
+	gn->deps = deps;
+	gn->ndeps = ndeps;
+	gn->label = label;
+	gn->hash = h;
+	gn->local = one->local;
+	outputs = NULL;
+	deps = NULL;
+	label = NULL;
+	graph_reindex(g);
+	ret = 0;
+	/* later nodes naming a renamed thunk, in (topological) order */
+	for (size_t j = idx + 1; j < g->n && ret == 0; j++) {
+		struct graph_node *u = &g->nodes[j];
+		struct thunk ut = THUNK_INIT;
+		bool touched = false, changed = false;
+
+		for (size_t k = 0; k < u->ndeps && !touched; k++)
+			for (size_t m = 0; m < nmap && !touched; m++)
+				touched = u->deps[k] == map[m].node;
+		if (!touched)
+			continue;
+		if ((ret = thunk_load(st, &u->hash, &ut)) < 0)
+			break;
+		ret = rename_ref(st, sc, g, map, nmap, &ut.exe, &changed);
+		for (size_t k = 0; k < ut.inputs.n && ret == 0; k++)
+			ret = rename_ref(st, sc, g, map, nmap, &ut.inputs.v[k], &changed);
+		for (size_t k = 0; k < ut.objects.n && ret == 0; k++)
+			ret = rename_ref(st, sc, g, map, nmap, &ut.objects.v[k], &changed);
+		if (ret == 0 && changed && (ret = store_thunk(st, &ut, &h)) == 0 &&
+		    !hash_equal(&h, &u->hash)) {
+			map[nmap++] = (struct rename){ u->hash, h, j };
+			u->hash = h;
+		}
+		thunk_release(&ut);
+	}
+	graph_reindex(g);
+	goto out;
+out_outputs:
+	for (size_t i = 0; i < one->noutputs; i++)
+		free(outputs[i].path);
+out:
+	free(outputs);
+	free(map);
+	free(deps);
+	free(label);
+	thunk_release(&old);
+	thunk_release(&th);
+	return ret;
+}
+
+int graph_adopt(struct store *st, struct statcache *sc, struct graph *g, size_t idx,
+		const char *tdir, struct cache_entry *outs, char *errbuf, size_t errlen)
+{
+	struct trace t = TRACE_INIT;
+	struct graph one;
+	struct infer_stats ist;
+	struct thunk old = THUNK_INIT;
+	struct adopt_ctx actx = { .g = g, .idx = idx, .old = &old };
+	struct infer_opts io = { .tree = g->tree, .producer = adopt_producer, .producer_ctx = &actx };
+	const struct graph_node *nn;
+	int ret;
+
+	memset(outs, 0, sizeof(*outs));
+	graph_init(&one);
+	if ((ret = thunk_load(st, &g->nodes[idx].hash, &old)) < 0) {
+		snprintf(errbuf, errlen, "cannot read thunk of '%s': %s", g->nodes[idx].label,
+			 strerror(-ret));
+		return ret;
+	}
+	if ((ret = trace_open_dir(&t, tdir, NULL)) < 0) {
+		snprintf(errbuf, errlen, "%s", t.error);
+		trace_release(&t);
+		thunk_release(&old);
+		return ret;
+	}
+	ret = infer_run(&t, st, sc, &io, &one, &ist, NULL, errbuf, errlen);
+	trace_release(&t);
+	if (ret < 0)
+		goto out;
+	if (one.n != 1) {
+		snprintf(errbuf, errlen, "the recording holds %zu commands with outputs, not one",
+			 one.n);
+		ret = -EPROTO;
+		goto out;
+	}
+	nn = &one.nodes[0];
+	ret = -ENOMEM;
+	if (!(outs->v = calloc(nn->noutputs + 1, sizeof(*outs->v))))
+		goto out;
+	for (size_t i = 0; i < nn->noutputs; i++) {
+		if (!hash_is_set(&nn->outputs[i].value)) {
+			snprintf(errbuf, errlen, "cannot hash output '%s'", nn->outputs[i].path);
+			ret = -EIO;
+			goto out;
+		}
+		if (!(outs->v[i].path = strdup(nn->outputs[i].path)))
+			goto out;
+		outs->v[i].value = nn->outputs[i].value;
+		outs->v[i].mode = nn->outputs[i].mode;
+		outs->n = i + 1;
+	}
+	if ((ret = graph_replace_node(st, sc, g, idx, nn)) < 0)
+		snprintf(errbuf, errlen, "cannot update the graph: %s", strerror(-ret));
+out:
+	if (ret < 0)
+		cache_entry_release(outs);
+	graph_release(&one);
+	thunk_release(&old);
 	return ret;
 }

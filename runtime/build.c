@@ -25,11 +25,13 @@
 #include <dirent.h>
 
 #include "build.h"
+#include "runtime/build/driverlog.h"
 #include "cache.h"
 #include "engine.h"
 #include "ggdir.h"
 #include "infer.h"
 #include "materialize.h"
+#include "merge.h"
 #include "sbx.h"
 #include "statcache.h"
 #include "store.h"
@@ -52,13 +54,16 @@ struct bnode {
 	struct gg_hash key;
 	bool must_run;            /* a missing probe now exists, an input is gone */
 	bool edited;              /* a source input differs from the recording */
+	bool keyless;             /* re-recorded, and its new key could not be computed */
 	struct cache_entry result; /* outputs as they are now (DONE) */
+	struct cache_entry ref;   /* verify: the known result for `key` */
 	/* execution */
 	char staging[PATH_MAX - 64]; /* room for "/stderr" and friends in PATH_MAX */
 	struct engine_result res;
 	int engine_ret;
 	bool supervise;
 	unsigned tries;
+	bool looked_up, remote_hit; /* asked the remote (build_opts.remote); it had it */
 };
 
 struct sched {
@@ -83,6 +88,9 @@ struct sched {
 	int nworkers;
 	unsigned long long seq;
 	char staging_base[PATH_MAX - 128]; /* where jobs get their scratch directories */
+	char absent_ref[PATH_MAX]; /* verify: an input from another thunk the tree lacks */
+	struct gg_hash *pub;      /* remote: keys of the nodes that ran, to publish */
+	size_t npub, apub;
 };
 
 static int failf(struct sched *s, int err, const char *fmt, ...)
@@ -108,6 +116,19 @@ static void emit(struct sched *s, enum build_event_kind kind, const struct bnode
 		ev.log = b->res.stderr_path;
 		ev.stdout_log = b->res.stdout_path;
 	}
+	if (s->o->observer)
+		s->o->observer(s->o->observer_ctx, &ev);
+}
+
+/* An event about one output of a node (DIFFERS, NONDETERMINISTIC). */
+static void emit_output(struct sched *s, enum build_event_kind kind, const struct bnode *b,
+			const char *text, const char *path)
+{
+	struct build_event ev = {
+		.kind = kind, .node = &s->g->nodes[b->idx], .text = text, .path = path,
+		.level = s->stats->level, .done = s->ndone, .total = s->nsel,
+		.running = s->running, .cached = s->stats->cached,
+	};
 	if (s->o->observer)
 		s->o->observer(s->o->observer_ctx, &ev);
 }
@@ -148,6 +169,8 @@ static void *worker(void *arg)
 			.require_level = s->o->require_level, .cancel_fd = s->o->cancel_fd,
 			.supervise = b->supervise, .seed = 0x6767 ^ (unsigned long long)b->idx,
 		};
+		if (!s->o->verify)
+			job.shim = s->o->shim; /* a host run is recorded (engine.h) */
 		b->engine_ret = s->g->nodes[b->idx].local
 					? engine_host.run(&s->st, &job, &b->res)   /* local-only */
 					: engine_local.run(&s->st, &job, &b->res); /* sandboxed */
@@ -197,6 +220,18 @@ static int resolve_ref(void *ctx, const struct gg_hash *producer, uint32_t outpu
 	struct bnode *p;
 	if (pn < 0)
 		return -ENOENT;
+	if (s->o->verify) {
+		/* what the tree holds (build.h, "Verify"): the sandbox shows it to the command */
+		const struct graph_node *gn = &s->g->nodes[pn];
+		uint32_t mode;
+		int ret;
+		if (output >= gn->noutputs)
+			return -ENOENT;
+		ret = statcache_hash(s->sc, NULL, gn->outputs[output].path, 0, value, &mode);
+		if (ret < 0)
+			snprintf(s->absent_ref, sizeof(s->absent_ref), "%s", gn->outputs[output].path);
+		return ret;
+	}
 	p = &s->n[pn];
 	if (p->state != B_DONE || output >= p->result.n)
 		return -EAGAIN;
@@ -204,7 +239,32 @@ static int resolve_ref(void *ctx, const struct gg_hash *producer, uint32_t outpu
 	return 0;
 }
 
-static int list_hash(const char *dir, struct gg_hash *out)
+/*
+ * A directory the build makes: one holding an output of some thunk.  Directories
+ * are not outputs (infer.h), and which command of a -j build makes such a directory
+ * first (libtool's .libs/, made by whichever compile starts first) is a race: that
+ * a command found it missing, or listed it, says nothing of the tree's shape.
+ */
+static bool build_made_dir(const struct graph *g, const char *path)
+{
+	size_t len = strlen(path);
+	for (size_t i = 0; i < g->n; i++)
+		for (size_t k = 0; k < g->nodes[i].noutputs; k++) {
+			const char *o = g->nodes[i].outputs[k].path;
+			if (!strncmp(o, path, len) && o[len] == '/')
+				return true;
+		}
+	return false;
+}
+
+/*
+ * The listing of `dir` as a key sees it: the names of what the build does not make.
+ * Whether an output of a thunk (its own, a sibling's, a later one's) or a directory
+ * made for outputs is there when a command lists the directory depends on the
+ * history of the tree and on the order of a -j build, not on the sources: libtool's
+ * link lists .libs/, which holds its own outputs after the first build.
+ */
+static int list_hash(struct sched *s, const char *dir, struct gg_hash *out)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -214,6 +274,12 @@ static int list_hash(const char *dir, struct gg_hash *out)
 	if (!d)
 		return -errno;
 	while ((de = readdir(d))) {
+		char full[PATH_MAX];
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    snprintf(full, sizeof(full), "%s/%s", dir, de->d_name) < (int)sizeof(full) &&
+		    (graph_find_path(s->g, full, NULL) >= 0 ||
+		     (de->d_type == DT_DIR && build_made_dir(s->g, full))))
+			continue;
 		if (n == alloc) {
 			const char **nn = realloc(names, (alloc = alloc ? alloc * 2 : 64) * sizeof(*nn));
 			if (!nn) {
@@ -280,11 +346,17 @@ static int compute_key(struct sched *s, struct bnode *b)
 		update_value(s, b, &b->cur.objects.v[i]);
 	for (size_t i = 0; i < b->cur.missing.n; i++)
 		if (lstat(b->cur.missing.v[i], &sb) == 0 &&
-		    graph_find_path(s->g, b->cur.missing.v[i], NULL) < 0)
+		    graph_find_path(s->g, b->cur.missing.v[i], NULL) < 0 &&
+		    !(S_ISDIR(sb.st_mode) && build_made_dir(s->g, b->cur.missing.v[i])))
 			b->must_run = true; /* (a thunk's output is there by the graph's order) */
+	/* probed below a non-directory (ENOTDIR): the same rule, it must not exist now */
+	for (size_t i = 0; i < b->cur.notdir.n; i++)
+		if (lstat(b->cur.notdir.v[i], &sb) == 0 &&
+		    graph_find_path(s->g, b->cur.notdir.v[i], NULL) < 0)
+			b->must_run = true;
 	for (size_t i = 0; i < b->cur.listings.n; i++) {
 		struct gg_hash h;
-		if (list_hash(b->cur.listings.v[i].path, &h) == 0)
+		if (list_hash(s, b->cur.listings.v[i].path, &h) == 0)
 			b->cur.listings.v[i].hash = h;
 		else
 			b->must_run = true;
@@ -341,7 +413,10 @@ static int materialize_all(struct sched *s, const struct cache_entry *e, bool *s
 	for (size_t i = 0; i < e->n; i++) {
 		const struct cache_output *o = &e->v[i];
 		char hex[GG_HASH_HEX_SIZE], blob[PATH_MAX];
-		int ret = materialize(&s->st, s->sc, o->path, &o->value, o->mode, NULL);
+		int ret;
+		if (!hash_is_set(&o->value))
+			continue; /* removed by the recorded build (cache.h) */
+		ret = materialize(&s->st, s->sc, o->path, &o->value, o->mode, NULL);
 		if (ret == 0)
 			continue;
 		if ((ret == -ENOENT && !store_has(&s->st, &o->value)) || ret == -EBADMSG) {
@@ -358,199 +433,121 @@ static int materialize_all(struct sched *s, const struct cache_entry *e, bool *s
 	return 0;
 }
 
-/* ---- self-correction -------------------------------------------------------------------- */
-
-struct rename { struct gg_hash from, to; size_t node; };
+/* ---- host runs and self-correction ---------------------------------------------------- */
 
 /*
- * A node's thunk changed (re-recorded): its users name it by hash, so rewrite them,
- * and their users in turn, in topological order (each gets a new hash too).
+ * A command that ran on the host under the shim (a local-only thunk, or a
+ * self-correction) left its recording in `tdir`: infer it and put the thunk it gives
+ * in place of the node's, its users renamed (merge.h, graph_adopt), so that no
+ * thunk keeps an input set that went stale.  *outs receives the recorded outputs.
+ * The node's thunk (and that of every selected user renamed) is reloaded and its key
+ * is the new thunk's (b->keyless when it cannot be computed: then its result is not
+ * cached).
  */
-static int rehash_users(struct sched *s, size_t first, const struct gg_hash *old)
+static int adopt_recording(struct sched *s, struct bnode *b, const char *tdir,
+			   struct cache_entry *outs, char *err, size_t errlen)
 {
-	struct rename *map = calloc(s->g->n + 1, sizeof(*map));
-	size_t nmap = 0;
-	int ret = 0;
+	struct gg_hash *before = malloc((s->g->n + 1) * sizeof(*before));
+	int ret;
 
-	if (!map)
+	if (!before)
 		return -ENOMEM;
-	map[nmap++] = (struct rename){ *old, s->g->nodes[first].hash, first };
-	for (size_t j = first + 1; j < s->g->n; j++) {
-		struct graph_node *gn = &s->g->nodes[j];
-		struct bnode *b = &s->n[j];
-		struct thunk tmp, *th = &b->th;
-		bool touched = false, loaded = false;
-		char *buf = NULL;
-		size_t len;
-
-		for (size_t k = 0; k < gn->ndeps && !touched; k++)
-			for (size_t m = 0; m < nmap && !touched; m++)
-				touched = gn->deps[k] == map[m].node;
-		if (!touched)
+	for (size_t i = 0; i < s->g->n; i++)
+		before[i] = s->g->nodes[i].hash;
+	if ((ret = graph_adopt(&s->st, s->sc, s->g, b->idx, tdir, outs, err, errlen)) < 0)
+		goto out;
+	for (size_t i = b->idx; i < s->g->n && ret == 0; i++) {
+		struct bnode *u = &s->n[i];
+		if (hash_equal(&before[i], &s->g->nodes[i].hash) || (!u->selected && u != b))
 			continue;
-		if (!b->selected) { /* not loaded by this build */
-			if ((ret = thunk_load(&s->st, &gn->hash, &tmp)) < 0)
-				goto out;
-			th = &tmp;
-			loaded = true;
-		}
-		for (size_t i = 0; i < th->inputs.n; i++) {
-			struct thunk_input *in = &th->inputs.v[i];
-			for (size_t m = 0; m < nmap; m++) {
-				const struct graph_node *p = &s->g->nodes[map[m].node];
-				if (in->hash.kind != GG_HASH_THUNK || !hash_equal(&in->hash, &map[m].from))
-					continue;
-				in->hash = map[m].to;
-				for (size_t o = 0; o < p->noutputs; o++)
-					if (!strcmp(p->outputs[o].path, in->path))
-						in->output = (uint32_t)o;
-			}
-		}
-		buf = NULL;
-		if ((ret = thunk_encode(th, &buf, &len)) == 0) {
-			map[nmap].from = gn->hash;
-			map[nmap].node = j;
-			ret = store_put_buf(&s->st, GG_HASH_THUNK, buf, len, &gn->hash);
-			map[nmap++].to = gn->hash;
-		}
-		free(buf);
-		if (loaded)
-			thunk_release(&tmp);
-		if (ret < 0)
-			goto out;
+		s->stats->graph_changed = true;
+		thunk_release(&u->th);
+		if ((ret = thunk_load(&s->st, &s->g->nodes[i].hash, &u->th)) < 0)
+			snprintf(err, errlen, "cannot read thunk of '%s': %s", s->g->nodes[i].label,
+				 strerror(-ret));
 	}
+	if (ret == 0)
+		b->keyless = compute_key(s, b) < 0;
+	if (ret < 0)
+		cache_entry_release(outs);
 out:
-	graph_reindex(s->g);
-	free(map);
+	free(before);
 	return ret;
 }
 
 /*
- * Run the thunk's command on the host under the shim, infer a thunk from that
- * recording and put it in place of the node's: the typical case is an edited source
- * that now includes a header the recorded thunk never declared.
+ * A host run was recorded (engine.h): its recording replaces the node's thunk and
+ * its outputs are the recorded ones (adopt_recording).  A recording that cannot be
+ * used leaves the node's thunk as it was, with a note, and the declared outputs the
+ * engine stored (or an error when one is missing).
+ */
+static void adopt_host_run(struct sched *s, struct bnode *b)
+{
+	struct engine_result *r = &b->res;
+	char tdir[PATH_MAX], err[1024], msg[sizeof(err) + 128];
+	struct cache_entry outs;
+
+	/* An output the command wrote with the bytes the stat cache last saw there gets
+	 * that time back, as materialize() does for the sandbox's (materialize.h): the
+	 * driver sees the order of the recorded build.  Asked before the recording is
+	 * hashed, which replaces what the cache knew. */
+	for (size_t i = 0; i < r->outputs.n; i++) {
+		int64_t ns;
+		if (statcache_last_mtime(s->sc, r->outputs.v[i].path, &r->outputs.v[i].value, &ns)) {
+			struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT },
+						  { .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 } };
+			utimensat(AT_FDCWD, r->outputs.v[i].path, ts, AT_SYMLINK_NOFOLLOW);
+			statcache_forget(s->sc, r->outputs.v[i].path);
+		}
+	}
+	snprintf(tdir, sizeof(tdir), "%s/trace", b->staging);
+	if (adopt_recording(s, b, tdir, &outs, err, sizeof(err)) == 0) {
+		cache_entry_release(&r->outputs);
+		r->outputs = outs;
+		return;
+	}
+	snprintf(msg, sizeof(msg), "cannot use the recording of its run on the host: %s", err);
+	emit(s, BUILD_EV_NOTE, b, msg, 0);
+	for (size_t i = 0; i < b->th.outputs.n && !r->err[0]; i++)
+		if (i >= r->outputs.n || strcmp(r->outputs.v[i].path, b->th.outputs.v[i]))
+			snprintf(r->err, sizeof(r->err), "the command did not produce '%s'",
+				 b->th.outputs.v[i]);
+}
+
+/*
+ * Run the thunk's command on the host under the shim and put the thunk its recording
+ * gives in place of the node's (adopt_recording): the typical case is an edited
+ * source that now includes a header the recorded thunk never declared.  -ECHILD when
+ * the command fails on the host too.
  */
 static int self_correct(struct sched *s, struct bnode *b)
 {
-	char tdir[PATH_MAX + 16], err[512], *env_pre = NULL, *env_dir = NULL;
-	struct trace t;
-	struct graph mini;
-	struct infer_stats ist;
-	struct infer_opts io = { .tree = s->g->tree };
-	const struct thunk *th = &b->th;
-	char **envp = NULL, **argv = NULL;
-	size_t ne = 0;
-	pid_t pid;
-	int status = 0, ret;
+	struct engine_job job = {
+		.th = &b->th, .staging = b->staging, .timeout_ms = s->o->timeout_ms,
+		.cancel_fd = s->o->cancel_fd, .shim = s->o->shim,
+	};
+	struct engine_result hr;
+	struct cache_entry outs;
+	char tdir[PATH_MAX], err[1024];
+	int ret;
 
 	if (!s->o->shim || !s->o->self_correct)
 		return -ENOTSUP;
-	snprintf(tdir, sizeof(tdir), "%s/trace", b->staging);
-	if ((ret = ggdir_mkdirs(tdir)) < 0)
-		return ret;
-	if (asprintf(&env_pre, "LD_PRELOAD=%s", s->o->shim) < 0 ||
-	    asprintf(&env_dir, "%s=%s", GG_ENV_TRACE_DIR, tdir) < 0) {
-		ret = -ENOMEM;
+	if ((ret = engine_host.run(&s->st, &job, &hr)) < 0)
 		goto out;
-	}
-	envp = calloc(th->env.n + 3, sizeof(*envp));
-	argv = thunk_strv_dup(&th->argv);
-	if (!envp || !argv) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < th->env.n; i++)
-		envp[ne++] = th->env.v[i];
-	envp[ne++] = env_pre;
-	envp[ne++] = env_dir;
-	pid = fork();
-	if (pid < 0) {
-		ret = -errno;
-		goto out;
-	}
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_RDWR);
-		int errfd = open(b->res.stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		if (devnull >= 0) {
-			dup2(devnull, 0);
-			dup2(devnull, 1);
-		}
-		if (errfd >= 0)
-			dup2(errfd, 2);
-		umask(th->umask);
-		if (th->cwd && chdir(th->cwd) < 0)
-			_exit(127);
-		execve(th->exe.path, argv, envp);
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+	if (!hr.ran || hr.status != 0 || hr.err[0]) {
 		ret = -ECHILD;
 		goto out;
 	}
-	if ((ret = trace_open_dir(&t, tdir, NULL)) < 0) {
-		trace_release(&t);
+	snprintf(tdir, sizeof(tdir), "%s/trace", b->staging);
+	if ((ret = adopt_recording(s, b, tdir, &outs, err, sizeof(err))) < 0)
 		goto out;
-	}
-	ret = infer_run(&t, &s->st, s->sc, &io, &mini, &ist, NULL, err, sizeof(err));
-	trace_release(&t);
-	if (ret < 0)
-		goto out;
-	if (mini.n != 1) {
-		graph_release(&mini);
-		ret = -EPROTO;
-		goto out;
-	}
-	/* the new thunk replaces the node's: same place in the graph, new hash */
-	{
-		struct graph_node *gn = &s->g->nodes[b->idx], *nn = &mini.nodes[0];
-		struct cache_entry outs = { 0 };
-		thunk_release(&b->th);
-		if ((ret = thunk_load(&s->st, &nn->hash, &b->th)) < 0) {
-			graph_release(&mini);
-			goto out;
-		}
-		struct gg_hash old = gn->hash;
-		gn->hash = nn->hash;
-		gn->local = nn->local;
-		outs.v = calloc(nn->noutputs + 1, sizeof(*outs.v));
-		if (!outs.v) {
-			graph_release(&mini);
-			ret = -ENOMEM;
-			goto out;
-		}
-		for (size_t i = 0; i < nn->noutputs; i++) {
-			outs.v[i].path = strdup(nn->outputs[i].path);
-			outs.v[i].value = nn->outputs[i].value;
-			outs.v[i].mode = nn->outputs[i].mode;
-			outs.n = i + 1;
-		}
-		/* the graph keeps its own outputs list: take the new one */
-		for (size_t i = 0; i < gn->noutputs; i++)
-			free(gn->outputs[i].path);
-		free(gn->outputs);
-		gn->outputs = nn->outputs;
-		gn->noutputs = nn->noutputs;
-		nn->outputs = NULL;
-		nn->noutputs = 0;
-		graph_release(&mini);
-		graph_reindex(s->g); /* a hash and paths changed */
-		if ((ret = rehash_users(s, b->idx, &old)) < 0) {
-			cache_entry_release(&outs);
-			goto out;
-		}
-		if (compute_key(s, b) == 0)
-			cache_put(s->ggdir, &b->key, &outs);
-		finish_ok(s, b, &outs);
-		cache_entry_release(&outs);
-	}
-	ret = 0;
+	if (!b->keyless && cacheable(&s->g->nodes[b->idx]))
+		cache_put(s->ggdir, &b->key, &outs);
+	finish_ok(s, b, &outs);
+	cache_entry_release(&outs);
 out:
-	free(env_pre);
-	free(env_dir);
-	free(envp);
-	free(argv);
+	cache_entry_release(&hr.outputs);
 	return ret;
 }
 
@@ -589,6 +586,159 @@ static bool plausible_input(const char *path)
 	return lstat(path, &sb) == 0 && (S_ISREG(sb.st_mode) || S_ISLNK(sb.st_mode));
 }
 
+/* ---- verify ------------------------------------------------------------------------------- */
+
+static const struct cache_output *find_output(const struct cache_entry *e, const char *path)
+{
+	for (size_t i = 0; i < e->n; i++)
+		if (!strcmp(e->v[i].path, path))
+			return &e->v[i];
+	return NULL;
+}
+
+/*
+ * Compare a run's outputs with the known result of its key (b->ref), by path: each
+ * file that differs or is on one side only is a DIFFERS event.  True if any.
+ */
+static bool verify_outputs(struct sched *s, const struct bnode *b, const struct cache_entry *got)
+{
+	char msg[PATH_MAX + 128];
+	bool differ = false;
+
+	for (size_t i = 0; i < b->ref.n; i++) {
+		const struct cache_output *o = find_output(got, b->ref.v[i].path);
+		if ((o && hash_equal(&o->value, &b->ref.v[i].value)) ||
+		    !hash_is_set(&b->ref.v[i].value)) /* removed: nothing to compare */
+			continue;
+		snprintf(msg, sizeof(msg), o ? "'%s' differs from the result known for its inputs"
+					     : "'%s' was not produced this time", b->ref.v[i].path);
+		emit_output(s, BUILD_EV_DIFFERS, b, msg, b->ref.v[i].path);
+		differ = true;
+	}
+	for (size_t i = 0; i < got->n; i++) {
+		if (find_output(&b->ref, got->v[i].path))
+			continue;
+		snprintf(msg, sizeof(msg), "'%s' is not in the result known for its inputs",
+			 got->v[i].path);
+		emit_output(s, BUILD_EV_DIFFERS, b, msg, got->v[i].path);
+		differ = true;
+	}
+	return differ;
+}
+
+/*
+ * Verify: find what a READY node's run is to be compared with (build.h, "Verify").
+ * 0 and b->ref set: run it; 1: nothing to compare with, the node is DONE and
+ * counted (not_compared); -errno on errors.  key_ret is compute_key()'s result.
+ */
+static int verify_prepare(struct sched *s, struct bnode *b, int key_ret)
+{
+	const struct graph_node *gn = &s->g->nodes[b->idx];
+	char why[PATH_MAX + 256];
+	struct cache_entry none = { 0 };
+
+	if (key_ret < 0 && !s->absent_ref[0])
+		return key_ret;
+	if (key_ret < 0)
+		snprintf(why, sizeof(why), "input '%s' is not in the tree (run 'gg build' first)",
+			 s->absent_ref);
+	else if (gn->local)
+		snprintf(why, sizeof(why), "local-only, it runs in the tree itself");
+	else if (b->must_run)
+		snprintf(why, sizeof(why), "its inputs changed shape since it last ran (run 'gg build' first)");
+	else if (cache_get(s->ggdir, &b->key, &b->ref) < 0)
+		snprintf(why, sizeof(why), "no result is known for its current inputs (run 'gg build' first)");
+	else
+		return 0;
+	s->absent_ref[0] = '\0';
+	s->stats->not_compared++;
+	emit(s, BUILD_EV_NOT_COMPARED, b, why, 0);
+	finish_ok(s, b, &none);
+	return 1;
+}
+
+/* ---- the shared results cache (build.h, struct build_remote) ------------------------ */
+
+/* A key to publish at the end (a key that cannot be remembered is just not shared). */
+static void remote_remember(struct sched *s, const struct gg_hash *key)
+{
+	if (!s->o->remote || !s->o->remote->publish)
+		return;
+	if (s->npub == s->apub) {
+		size_t a = s->apub ? 2 * s->apub : 64;
+		struct gg_hash *v = realloc(s->pub, a * sizeof(*v));
+		if (!v)
+			return;
+		s->pub = v;
+		s->apub = a;
+	}
+	s->pub[s->npub++] = *key;
+}
+
+/*
+ * Ask the remote, in one batch, about every READY node not asked yet whose key the
+ * local cache lacks: its hits are in the local cache when the ready loop gets to
+ * them.  (Their keys are computed again there, through the stat cache.)
+ */
+static void remote_prefetch(struct sched *s)
+{
+	const struct build_opts *o = s->o;
+	struct gg_hash *keys = NULL;
+	size_t *idx = NULL, n = 0;
+	bool *hit = NULL;
+
+	if (!o->remote || !o->remote->fetch || o->no_cache || o->verify)
+		return;
+	for (size_t i = 0; i < s->g->n; i++) {
+		struct bnode *b = &s->n[i];
+		if (!b->selected || b->state != B_READY || b->looked_up || b->forced ||
+		    !cacheable(&s->g->nodes[i]))
+			continue;
+		if (!keys && (!(keys = calloc(s->g->n, sizeof(*keys))) ||
+			      !(idx = calloc(s->g->n, sizeof(*idx))) ||
+			      !(hit = calloc(s->g->n, sizeof(*hit)))))
+			goto out_free; /* then each node asks on its own */
+		b->looked_up = true;
+		if (compute_key(s, b) < 0 || b->must_run || cache_has(s->ggdir, &b->key))
+			continue;
+		keys[n] = b->key;
+		idx[n++] = i;
+	}
+	s->absent_ref[0] = '\0';
+	if (n) {
+		(void)o->remote->fetch(o->remote->ctx, keys, n, hit);
+		for (size_t k = 0; k < n; k++)
+			s->n[idx[k]].remote_hit = hit[k];
+	}
+out_free:
+	free(keys);
+	free(idx);
+	free(hit);
+}
+
+/* A local miss not asked about yet: bring the remote entry in; true and *hit filled
+ * on a remote hit. */
+static bool remote_lookup(struct sched *s, struct bnode *b, struct cache_entry *hit)
+{
+	bool found = false;
+	if (!s->o->remote || !s->o->remote->fetch || b->looked_up)
+		return false;
+	b->looked_up = true;
+	/* (an error that still left the entry in place is a hit all the same) */
+	(void)s->o->remote->fetch(s->o->remote->ctx, &b->key, 1, &found);
+	if (!found)
+		return false;
+	return cache_get(s->ggdir, &b->key, hit) == 0;
+}
+
+static void remote_publish(struct sched *s)
+{
+	if (!s->npub)
+		return;
+	s->stats->remote_published = s->npub;
+	s->o->remote->publish(s->o->remote->ctx, s->pub, s->npub);
+}
+
 static void on_finished(struct sched *s, struct bnode *b)
 {
 	char msg[3 * PATH_MAX + 1024];
@@ -601,23 +751,16 @@ static void on_finished(struct sched *s, struct bnode *b)
 		s->stats->level = r->level;
 	if (b->engine_ret == -ECANCELED) {
 		b->state = B_FAILED;
+		s->stats->skipped++; /* interrupted: not its failure */
 		s->ndone++;
 		return;
 	}
+	if (b->engine_ret == 0 && r->ran && r->status == 0 && !r->err[0] && r->recorded)
+		adopt_host_run(s, b); /* (a declared output it did not make is an error) */
 	if (b->engine_ret == 0 && r->ran && r->status == 0 && !r->err[0]) {
-		s->stats->ran++;
 		if (s->o->verify) {
-			const struct graph_node *gn = &s->g->nodes[b->idx];
-			for (size_t i = 0; i < r->outputs.n && i < gn->noutputs; i++) {
-				if (hash_is_set(&gn->outputs[i].value) &&
-				    !hash_equal(&gn->outputs[i].value, &r->outputs.v[i].value)) {
-					snprintf(msg, sizeof(msg), "'%s' differs from the recorded build's",
-						 r->outputs.v[i].path);
-					s->stats->differs++;
-					emit(s, BUILD_EV_DIFFERS, b, msg, 0);
-					break;
-				}
-			}
+			if (verify_outputs(s, b, &r->outputs))
+				s->stats->differs++;
 		} else {
 			struct cache_entry old;
 			if (cache_get(s->ggdir, &b->key, &old) == 0) {
@@ -627,14 +770,16 @@ static void on_finished(struct sched *s, struct bnode *b)
 							 "'%s' differs from the cached result of the same inputs",
 							 r->outputs.v[i].path);
 						s->stats->nondeterministic++;
-						emit(s, BUILD_EV_NONDETERMINISTIC, b, msg, 0);
+						emit_output(s, BUILD_EV_NONDETERMINISTIC, b, msg,
+							    r->outputs.v[i].path);
 						break;
 					}
 				}
 				cache_entry_release(&old);
 			}
-			if (cacheable(&s->g->nodes[b->idx]))
-				cache_put(s->ggdir, &b->key, &r->outputs);
+			if (cacheable(&s->g->nodes[b->idx]) && !b->keyless &&
+			    cache_put(s->ggdir, &b->key, &r->outputs) == 0)
+				remote_remember(s, &b->key);
 			if ((ret = materialize_all(s, &r->outputs, NULL)) < 0) {
 				b->state = B_FAILED;
 				s->stats->failed++;
@@ -645,6 +790,7 @@ static void on_finished(struct sched *s, struct bnode *b)
 				return;
 			}
 		}
+		s->stats->ran++; /* (after materialization: a node counts once) */
 		emit(s, BUILD_EV_DONE, b, NULL, 0);
 		finish_ok(s, b, &r->outputs);
 		rm_rf(b->staging);
@@ -654,9 +800,10 @@ static void on_finished(struct sched *s, struct bnode *b)
 	 * stderr, kept in the same place, may well be empty): say so, and neither run it
 	 * again nor re-record it on the host, which would write the tree directly. */
 	full = out_of_space(s, b);
-	/* failed: find what it missed (supervised run), then re-record it */
+	/* failed: find what it missed (supervised run), then re-record it; not a recorded
+	 * host run, which failed in the tree itself */
 	if (b->engine_ret == 0 && r->ran && !b->supervise && b->tries == 0 && s->o->self_correct &&
-	    !s->o->verify && !full) {
+	    !s->o->verify && !full && !r->recorded) {
 		b->supervise = true;
 		b->tries++;
 		cache_entry_release(&r->outputs);
@@ -665,7 +812,7 @@ static void on_finished(struct sched *s, struct bnode *b)
 		return;
 	}
 	if (b->engine_ret == 0 && r->ran && s->o->self_correct && !s->o->verify && !full &&
-	    ((r->undeclared[0] && plausible_input(r->undeclared)) || b->must_run || b->edited)) {
+	    !r->recorded && ((r->undeclared[0] && plausible_input(r->undeclared)) || b->must_run || b->edited)) {
 		/* an edited source may read what the recording never saw (a new header in
 		 * the tree, where the staging area hides it from the supervisor) */
 		if (r->undeclared[0] && plausible_input(r->undeclared))
@@ -704,7 +851,10 @@ static void on_finished(struct sched *s, struct bnode *b)
 	s->stats->failed++;
 	s->ndone++;
 	emit(s, BUILD_EV_FAILED, b, msg, r->status);
-	skip_users(s, b);
+	if (s->o->verify)
+		release_users(s, b); /* their keys come from the tree, not from this run */
+	else
+		skip_users(s, b);
 	/* the staging area is kept until the end: the observer may show its stderr */
 }
 
@@ -813,13 +963,52 @@ static int sweep_temps(struct sched *s)
 static void pick_staging(struct sched *s)
 {
 	struct statfs fs;
-	snprintf(s->staging_base, sizeof(s->staging_base), "/dev/shm/gg-%d", (int)geteuid());
-	if (statfs("/dev/shm", &fs) == 0 && fs.f_type == TMPFS_MAGIC &&
+	char top[64];
+	snprintf(top, sizeof(top), "/dev/shm/gg-%d", (int)geteuid());
+	if (ggdir_ram_scratch(s->ggdir, s->staging_base, sizeof(s->staging_base)) == 0 &&
+	    statfs("/dev/shm", &fs) == 0 && fs.f_type == TMPFS_MAGIC &&
+	    (mkdir(top, 0700) == 0 || errno == EEXIST) &&
 	    (mkdir(s->staging_base, 0700) == 0 || errno == EEXIST) &&
 	    access(s->staging_base, W_OK) == 0)
 		return;
 	snprintf(s->staging_base, sizeof(s->staging_base), "%s/tmp", s->ggdir);
 	mkdir(s->staging_base, 0755);
+}
+
+/*
+ * make's whole record is mtimes: an output older than one of its thunk's inputs
+ * is out of date to it.  materialize() gives an output whose bytes did not change
+ * the time the stat cache last saw (the recorded build's order), which is older
+ * than an input edited since; so each output of a node the build left done that is
+ * older than its newest input gets that input's time.  Nodes are in topological
+ * order, so a producer's times are settled before its users are looked at.  Nodes
+ * whose command ninja drives are left to driverlog (restat, .ninja_log).
+ */
+static void settle_times(struct sched *s)
+{
+	for (size_t i = 0; i < s->g->n; i++) {
+		const struct thunk *th = &s->n[i].th;
+		struct timespec newest = { 0, 0 };
+		struct stat sb;
+		if (s->n[i].state != B_DONE || !th->outputs.n || driverlog_owns(s->g, th))
+			continue;
+		for (size_t k = 0; k < th->inputs.n; k++)
+			if (stat(th->inputs.v[k].path, &sb) == 0 && S_ISREG(sb.st_mode) &&
+			    (sb.st_mtim.tv_sec > newest.tv_sec ||
+			     (sb.st_mtim.tv_sec == newest.tv_sec && sb.st_mtim.tv_nsec > newest.tv_nsec)))
+				newest = sb.st_mtim;
+		if (!newest.tv_sec)
+			continue;
+		for (size_t k = 0; k < th->outputs.n; k++) {
+			struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, newest };
+			if (lstat(th->outputs.v[k], &sb) < 0 || !S_ISREG(sb.st_mode) ||
+			    sb.st_mtim.tv_sec > newest.tv_sec ||
+			    (sb.st_mtim.tv_sec == newest.tv_sec && sb.st_mtim.tv_nsec >= newest.tv_nsec))
+				continue;
+			if (utimensat(AT_FDCWD, th->outputs.v[k], ts, AT_SYMLINK_NOFOLLOW) == 0)
+				statcache_forget(s->sc, th->outputs.v[k]);
+		}
+	}
 }
 
 static bool cancelled(const struct sched *s)
@@ -922,13 +1111,22 @@ int build_run(const char *ggdir, struct graph *g, const struct build_opts *opts,
 	t0 = now_ms();
 	while (s.ndone < s.nsel) {
 		bool progressed = false;
-		bool stop = s.quit || cancelled(&s) || (!opts->keep_going && stats->failed);
+		bool stop = s.quit || cancelled(&s) ||
+			    (!opts->keep_going && !opts->verify && stats->failed);
 		if (stop && !s.quit) {
 			s.quit = true;
 			pthread_mutex_lock(&s.mu);
-			s.ntodo = 0; /* drop what has not started */
+			for (size_t k = 0; k < s.ntodo; k++) { /* drop what has not started */
+				struct bnode *d = &s.n[s.todo[k]];
+				d->state = B_READY; /* counted skipped at the end */
+				s.running--;
+				rm_rf(d->staging);
+			}
+			s.ntodo = 0;
 			pthread_mutex_unlock(&s.mu);
 		}
+		if (!s.quit)
+			remote_prefetch(&s); /* one round trip for all of them */
 		/* ready nodes, in graph (topological) order */
 		for (size_t i = 0; i < g->n && !s.quit && s.running < (size_t)s.nworkers; i++) {
 			struct bnode *b = &s.n[i];
@@ -936,17 +1134,26 @@ int build_run(const char *ggdir, struct graph *g, const struct build_opts *opts,
 			if (!b->selected || b->state != B_READY)
 				continue;
 			progressed = true;
-			if ((ret = compute_key(&s, b)) < 0) {
+			s.absent_ref[0] = '\0';
+			ret = compute_key(&s, b);
+			if (opts->verify)
+				ret = verify_prepare(&s, b, ret);
+			if (ret < 0) {
 				failf(&s, ret, "cannot compute the key of '%s': %s", g->nodes[i].label,
 				      strerror(-ret));
 				goto out_join;
 			}
+			if (ret > 0)
+				continue; /* verify: nothing to compare with */
+			bool remote_hit = false;
 			if (!opts->no_cache && !opts->verify && !b->forced && !b->must_run &&
-			    cacheable(&g->nodes[i]) && cache_get(ggdir, &b->key, &hit) == 0) {
+			    cacheable(&g->nodes[i]) && (cache_get(ggdir, &b->key, &hit) == 0 ||
+							(remote_hit = remote_lookup(&s, b, &hit)))) {
 				bool store_fault = false;
 				char note[PATH_MAX + 512];
 				if ((ret = materialize_all(&s, &hit, &store_fault)) == 0) {
 					stats->cached++;
+					stats->remote_hits += remote_hit || b->remote_hit;
 					finish_ok(&s, b, &hit);
 					emit(&s, BUILD_EV_CACHED, b, NULL, 0);
 					continue;
@@ -1015,11 +1222,25 @@ int build_run(const char *ggdir, struct graph *g, const struct build_opts *opts,
 			break;
 		}
 	}
+	/* what never started (the build stopped, or waits on failures) is skipped */
+	for (size_t i = 0; i < g->n; i++)
+		if (s.n[i].selected && (s.n[i].state == B_WAIT || s.n[i].state == B_READY))
+			stats->skipped++;
 	ret = 0;
 	if (cancelled(&s))
 		ret = failf(&s, -ECANCELED, "interrupted");
 	else if (stats->failed || stats->skipped || s.ndone < s.nsel)
 		ret = -ENOTRECOVERABLE;
+	if (!opts->verify) { /* ninja's records of what was built (driverlog.h): a warning at worst */
+		struct driverlog *dl = NULL;
+		settle_times(&s);
+		char why[1100] = "warning: ninja's logs not updated: ";
+		for (size_t i = 0; i < g->n; i++)
+			if (s.n[i].state == B_DONE && driverlog_add(&dl, g, &s.n[i].th, &g->nodes[i]) < 0)
+				break;
+		if (driverlog_commit(&dl, why + strlen(why), sizeof(why) - strlen(why)) < 0)
+			emit(&s, BUILD_EV_NOTE, NULL, why, 0);
+	}
 out_join:
 	pthread_mutex_lock(&s.mu);
 	s.quit = true;
@@ -1028,6 +1249,7 @@ out_join:
 	for (int w = 0; w < s.nworkers; w++)
 		if (s.workers[w])
 			pthread_join(s.workers[w], NULL);
+	remote_publish(&s); /* what ran, once the workers are gone */
 out:
 	if (s.sc) {
 		statcache_save(s.sc);
@@ -1039,6 +1261,7 @@ out:
 		thunk_release(&s.n[i].th);
 		thunk_release(&s.n[i].cur);
 		cache_entry_release(&s.n[i].result);
+		cache_entry_release(&s.n[i].ref);
 		cache_entry_release(&s.n[i].res.outputs);
 		free(s.n[i].users);
 	}
@@ -1046,6 +1269,7 @@ out:
 	free(s.todo);
 	free(s.fin);
 	free(s.workers);
+	free(s.pub);
 	store_release(&s.st);
 	pthread_mutex_destroy(&s.mu);
 	pthread_cond_destroy(&s.cv_todo);

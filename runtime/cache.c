@@ -88,8 +88,10 @@ int cache_get(const char *ggdir, const struct gg_hash *key, struct cache_entry *
 		if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 3)
 			goto out_bad;
 		x = o->via.array.ptr;
-		if (x[0].type != MSGPACK_OBJECT_STR || x[1].type != MSGPACK_OBJECT_BIN ||
-		    x[1].via.bin.size != 1 + GG_HASH_LEN || x[1].via.bin.ptr[0] != GG_HASH_VALUE ||
+		if (x[0].type != MSGPACK_OBJECT_STR ||
+		    (x[1].type != MSGPACK_OBJECT_NIL &&
+		     (x[1].type != MSGPACK_OBJECT_BIN || x[1].via.bin.size != 1 + GG_HASH_LEN ||
+		      x[1].via.bin.ptr[0] != GG_HASH_VALUE)) ||
 		    x[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
 			goto out_bad;
 		co->path = strndup(x[0].via.str.ptr, x[0].via.str.size);
@@ -98,8 +100,10 @@ int cache_get(const char *ggdir, const struct gg_hash *key, struct cache_entry *
 			ret = -ENOMEM;
 			goto out;
 		}
-		co->value.kind = GG_HASH_VALUE;
-		memcpy(co->value.bytes, x[1].via.bin.ptr + 1, GG_HASH_LEN);
+		if (x[1].type == MSGPACK_OBJECT_BIN) { /* (nil: removed, value unset) */
+			co->value.kind = GG_HASH_VALUE;
+			memcpy(co->value.bytes, x[1].via.bin.ptr + 1, GG_HASH_LEN);
+		}
 		co->mode = (uint32_t)x[2].via.u64;
 	}
 	ret = 0;
@@ -136,7 +140,10 @@ int cache_put(const char *ggdir, const struct gg_hash *key, const struct cache_e
 		memcpy(h + 1, e->v[i].value.bytes, GG_HASH_LEN);
 		msgpack_pack_array(&pk, 3);
 		msgpack_pack_str_with_body(&pk, e->v[i].path, strlen(e->v[i].path));
-		msgpack_pack_bin_with_body(&pk, h, sizeof(h));
+		if (hash_is_set(&e->v[i].value))
+			msgpack_pack_bin_with_body(&pk, h, sizeof(h));
+		else
+			msgpack_pack_nil(&pk);
 		msgpack_pack_uint32(&pk, e->v[i].mode);
 	}
 	/* <ggdir>/cache, then the shard */

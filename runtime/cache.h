@@ -14,6 +14,9 @@
  *                                  mode (uint)] ... ] ]
  *
  * outputs in the thunk's (sorted) output order.  A file that does not parse is a miss.
+ * The value may be nil instead (then struct cache_output's value is unset): an output
+ * the recorded build made and removed again, read by no other command (gg infer; the
+ * depfile ninja deletes): there is nothing to put in the tree for it.
  *
  * Ownership: struct cache_entry owns its outputs.  Errors: 0 or -errno; nothing
  * prints.

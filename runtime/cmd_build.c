@@ -14,17 +14,23 @@
 
 #include "build.h"
 #include "cmds.h"
+#include "runtime/engine/remote_cache.h"
 #include "ggdir.h"
 #include "graph.h"
 #include "json.h"
 #include "util.h"
 
 static int cancel_pipe[2] = { -1, -1 };
+static volatile sig_atomic_t remote_cancel; /* the S3 client's (s3.h) */
+static const char *remote_url;              /* --remote, else $GG_REMOTE */
+static bool remote_read_only;
 
 static void on_signal(int sig)
 {
 	int saved = errno;
 	char c = (char)sig;
+	if (remote_cancel < 100)
+		remote_cancel++;
 	if (write(cancel_pipe[1], &c, 1) < 0) {
 		/* nothing to do: the pipe is full, the build is stopping already */
 	}
@@ -34,8 +40,22 @@ static void on_signal(int sig)
 struct ui {
 	bool tty;
 	bool quiet;
+	bool verify;
 	size_t ran_lines;
 };
+
+/* A command on one line, cut to about `max` bytes: enough to tell thunks apart. */
+static void short_command(const char *cmd, char *buf, size_t size, size_t max)
+{
+	size_t n = 0;
+	if (max + 4 > size)
+		max = size - 4;
+	for (; cmd && *cmd && n < max; cmd++)
+		buf[n++] = *cmd == '\n' || *cmd == '\t' ? ' ' : *cmd;
+	if (cmd && *cmd)
+		memcpy(buf + n, "...", 3), n += 3;
+	buf[n] = '\0';
+}
 
 static void print_file_tail(const char *path, FILE *to)
 {
@@ -53,6 +73,7 @@ static void observer(void *ctx, const struct build_event *ev)
 {
 	struct ui *ui = ctx;
 	const char *label = ev->node ? ev->node->label : "";
+	char hex[GG_HASH_HEX_SIZE], cmd[96];
 
 	if (ui->tty)
 		fputs("\r\033[K", stdout);
@@ -70,8 +91,8 @@ static void observer(void *ctx, const struct build_event *ev)
 		break;
 	case BUILD_EV_FAILED:
 		fflush(stdout);
-		fprintf(stderr, "gg: FAILED: %s: %s\n  %s\n", label, ev->text ? ev->text : "",
-			ev->node ? ev->node->command : "");
+		fprintf(stderr, "gg: %s: %s: %s\n  %s\n", ui->verify ? "could not run" : "FAILED",
+			label, ev->text ? ev->text : "", ev->node ? ev->node->command : "");
 		print_file_tail(ev->log, stderr);
 		break;
 	case BUILD_EV_SKIPPED:
@@ -84,11 +105,20 @@ static void observer(void *ctx, const struct build_event *ev)
 	case BUILD_EV_NONDETERMINISTIC:
 		fprintf(stderr, "gg: nondeterministic: %s: %s\n", label, ev->text);
 		break;
-	case BUILD_EV_DIFFERS:
-		printf("differs: %s: %s\n", label, ev->text);
+	case BUILD_EV_DIFFERS: /* the thunk by hash and command, the file in the text */
+		short_command(ev->node->command, cmd, sizeof(cmd), 72);
+		printf("differs: thunk %s (%s): %s\n", hash_to_hex(&ev->node->hash, hex), cmd,
+		       ev->text);
+		break;
+	case BUILD_EV_NOT_COMPARED:
+		if (!ui->quiet)
+			fprintf(stderr, "gg: not compared: %s: %s\n", label, ev->text);
 		break;
 	case BUILD_EV_NOTE:
-		fprintf(stderr, "gg: %s: %s\n", label, ev->text);
+		if (ev->node)
+			fprintf(stderr, "gg: %s: %s\n", label, ev->text);
+		else
+			fprintf(stderr, "gg: %s\n", ev->text);
 		break;
 	case BUILD_EV_CACHED:
 		break;
@@ -104,6 +134,7 @@ static void observer(void *ctx, const struct build_event *ev)
 
 static const char build_help[] =
 	"usage: gg build [-j N] [-k] [--no-cache] [--timeout S] [--require-sandbox=N]\n"
+	"                [--remote s3://BUCKET[/PREFIX] [--remote-read-only]]\n"
 	"                [--json] [--quiet] [TARGET...]\n"
 	"\n"
 	"Replay the recorded graph against the current tree and materialize the outputs:\n"
@@ -117,12 +148,32 @@ static const char build_help[] =
 	"  --timeout S          kill a thunk after S seconds (default 3600)\n"
 	"  --require-sandbox=N  refuse to run below sandbox level N (1 strongest)\n"
 	"  --no-self-correct    fail instead of re-recording\n"
+	"  --remote URL         a shared results cache in S3 (default: $GG_REMOTE): a\n"
+	"                       thunk the local cache lacks is looked up there first and\n"
+	"                       materialized from it; what ran is uploaded at the end\n"
+	"  --remote-read-only   look up only, never upload (untrusted clients)\n"
 	"  --json               a JSON summary at the end\n"
 	"  --quiet              no progress lines\n"
 	"  TARGET               files to build (with what they need); default: all\n";
 
+static const char verify_help[] =
+	"usage: gg verify [-j N] [--timeout S] [--json] [--quiet] [--all | TARGET...]\n"
+	"\n"
+	"Re-execute thunks in the sandbox and compare their outputs with the result the\n"
+	"cache holds for the inputs the tree holds now (the recorded build's, or the last\n"
+	"gg build's); the tree is left alone.  Every selected thunk runs, failures or not.\n"
+	"A thunk with no known result for its current inputs (a source edited since the\n"
+	"last gg build) or a local-only one is not compared, and said so.  Ends with\n"
+	"'verified N thunks: D differ, F could not run'; exits 1 if D or F is not 0.\n"
+	"\n"
+	"  -j N                 thunks at once (default: the cores)\n"
+	"  --timeout S          kill a thunk after S seconds (default 3600)\n"
+	"  --json               a JSON summary at the end\n"
+	"  --quiet              no progress lines\n"
+	"  TARGET               files to verify (with what they need); default: all\n";
+
 static int parse(int argc, char **argv, struct build_opts *o, bool *json, bool *quiet,
-		 const char ***targets, struct gg_hash **force, bool hashes)
+		 const char ***targets, struct gg_hash **force, bool hashes, const char *help)
 {
 	size_t nt = 0, nf = 0;
 	*targets = calloc((size_t)argc + 1, sizeof(**targets));
@@ -135,7 +186,7 @@ static int parse(int argc, char **argv, struct build_opts *o, bool *json, bool *
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			fputs(build_help, stdout);
+			fputs(help, stdout);
 			exit(0);
 		} else if (!strcmp(a, "-j") && i + 1 < argc) {
 			o->jobs = atoi(argv[++i]);
@@ -157,6 +208,12 @@ static int parse(int argc, char **argv, struct build_opts *o, bool *json, bool *
 			*quiet = true;
 		} else if (!strcmp(a, "--all")) {
 			/* every node: the default */
+		} else if (!strcmp(a, "--remote") && i + 1 < argc && help == build_help) {
+			remote_url = argv[++i];
+		} else if (!strncmp(a, "--remote=", 9) && help == build_help) {
+			remote_url = a + 9;
+		} else if (!strcmp(a, "--remote-read-only") && help == build_help) {
+			remote_read_only = true;
 		} else if (a[0] == '-') {
 			fprintf(stderr, "gg: unknown option '%s'\n", a);
 			return -1;
@@ -180,26 +237,17 @@ static int parse(int argc, char **argv, struct build_opts *o, bool *json, bool *
 	return 0;
 }
 
+/* The shim for self-correction, or NULL (then a failing thunk is not re-recorded). */
 static char *shim_path(void)
 {
-	char exe[PATH_MAX], *p;
-	const char *env = getenv("GG_SHIM_LIB");
-	ssize_t n;
-	if (env && *env)
-		return xstrdup(env);
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 32);
-	if (n <= 0)
+	char *shim = NULL;
+	if (cmd_shim_path(&shim) < 0)
 		return NULL;
-	exe[n] = '\0';
-	p = strrchr(exe, '/');
-	if (!p)
+	if (access(shim, R_OK) < 0) {
+		free(shim);
 		return NULL;
-	*p = '\0';
-	p = strrchr(exe, '/');
-	if (!p)
-		return NULL;
-	strcpy(p, "/lib/libggshim.so");
-	return access(exe, R_OK) == 0 ? xstrdup(exe) : NULL;
+	}
+	return shim;
 }
 
 static int run_verb(int argc, char **argv, bool verify, bool hashes)
@@ -213,17 +261,20 @@ static int run_verb(int argc, char **argv, bool verify, bool hashes)
 	bool json = false;
 	char *ggdir = NULL, *graphfile = NULL, *shim, err[PATH_MAX + 512];
 	struct sigaction sa = { .sa_handler = on_signal };
-	int ret, rc = 0;
+	struct remote_cache *rc = NULL;
+	size_t remote_published = 0;
+	int ret, status = 0;
 
-	if (parse(argc, argv, &o, &json, &ui.quiet, &targets, &force, hashes) < 0) {
-		fputs(build_help, stderr);
+	if (parse(argc, argv, &o, &json, &ui.quiet, &targets, &force, hashes,
+		  verify ? verify_help : build_help) < 0) {
+		fputs(verify ? verify_help : build_help, stderr);
 		return 2;
 	}
 	if (hashes && !o.nforce) {
 		fputs("usage: gg force HASH...\n", stderr);
 		return 2;
 	}
-	o.verify = verify;
+	o.verify = ui.verify = verify;
 	if (verify)
 		o.no_cache = true;
 	if (ggdir_find(NULL, &ggdir) < 0)
@@ -240,8 +291,30 @@ static int run_verb(int argc, char **argv, bool verify, bool hashes)
 	sigaction(SIGHUP, &sa, NULL);
 	o.observer = observer;
 	o.observer_ctx = &ui;
+	if (!verify && (!remote_url || !*remote_url))
+		remote_url = getenv("GG_REMOTE");
+	if (!verify && remote_url && *remote_url) {
+		if (remote_cache_open(remote_url, ggdir, remote_read_only, &remote_cancel, &rc, err,
+				      sizeof(err)) < 0)
+			die("%s", err);
+		o.remote = remote_cache_ops(rc);
+	} else if (remote_read_only) {
+		die("--remote-read-only wants a remote: --remote s3://BUCKET[/PREFIX] or GG_REMOTE");
+	}
 
 	ret = build_run(ggdir, &g, &o, &st, err, sizeof(err));
+	if (rc) {
+		struct remote_cache_stats rs;
+		remote_cache_get_stats(rc, &rs);
+		if (remote_cache_error(rc)[0])
+			fprintf(stderr, "gg: warning: remote cache: %zu transfers failed, first: %s\n",
+				rs.errors, remote_cache_error(rc));
+		if (st.remote_published > rs.published && ret != -ECANCELED)
+			fprintf(stderr, "gg: warning: %zu of %zu results not uploaded to %s\n",
+				st.remote_published - rs.published, st.remote_published,
+				remote_cache_url(rc));
+		remote_published = rs.published;
+	}
 	if (ui.tty)
 		fputs("\r\033[K", stdout);
 	if (ret == -ESTALE) {
@@ -249,15 +322,15 @@ static int run_verb(int argc, char **argv, bool verify, bool hashes)
 			"gg: the graph is stale: '%s' changed since the build was recorded\n"
 			"gg: run 'gg record -- make' (or your build command) to refresh it; it only\n"
 			"gg: re-runs what changed, and 'gg infer' merges it into the graph\n", err);
-		rc = 1;
+		status = 1;
 		goto out;
 	}
 	if (ret < 0 && ret != -ENOTRECOVERABLE && ret != -ECANCELED) {
 		fprintf(stderr, "gg: %s\n", err);
-		rc = 1;
+		status = 1;
 		goto out;
 	}
-	if (st.corrected) {
+	if (st.corrected || st.graph_changed) {
 		if (asprintf(&graphfile, "%s/graph", ggdir) < 0 || graph_save(&g, graphfile) < 0)
 			warning("cannot save the updated graph");
 	}
@@ -271,26 +344,43 @@ static int run_verb(int argc, char **argv, bool verify, bool hashes)
 		json_kv_uint(&j, "failed", st.failed);
 		json_kv_uint(&j, "skipped", st.skipped);
 		json_kv_uint(&j, "corrected", st.corrected);
+		if (rc) {
+			json_kv_str(&j, "remote", remote_cache_url(rc));
+			json_kv_uint(&j, "remote_hits", st.remote_hits);
+			json_kv_uint(&j, "remote_published", remote_published);
+		}
 		json_kv_uint(&j, "nondeterministic", st.nondeterministic);
 		json_kv_uint(&j, "differs", st.differs);
+		json_kv_uint(&j, "not_compared", st.not_compared);
 		json_kv_int(&j, "sandbox_level", st.level);
 		json_kv_bool(&j, "interrupted", ret == -ECANCELED);
 		json_obj_end(&j);
 		puts(j.sb.buf ? j.sb.buf : "{}");
 		json_release(&j);
 	} else if (verify) {
-		printf("gg: verified %zu thunks: %zu differ (sandbox level %d)\n", st.ran, st.differs,
-		       st.level);
+		/* total = ran + failed + not_compared + skipped (build.h) */
+		printf("gg: verified %zu thunks: %zu differ, %zu could not run", st.total, st.differs,
+		       st.failed);
+		if (st.not_compared)
+			printf(", %zu not compared (no result known for their inputs)", st.not_compared);
+		if (st.skipped)
+			printf(", %zu not run (interrupted)", st.skipped);
+		printf(" (sandbox level %d)\n", st.level);
 	} else if (!ui.quiet || st.failed) {
-		printf("gg: %zu thunks: %zu cached, %zu ran, %zu failed, %zu skipped%s (sandbox level %d)\n",
-		       st.total, st.cached, st.ran, st.failed, st.skipped,
-		       st.corrected ? ", some re-recorded" : "", st.level);
+		/* total = cached + ran + corrected + failed + skipped (build.h) */
+		printf("gg: %zu thunks: %zu cached, %zu ran, %zu re-recorded, %zu failed, %zu skipped"
+		       " (sandbox level %d)\n", st.total, st.cached, st.ran, st.corrected, st.failed,
+		       st.skipped, st.level);
+		if (rc)
+			printf("gg: remote %s: %zu of the cached from there, %zu results uploaded%s\n",
+			       remote_cache_url(rc), st.remote_hits, remote_published,
+			       remote_read_only ? " (read-only)" : "");
 	}
 	if (ret == -ECANCELED) {
 		fprintf(stderr, "gg: interrupted\n");
-		rc = 130;
-	} else if (ret < 0 || st.failed || (verify && st.differs)) {
-		rc = 1;
+		status = 130;
+	} else if (ret < 0 || st.failed || st.skipped || (verify && st.differs)) {
+		status = 1;
 	}
 out:
 	for (size_t i = 0; i < o.ntargets; i++)
@@ -299,9 +389,10 @@ out:
 	free(force);
 	free(shim);
 	free(graphfile);
+	remote_cache_free(rc);
 	graph_release(&g);
 	free(ggdir);
-	return rc;
+	return status;
 }
 
 int cmd_build(int argc, char **argv)

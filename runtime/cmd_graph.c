@@ -75,6 +75,66 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Did a build driver (infer.h) run?  By program name, as the inferer cuts. */
+static bool saw_driver(const struct trace *t)
+{
+	for (size_t i = 0; i < t->nimages; i++) {
+		const struct trace_image *im = t->images[i];
+		const char *names[2] = { path_base(im->exe ? im->exe : ""),
+					 im->argv.n ? path_base(im->argv.v[0]) : "" };
+		for (int k = 0; k < 2; k++)
+			for (size_t d = 0; infer_default_drivers[d]; d++)
+				if (!strcmp(names[k], infer_default_drivers[d]))
+					return true;
+	}
+	return false;
+}
+
+/*
+ * Say what a recording probably lacks (stderr): why it gave no thunk, or that the
+ * recorded build failed (its graph then holds only what completed).
+ */
+static void infer_hint(const struct trace *t, const struct infer_stats *stats, const char *dir)
+{
+	const struct trace_image *root = NULL, *last;
+	char cmd[128] = "";
+
+	if (!t->nimages) {
+		fprintf(stderr, "gg: hint: '%s' holds no recording: run the build under 'gg record "
+				"-- make' (or your build command) first\n", dir);
+		return;
+	}
+	for (size_t i = 0; i < t->nimages && !root; i++)
+		if (!t->images[i]->parent)
+			root = t->images[i];
+	for (last = root; last && last->exec_next; last = last->exec_next)
+		;
+	for (uint32_t i = 0; last && i < last->argv.n && strlen(cmd) < 64; i++)
+		snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), "%s%s", i ? " " : "",
+			 last->argv.v[i]);
+	if (last && last->exit.kind == TRACE_EXIT_STATUS && last->exit.code != 0 && stats->thunks)
+		fprintf(stderr, "gg: hint: the recorded command '%s' exited with status %d: the "
+				"graph holds only what completed\n", cmd, last->exit.code);
+	else if (stats->thunks)
+		return;
+	else if (last && last->exit.kind == TRACE_EXIT_STATUS && last->exit.code != 0)
+		fprintf(stderr, "gg: hint: the recorded command '%s' exited with status %d: the "
+				"build failed before any command left a file; fix it and record "
+				"again\n", cmd, last->exit.code);
+	else if (last && last->exit.kind == TRACE_EXIT_SIGNAL)
+		fprintf(stderr, "gg: hint: the recorded command '%s' was killed by signal %d\n",
+			cmd, last->exit.code);
+	else if (!saw_driver(t))
+		fprintf(stderr, "gg: hint: no build driver (make, ninja, meson, cmake --build...) "
+				"ran, and the recorded command '%s' left no file in the tree\n", cmd);
+	else if (!stats->commands)
+		fprintf(stderr, "gg: hint: the build driver ran no command: was everything up to "
+				"date?  Record a build from a clean tree (e.g. after 'make clean')\n");
+	else
+		fprintf(stderr, "gg: hint: %zu commands ran but none left a file in the tree\n",
+			stats->commands);
+}
+
 static const char infer_usage[] =
 	"usage: gg infer [--stats] [--json] [--replace] [--trace-dir D] [--tree DIR]\n"
 	"                [--allow-env NAME]...\n";
@@ -144,6 +204,7 @@ int cmd_infer(int argc, char **argv)
 		warning("%s", warnings.v[i]);
 	if (ret < 0)
 		die("%s", err);
+	infer_hint(&t, &stats, tdir);
 	file = graph_file(ggdir);
 	if (!replace) {
 		/* an incremental recording refreshes the existing graph */
@@ -344,6 +405,8 @@ static void show_json(struct graph *g, long n, const struct thunk *th)
 	json_inputs(&j, g, "inputs", &th->inputs);
 	json_key(&j, "missing");
 	json_strv(&j, (const char *const *)th->missing.v, th->missing.n);
+	json_key(&j, "notdir");
+	json_strv(&j, (const char *const *)th->notdir.v, th->notdir.n);
 	json_key(&j, "listings");
 	json_arr_begin(&j);
 	for (size_t i = 0; i < th->listings.n; i++) {
@@ -410,6 +473,11 @@ static void show_text(struct graph *g, long n, const struct thunk *th)
 		printf("probed, missing (%zu):\n", th->missing.n);
 		for (size_t i = 0; i < th->missing.n; i++)
 			printf("  %s\n", rel(g, th->missing.v[i]));
+	}
+	if (th->notdir.n) {
+		printf("probed, below a non-directory (%zu):\n", th->notdir.n);
+		for (size_t i = 0; i < th->notdir.n; i++)
+			printf("  %s\n", rel(g, th->notdir.v[i]));
 	}
 	if (th->listings.n) {
 		printf("listed (%zu):\n", th->listings.n);

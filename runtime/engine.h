@@ -25,6 +25,7 @@ struct engine_job {
 	int cancel_fd;         /* -1: none */
 	bool supervise;        /* name the first undeclared path (slower) */
 	unsigned long long seed; /* deterministic randomness */
+	const char *shim;      /* host engine: libggshim.so to record the run with (NULL: none) */
 };
 
 struct engine_result {
@@ -36,6 +37,7 @@ struct engine_result {
 	char denied[PATH_MAX + 64]; /* first operation denied */
 	char stdout_path[PATH_MAX], stderr_path[PATH_MAX]; /* captured, in the staging dir */
 	char err[4096 + 512];  /* why it could not run, or what is wrong with its outputs */
+	bool recorded;         /* host engine: the run was recorded into <staging>/trace */
 };
 
 struct engine_ops {
@@ -46,7 +48,13 @@ struct engine_ops {
 
 /* The local engine: the sandbox.  ctx is the struct store outputs go to. */
 extern const struct engine_ops engine_local;
-/* Local-only thunks: run in the tree itself, unsandboxed (engine_host.c). */
+/*
+ * Local-only thunks (and re-recordings): run in the tree itself, unsandboxed
+ * (engine_host.c).  With job->shim, the command runs under the shim into the trace
+ * directory <staging>/trace (res->recorded) and only the declared outputs that
+ * exist are stored: the caller infers what it really read and wrote from the
+ * recording (merge.h, graph_adopt).
+ */
 extern const struct engine_ops engine_host;
 
 #endif

@@ -6,6 +6,12 @@
  *
  * Standard input is inherited (a thunk that reads it needs it); standard output and
  * error are captured in the job's staging directory, like the sandbox's.
+ *
+ * Recorded (job->shim): the command runs with LD_PRELOAD=<shim> and
+ * GG_TRACE_DIR=<staging>/trace, so its recording says what it read and wrote this
+ * time (a new #include of a local-only compile is an input from now on); then only
+ * the declared outputs that exist are stored, since the recording names the real
+ * ones (engine.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +27,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "trace_format.h"
 #include "util.h"
 
 static uint64_t now_ms(void)
@@ -52,18 +59,22 @@ static int wait_child(pid_t pid, const struct engine_job *job, int *status)
 	}
 }
 
-static int collect(struct store *st, const struct thunk *th, struct engine_result *res)
+/* Store the declared outputs; a missing one fails, unless `lenient` (it is skipped). */
+static int collect(struct store *st, const struct thunk *th, bool lenient,
+		   struct engine_result *res)
 {
 	res->outputs.v = calloc(th->outputs.n + 1, sizeof(*res->outputs.v));
 	if (!res->outputs.v)
 		return -ENOMEM;
 	for (size_t i = 0; i < th->outputs.n; i++) {
-		struct cache_output *o = &res->outputs.v[i];
+		struct cache_output *o = &res->outputs.v[res->outputs.n];
 		const char *path = th->outputs.v[i];
 		struct stat sb;
 		int ret;
 
 		if (lstat(path, &sb) < 0) {
+			if (lenient)
+				continue;
 			snprintf(res->err, sizeof(res->err), "the command did not produce '%s'", path);
 			return -ENOENT;
 		}
@@ -84,16 +95,34 @@ static int collect(struct store *st, const struct thunk *th, struct engine_resul
 		if (!(o->path = strdup(path)))
 			return -ENOMEM;
 		o->mode = sb.st_mode;
-		res->outputs.n = i + 1;
+		res->outputs.n++;
 	}
 	return 0;
+}
+
+/*
+ * The environment of a recorded run: the thunk's, plus the shim and its trace
+ * directory (a thunk's environment never holds LD_PRELOAD or GG_*: thunk.h).  The
+ * strings are the thunk's or `extra`'s; free() the array only.
+ */
+static char **recorded_env(const struct thunk *th, char *extra[2])
+{
+	char **envp = calloc(th->env.n + 3, sizeof(*envp));
+	size_t n = 0;
+	if (!envp)
+		return NULL;
+	for (size_t i = 0; i < th->env.n; i++)
+		envp[n++] = th->env.v[i];
+	envp[n++] = extra[0];
+	envp[n++] = extra[1];
+	return envp;
 }
 
 static int host_run(void *ctx, const struct engine_job *job, struct engine_result *res)
 {
 	struct store *st = ctx;
 	const struct thunk *th = job->th;
-	char **argv = NULL, **envp = NULL;
+	char **argv = NULL, **envp = NULL, *extra[2] = { NULL, NULL }, tdir[PATH_MAX];
 	int status = 0, ret;
 	pid_t pid;
 
@@ -103,7 +132,27 @@ static int host_run(void *ctx, const struct engine_job *job, struct engine_resul
 	snprintf(res->stdout_path, sizeof(res->stdout_path), "%s/stdout", job->staging);
 	snprintf(res->stderr_path, sizeof(res->stderr_path), "%s/stderr", job->staging);
 	argv = thunk_strv_dup(&th->argv);
-	envp = thunk_strv_dup(&th->env);
+	if (job->shim) {
+		snprintf(tdir, sizeof(tdir), "%s/trace", job->staging);
+		if (mkdir(tdir, 0755) < 0 && errno != EEXIST) {
+			ret = -errno;
+			snprintf(res->err, sizeof(res->err), "cannot create '%s': %s", tdir,
+				 strerror(errno));
+			goto out;
+		}
+		if (asprintf(&extra[0], "LD_PRELOAD=%s", job->shim) < 0)
+			extra[0] = NULL;
+		if (asprintf(&extra[1], "%s=%s", GG_ENV_TRACE_DIR, tdir) < 0)
+			extra[1] = NULL;
+		if (!extra[0] || !extra[1]) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		envp = recorded_env(th, extra);
+		res->recorded = true;
+	} else {
+		envp = thunk_strv_dup(&th->env);
+	}
 	if (!argv || !envp) {
 		ret = -ENOMEM;
 		goto out;
@@ -139,7 +188,7 @@ static int host_run(void *ctx, const struct engine_job *job, struct engine_resul
 	}
 	res->ran = true;
 	res->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	if (res->status == 0 && !res->err[0] && collect(st, th, res) < 0) {
+	if (res->status == 0 && !res->err[0] && collect(st, th, job->shim != NULL, res) < 0) {
 		cache_entry_release(&res->outputs);
 		if (!res->err[0])
 			snprintf(res->err, sizeof(res->err), "cannot collect the outputs");
@@ -149,6 +198,8 @@ static int host_run(void *ctx, const struct engine_job *job, struct engine_resul
 out:
 	free(argv);
 	free(envp);
+	free(extra[0]);
+	free(extra[1]);
 	return ret;
 }
 

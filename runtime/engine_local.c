@@ -8,9 +8,16 @@
  *     a symbolic link is recreated as one;
  *   - every path probed and found missing declared absent (unless it exists now:
  *     then the command must see that something changed);
+ *   - every path probed below a non-directory (ENOTDIR) gets that non-directory in
+ *     place, so the kernel answers ENOTDIR again: usually it is an input already
+ *     (Python stats /usr/bin/gettext after looking for /usr/bin/gettext/__init__.py);
+ *     else the host's file is bound read-only there (its contents are no input: the
+ *     command only learnt that it is not a directory).  Never a directory to create;
  *   - each directory holding an output is a writable directory of the job's staging
  *     area bound at that path; an output that is also an input (ranlib, ar r) is
  *     copied there first, so the command can rewrite it;
+ *   - the locale data glibc's setlocale reads for the recorded LANG / LC_* (with
+ *     its own internal open calls, which no preload library sees);
  *   - a private /tmp, /dev and /proc, the recorded environment plus TZ=UTC and a
  *     fixed SOURCE_DATE_EPOCH, the recorded cwd and umask, deterministic randomness.
  * The outputs are then read from the staging area into the store.
@@ -219,6 +226,105 @@ static bool absent_ancestor(const struct plan_mounts *m, const char *path)
 	return false;
 }
 
+/* A directory of the host bound read-only at its place, if it exists. */
+static int declare_dir(struct plan_mounts *m, const char *dir)
+{
+	struct stat sb;
+	const char *d;
+
+	if (strset_has(&m->dsts, dir) || stat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode))
+		return 0;
+	if (!(d = keep(m, dir)))
+		return -ENOMEM;
+	return add_mount(m, SBX_MOUNT_RO, NULL, d);
+}
+
+/*
+ * The locale a setlocale(LC_ALL, "") of the command loads: glibc opens
+ * /usr/lib/locale/locale-archive, else /usr/lib/locale/NAME/LC_* where NAME is the
+ * value of LC_ALL, LC_xxx or LANG as given or with its codeset normalised
+ * (glibc's _nl_normalize_codeset: "C.UTF-8" -> "C.utf8").  Those opens are
+ * internal to libc (__open_nocancel), so the recording never names them, and a
+ * program that finds no locale behaves differently: Python falls back to ASCII
+ * and needs codecs it never loaded when it was recorded.  Like /etc/ld.so.cache,
+ * they are system data outside the thunk's inputs.
+ */
+static int declare_locales(struct plan_mounts *m, const struct thunk *th)
+{
+	int ret;
+
+	for (size_t i = 0; i < th->env.n; i++) {
+		const char *e = th->env.v[i], *v = strchr(e, '='), *dot;
+		char dir[PATH_MAX], norm[256];
+		size_t n = 0;
+
+		if (!v || !(!strncmp(e, "LANG=", 5) || !strncmp(e, "LC_", 3)))
+			continue;
+		v++;
+		if (!*v || !strcmp(v, "C") || !strcmp(v, "POSIX") || strchr(v, '/') ||
+		    strlen(v) >= sizeof(norm))
+			continue;
+		if ((ret = declare_path(m, "/usr/lib/locale/locale-archive", 0)) < 0)
+			return ret;
+		snprintf(dir, sizeof(dir), "/usr/lib/locale/%s", v);
+		if ((ret = declare_dir(m, dir)) < 0)
+			return ret;
+		if (!(dot = strchr(v, '.')))
+			continue;
+		n = (size_t)(dot - v) + 1;
+		memcpy(norm, v, n);
+		for (const char *c = dot + 1; *c && *c != '@' && n < sizeof(norm) - 1; c++)
+			if ((*c >= '0' && *c <= '9') ||
+			    ((*c | 0x20) >= 'a' && (*c | 0x20) <= 'z'))
+				norm[n++] = (char)((*c >= 'A' && *c <= 'Z') ? *c | 0x20 : *c);
+		norm[n] = '\0';
+		snprintf(dir, sizeof(dir), "/usr/lib/locale/%s%s", norm,
+			 strchr(dot, '@') ? strchr(dot, '@') : "");
+		if ((ret = declare_dir(m, dir)) < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * The nearest non-directory on the way to `path` on the host (stat(2) follows links,
+ * as the lookup did), copied into out; false if every existing component is a
+ * directory (the path is missing, or exists: a shape the recording did not see).
+ */
+static bool host_notdir_ancestor(const char *path, char *out, size_t cap)
+{
+	struct stat sb;
+	size_t len = strlen(path);
+
+	if (len >= cap)
+		return false;
+	for (size_t i = 1; i <= len; i++) {
+		if (path[i] != '/' && path[i] != '\0')
+			continue;
+		memcpy(out, path, i);
+		out[i] = '\0';
+		if (stat(out, &sb) < 0)
+			return false;
+		if (!S_ISDIR(sb.st_mode))
+			return i < len; /* the path itself is no ancestor: it exists now */
+	}
+	return false;
+}
+
+/* A path probed below a non-directory: put that non-directory in place, or, when the
+ * host has none any more, declare the path absent. */
+static int declare_notdir(struct plan_mounts *m, const char *path)
+{
+	char anc[PATH_MAX];
+	struct stat sb;
+
+	if (host_notdir_ancestor(path, anc, sizeof(anc)))
+		return declare_path(m, anc, 0); /* a no-op when it is an input already */
+	if (lstat(path, &sb) == 0 || strset_has(&m->dsts, path) || absent_ancestor(m, path))
+		return 0;
+	return add_mount(m, SBX_MOUNT_ABSENT, NULL, path);
+}
+
 /* Read the outputs from the staging area into the store. */
 static int collect(struct store *st, const char *staging, const struct thunk *th,
 		   struct engine_result *res)
@@ -291,6 +397,8 @@ static int local_run(void *ctx, const struct engine_job *job, struct engine_resu
 	/* read by the dynamic loader before any preload library can see it */
 	if ((ret = declare_path(&m, "/etc/ld.so.cache", 0)) < 0)
 		goto out;
+	if ((ret = declare_locales(&m, th)) < 0)
+		goto out;
 	for (size_t i = 0; i < th->objects.n; i++)
 		if ((ret = declare_input(&m, job->staging, th, &th->objects.v[i])) < 0)
 			goto out;
@@ -305,6 +413,9 @@ static int local_run(void *ctx, const struct engine_job *job, struct engine_resu
 		if ((ret = add_mount(&m, SBX_MOUNT_ABSENT, NULL, th->missing.v[i])) < 0)
 			goto out;
 	}
+	for (size_t i = 0; i < th->notdir.n; i++)
+		if ((ret = declare_notdir(&m, th->notdir.v[i])) < 0)
+			goto out;
 	if (th->cwd && th->cwd[0] && !under_any(&m, th->cwd) &&
 	    (ret = add_mount(&m, SBX_MOUNT_DIR, NULL, th->cwd)) < 0)
 		goto out;

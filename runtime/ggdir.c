@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
 
 #include "trace_format.h"
 #include "ggdir.h"
@@ -233,4 +235,11 @@ int ggdir_trace_dir(const char *start, const char *override, bool create, char *
 	}
 	*out = trace;
 	return 0;
+}
+
+int ggdir_ram_scratch(const char *ggdir, char *buf, size_t len)
+{
+	unsigned long long h = XXH64(ggdir, strlen(ggdir), 0);
+	int n = snprintf(buf, len, "/dev/shm/gg-%d/%016llx", (int)geteuid(), h);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }

@@ -62,4 +62,12 @@ int ggdir_trace_dir(const char *start, const char *override, bool create, char *
 /* mkdir -p: create `path` and missing parents (mode 0777 & ~umask). */
 int ggdir_mkdirs(const char *path);
 
+/*
+ * Job scratch space of the .gg directory `ggdir` on a RAM file system:
+ * /dev/shm/gg-<euid>/<16 hex digits of XXH64(ggdir)>, one per .gg directory so
+ * that a build of one project never looks busy to `gg cache gc` of another.
+ * Only builds the name (no I/O); -ENAMETOOLONG if it does not fit.
+ */
+int ggdir_ram_scratch(const char *ggdir, char *buf, size_t len);
+
 #endif

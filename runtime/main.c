@@ -147,8 +147,8 @@ static void forward_signal(int sig, siginfo_t *info, void *uctx)
 	errno = saved;
 }
 
-/* The shim: $GG_SHIM_LIB, else <dir of /proc/self/exe>/../lib/libggshim.so. */
-static int shim_path(char **out)
+/* See cmds.h. */
+int cmd_shim_path(char **out)
 {
 	const char *env = getenv(GG_ENV_SHIM_LIB);
 	char exe[PATH_MAX], *slash, *rel;
@@ -304,7 +304,7 @@ static int cmd_record(int argc, char **argv)
 	cmd = argv + i;
 
 	/* From here on nothing stops CMD from running: at worst it runs unrecorded. */
-	ret = shim_path(&shim);
+	ret = cmd_shim_path(&shim);
 	if (ret) {
 		warning("cannot find the shim library: %s; running without recording",
 			strerror(-ret));
@@ -566,15 +566,19 @@ static const struct verb verbs[] = {
 	  "it is local-only if it is.\n" },
 	{ "graph", cmd_graph, "gg graph [--dot|--json]", "print the graph of thunks",
 	  "Print the graph for Graphviz (--dot, the default) or for tools (--json).\n" },
-	{ "build", cmd_build, "gg build [-j N] [-k] [--no-cache] [--json] [TARGET...]",
+	{ "build", cmd_build, "gg build [-j N] [-k] [--no-cache] [--remote URL [--remote-read-only]] [--json] [TARGET...]",
 	  "replay the graph: cached thunks materialize, the rest run sandboxed", NULL },
 	{ "force", cmd_force, "gg force [-j N] HASH...", "execute thunks by hash", NULL },
 	{ "verify", cmd_verify, "gg verify [--all|TARGET...]",
-	  "re-execute thunks and compare with the recorded outputs", NULL },
+	  "re-execute thunks, compare with the known results of their inputs", NULL },
 	{ "audit", cmd_audit, "gg audit [edges|system|why OUTPUT|rdeps FILE|local-only|compile-commands|graph] [--json]",
 	  "dependency reports: missing edges, system packages, compile_commands.json", NULL },
-	{ "cache", cmd_cache, "gg cache stats|verify|gc [...]",
-	  "the local store: statistics, integrity check, garbage collection", NULL },
+	{ "cache", cmd_cache, "gg cache stats|verify|gc|put|push|pull [...]",
+	  "the local store (statistics, integrity, garbage collection) and its S3 copy", NULL },
+	{ "push", cmd_push, "gg push [--remote s3://BUCKET[/PREFIX]] [-j N] [--json]",
+	  "upload the graph, the results cache and their blobs (a shared cache)", NULL },
+	{ "pull", cmd_pull, "gg pull [--remote s3://BUCKET[/PREFIX]] [-j N] [--json]",
+	  "download this tree's graph and the shared results cache", NULL },
 	{ "help", cmd_help, "gg help [VERB]", "show help for gg or one of its verbs",
 	  "Show the list of verbs, or the help of one verb.\n" },
 };

@@ -112,11 +112,14 @@ int materialize(struct store *st, struct statcache *sc, const char *path,
 	char tmp[PATH_MAX + 64], *dir = NULL, *slash;
 	struct gg_hash cur;
 	uint32_t cur_mode = 0;
-	bool in_store;
+	int64_t was_ns = 0;
+	bool in_store, was;
 	int in = -1, ret;
 
 	if (changed)
 		*changed = false;
+	/* asked before the lookup below, which replaces what the cache knew */
+	was = statcache_last_mtime(sc, path, value, &was_ns);
 	if (statcache_hash(sc, NULL, path, 0, &cur, &cur_mode) == 0 && hash_equal(&cur, value) &&
 	    (cur_mode & S_IFMT) == (mode & S_IFMT) && (S_ISLNK(mode) || (cur_mode & 07777) == (mode & 07777)))
 		return 0;
@@ -160,6 +163,14 @@ int materialize(struct store *st, struct statcache *sc, const char *path,
 			ret = -errno;
 			goto out;
 		}
+	}
+	if (was) {
+		/* the same bytes it held when the cache last saw it: their time too */
+		struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT },
+					  { .tv_sec = was_ns / 1000000000,
+					    .tv_nsec = was_ns % 1000000000 } };
+
+		utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW); /* best effort */
 	}
 	statcache_forget(sc, path);
 	if (changed)

@@ -9,9 +9,17 @@
  * materialize_sweep).  The bytes are checked against `value` as they are copied: a
  * blob damaged in the store gives -EBADMSG and never reaches the tree.  A path that
  * already holds the value (by the stat cache) is left alone, so its timestamp does
- * not move; a new file gets the current time, which is after every input it was
- * made from, so make(1) afterwards sees it up to date.  Missing parent directories
- * are created.
+ * not move (an output its command left unchanged keeps its time, as ninja's
+ * `restat` expects).  A path the stat cache last saw holding the same value (the
+ * recorded build's output, deleted since) gets back the mtime it had then: the
+ * driver's own records (ninja's .ninja_log and .ninja_deps store each output's
+ * mtime, and call an output newer than its record out of date) stay true, and
+ * gg only adds to them what ninja would have written (build/driverlog.h).  Any
+ * other file gets the current time, which is after
+ * every input it was made from, so make(1) and ninja see it up to date (caveat: an
+ * output deleted, then remade with the same bytes after an input changed, gets its
+ * old time back, older than that input: the driver runs its command once more).
+ * Missing parent directories are created.
  *
  * Errors: 0 or -errno (-ENOENT: the blob is not in the store, -EBADMSG: it is
  * corrupt); nothing prints.

@@ -250,6 +250,18 @@ void statcache_forget(struct statcache *sc, const char *path)
 	}
 }
 
+bool statcache_last_mtime(const struct statcache *sc, const char *path,
+			  const struct gg_hash *value, int64_t *mtime_ns)
+{
+	/* entry_get only creates with create set: the cast does not write */
+	struct sc_entry *e = entry_get((struct statcache *)sc, path, false);
+
+	if (!e || !hash_equal(&e->hash, value))
+		return false;
+	*mtime_ns = e->mtime_ns;
+	return true;
+}
+
 const struct statcache_stats *statcache_stats(const struct statcache *sc)
 {
 	return &sc->stats;

@@ -68,6 +68,15 @@ int statcache_hash(struct statcache *sc, struct store *st, const char *path, uns
 /* Forget a path (after writing it, say). */
 void statcache_forget(struct statcache *sc, const char *path);
 
+/*
+ * The mtime (ns since the epoch) `path` had when the cache last hashed it holding
+ * `value`, without looking at the file (it may be gone since, or forgotten): true
+ * and *mtime_ns set, or false when the cache's last word on the path is another
+ * value or nothing.
+ */
+bool statcache_last_mtime(const struct statcache *sc, const char *path,
+			  const struct gg_hash *value, int64_t *mtime_ns);
+
 const struct statcache_stats *statcache_stats(const struct statcache *sc);
 
 #endif

@@ -19,7 +19,7 @@
 #include "thunk.h"
 
 #define HASH_BIN_LEN (1 + GG_HASH_LEN)
-#define THUNK_FIELDS 15
+#define THUNK_FIELDS 16
 
 /* Smallest encodings of list elements: used to bound counts before allocating. */
 #define MIN_STR_BYTES 1     /* fixstr "" */
@@ -88,6 +88,7 @@ void thunk_release(struct thunk *t)
 	free(t->cwd);
 	inputs_release(&t->inputs);
 	strv_release(&t->missing);
+	strv_release(&t->notdir);
 	listings_release(&t->listings);
 	inputs_release(&t->objects);
 	strv_release(&t->outputs);
@@ -253,6 +254,11 @@ int thunk_add_object(struct thunk *t, const char *path, const struct gg_hash *h,
 int thunk_add_missing(struct thunk *t, const char *path)
 {
 	return strv_add(&t->missing, path, true);
+}
+
+int thunk_add_notdir(struct thunk *t, const char *path)
+{
+	return strv_add(&t->notdir, path, true);
 }
 
 int thunk_add_output(struct thunk *t, const char *path)
@@ -507,12 +513,33 @@ static int env_canon(struct thunk_strv *v)
 	return 0;
 }
 
+/* Do two sorted string lists share an entry? */
+static bool strv_overlap(const struct thunk_strv *a, const struct thunk_strv *b)
+{
+	size_t i = 0, j = 0;
+
+	while (i < a->n && j < b->n) {
+		int c = strcmp(a->v[i], b->v[j]);
+
+		if (!c)
+			return true;
+		if (c < 0)
+			i++;
+		else
+			j++;
+	}
+	return false;
+}
+
 int thunk_canonicalize(struct thunk *t)
 {
 	int ret;
 
 	strv_canon(&t->missing);
+	strv_canon(&t->notdir);
 	strv_canon(&t->outputs);
+	if (strv_overlap(&t->missing, &t->notdir))
+		return -EINVAL;
 	if ((ret = env_canon(&t->env)) < 0 || (ret = inputs_canon(&t->inputs)) < 0 ||
 	    (ret = inputs_canon(&t->objects)) < 0 || (ret = listings_canon(&t->listings)) < 0)
 		return ret;
@@ -655,6 +682,7 @@ static int encode(struct thunk *t, thunk_resolve_fn *resolve, void *ctx, char **
 	msgpack_pack_uint32(&pk, t->umask);
 	pack_inputs(&pk, &t->inputs);
 	pack_strv(&pk, &t->missing, true);
+	pack_strv(&pk, &t->notdir, true);
 	msgpack_pack_array(&pk, t->listings.n);
 	for (size_t i = 0; i < t->listings.n; i++) {
 		const struct thunk_listing *l = &t->listings.v[i];
@@ -1019,9 +1047,12 @@ static int decode(struct rd *r, struct thunk *t)
 	    (ret = rd_strdup(r, false, &t->cwd)) < 0 ||
 	    (ret = rd_u32(r, 0777, &t->umask)) < 0 || (ret = rd_inputs(r, &t->inputs)) < 0 ||
 	    (ret = rd_strv(r, STRV_SORTED_PATHS, &t->missing)) < 0 ||
+	    (ret = rd_strv(r, STRV_SORTED_PATHS, &t->notdir)) < 0 ||
 	    (ret = rd_listings(r, &t->listings)) < 0 || (ret = rd_inputs(r, &t->objects)) < 0 ||
 	    (ret = rd_strv(r, STRV_SORTED_PATHS, &t->outputs)) < 0)
 		return ret;
+	if (strv_overlap(&t->missing, &t->notdir))
+		return -EBADMSG;
 	if ((ret = rd_uint(r, THUNK_LOCAL_ALL, &x)) < 0)
 		return ret;
 	t->local = (uint32_t)x;
@@ -1091,6 +1122,7 @@ bool thunk_equal(const struct thunk *a, const struct thunk *b)
 	    !strv_eq(&a->argv, &b->argv) || !strv_eq(&a->env, &b->env) ||
 	    !str_eq(a->cwd, b->cwd) || a->umask != b->umask ||
 	    !inputs_eq(&a->inputs, &b->inputs) || !strv_eq(&a->missing, &b->missing) ||
+	    !strv_eq(&a->notdir, &b->notdir) ||
 	    !inputs_eq(&a->objects, &b->objects) || !strv_eq(&a->outputs, &b->outputs) ||
 	    a->local != b->local || a->pure != b->pure || a->listings.n != b->listings.n)
 		return false;

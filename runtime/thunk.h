@@ -4,9 +4,10 @@
  * A thunk names everything a command (a whole process subtree, design.md) depends
  * on: the executable, argv, environment, cwd and umask; every file it read, as a
  * content hash or as a reference to another thunk's output; every path it probed and
- * found missing; every directory it listed; the loader and the shared objects of
- * every binary it ran; and the paths it is declared to produce.  Thunks that
- * reference each other's outputs form the graph.
+ * found missing (ENOENT) or below a non-directory (ENOTDIR); every directory it
+ * listed; the loader and the shared objects of every binary it ran; and the paths it
+ * is declared to produce.  Thunks that reference each other's outputs form the
+ * graph.
  *
  * Identity.  A thunk's identity is the THUNK hash (hash.h, seed GG_HASH_SEED_THUNK)
  * of its canonical encoding below.  The encoding is canonical: every list is sorted,
@@ -25,11 +26,11 @@
  * '=' or with an empty name are dropped; of two entries with the same name the
  * first is kept (getenv(3)'s choice).
  *
- * Encoding (format version 1).  One msgpack array of 15 elements, in this order:
+ * Encoding (format version 2).  One msgpack array of 16 elements, in this order:
  *
  *   #   field     msgpack                    contents
  *   0   magic     str                        "ggthunk" (fixstr: a7 67 67 74 68 75 6e 6b)
- *   1   version   uint                       THUNK_VERSION (1: positive fixint 01)
+ *   1   version   uint                       THUNK_VERSION (2: positive fixint 02)
  *   2   exe       input                      the executable the command started with
  *   3   interp    str                        its ELF interpreter path, "" if static/none
  *   4   argv      array of str               as recorded (order kept)
@@ -37,13 +38,27 @@
  *   6   cwd       str                        working directory
  *   7   umask     uint                       0 .. 0777
  *   8   inputs    array of input             sorted by path, paths unique
- *   9   missing   array of str               probed and not found; sorted, unique
- *   10  listings  array of listing           sorted by path, unique
- *   11  objects   array of input             the loader and shared objects mapped by
+ *   9   missing   array of str               probed and not found (ENOENT); sorted,
+ *                                            unique
+ *   10  notdir    array of str               probed and found below a non-directory
+ *                                            (ENOTDIR); sorted, unique, no path of
+ *                                            missing
+ *   11  listings  array of listing           sorted by path, unique
+ *   12  objects   array of input             the loader and shared objects mapped by
  *                                            every binary the command ran; sorted
- *   12  outputs   array of str               declared output paths; sorted, unique
- *   13  local     uint                       enum thunk_local bits (0: none)
- *   14  pure      bool                       c3 true / c2 false; true only if local == 0
+ *   13  outputs   array of str               declared output paths; sorted, unique
+ *   14  local     uint                       enum thunk_local bits (0: none)
+ *   15  pure      bool                       c3 true / c2 false; true only if local == 0
+ *
+ * Failed probes keep what they found, because a replay must show the command the
+ * same thing: a path in `missing` does not exist (the sandbox declares it absent);
+ * a path in `notdir` lies below something that is not a directory (Python started
+ * as /usr/bin/meson looks for /usr/bin/gettext/__init__.py: /usr/bin/gettext is a
+ * program), so the sandbox puts that non-directory in place and the kernel answers
+ * ENOTDIR again; it never turns it into a directory.  A path whose lookup failed
+ * with another errno (EACCES, ELOOP, ...) is neither.  Version 1 had no `notdir`
+ * (15 elements; ENOTDIR probes were in `missing`): its thunks are refused like any
+ * other version (-EPROTONOSUPPORT), so a store from it needs `gg infer` again.
  *
  *   input   = array(4) [path str, hash bin(17), output uint, mode uint]
  *   listing = array(2) [path str, hash bin(17)]
@@ -64,7 +79,7 @@
  *   array   90-9f fixarray (< 16); dc n16 (16..65535); dd n32 (>= 65536)
  *   bool    c2 false, c3 true
  * Strings are raw bytes (paths need not be UTF-8) with no NUL byte.  Paths in
- * inputs, missing, listings, objects and outputs are non-empty; the exe path too.
+ * inputs, missing, notdir, listings, objects and outputs are non-empty; the exe path too.
  * "Sorted" is bytewise (memcmp / strcmp) ascending, strictly (no duplicates).  No
  * bytes may follow the array.  A decoder meeting a version it does not know refuses
  * the thunk (-EPROTONOSUPPORT); any change to this layout bumps THUNK_VERSION.
@@ -72,9 +87,9 @@
  * Example: exe /bin/true ('V' + 16 zero bytes, mode 0100755), argv ["true"], no env,
  * cwd "/", umask 022, nothing else:
  *
- *   9f                          array(15)
+ *   dc 00 10                    array(16)
  *   a7 67 67 74 68 75 6e 6b     "ggthunk"
- *   01                          version 1
+ *   02                          version 2
  *   94 a9 2f 62 69 6e 2f 74 72 75 65 c4 11 56 00*16 00 cd 81 ed
  *                               exe ["/bin/true", V00.., 0, 0100755]
  *   a0                          interp ""
@@ -82,7 +97,7 @@
  *   90                          env []
  *   a1 2f                       cwd "/"
  *   12                          umask 022
- *   90 90 90 90 90              inputs, missing, listings, objects, outputs
+ *   90 90 90 90 90 90           inputs, missing, notdir, listings, objects, outputs
  *   00                          local 0
  *   c2                          pure false
  *
@@ -106,7 +121,7 @@
 #include "hash.h"
 
 #define THUNK_MAGIC "ggthunk"
-#define THUNK_VERSION 1
+#define THUNK_VERSION 2
 #define THUNK_MAX_ENCODED (64u << 20)
 #define THUNK_MAX_STR (1u << 20)
 #define THUNK_MAX_LIST (1u << 20)
@@ -157,7 +172,8 @@ struct thunk {
 	char *cwd;                /* NULL = "" */
 	uint32_t umask;
 	struct thunk_inputs inputs;
-	struct thunk_strv missing;
+	struct thunk_strv missing;  /* probed: ENOENT */
+	struct thunk_strv notdir;   /* probed: ENOTDIR (below a non-directory) */
 	struct thunk_listings listings;
 	struct thunk_inputs objects;
 	struct thunk_strv outputs;
@@ -193,6 +209,7 @@ int thunk_add_input(struct thunk *t, const char *path, const struct gg_hash *h,
 int thunk_add_object(struct thunk *t, const char *path, const struct gg_hash *h,
 		     uint32_t output, uint32_t mode);
 int thunk_add_missing(struct thunk *t, const char *path);
+int thunk_add_notdir(struct thunk *t, const char *path);
 int thunk_add_listing(struct thunk *t, const char *path, const struct gg_hash *h);
 int thunk_add_output(struct thunk *t, const char *path);
 
@@ -219,7 +236,8 @@ int thunk_listing_hash(const char *const *names, size_t n, struct gg_hash *out);
 /*
  * Put the thunk in canonical form in place: sort every list but argv, drop exact
  * duplicates.  -EINVAL (thunk unchanged in content, maybe reordered) if two inputs,
- * objects or listings share a path but differ, or two env entries share a name.
+ * objects or listings share a path but differ, two env entries share a name, or a
+ * path is both in missing and in notdir.
  * Idempotent; cheap on an already canonical thunk.
  */
 int thunk_canonicalize(struct thunk *t);

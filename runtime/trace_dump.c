@@ -62,113 +62,59 @@ static void json_fn(struct json *j, unsigned fn)
 	}
 }
 
+/* An integer as signed or unsigned, as the member holding it is. */
+#define JSON_INT_(j, k, m)                                                        \
+	_Generic((m), unsigned char: json_kv_uint, unsigned short: json_kv_uint,  \
+		 unsigned int: json_kv_uint, unsigned long: json_kv_uint,          \
+		 unsigned long long: json_kv_uint, default: json_kv_int)(j, k, m)
+
+static void json_actions(struct json *j, const char *key, const struct trace_action *actions,
+			 uint32_t n);
+
+/* JSON_<kind>(j, key, value) writes one field (shim/trace_schema.h). */
+#define JSON_FN(j, k, m) json_fn(j, m)
+#define JSON_I(j, k, m) JSON_INT_(j, k, m)
+#define JSON_U(j, k, m) JSON_INT_(j, k, m)
+#define JSON_HOW(j, k, m) json_kv_str(j, k, trace_exit_how_name(m))
+#define JSON_OP(j, k, m) json_kv_str(j, k, trace_spawn_op_name(m))
+#define JSON_B(j, k, m) json_kv_bool(j, k, m)
+#define JSON_S(j, k, m) json_kv_str(j, k, m)
+#define JSON_V(j, k, m) (json_key(j, k), json_tstrv(j, &(m)))
+#define JSON_L(j, k, m) JSON_V(j, k, m)
+#define JSON_ACT(j, k, m) json_actions(j, k, (m).actions, (m).nactions)
+#define JSON_FIELD_(kind, name, presence, member, key, text) JSON_##kind(j, key, base->member);
+
+static void json_actions(struct json *j, const char *key, const struct trace_action *actions,
+			 uint32_t n)
+{
+	json_key(j, key);
+	json_arr_begin(j);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct trace_action *base = &actions[i];
+		json_obj_begin(j);
+		GG_FIELDS_SPAWN_ACTION(JSON_FIELD_)
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+}
+
+/* {"op":<record name>,"t":T, then the record's fields in wire order}. */
 static void json_event(struct json *j, const struct trace_event *ev)
 {
+	const struct trace_event *base = ev;
+
 	json_obj_begin(j);
 	json_kv_str(j, "op", trace_rec_name(ev->type));
 	json_kv_uint(j, "t", ev->t);
-	if (ev->type != GG_REC_OBJS && ev->type != GG_REC_EXIT)
-		json_fn(j, ev->fn);
-
 	switch (ev->type) {
-	case GG_REC_OPEN:
-		json_kv_str(j, "path", ev->path);
-		json_kv_int(j, "flags", ev->u.open.flags);
-		json_kv_uint(j, "mode", ev->u.open.mode);
-		json_kv_int(j, "ret", ev->ret);
-		json_kv_int(j, "errno", ev->err);
+#define JSON_REC_(TYPE, number, name, head)                                       \
+	case GG_REC_##TYPE:                                                       \
+		GG_FIELDS_##TYPE(JSON_FIELD_)                                     \
 		break;
-	case GG_REC_STAT:
-		json_kv_str(j, "path", ev->path);
-		json_kv_int(j, "flags", ev->u.stat.flags);
-		json_kv_int(j, "ret", ev->ret);
-		json_kv_int(j, "errno", ev->err);
-		json_kv_int(j, "ftype", ev->u.stat.ftype);
-		json_kv_str(j, "target", ev->u.stat.target);
-		break;
-	case GG_REC_LIST:
-		json_kv_str(j, "path", ev->path);
-		json_kv_int(j, "ret", ev->ret);
-		json_kv_int(j, "errno", ev->err);
-		json_key(j, "names");
-		json_tstrv(j, &ev->u.list.names);
-		break;
-	case GG_REC_NS:
-		json_kv_str(j, "path", ev->path);
-		json_kv_str(j, "path2", ev->u.ns.path2);
-		json_kv_int(j, "arg", ev->u.ns.arg);
-		json_kv_int(j, "ret", ev->ret);
-		json_kv_int(j, "errno", ev->err);
-		break;
-	case GG_REC_CHDIR:
-		json_kv_str(j, "path", ev->path);
-		json_kv_int(j, "ret", ev->ret);
-		json_kv_int(j, "errno", ev->err);
-		break;
-	case GG_REC_FD:
-		json_kv_int(j, "fd", ev->u.fd.fd);
-		json_kv_int(j, "fd2", ev->u.fd.fd2);
-		json_kv_int(j, "ret", ev->ret);
-		json_kv_int(j, "errno", ev->err);
-		break;
-	case GG_REC_EXEC:
-		json_kv_str(j, "path", ev->path);
-		json_key(j, "argv");
-		json_tstrv(j, &ev->u.exec.argv);
-		json_key(j, "env");
-		json_tstrv(j, &ev->u.exec.env);
-		json_kv_bool(j, "opaque", ev->u.exec.opaque);
-		break;
-	case GG_REC_EXECFAIL:
-		json_kv_str(j, "path", ev->path);
-		json_kv_int(j, "errno", ev->err);
-		break;
-	case GG_REC_SPAWN:
-		json_kv_str(j, "path", ev->path);
-		json_key(j, "argv");
-		json_tstrv(j, &ev->u.spawn.argv);
-		json_key(j, "env");
-		json_tstrv(j, &ev->u.spawn.env);
-		json_kv_int(j, "ret", ev->ret);
-		json_kv_int(j, "errno", ev->err);
-		json_key(j, "actions");
-		json_arr_begin(j);
-		for (uint32_t i = 0; i < ev->u.spawn.nactions; i++) {
-			const struct trace_action *a = &ev->u.spawn.actions[i];
-			json_obj_begin(j);
-			json_kv_str(j, "op", trace_spawn_op_name(a->op));
-			json_kv_int(j, "fd", a->fd);
-			json_kv_int(j, "fd2", a->fd2);
-			json_kv_str(j, "path", a->path);
-			json_kv_int(j, "flags", a->flags);
-			json_kv_uint(j, "mode", a->mode);
-			json_obj_end(j);
-		}
-		json_arr_end(j);
-		json_kv_bool(j, "opaque", ev->u.spawn.opaque);
-		break;
-	case GG_REC_WAIT:
-		json_kv_int(j, "pid", ev->u.wait.pid);
-		json_kv_int(j, "status", ev->u.wait.status);
-		break;
-	case GG_REC_EXIT:
-		json_kv_str(j, "how", trace_exit_how_name(ev->u.exit.how));
-		json_kv_int(j, "status", ev->u.exit.status);
-		break;
-	case GG_REC_OBJS:
-		json_kv_str(j, "interp", ev->u.objs.interp);
-		json_key(j, "objects");
-		json_tstrv(j, &ev->u.objs.objects);
-		break;
-	case GG_REC_STDIN:
-		json_kv_int(j, "ftype", ev->u.stdin_.ftype);
-		json_kv_bool(j, "tty", ev->u.stdin_.tty);
-		break;
-	case GG_REC_NET:
-		json_kv_int(j, "domain", ev->u.net.domain);
-		json_kv_int(j, "type", ev->u.net.type);
-		json_kv_int(j, "ret", ev->ret);
-		json_kv_int(j, "errno", ev->err);
+	GG_REC_SCHEMA(JSON_REC_)
+#undef JSON_REC_
+	default:
+		json_fn(j, ev->fn);
 		break;
 	}
 	json_obj_end(j);
@@ -243,14 +189,6 @@ static void text_errno(struct sbuf *sb, int err)
 		sbuf_addf(sb, " errno %d", err);
 }
 
-/* " = ret" and the errno name when the call failed. */
-static void text_ret(struct sbuf *sb, int64_t ret, int err)
-{
-	sbuf_addf(sb, " = %" PRId64, ret);
-	if (err)
-		text_errno(sb, err);
-}
-
 static void text_open_flags(struct sbuf *sb, int flags)
 {
 	static const struct { int bit; const char *name; } bits[] = {
@@ -303,147 +241,188 @@ static void text_wait_status(struct sbuf *sb, int st)
 		sbuf_addf(sb, " status %#x", (unsigned)st);
 }
 
+/*
+ * The text line of an event, generated from shim/trace_schema.h: the record's head
+ * (H_*), then its A_* fields inside the parentheses, comma separated, then its S_*
+ * fields.  Each text style is a TXA_<style> (argument pass) and a TXS_<style>
+ * (suffix pass) macro; a style does nothing in the other pass.
+ */
+struct txc {
+	struct sbuf *sb;
+	const struct trace_event *ev;
+	unsigned nargs; /* arguments written: the next one needs ", " */
+};
+
+static struct sbuf *tx_arg(struct txc *c)
+{
+	if (c->nargs++)
+		sbuf_addstr(c->sb, ", ");
+	return c->sb;
+}
+
+static void tx_actions(struct txc *c, const struct trace_action *actions, uint32_t n)
+{
+	struct sbuf *sb = c->sb;
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct trace_action *a = &actions[i];
+		sbuf_addf(sb, "%s%s", i ? "; " : ", actions: ", trace_spawn_op_name(a->op));
+		switch (a->op) {
+		case GG_SPAWN_OPEN:
+			sbuf_addf(sb, " %d ", a->fd);
+			text_str(sb, a->path);
+			break;
+		case GG_SPAWN_CHDIR:
+			sbuf_addch(sb, ' ');
+			text_str(sb, a->path);
+			break;
+		case GG_SPAWN_DUP2:
+			sbuf_addf(sb, " %d %d", a->fd, a->fd2);
+			break;
+		default:
+			sbuf_addf(sb, " %d", a->fd);
+			break;
+		}
+	}
+}
+
+#define TX_NOTHING_(c, m, name) ((void)0)
+
+/* arguments: inside the parentheses */
+#define TXA_A_STR(c, m, name) text_str(tx_arg(c), m)
+#define TXA_A_STR_NE(c, m, name)                                                  \
+	do {                                                                      \
+		if ((m)[0])                                                       \
+			text_str(tx_arg(c), m);                                   \
+	} while (0)
+#define TXA_A_OFLAGS(c, m, name) text_open_flags(tx_arg(c), m)
+/* open's mode means something only when the call may create the file */
+#define TXA_A_OMODE(c, m, name)                                                   \
+	do {                                                                      \
+		if ((c)->ev->u.open.flags & O_CREAT)                              \
+			sbuf_addf(tx_arg(c), "%#o", (unsigned)(m));               \
+	} while (0)
+#define TXA_A_HEX_NZ(c, m, name)                                                  \
+	do {                                                                      \
+		if (m)                                                            \
+			sbuf_addf(tx_arg(c), "%#x", (unsigned)(m));               \
+	} while (0)
+#define TXA_A_OCT_NZ(c, m, name)                                                  \
+	do {                                                                      \
+		if (m)                                                            \
+			sbuf_addf(tx_arg(c), "%#" PRIo64, (uint64_t)(m));         \
+	} while (0)
+#define TXA_A_INT(c, m, name) sbuf_addf(tx_arg(c), "%" PRId64, (int64_t)(m))
+#define TXA_A_INT_SET(c, m, name)                                                 \
+	do {                                                                      \
+		if ((m) != -1)                                                    \
+			TXA_A_INT(c, m, name);                                    \
+	} while (0)
+#define TXA_A_STRV(c, m, name) text_strv(tx_arg(c), &(m))
+#define TXA_A_COUNT(c, m, name) sbuf_addf(tx_arg(c), "%" PRIu32 " " name, (m).n)
+#define TXA_A_KEYED(c, m, name) sbuf_addf(tx_arg(c), name " %" PRId64, (int64_t)(m))
+#define TXA_A_ACTIONS(c, m, name) tx_actions(c, (m).actions, (m).nactions)
+#define TXA_S_RET TX_NOTHING_
+#define TXA_S_ERR TX_NOTHING_
+#define TXA_S_FAILED TX_NOTHING_
+#define TXA_S_FTYPE TX_NOTHING_
+#define TXA_S_TARGET TX_NOTHING_
+#define TXA_S_COUNT TX_NOTHING_
+#define TXA_S_FLAG TX_NOTHING_
+#define TXA_S_WAIT TX_NOTHING_
+#define TXA_S_LABEL_STR_NE TX_NOTHING_
+#define TXA_S_STRV TX_NOTHING_
+#define TXA_X TX_NOTHING_
+
+/* suffixes: after the parentheses */
+#define TXS_A_STR TX_NOTHING_
+#define TXS_A_STR_NE TX_NOTHING_
+#define TXS_A_OFLAGS TX_NOTHING_
+#define TXS_A_OMODE TX_NOTHING_
+#define TXS_A_HEX_NZ TX_NOTHING_
+#define TXS_A_OCT_NZ TX_NOTHING_
+#define TXS_A_INT TX_NOTHING_
+#define TXS_A_INT_SET TX_NOTHING_
+#define TXS_A_STRV TX_NOTHING_
+#define TXS_A_COUNT TX_NOTHING_
+#define TXS_A_KEYED TX_NOTHING_
+#define TXS_A_ACTIONS TX_NOTHING_
+#define TXS_S_RET(c, m, name) sbuf_addf((c)->sb, " = %" PRId64, (int64_t)(m))
+#define TXS_S_ERR(c, m, name)                                                     \
+	do {                                                                      \
+		if (m)                                                            \
+			text_errno((c)->sb, m);                                   \
+	} while (0)
+#define TXS_S_FAILED(c, m, name) (sbuf_addstr((c)->sb, " failed"), text_errno((c)->sb, m))
+#define TXS_S_FTYPE(c, m, name)                                                   \
+	do {                                                                      \
+		if (ftype_name(m))                                                \
+			sbuf_addf((c)->sb, " (%s)", ftype_name(m));               \
+	} while (0)
+#define TXS_S_TARGET(c, m, name)                                                  \
+	do {                                                                      \
+		if ((m)[0]) {                                                     \
+			sbuf_addstr((c)->sb, " -> ");                             \
+			text_str((c)->sb, m);                                     \
+		}                                                                 \
+	} while (0)
+#define TXS_S_COUNT(c, m, name) sbuf_addf((c)->sb, " %" PRIu32 " " name, (m).n)
+#define TXS_S_FLAG(c, m, name)                                                    \
+	do {                                                                      \
+		if (m)                                                            \
+			sbuf_addstr((c)->sb, " " name);                           \
+	} while (0)
+#define TXS_S_WAIT(c, m, name) text_wait_status((c)->sb, m)
+#define TXS_S_LABEL_STR_NE(c, m, name)                                            \
+	do {                                                                      \
+		if ((m)[0]) {                                                     \
+			sbuf_addstr((c)->sb, " " name " ");                       \
+			text_str((c)->sb, m);                                     \
+		}                                                                 \
+	} while (0)
+#define TXS_S_STRV(c, m, name) (sbuf_addch((c)->sb, ' '), text_strv((c)->sb, &(m)))
+#define TXS_X TX_NOTHING_
+
+#define TXA_FIELD_(kind, name, presence, member, key, text) TXA_##text(&c, ev->member, #name);
+#define TXS_FIELD_(kind, name, presence, member, key, text) TXS_##text(&c, ev->member, #name);
+
+/* heads: what starts the line, and what closes the arguments */
+#define TXH_BEGIN_H_CALL(c) sbuf_addf((c)->sb, "%s(", trace_fn_name((c)->ev->fn))
+#define TXH_END_H_CALL(c) sbuf_addch((c)->sb, ')')
+#define TXH_BEGIN_H_STDIN(c) sbuf_addf((c)->sb, "%s(stdin", trace_fn_name((c)->ev->fn))
+#define TXH_END_H_STDIN(c) sbuf_addch((c)->sb, ')')
+#define TXH_BEGIN_H_OBJECTS(c) sbuf_addstr((c)->sb, "objects")
+#define TXH_END_H_OBJECTS(c) ((void)0)
+/* exit(2) or _exit(2); the library destructor knows no status */
+#define TXH_BEGIN_H_EXIT(c)                                                       \
+	do {                                                                      \
+		if ((c)->ev->u.exit.how == GG_EXIT_DTOR)                          \
+			sbuf_addstr((c)->sb, "exit (destructor)");                \
+		else                                                              \
+			sbuf_addf((c)->sb, "%s(%d)",                              \
+				  trace_exit_how_name((c)->ev->u.exit.how),       \
+				  (c)->ev->u.exit.status);                        \
+	} while (0)
+#define TXH_END_H_EXIT(c) ((void)0)
+
 static void text_event(struct sbuf *sb, const struct trace_event *ev, uint64_t t0)
 {
 	uint64_t dt = ev->t >= t0 ? ev->t - t0 : 0;
-	const char *fn = trace_fn_name(ev->fn);
+	struct txc c = { .sb = sb, .ev = ev, .nargs = 0 };
 
 	sbuf_addf(sb, "    +%" PRIu64 ".%06" PRIu64 " ", dt / 1000000000, (dt / 1000) % 1000000);
 	switch (ev->type) {
-	case GG_REC_OPEN:
-		sbuf_addf(sb, "%s(", fn);
-		text_str(sb, ev->path);
-		sbuf_addstr(sb, ", ");
-		text_open_flags(sb, ev->u.open.flags);
-		if (ev->u.open.flags & O_CREAT)
-			sbuf_addf(sb, ", %#o", ev->u.open.mode);
-		sbuf_addch(sb, ')');
-		text_ret(sb, ev->ret, ev->err);
+#define TEXT_REC_(TYPE, number, name, head)                                       \
+	case GG_REC_##TYPE:                                                       \
+		TXH_BEGIN_##head(&c);                                             \
+		GG_FIELDS_##TYPE(TXA_FIELD_)                                      \
+		TXH_END_##head(&c);                                               \
+		GG_FIELDS_##TYPE(TXS_FIELD_)                                      \
 		break;
-	case GG_REC_STAT:
-		sbuf_addf(sb, "%s(", fn);
-		text_str(sb, ev->path);
-		if (ev->u.stat.flags)
-			sbuf_addf(sb, ", %#x", (unsigned)ev->u.stat.flags);
-		sbuf_addch(sb, ')');
-		text_ret(sb, ev->ret, ev->err);
-		if (ftype_name(ev->u.stat.ftype))
-			sbuf_addf(sb, " (%s)", ftype_name(ev->u.stat.ftype));
-		if (ev->u.stat.target[0]) {
-			sbuf_addstr(sb, " -> ");
-			text_str(sb, ev->u.stat.target);
-		}
-		break;
-	case GG_REC_LIST:
-		sbuf_addf(sb, "%s(", fn);
-		text_str(sb, ev->path);
-		sbuf_addch(sb, ')');
-		text_ret(sb, ev->ret, ev->err);
-		sbuf_addf(sb, " %" PRIu32 " names", ev->u.list.names.n);
-		break;
-	case GG_REC_NS:
-		sbuf_addf(sb, "%s(", fn);
-		text_str(sb, ev->path);
-		if (ev->u.ns.path2[0]) {
-			sbuf_addstr(sb, ", ");
-			text_str(sb, ev->u.ns.path2);
-		}
-		if (ev->u.ns.arg)
-			sbuf_addf(sb, ", %#" PRIo64, (uint64_t)ev->u.ns.arg);
-		sbuf_addch(sb, ')');
-		text_ret(sb, ev->ret, ev->err);
-		break;
-	case GG_REC_CHDIR:
-		sbuf_addf(sb, "%s(", fn);
-		text_str(sb, ev->path);
-		sbuf_addch(sb, ')');
-		text_ret(sb, ev->ret, ev->err);
-		break;
-	case GG_REC_FD:
-		sbuf_addf(sb, "%s(%" PRId64, fn, ev->u.fd.fd);
-		if (ev->u.fd.fd2 != -1)
-			sbuf_addf(sb, ", %" PRId64, ev->u.fd.fd2);
-		sbuf_addch(sb, ')');
-		text_ret(sb, ev->ret, ev->err);
-		break;
-	case GG_REC_EXEC:
-		sbuf_addf(sb, "%s(", fn);
-		text_str(sb, ev->path);
-		sbuf_addstr(sb, ", ");
-		text_strv(sb, &ev->u.exec.argv);
-		sbuf_addf(sb, ", %" PRIu32 " env)", ev->u.exec.env.n);
-		if (ev->u.exec.opaque)
-			sbuf_addstr(sb, " opaque");
-		break;
-	case GG_REC_EXECFAIL:
-		sbuf_addf(sb, "%s(", fn);
-		text_str(sb, ev->path);
-		sbuf_addstr(sb, ") failed");
-		text_errno(sb, ev->err);
-		break;
-	case GG_REC_SPAWN:
-		sbuf_addf(sb, "%s(", fn);
-		text_str(sb, ev->path);
-		sbuf_addstr(sb, ", ");
-		text_strv(sb, &ev->u.spawn.argv);
-		sbuf_addf(sb, ", %" PRIu32 " env", ev->u.spawn.env.n);
-		for (uint32_t i = 0; i < ev->u.spawn.nactions; i++) {
-			const struct trace_action *a = &ev->u.spawn.actions[i];
-			sbuf_addf(sb, "%s%s", i ? "; " : ", actions: ", trace_spawn_op_name(a->op));
-			switch (a->op) {
-			case GG_SPAWN_OPEN:
-				sbuf_addf(sb, " %d ", a->fd);
-				text_str(sb, a->path);
-				break;
-			case GG_SPAWN_CHDIR:
-				sbuf_addch(sb, ' ');
-				text_str(sb, a->path);
-				break;
-			case GG_SPAWN_DUP2:
-				sbuf_addf(sb, " %d %d", a->fd, a->fd2);
-				break;
-			default:
-				sbuf_addf(sb, " %d", a->fd);
-				break;
-			}
-		}
-		sbuf_addch(sb, ')');
-		text_ret(sb, ev->ret, ev->err);
-		if (ev->u.spawn.opaque)
-			sbuf_addstr(sb, " opaque");
-		break;
-	case GG_REC_WAIT:
-		sbuf_addf(sb, "%s(%" PRId64 ")", fn, ev->u.wait.pid);
-		text_wait_status(sb, ev->u.wait.status);
-		break;
-	case GG_REC_EXIT:
-		if (ev->u.exit.how == GG_EXIT_DTOR)
-			sbuf_addstr(sb, "exit (destructor)");
-		else
-			sbuf_addf(sb, "%s(%d)", trace_exit_how_name(ev->u.exit.how), ev->u.exit.status);
-		break;
-	case GG_REC_OBJS:
-		sbuf_addstr(sb, "objects");
-		if (ev->u.objs.interp[0]) {
-			sbuf_addstr(sb, " interp ");
-			text_str(sb, ev->u.objs.interp);
-		}
-		sbuf_addch(sb, ' ');
-		text_strv(sb, &ev->u.objs.objects);
-		break;
-	case GG_REC_STDIN:
-		sbuf_addf(sb, "%s(stdin)", fn);
-		if (ftype_name(ev->u.stdin_.ftype))
-			sbuf_addf(sb, " (%s)", ftype_name(ev->u.stdin_.ftype));
-		if (ev->u.stdin_.tty)
-			sbuf_addstr(sb, " tty");
-		break;
-	case GG_REC_NET:
-		sbuf_addf(sb, "%s(domain %d, type %d)", fn, ev->u.net.domain, ev->u.net.type);
-		text_ret(sb, ev->ret, ev->err);
-		break;
+	GG_REC_SCHEMA(TEXT_REC_)
+#undef TEXT_REC_
 	default:
-		sbuf_addf(sb, "%s record (%s)", trace_rec_name(ev->type), fn);
+		sbuf_addf(sb, "%s record (%s)", trace_rec_name(ev->type), trace_fn_name(ev->fn));
 		break;
 	}
 	sbuf_addch(sb, '\n');

@@ -12,7 +12,8 @@
  *    "uid","gid","stdio","interp","objects","exit","events","warnings"}
  *
  * with events in log order as {"op":<record name>,"t":...,<fields>}: the record's
- * fields as named in trace_format.h, "fn" as the entry point's C name, "errno"
+ * fields in wire order under their keys in shim/trace_schema.h (which generates the
+ * JSON and text forms of events), "fn" as the entry point's C name, "errno"
  * numeric.  Besides the ops of the brief's schema:
  *
  *   {"op":"stdin","t":T,"fn":"read","ftype":N,"tty":false}

@@ -39,14 +39,9 @@ const char *trace_fn_name(unsigned fn)
 
 const char *trace_rec_name(unsigned type)
 {
-	static const char *const names[] = {
-		[GG_REC_PROC] = "proc",   [GG_REC_OBJS] = "objs",   [GG_REC_OPEN] = "open",
-		[GG_REC_STAT] = "stat",   [GG_REC_LIST] = "list",   [GG_REC_NS] = "ns",
-		[GG_REC_CHDIR] = "chdir", [GG_REC_FD] = "fd",       [GG_REC_EXEC] = "exec",
-		[GG_REC_EXECFAIL] = "execfail", [GG_REC_SPAWN] = "spawn",
-		[GG_REC_WAIT] = "wait",   [GG_REC_EXIT] = "exit",     [GG_REC_STDIN] = "stdin",
-		[GG_REC_NET] = "net",
-	};
+#define REC_NAME_(TYPE, number, name, head) [GG_REC_##TYPE] = #name,
+	static const char *const names[] = { [GG_REC_PROC] = "proc", GG_REC_SCHEMA(REC_NAME_) };
+#undef REC_NAME_
 	return type < ARRAY_SIZE(names) && names[type] ? names[type] : "?";
 }
 
@@ -225,12 +220,13 @@ static uint32_t le32(const unsigned char *p)
 }
 
 /*
- * True when p[0..n) is exactly one msgpack object.  Every container must announce
- * no more elements than there are bytes left (each element takes one byte at
- * least), so the objects msgpack-c allocates for the record are bounded by its
- * size: a corrupt count cannot ask for gigabytes.
+ * The size of the msgpack object at the start of p[0..n), or 0 when there is no
+ * whole, well-formed object there.  Every container must announce no more elements
+ * than there are bytes left (each element takes one byte at least), so the objects
+ * msgpack-c allocates for the record are bounded by its size: a corrupt count
+ * cannot ask for gigabytes.
  */
-static bool mp_check(const unsigned char *p, size_t n)
+static size_t mp_check(const unsigned char *p, size_t n)
 {
 	size_t off = 0, pending = 1;
 
@@ -239,7 +235,7 @@ static bool mp_check(const unsigned char *p, size_t n)
 		uint64_t skip = 0, items = 0;
 
 		if (off >= n)
-			return false;
+			return 0;
 		b = p[off++];
 		pending--;
 		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
@@ -260,7 +256,7 @@ static bool mp_check(const unsigned char *p, size_t n)
 			case 0xc4: case 0xc5: case 0xc6: case 0xc7: case 0xc8: case 0xc9:
 				l = lenbytes[b - 0xc4];
 				if (n - off < l)
-					return false;
+					return 0;
 				skip = be(p + off, l) + (b >= 0xc7); /* ext: + type byte */
 				off += l;
 				break;
@@ -278,27 +274,27 @@ static bool mp_check(const unsigned char *p, size_t n)
 			case 0xd9: case 0xda: case 0xdb:
 				l = b == 0xd9 ? 1 : b == 0xda ? 2 : 4;
 				if (n - off < l)
-					return false;
+					return 0;
 				skip = be(p + off, l);
 				off += l;
 				break;
 			case 0xdc: case 0xdd: case 0xde: case 0xdf:
 				l = (b & 1) ? 4 : 2;
 				if (n - off < l)
-					return false;
+					return 0;
 				items = be(p + off, l) * (b >= 0xde ? 2 : 1);
 				off += l;
 				break;
 			default: /* 0xc1: never used */
-				return false;
+				return 0;
 			}
 		}
 		if (skip > n - off || items > n - off)
-			return false;
+			return 0;
 		off += skip;
 		pending += items;
 	}
-	return off == n;
+	return off;
 }
 
 /* ---- decoding ----------------------------------------------------------------- */
@@ -398,13 +394,40 @@ static struct trace_strv get_strv(struct dec *d, const msgpack_object *o)
 	return sv;
 }
 
-static void get_actions(struct dec *d, const msgpack_object *o, struct trace_event *ev)
+/*
+ * Decoders generated from shim/trace_schema.h: DEC_<kind>(d, o, lvalue) reads one
+ * field.  Integers are converted to the member's type.
+ */
+#define DEC_FN(d, o, m) ((m) = (__typeof__(m))get_uint(d, o))
+#define DEC_U(d, o, m) ((m) = (__typeof__(m))get_uint(d, o))
+#define DEC_HOW(d, o, m) DEC_U(d, o, m)
+#define DEC_OP(d, o, m) DEC_U(d, o, m)
+#define DEC_I(d, o, m) ((m) = (__typeof__(m))get_int(d, o))
+#define DEC_B(d, o, m) ((m) = get_bool(d, o))
+#define DEC_S(d, o, m) ((m) = get_str(d, o))
+#define DEC_V(d, o, m) ((m) = get_strv(d, o))
+#define DEC_L(d, o, m) ((m) = get_strv(d, o))
+#define DEC_ACT(d, o, m) get_actions(d, o, &(m).actions, &(m).nactions)
+#define DEC_STDIO(d, o, m) get_stdio(d, o, m)
+
+/*
+ * One field of a list: f[i_] into base->member if the record has it (nf fields;
+ * the caller checked that the REQ ones are there), then the next.
+ */
+#define DEC_FIELD_(kind, name, presence, member, json, text)                      \
+	if (i_ < nf)                                                              \
+		DEC_##kind(d, &f[i_], base->member);                              \
+	i_++;
+
+static void get_actions(struct dec *d, const msgpack_object *o,
+			const struct trace_action **actions, uint32_t *nactions)
 {
+	const unsigned nreq = GG_SCHEMA_NREQ(GG_FIELDS_SPAWN_ACTION);
 	struct trace_action *a;
 	uint32_t n;
 
-	ev->u.spawn.nactions = 0;
-	ev->u.spawn.actions = NULL;
+	*nactions = 0;
+	*actions = NULL;
 	if (o->type == MSGPACK_OBJECT_NIL)
 		return;
 	if (o->type != MSGPACK_OBJECT_ARRAY) {
@@ -417,163 +440,80 @@ static void get_actions(struct dec *d, const msgpack_object *o, struct trace_eve
 	a = dec_alloc(d, n * sizeof(*a));
 	if (!a)
 		return;
-	for (uint32_t i = 0; i < n; i++) {
-		const msgpack_object *e = &o->via.array.ptr[i];
+	for (uint32_t k = 0; k < n; k++) {
+		const msgpack_object *e = &o->via.array.ptr[k];
 		const msgpack_object *f;
+		struct trace_action *base = &a[k];
+		unsigned i_ = 0, nf;
 
-		if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size < 6) {
+		if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size < nreq) {
 			d->bad = true;
 			return;
 		}
 		f = e->via.array.ptr;
-		a[i].op = (uint8_t)get_uint(d, &f[0]);
-		a[i].fd = (int32_t)get_int(d, &f[1]);
-		a[i].fd2 = (int32_t)get_int(d, &f[2]);
-		a[i].path = get_str(d, &f[3]);
-		a[i].flags = (int32_t)get_int(d, &f[4]);
-		a[i].mode = (uint32_t)get_int(d, &f[5]);
+		nf = e->via.array.size;
+		GG_FIELDS_SPAWN_ACTION(DEC_FIELD_)
 	}
-	ev->u.spawn.actions = a;
-	ev->u.spawn.nactions = n;
+	*actions = a;
+	*nactions = n;
 }
 
-/* Fields after [type, t] that each record type needs at least. */
-static const unsigned rec_nfields[GG_REC__MAX] = {
-	[GG_REC_PROC] = 14, [GG_REC_OBJS] = 2,  [GG_REC_OPEN] = 6,     [GG_REC_STAT] = 7,
-	[GG_REC_LIST] = 5,  [GG_REC_NS] = 6,    [GG_REC_CHDIR] = 4,    [GG_REC_FD] = 5,
-	[GG_REC_EXEC] = 5,  [GG_REC_EXECFAIL] = 3, [GG_REC_SPAWN] = 8, [GG_REC_WAIT] = 3,
-	[GG_REC_EXIT] = 2,  [GG_REC_STDIN] = 3, [GG_REC_NET] = 5,
-};
-
-/* Decode the fields of a PROC record into a new image (not yet in t->images). */
-static struct trace_image *decode_proc(struct dec *d, const msgpack_object *f)
+/* PROC's stdio: up to 3 file types (-1: closed or not said), or nil. */
+static void get_stdio(struct dec *d, const msgpack_object *st, int32_t *stdio)
 {
-	struct trace_image *im = dec_alloc(d, sizeof(*im));
-	const msgpack_object *st;
-
-	if (!im)
-		return NULL;
-	memset(im, 0, sizeof(*im));
-	im->pid = get_int(d, &f[0]);
-	im->ppid = get_int(d, &f[1]);
-	im->origin = im->origin_recorded = (uint8_t)get_uint(d, &f[2]);
-	im->start_ns = get_uint(d, &f[3]);
-	im->exe = get_str(d, &f[4]);
-	im->execfn = get_str(d, &f[5]);
-	im->argv = get_strv(d, &f[6]);
-	im->env = get_strv(d, &f[7]);
-	im->cwd = get_str(d, &f[8]);
-	im->umask = (uint32_t)get_uint(d, &f[9]);
-	im->uid = (uint32_t)get_uint(d, &f[10]);
-	im->gid = (uint32_t)get_uint(d, &f[11]);
-	im->parent_log = get_str(d, &f[12]);
-	st = &f[13];
 	for (int i = 0; i < 3; i++)
-		im->stdio[i] = -1;
+		stdio[i] = -1;
 	if (st->type == MSGPACK_OBJECT_ARRAY) {
 		for (uint32_t i = 0; i < st->via.array.size && i < 3; i++)
-			im->stdio[i] = (int32_t)get_int(d, &st->via.array.ptr[i]);
+			stdio[i] = (int32_t)get_int(d, &st->via.array.ptr[i]);
 	} else if (st->type != MSGPACK_OBJECT_NIL) {
 		d->bad = true;
 	}
-	im->objects = empty_strv;
-	im->warnings = empty_strv;
-	return im;
+}
+
+/* Fields after [type, t] that each record type needs at least (its REQ fields). */
+#define NREQ_(TYPE, number, name, head) [GG_REC_##TYPE] = GG_SCHEMA_NREQ(GG_FIELDS_##TYPE),
+static const unsigned rec_nfields[GG_REC__MAX] = {
+	[GG_REC_PROC] = GG_SCHEMA_NREQ(GG_FIELDS_PROC),
+	GG_REC_SCHEMA(NREQ_)
+};
+#undef NREQ_
+
+/* Decode the fields of a PROC record into a new image (not yet in t->images). */
+static struct trace_image *decode_proc(struct dec *d, const msgpack_object *f, unsigned nf)
+{
+	struct trace_image *base = dec_alloc(d, sizeof(*base));
+	unsigned i_ = 0;
+
+	if (!base)
+		return NULL;
+	memset(base, 0, sizeof(*base));
+	GG_FIELDS_PROC(DEC_FIELD_)
+	base->origin = base->origin_recorded;
+	base->objects = empty_strv;
+	base->warnings = empty_strv;
+	return base;
 }
 
 /* Decode the fields of any other known record into *ev. */
 static void decode_event(struct dec *d, unsigned type, uint64_t t, const msgpack_object *f,
-			 struct trace_event *ev)
+			 unsigned nf, struct trace_event *ev)
 {
+	struct trace_event *base = ev;
+	unsigned i_ = 0;
+
 	memset(ev, 0, sizeof(*ev));
 	ev->type = (uint8_t)type;
 	ev->t = t;
-	if (type != GG_REC_OBJS && type != GG_REC_EXIT)
-		ev->fn = (uint16_t)get_uint(d, &f[0]);
-
 	switch (type) {
-	case GG_REC_OBJS:
-		ev->u.objs.interp = get_str(d, &f[0]);
-		ev->u.objs.objects = get_strv(d, &f[1]);
+#define DEC_REC_(TYPE, number, name, head)                                        \
+	case GG_REC_##TYPE:                                                       \
+		GG_FIELDS_##TYPE(DEC_FIELD_)                                      \
 		break;
-	case GG_REC_OPEN:
-		ev->path = get_str(d, &f[1]);
-		ev->u.open.flags = (int32_t)get_int(d, &f[2]);
-		ev->u.open.mode = (uint32_t)get_int(d, &f[3]);
-		ev->ret = get_int(d, &f[4]);
-		ev->err = (int32_t)get_int(d, &f[5]);
-		break;
-	case GG_REC_STAT:
-		ev->path = get_str(d, &f[1]);
-		ev->u.stat.flags = (int32_t)get_int(d, &f[2]);
-		ev->ret = get_int(d, &f[3]);
-		ev->err = (int32_t)get_int(d, &f[4]);
-		ev->u.stat.ftype = (int32_t)get_int(d, &f[5]);
-		ev->u.stat.target = get_str(d, &f[6]);
-		break;
-	case GG_REC_LIST:
-		ev->path = get_str(d, &f[1]);
-		ev->ret = get_int(d, &f[2]);
-		ev->err = (int32_t)get_int(d, &f[3]);
-		ev->u.list.names = get_strv(d, &f[4]);
-		break;
-	case GG_REC_NS:
-		ev->path = get_str(d, &f[1]);
-		ev->u.ns.path2 = get_str(d, &f[2]);
-		ev->u.ns.arg = get_int(d, &f[3]);
-		ev->ret = get_int(d, &f[4]);
-		ev->err = (int32_t)get_int(d, &f[5]);
-		break;
-	case GG_REC_CHDIR:
-		ev->path = get_str(d, &f[1]);
-		ev->ret = get_int(d, &f[2]);
-		ev->err = (int32_t)get_int(d, &f[3]);
-		break;
-	case GG_REC_FD:
-		ev->u.fd.fd = get_int(d, &f[1]);
-		ev->u.fd.fd2 = get_int(d, &f[2]);
-		ev->ret = get_int(d, &f[3]);
-		ev->err = (int32_t)get_int(d, &f[4]);
-		break;
-	case GG_REC_EXEC:
-		ev->path = get_str(d, &f[1]);
-		ev->u.exec.argv = get_strv(d, &f[2]);
-		ev->u.exec.env = get_strv(d, &f[3]);
-		ev->u.exec.opaque = get_bool(d, &f[4]);
-		break;
-	case GG_REC_EXECFAIL:
-		ev->path = get_str(d, &f[1]);
-		ev->err = (int32_t)get_int(d, &f[2]);
-		break;
-	case GG_REC_SPAWN:
-		ev->path = get_str(d, &f[1]);
-		ev->u.spawn.argv = get_strv(d, &f[2]);
-		ev->u.spawn.env = get_strv(d, &f[3]);
-		ev->ret = get_int(d, &f[4]);
-		ev->err = (int32_t)get_int(d, &f[5]);
-		get_actions(d, &f[6], ev);
-		ev->u.spawn.opaque = get_bool(d, &f[7]);
-		break;
-	case GG_REC_WAIT:
-		ev->u.wait.pid = get_int(d, &f[1]);
-		ev->u.wait.status = (int32_t)get_int(d, &f[2]);
-		break;
-	case GG_REC_EXIT:
-		ev->u.exit.how = (uint8_t)get_uint(d, &f[0]);
-		ev->u.exit.status = (int32_t)get_int(d, &f[1]);
-		break;
-	case GG_REC_STDIN:
-		ev->u.stdin_.ftype = (int32_t)get_int(d, &f[1]);
-		ev->u.stdin_.tty = get_bool(d, &f[2]);
-		break;
-	case GG_REC_NET:
-		ev->u.net.domain = (int32_t)get_int(d, &f[1]);
-		ev->u.net.type = (int32_t)get_int(d, &f[2]);
-		ev->ret = get_int(d, &f[3]);
-		ev->err = (int32_t)get_int(d, &f[4]);
-		break;
+	GG_REC_SCHEMA(DEC_REC_)
+#undef DEC_REC_
 	default:
-		/* a type this reader has no decoder for: kept with its fn only */
+		/* a type this reader has no decoder for (not reached: skipped before) */
 		break;
 	}
 }
@@ -746,7 +686,7 @@ static int read_records(struct trace *t, const char *path, const unsigned char *
 		uint32_t plen, check;
 		unsigned type, nf;
 		uint64_t ts;
-		size_t uoff = 0;
+		size_t uoff = 0, used = 0;
 
 		/* the frame: a cut header or payload, a bad length or checksum is torn */
 		if (len - off < GG_TRACE_RECHDR_LEN)
@@ -759,9 +699,12 @@ static int read_records(struct trace *t, const char *path, const unsigned char *
 		if (XXH32(payload, plen, 0) != check)
 			break;
 
-		if (!mp_check(payload, plen) ||
+		/* exactly one array, the whole payload: a count that does not match
+		 * the elements written (a list patched wrongly) ends it early or late */
+		used = mp_check(payload, plen);
+		if (used != plen ||
 		    msgpack_unpack_next(&p->up, (const char *)payload, plen, &uoff) !=
-			    MSGPACK_UNPACK_SUCCESS)
+			    MSGPACK_UNPACK_SUCCESS || uoff != plen)
 			goto malformed;
 		root = &p->up.data;
 		if (root->type != MSGPACK_OBJECT_ARRAY || root->via.array.size < 2 ||
@@ -787,7 +730,7 @@ static int read_records(struct trace *t, const char *path, const unsigned char *
 		if (nf < rec_nfields[type])
 			goto malformed;
 		if (type == GG_REC_PROC) {
-			im = decode_proc(&d, f);
+			im = decode_proc(&d, f, nf);
 			if (d.err) {
 				ret = d.err;
 				goto out;
@@ -800,7 +743,7 @@ static int read_records(struct trace *t, const char *path, const unsigned char *
 			im->t = ts;
 		} else {
 			struct trace_event ev;
-			decode_event(&d, type, ts, f, &ev);
+			decode_event(&d, type, ts, f, nf, &ev);
 			if (d.err) {
 				ret = d.err;
 				goto out;
@@ -814,7 +757,13 @@ static int read_records(struct trace *t, const char *path, const unsigned char *
 		off += GG_TRACE_RECHDR_LEN + plen;
 		continue;
 malformed:
-		ret = file_warn(t, warnings, "%s: malformed record at offset %zu, skipped", path, off);
+		if (used && used < plen)
+			ret = file_warn(t, warnings,
+					"%s: malformed record at offset %zu: %zu bytes after its end, skipped",
+					path, off, (size_t)plen - used);
+		else
+			ret = file_warn(t, warnings, "%s: malformed record at offset %zu, skipped",
+					path, off);
 		if (ret)
 			goto out;
 		if (!im) {

@@ -28,7 +28,10 @@
  *       the records before it are kept, the rest of the file is skipped, with the
  *       warning "<file>: torn record at offset N, skipped K bytes";
  *   a record that passes its checksum but is not a well-formed record
- *       that record is skipped, with a warning; reading goes on;
+ *       that record is skipped, with the warning "<file>: malformed record at
+ *       offset N, skipped"; reading goes on.  This includes a payload that is not
+ *       exactly one msgpack array: an array that ends before the payload does is
+ *       "<file>: malformed record at offset N: K bytes after its end, skipped";
  *   unknown record types and fields past the known ones
  *       ignored silently (trace_format.h: they do not bump the version);
  *   a version newer than GG_TRACE_VERSION
@@ -124,7 +127,7 @@ struct trace_event {
 	union {
 		struct { int32_t flags; uint32_t mode; } open;
 		struct { int32_t flags; int32_t ftype; const char *target; } stat;
-		struct { struct trace_strv names; } list;
+		struct { struct trace_strv names; bool truncated; } list;
 		struct { const char *path2; int64_t arg; } ns;
 		struct { int64_t fd, fd2; } fd;
 		struct { struct trace_strv argv, env; bool opaque; } exec;

@@ -174,7 +174,10 @@ enum sbx_mount_kind {
 	SBX_MOUNT_SYMLINK, /* a symbolic link at dst whose target is src (as readlink shows it) */
 	SBX_MOUNT_ABSENT,  /* nothing at dst: a path known to be missing.  The supervisor
 	                    * answers ENOENT without recording it (at level 2 even if the host
-	                    * has the file) */
+	                    * has the file).  A probe never fails a plan: an absent dst below
+	                    * a declared file, symlink or absent path is dropped (the kernel
+	                    * answers ENOTDIR or ENOENT there anyway), and one with declared
+	                    * paths below it becomes their directory */
 };
 
 /*

@@ -595,9 +595,70 @@ static int collect_items(struct sbx_prep *p, const struct sbx_plan *plan, struct
 	return 0;
 }
 
+/* Is the item a declaration of something that is not a directory? */
+static bool item_notdir(const struct item *it)
+{
+	return ((it->kind == IT_RO || it->kind == IT_RW) && !it->dir) || it->kind == IT_SYMLINK ||
+	       it->kind == IT_ABSENT || it->kind == IT_QUIET;
+}
+
+/* The item of a sorted, duplicate-free array at exactly path[0..len), or NULL. */
+static const struct item *items_find(const struct items *v, const char *path, size_t len)
+{
+	struct item key = { .path = path, .len = len };
+	size_t lo = 0, hi = v->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = item_cmp(&key, &v->v[mid]);
+
+		if (!c)
+			return &v->v[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+/*
+ * Drop the absent paths (probes) that lie below a declared non-directory: a file
+ * (/usr/bin/gettext/__init__.py below the input /usr/bin/gettext: the kernel
+ * answers ENOTDIR, as it did when the command was recorded), a symlink, or another
+ * absent path.  Making their ancestors would turn the file into a directory.  v is
+ * sorted and free of duplicates; the kept items stay in order.
+ */
+static void drop_shadowed_probes(struct items *v)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < v->n; i++) {
+		const struct item *it = &v->v[i];
+		bool shadowed = false;
+
+		if (it->kind == IT_ABSENT || it->kind == IT_QUIET) {
+			size_t l = it->len;
+
+			while (!shadowed && (l = parent_len(it->path, l)) > 1) {
+				const struct item *a = items_find(v, it->path, l);
+
+				shadowed = a && item_notdir(a);
+			}
+		}
+		if (!shadowed)
+			v->v[w++] = v->v[i];
+	}
+	v->n = w;
+}
+
 /*
  * Sort, drop duplicates, check conflicts and add the missing ancestors; the result
- * replaces v.
+ * replaces v.  A probe never makes a plan fail: an absent path below a
+ * non-directory is dropped (drop_shadowed_probes), and an absent path with declared
+ * paths below it yields to them (it becomes their ancestor directory).  Only
+ * contradictory declarations of things that exist are refused (a file with inputs
+ * below it).
  */
 static int complete_items(struct items *v, char *err, size_t errlen)
 {
@@ -625,6 +686,7 @@ static int complete_items(struct items *v, char *err, size_t errlen)
 		if ((rc = items_push(&out, it)) < 0)
 			goto out_free;
 	}
+	drop_shadowed_probes(&out);
 	/* Ancestors: every strict prefix directory not itself declared. */
 	{
 		size_t n = out.n;
@@ -657,9 +719,15 @@ static int complete_items(struct items *v, char *err, size_t errlen)
 
 				if (decl->kind == IT_ANCESTOR)
 					continue; /* two ancestors */
+				if (decl->kind == IT_ABSENT || decl->kind == IT_QUIET) {
+					/* a probe yields to what is declared below it */
+					prev->kind = IT_ANCESTOR;
+					prev->mount = -1;
+					prev->src = NULL;
+					continue;
+				}
 				if (((decl->kind == IT_RO || decl->kind == IT_RW) && !decl->dir) ||
-				    decl->kind == IT_SYMLINK || decl->kind == IT_ABSENT ||
-				    decl->kind == IT_QUIET) {
+				    decl->kind == IT_SYMLINK) {
 					errf(err, errlen,
 					     "%s '%.*s' is not a directory but has declared paths "
 					     "below it",

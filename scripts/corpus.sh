@@ -8,7 +8,10 @@
 # If apt has no deb-src entry, one is added for bookworm (root only).
 # Third-party source is never put in the repository.
 #
-# Known to work: hello (GNU hello 2.10, autotools), zlib (1.2.13, CMake or ./configure).
+# Known to work: hello (GNU hello 2.10, autotools), zlib (1.2.13, CMake or ./configure),
+# pkgconf (1.8.1, Meson), fribidi (1.0.8, Meson; generators it builds
+# and runs),
+# libpng1.6 (1.6.39, autotools + libtool).
 set -euo pipefail
 
 usage() {

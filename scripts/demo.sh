@@ -106,5 +106,5 @@ step "gg cache: what the store holds"
 step "gg build again: everything is cached, nothing runs"
 time "$gg" build
 
-step "gg verify --all: every thunk re-executed, outputs compared with the recording"
+step "gg verify --all: every thunk re-executed, outputs compared with the known result of its inputs"
 "$gg" verify --all | tail -n 1

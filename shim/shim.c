@@ -181,6 +181,53 @@ static void shim_setenv(char *entry)
 	environ = nv; /* the old array is the program's or ours: left alone */
 }
 
+/*
+ * Compiler caches pass through while recording (README "Compiler caches",
+ * inferer/wrapcache.h): a cache hit never runs the compiler, so the headers it would
+ * read would be missing from the recording.  Every recorded process gets
+ * CCACHE_DISABLE=1 (here for its own environ, from shim_env_fixup for the children
+ * of a cleared or explicit environment); CCACHE_NODISABLE, which would override it,
+ * is dropped.  The variable is recorded with the environment, so it stays in the
+ * thunks and replays pass through too.
+ */
+static char ccache_env[] = "CCACHE_DISABLE=1";
+#define CCACHE_NODISABLE "CCACHE_NODISABLE="
+
+static bool env_is_passthrough(const char *entry)
+{
+	return !strcmp(entry, ccache_env);
+}
+
+static bool env_is_ccache_switch(const char *entry)
+{
+	return !strncmp(entry, "CCACHE_DISABLE=", 15) ||
+	       !strncmp(entry, CCACHE_NODISABLE, sizeof(CCACHE_NODISABLE) - 1);
+}
+
+/* Put CCACHE_DISABLE=1 in environ, drop CCACHE_NODISABLE (in place, as unsetenv(3)
+ * does).  true if environ changed. */
+static bool shim_env_passthrough(void)
+{
+	size_t k = 0;
+	bool has = false, changed = false;
+
+	for (size_t i = 0; environ && environ[i]; i++) {
+		if (!strncmp(environ[i], CCACHE_NODISABLE, sizeof(CCACHE_NODISABLE) - 1)) {
+			changed = true;
+			continue;
+		}
+		has |= env_is_passthrough(environ[i]);
+		environ[k++] = environ[i];
+	}
+	if (environ)
+		environ[k] = NULL;
+	if (!has) {
+		shim_setenv(ccache_env);
+		changed = true;
+	}
+	return changed;
+}
+
 /* ---- enabling and disabling --------------------------------------------- */
 
 bool shim_enabled(void)
@@ -437,23 +484,14 @@ static int write_proc(int fd, pid_t pid, int origin, uint64_t start_ns, const ch
 	size_t argv_budget = argv_need < budget / 2 ? argv_need + 16 : budget / 2;
 	if (argv_need + tenc_strv_size(envp) + 64 <= budget)
 		argv_budget = argv_need + 16;
-	tenc_begin(&e, GG_REC_PROC, now_ns(CLOCK_MONOTONIC), 14);
-	tenc_uint(&e, (uint64_t)pid);
-	tenc_uint(&e, (uint64_t)getppid());
-	tenc_uint(&e, (uint64_t)origin);
-	tenc_uint(&e, start_ns);
-	tenc_str(&e, g.exe);
-	tenc_str(&e, (const char *)getauxval(AT_EXECFN));
-	tenc_strv(&e, argv, argv_budget);
-	tenc_strv(&e, envp, budget - argv_budget);
-	tenc_str(&e, cwd);
-	tenc_uint(&e, um);
-	tenc_uint(&e, getuid());
-	tenc_uint(&e, getgid());
-	tenc_str(&e, log_parent);
-	tenc_array(&e, 3);
-	for (int i = 0; i < 3; i++)
-		tenc_int(&e, stdio_type(i));
+	struct gg_rec_proc rec = {
+		.pid = pid, .ppid = getppid(), .origin = (uint64_t)origin, .start_ns = start_ns,
+		.exe = g.exe, .execfn = (const char *)getauxval(AT_EXECFN),
+		.argv = { argv, argv_budget }, .env = { envp, budget - argv_budget },
+		.cwd = cwd, .umask = um, .uid = getuid(), .gid = getgid(), .parent_log = log_parent,
+		.stdio = { stdio_type(0), stdio_type(1), stdio_type(2) },
+	};
+	tenc_rec_proc(&e, now_ns(CLOCK_MONOTONIC), &rec);
 	ssize_t n = tenc_finish(&e);
 	r = n < 0 ? (int)n : write_full(fd, buf, (size_t)n);
 	munmap(buf, cap);
@@ -588,25 +626,25 @@ static bool seen_first(int fn, const char *path, size_t len, long flags, long re
 
 /* ---- record helpers ------------------------------------------------------------ */
 
-#define REC_BEGIN(e, type, n)                                                     \
-	char *buf_ = tbuf();                                                      \
-	if (!buf_)                                                                \
-		return;                                                           \
-	struct tenc e = TENC_INIT(buf_, TBUF_CAP);                                \
-	tenc_begin(&e, type, now_ns(CLOCK_MONOTONIC), n)
+/* Encode a record of type `name` (trace_schema.h) from designated initializers of
+ * struct gg_rec_<name> into the per-thread buffer and emit it. */
+#define REC_EMIT(name, ...)                                                       \
+	do {                                                                      \
+		char *buf_ = tbuf();                                              \
+		if (buf_) {                                                       \
+			struct tenc e_ = TENC_INIT(buf_, TBUF_CAP);               \
+			struct gg_rec_##name r_ = { __VA_ARGS__ };                \
+			tenc_rec_##name(&e_, now_ns(CLOCK_MONOTONIC), &r_);       \
+			emit(&e_);                                                \
+		}                                                                 \
+	} while (0)
 
 void rec_open(int fn, int dirfd, const char *path, int flags, mode_t mode, long ret, int err)
 {
 	char abs[SHIM_PATH_CAP];
 	shim_abspath(dirfd, path, abs);
-	REC_BEGIN(e, GG_REC_OPEN, 6);
-	tenc_uint(&e, (uint64_t)fn);
-	tenc_str(&e, abs);
-	tenc_int(&e, flags);
-	tenc_uint(&e, mode);
-	tenc_int(&e, ret);
-	tenc_uint(&e, ret < 0 ? (uint64_t)err : 0);
-	emit(&e);
+	REC_EMIT(open, .fn = (unsigned)fn, .path = abs, .flags = flags, .mode = mode, .ret = ret,
+		 .err = ret < 0 ? err : 0);
 	if (ret >= 0)
 		shim_fd_opened((int)ret, flags);
 }
@@ -622,15 +660,8 @@ void rec_stat(int fn, int dirfd, const char *path, int flags, long ret, int err,
 		ret = -1;
 	if (!seen_first(fn, abs, len, flags, ret >= 0 ? 0 : err))
 		return;
-	REC_BEGIN(e, GG_REC_STAT, 7);
-	tenc_uint(&e, (uint64_t)fn);
-	tenc_strn(&e, abs, len);
-	tenc_int(&e, flags);
-	tenc_int(&e, ret);
-	tenc_uint(&e, ret < 0 ? (uint64_t)err : 0);
-	tenc_uint(&e, ftype);
-	tenc_str(&e, target);
-	emit(&e);
+	REC_EMIT(stat, .fn = (unsigned)fn, .path = abs, .flags = flags, .ret = ret,
+		 .err = ret < 0 ? err : 0, .ftype = ftype, .target = target);
 }
 
 struct dent64 {
@@ -641,34 +672,70 @@ struct dent64 {
 	char name[];
 };
 
-/* Walk a directory's names with getdents64; count them and their encoded size. */
-static int list_names(int dfd, struct tenc *e, size_t *count, size_t *bytes)
+/*
+ * Encode the names of the directory freshly opened at dfd (minus "." and
+ * "..") as a list, in the one pass that reads them: a directory that changes
+ * meanwhile still gives a well-formed list of names the kernel returned.  Returns
+ * false when the list is not the whole directory: the buffer was full (`reserve`
+ * bytes must stay free after the list) or reading failed partway.
+ */
+static bool list_names(int dfd, struct tenc *e, size_t reserve)
 {
 	char dbuf[8192];
+	struct tenc_list l;
+	bool whole = true;
 	long n;
 
-	lseek(dfd, 0, SEEK_SET);
-	while ((n = syscall(SYS_getdents64, dfd, dbuf, sizeof(dbuf))) > 0) {
+	tenc_list_open(e, &l);
+	while (whole && (n = syscall(SYS_getdents64, dfd, dbuf, sizeof(dbuf))) != 0) {
+		if (n < 0) {
+			whole = false;
+			break;
+		}
 		for (long off = 0; off < n;) {
 			struct dent64 *d = (struct dent64 *)(dbuf + off);
 			off += d->reclen;
 			if (!strcmp(d->name, ".") || !strcmp(d->name, ".."))
 				continue;
-			if (e) {
-				tenc_str(e, d->name);
-			} else {
-				(*count)++;
-				*bytes += strlen(d->name) + 5;
+			if (!tenc_list_str(e, &l, d->name, strlen(d->name), reserve)) {
+				whole = false;
+				break;
 			}
 		}
 	}
-	return n < 0 ? -errno : 0;
+	tenc_list_close(e, &l);
+	return whole;
+}
+
+/*
+ * LIST: the buffer is a fixed GG_TRACE_MAX_RECORD-sized anonymous mapping with no
+ * swap reserved (only the pages the names touch are ever allocated); if even that
+ * mapping cannot be made, the per-thread buffer, and a directory too big for it is
+ * recorded truncated (trace_format.h LIST).
+ */
+#define LIST_BUF_CAP ((size_t)GG_TRACE_RECHDR_LEN + GG_TRACE_MAX_RECORD)
+
+struct list_fill {
+	struct gg_rec_list *r;
+	int dfd;
+};
+
+/* LIST's names (a tenc_fill): a list that is not whole sets the truncated after it. */
+static void list_fill(struct tenc *e, void *ctx)
+{
+	struct list_fill *lf = ctx;
+
+	if (lf->dfd < 0)
+		tenc_array(e, 0);
+	else if (!list_names(lf->dfd, e, 1)) /* 1: room for the truncated bool */
+		lf->r->truncated = true;
 }
 
 void rec_list(int fn, int dirfd, const char *path, int fd_for_listing, long ret, int err)
 {
 	char abs[SHIM_PATH_CAP];
-	size_t count = 0, bytes = 0, cap;
+	size_t cap = LIST_BUF_CAP;
+	bool mapped = true;
 	int dfd = -1;
 	char *buf;
 
@@ -678,6 +745,15 @@ void rec_list(int fn, int dirfd, const char *path, int fd_for_listing, long ret,
 		shim_fdpath(fd_for_listing, abs);
 	if (!seen_first(fn, abs, strlen(abs), -1, ret < 0 ? err : 0))
 		return;
+	buf = mmap(NULL, cap, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (buf == MAP_FAILED) {
+		mapped = false;
+		buf = tbuf();
+		cap = TBUF_CAP;
+		if (!buf)
+			return;
+	}
 	if (ret >= 0) {
 		if (path)
 			dfd = (int)syscall(SYS_openat, dirfd, path,
@@ -685,27 +761,19 @@ void rec_list(int fn, int dirfd, const char *path, int fd_for_listing, long ret,
 		else
 			dfd = (int)syscall(SYS_openat, fd_for_listing, ".",
 					   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0)
-			list_names(dfd, NULL, &count, &bytes);
 	}
-	cap = (bytes + strlen(abs) + 256 + 4095) & ~(size_t)4095;
-	if (cap > GG_TRACE_MAX_RECORD)
-		cap = GG_TRACE_MAX_RECORD;
-	buf = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (buf == MAP_FAILED)
-		goto out_close;
 	struct tenc e = TENC_INIT(buf, cap);
-	tenc_begin(&e, GG_REC_LIST, now_ns(CLOCK_MONOTONIC), 5);
-	tenc_uint(&e, (uint64_t)fn);
-	tenc_str(&e, abs);
-	tenc_int(&e, ret < 0 ? -1 : 0);
-	tenc_uint(&e, ret < 0 ? (uint64_t)err : 0);
-	tenc_array(&e, (uint32_t)count);
-	if (dfd >= 0 && count)
-		list_names(dfd, &e, NULL, NULL);
+	struct gg_rec_list r = {
+		.fn = (unsigned)fn, .path = abs, .ret = ret < 0 ? -1 : 0, .err = ret < 0 ? err : 0,
+		/* the call succeeded but the directory could not be read again: not whole */
+		.truncated = ret >= 0 && dfd < 0,
+	};
+	struct list_fill lf = { .r = &r, .dfd = dfd };
+	r.names = (struct tenc_fill){ .fill = list_fill, .ctx = &lf };
+	tenc_rec_list(&e, now_ns(CLOCK_MONOTONIC), &r);
 	emit(&e);
-	munmap(buf, cap);
-out_close:
+	if (mapped)
+		munmap(buf, cap);
 	if (dfd >= 0)
 		raw_close(dfd);
 }
@@ -726,14 +794,8 @@ void rec_ns(int fn, int dirfd, const char *path, int dirfd2, const char *path2,
 		memcpy(abs2, path2, n);
 		abs2[n] = '\0';
 	}
-	REC_BEGIN(e, GG_REC_NS, 6);
-	tenc_uint(&e, (uint64_t)fn);
-	tenc_str(&e, abs);
-	tenc_str(&e, abs2);
-	tenc_int(&e, arg);
-	tenc_int(&e, ret < 0 ? -1 : ret);
-	tenc_uint(&e, ret < 0 ? (uint64_t)err : 0);
-	emit(&e);
+	REC_EMIT(ns, .fn = (unsigned)fn, .path = abs, .path2 = abs2, .arg = arg,
+		 .ret = ret < 0 ? -1 : ret, .err = ret < 0 ? err : 0);
 }
 
 void rec_chdir(int fn, const char *path, int fd, long ret, int err)
@@ -747,32 +809,17 @@ void rec_chdir(int fn, const char *path, int fd, long ret, int err)
 	} else {
 		shim_fdpath(fd, cwd);
 	}
-	REC_BEGIN(e, GG_REC_CHDIR, 4);
-	tenc_uint(&e, (uint64_t)fn);
-	tenc_str(&e, cwd);
-	tenc_int(&e, ret);
-	tenc_uint(&e, ret < 0 ? (uint64_t)err : 0);
-	emit(&e);
+	REC_EMIT(chdir, .fn = (unsigned)fn, .path = cwd, .ret = ret, .err = ret < 0 ? err : 0);
 }
 
 void rec_fd(int fn, int fd, int fd2, long ret, int err)
 {
-	REC_BEGIN(e, GG_REC_FD, 5);
-	tenc_uint(&e, (uint64_t)fn);
-	tenc_int(&e, fd);
-	tenc_int(&e, fd2);
-	tenc_int(&e, ret);
-	tenc_uint(&e, ret < 0 ? (uint64_t)err : 0);
-	emit(&e);
+	REC_EMIT(fd, .fn = (unsigned)fn, .fd = fd, .fd2 = fd2, .ret = ret, .err = ret < 0 ? err : 0);
 }
 
 void rec_wait(int fn, pid_t pid, int status)
 {
-	REC_BEGIN(e, GG_REC_WAIT, 3);
-	tenc_uint(&e, (uint64_t)fn);
-	tenc_int(&e, pid);
-	tenc_int(&e, status);
-	emit(&e);
+	REC_EMIT(wait, .fn = (unsigned)fn, .pid = pid, .status = status);
 }
 
 void rec_exit(int how, int status)
@@ -780,10 +827,7 @@ void rec_exit(int how, int status)
 	if (g.exit_recorded || raw_getpid() != g.pid)
 		return;
 	g.exit_recorded = true;
-	REC_BEGIN(e, GG_REC_EXIT, 2);
-	tenc_uint(&e, (uint64_t)how);
-	tenc_int(&e, status);
-	emit(&e);
+	REC_EMIT(exit, .how = (uint64_t)how, .status = status);
 }
 
 void shim_note_stdin(int fn)
@@ -794,11 +838,7 @@ void shim_note_stdin(int fn)
 	if (atomic_load_explicit(&g.stdin_seen, memory_order_relaxed) || !shim_enter(&c))
 		return;
 	if (atomic_compare_exchange_strong(&g.stdin_seen, &expect, 1)) {
-		REC_BEGIN(e, GG_REC_STDIN, 3);
-		tenc_uint(&e, (uint64_t)fn);
-		tenc_int(&e, stdio_type(0));
-		tenc_bool(&e, isatty(0));
-		emit(&e);
+		REC_EMIT(stdin, .fn = (unsigned)fn, .ftype = stdio_type(0), .tty = isatty(0));
 	}
 	c.err = c.saved_errno;
 	shim_leave(&c);
@@ -809,13 +849,8 @@ void rec_net(int fn, int domain, int type, long ret, int err)
 	uint64_t bit = 1ull << (domain & 63);
 	if (atomic_fetch_or(&g.net_seen, bit) & bit)
 		return;
-	REC_BEGIN(e, GG_REC_NET, 5);
-	tenc_uint(&e, (uint64_t)fn);
-	tenc_int(&e, domain);
-	tenc_int(&e, type);
-	tenc_int(&e, ret);
-	tenc_uint(&e, ret < 0 ? (uint64_t)err : 0);
-	emit(&e);
+	REC_EMIT(net, .fn = (unsigned)fn, .domain = domain, .type = type, .ret = ret,
+		 .err = ret < 0 ? err : 0);
 }
 
 /* ---- shared objects ----------------------------------------------------------- */
@@ -832,6 +867,25 @@ struct objs_snap {
 	const char *names[OBJS_MAX];
 	size_t n;
 };
+
+/* OBJS's objects (a tenc_fill): the names of a snapshot. */
+static void objs_fill(struct tenc *e, void *ctx)
+{
+	const struct objs_snap *s = ctx;
+
+	tenc_array(e, (uint32_t)s->n);
+	for (size_t i = 0; i < s->n; i++)
+		tenc_str(e, s->names[i]);
+}
+
+static void objs_emit(char *buf, struct objs_snap *s)
+{
+	struct tenc e = TENC_INIT(buf, TBUF_CAP);
+	struct gg_rec_objs r = { .interp = s->interp, .objects = { .fill = objs_fill, .ctx = s } };
+
+	tenc_rec_objs(&e, now_ns(CLOCK_MONOTONIC), &r);
+	emit(&e);
+}
 
 /* Collect the objects not reported yet (marking them reported). */
 static int objs_cb(struct dl_phdr_info *info, size_t size, void *data)
@@ -878,13 +932,7 @@ static void rec_objs(bool after_dlopen)
 	dl_iterate_phdr(objs_cb, &s);
 	if (after_dlopen && !s.n)
 		return;
-	struct tenc e = TENC_INIT(buf, TBUF_CAP);
-	tenc_begin(&e, GG_REC_OBJS, now_ns(CLOCK_MONOTONIC), 2);
-	tenc_str(&e, s.interp);
-	tenc_array(&e, (uint32_t)s.n);
-	for (size_t i = 0; i < s.n; i++)
-		tenc_str(&e, s.names[i]);
-	emit(&e);
+	objs_emit(buf, &s);
 }
 
 static void rec_objs_init(void)
@@ -913,13 +961,7 @@ void rec_objs_handle(void *handle)
 	}
 	if (!s.n)
 		return;
-	struct tenc e = TENC_INIT(buf, TBUF_CAP);
-	tenc_begin(&e, GG_REC_OBJS, now_ns(CLOCK_MONOTONIC), 2);
-	tenc_str(&e, "");
-	tenc_array(&e, (uint32_t)s.n);
-	for (size_t i = 0; i < s.n; i++)
-		tenc_str(&e, s.names[i]);
-	emit(&e);
+	objs_emit(buf, &s);
 }
 
 void rec_objs_new(void)
@@ -986,12 +1028,13 @@ void rec_exec(int fn, const char *path, char *const argv[], char *const envp[], 
 	shim_abspath(AT_FDCWD, path, abs);
 	struct tenc e = TENC_INIT(buf, cap);
 	size_t budget = cap - 1024 - SHIM_PATH_CAP;
-	tenc_begin(&e, GG_REC_EXEC, now_ns(CLOCK_MONOTONIC), 5);
-	tenc_uint(&e, (uint64_t)fn);
-	tenc_str(&e, abs);
-	tenc_strv(&e, argv, opaque ? budget / 2 : budget);
-	tenc_strv(&e, opaque ? envp : empty_vec, budget / 2);
-	tenc_bool(&e, opaque);
+	struct gg_rec_exec r = {
+		.fn = (unsigned)fn, .path = abs,
+		.argv = { argv, opaque ? budget / 2 : budget },
+		.env = { opaque ? envp : empty_vec, budget / 2 },
+		.opaque = opaque,
+	};
+	tenc_rec_exec(&e, now_ns(CLOCK_MONOTONIC), &r);
 	emit_exec_like(&e);
 	munmap(buf, cap);
 }
@@ -1000,10 +1043,12 @@ void rec_execfail(int fn, const char *path, int err)
 {
 	char abs[SHIM_PATH_CAP];
 	shim_abspath(AT_FDCWD, path, abs);
-	REC_BEGIN(e, GG_REC_EXECFAIL, 3);
-	tenc_uint(&e, (uint64_t)fn);
-	tenc_str(&e, abs);
-	tenc_uint(&e, (uint64_t)err);
+	char *buf = tbuf();
+	if (!buf)
+		return;
+	struct tenc e = TENC_INIT(buf, TBUF_CAP);
+	struct gg_rec_execfail r = { .fn = (unsigned)fn, .path = abs, .err = err };
+	tenc_rec_execfail(&e, now_ns(CLOCK_MONOTONIC), &r);
 	emit_exec_like(&e);
 }
 
@@ -1029,6 +1074,56 @@ struct glibc_file_actions {
 	int pad[16];
 };
 
+struct spawn_fill {
+	const struct glibc_file_actions *fa;
+	int nact;
+};
+
+/* SPAWN's actions (a tenc_fill), translated from glibc's file actions. */
+static void spawn_fill(struct tenc *e, void *ctx)
+{
+	const struct spawn_fill *sf = ctx;
+
+	tenc_array(e, (uint32_t)sf->nact);
+	for (int i = 0; i < sf->nact; i++) {
+		const struct glibc_spawn_action *a = &sf->fa->actions[i];
+		struct gg_spawn_action ga = { .op = 0, .fd = -1, .fd2 = -1 };
+		const char *p = "";
+		char abs[SHIM_PATH_CAP];
+		switch (a->tag) {
+		case SA_CLOSE: ga.op = GG_SPAWN_CLOSE; ga.fd = a->action.close_action.fd; break;
+		case SA_DUP2:
+			ga.op = GG_SPAWN_DUP2;
+			ga.fd = a->action.dup2_action.fd;
+			ga.fd2 = a->action.dup2_action.newfd;
+			break;
+		case SA_OPEN:
+			ga.op = GG_SPAWN_OPEN;
+			ga.fd = a->action.open_action.fd;
+			p = a->action.open_action.path;
+			ga.flags = a->action.open_action.oflag;
+			ga.mode = a->action.open_action.mode;
+			break;
+		case SA_CHDIR: ga.op = GG_SPAWN_CHDIR; p = a->action.chdir_action.path; break;
+		case SA_FCHDIR: ga.op = GG_SPAWN_FCHDIR; ga.fd = a->action.fchdir_action.fd; break;
+		default: break;
+		}
+		/* relative paths in actions are relative to the child's cwd at that point,
+		 * which earlier chdir actions may have changed: recorded as written */
+		if (p && p[0] == '/')
+			path_join(NULL, p, abs, sizeof(abs));
+		else {
+			size_t n = p ? strlen(p) : 0;
+			if (n >= sizeof(abs))
+				n = sizeof(abs) - 1;
+			memcpy(abs, p ? p : "", n);
+			abs[n] = '\0';
+		}
+		ga.path = abs;
+		tenc_spawn_action(e, &ga);
+	}
+}
+
 void rec_spawn(int fn, const char *path, char *const argv[], char *const envp[], long ret,
 	       int err, const void *file_actions, bool opaque)
 {
@@ -1046,58 +1141,16 @@ void rec_spawn(int fn, const char *path, char *const argv[], char *const envp[],
 		return;
 	struct tenc e = TENC_INIT(buf, cap);
 	size_t budget = (cap - 2048 - SHIM_PATH_CAP) / 2;
-	tenc_begin(&e, GG_REC_SPAWN, now_ns(CLOCK_MONOTONIC), 8);
-	tenc_uint(&e, (uint64_t)fn);
-	tenc_str(&e, path);
-	tenc_strv(&e, argv, budget);
-	tenc_strv(&e, opaque ? envp : empty_vec, budget);
-	tenc_int(&e, ret);
-	tenc_uint(&e, ret < 0 ? (uint64_t)err : 0);
-	tenc_array(&e, (uint32_t)nact);
-	for (int i = 0; i < nact; i++) {
-		const struct glibc_spawn_action *a = &fa->actions[i];
-		int op = 0, fd = -1, fd2 = -1, flags = 0;
-		unsigned mode = 0;
-		const char *p = "";
-		char abs[SHIM_PATH_CAP];
-		switch (a->tag) {
-		case SA_CLOSE: op = GG_SPAWN_CLOSE; fd = a->action.close_action.fd; break;
-		case SA_DUP2:
-			op = GG_SPAWN_DUP2;
-			fd = a->action.dup2_action.fd;
-			fd2 = a->action.dup2_action.newfd;
-			break;
-		case SA_OPEN:
-			op = GG_SPAWN_OPEN;
-			fd = a->action.open_action.fd;
-			p = a->action.open_action.path;
-			flags = a->action.open_action.oflag;
-			mode = a->action.open_action.mode;
-			break;
-		case SA_CHDIR: op = GG_SPAWN_CHDIR; p = a->action.chdir_action.path; break;
-		case SA_FCHDIR: op = GG_SPAWN_FCHDIR; fd = a->action.fchdir_action.fd; break;
-		default: op = 0; break;
-		}
-		/* relative paths in actions are relative to the child's cwd at that point,
-		 * which earlier chdir actions may have changed: recorded as written */
-		if (p && p[0] == '/')
-			path_join(NULL, p, abs, sizeof(abs));
-		else {
-			size_t n = p ? strlen(p) : 0;
-			if (n >= sizeof(abs))
-				n = sizeof(abs) - 1;
-			memcpy(abs, p ? p : "", n);
-			abs[n] = '\0';
-		}
-		tenc_array(&e, 6);
-		tenc_uint(&e, (uint64_t)op);
-		tenc_int(&e, fd);
-		tenc_int(&e, fd2);
-		tenc_str(&e, abs);
-		tenc_int(&e, flags);
-		tenc_uint(&e, mode);
-	}
-	tenc_bool(&e, opaque);
+	struct spawn_fill sf = { .fa = fa, .nact = nact };
+	struct gg_rec_spawn r = {
+		.fn = (unsigned)fn, .path = path,
+		.argv = { argv, budget },
+		.env = { opaque ? envp : empty_vec, budget },
+		.ret = ret, .err = ret < 0 ? err : 0,
+		.actions = { .fill = spawn_fill, .ctx = &sf },
+		.opaque = opaque,
+	};
+	tenc_rec_spawn(&e, now_ns(CLOCK_MONOTONIC), &r);
 	emit(&e);
 	munmap(buf, cap);
 }
@@ -1162,7 +1215,7 @@ size_t shim_env_fixup_need(char *const envp[])
 	for (; envp && envp[n]; n++)
 		if (!strncmp(envp[n], "LD_PRELOAD=", 11))
 			bytes += strlen(envp[n]);
-	return n + 5 + (bytes + 3 * PATH_MAX + 64) / sizeof(char *) + 1;
+	return n + 6 + (bytes + 3 * PATH_MAX + 64) / sizeof(char *) + 1;
 }
 
 char *const *shim_env_fixup(char *const envp[], char **out, size_t cap, char *strbuf,
@@ -1173,15 +1226,22 @@ char *const *shim_env_fixup(char *const envp[], char **out, size_t cap, char *st
 	bool has_dir = env_has(envp, GG_ENV_TRACE_DIR, NULL);
 	bool has_off = env_has(envp, GG_ENV_SHIM_OFF, NULL);
 	bool has_root = !g.root_env[0] || env_has(envp, GG_ENV_SHIM_ROOT, NULL);
+	bool has_cc = off, cc_switch = false; /* CCACHE_DISABLE=1 alone, when recording */
 	size_t n = 0, k = 0;
 	char *s = strbuf, *end = strbuf + strcap;
 
+	for (size_t i = 0; !off && envp && envp[i]; i++) {
+		has_cc |= env_is_passthrough(envp[i]);
+		cc_switch |= env_is_ccache_switch(envp[i]) && !env_is_passthrough(envp[i]);
+	}
 	if (!g.lib_path[0] ||
-	    ((has_lib || off) && has_dir && has_root && (!off || has_off)))
+	    ((has_lib || off) && has_dir && has_root && (!off || has_off) && has_cc && !cc_switch))
 		return envp;
 	for (; envp && envp[n]; n++) {
-		if (k + 4 >= cap)
+		if (k + 5 >= cap)
 			return envp;
+		if (!off && env_is_ccache_switch(envp[n]) && !env_is_passthrough(envp[n]))
+			continue; /* CCACHE_NODISABLE, or CCACHE_DISABLE=<other>: replaced */
 		if (!strncmp(envp[n], "LD_PRELOAD=", 11) && !has_lib && !off) {
 			size_t need = 11 + strlen(g.lib_path) + 1 + strlen(envp[n] + 11) + 1;
 			if ((size_t)(end - s) < need)
@@ -1221,6 +1281,8 @@ char *const *shim_env_fixup(char *const envp[], char **out, size_t cap, char *st
 	}
 	if (!has_root)
 		out[k++] = g.root_env;
+	if (!has_cc)
+		out[k++] = ccache_env;
 	out[k] = NULL;
 	return out;
 }
@@ -1280,6 +1342,24 @@ static int find_trace_dir(char *out, bool *is_root)
 	cwd_copy(cwd);
 	path_join(cwd, ".gg/trace", out, PATH_MAX);
 	return 0;
+}
+
+/*
+ * Before fork: an image that has not logged yet (a fork child, LAZY) opens its log
+ * now, so that its children name it as their parent and start after it
+ * (trace_read.h links a FORK image to the log its parent_log names).  bash's
+ * subshell in `if (for ...; done | sort | sort -uc); then` forks the pipeline
+ * before it records anything: its children were left without a parent, and their
+ * commands (libtool's sort) outside any thunk.
+ */
+static void atfork_prepare(void)
+{
+	if (atomic_load(&g.mode) == MODE_LAZY && !t_guard) {
+		t_guard = 1;
+		log_open();
+		t_guard = 0;
+	}
+	shim_check_alive();
 }
 
 static void atfork_child(void)
@@ -1346,6 +1426,8 @@ __attribute__((constructor)) static void shim_init(int argc, char **argv, char *
 	}
 	g.argv = argv ? argv : empty_vec;
 	g.envp = envp ? envp : empty_vec;
+	if (shim_env_passthrough())
+		g.envp = environ; /* what the program sees is what the thunk records */
 	dl_iterate_phdr(lib_path_cb, (void *)(uintptr_t)&shim_init);
 	n = readlink("/proc/self/exe", g.exe, sizeof(g.exe) - 1);
 	g.exe[n > 0 ? n : 0] = '\0';
@@ -1360,7 +1442,7 @@ __attribute__((constructor)) static void shim_init(int argc, char **argv, char *
 	}
 	if (pthread_key_create(&g.buf_key, tbuf_free) == 0)
 		g.have_key = true;
-	pthread_atfork(shim_check_alive, NULL, atfork_child);
+	pthread_atfork(atfork_prepare, NULL, atfork_child);
 	atomic_store(&g.mode, MODE_LAZY);
 	log_open();
 out:

@@ -108,7 +108,9 @@ int shim_log_move_away(int fd); /* if fd is the log's, move the log; 0 or -errno
 bool shim_is_static_elf(const char *path);
 /*
  * The environment to pass to an exec: envp itself if it already carries the shim,
- * else a copy in out[cap] with LD_PRELOAD, GG_TRACE_DIR (and GG_SHIM_OFF) restored.
+ * else a copy in out[cap] with LD_PRELOAD, GG_TRACE_DIR (and GG_SHIM_OFF) restored,
+ * and, while recording, CCACHE_DISABLE=1 in place of any CCACHE_DISABLE or
+ * CCACHE_NODISABLE (compiler caches pass through: README "Compiler caches").
  * `strbuf` holds the new strings.  Async-signal-safe.
  */
 char *const *shim_env_fixup(char *const envp[], char **out, size_t cap, char *strbuf,

@@ -129,6 +129,53 @@ void tenc_str(struct tenc *e, const char *s)
 	tenc_strn(e, s ? s : "", s ? strlen(s) : 0);
 }
 
+size_t tenc_str_size(size_t n)
+{
+	return str_hdr_size(n) + n;
+}
+
+#define LIST_HDR_MAX 5 /* array32: 0xdd + 4 bytes */
+
+void tenc_list_open(struct tenc *e, struct tenc_list *l)
+{
+	static const char zero[LIST_HDR_MAX];
+
+	l->mark = e->len;
+	l->n = 0;
+	l->cut = false;
+	put(e, zero, LIST_HDR_MAX);
+}
+
+bool tenc_list_str(struct tenc *e, struct tenc_list *l, const char *s, size_t n,
+		   size_t reserve)
+{
+	size_t need = str_hdr_size(n) + n;
+
+	if (l->cut || e->overflow || l->n == UINT32_MAX || need > e->cap - e->len ||
+	    reserve > e->cap - e->len - need) {
+		l->cut = true;
+		return false;
+	}
+	tenc_strn(e, s, n);
+	l->n++;
+	return true;
+}
+
+void tenc_list_close(struct tenc *e, struct tenc_list *l)
+{
+	char hdr[LIST_HDR_MAX];
+	struct tenc h = TENC_INIT(hdr, sizeof(hdr));
+	size_t body = l->mark + LIST_HDR_MAX;
+
+	if (e->overflow)
+		return;
+	/* the smallest header, then the elements moved down to follow it */
+	tenc_array(&h, l->n);
+	memmove(e->buf + l->mark + h.len, e->buf + body, e->len - body);
+	memcpy(e->buf + l->mark, hdr, h.len);
+	e->len -= LIST_HDR_MAX - h.len;
+}
+
 size_t tenc_strv_size(char *const *v)
 {
 	size_t total = 5;
@@ -183,4 +230,51 @@ ssize_t tenc_finish(struct tenc *e)
 	put_le32(e->buf, (uint32_t)n);
 	put_le32(e->buf + 4, XXH32(e->buf + GG_TRACE_RECHDR_LEN, n, 0));
 	return (ssize_t)e->len;
+}
+
+/* ---- whole records, generated from trace_schema.h (see trace_enc.h) ---------------- */
+
+#define TENC_PUT_FN(e_, x_) tenc_uint(e_, x_)
+#define TENC_PUT_I(e_, x_) tenc_int(e_, x_)
+#define TENC_PUT_U(e_, x_) tenc_uint(e_, x_)
+#define TENC_PUT_HOW(e_, x_) tenc_uint(e_, x_)
+#define TENC_PUT_OP(e_, x_) tenc_uint(e_, x_)
+#define TENC_PUT_B(e_, x_) tenc_bool(e_, x_)
+#define TENC_PUT_S(e_, x_) tenc_str(e_, x_)
+#define TENC_PUT_V(e_, x_) tenc_strv(e_, (x_).v, (x_).budget)
+#define TENC_PUT_L(e_, x_) put_fill(e_, &(x_))
+#define TENC_PUT_ACT(e_, x_) put_fill(e_, &(x_))
+#define TENC_PUT_STDIO(e_, x_) put_ints(e_, x_, 3)
+
+/* A fill field the caller left unset is an empty array. */
+static void put_fill(struct tenc *e, const struct tenc_fill *f)
+{
+	if (f->fill)
+		f->fill(e, f->ctx);
+	else
+		tenc_array(e, 0);
+}
+
+static void put_ints(struct tenc *e, const int *v, uint32_t n)
+{
+	tenc_array(e, n);
+	for (uint32_t i = 0; i < n; i++)
+		tenc_int(e, v[i]);
+}
+
+#define TENC_PUT_(kind, name, presence, member, json, text) TENC_PUT_##kind(e, r->name);
+#define TENC_REC_(TYPE, number, name, head)                                              \
+	void tenc_rec_##name(struct tenc *e, uint64_t t, struct gg_rec_##name *r)        \
+	{                                                                                 \
+		tenc_begin(e, GG_REC_##TYPE, t, GG_SCHEMA_NFIELDS(GG_FIELDS_##TYPE));     \
+		GG_FIELDS_##TYPE(TENC_PUT_)                                               \
+	}
+
+TENC_REC_(PROC, 1, proc, X)
+GG_REC_SCHEMA(TENC_REC_)
+
+void tenc_spawn_action(struct tenc *e, const struct gg_spawn_action *r)
+{
+	tenc_array(e, GG_SCHEMA_NFIELDS(GG_FIELDS_SPAWN_ACTION));
+	GG_FIELDS_SPAWN_ACTION(TENC_PUT_)
 }

@@ -44,6 +44,10 @@
  * "ret" and "err" are what the real call returned and the errno it left (err is 0 on
  * success).  "fn" is a enum gg_fn value naming the entry point that was called.
  *
+ * The records, with their fields in wire order.  trace_schema.h holds the same list
+ * as the table every encoder, decoder and dumper is generated from; what each field
+ * means is said here.
+ *
  *  type  name    fields after [type, t]
  *  ----  ------  ------------------------------------------------------------------
  *   1    PROC    pid, ppid, origin, start_ns, exe, execfn, argv[], env[], cwd,
@@ -70,10 +74,17 @@
  *                mode.  ftype: S_IFMT >> 12 of what was found (0 if unknown or not
  *                found).  target: readlink's contents or realpath's result, else "".
  *                Identical (fn, path, flags, ret) checks are recorded once per image.
- *   5    LIST    fn, path, ret, err, names[]
+ *   5    LIST    fn, path, ret, err, names[], truncated
  *                opendir, fdopendir, scandir: the directory and its entry names (minus
  *                "." and ".."), read when it was opened, in directory order.
- *                Recorded once per (image, path).
+ *                Recorded once per (image, path).  The shim reads the directory
+ *                and encodes the names in one pass (the array header is written
+ *                last), so a directory that changes meanwhile gives the names
+ *                getdents returned: each existed during the listing.  truncated
+ *                (bool) is true when names[] is not the whole directory: the
+ *                record was full (see Limits), or the directory could not be read
+ *                again or whole although the call succeeded.  Records written
+ *                before the field existed have 5 fields: read as false.
  *   6    NS      fn, path, path2, arg, ret, err
  *                rename, link, symlink, unlink (and their *at forms), remove, mkdir,
  *                mkdirat, rmdir, truncate, chmod, fchmodat.
@@ -113,13 +124,19 @@
  *                socket(2) for a domain other than AF_UNIX (AF_INET, AF_INET6,
  *                AF_NETLINK, AF_PACKET, ...): the first time per domain.
  *
- * Limits: a record is at most GG_TRACE_MAX_RECORD bytes; the shim truncates argv/env/
- * names lists that would exceed it and marks the record by appending a final element
- * "..." to the truncated list.  Paths longer than PATH_MAX are recorded as-is up to
- * PATH_MAX*2 bytes.
+ * Limits: a record is at most GG_TRACE_MAX_RECORD bytes; the shim truncates argv/env
+ * lists that would exceed it and marks the record by appending a final element "..."
+ * to the truncated list; LIST drops the names that do not fit and sets its
+ * truncated field (a file may be named "...", so no marker inside names[]).  Paths
+ * longer than PATH_MAX are recorded as-is up to PATH_MAX*2 bytes.
+ *
+ * Every payload is exactly one msgpack array: a reader skips (with a warning) a
+ * record whose array ends before the payload does, or that ends before its array.
  */
 #ifndef GG_TRACE_FORMAT_H
 #define GG_TRACE_FORMAT_H
+
+#include "trace_schema.h"
 
 #define GG_TRACE_MAGIC "GGTRACE\n"
 #define GG_TRACE_MAGIC_LEN 8
@@ -137,24 +154,10 @@
 #define GG_ENV_SHIM_ROOT "GG_SHIM_ROOT" /* pid of the top recorded process: it alone
                                          * warns about trace failures */
 
-enum gg_rec {
-	GG_REC_PROC = 1,
-	GG_REC_OBJS = 2,
-	GG_REC_OPEN = 3,
-	GG_REC_STAT = 4,
-	GG_REC_LIST = 5,
-	GG_REC_NS = 6,
-	GG_REC_CHDIR = 7,
-	GG_REC_FD = 8,
-	GG_REC_EXEC = 9,
-	GG_REC_EXECFAIL = 10,
-	GG_REC_SPAWN = 11,
-	GG_REC_WAIT = 12,
-	GG_REC_EXIT = 13,
-	GG_REC_STDIN = 14,
-	GG_REC_NET = 15,
-	GG_REC__MAX
-};
+/* Record types: numbers and fields come from trace_schema.h (in number order). */
+#define GG_REC_ENUM_(TYPE, number, name, head) GG_REC_##TYPE = number,
+enum gg_rec { GG_REC_PROC = GG_REC_PROC_NUMBER, GG_REC_SCHEMA(GG_REC_ENUM_) GG_REC__MAX };
+#undef GG_REC_ENUM_
 
 enum gg_origin {
 	GG_ORIGIN_ROOT = 0, /* no recorded ancestor passed the shim on */

@@ -3,7 +3,8 @@
 # and never a corrupt tree: a SIGKILLed or Ctrl-C'd build leaves whole files only and
 # the next build completes; a missing or corrupt output blob is re-made by running
 # its thunk; a missing or corrupt thunk blob is named and fails cleanly; a failing
-# thunk shows its command, status and stderr and -k finishes the others; a full store
+# thunk shows its command, status and stderr, -k finishes the others, and the summary
+# counts every thunk exactly once (text and --json); a full store
 # disk fails naming ENOSPC and succeeds once space is freed; `gg cache
 # stats|verify|gc` see and repair the store.
 set -euo pipefail
@@ -41,10 +42,11 @@ identical() { same_artifacts "$T/recorded" "$src" "${artifacts[@]}"; }
 no_strays() { q strays "$T/procs" "$src"; }
 tmp_empty() { [[ -z "$(ls -A "$1")" ]] || { ls -la "$1"; false; }; }
 # no_staging PID: no scratch directory of build PID is left (build.c puts them in
-# /dev/shm/gg-<uid> when that is a tmpfs, else in the store's tmp/)
+# /dev/shm/gg-<uid>/<hash of the .gg path> when that is a tmpfs, else in the
+# store's tmp/)
 no_staging() {
 	local left
-	left=$(ls -d "/dev/shm/gg-$(id -u)/run-$1-"* "$GG_DIR/tmp/run-$1-"* 2>/dev/null || true)
+	left=$(ls -d "/dev/shm/gg-$(id -u)/"*/"run-$1-"* "$GG_DIR/tmp/run-$1-"* 2>/dev/null || true)
 	[[ -z "$left" ]] || { echo "left: $left"; false; }
 }
 
@@ -193,6 +195,8 @@ failed_says() {
 		grep -q "src/hello.c:.*error: expected expression" "$T/fail.log"    # its stderr
 }
 tap_check "failing thunk: gg build exits 1 showing the command, its status and stderr" failed_says
+tap_check "failing thunk: the summary counts every thunk once (total = cached + ran + re-recorded + failed + skipped)" \
+	q counts "$T/fail.log"
 brc=0
 in_dir "$src" "$GG" build -j2 -k >"$T/failk.log" 2>&1 || brc=$?
 keep_going() {
@@ -202,6 +206,9 @@ keep_going() {
 }
 tap_check "failing thunk: with -k every independent thunk completes (lib/*.o, libhello.a)" keep_going
 tap_check "failing thunk: the tree holds no partial output" tree_whole
+in_dir "$src" "$GG" build -j2 -k --json >"$T/failj.log" 2>/dev/null || true
+tap_check "failing thunk: so does --json (the link skipped, every other thunk cached)" \
+	q counts "$T/failj.log" --json
 
 # ---- a full disk -------------------------------------------------------------------------
 # The store on a small tmpfs in a private mount namespace (held by a sleeping

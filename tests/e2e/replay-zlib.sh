@@ -2,7 +2,9 @@
 # Proves that gg replays recorded zlib builds, CMake + Ninja and its own configure +
 # make (whose `mv objs/x.o x.lo` commands are local-only and run on the host): with
 # every output deleted and an empty cache, `gg build` makes every artifact
-# byte-identical to the recorded build's, and a second `gg build` runs no thunk.
+# byte-identical to the recorded build's, and a second `gg build` runs no thunk; and
+# that right after `gg infer`, on the untouched tree, `gg build` runs no thunk (the
+# results infer recorded are found, depfiles ninja deleted included).
 set -euo pipefail
 . tests/e2e/lib.sh
 e2e_init
@@ -18,6 +20,16 @@ setup "gg record -- ninja" in_dir "$build" "$GG" record -- ninja -j2
 setup "gg infer" in_dir "$build" "$GG" infer
 save_artifacts "$build" "$T/recorded" "${artifacts[@]}"
 
+ran() {
+	python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["ran"])'
+}
+tap_run "gg build right after gg infer exits 0" "$T/build0.log" in_dir "$build" "$GG" build -j2 --json
+tap_check "gg build right after gg infer runs no thunk" test "$(ran <"$T/build0.log")" = 0
+tap_check "gg build right after gg infer leaves every artifact as recorded" \
+	same_artifacts "$T/recorded" "$build" "${artifacts[@]}"
+tap_check "gg build right after gg infer makes no depfile ninja had deleted" \
+	test -z "$(find "$build" -name '*.o.d' -print -quit)"
+
 delete_outputs() {
 	in_dir "$build" "$GG" graph --json | python3 -c '
 import json, os, sys
@@ -31,9 +43,6 @@ print(n, "outputs deleted")'
 setup "delete every output" delete_outputs
 rm -rf "$GG_DIR/cache"
 
-ran() {
-	python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["ran"])'
-}
 tap_run "gg build -j2 from an empty cache exits 0" "$T/build1.log" in_dir "$build" "$GG" build -j2 --json
 tap_check "every artifact is byte-identical to the recorded build's" \
 	same_artifacts "$T/recorded" "$build" "${artifacts[@]}"

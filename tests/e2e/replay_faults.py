@@ -17,11 +17,17 @@
                                                    path several thunks write); and no
                                                    materialization temporary (*.gg-*.tmp)
                                                    is anywhere in TREE
+    replay_faults.py counts LOG [--json]           the summary of a `gg build` in LOG (its
+                                                   text line, or with --json its last line)
+                                                   counts every thunk once: total = cached +
+                                                   ran + re-recorded + failed + skipped, with
+                                                   a failure and a skipped dependent
 
 GRAPH is the output of `gg graph --json`.
 """
 import json
 import os
+import re
 import sys
 
 
@@ -177,6 +183,24 @@ def tree(outputs_file, built, root, ggdir):
     sys.exit(1 if bad else 0)
 
 
+def counts(log, *opts):
+    with open(log) as f:
+        lines = f.read().splitlines()
+    if "--json" in opts:
+        d = json.loads(lines[-1])
+        parts = [d["total"], d["cached"], d["ran"], d["corrected"], d["failed"], d["skipped"]]
+    else:
+        pat = re.compile(r"^gg: (\d+) thunks: (\d+) cached, (\d+) ran, (\d+) re-recorded, "
+                         r"(\d+) failed, (\d+) skipped \(")
+        found = [m for m in map(pat.match, lines) if m]
+        if len(found) != 1:
+            sys.exit("no summary line (or several) in %s" % log)
+        parts = [int(x) for x in found[0].groups()]
+    total, rest = parts[0], parts[1:]
+    print("total %d = cached %d + ran %d + re-recorded %d + failed %d + skipped %d" % (total, *rest))
+    sys.exit(0 if total == sum(rest) and rest[3] >= 1 and rest[4] >= 1 else 1)
+
+
 def main(argv):
     if len(argv) < 2:
         sys.exit(__doc__)
@@ -202,6 +226,8 @@ def main(argv):
         strays(*args)
     elif cmd == "tree":
         tree(*args)
+    elif cmd == "counts":
+        counts(*args)
     else:
         sys.exit(__doc__)
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "cache.h"
 #include "infer.h"
 #include "shim/trace_enc.h"
 #include "thunk.h"
@@ -77,6 +78,34 @@ static void img(int pid, int ppid, int origin, const char *exe, const char *cons
 static void end_img(void)
 {
 	assert_int_equal(trace_add_buf(&F.t, F.name, F.buf, F.len, NULL), 0);
+}
+
+static void ev_open_err(const char *rel, int flags, int ret, int err)
+{
+	char rec[PATH_MAX * 3], path[PATH_MAX * 2];
+	struct tenc e = TENC_INIT(rec, sizeof(rec));
+	snprintf(path, sizeof(path), "%s/%s", F.dir, rel);
+	tenc_begin(&e, GG_REC_OPEN, ++F.clock, 6);
+	tenc_uint(&e, GG_FN_openat);
+	tenc_str(&e, path);
+	tenc_int(&e, flags);
+	tenc_uint(&e, 0644);
+	tenc_int(&e, ret);
+	tenc_uint(&e, (uint64_t)err);
+	put_rec(&e);
+}
+
+/* The dynamic loader mapped a program of the tree (an executable it ran). */
+static void ev_objs(const char *rel)
+{
+	char rec[PATH_MAX * 3], path[PATH_MAX * 2];
+	struct tenc e = TENC_INIT(rec, sizeof(rec));
+	char *objs[] = { path, NULL };
+	snprintf(path, sizeof(path), "%s/%s", F.dir, rel);
+	tenc_begin(&e, GG_REC_OBJS, ++F.clock, 2);
+	tenc_str(&e, "");
+	tenc_strv(&e, objs, sizeof(rec) / 2);
+	put_rec(&e);
 }
 
 static void ev_open(const char *rel, int flags, int ret)
@@ -160,7 +189,7 @@ static void ev_simple(enum gg_rec type, int a, int b)
 	put_rec(&e);
 }
 
-static void ev_exec_opaque(const char *path)
+static void ev_exec(const char *path, bool opaque)
 {
 	char rec[4096];
 	struct tenc e = TENC_INIT(rec, sizeof(rec));
@@ -170,8 +199,13 @@ static void ev_exec_opaque(const char *path)
 	tenc_str(&e, path);
 	tenc_strv(&e, argv, 1024);
 	tenc_array(&e, 0);
-	tenc_bool(&e, true);
+	tenc_bool(&e, opaque);
 	put_rec(&e);
+}
+
+static void ev_exec_opaque(const char *path)
+{
+	ev_exec(path, true);
 }
 
 static void write_file(const char *rel, const char *content)
@@ -193,11 +227,16 @@ struct step {
 	const char *reads[4];
 	const char *writes[4];
 	const char *removes[4];
+	const char *notdir[2];  /* opens that failed with ENOTDIR */
+	const char *absent[2];  /* opens that failed with ENOENT */
+	const char *runs[2];    /* programs of the tree it ran (OBJS records) */
+	const char *denied[2];  /* opens that failed with EACCES */
 	int extra; /* 1 stdin, 2 network, 3 opaque, 4 urandom, 5 no exit, 6 outside */
 };
 
 static struct graph G;
 static struct infer_stats S;
+static const char *cache_dir; /* run_steps' infer_opts.cache_dir (NULL: none) */
 
 static int run_steps(const struct step *steps, size_t n)
 {
@@ -227,6 +266,14 @@ static int run_steps(const struct step *steps, size_t n)
 		img(pid, 100, GG_ORIGIN_EXEC, "/bin/sh", SH, NULL);
 		for (int k = 0; k < 4 && steps[i].reads[k]; k++)
 			ev_open(steps[i].reads[k], O_RDONLY, 3);
+		for (int k = 0; k < 2 && steps[i].notdir[k]; k++)
+			ev_open_err(steps[i].notdir[k], O_RDONLY, -1, ENOTDIR);
+		for (int k = 0; k < 2 && steps[i].absent[k]; k++)
+			ev_open_err(steps[i].absent[k], O_RDONLY, -1, ENOENT);
+		for (int k = 0; k < 2 && steps[i].runs[k]; k++)
+			ev_objs(steps[i].runs[k]);
+		for (int k = 0; k < 2 && steps[i].denied[k]; k++)
+			ev_open_err(steps[i].denied[k], O_RDONLY, -1, EACCES);
 		for (int k = 0; k < 4 && steps[i].writes[k]; k++)
 			ev_open(steps[i].writes[k], O_WRONLY | O_CREAT | O_TRUNC, 4);
 		for (int k = 0; k < 4 && steps[i].removes[k]; k++)
@@ -254,7 +301,7 @@ static int run_steps(const struct step *steps, size_t n)
 
 	assert_int_equal(store_init(&st, F.gg, STORE_CREATE), 0);
 	assert_true(statcache_open(&sc, F.gg) >= 0);
-	struct infer_opts o = { .tree = F.dir };
+	struct infer_opts o = { .tree = F.dir, .cache_dir = cache_dir };
 	ret = infer_run(&F.t, &st, sc, &o, &G, &S, NULL, err, sizeof(err));
 	statcache_free(sc);
 	store_release(&st);
@@ -361,6 +408,67 @@ static void test_infer__rewritten_file_versions(void **state)
 	assert_false(hash_is_set(&G.nodes[a].outputs[0].value));
 }
 
+/* The results entries gg infer wrote, each checked by check(entry). */
+static size_t cache_entries(void (*check)(const struct cache_entry *))
+{
+	char cmd[PATH_MAX + 64], line[128];
+	size_t n = 0;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "cd %s/cache 2>/dev/null && find . -type f", F.gg);
+	assert_non_null(p = popen(cmd, "r"));
+	while (fgets(line, sizeof(line), p)) {
+		char hex[64];
+		struct gg_hash key;
+		struct cache_entry e;
+		/* ./ab/cdef... -> Tabcdef... */
+		assert_true(strlen(line) == 2 + 2 + 1 + 30 + 1);
+		snprintf(hex, sizeof(hex), "T%.2s%.30s", line + 2, line + 5);
+		assert_int_equal(hash_from_hex_str(hex, &key), 0);
+		assert_int_equal(cache_get(F.gg, &key, &e), 0);
+		check(&e);
+		cache_entry_release(&e);
+		n++;
+	}
+	pclose(p);
+	return n;
+}
+
+static bool saw_depfile;
+
+static void check_removed_depfile(const struct cache_entry *e)
+{
+	for (size_t i = 0; i < e->n; i++) {
+		bool depfile = strstr(e->v[i].path, "/a.o.d") != NULL;
+		saw_depfile |= depfile;
+		assert_true(strstr(e->v[i].path, "/b.tmp") == NULL); /* read by c.o's step */
+		assert_int_equal(hash_is_set(&e->v[i].value), !depfile);
+	}
+}
+
+static void test_infer__removed_output_recorded_as_removed(void **state)
+{
+	struct step s[] = {
+		/* a depfile the driver reads and deletes (ninja, deps = gcc) */
+		{ .reads = { "a.c" }, .writes = { "a.o", "a.o.d" } },
+		/* a file another command reads, then gone: its result is unknown */
+		{ .reads = { "b.c" }, .writes = { "b.o", "b.tmp" } },
+		{ .reads = { "b.tmp" }, .writes = { "c.o" } },
+	};
+	write_file("a.o", "A");
+	write_file("b.o", "B");
+	write_file("c.o", "C");
+	cache_dir = F.gg;
+	assert_int_equal(run_steps(s, 3), 0);
+	cache_dir = NULL;
+	assert_int_equal(G.n, 3);
+	/* a.o's, its depfile removed; not b.o's (b.tmp's bytes are unknown) nor c.o's
+	 * (its input b.tmp has no recorded value) */
+	saw_depfile = false;
+	assert_int_equal(cache_entries(check_removed_depfile), 1);
+	assert_true(saw_depfile);
+}
+
 static void test_infer__local_only_reasons(void **state)
 {
 	static const struct { int extra; unsigned bit; } cases[] = {
@@ -412,6 +520,131 @@ static void test_infer__secrets_and_plumbing_not_in_thunk(void **state)
 	thunk_release(&th);
 	free(buf);
 	store_release(&st);
+}
+
+/* The thunk of node n, decoded (released by the caller). */
+static void load_thunk(long n, struct thunk *th)
+{
+	struct store st = STORE_INIT;
+	assert_int_equal(store_init(&st, F.gg, 0), 0);
+	assert_int_equal(thunk_load(&st, &G.nodes[n].hash, th), 0);
+	store_release(&st);
+}
+
+static bool strv_has(const struct thunk_strv *v, const char *rel)
+{
+	char path[PATH_MAX * 2];
+	snprintf(path, sizeof(path), "%s/%s", F.dir, rel);
+	for (size_t i = 0; i < v->n; i++)
+		if (!strcmp(v->v[i], path))
+			return true;
+	return false;
+}
+
+/*
+ * Failed probes keep what they found: ENOTDIR (a path below a file, as Python
+ * looks for /usr/bin/gettext/__init__.py) apart from ENOENT; the first failure of
+ * a path decides; other errors (EACCES) are no probe.
+ */
+static void test_infer__probes_keep_their_errno(void **state)
+{
+	struct step s[] = {
+		{ .reads = { "a.c" }, .writes = { "a.o" }, .notdir = { "a.c/x.h", "b.c/y.h" },
+		  .absent = { "none.h", "b.c/y.h" } },
+	};
+	struct thunk th;
+	write_file("a.o", "A");
+	assert_int_equal(run_steps(s, 1), 0);
+	assert_int_equal(G.n, 1);
+	load_thunk(0, &th);
+	assert_int_equal(th.notdir.n, 2);
+	assert_true(strv_has(&th.notdir, "a.c/x.h"));
+	assert_true(strv_has(&th.notdir, "b.c/y.h")); /* ENOTDIR first */
+	assert_true(strv_has(&th.missing, "none.h"));
+	assert_false(strv_has(&th.missing, "b.c/y.h"));
+	assert_false(strv_has(&th.missing, "a.c/x.h"));
+	thunk_release(&th);
+
+	/* "b.c/" looked up as a directory found the file b.c: an existence check */
+	struct step f[] = { { .reads = { "a.c" }, .writes = { "a.o" }, .notdir = { "b.c/" } } };
+	graph_release(&G);
+	assert_int_equal(run_steps(f, 1), 0);
+	load_thunk(0, &th);
+	assert_int_equal(th.notdir.n, 0);
+	assert_int_equal(th.missing.n, 0);
+	assert_int_equal(th.inputs.n, 2);
+	assert_non_null(strstr(th.inputs.v[1].path, "/b.c"));
+	thunk_release(&th);
+
+	/* permission denied: neither list */
+	struct step d[] = { { .reads = { "a.c" }, .writes = { "a.o" }, .denied = { "locked.h" } } };
+	graph_release(&G);
+	assert_int_equal(run_steps(d, 1), 0);
+	assert_int_equal(G.n, 1);
+	load_thunk(0, &th);
+	assert_false(strv_has(&th.missing, "locked.h"));
+	assert_false(strv_has(&th.notdir, "locked.h"));
+	thunk_release(&th);
+}
+
+/* A generator the build linked, then ran: its producer comes first (an edge). */
+static void test_infer__program_of_the_tree_is_an_edge(void **state)
+{
+	struct step s[] = {
+		{ .reads = { "a.c" }, .writes = { "gen" } },
+		{ .reads = { "b.c" }, .runs = { "gen" }, .writes = { "out.h" } },
+	};
+	write_file("gen", "#!/bin/sh\n");
+	write_file("out.h", "#define X 1\n");
+	assert_int_equal(run_steps(s, 2), 0);
+	assert_int_equal(G.n, 2);
+	long g = node_of("gen"), o = node_of("out.h");
+	assert_true(g >= 0 && o >= 0);
+	assert_true(depends(o, g));
+}
+
+/*
+ * A driver that forks, then execs (Python's subprocess, as Meson runs its
+ * compiler checks): the command's first image is the forked child, with no argv;
+ * the command named in the graph is what it executed, not "".
+ */
+static void test_infer__forked_child_named_by_its_exec(void **state)
+{
+	struct store st = STORE_INIT;
+	struct statcache *sc = NULL;
+	char err[256], l100[64], m100[64], b100[4096];
+	const char *none[] = { NULL }, *meson[] = { "/usr/bin/meson", "setup", "build", NULL };
+	size_t n100;
+
+	write_file("a.o", "A");
+	trace_init(&F.t);
+	img(100, 1, GG_ORIGIN_ROOT, "/usr/bin/python3.11", meson, NULL);
+	memcpy(m100, F.name, sizeof(m100));
+	snprintf(l100, sizeof(l100), "%.*s", (int)(strlen(F.name) - 4), F.name); /* no .ggt */
+	n100 = F.len;
+	memcpy(b100, F.buf, n100);
+	img(101, 100, GG_ORIGIN_FORK, "/usr/bin/python3.11", none, l100);
+	ev_exec("/bin/sh", false);
+	end_img();
+	img(101, 100, GG_ORIGIN_EXEC, "/bin/sh", SH, NULL);
+	ev_open("a.c", O_RDONLY, 3);
+	ev_open("a.o", O_WRONLY | O_CREAT | O_TRUNC, 4);
+	end_img();
+	memcpy(F.buf, b100, n100);
+	F.len = n100;
+	memcpy(F.name, m100, sizeof(m100));
+	ev_wait(101, 0);
+	end_img();
+	assert_int_equal(trace_link(&F.t), 0);
+	assert_int_equal(store_init(&st, F.gg, STORE_CREATE), 0);
+	assert_true(statcache_open(&sc, F.gg) >= 0);
+	struct infer_opts o = { .tree = F.dir };
+	assert_int_equal(infer_run(&F.t, &st, sc, &o, &G, &S, NULL, err, sizeof(err)), 0);
+	assert_int_equal(G.n, 1);
+	assert_string_equal(G.nodes[0].command, "cmd");
+	statcache_free(sc);
+	store_release(&st);
+	trace_release(&F.t);
 }
 
 /* A recursive make: make -> sh -c 'make -C sub' -> make -> sh -c 'cc': the inner
@@ -482,11 +715,18 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_infer__compile_and_link_edges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_infer__temporaries_are_neither, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_infer__rewritten_file_versions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_infer__removed_output_recorded_as_removed, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_infer__local_only_reasons, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_infer__no_output_commands_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_infer__secrets_and_plumbing_not_in_thunk, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_infer__recursive_make_descends, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_infer__probes_keep_their_errno, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_infer__forked_child_named_by_its_exec, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_infer__program_of_the_tree_is_an_edge, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -136,6 +136,48 @@ static void test_materialize__writes_whole_file_with_mode(void **state)
 	assert_false(changed);
 }
 
+/*
+ * An output deleted and remade with the bytes it had when the stat cache last saw
+ * it (the recorded build's) gets that mtime back: ninja's logs, which hold it, stay
+ * true.  Other bytes get the current time.
+ */
+static void test_materialize__same_bytes_get_their_time_back(void **state)
+{
+	struct fixture *f = *state;
+	static const char v1[] = "recorded\n", v2[] = "edited\n";
+	struct timespec old[2] = { { .tv_sec = 1000000000 }, { .tv_sec = 1000000000, .tv_nsec = 5 } };
+	char path[PATH_MAX];
+	struct gg_hash h1, h2, got;
+	struct stat sb;
+	FILE *fp;
+
+	assert_int_equal(store_put_buf(&f->st, GG_HASH_VALUE, v1, sizeof(v1) - 1, &h1), 0);
+	assert_int_equal(store_put_buf(&f->st, GG_HASH_VALUE, v2, sizeof(v2) - 1, &h2), 0);
+	/* the recorded build's output, hashed (gg infer does that) */
+	snprintf(path, sizeof(path), "%s/out.o", f->top);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(v1, fp);
+	fclose(fp);
+	assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+	assert_int_equal(statcache_hash(f->sc, NULL, path, 0, &got, NULL), 0);
+	assert_true(hash_equal(&got, &h1));
+	/* a later run (gg build): the cache reloaded, the output deleted */
+	assert_int_equal(statcache_save(f->sc), 0);
+	statcache_free(f->sc);
+	assert_true(statcache_open(&f->sc, f->ggdir) >= 0);
+	assert_int_equal(unlink(path), 0);
+	/* remade with the same bytes: the old time */
+	assert_int_equal(materialize(&f->st, f->sc, path, &h1, S_IFREG | 0644, NULL), 0);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mtim.tv_sec, old[1].tv_sec);
+	assert_int_equal(sb.st_mtim.tv_nsec, old[1].tv_nsec);
+	/* other bytes: now */
+	assert_int_equal(materialize(&f->st, f->sc, path, &h2, S_IFREG | 0644, NULL), 0);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_true(sb.st_mtim.tv_sec > old[1].tv_sec + 1000);
+}
+
 static void test_materialize__symlink(void **state)
 {
 	struct fixture *f = *state;
@@ -230,6 +272,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_materialize__writes_whole_file_with_mode, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_materialize__same_bytes_get_their_time_back, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_materialize__symlink, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_materialize__corrupt_blob_refused, setup, teardown),

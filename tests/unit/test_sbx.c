@@ -610,6 +610,43 @@ static void test_sbx__minimal_inputs(void **state)
 	assert_true(f->res.n_notified > 0);
 }
 
+/*
+ * A probe never makes a plan fail: a path probed below a file (Python started as
+ * /usr/bin/meson looks for /usr/bin/gettext/__init__.py) is answered ENOTDIR by the
+ * kernel, as when it was recorded, and the file stays a file; an absent path with
+ * a declared input below it becomes that input's directory.
+ */
+static void test_sbx__probes_below_a_file(void **state)
+{
+	struct fx *f = *state;
+	char *const argv[] = { "/bin/sh", "-c",
+			       "cat /src/include/x.h; cat /src/include/x.h/sub.h; "
+			       "test -f /src/include/x.h && echo file; cat /src/gone/y.h",
+			       NULL };
+	struct mounts m = f->m;
+	struct sbx_plan pl = SBX_PLAN_INIT;
+	const char *err;
+
+	need_level1(f);
+	add(&m, SBX_MOUNT_RO, f->blob, "/src/include/x.h");
+	add(&m, SBX_MOUNT_ABSENT, NULL, "/src/include/x.h/sub.h");
+	add(&m, SBX_MOUNT_ABSENT, NULL, "/src/include/x.h/deeper/sub.h");
+	add(&m, SBX_MOUNT_ABSENT, NULL, "/src/gone");
+	add(&m, SBX_MOUNT_RO, f->blob, "/src/gone/y.h");
+	pl.argv = argv;
+	pl.mounts = m.v;
+	pl.n_mounts = m.n;
+	pl.flags |= SBX_SUPERVISE;
+	assert_int_equal(run_plan(f, &pl), 0);
+	assert_true(f->res.exited);
+	assert_string_equal(slurp(f->stdout_path), "#define X 1\nfile\n#define X 1\n");
+	err = slurp(f->stderr_path);
+	if (!strstr(err, "Not a directory"))
+		print_message("# stderr: %s\n", err);
+	assert_non_null(strstr(err, "Not a directory"));
+	assert_int_equal(f->res.status, 0);
+}
+
 /* An input whose host source differs (a blob of a store) appears at its path. */
 static void test_sbx__remapped_input(void **state)
 {
@@ -1430,6 +1467,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_sbx__deterministic_identity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sbx__no_stray_descriptors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sbx__minimal_inputs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sbx__probes_below_a_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sbx__remapped_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sbx__undeclared_read_named, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sbx__socket_inet_denied, setup, teardown),

@@ -49,6 +49,7 @@ static void build_sample(struct thunk *t, int order)
 	};
 	static const char *const missing[] = { "/src/hello.gch", "/usr/local/include/stdio.h",
 					       "/src/aaa.h" };
+	static const char *const notdir[] = { "/src/hello.c/x.h", "/usr/bin/gettext/__init__.py" };
 	static const char *const outputs[] = { "/src/hello.o", "/src/hello.d" };
 	static const char *const objects[] = {
 		"/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/libc.so.6",
@@ -79,6 +80,8 @@ static void build_sample(struct thunk *t, int order)
 	assert_int_equal(thunk_add_input(t, "/src/gen.h", &gen, 1, 0100644), 0);
 	EACH(missing, i)
 		assert_int_equal(thunk_add_missing(t, missing[i]), 0);
+	EACH(notdir, i)
+		assert_int_equal(thunk_add_notdir(t, notdir[i]), 0);
 	EACH(outputs, i)
 		assert_int_equal(thunk_add_output(t, outputs[i]), 0);
 	EACH(objects, i) {
@@ -109,9 +112,9 @@ static void encode_ok(struct thunk *t, char **buf, size_t *len)
 static void test_thunk__example_bytes(void **state)
 {
 	static const uint8_t want[] = {
-		0x9f,
+		0xdc, 0x00, 0x10,
 		0xa7, 'g', 'g', 't', 'h', 'u', 'n', 'k',
-		0x01,
+		0x02,
 		0x94, 0xa9, '/', 'b', 'i', 'n', '/', 't', 'r', 'u', 'e',
 		0xc4, 0x11, 'V', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 		0x00, 0xcd, 0x81, 0xed,
@@ -120,7 +123,7 @@ static void test_thunk__example_bytes(void **state)
 		0x90,
 		0xa1, '/',
 		0x12,
-		0x90, 0x90, 0x90, 0x90, 0x90,
+		0x90, 0x90, 0x90, 0x90, 0x90, 0x90,
 		0x00,
 		0xc2,
 	};
@@ -432,7 +435,7 @@ static void test_thunk__non_canonical_rejected(void **state)
 	thunk_release(&back);
 
 	/* locate fields in the example layout (no argv here): see thunk.h */
-	size_t off_version = 9, off_umask = len - 8;
+	size_t off_version = 11, off_umask = len - 9;
 	assert_int_equal((uint8_t)buf[off_umask], 0x12);
 
 	/* trailing byte */
@@ -456,13 +459,19 @@ static void test_thunk__non_canonical_rejected(void **state)
 	m[off_umask + 2] = 0x00; /* 01000 */
 	memcpy(m + off_umask + 3, buf + off_umask + 1, len - off_umask - 1);
 	assert_int_equal(thunk_decode(m, len + 2, &back), -EBADMSG);
-	/* another version */
+	/* another version, the older one included (it had no notdir list) */
 	memcpy(m, buf, len);
-	m[off_version] = 0x02;
+	m[off_version] = 0x03;
 	assert_int_equal(thunk_decode(m, len, &back), -EPROTONOSUPPORT);
+	m[off_version] = 0x01;
+	assert_int_equal(thunk_decode(m, len, &back), -EPROTONOSUPPORT);
+	/* 15 elements, as version 1 had, with version 2 */
+	memcpy(m, buf, len);
+	m[2] = 0x0f;
+	assert_int_equal(thunk_decode(m, len, &back), -EBADMSG);
 	/* another magic */
 	memcpy(m, buf, len);
-	m[2] = 'G';
+	m[4] = 'G';
 	assert_int_equal(thunk_decode(m, len, &back), -EBADMSG);
 	/* pure together with a local reason */
 	memcpy(m, buf, len);
@@ -480,17 +489,17 @@ static void test_thunk__non_canonical_rejected(void **state)
 	assert_int_equal(thunk_decode(m, len + 2, &back), -EBADMSG);
 	/* a NUL inside a string: "/bin/true" -> "/bin\0true" */
 	memcpy(m, buf, len);
-	m[15] = 0;
+	m[17] = 0;
 	assert_int_equal(thunk_decode(m, len, &back), -EBADMSG);
 	/* a value input carrying an output index */
 	memcpy(m, buf, len);
-	m[11 + 10 + 19] = 0x01;
+	m[13 + 10 + 19] = 0x01;
 	assert_int_equal(thunk_decode(m, len, &back), -EBADMSG);
 	/* a listing kind where a value is expected */
 	memcpy(m, buf, len);
-	m[11 + 10 + 2] = 'L';
+	m[13 + 10 + 2] = 'L';
 	assert_int_equal(thunk_decode(m, len, &back), -EBADMSG);
-	m[11 + 10 + 2] = 'T'; /* a reference: fine */
+	m[13 + 10 + 2] = 'T'; /* a reference: fine */
 	assert_int_equal(thunk_decode(m, len, &back), 0);
 	thunk_release(&back);
 	free(m);
@@ -509,7 +518,35 @@ static void test_thunk__non_canonical_rejected(void **state)
 	memcpy(p0, "/src/config.h", 13);
 	assert_int_equal(thunk_decode(buf, len, &back), 0);
 	thunk_release(&back);
+	/* notdir sorted too: "/src/hello.c/x.h" -> "/zzz/hello.c/x.h" comes after gettext */
+	p0 = memmem(buf, len, "/src/hello.c/x.h", 16);
+	assert_non_null(p0);
+	memcpy(p0, "/zzz", 4);
+	assert_int_equal(thunk_decode(buf, len, &back), -EBADMSG);
 	free(buf);
+	thunk_release(&t);
+
+	/* a path both missing (ENOENT) and notdir (ENOTDIR) contradicts itself */
+	struct gg_hash zero2 = { .kind = GG_HASH_VALUE };
+	thunk_init(&t);
+	assert_int_equal(thunk_set_exe(&t, "/bin/true", &zero2, 0, 0100755), 0);
+	assert_int_equal(thunk_add_missing(&t, "/a"), 0);
+	assert_int_equal(thunk_add_notdir(&t, "/b"), 0);
+	encode_ok(&t, &buf, &len);
+	assert_int_equal(thunk_decode(buf, len, &back), 0);
+	thunk_release(&back);
+	p0 = memmem(buf, len, "\xa2/b", 3);
+	assert_non_null(p0);
+	p0[2] = 'a';
+	assert_int_equal(thunk_decode(buf, len, &back), -EBADMSG);
+	free(buf);
+	thunk_release(&t);
+
+	/* the same path in missing and in notdir: canonicalize and encode refuse it */
+	build_sample(&t, 0);
+	assert_int_equal(thunk_add_notdir(&t, "/src/hello.gch"), 0);
+	assert_int_equal(thunk_canonicalize(&t), -EINVAL);
+	assert_int_equal(thunk_encode(&t, &buf, &len), -EINVAL);
 	thunk_release(&t);
 }
 

@@ -178,6 +178,145 @@ static void test_trace_dump__json_spawn_and_objs(void **state)
 	strlist_release(&w);
 }
 
+/* A listing says whether it is whole, in JSON always and in text when it is not. */
+static void test_trace_dump__list_truncated(void **state)
+{
+	char *const names[] = { (char *)"a.c", NULL };
+	struct strlist w = STRLIST_INIT;
+	struct sbuf sb = SBUF_INIT;
+	struct trace t;
+	struct json j;
+
+	forge_init(&f);
+	rec_proc(&f, 10, 7, 6, GG_ORIGIN_ROOT, "/bin/ls", NULL);
+	for (int i = 0; i < 2; i++) {
+		struct tenc e = TENC_INIT(rb, sizeof(rb));
+		tenc_begin(&e, GG_REC_LIST, 11 + (uint64_t)i, 6);
+		tenc_uint(&e, GG_FN_opendir);
+		tenc_str(&e, i ? "/big" : "/src");
+		tenc_int(&e, 0);
+		tenc_int(&e, 0);
+		tenc_strv(&e, names, 100);
+		tenc_bool(&e, i == 1);
+		forge_add(&f, &e);
+	}
+	trace_init(&t);
+	assert_int_equal(trace_add_buf(&t, "7-1.ggt", f.buf, f.len, &w), 0);
+	assert_int_equal(trace_link(&t), 0);
+	json_init(&j, 0);
+	assert_int_equal(trace_dump_json(&j, t.images[0]), 0);
+	assert_non_null(strstr(j.sb.buf,
+			       "{\"op\":\"list\",\"t\":11,\"fn\":\"opendir\",\"path\":\"/src\","
+			       "\"ret\":0,\"errno\":0,\"names\":[\"a.c\"],\"truncated\":false}"));
+	assert_non_null(strstr(j.sb.buf, "\"path\":\"/big\",\"ret\":0,\"errno\":0,"
+					"\"names\":[\"a.c\"],\"truncated\":true}"));
+	assert_int_equal(trace_dump_text(&sb, t.images[0]), 0);
+	assert_non_null(strstr(sb.buf, "opendir(\"/src\") = 0 1 names\n"));
+	assert_non_null(strstr(sb.buf, "opendir(\"/big\") = 0 1 names truncated\n"));
+	sbuf_release(&sb);
+	json_release(&j);
+	trace_release(&t);
+	strlist_release(&w);
+}
+
+/* Every record type after PROC, forged from the schema: its JSON object and text line. */
+static void test_trace_dump__every_record_type(void **state)
+{
+	static const struct {
+		const char *json, *text;
+	} want[] = {
+		{ "{\"op\":\"objs\",\"t\":11,\"interp\":\"\",\"objects\":[\"/l/a.so\"]}",
+		  "objects [\"/l/a.so\"]\n" },
+		{ "{\"op\":\"open\",\"t\":12,\"fn\":\"creat\",\"path\":\"/o\",\"flags\":577,"
+		  "\"mode\":384,\"ret\":-1,\"errno\":13}",
+		  "creat(\"/o\", O_WRONLY|O_CREAT|O_TRUNC, 0600) = -1 EACCES\n" },
+		{ "{\"op\":\"stat\",\"t\":13,\"fn\":\"fstatat\",\"path\":\"/l\",\"flags\":256,"
+		  "\"ret\":0,\"errno\":0,\"ftype\":10,\"target\":\"x\"}",
+		  "fstatat(\"/l\", 0x100) = 0 (symlink) -> \"x\"\n" },
+		{ "{\"op\":\"list\",\"t\":14,\"fn\":\"scandir\",\"path\":\"/n\",\"ret\":-1,"
+		  "\"errno\":2,\"names\":[],\"truncated\":false}",
+		  "scandir(\"/n\") = -1 ENOENT 0 names\n" },
+		{ "{\"op\":\"ns\",\"t\":15,\"fn\":\"renameat2\",\"path\":\"/a\",\"path2\":\"/b\","
+		  "\"arg\":1,\"ret\":0,\"errno\":0}",
+		  "renameat2(\"/a\", \"/b\", 01) = 0\n" },
+		{ "{\"op\":\"chdir\",\"t\":16,\"fn\":\"fchdir\",\"path\":\"/s\",\"ret\":0,"
+		  "\"errno\":0}",
+		  "fchdir(\"/s\") = 0\n" },
+		{ "{\"op\":\"fd\",\"t\":17,\"fn\":\"dup\",\"fd\":4,\"fd2\":-1,\"ret\":5,"
+		  "\"errno\":0}",
+		  "dup(4) = 5\n" },
+		{ "{\"op\":\"exec\",\"t\":18,\"fn\":\"fexecve\",\"path\":\"/x\",\"argv\":[\"x\"],"
+		  "\"env\":[\"A=1\"],\"opaque\":true}",
+		  "fexecve(\"/x\", [\"x\"], 1 env) opaque\n" },
+		{ "{\"op\":\"execfail\",\"t\":19,\"fn\":\"execv\",\"path\":\"/x\",\"errno\":8}",
+		  "execv(\"/x\") failed ENOEXEC\n" },
+		{ "{\"op\":\"spawn\",\"t\":20,\"fn\":\"system\",\"path\":\"/bin/sh\","
+		  "\"argv\":[\"sh\"],\"env\":[],\"ret\":0,\"errno\":0,\"actions\":[],"
+		  "\"opaque\":false}",
+		  "system(\"/bin/sh\", [\"sh\"], 0 env) = 0\n" },
+		{ "{\"op\":\"wait\",\"t\":21,\"fn\":\"wait4\",\"pid\":9,\"status\":9}",
+		  "wait4(9) killed by KILL\n" },
+		{ "{\"op\":\"exit\",\"t\":22,\"how\":\"_exit\",\"status\":3}", "_exit(3)\n" },
+		{ "{\"op\":\"stdin\",\"t\":23,\"fn\":\"read\",\"ftype\":2,\"tty\":true}",
+		  "read(stdin) (chardev) tty\n" },
+		{ "{\"op\":\"net\",\"t\":24,\"fn\":\"socket\",\"domain\":10,\"type\":2,"
+		  "\"ret\":-1,\"errno\":97}",
+		  "socket(domain 10, type 2) = -1 EAFNOSUPPORT\n" },
+	};
+	char *const objs[] = { (char *)"/l/a.so", NULL }, *const x[] = { (char *)"x", NULL };
+	char *const env[] = { (char *)"A=1", NULL }, *const sh[] = { (char *)"sh", NULL };
+	struct strlist w = STRLIST_INIT;
+	struct sbuf sb = SBUF_INIT;
+	struct trace t;
+	struct json j;
+
+	forge_init(&f);
+	rec_proc(&f, 10, 7, 6, GG_ORIGIN_ROOT, "/bin/sh", NULL);
+	forge_objs(&f, 11, &(struct gg_rec_objs){ .interp = "", .objects = FORGE_L(objs) });
+	forge_open(&f, 12, &(struct gg_rec_open){ .fn = GG_FN_creat, .path = "/o",
+						   .flags = 01101, .mode = 0600, .ret = -1,
+						   .err = EACCES });
+	forge_stat(&f, 13, &(struct gg_rec_stat){ .fn = GG_FN_fstatat, .path = "/l", .flags = 0x100,
+						   .ftype = S_IFLNK >> 12, .target = "x" });
+	forge_list(&f, 14, &(struct gg_rec_list){ .fn = GG_FN_scandir, .path = "/n", .ret = -1,
+						   .err = ENOENT });
+	forge_ns(&f, 15, &(struct gg_rec_ns){ .fn = GG_FN_renameat2, .path = "/a", .path2 = "/b",
+					       .arg = 1 });
+	forge_chdir(&f, 16, &(struct gg_rec_chdir){ .fn = GG_FN_fchdir, .path = "/s" });
+	forge_fd(&f, 17, &(struct gg_rec_fd){ .fn = GG_FN_dup, .fd = 4, .fd2 = -1, .ret = 5 });
+	forge_exec(&f, 18, &(struct gg_rec_exec){ .fn = GG_FN_fexecve, .path = "/x",
+						   .argv = FORGE_V(x), .env = FORGE_V(env),
+						   .opaque = true });
+	forge_execfail(&f, 19, &(struct gg_rec_execfail){ .fn = GG_FN_execv, .path = "/x",
+							   .err = ENOEXEC });
+	forge_spawn(&f, 20, &(struct gg_rec_spawn){ .fn = GG_FN_system, .path = "/bin/sh",
+						     .argv = FORGE_V(sh), .env = FORGE_V(no_strv) });
+	forge_wait(&f, 21, &(struct gg_rec_wait){ .fn = GG_FN_wait4, .pid = 9, .status = SIGKILL });
+	forge_exit(&f, 22, &(struct gg_rec_exit){ .how = GG_EXIT__EXIT, .status = 3 });
+	forge_stdin(&f, 23, &(struct gg_rec_stdin){ .fn = GG_FN_read, .ftype = S_IFCHR >> 12,
+						     .tty = true });
+	forge_net(&f, 24, &(struct gg_rec_net){ .fn = GG_FN_socket, .domain = 10, .type = 2,
+						 .ret = -1, .err = EAFNOSUPPORT });
+	trace_init(&t);
+	assert_int_equal(trace_add_buf(&t, "7-1.ggt", f.buf, f.len, &w), 0);
+	assert_int_equal(w.n, 0);
+	assert_int_equal(trace_link(&t), 0);
+	assert_int_equal(t.images[0]->nevents, ARRAY_SIZE(want));
+	json_init(&j, 0);
+	assert_int_equal(trace_dump_json(&j, t.images[0]), 0);
+	assert_int_equal(trace_dump_text(&sb, t.images[0]), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+		char line[256];
+		assert_non_null(strstr(j.sb.buf, want[i].json));
+		snprintf(line, sizeof(line), " %s", want[i].text); /* after the time */
+		assert_non_null(strstr(sb.buf, line));
+	}
+	sbuf_release(&sb);
+	json_release(&j);
+	trace_release(&t);
+	strlist_release(&w);
+}
+
 static void test_trace_dump__text(void **state)
 {
 	struct sbuf sb = SBUF_INIT;
@@ -229,6 +368,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_trace_dump__json_schema),
 		cmocka_unit_test(test_trace_dump__json_spawn_and_objs),
+		cmocka_unit_test(test_trace_dump__list_truncated),
+		cmocka_unit_test(test_trace_dump__every_record_type),
 		cmocka_unit_test(test_trace_dump__text),
 		cmocka_unit_test(test_trace_dump__summary),
 	};

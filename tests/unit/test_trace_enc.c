@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -320,6 +321,203 @@ static void test_trace_enc__record_too_big(void **state)
 	free(big);
 }
 
+/*
+ * A list closed after its elements (a directory read in one pass) has the same
+ * bytes as tenc_array(n) and the elements, at every header width.
+ */
+static void test_trace_enc__list_same_bytes_as_array(void **state)
+{
+	static char want[1 << 18];
+	static const uint32_t counts[] = { 0, 1, 15, 16, 17, 65535, 65536, 70000 };
+	char name[16];
+
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		struct tenc a = TENC_INIT(want, sizeof(want)), b = TENC_INIT(buf, sizeof(buf));
+		struct tenc_list l;
+
+		tenc_begin(&a, GG_REC_LIST, 7, 6);
+		tenc_str(&a, "/d");
+		tenc_array(&a, counts[i]);
+		tenc_begin(&b, GG_REC_LIST, 7, 6);
+		tenc_str(&b, "/d");
+		tenc_list_open(&b, &l);
+		for (uint32_t k = 0; k < counts[i]; k++) {
+			int n = snprintf(name, sizeof(name), "%x", k & 0xf);
+			tenc_strn(&a, name, (size_t)n);
+			assert_true(tenc_list_str(&b, &l, name, (size_t)n, 1));
+		}
+		tenc_list_close(&b, &l);
+		tenc_bool(&a, false);
+		tenc_bool(&b, false);
+		assert_false(a.overflow);
+		assert_false(b.overflow);
+		assert_false(l.cut);
+		assert_int_equal(l.n, counts[i]);
+		assert_int_equal(b.len, a.len);
+		assert_memory_equal(buf, want, a.len);
+	}
+}
+
+/*
+ * A full buffer cuts the list: the strings that fit are kept, the list stays a
+ * prefix (a shorter string after the cut is refused too), `reserve` bytes stay free
+ * for what follows, and the record is well-formed.
+ */
+static void test_trace_enc__list_cut_keeps_reserve(void **state)
+{
+	char small[64];
+	struct tenc e = TENC_INIT(small, sizeof(small));
+	struct tenc_list l;
+	msgpack_unpacked up;
+	const msgpack_object *names;
+	uint32_t kept = 0;
+	ssize_t n;
+
+	tenc_begin(&e, GG_REC_LIST, 1, 2);
+	tenc_list_open(&e, &l);
+	for (int k = 0; k < 100; k++) {
+		if (!tenc_list_str(&e, &l, "abcdefg", 7, 1))
+			break;
+		kept++;
+	}
+	assert_true(l.cut);
+	assert_int_equal(l.n, kept);
+	assert_true(kept > 0);
+	assert_false(tenc_list_str(&e, &l, "", 0, 0)); /* cut stays cut */
+	assert_int_equal(l.n, kept);
+	tenc_list_close(&e, &l);
+	assert_true(sizeof(small) - e.len >= 1);
+	tenc_bool(&e, l.cut);
+	assert_false(e.overflow);
+	n = tenc_finish(&e);
+	assert_true(n > 0);
+	decode(&e, &up);
+	names = &up.data.via.array.ptr[2];
+	assert_int_equal(names->type, MSGPACK_OBJECT_ARRAY);
+	assert_int_equal(names->via.array.size, kept);
+	assert_int_equal(names->via.array.ptr[kept - 1].via.str.size, 7);
+	assert_true(up.data.via.array.ptr[3].via.boolean);
+	msgpack_unpacked_destroy(&up);
+
+	/* a string that fits only without the reserve is refused */
+	e = (struct tenc)TENC_INIT(small, 8 + 1 + 1 + 1 + 5 + 4);
+	tenc_begin(&e, GG_REC_LIST, 1, 2);
+	tenc_list_open(&e, &l);
+	assert_false(tenc_list_str(&e, &l, "abc", 3, 1));
+	assert_true(l.cut);
+	tenc_list_close(&e, &l);
+	assert_int_equal(e.len, 8 + 1 + 1 + 1 + 1); /* the header shrank to 0x90 */
+}
+
+/* The generated encoder writes the fields in the schema's order, as hand-written calls would. */
+static void test_trace_enc__record_from_schema_is_same_bytes(void **state)
+{
+	static char want[4096];
+	struct tenc a = TENC_INIT(want, sizeof(want)), b = TENC_INIT(buf, sizeof(buf));
+	char *const argv[] = { (char *)"cc", (char *)"-c", NULL };
+
+	tenc_begin(&a, GG_REC_OPEN, 99, 6);
+	tenc_uint(&a, GG_FN_openat);
+	tenc_str(&a, "/src/a.c");
+	tenc_int(&a, 0101);
+	tenc_uint(&a, 0644);
+	tenc_int(&a, -1);
+	tenc_uint(&a, 13);
+	tenc_rec_open(&b, 99, &(struct gg_rec_open){ .fn = GG_FN_openat, .path = "/src/a.c",
+						      .flags = 0101, .mode = 0644, .ret = -1,
+						      .err = 13 });
+	assert_int_equal(tenc_finish(&a), tenc_finish(&b));
+	assert_memory_equal(want, buf, a.len);
+
+	a = (struct tenc)TENC_INIT(want, sizeof(want));
+	b = (struct tenc)TENC_INIT(buf, sizeof(buf));
+	tenc_begin(&a, GG_REC_PROC, 5, 14);
+	tenc_uint(&a, 4242);
+	tenc_uint(&a, 1);
+	tenc_uint(&a, GG_ORIGIN_EXEC);
+	tenc_uint(&a, 0x18ec000000000000ull);
+	tenc_str(&a, "/bin/cc");
+	tenc_str(&a, NULL);
+	tenc_strv(&a, argv, 100);
+	tenc_strv(&a, NULL, 100);
+	tenc_str(&a, "/src");
+	tenc_uint(&a, 022);
+	tenc_uint(&a, 1000);
+	tenc_uint(&a, 1000);
+	tenc_str(&a, "");
+	tenc_array(&a, 3);
+	tenc_int(&a, 2);
+	tenc_int(&a, -1);
+	tenc_int(&a, 1);
+	tenc_rec_proc(&b, 5, &(struct gg_rec_proc){
+		.pid = 4242, .ppid = 1, .origin = GG_ORIGIN_EXEC, .start_ns = 0x18ec000000000000ull,
+		.exe = "/bin/cc", .argv = { argv, 100 }, .env = { NULL, 100 }, .cwd = "/src",
+		.umask = 022, .uid = 1000, .gid = 1000, .stdio = { 2, -1, 1 } });
+	assert_int_equal(tenc_finish(&a), tenc_finish(&b));
+	assert_memory_equal(want, buf, a.len);
+}
+
+/* A fill runs when its field is reached and may set the fields after it. */
+static void list_fill_two(struct tenc *e, void *ctx)
+{
+	struct gg_rec_list *r = ctx;
+	struct tenc_list l;
+
+	tenc_list_open(e, &l);
+	tenc_list_str(e, &l, "a", 1, 1);
+	tenc_list_str(e, &l, "b", 1, 1);
+	tenc_list_close(e, &l);
+	r->truncated = true;
+}
+
+static void action_fill(struct tenc *e, void *ctx)
+{
+	tenc_array(e, 1);
+	tenc_spawn_action(e, &(struct gg_spawn_action){ .op = GG_SPAWN_OPEN, .fd = 5,
+							 .fd2 = -1, .path = "in.txt", .flags = 0,
+							 .mode = 0600 });
+}
+
+static void test_trace_enc__record_fills(void **state)
+{
+	struct tenc e = TENC_INIT(buf, sizeof(buf));
+	struct gg_rec_list r = { .fn = GG_FN_opendir, .path = "/d" };
+	msgpack_unpacked up;
+	const msgpack_object *f, *act;
+
+	r.names = (struct tenc_fill){ .fill = list_fill_two, .ctx = &r };
+	tenc_rec_list(&e, 7, &r);
+	assert_true(tenc_finish(&e) > 0);
+	decode(&e, &up);
+	f = up.data.via.array.ptr;
+	assert_int_equal(up.data.via.array.size, 2 + 6);
+	assert_int_equal(f[6].type, MSGPACK_OBJECT_ARRAY);
+	assert_int_equal(f[6].via.array.size, 2);
+	assert_int_equal(f[7].type, MSGPACK_OBJECT_BOOLEAN);
+	assert_true(f[7].via.boolean);
+	msgpack_unpacked_destroy(&up);
+
+	/* an unset fill is an empty list */
+	e = (struct tenc)TENC_INIT(buf, sizeof(buf));
+	tenc_rec_spawn(&e, 8, &(struct gg_rec_spawn){ .fn = GG_FN_posix_spawn, .path = "/bin/x" });
+	assert_true(tenc_finish(&e) > 0);
+	decode(&e, &up);
+	assert_int_equal(up.data.via.array.ptr[8].via.array.size, 0);
+	msgpack_unpacked_destroy(&up);
+
+	e = (struct tenc)TENC_INIT(buf, sizeof(buf));
+	tenc_rec_spawn(&e, 8, &(struct gg_rec_spawn){ .fn = GG_FN_posix_spawn, .path = "/bin/x",
+						       .actions = { .fill = action_fill } });
+	assert_true(tenc_finish(&e) > 0);
+	decode(&e, &up);
+	act = &up.data.via.array.ptr[8];
+	assert_int_equal(act->via.array.size, 1);
+	assert_int_equal(act->via.array.ptr[0].via.array.size, 6);
+	assert_int_equal(act->via.array.ptr[0].via.array.ptr[0].via.u64, GG_SPAWN_OPEN);
+	assert_int_equal(act->via.array.ptr[0].via.array.ptr[5].via.u64, 0600);
+	msgpack_unpacked_destroy(&up);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -335,6 +533,10 @@ int main(void)
 		cmocka_unit_test(test_trace_enc__strv_null_is_empty),
 		cmocka_unit_test(test_trace_enc__overflow_is_enospc),
 		cmocka_unit_test(test_trace_enc__record_too_big),
+		cmocka_unit_test(test_trace_enc__list_same_bytes_as_array),
+		cmocka_unit_test(test_trace_enc__list_cut_keeps_reserve),
+		cmocka_unit_test(test_trace_enc__record_from_schema_is_same_bytes),
+		cmocka_unit_test(test_trace_enc__record_fills),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

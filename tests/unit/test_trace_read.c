@@ -227,6 +227,7 @@ static void test_trace_read__roundtrip_each_record_type(void **state)
 	assert_string_equal(ev->path, "/src");
 	assert_int_equal(ev->u.list.names.n, 2);
 	assert_string_equal(ev->u.list.names.v[1], "b.h");
+	assert_false(ev->u.list.truncated); /* a 5-field record: no truncated field */
 
 	ev = &im->events[4];
 	assert_int_equal(ev->type, GG_REC_NS);
@@ -555,6 +556,100 @@ static void test_trace_read__malformed_record_is_skipped(void **state)
 	assert_string_equal(w.v[1], want);
 	assert_int_equal(t.images[0]->exit.kind, TRACE_EXIT_STATUS);
 	assert_int_equal(t.images[0]->exit.code, 4);
+	done(&t, &w);
+}
+
+/* Forge a LIST record whose names array announces `count` but holds `names`. */
+static void forge_list_counted(struct forge *f, uint64_t t, uint32_t count, char *const *names,
+		       int truncated)
+{
+	struct tenc e = TENC_INIT(rb, sizeof(rb));
+	uint32_t n = 0;
+
+	tenc_begin(&e, GG_REC_LIST, t, truncated < 0 ? 5 : 6);
+	tenc_uint(&e, GG_FN_opendir);
+	tenc_str(&e, "/src/d");
+	tenc_int(&e, 0);
+	tenc_int(&e, 0);
+	tenc_array(&e, count);
+	for (; names[n]; n++)
+		tenc_str(&e, names[n]);
+	if (truncated >= 0)
+		tenc_bool(&e, truncated);
+	forge_add(f, &e);
+}
+
+/* The LIST record's truncated field is read; a record without it is whole. */
+static void test_trace_read__list_truncated_flag(void **state)
+{
+	static struct forge f;
+	char *const names[] = { (char *)"a", (char *)"...", NULL };
+	struct trace t;
+	struct strlist w;
+	const struct trace_image *im;
+
+	forge_init(&f);
+	rec_proc(&f, 10, 7, 6, GG_ORIGIN_ROOT, "/bin/ls", NULL);
+	forge_list_counted(&f, 11, 2, names, 1);
+	forge_list_counted(&f, 12, 2, names, 0);
+	forge_list_counted(&f, 13, 2, names, -1);
+	assert_int_equal(read_buf(&t, &w, "7-1.ggt", f.buf, f.len), 0);
+	assert_int_equal(w.n, 0);
+	im = t.images[0];
+	assert_int_equal(im->nevents, 3);
+	assert_true(im->events[0].u.list.truncated);
+	assert_false(im->events[1].u.list.truncated);
+	assert_false(im->events[2].u.list.truncated);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(im->events[i].u.list.names.n, 2);
+		assert_string_equal(im->events[i].u.list.names.v[1], "..."); /* a name, no marker */
+	}
+	done(&t, &w);
+}
+
+/*
+ * A payload must be consumed exactly.  A names array whose count is smaller than
+ * the names written (a directory that grew between counting and listing) leaves
+ * bytes after the record's array; a bigger count runs out of payload.  Each record
+ * is skipped with a warning; the records around them are read.
+ */
+static void test_trace_read__payload_not_consumed_exactly(void **state)
+{
+	static struct forge f;
+	char *const names[] = { (char *)"a.c", (char *)"b.c", (char *)"c.c", NULL };
+	struct trace t;
+	struct strlist w;
+	char want[160];
+	size_t at1, at2, at3;
+
+	forge_init(&f);
+	rec_proc(&f, 10, 7, 6, GG_ORIGIN_ROOT, "/bin/ls", NULL);
+	at1 = f.len;
+	forge_list_counted(&f, 11, 2, names, -1); /* "c.c" (4 bytes) after the array */
+	at2 = f.len;
+	forge_list_counted(&f, 12, 2, names, 0); /* "c.c" where truncated belongs, then false */
+	at3 = f.len;
+	forge_list_counted(&f, 13, 4, names, -1); /* one name short */
+	forge_list_counted(&f, 14, 3, names, 0);
+	rec_exit(&f, 15, GG_EXIT_EXIT, 0);
+
+	assert_int_equal(read_buf(&t, &w, "7-1.ggt", f.buf, f.len), 0);
+	assert_int_equal(w.n, 3);
+	snprintf(want, sizeof(want),
+		 "7-1.ggt: malformed record at offset %zu: 4 bytes after its end, skipped", at1);
+	assert_string_equal(w.v[0], want);
+	snprintf(want, sizeof(want),
+		 "7-1.ggt: malformed record at offset %zu: 1 bytes after its end, skipped", at2);
+	assert_string_equal(w.v[1], want);
+	snprintf(want, sizeof(want), "7-1.ggt: malformed record at offset %zu, skipped", at3);
+	assert_string_equal(w.v[2], want);
+	assert_int_equal(t.images[0]->nevents, 2);
+	assert_int_equal(t.images[0]->events[0].type, GG_REC_LIST);
+	assert_int_equal(t.images[0]->events[0].t, 14);
+	assert_int_equal(t.images[0]->events[0].u.list.names.n, 3);
+	assert_int_equal(t.images[0]->events[1].type, GG_REC_EXIT);
+	/* the image keeps its warnings too */
+	assert_int_equal(t.images[0]->warnings.n, 3);
 	done(&t, &w);
 }
 
@@ -901,6 +996,8 @@ int main(void)
 		cmocka_unit_test(test_trace_read__huge_length_is_torn),
 		cmocka_unit_test(test_trace_read__malformed_record_is_skipped),
 		cmocka_unit_test(test_trace_read__short_record_is_malformed),
+		cmocka_unit_test(test_trace_read__list_truncated_flag),
+		cmocka_unit_test(test_trace_read__payload_not_consumed_exactly),
 		cmocka_unit_test(test_trace_read__bad_magic_skips_file),
 		cmocka_unit_test(test_trace_read__newer_version_is_refused),
 		cmocka_unit_test(test_trace_read__empty_file),

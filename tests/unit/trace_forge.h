@@ -7,7 +7,11 @@
  *     forge_init(&f);
  *     rec_proc(&f, t, pid, ppid, GG_ORIGIN_ROOT, "/bin/sh", NULL);
  *     rec_open(&f, t + 1, "/etc/hostname", O_RDONLY, 3, 0);
+ *     forge_list(&f, t + 2, &(struct gg_rec_list){ .fn = GG_FN_opendir, .path = "/d" });
  *     ... f.buf[0 .. f.len) is the log; f.ends[i] is where record i ends.
+ *
+ * forge_<name>() exists for every record type (generated from trace_schema.h);
+ * rec_*() are shorthands for the common ones.
  */
 #ifndef GG_TEST_TRACE_FORGE_H
 #define GG_TEST_TRACE_FORGE_H
@@ -50,103 +54,85 @@ static inline void forge_add(struct forge *f, struct tenc *e)
 
 static char *const no_strv[] __attribute__((unused)) = { NULL };
 
+/*
+ * Generated from shim/trace_schema.h: for every record type <name>,
+ *
+ *     forge_<name>(f, t, &(struct gg_rec_<name>){ .field = value, ... });
+ *
+ * encodes it with the shim's own encoder (tenc_rec_<name>) and appends it.
+ * Fields left out are 0, "" or empty lists.
+ */
+#define FORGE_REC_(TYPE, number, name, head)                                      \
+	static inline __attribute__((unused)) void forge_##name(                  \
+		struct forge *f, uint64_t t, struct gg_rec_##name *r)             \
+	{                                                                         \
+		struct tenc e = TENC_INIT(rb, sizeof(rb));                        \
+		tenc_rec_##name(&e, t, r);                                        \
+		forge_add(f, &e);                                                 \
+	}
+FORGE_REC_(PROC, 1, proc, X)
+GG_REC_SCHEMA(FORGE_REC_)
+#undef FORGE_REC_
+
+/* A string vector for a V field, with room to spare; for an L field, whole. */
+#define FORGE_V(vec) ((struct tenc_vec){ (vec), 4096 })
+#define FORGE_L(vec) ((struct tenc_fill){ forge_fill_strv, (void *)(vec) })
+
+static inline __attribute__((unused)) void forge_fill_strv(struct tenc *e, void *ctx)
+{
+	tenc_strv(e, ctx, 1 << 20);
+}
+
+/* The common records, with the values most tests want. */
 static inline void rec_proc(struct forge *f, uint64_t t, int pid, int ppid, enum gg_origin origin,
 		     const char *exe, const char *parent_log)
 {
 	char *const argv[] = { (char *)path_base(exe), (char *)"-c", (char *)"x", NULL };
 	char *const env[] = { (char *)"PATH=/usr/bin", (char *)"LANG=C", NULL };
-	struct tenc e = TENC_INIT(rb, sizeof(rb));
 
-	tenc_begin(&e, GG_REC_PROC, t, 14);
-	tenc_int(&e, pid);
-	tenc_int(&e, ppid);
-	tenc_uint(&e, origin);
-	tenc_uint(&e, 0x18ec000000000000ull + t);
-	tenc_str(&e, exe);
-	tenc_str(&e, exe);
-	tenc_strv(&e, origin == GG_ORIGIN_FORK ? no_strv : argv, 4096);
-	tenc_strv(&e, origin == GG_ORIGIN_FORK ? no_strv : env, 4096);
-	tenc_str(&e, "/src");
-	tenc_uint(&e, 022);
-	tenc_uint(&e, 1000);
-	tenc_uint(&e, 100);
-	tenc_str(&e, parent_log ? parent_log : "");
-	tenc_array(&e, 3);
-	tenc_int(&e, 2);
-	tenc_int(&e, 8);
-	tenc_int(&e, -1);
-	forge_add(f, &e);
+	forge_proc(f, t, &(struct gg_rec_proc){
+		.pid = pid, .ppid = ppid, .origin = origin, .start_ns = 0x18ec000000000000ull + t,
+		.exe = exe, .execfn = exe,
+		.argv = FORGE_V(origin == GG_ORIGIN_FORK ? no_strv : argv),
+		.env = FORGE_V(origin == GG_ORIGIN_FORK ? no_strv : env),
+		.cwd = "/src", .umask = 022, .uid = 1000, .gid = 100,
+		.parent_log = parent_log ? parent_log : "", .stdio = { 2, 8, -1 } });
 }
 
 static inline void rec_open(struct forge *f, uint64_t t, const char *path, int flags, int ret, int err)
 {
-	struct tenc e = TENC_INIT(rb, sizeof(rb));
-	tenc_begin(&e, GG_REC_OPEN, t, 6);
-	tenc_uint(&e, GG_FN_openat);
-	tenc_str(&e, path);
-	tenc_int(&e, flags);
-	tenc_uint(&e, 0644);
-	tenc_int(&e, ret);
-	tenc_int(&e, err);
-	forge_add(f, &e);
+	forge_open(f, t, &(struct gg_rec_open){ .fn = GG_FN_openat, .path = path, .flags = flags,
+						 .mode = 0644, .ret = ret, .err = err });
 }
 
 static inline void rec_exec(struct forge *f, uint64_t t, const char *path)
 {
 	char *const argv[] = { (char *)path_base(path), NULL };
-	struct tenc e = TENC_INIT(rb, sizeof(rb));
-	tenc_begin(&e, GG_REC_EXEC, t, 5);
-	tenc_uint(&e, GG_FN_execve);
-	tenc_str(&e, path);
-	tenc_strv(&e, argv, 4096);
-	tenc_strv(&e, no_strv, 4096);
-	tenc_bool(&e, false);
-	forge_add(f, &e);
+	forge_exec(f, t, &(struct gg_rec_exec){ .fn = GG_FN_execve, .path = path,
+						 .argv = FORGE_V(argv), .env = FORGE_V(no_strv) });
 }
 
 static inline void rec_execfail(struct forge *f, uint64_t t, const char *path, int err)
 {
-	struct tenc e = TENC_INIT(rb, sizeof(rb));
-	tenc_begin(&e, GG_REC_EXECFAIL, t, 3);
-	tenc_uint(&e, GG_FN_execve);
-	tenc_str(&e, path);
-	tenc_int(&e, err);
-	forge_add(f, &e);
+	forge_execfail(f, t, &(struct gg_rec_execfail){ .fn = GG_FN_execve, .path = path, .err = err });
 }
 
 static inline void rec_spawn(struct forge *f, uint64_t t, const char *path, int ret)
 {
 	char *const argv[] = { (char *)path_base(path), NULL };
-	struct tenc e = TENC_INIT(rb, sizeof(rb));
-	tenc_begin(&e, GG_REC_SPAWN, t, 8);
-	tenc_uint(&e, GG_FN_posix_spawnp);
-	tenc_str(&e, path);
-	tenc_strv(&e, argv, 4096);
-	tenc_strv(&e, no_strv, 4096);
-	tenc_int(&e, ret);
-	tenc_int(&e, 0);
-	tenc_array(&e, 0);
-	tenc_bool(&e, false);
-	forge_add(f, &e);
+	forge_spawn(f, t, &(struct gg_rec_spawn){ .fn = GG_FN_posix_spawnp, .path = path,
+						   .argv = FORGE_V(argv), .env = FORGE_V(no_strv),
+						   .ret = ret });
 }
 
 static inline void rec_wait(struct forge *f, uint64_t t, int pid, int status)
 {
-	struct tenc e = TENC_INIT(rb, sizeof(rb));
-	tenc_begin(&e, GG_REC_WAIT, t, 3);
-	tenc_uint(&e, GG_FN_waitpid);
-	tenc_int(&e, pid);
-	tenc_int(&e, status);
-	forge_add(f, &e);
+	forge_wait(f, t, &(struct gg_rec_wait){ .fn = GG_FN_waitpid, .pid = pid, .status = status });
 }
 
 static inline void rec_exit(struct forge *f, uint64_t t, enum gg_exit_how how, int status)
 {
-	struct tenc e = TENC_INIT(rb, sizeof(rb));
-	tenc_begin(&e, GG_REC_EXIT, t, 2);
-	tenc_uint(&e, how);
-	tenc_int(&e, status);
-	forge_add(f, &e);
+	forge_exit(f, t, &(struct gg_rec_exit){ .how = how, .status = status });
 }
 
 /* Write a raw payload with a correct header and checksum. */

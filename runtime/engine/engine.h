@@ -1,0 +1,172 @@
+/*
+ * engine/engine.h - where thunks execute: one small asynchronous ops struct, so
+ * the builder drives the local sandbox, the host, and (later) thousands of remote
+ * invocations the same way, from one thread, without a thread per job.
+ *
+ * (Header only for now: it replaces runtime/engine.h when build.c is split into
+ * plan + builder + runner, issue 9.  The two headers declare the same struct
+ * names; a file includes one or the other, never both.)
+ *
+ * Lifecycle of an engine instance (per-engine state lives behind the opaque
+ * struct engine; nothing is global):
+ *
+ *   create(cfg) -> [ start(job)... | poll(fd) -> collect()... | abort() ]* -> free()
+ *
+ * Lifecycle of a job:
+ *
+ *   start(job, res) == 0 --> IN FLIGHT --engine finishes--> COMPLETE --collect()--> gone
+ *   start(job, res) <  0 --> never started (-EAGAIN: full, see can_start_more)
+ *   IN FLIGHT --abort()--> COMPLETE with ret -ECANCELED (soon; the kill is asynchronous)
+ *
+ * Contract:
+ *   - Every op is called from one thread, the builder's scheduling thread.  An
+ *     engine may use threads, processes or sockets of its own behind them.
+ *   - start() never blocks on the job: it queues or launches it and returns.  The
+ *     caller keeps job->th, job->staging and *res alive and untouched until the
+ *     job's completion has come out of collect(); the engine fills *res before it
+ *     reports the completion and never touches it after.  So a result exists only
+ *     for a running job, in storage the builder owns (a few hundred bytes plus the
+ *     outputs list).
+ *   - Every job that start() accepted comes out of collect() exactly once, aborted
+ *     or not: the builder's accounting needs no timeouts.
+ *   - fd() is one descriptor per engine, stable from create to free, that the
+ *     builder polls for POLLIN together with its cancel descriptor and the other
+ *     engines' fds.  Level-triggered: while a completion waits to be collected, or
+ *     the engine has work to do on this thread (a curl socket is ready, a timer
+ *     expired), the fd is readable.  collect() does that work, returns at most `max`
+ *     completions and never blocks; it may return 0 (a spurious or internal
+ *     wake-up).  The builder never polls with a timeout: an engine with deadlines
+ *     (job timeouts, curl's timers) makes its fd readable when one expires.
+ *   - can_start_more() is the backpressure: false while start() would refuse (the
+ *     local pool is busy, the remote engine has its maximum of transfers in flight
+ *     or its upload budget spent).  The builder stops taking nodes from the plan
+ *     for that engine until a completion was collected.
+ *   - abort() asks every job in flight to stop (process trees killed, transfers
+ *     removed, remote invocations abandoned); their completions still arrive, with
+ *     ret -ECANCELED.  start() after abort() fails with -ECANCELED.
+ *   - free() may be called with jobs in flight only after abort() and after
+ *     draining collect() (the builder does this on every exit path).
+ *   - Errors: 0 or -errno; create() fills err.  Nothing prints.
+ *
+ * How the engines fit:
+ *
+ *   local (the sandbox, sbx_run).  create() starts `slots` worker threads (0: the
+ *   cores) and an eventfd (EFD_NONBLOCK).  start() appends the job to a queue under
+ *   a mutex and signals a worker; a worker runs sbx_run() (blocking: that is why it
+ *   is a thread), reads the outputs into the store, pushes the completion on a done
+ *   list and writes 1 to the eventfd.  fd() is the eventfd; collect() reads it
+ *   (resetting it) and pops up to max completions, writing the eventfd again if it
+ *   left some.  can_start_more() is "queued + running < slots".  abort() sets a
+ *   flag and makes a pipe readable that every sbx_plan.cancel_fd points at: sbx_run
+ *   kills the tree and returns -ECANCELED.  (A process pool without threads fits
+ *   too: pidfds of the children in an epoll set, the epoll fd as fd().)
+ *
+ *   host (local-only thunks: no sandbox, sbx_run at level "none").  The same pool
+ *   with its own slots, so a build can hold both engines at once: the builder sends
+ *   a node marked local-only to host and every other node to --engine NAME.
+ *
+ *   remote (S3 + Lambda; the only libcurl user).  One curl multi handle carries
+ *   every transfer: uploads of missing blobs, the invocation, downloads of outputs,
+ *   each a small state machine per job.  fd() is an epoll fd: CURLMOPT_SOCKETFUNCTION
+ *   adds and removes curl's sockets in it, CURLMOPT_TIMERFUNCTION arms a timerfd
+ *   that is in it too, so the one fd wakes the builder for any socket or curl
+ *   timeout.  collect() runs epoll_wait(…, 0) and curl_multi_socket_action() for
+ *   what is ready, reads curl_multi_info_read() for finished transfers, advances
+ *   their jobs, and returns the jobs that are complete.  can_start_more() bounds
+ *   the jobs in flight (thousands) and the bytes being uploaded.  abort() removes
+ *   every easy handle and completes the jobs with -ECANCELED.  No thread per job,
+ *   and no thread at all is required.
+ *
+ *   fake (tests/unit/fake_engine.h).  An eventfd and a virtual clock: completions
+ *   with scripted outcomes in a scripted order, for the plan's and the builder's
+ *   tests.
+ *
+ * Engines are found by name (--engine NAME, "local" by default) in a table the
+ * builder's caller owns; the builder only sees the ops and the handle.
+ */
+#ifndef GG_ENGINE_ENGINE_H
+#define GG_ENGINE_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "runtime/cache.h"
+
+struct store;
+struct thunk;
+struct engine; /* one instance of an engine: opaque, per-engine state */
+
+struct engine_config {
+	struct store *st;          /* outputs go here (safe for concurrent writers) */
+	const char *ggdir;
+	unsigned slots;            /* jobs in flight at most; 0: the engine's default */
+	const char *params;        /* engine-specific "key=value,..." (--engine NAME:PARAMS), or NULL */
+};
+
+struct engine_job {
+	uint64_t tag;              /* the caller's: comes back with the completion (a node index) */
+	const struct thunk *th;    /* the thunk as the tree is now; all its inputs present */
+	const char *staging;       /* an empty directory of this job's own (the caller removes it) */
+	unsigned timeout_ms;       /* 0: none */
+	int require_level;         /* 0: any */
+	bool supervise;            /* name the first undeclared path (slower) */
+	unsigned long long seed;   /* deterministic randomness */
+};
+
+/*
+ * What a job did, filled by the engine before its completion is reported.  The
+ * caller zeroes it before start() and releases it with engine_result_release()
+ * after collect().  stdout and stderr, when captured, are "<staging>/stdout" and
+ * "<staging>/stderr" (logs true).
+ */
+struct engine_result {
+	bool ran;                  /* the command ran (status is valid) */
+	bool logs;                 /* stdout/stderr were captured in the staging dir */
+	int status;                /* exit status, or 128 + signal */
+	int level;                 /* sandbox level used (local engines) */
+	uint64_t ms;               /* how long it ran: the plan's weight next time */
+	struct cache_entry outputs; /* when ran and status 0: the outputs, in the store */
+	char *undeclared;          /* malloc'd or NULL: first undeclared path it wanted */
+	char *denied;              /* malloc'd or NULL: first operation denied */
+	char *err;                 /* malloc'd or NULL: why it could not run, or what is
+				      wrong with its outputs */
+};
+
+static inline void engine_result_release(struct engine_result *r)
+{
+	cache_entry_release(&r->outputs);
+	free(r->undeclared);
+	free(r->denied);
+	free(r->err);
+	r->undeclared = r->denied = r->err = NULL;
+}
+
+/* One completion, out of collect(). */
+struct engine_done {
+	uint64_t tag;              /* the job's */
+	int ret;                   /* 0: the command ran (res->status says how it went);
+				      -ECANCELED after abort(); other -errno: it could not
+				      run (res->err says why) */
+};
+
+struct engine_ops {
+	const char *name;
+	/* A new instance (*out), or -errno with err filled. */
+	int (*create)(const struct engine_config *cfg, struct engine **out, char *err, size_t errlen);
+	void (*free)(struct engine *e);
+	/* Would start() accept a job now? */
+	bool (*can_start_more)(struct engine *e);
+	/* Launch or queue the job; never waits for it.  0, -EAGAIN (full), -ECANCELED
+	 * (aborted), other -errno (nothing was started, *res untouched). */
+	int (*start)(struct engine *e, const struct engine_job *job, struct engine_result *res);
+	/* The descriptor to poll for POLLIN. */
+	int (*fd)(struct engine *e);
+	/* Up to max completions into done[]: how many (0 is fine), or -errno. */
+	int (*collect)(struct engine *e, struct engine_done *done, size_t max);
+	/* Stop every job in flight; their completions follow with -ECANCELED. */
+	void (*abort)(struct engine *e);
+};
+
+#endif
