@@ -1147,6 +1147,24 @@ static void local_blobs(const char *ggdir, struct gg_hash **out, size_t *n)
 	*n = l.n;
 }
 
+/* The blob counts of a push or pull, then the object's end: the --json summaries. */
+static void json_store_stats(struct json *j, const char *verb, const struct s3store_stats *s,
+			     int ret, double secs)
+{
+	json_kv_uint(j, "blobs", s->total);
+	json_kv_uint(j, "present", s->present);
+	json_kv_uint(j, !strcmp(verb, "push") ? "uploaded" : "downloaded", s->moved);
+	json_kv_uint(j, "bytes", s->bytes);
+	json_kv_uint(j, "missing", s->missing);
+	json_kv_uint(j, "failed", s->failed);
+	json_kv_uint(j, "cancelled", s->cancelled);
+	json_kv_bool(j, "listed", s->listed);
+	json_kv_bool(j, "interrupted", ret == -ECANCELED);
+	json_key(j, "milliseconds");
+	json_uint(j, (uint64_t)(secs * 1000));
+	json_obj_end(j);
+}
+
 static void remote_summary(const struct remote_opts *o, struct s3_client *c, const char *verb,
 			   const struct s3store_stats *s, double secs, int ret)
 {
@@ -1158,18 +1176,7 @@ static void remote_summary(const struct remote_opts *o, struct s3_client *c, con
 		json_obj_begin(&j);
 		json_kv_str(&j, "remote", s3_client_url(c));
 		json_kv_str(&j, "verb", verb);
-		json_kv_uint(&j, "blobs", s->total);
-		json_kv_uint(&j, "present", s->present);
-		json_kv_uint(&j, !strcmp(verb, "push") ? "uploaded" : "downloaded", s->moved);
-		json_kv_uint(&j, "bytes", s->bytes);
-		json_kv_uint(&j, "missing", s->missing);
-		json_kv_uint(&j, "failed", s->failed);
-		json_kv_uint(&j, "cancelled", s->cancelled);
-		json_kv_bool(&j, "listed", s->listed);
-		json_kv_bool(&j, "interrupted", ret == -ECANCELED);
-		json_key(&j, "milliseconds");
-		json_uint(&j, (uint64_t)(secs * 1000));
-		json_obj_end(&j);
+		json_store_stats(&j, verb, s, ret, secs);
 		if (json_error(&j))
 			die("out of memory");
 		puts(j.sb.buf);
@@ -1439,16 +1446,7 @@ static void project_summary(const struct remote_opts *o, struct s3_client *c, co
 		json_kv_uint(&j, "entries", entries);
 		json_kv_uint(&j, !strcmp(verb, "push") ? "entries_uploaded" : "entries_fetched",
 			     moved_entries);
-		json_kv_uint(&j, "blobs", s->total);
-		json_kv_uint(&j, "present", s->present);
-		json_kv_uint(&j, !strcmp(verb, "push") ? "uploaded" : "downloaded", s->moved);
-		json_kv_uint(&j, "bytes", s->bytes);
-		json_kv_uint(&j, "missing", s->missing);
-		json_kv_uint(&j, "failed", s->failed);
-		json_kv_bool(&j, "interrupted", ret == -ECANCELED);
-		json_key(&j, "milliseconds");
-		json_uint(&j, (uint64_t)(secs * 1000));
-		json_obj_end(&j);
+		json_store_stats(&j, verb, s, ret, secs);
 		if (json_error(&j))
 			die("out of memory");
 		puts(j.sb.buf);
