@@ -15,6 +15,7 @@
 #include <xxhash.h>
 
 #include "hash.h"
+#include "util.h"
 
 #define HASH_READ_BUF (64 * 1024)
 
@@ -141,16 +142,6 @@ char *hash_to_hex(const struct gg_hash *h, char buf[GG_HASH_HEX_SIZE])
 	return buf;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 int hash_from_hex(const char *s, size_t len, struct gg_hash *out)
 {
@@ -160,7 +151,7 @@ int hash_from_hex(const char *s, size_t len, struct gg_hash *out)
 		return -EINVAL;
 	h.kind = (uint8_t)s[0];
 	for (int i = 0; i < GG_HASH_LEN; i++) {
-		int hi = hexval(s[1 + 2 * i]), lo = hexval(s[2 + 2 * i]);
+		int hi = hex_value(s[1 + 2 * i]), lo = hex_value(s[2 + 2 * i]);
 
 		if (hi < 0 || lo < 0)
 			return -EINVAL;

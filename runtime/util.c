@@ -481,3 +481,25 @@ void rm_rf(const char *path)
 	nftw(path, rm_unlock, 16, FTW_PHYS);
 	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
+
+void errbuf_set(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!buf || !len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+int hex_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

@@ -28,6 +28,12 @@
 __attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...);
 /* Print "gg: warning: <message>" to stderr. */
 __attribute__((format(printf, 1, 2))) void warning(const char *fmt, ...);
+
+/* vsnprintf into an error buffer of len bytes; nothing when buf is NULL or len 0. */
+__attribute__((format(printf, 3, 4))) void errbuf_set(char *buf, size_t len, const char *fmt, ...);
+
+/* The value of the hexadecimal digit c (either case), or -1. */
+int hex_value(int c);
 /* Allocate or die("out of memory"). */
 void *xmalloc(size_t n);
 void *xcalloc(size_t nmemb, size_t size);

@@ -50,15 +50,6 @@ struct driverlog {
 	size_t n, alloc;
 };
 
-__attribute__((format(printf, 3, 4)))
-static void errf(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	if (len)
-		vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- ninja's hash and path canonicalization ------------------------------------- */
 
@@ -1081,7 +1072,7 @@ static int edge_records(struct ninja_state *ns, const struct dl_edge *e, int *pr
 				}
 			} else if (!*problem) {
 				*problem = -ENOENT;
-				errf(errbuf, errlen, "%s/%s: no depfile for %s: ninja will run it again",
+				errbuf_set(errbuf, errlen, "%s/%s: no depfile for %s: ninja will run it again",
 					 ns->dir, NINJA_DEPS, name);
 			}
 		}
@@ -1139,7 +1130,7 @@ static int dir_commit(const struct dl_dir *dd, char *errbuf, size_t errlen)
 		goto out;
 	}
 	if ((ret = manifest_parse(&ns.mf, dd->dir, path, 0)) < 0) {
-		errf(errbuf, errlen, "%s: %s", path, strerror(-ret));
+		errbuf_set(errbuf, errlen, "%s: %s", path, strerror(-ret));
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/%s", dd->dir, NINJA_LOG);
@@ -1147,7 +1138,7 @@ static int dir_commit(const struct dl_dir *dd, char *errbuf, size_t errlen)
 		goto out;
 	if (ret < 0) {
 		problem = ret;
-		errf(errbuf, errlen, "%s: not a ninja log v5 or v6: left alone", path);
+		errbuf_set(errbuf, errlen, "%s: not a ninja log v5 or v6: left alone", path);
 	}
 	char deps_path[PATH_MAX];
 	snprintf(deps_path, sizeof(deps_path), "%s/%s", dd->dir, NINJA_DEPS);
@@ -1155,7 +1146,7 @@ static int dir_commit(const struct dl_dir *dd, char *errbuf, size_t errlen)
 		goto out;
 	if (ret < 0 && !problem) {
 		problem = ret;
-		errf(errbuf, errlen, "%s: not a ninja deps log version %d: left alone",
+		errbuf_set(errbuf, errlen, "%s: not a ninja deps log version %d: left alone",
 			 deps_path, DEPS_VERSION);
 	}
 	size_t deps_size = ns.deps_valid;
@@ -1165,7 +1156,7 @@ static int dir_commit(const struct dl_dir *dd, char *errbuf, size_t errlen)
 		touched = false;
 		for (size_t i = 0; i < dd->n; i++)
 			if ((ret = edge_times(&ns, &dd->e[i], &touched)) < 0) {
-				errf(errbuf, errlen, "%s: setting output times: %s", dd->dir,
+				errbuf_set(errbuf, errlen, "%s: setting output times: %s", dd->dir,
 				     strerror(-ret));
 				goto out;
 			}
@@ -1176,7 +1167,7 @@ static int dir_commit(const struct dl_dir *dd, char *errbuf, size_t errlen)
 	if (ns.log_add.len &&
 	    (ret = append_file(path, 0, false, LOG_HEADER, strlen(LOG_HEADER), ns.log_add.buf,
 			       ns.log_add.len)) < 0) {
-		errf(errbuf, errlen, "%s: %s", path, strerror(-ret));
+		errbuf_set(errbuf, errlen, "%s: %s", path, strerror(-ret));
 		goto out;
 	}
 	if (ns.deps_add.len) {
@@ -1186,7 +1177,7 @@ static int dir_commit(const struct dl_dir *dd, char *errbuf, size_t errlen)
 		memcpy(header + 12, &v, 4);
 		if ((ret = append_file(deps_path, deps_size, ns.deps_state == 1, header, 16,
 				       ns.deps_add.buf, ns.deps_add.len)) < 0) {
-			errf(errbuf, errlen, "%s: %s", deps_path, strerror(-ret));
+			errbuf_set(errbuf, errlen, "%s: %s", deps_path, strerror(-ret));
 			goto out;
 		}
 	}
@@ -1318,9 +1309,9 @@ int driverlog_commit(struct driverlog **dlp, char *errbuf, size_t errlen)
 		if (ret < 0 && !first) {
 			first = ret;
 			if (why[0])
-				errf(errbuf, errlen, "%s", why);
+				errbuf_set(errbuf, errlen, "%s", why);
 			else
-				errf(errbuf, errlen, "%s: ninja's logs: %s", dl->d[i].dir,
+				errbuf_set(errbuf, errlen, "%s: ninja's logs: %s", dl->d[i].dir,
 					 strerror(-ret));
 		}
 	}

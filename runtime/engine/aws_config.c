@@ -27,18 +27,6 @@
 #define AWS_FILE_CAP ((size_t)1 << 20)    /* a shared config file: 1 MiB at most */
 #define AWS_PROCESS_CAP ((size_t)64 << 10) /* credential_process output: 64 KiB */
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static const char *env_nonempty(const char *name)
 {
@@ -119,7 +107,7 @@ static int ini_load(struct ini *f, char *path, char *err, size_t errlen)
 	}
 	if (ret < 0) {
 		sbuf_release(&sb);
-		seterr(err, errlen, "cannot read '%s': %s", path, strerror(-ret));
+		errbuf_set(err, errlen, "cannot read '%s': %s", path, strerror(-ret));
 		return ret == -E2BIG ? -EINVAL : ret;
 	}
 	f->text = sbuf_detach(&sb, NULL);
@@ -344,13 +332,13 @@ static int credential_process(const char *cmd, const char *profile, struct aws_c
 	sbuf_init(&out, AWS_PROCESS_CAP);
 	ret = run_capture(cmd, &out, &status);
 	if (ret < 0) {
-		seterr(err, errlen, "cannot run credential_process of profile '%s': %s", profile,
+		errbuf_set(err, errlen, "cannot run credential_process of profile '%s': %s", profile,
 		       strerror(-ret));
 		ret = ret == -E2BIG ? -EINVAL : ret;
 		goto out_release;
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		seterr(err, errlen, "credential_process of profile '%s' failed (%s %d)", profile,
+		errbuf_set(err, errlen, "credential_process of profile '%s' failed (%s %d)", profile,
 		       WIFEXITED(status) ? "exit status" : "signal",
 		       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 		ret = -EINVAL;
@@ -360,7 +348,7 @@ static int credential_process(const char *cmd, const char *profile, struct aws_c
 	/* "Version": 1 is a number */
 	const char *v = strstr(js, "\"Version\"");
 	if (!v || (v = strchr(v, ':'), !v) || strtol(v + 1, NULL, 10) != 1) {
-		seterr(err, errlen, "credential_process of profile '%s' printed no \"Version\": 1",
+		errbuf_set(err, errlen, "credential_process of profile '%s' printed no \"Version\": 1",
 		       profile);
 		ret = -EINVAL;
 		goto out_release;
@@ -368,7 +356,7 @@ static int credential_process(const char *cmd, const char *profile, struct aws_c
 	if (json_get_string(js, "AccessKeyId", &c->access_key_id) != 1 ||
 	    json_get_string(js, "SecretAccessKey", &c->secret_access_key) != 1 ||
 	    !*c->access_key_id || !*c->secret_access_key) {
-		seterr(err, errlen,
+		errbuf_set(err, errlen,
 		       "credential_process of profile '%s' printed no AccessKeyId and SecretAccessKey",
 		       profile);
 		ret = -EINVAL;
@@ -376,7 +364,7 @@ static int credential_process(const char *cmd, const char *profile, struct aws_c
 	}
 	ret = json_get_string(js, "SessionToken", &c->session_token);
 	if (ret < 0) {
-		seterr(err, errlen, "credential_process of profile '%s': malformed SessionToken",
+		errbuf_set(err, errlen, "credential_process of profile '%s': malformed SessionToken",
 		       profile);
 		goto out_release;
 	}
@@ -429,7 +417,7 @@ static int creds_from_section(const struct ini *f, const char *section, const ch
 		return -ENOMEM;
 	}
 	if ((ak && *ak) != (sk && *sk)) {
-		seterr(err, errlen, "%s '%s', profile '%s': %s without %s", kind, f->path, profile,
+		errbuf_set(err, errlen, "%s '%s', profile '%s': %s without %s", kind, f->path, profile,
 		       ak && *ak ? "aws_access_key_id" : "aws_secret_access_key",
 		       ak && *ak ? "aws_secret_access_key" : "aws_access_key_id");
 		free(ak);
@@ -482,7 +470,7 @@ static int load_credentials(struct aws_config *cfg, const struct ini *cred_file,
 		goto out_why;
 	}
 	if (ak || sk) {
-		seterr(err, errlen, "%s is set but %s is not", ak ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+		errbuf_set(err, errlen, "%s is set but %s is not", ak ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
 		       ak ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
 		ret = -EINVAL;
 		goto out_why;
@@ -513,7 +501,7 @@ static int load_credentials(struct aws_config *cfg, const struct ini *cred_file,
 		ret = sbuf_error(&why);
 		goto out_why;
 	}
-	seterr(err, errlen, "no AWS credentials found (profile '%s'); looked at: %s", cfg->profile,
+	errbuf_set(err, errlen, "no AWS credentials found (profile '%s'); looked at: %s", cfg->profile,
 	       why.buf);
 	ret = -ENOENT;
 	goto out_why;
@@ -539,12 +527,12 @@ static int endpoint_check(const char *url, const char *what, char **out, char *e
 	else if (!strncasecmp(url, "https://", 8))
 		rest = url + 8;
 	else {
-		seterr(err, errlen, "%s '%s' is not an http:// or https:// URL", what, url);
+		errbuf_set(err, errlen, "%s '%s' is not an http:// or https:// URL", what, url);
 		return -EINVAL;
 	}
 	size_t hl = strcspn(rest, "/?#");
 	if (hl == 0 || memchr(rest, '@', hl) || rest[hl] == '?' || rest[hl] == '#') {
-		seterr(err, errlen, "%s '%s': a host (without user, query or fragment) is required",
+		errbuf_set(err, errlen, "%s '%s': a host (without user, query or fragment) is required",
 		       what, url);
 		return -EINVAL;
 	}
@@ -690,19 +678,19 @@ int aws_s3_url_parse(const char *url, struct aws_s3_url *out, char *err, size_t 
 	struct sbuf pfx;
 	*out = (struct aws_s3_url)AWS_S3_URL_INIT;
 	if (!url || strncasecmp(url, "s3://", 5)) {
-		seterr(err, errlen, "'%s' is not an s3://BUCKET[/PREFIX] URL", url ? url : "");
+		errbuf_set(err, errlen, "'%s' is not an s3://BUCKET[/PREFIX] URL", url ? url : "");
 		return -EINVAL;
 	}
 	const char *b = url + 5;
 	size_t bl = strcspn(b, "/");
 	for (size_t i = 0; i < bl; i++) {
 		if (!bucket_char(b[i])) {
-			seterr(err, errlen, "invalid bucket name '%.*s' in '%s'", (int)bl, b, url);
+			errbuf_set(err, errlen, "invalid bucket name '%.*s' in '%s'", (int)bl, b, url);
 			return -EINVAL;
 		}
 	}
 	if (bl < 3 || bl > 63 || !alnum(b[0]) || !alnum(b[bl - 1])) {
-		seterr(err, errlen, "invalid bucket name '%.*s' in '%s' (3-63 letters, digits, '.', '-')",
+		errbuf_set(err, errlen, "invalid bucket name '%.*s' in '%s' (3-63 letters, digits, '.', '-')",
 		       (int)bl, b, url);
 		return -EINVAL;
 	}
@@ -720,7 +708,7 @@ int aws_s3_url_parse(const char *url, struct aws_s3_url *out, char *err, size_t 
 		p += sl;
 	}
 	if (sbuf_error(&pfx) == -E2BIG) {
-		seterr(err, errlen, "prefix too long in '%s'", url);
+		errbuf_set(err, errlen, "prefix too long in '%s'", url);
 		sbuf_release(&pfx);
 		aws_s3_url_release(out);
 		return -EINVAL;
@@ -802,7 +790,7 @@ int aws_s3_endpoint(const struct aws_config *cfg, const char *bucket, struct aws
 	int ret = 0;
 	*out = (struct aws_endpoint)AWS_ENDPOINT_INIT;
 	if (!bucket || !*bucket || strchr(bucket, '/')) {
-		seterr(err, errlen, "invalid bucket name '%s'", bucket ? bucket : "");
+		errbuf_set(err, errlen, "invalid bucket name '%s'", bucket ? bucket : "");
 		return -EINVAL;
 	}
 	if (cfg->endpoint_s3) {
@@ -817,7 +805,7 @@ int aws_s3_endpoint(const struct aws_config *cfg, const char *bucket, struct aws
 		goto out_release;
 	}
 	if (!region_ok(cfg->region)) {
-		seterr(err, errlen, "invalid region '%s'", cfg->region ? cfg->region : "");
+		errbuf_set(err, errlen, "invalid region '%s'", cfg->region ? cfg->region : "");
 		return -EINVAL;
 	}
 	out->tls = true;
@@ -859,7 +847,7 @@ int aws_lambda_endpoint(const struct aws_config *cfg, struct aws_endpoint *out, 
 		goto out_release;
 	}
 	if (!region_ok(cfg->region)) {
-		seterr(err, errlen, "invalid region '%s'", cfg->region ? cfg->region : "");
+		errbuf_set(err, errlen, "invalid region '%s'", cfg->region ? cfg->region : "");
 		return -EINVAL;
 	}
 	out->tls = true;

@@ -169,6 +169,36 @@ out_free:
 	return ret;
 }
 
+/*
+ * Count the batch's outcomes into out (moved, failed, cancelled; with
+ * count_missing, a 404 is also missing) and report each failure.  The first
+ * error, -ECANCELED once anything was cancelled, or 0.
+ */
+static int tally(struct s3_batch *b, const struct s3store_cb *cb, bool count_missing,
+		 struct s3store_stats *out)
+{
+	int first = 0;
+
+	for (size_t i = 0; i < s3_batch_count(b); i++) {
+		const struct s3_result *r = s3_batch_result(b, i);
+		struct entry *e = s3_batch_udata(b, i);
+		if (r->err == -ECANCELED) {
+			out->cancelled++;
+			first = -ECANCELED;
+		} else if (r->err) {
+			out->failed++;
+			if (count_missing && r->err == -ENOENT && r->status == 404)
+				out->missing++;
+			report(cb, &e->h, r->err, r->msg);
+			first = first ?: r->err;
+		} else {
+			out->moved++;
+			out->bytes += r->size;
+		}
+	}
+	return first;
+}
+
 int s3store_push(struct s3_client *c, struct store *st, const struct gg_hash *hs, size_t n,
 		 const struct s3store_cb *cb, struct s3store_stats *out)
 {
@@ -216,22 +246,9 @@ int s3store_push(struct s3_client *c, struct store *st, const struct gg_hash *hs
 	}
 	if ((ret = run(b, cb, "uploading")) < 0)
 		goto out_free;
-	for (size_t i = 0; i < s3_batch_count(b); i++) {
-		const struct s3_result *r = s3_batch_result(b, i);
-		struct entry *e = s3_batch_udata(b, i);
-		if (r->err == -ECANCELED) {
-			out->cancelled++;
-			first = -ECANCELED;
-		} else if (r->err) {
-			out->failed++;
-			report(cb, &e->h, r->err, r->msg);
-			first = first ?: r->err;
-		} else {
-			out->moved++;
-			out->bytes += r->size;
-		}
-	}
-	ret = first;
+	ret = tally(b, cb, false, out);
+	if (ret != -ECANCELED && first) /* a file that could not be queued came first */
+		ret = first;
 out_free:
 	s3_batch_free(b);
 	free(v);
@@ -246,7 +263,7 @@ int s3store_pull(struct s3_client *c, struct store *st, const struct gg_hash *hs
 	struct entry *v = NULL;
 	struct s3_batch *b = NULL;
 	size_t nv;
-	int ret, first = 0;
+	int ret;
 
 	memset(out, 0, sizeof(*out));
 	if ((ret = entries_make(hs, n, &v, &nv)) < 0)
@@ -270,24 +287,7 @@ int s3store_pull(struct s3_client *c, struct store *st, const struct gg_hash *hs
 	}
 	if ((ret = run(b, cb, "downloading")) < 0)
 		goto out_free;
-	for (size_t i = 0; i < s3_batch_count(b); i++) {
-		const struct s3_result *r = s3_batch_result(b, i);
-		struct entry *e = s3_batch_udata(b, i);
-		if (r->err == -ECANCELED) {
-			out->cancelled++;
-			first = -ECANCELED;
-		} else if (r->err) {
-			out->failed++;
-			if (r->err == -ENOENT && r->status == 404)
-				out->missing++;
-			report(cb, &e->h, r->err, r->msg);
-			first = first ?: r->err;
-		} else {
-			out->moved++;
-			out->bytes += r->size;
-		}
-	}
-	ret = first;
+	ret = tally(b, cb, true, out);
 out_free:
 	s3_batch_free(b);
 	free(v);

@@ -8,6 +8,7 @@
  * dot segments, and the path encoded once more for services other than S3.
  */
 #include "runtime/engine/sigv4.h"
+#include "runtime/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,16 +45,6 @@ static bool is_unreserved(unsigned char c)
 	       c == '-' || c == '_' || c == '.' || c == '~';
 }
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 int sigv4_uri_encode(struct sbuf *out, const char *s, size_t n, bool keep_slash)
 {
@@ -74,8 +65,8 @@ static int uri_decode(struct sbuf *out, const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		int hi, lo;
-		if (s[i] == '%' && i + 2 < n && (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
-		    (lo = hexval((unsigned char)s[i + 2])) >= 0) {
+		if (s[i] == '%' && i + 2 < n && (hi = hex_value((unsigned char)s[i + 1])) >= 0 &&
+		    (lo = hex_value((unsigned char)s[i + 2])) >= 0) {
 			sbuf_addch(out, (char)(hi << 4 | lo));
 			i += 2;
 		} else {
@@ -249,10 +240,10 @@ static int canonical_uri(struct sbuf *out, const char *path, unsigned flags)
 		 */
 		for (size_t i = 0; i < tmp.len; i++) {
 			unsigned char c = (unsigned char)tmp.buf[i];
-			if (c == '%' && i + 2 < tmp.len && hexval((unsigned char)tmp.buf[i + 1]) >= 0 &&
-			    hexval((unsigned char)tmp.buf[i + 2]) >= 0) {
-				char esc[3] = { '%', HEXDIG[hexval((unsigned char)tmp.buf[i + 1])],
-						HEXDIG[hexval((unsigned char)tmp.buf[i + 2])] };
+			if (c == '%' && i + 2 < tmp.len && hex_value((unsigned char)tmp.buf[i + 1]) >= 0 &&
+			    hex_value((unsigned char)tmp.buf[i + 2]) >= 0) {
+				char esc[3] = { '%', HEXDIG[hex_value((unsigned char)tmp.buf[i + 1])],
+						HEXDIG[hex_value((unsigned char)tmp.buf[i + 2])] };
 				sbuf_add(out, esc, 3);
 				i += 2;
 			} else {
