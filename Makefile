@@ -6,6 +6,7 @@
 #   make demo          record GNU hello under the shim and show what was recorded
 #   make install       PREFIX=/usr/local DESTDIR= : bin/gg, lib/libggshim.so
 #   make bench         the benchmarks under tests/bench/ (numbers, not tests)
+#   make check-layers  fail on an #include that points up or sideways (scripts/check-layers)
 #   V=1                show the commands
 #
 # Everything generated lands in $(BUILD) (build/, or build-check/ for make check).
@@ -26,7 +27,7 @@ endif
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS ?= -O2 -g
-BASE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP -I. -Ishim -Iruntime -Iinferer -Isandbox
+BASE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP -I.
 ifneq ($(SAN),)
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 SHIM_SAN_FLAGS := -fsanitize=undefined -fno-sanitize-recover=undefined
@@ -42,7 +43,7 @@ CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 # The shim links nothing but libc: msgpack's packer and xxHash are used header-only.
 SHIM_SRC := $(sort $(wildcard shim/*.c))
 SHIM_OBJ := $(SHIM_SRC:%.c=$(BUILD)/%.pic.o)
-SHIM_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP -Ishim -fPIC -fvisibility=hidden \
+SHIM_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP -I. -fPIC -fvisibility=hidden \
 	-O2 -g -fno-stack-protector -ftls-model=initial-exec $(SHIM_SAN_FLAGS) \
 	-fno-delete-null-pointer-checks -Wno-nonnull-compare
 SHIM_LDFLAGS := -shared -Wl,-z,nodelete -Wl,-z,now $(SHIM_SAN_FLAGS)
@@ -50,9 +51,9 @@ SHIM_LDFLAGS := -shared -Wl,-z,nodelete -Wl,-z,now $(SHIM_SAN_FLAGS)
 # Library code shared by the gg command and the unit tests.
 # shim modules without interposition (encoder, path resolution) are also unit-tested.
 SHIM_PURE := shim/trace_enc.c shim/path.c shim/vpath.c shim/vexec.c
-LIB_SRC := $(sort $(filter-out runtime/main.c runtime/cmd_%.c runtime/cli/%,$(wildcard runtime/*.c runtime/*/*.c inferer/*.c sandbox/*.c)) $(SHIM_PURE))
+LIB_SRC := $(sort $(filter-out runtime/cli/%,$(wildcard runtime/*/*.c inferer/*.c inferer/*/*.c sandbox/*.c)) $(SHIM_PURE))
 # Main-level code (prints, exits): the gg command's verbs.
-CMD_SRC := runtime/main.c $(sort $(wildcard runtime/cmd_*.c))
+CMD_SRC := $(sort $(wildcard runtime/cli/*.c))
 CMD_OBJ := $(CMD_SRC:%.c=$(BUILD)/%.o)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB_A := $(BUILD)/libgg.a
@@ -71,7 +72,7 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(SAN_FLAGS) $(CFLAGS)
 
-.PHONY: all test check demo install bench deps clean unit e2e fuzz
+.PHONY: all test check demo install bench deps clean unit e2e fuzz check-layers
 all: $(GG) $(SHIM)
 
 # Dependencies are installed when something is missing (scripts/install-deps is
@@ -121,6 +122,11 @@ $(BUILD)/tests/progs/%: tests/progs/%.c
 
 unit: $(UNIT_BIN)
 
+# Includes point down the layers only (table in scripts/check-layers); tests/e2e/layers.sh
+# runs it in make test.
+check-layers:
+	$(Q)scripts/check-layers
+
 test: deps
 	$(Q)$(MAKE) --no-print-directory all unit $(PROG_BIN) $(TOOL_BIN)
 	$(Q)BUILD=$(BUILD) tests/run.sh
@@ -136,13 +142,13 @@ FUZZ_SECONDS ?= 20
 FUZZ_CC ?= clang
 FUZZ_DIR := build-check/fuzz
 FUZZ_TARGETS := trace_read thunk_decode
-FUZZ_trace_read_SRC := runtime/trace_read.c runtime/util.c
-FUZZ_thunk_decode_SRC := runtime/thunk.c runtime/hash.c runtime/store.c runtime/util.c
+FUZZ_trace_read_SRC := runtime/trace/trace_read.c runtime/lib/util.c
+FUZZ_thunk_decode_SRC := runtime/ir/thunk.c runtime/ir/hash.c runtime/store/store.c runtime/lib/util.c
 
-$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard runtime/*.c runtime/*.h shim/*.h)
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard runtime/*/*.c runtime/*/*.h shim/*.h)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZCC  $@")
-	$(Q)$(FUZZ_CC) -std=gnu11 -D_GNU_SOURCE -g -O1 -I. -Iruntime -Ishim $(PKG_CFLAGS) \
+	$(Q)$(FUZZ_CC) -std=gnu11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 		-o $@ $< $(FUZZ_$*_SRC) $(PKG_LIBS)
 

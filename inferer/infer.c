@@ -14,10 +14,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cache.h"
-#include "infer.h"
-#include "thunk.h"
-#include "wrapcache.h"
+#include "runtime/store/cache.h"
+#include "inferer/infer.h"
+#include "runtime/ir/thunk.h"
+#include "inferer/wrapcache.h"
 
 const char *const infer_default_drivers[] = { "make", "gmake", "ninja", "samu", "meson",
 					      "cmake", NULL };

@@ -49,11 +49,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "graph.h"
-#include "statcache.h"
-#include "store.h"
-#include "trace_read.h"
-#include "util.h"
+#include "runtime/ir/graph.h"
+#include "runtime/store/statcache.h"
+#include "runtime/store/store.h"
+#include "runtime/trace/trace_read.h"
+#include "runtime/lib/util.h"
 
 struct infer_opts {
 	const char *tree;              /* the build tree; NULL: the first root's cwd */

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache.h"
-#include "infer.h"
-#include "merge.h"
-#include "thunk.h"
-#include "trace_read.h"
+#include "runtime/store/cache.h"
+#include "inferer/infer.h"
+#include "inferer/merge.h"
+#include "runtime/ir/thunk.h"
+#include "runtime/trace/trace_read.h"
 
 struct mnode {
 	const struct graph_node *src; /* in old or cur */
@@ -147,7 +147,7 @@ int graph_merge(struct store *st, struct statcache *sc, const struct graph *old,
 	for (size_t i = 0; i < cur->n; i++)
 		mn[n++].src = &cur->nodes[i];
 	for (size_t i = 0; i < n; i++) {
-		if ((ret = thunk_load(st, &mn[i].src->hash, &mn[i].th)) < 0) {
+		if ((ret = store_load_thunk(st, &mn[i].src->hash, &mn[i].th)) < 0) {
 			strlist_pushf(warnings, "cannot read thunk of '%s': %s", mn[i].src->label,
 				      strerror(-ret));
 			goto out;
@@ -515,7 +515,7 @@ int graph_replace_node(struct store *st, struct statcache *sc, struct graph *g, 
 	struct gg_hash h;
 	int ret;
 
-	if ((ret = thunk_load(st, &gn->hash, &old)) < 0 || (ret = thunk_load(st, &one->hash, &th)) < 0)
+	if ((ret = store_load_thunk(st, &gn->hash, &old)) < 0 || (ret = store_load_thunk(st, &one->hash, &th)) < 0)
 		goto out;
 	for (size_t k = 0; k < th.inputs.n; k++)
 		reref_input(g, idx, &old, &th.inputs.v[k]);
@@ -561,7 +561,7 @@ int graph_replace_node(struct store *st, struct statcache *sc, struct graph *g, 
 				touched = u->deps[k] == map[m].node;
 		if (!touched)
 			continue;
-		if ((ret = thunk_load(st, &u->hash, &ut)) < 0)
+		if ((ret = store_load_thunk(st, &u->hash, &ut)) < 0)
 			break;
 		ret = rename_ref(st, sc, g, map, nmap, &ut.exe, &changed);
 		for (size_t k = 0; k < ut.inputs.n && ret == 0; k++)
@@ -604,7 +604,7 @@ int graph_adopt(struct store *st, struct statcache *sc, struct graph *g, size_t 
 
 	memset(outs, 0, sizeof(*outs));
 	graph_init(&one);
-	if ((ret = thunk_load(st, &g->nodes[idx].hash, &old)) < 0) {
+	if ((ret = store_load_thunk(st, &g->nodes[idx].hash, &old)) < 0) {
 		snprintf(errbuf, errlen, "cannot read thunk of '%s': %s", g->nodes[idx].label,
 			 strerror(-ret));
 		return ret;

@@ -19,10 +19,10 @@
 #ifndef GG_MERGE_H
 #define GG_MERGE_H
 
-#include "graph.h"
-#include "statcache.h"
-#include "store.h"
-#include "util.h"
+#include "runtime/ir/graph.h"
+#include "runtime/store/statcache.h"
+#include "runtime/store/store.h"
+#include "runtime/lib/util.h"
 
 struct merge_stats {
 	size_t kept, replaced, rewritten;

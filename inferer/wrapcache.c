@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "wrapcache.h"
+#include "inferer/wrapcache.h"
 
 /* a configuration file larger than this is not ccache's */
 #define CONF_CAP (1u << 20)

@@ -44,7 +44,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "util.h"
+#include "runtime/lib/util.h"
 
 /* The first line of a CACHEDIR.TAG file (the specification's signature). */
 #define WRAPCACHE_TAG_SIGNATURE "Signature: 8a477f597d28d172789f06886806bc55"

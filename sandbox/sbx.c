@@ -42,7 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sbx_int.h"
+#include "sandbox/sbx_int.h"
 
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000

@@ -34,7 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "sbx_int.h"
+#include "sandbox/sbx_int.h"
 
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000

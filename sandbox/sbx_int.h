@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sbx.h"
+#include "sandbox/sbx.h"
 
 /* Where the child builds the new root, and where the host's root stays meanwhile. */
 #define SBX_NEWROOT "/newroot"

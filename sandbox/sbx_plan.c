@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sbx_int.h"
+#include "sandbox/sbx_int.h"
 
 /* The dynamic loader probes it at every start; declared absent unless the plan says. */
 static const char *const quiet_absent[] = { "/etc/ld.so.preload" };

@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "path.h"
+#include "shim/path.h"
 
 size_t path_clean(char *p)
 {

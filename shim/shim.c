@@ -33,8 +33,8 @@
 #define XXH_NO_STREAM
 #include <xxhash.h>
 
-#include "path.h"
-#include "shim.h"
+#include "shim/path.h"
+#include "shim/shim.h"
 
 #define TBUF_CAP (64u * 1024)
 #define SEEN_SLOTS 8192u      /* dedupe set of existence checks, per image */

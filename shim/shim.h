@@ -23,7 +23,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "trace_enc.h"
+#include "shim/trace_enc.h"
 
 #define GG_EXPORT __attribute__((visibility("default")))
 

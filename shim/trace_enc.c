@@ -12,7 +12,7 @@
 #define XXH_NO_STREAM
 #include <xxhash.h>
 
-#include "trace_enc.h"
+#include "shim/trace_enc.h"
 
 static void put(struct tenc *e, const void *p, size_t n)
 {

@@ -23,7 +23,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "trace_format.h"
+#include "shim/trace_format.h"
 
 struct tenc {
 	char *buf;     /* not owned */

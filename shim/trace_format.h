@@ -136,7 +136,7 @@
 #ifndef GG_TRACE_FORMAT_H
 #define GG_TRACE_FORMAT_H
 
-#include "trace_schema.h"
+#include "shim/trace_schema.h"
 
 #define GG_TRACE_MAGIC "GGTRACE\n"
 #define GG_TRACE_MAGIC_LEN 8

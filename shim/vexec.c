@@ -8,7 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "vexec.h"
+#include "shim/vexec.h"
 
 /* pread(2) of a host file without the shim's wrappers; -errno on failure. */
 static long raw_pread(int fd, void *buf, size_t n, long off)

@@ -32,7 +32,7 @@
 
 #include <stddef.h>
 
-#include "vpath.h"
+#include "shim/vpath.h"
 
 #define VEXEC_MAX_SCRIPTS 4	/* "#!" levels, as Linux (fs/exec.c) */
 #define VEXEC_SHEBANG_MAX 256	/* bytes of a "#!" line read, as Linux BINPRM_BUF_SIZE */

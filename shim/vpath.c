@@ -7,8 +7,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "path.h"
-#include "vpath.h"
+#include "shim/path.h"
+#include "shim/vpath.h"
 
 /* Passthrough prefixes: the path itself and everything under it stay host paths. */
 static const char *const passthrough[] = {

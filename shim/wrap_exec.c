@@ -21,7 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "shim/shim.h"
 
 DECL_REAL(execve);
 DECL_REAL(fexecve);

@@ -8,7 +8,7 @@
 #include <stdarg.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "shim/shim.h"
 
 static bool is_log(int fd)
 {

@@ -11,7 +11,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "shim/shim.h"
 
 /* <stdio.h> may define these as macros under optimisation; the functions exist too. */
 #undef fread_unlocked

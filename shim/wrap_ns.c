@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "shim/shim.h"
 
 #define RAW INT_MIN /* path2 is a symlink target, recorded as written */
 

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "shim.h"
+#include "shim/shim.h"
 
 /* fopen-style mode string -> open(2) flags */
 static int mode_flags(const char *m)

@@ -11,7 +11,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "shim/shim.h"
 
 #define FTYPE(ok, m) ((ok) ? (unsigned)(((m) & S_IFMT) >> 12) : 0u)
 #define NOFOLLOW AT_SYMLINK_NOFOLLOW

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "runtime/build/driverlog.h"
-#include "runtime/util.h"
+#include "runtime/lib/util.h"
 
 #define NINJA_LOG ".ninja_log"
 #define NINJA_DEPS ".ninja_deps"

@@ -75,8 +75,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "inferer/graph.h"
-#include "runtime/thunk.h"
+#include "runtime/ir/graph.h"
+#include "runtime/ir/thunk.h"
 
 struct driverlog;
 

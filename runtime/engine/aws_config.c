@@ -22,7 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "runtime/util.h"
+#include "runtime/lib/util.h"
 
 #define AWS_FILE_CAP ((size_t)1 << 20)    /* a shared config file: 1 MiB at most */
 #define AWS_PROCESS_CAP ((size_t)64 << 10) /* credential_process output: 64 KiB */

@@ -92,7 +92,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "runtime/cache.h"
+#include "runtime/store/cache.h"
 
 struct store;
 struct thunk;

@@ -8,13 +8,13 @@
 
 #include "runtime/engine/remote_cache.h"
 #include "runtime/engine/s3_results.h"
-#include "runtime/store.h"
+#include "runtime/store/store.h"
 
 struct remote_cache {
 	struct s3_client *c;
 	struct store st;
 	char *ggdir;
-	struct build_remote ops;
+	struct cache_remote ops;
 	struct remote_cache_stats stats;
 	char err[S3_ERR_SIZE];
 };
@@ -111,7 +111,7 @@ void remote_cache_free(struct remote_cache *rc)
 	free(rc);
 }
 
-const struct build_remote *remote_cache_ops(struct remote_cache *rc)
+const struct cache_remote *remote_cache_ops(struct remote_cache *rc)
 {
 	return &rc->ops;
 }

@@ -1,6 +1,6 @@
 /*
  * remote_cache.h - the shared results cache of `gg build --remote`: the ops of
- * struct build_remote (build.h) over s3_results.h.
+ * struct cache_remote (runtime/store/cache.h) over s3_results.h.
  *
  * A lookup fetches one key's entry from s3://BUCKET/PREFIX/results/<key> and, on a
  * hit, its output blobs (verified by hash) before the entry goes into the local
@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "runtime/build.h"
+#include "runtime/store/cache.h"
 
 struct remote_cache;
 
@@ -49,7 +49,7 @@ int remote_cache_open(const char *url, const char *ggdir, bool read_only,
 void remote_cache_free(struct remote_cache *rc);
 
 /* The ops for build_opts.remote; valid as long as rc. */
-const struct build_remote *remote_cache_ops(struct remote_cache *rc);
+const struct cache_remote *remote_cache_ops(struct remote_cache *rc);
 
 void remote_cache_get_stats(const struct remote_cache *rc, struct remote_cache_stats *out);
 

@@ -39,8 +39,8 @@
 #include "runtime/engine/aws_config.h"
 #include "runtime/engine/s3.h"
 #include "runtime/engine/sigv4.h"
-#include "runtime/store.h"
-#include "runtime/util.h"
+#include "runtime/store/store.h"
+#include "runtime/lib/util.h"
 
 #define ERR_BODY_CAP (64u << 10)   /* error and XML answers kept at most */
 #define LIST_BODY_CAP (8u << 20)   /* one ListObjectsV2 page (1000 keys) */

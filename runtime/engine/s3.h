@@ -57,7 +57,7 @@
 #include <stdint.h>
 
 #include "runtime/engine/s3_proto.h"
-#include "runtime/hash.h"
+#include "runtime/ir/hash.h"
 
 struct store;
 

@@ -30,8 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "runtime/hash.h"
-#include "runtime/util.h"
+#include "runtime/ir/hash.h"
+#include "runtime/lib/util.h"
 
 /* Longest key S3 accepts (bytes). */
 #define S3_KEY_MAX 1024

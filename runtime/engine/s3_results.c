@@ -8,11 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "runtime/cache.h"
+#include "runtime/store/cache.h"
 #include "runtime/engine/s3_results.h"
-#include "runtime/ggdir.h"
-#include "runtime/store.h"
-#include "runtime/util.h"
+#include "runtime/store/ggdir.h"
+#include "runtime/store/store.h"
+#include "runtime/lib/util.h"
 
 /* <dir>/cache/ab/cdef... of a key (cache.h's layout). */
 static int entry_path(const char *dir, const struct gg_hash *key, char *buf, size_t size)

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 
 #include "runtime/engine/s3_store.h"
-#include "runtime/store.h"
+#include "runtime/store/store.h"
 
 /* One blob of a push or pull, sorted by printed hash (= key order under PREFIX). */
 struct entry {

@@ -36,7 +36,7 @@
 #include <stdint.h>
 
 #include "runtime/engine/s3.h"
-#include "runtime/hash.h"
+#include "runtime/ir/hash.h"
 
 struct store;
 

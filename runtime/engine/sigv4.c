@@ -8,7 +8,7 @@
  * dot segments, and the path encoded once more for services other than S3.
  */
 #include "runtime/engine/sigv4.h"
-#include "runtime/util.h"
+#include "runtime/lib/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

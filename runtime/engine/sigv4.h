@@ -59,7 +59,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "runtime/util.h"
+#include "runtime/lib/util.h"
 
 /* SHA-256 of the empty string: the payload hash of a request without a body. */
 #define SIGV4_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

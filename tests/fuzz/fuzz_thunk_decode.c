@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/hash.h"
-#include "runtime/thunk.h"
+#include "runtime/ir/hash.h"
+#include "runtime/ir/thunk.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "runtime/engine/s3_results.h"
-#include "runtime/store.h"
+#include "runtime/store/store.h"
 
 static void on_fail(void *ctx, const struct gg_hash *h, int err, const char *msg)
 {

@@ -24,7 +24,7 @@
 
 #include "runtime/engine/aws_config.h"
 #include "runtime/engine/sigv4.h"
-#include "runtime/util.h"
+#include "runtime/lib/util.h"
 
 static size_t to_sbuf(char *p, size_t size, size_t n, void *arg)
 {

@@ -16,9 +16,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "audit.h"
-#include "audit_db.h"
-#include "audit_dpkg.h"
+#include "inferer/audit/audit.h"
+#include "inferer/audit/audit_db.h"
+#include "inferer/audit/audit_dpkg.h"
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 

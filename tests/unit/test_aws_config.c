@@ -18,7 +18,7 @@
 #include <cmocka.h>
 
 #include "runtime/engine/aws_config.h"
-#include "runtime/util.h"
+#include "runtime/lib/util.h"
 
 static const char *const aws_vars[] = {
 	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "cache.h"
+#include "runtime/store/cache.h"
 
 static int setup(void **state)
 {

@@ -19,7 +19,7 @@
 #include <cmocka.h>
 
 #include "runtime/build/driverlog.h"
-#include "runtime/util.h"
+#include "runtime/lib/util.h"
 
 #define CC_CMD "gcc -MD -MF a.o.d -c a.c -o a.o"
 #define LINK_CMD "gcc a.o -o prog"

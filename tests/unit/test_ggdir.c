@@ -14,8 +14,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "ggdir.h"
-#include "util.h"
+#include "runtime/store/ggdir.h"
+#include "runtime/lib/util.h"
 
 static char top[PATH_MAX]; /* a fresh temp dir, physical path */
 static char oldcwd[PATH_MAX];

@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "runtime/hash.h"
+#include "runtime/ir/hash.h"
 
 /* Known answers from libxxhash's XXH3_128bits (seed 0), canonical order. */
 static void test_hash__known_values(void **state)

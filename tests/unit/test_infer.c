@@ -15,10 +15,10 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "cache.h"
-#include "infer.h"
+#include "runtime/store/cache.h"
+#include "inferer/infer.h"
 #include "shim/trace_enc.h"
-#include "thunk.h"
+#include "runtime/ir/thunk.h"
 
 /* ---- forging traces ------------------------------------------------------------- */
 
@@ -527,7 +527,7 @@ static void load_thunk(long n, struct thunk *th)
 {
 	struct store st = STORE_INIT;
 	assert_int_equal(store_init(&st, F.gg, 0), 0);
-	assert_int_equal(thunk_load(&st, &G.nodes[n].hash, th), 0);
+	assert_int_equal(store_load_thunk(&st, &G.nodes[n].hash, th), 0);
 	store_release(&st);
 }
 

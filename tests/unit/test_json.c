@@ -12,7 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "json.h"
+#include "runtime/lib/json.h"
 
 static void test_json__nested_structure_and_commas(void **state)
 {

@@ -17,10 +17,10 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "runtime/hash.h"
-#include "runtime/materialize.h"
-#include "runtime/statcache.h"
-#include "runtime/store.h"
+#include "runtime/ir/hash.h"
+#include "runtime/store/materialize.h"
+#include "runtime/store/statcache.h"
+#include "runtime/store/store.h"
 
 struct fixture {
 	char top[64]; /* mkdtemp'd: the tree, with the .gg directory inside */

@@ -15,12 +15,12 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "graph.h"
-#include "merge.h"
-#include "statcache.h"
-#include "store.h"
-#include "thunk.h"
-#include "util.h"
+#include "runtime/ir/graph.h"
+#include "inferer/merge.h"
+#include "runtime/store/statcache.h"
+#include "runtime/store/store.h"
+#include "runtime/ir/thunk.h"
+#include "runtime/lib/util.h"
 
 struct fx {
 	char dir[PATH_MAX];
@@ -177,7 +177,7 @@ static void test_merge__replaced_node_refers_to_producers_and_users_follow(void 
 	assert_int_equal(f->g.nodes[1].local, 0);
 	assert_int_equal(f->g.nodes[1].ndeps, 1);
 	assert_int_equal(f->g.nodes[1].deps[0], 0);
-	assert_int_equal(thunk_load(&f->st, &f->g.nodes[1].hash, &th), 0);
+	assert_int_equal(store_load_thunk(&f->st, &f->g.nodes[1].hash, &th), 0);
 	assert_int_equal(th.inputs.n, 2);
 	assert_string_equal(th.inputs.v[0].path, "/src/gen.h");
 	assert_int_equal(th.inputs.v[0].hash.kind, GG_HASH_THUNK);
@@ -186,7 +186,7 @@ static void test_merge__replaced_node_refers_to_producers_and_users_follow(void 
 
 	/* the link names the new thunk */
 	assert_false(hash_equal(&f->g.nodes[2].hash, &old2));
-	assert_int_equal(thunk_load(&f->st, &f->g.nodes[2].hash, &th), 0);
+	assert_int_equal(store_load_thunk(&f->st, &f->g.nodes[2].hash, &th), 0);
 	assert_int_equal(th.inputs.n, 1);
 	assert_true(hash_equal(&th.inputs.v[0].hash, &f->g.nodes[1].hash));
 	assert_int_equal(th.inputs.v[0].output, 0);
@@ -238,7 +238,7 @@ static void test_merge__output_gone_becomes_contents(void **state)
 	put_thunk(f, (const char *[]){ "/src/x.c", NULL }, outs, 0, &h);
 	node_of(&one, &h, outs, 0, NULL);
 	assert_int_equal(graph_replace_node(&f->st, f->sc, &f->g, 1, &one), 0);
-	assert_int_equal(thunk_load(&f->st, &f->g.nodes[2].hash, &th), 0);
+	assert_int_equal(store_load_thunk(&f->st, &f->g.nodes[2].hash, &th), 0);
 	assert_int_equal(th.inputs.v[0].hash.kind, GG_HASH_VALUE);
 	thunk_release(&th);
 	free(one.label);

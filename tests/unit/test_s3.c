@@ -21,7 +21,7 @@
 
 #include "runtime/engine/s3.h"
 #include "runtime/engine/s3_proto.h"
-#include "runtime/hash.h"
+#include "runtime/ir/hash.h"
 
 static void some_hash(struct gg_hash *h, enum gg_hash_kind kind)
 {

@@ -21,7 +21,7 @@
 #include <cmocka.h>
 
 #include "runtime/engine/sigv4.h"
-#include "runtime/util.h"
+#include "runtime/lib/util.h"
 
 #define MAX_CASES 256
 #define MAX_HDRS 32

@@ -18,8 +18,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "runtime/hash.h"
-#include "runtime/store.h"
+#include "runtime/ir/hash.h"
+#include "runtime/store/store.h"
 
 struct fixture {
 	char top[64];       /* mkdtemp'd directory */

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "runtime/hash.h"
-#include "runtime/thunk.h"
+#include "runtime/ir/hash.h"
+#include "runtime/ir/thunk.h"
 
 static struct gg_hash value_of(const char *content)
 {

@@ -13,8 +13,8 @@
 #include <sys/wait.h>
 #include <cmocka.h>
 
-#include "trace_dump.h"
-#include "trace_read.h"
+#include "runtime/trace/trace_dump.h"
+#include "runtime/trace/trace_read.h"
 #include "trace_forge.h"
 
 static struct forge f;

@@ -18,7 +18,7 @@
 #define XXH_NO_STREAM
 #include <xxhash.h>
 
-#include "trace_enc.h"
+#include "shim/trace_enc.h"
 
 static char buf[1 << 18];
 

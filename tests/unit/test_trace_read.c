@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "trace_read.h"
+#include "runtime/trace/trace_read.h"
 
 #include "trace_forge.h"
 

@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "util.h"
+#include "runtime/lib/util.h"
 
 static void test_util__sbuf_appends_and_formats(void **state)
 {

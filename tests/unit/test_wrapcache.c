@@ -17,10 +17,10 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "infer.h"
+#include "inferer/infer.h"
 #include "shim/trace_enc.h"
-#include "thunk.h"
-#include "wrapcache.h"
+#include "runtime/ir/thunk.h"
+#include "inferer/wrapcache.h"
 
 struct fixture {
 	char top[64];  /* mkdtemp'd; holds tree/, cache/, plain/, home/ */
@@ -418,7 +418,7 @@ static void test_wrapcache__infer_ignores_cache_files(void **state)
 		assert_int_equal(n->local, is_tool ? THUNK_LOCAL_WRITES_OUTSIDE_TREE : 0);
 		for (size_t k = 0; k < n->noutputs && !is_tool; k++)
 			assert_true(!strcmp(n->outputs[k].path, ao) || !strcmp(n->outputs[k].path, bo));
-		assert_int_equal(thunk_load(&st, &n->hash, &th), 0);
+		assert_int_equal(store_load_thunk(&st, &n->hash, &th), 0);
 		for (size_t k = 0; k < th.inputs.n; k++)
 			assert_false(in_cache(f, ccdir, th.inputs.v[k].path));
 		for (size_t k = 0; k < th.missing.n; k++)

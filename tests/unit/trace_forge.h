@@ -23,8 +23,8 @@
 #define XXH_NO_STREAM
 #include <xxhash.h>
 
-#include "trace_enc.h"
-#include "util.h"
+#include "shim/trace_enc.h"
+#include "runtime/lib/util.h"
 
 struct forge {
 	char buf[1 << 16];

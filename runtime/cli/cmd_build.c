@@ -1,0 +1,411 @@
+/*
+ * cmd_build.c - `gg build`, `gg force`, `gg verify`: the scheduler (build.h) with a
+ * ninja-style status line on a terminal and plain lines otherwise.  Main-level code.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/build/build.h"
+#include "runtime/cli/cmds.h"
+#include "runtime/engine/remote_cache.h"
+#include "runtime/store/ggdir.h"
+#include "runtime/ir/graph.h"
+#include "runtime/lib/json.h"
+#include "runtime/lib/util.h"
+
+static int cancel_pipe[2] = { -1, -1 };
+static volatile sig_atomic_t remote_cancel; /* the S3 client's (s3.h) */
+static const char *remote_url;              /* --remote, else $GG_REMOTE */
+static bool remote_read_only;
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	char c = (char)sig;
+	if (remote_cancel < 100)
+		remote_cancel++;
+	if (write(cancel_pipe[1], &c, 1) < 0) {
+		/* nothing to do: the pipe is full, the build is stopping already */
+	}
+	errno = saved;
+}
+
+struct ui {
+	bool tty;
+	bool quiet;
+	bool verify;
+	size_t ran_lines;
+};
+
+/* A command on one line, cut to about `max` bytes: enough to tell thunks apart. */
+static void short_command(const char *cmd, char *buf, size_t size, size_t max)
+{
+	size_t n = 0;
+	if (max + 4 > size)
+		max = size - 4;
+	for (; cmd && *cmd && n < max; cmd++)
+		buf[n++] = *cmd == '\n' || *cmd == '\t' ? ' ' : *cmd;
+	if (cmd && *cmd)
+		memcpy(buf + n, "...", 3), n += 3;
+	buf[n] = '\0';
+}
+
+static void print_file_tail(const char *path, FILE *to)
+{
+	FILE *f = path ? fopen(path, "r") : NULL;
+	char line[4096];
+	size_t n = 0;
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f) && n++ < 200)
+		fputs(line, to);
+	fclose(f);
+}
+
+static void observer(void *ctx, const struct build_event *ev)
+{
+	struct ui *ui = ctx;
+	const char *label = ev->node ? ev->node->label : "";
+	char hex[GG_HASH_HEX_SIZE], cmd[96];
+
+	if (ui->tty)
+		fputs("\r\033[K", stdout);
+	switch (ev->kind) {
+	case BUILD_EV_START:
+		if (!ui->tty && !ui->quiet)
+			printf("[%zu/%zu] %s\n", ev->done + 1, ev->total, label);
+		break;
+	case BUILD_EV_DONE:
+		if (ev->log) { /* what the command printed, as make would show it */
+			fflush(stdout);
+			print_file_tail(ev->stdout_log, stdout);
+			print_file_tail(ev->log, stderr);
+		}
+		break;
+	case BUILD_EV_FAILED:
+		fflush(stdout);
+		fprintf(stderr, "gg: %s: %s: %s\n  %s\n", ui->verify ? "could not run" : "FAILED",
+			label, ev->text ? ev->text : "", ev->node ? ev->node->command : "");
+		print_file_tail(ev->log, stderr);
+		break;
+	case BUILD_EV_SKIPPED:
+		if (!ui->quiet)
+			fprintf(stderr, "gg: skipped %s: a dependency failed\n", label);
+		break;
+	case BUILD_EV_CORRECTED:
+		fprintf(stderr, "gg: %s: re-recorded, the graph is updated\n", label);
+		break;
+	case BUILD_EV_NONDETERMINISTIC:
+		fprintf(stderr, "gg: nondeterministic: %s: %s\n", label, ev->text);
+		break;
+	case BUILD_EV_DIFFERS: /* the thunk by hash and command, the file in the text */
+		short_command(ev->node->command, cmd, sizeof(cmd), 72);
+		printf("differs: thunk %s (%s): %s\n", hash_to_hex(&ev->node->hash, hex), cmd,
+		       ev->text);
+		break;
+	case BUILD_EV_NOT_COMPARED:
+		if (!ui->quiet)
+			fprintf(stderr, "gg: not compared: %s: %s\n", label, ev->text);
+		break;
+	case BUILD_EV_NOTE:
+		if (ev->node)
+			fprintf(stderr, "gg: %s: %s\n", label, ev->text);
+		else
+			fprintf(stderr, "gg: %s\n", ev->text);
+		break;
+	case BUILD_EV_CACHED:
+		break;
+	}
+	if (ui->tty) {
+		printf("[%zu/%zu] %zu running, %zu cached", ev->done, ev->total, ev->running,
+		       ev->cached);
+		if (ev->node && ev->kind == BUILD_EV_START)
+			printf("  %s", label);
+	}
+	fflush(stdout);
+}
+
+static const char build_help[] =
+	"usage: gg build [-j N] [-k] [--no-cache] [--timeout S] [--require-sandbox=N]\n"
+	"                [--remote s3://BUCKET[/PREFIX] [--remote-read-only]]\n"
+	"                [--json] [--quiet] [TARGET...]\n"
+	"\n"
+	"Replay the recorded graph against the current tree and materialize the outputs:\n"
+	"every thunk whose inputs are unchanged comes from the cache, the others run in\n"
+	"the sandbox, in parallel.  A thunk that fails for an input it never declared is\n"
+	"re-recorded under the shim and the graph is updated.\n"
+	"\n"
+	"  -j N                 thunks at once (default: the cores)\n"
+	"  -k                   keep going past failures\n"
+	"  --no-cache           run every thunk; report results that differ from the cache\n"
+	"  --timeout S          kill a thunk after S seconds (default 3600)\n"
+	"  --require-sandbox=N  refuse to run below sandbox level N (1 strongest)\n"
+	"  --no-self-correct    fail instead of re-recording\n"
+	"  --remote URL         a shared results cache in S3 (default: $GG_REMOTE): a\n"
+	"                       thunk the local cache lacks is looked up there first and\n"
+	"                       materialized from it; what ran is uploaded at the end\n"
+	"  --remote-read-only   look up only, never upload (untrusted clients)\n"
+	"  --json               a JSON summary at the end\n"
+	"  --quiet              no progress lines\n"
+	"  TARGET               files to build (with what they need); default: all\n";
+
+static const char verify_help[] =
+	"usage: gg verify [-j N] [--timeout S] [--json] [--quiet] [--all | TARGET...]\n"
+	"\n"
+	"Re-execute thunks in the sandbox and compare their outputs with the result the\n"
+	"cache holds for the inputs the tree holds now (the recorded build's, or the last\n"
+	"gg build's); the tree is left alone.  Every selected thunk runs, failures or not.\n"
+	"A thunk with no known result for its current inputs (a source edited since the\n"
+	"last gg build) or a local-only one is not compared, and said so.  Ends with\n"
+	"'verified N thunks: D differ, F could not run'; exits 1 if D or F is not 0.\n"
+	"\n"
+	"  -j N                 thunks at once (default: the cores)\n"
+	"  --timeout S          kill a thunk after S seconds (default 3600)\n"
+	"  --json               a JSON summary at the end\n"
+	"  --quiet              no progress lines\n"
+	"  TARGET               files to verify (with what they need); default: all\n";
+
+static int parse(int argc, char **argv, struct build_opts *o, bool *json, bool *quiet,
+		 const char ***targets, struct gg_hash **force, bool hashes, const char *help)
+{
+	size_t nt = 0, nf = 0;
+	*targets = calloc((size_t)argc + 1, sizeof(**targets));
+	*force = calloc((size_t)argc + 1, sizeof(**force));
+	if (!*targets || !*force)
+		die("out of memory");
+	o->self_correct = true;
+	o->timeout_ms = 3600 * 1000;
+	o->cancel_fd = -1;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(help, stdout);
+			exit(0);
+		} else if (!strcmp(a, "-j") && i + 1 < argc) {
+			o->jobs = atoi(argv[++i]);
+		} else if (!strncmp(a, "-j", 2) && a[2]) {
+			o->jobs = atoi(a + 2);
+		} else if (!strcmp(a, "-k")) {
+			o->keep_going = true;
+		} else if (!strcmp(a, "--no-cache")) {
+			o->no_cache = true;
+		} else if (!strcmp(a, "--no-self-correct")) {
+			o->self_correct = false;
+		} else if (!strcmp(a, "--timeout") && i + 1 < argc) {
+			o->timeout_ms = (unsigned)(atof(argv[++i]) * 1000);
+		} else if (!strncmp(a, "--require-sandbox=", 18)) {
+			o->require_level = atoi(a + 18);
+		} else if (!strcmp(a, "--json")) {
+			*json = true;
+		} else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+			*quiet = true;
+		} else if (!strcmp(a, "--all")) {
+			/* every node: the default */
+		} else if (!strcmp(a, "--remote") && i + 1 < argc && help == build_help) {
+			remote_url = argv[++i];
+		} else if (!strncmp(a, "--remote=", 9) && help == build_help) {
+			remote_url = a + 9;
+		} else if (!strcmp(a, "--remote-read-only") && help == build_help) {
+			remote_read_only = true;
+		} else if (a[0] == '-') {
+			fprintf(stderr, "gg: unknown option '%s'\n", a);
+			return -1;
+		} else if (hashes) {
+			if (hash_from_hex_str(a, &(*force)[nf]) < 0 || (*force)[nf].kind != GG_HASH_THUNK) {
+				fprintf(stderr, "gg: '%s' is not a thunk hash (T + 32 hex digits)\n", a);
+				return -1;
+			}
+			nf++;
+		} else {
+			char *abs = NULL;
+			if (path_abs(a, NULL, &abs) < 0)
+				die("cannot resolve '%s'", a);
+			(*targets)[nt++] = abs;
+		}
+	}
+	o->targets = *targets;
+	o->ntargets = nt;
+	o->force = *force;
+	o->nforce = nf;
+	return 0;
+}
+
+/* The shim for self-correction, or NULL (then a failing thunk is not re-recorded). */
+static char *shim_path(void)
+{
+	char *shim = NULL;
+	if (cmd_shim_path(&shim) < 0)
+		return NULL;
+	if (access(shim, R_OK) < 0) {
+		free(shim);
+		return NULL;
+	}
+	return shim;
+}
+
+static int run_verb(int argc, char **argv, bool verify, bool hashes)
+{
+	struct build_opts o = { 0 };
+	struct build_stats st;
+	struct graph g;
+	struct ui ui = { .tty = isatty(1) };
+	const char **targets = NULL;
+	struct gg_hash *force = NULL;
+	bool json = false;
+	char *ggdir = NULL, *graphfile = NULL, *shim, err[PATH_MAX + 512];
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct remote_cache *rc = NULL;
+	size_t remote_published = 0;
+	int ret, status = 0;
+
+	if (parse(argc, argv, &o, &json, &ui.quiet, &targets, &force, hashes,
+		  verify ? verify_help : build_help) < 0) {
+		fputs(verify ? verify_help : build_help, stderr);
+		return 2;
+	}
+	if (hashes && !o.nforce) {
+		fputs("usage: gg force HASH...\n", stderr);
+		return 2;
+	}
+	o.verify = ui.verify = verify;
+	if (verify)
+		o.no_cache = true;
+	if (ggdir_find(NULL, &ggdir) < 0)
+		die("no .gg directory here or above (run 'gg record -- make' first)");
+	cmd_load_graph(ggdir, &g);
+	shim = shim_path();
+	o.shim = shim;
+	if (pipe2(cancel_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		die("cannot create a pipe: %s", strerror(errno));
+	o.cancel_fd = cancel_pipe[0];
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	o.observer = observer;
+	o.observer_ctx = &ui;
+	if (!verify && (!remote_url || !*remote_url))
+		remote_url = getenv("GG_REMOTE");
+	if (!verify && remote_url && *remote_url) {
+		if (remote_cache_open(remote_url, ggdir, remote_read_only, &remote_cancel, &rc, err,
+				      sizeof(err)) < 0)
+			die("%s", err);
+		o.remote = remote_cache_ops(rc);
+	} else if (remote_read_only) {
+		die("--remote-read-only wants a remote: --remote s3://BUCKET[/PREFIX] or GG_REMOTE");
+	}
+
+	ret = build_run(ggdir, &g, &o, &st, err, sizeof(err));
+	if (rc) {
+		struct remote_cache_stats rs;
+		remote_cache_get_stats(rc, &rs);
+		if (remote_cache_error(rc)[0])
+			fprintf(stderr, "gg: warning: remote cache: %zu transfers failed, first: %s\n",
+				rs.errors, remote_cache_error(rc));
+		if (st.remote_published > rs.published && ret != -ECANCELED)
+			fprintf(stderr, "gg: warning: %zu of %zu results not uploaded to %s\n",
+				st.remote_published - rs.published, st.remote_published,
+				remote_cache_url(rc));
+		remote_published = rs.published;
+	}
+	if (ui.tty)
+		fputs("\r\033[K", stdout);
+	if (ret == -ESTALE) {
+		fprintf(stderr,
+			"gg: the graph is stale: '%s' changed since the build was recorded\n"
+			"gg: run 'gg record -- make' (or your build command) to refresh it; it only\n"
+			"gg: re-runs what changed, and 'gg infer' merges it into the graph\n", err);
+		status = 1;
+		goto out;
+	}
+	if (ret < 0 && ret != -ENOTRECOVERABLE && ret != -ECANCELED) {
+		fprintf(stderr, "gg: %s\n", err);
+		status = 1;
+		goto out;
+	}
+	if (st.corrected || st.graph_changed) {
+		if (asprintf(&graphfile, "%s/graph", ggdir) < 0 || graph_save(&g, graphfile) < 0)
+			warning("cannot save the updated graph");
+	}
+	if (json) {
+		struct json j;
+		json_init(&j, 0);
+		json_obj_begin(&j);
+		json_kv_uint(&j, "total", st.total);
+		json_kv_uint(&j, "cached", st.cached);
+		json_kv_uint(&j, "ran", st.ran);
+		json_kv_uint(&j, "failed", st.failed);
+		json_kv_uint(&j, "skipped", st.skipped);
+		json_kv_uint(&j, "corrected", st.corrected);
+		if (rc) {
+			json_kv_str(&j, "remote", remote_cache_url(rc));
+			json_kv_uint(&j, "remote_hits", st.remote_hits);
+			json_kv_uint(&j, "remote_published", remote_published);
+		}
+		json_kv_uint(&j, "nondeterministic", st.nondeterministic);
+		json_kv_uint(&j, "differs", st.differs);
+		json_kv_uint(&j, "not_compared", st.not_compared);
+		json_kv_int(&j, "sandbox_level", st.level);
+		json_kv_bool(&j, "interrupted", ret == -ECANCELED);
+		json_obj_end(&j);
+		puts(j.sb.buf ? j.sb.buf : "{}");
+		json_release(&j);
+	} else if (verify) {
+		/* total = ran + failed + not_compared + skipped (build.h) */
+		printf("gg: verified %zu thunks: %zu differ, %zu could not run", st.total, st.differs,
+		       st.failed);
+		if (st.not_compared)
+			printf(", %zu not compared (no result known for their inputs)", st.not_compared);
+		if (st.skipped)
+			printf(", %zu not run (interrupted)", st.skipped);
+		printf(" (sandbox level %d)\n", st.level);
+	} else if (!ui.quiet || st.failed) {
+		/* total = cached + ran + corrected + failed + skipped (build.h) */
+		printf("gg: %zu thunks: %zu cached, %zu ran, %zu re-recorded, %zu failed, %zu skipped"
+		       " (sandbox level %d)\n", st.total, st.cached, st.ran, st.corrected, st.failed,
+		       st.skipped, st.level);
+		if (rc)
+			printf("gg: remote %s: %zu of the cached from there, %zu results uploaded%s\n",
+			       remote_cache_url(rc), st.remote_hits, remote_published,
+			       remote_read_only ? " (read-only)" : "");
+	}
+	if (ret == -ECANCELED) {
+		fprintf(stderr, "gg: interrupted\n");
+		status = 130;
+	} else if (ret < 0 || st.failed || st.skipped || (verify && st.differs)) {
+		status = 1;
+	}
+out:
+	for (size_t i = 0; i < o.ntargets; i++)
+		free((char *)targets[i]);
+	free(targets);
+	free(force);
+	free(shim);
+	free(graphfile);
+	remote_cache_free(rc);
+	graph_release(&g);
+	free(ggdir);
+	return status;
+}
+
+int cmd_build(int argc, char **argv)
+{
+	return run_verb(argc, argv, false, false);
+}
+
+int cmd_force(int argc, char **argv)
+{
+	return run_verb(argc, argv, false, true);
+}
+
+int cmd_verify(int argc, char **argv)
+{
+	return run_verb(argc, argv, true, false);
+}

@@ -1,0 +1,766 @@
+/*
+ * store.c - the content-addressed blob store (see store.h for layout and invariants).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/store/store.h"
+#include "runtime/ir/thunk.h"
+
+#define STORE_COPY_BUF (64 * 1024)
+#define STORE_TMP_TRIES 32
+#define THUNK_SUFFIX ".t"
+/* "blobs/ab/" + 30 hex + ".t" + NUL */
+#define BLOB_REL_SIZE 48
+
+static bool stored_kind(int kind)
+{
+	return kind == GG_HASH_VALUE || kind == GG_HASH_THUNK;
+}
+
+/* "blobs/ab/cdef...[.t]" relative to the .gg directory. */
+static int blob_relpath(const struct gg_hash *h, char buf[BLOB_REL_SIZE])
+{
+	char hex[2 * GG_HASH_LEN + 1];
+
+	if (!stored_kind(h->kind))
+		return -EINVAL;
+	hash_digest_hex(h, hex);
+	snprintf(buf, BLOB_REL_SIZE, "blobs/%.2s/%s%s", hex, hex + 2,
+		 h->kind == GG_HASH_THUNK ? THUNK_SUFFIX : "");
+	return 0;
+}
+
+/*
+ * Parse a blob's name inside shard `shard` ("ab") back into its hash: 30 lower-case
+ * hex digits, optionally followed by ".t".  Returns false for anything else.
+ */
+static bool blob_parse_name(const char *shard, const char *name, struct gg_hash *out)
+{
+	char text[GG_HASH_HEX_LEN + 1];
+	size_t n = strlen(name);
+	uint8_t kind = GG_HASH_VALUE;
+
+	if (n == 30 + strlen(THUNK_SUFFIX) && strcmp(name + 30, THUNK_SUFFIX) == 0) {
+		kind = GG_HASH_THUNK;
+		n = 30;
+	}
+	if (n != 30 || strlen(shard) != 2)
+		return false;
+	for (size_t i = 0; i < 30; i++)
+		if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+			return false;
+	for (size_t i = 0; i < 2; i++)
+		if (!((shard[i] >= '0' && shard[i] <= '9') || (shard[i] >= 'a' && shard[i] <= 'f')))
+			return false;
+	text[0] = (char)kind;
+	memcpy(text + 1, shard, 2);
+	memcpy(text + 3, name, 30);
+	text[GG_HASH_HEX_LEN] = '\0';
+	return hash_from_hex(text, GG_HASH_HEX_LEN, out) == 0;
+}
+
+static int mkdirat_ok(int dirfd, const char *name)
+{
+	if (mkdirat(dirfd, name, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int store_init(struct store *st, const char *ggdir, unsigned flags)
+{
+	struct stat sb;
+	int ret;
+
+	*st = (struct store)STORE_INIT;
+	st->flags = flags;
+	if (flags & STORE_CREATE) {
+		if (mkdir(ggdir, 0755) < 0 && errno != EEXIST)
+			return -errno;
+	}
+	st->dirfd = open(ggdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (st->dirfd < 0)
+		return -errno;
+	st->dir = strdup(ggdir);
+	if (!st->dir) {
+		ret = -ENOMEM;
+		goto out_release;
+	}
+	if (flags & STORE_CREATE) {
+		if ((ret = mkdirat_ok(st->dirfd, "blobs")) < 0 ||
+		    (ret = mkdirat_ok(st->dirfd, "tmp")) < 0)
+			goto out_release;
+	}
+	if (fstatat(st->dirfd, "blobs", &sb, 0) < 0 || fstatat(st->dirfd, "tmp", &sb, 0) < 0) {
+		ret = -errno;
+		goto out_release;
+	}
+	return 0;
+
+out_release:
+	store_release(st);
+	return ret;
+}
+
+void store_release(struct store *st)
+{
+	if (st->dirfd >= 0)
+		close(st->dirfd);
+	free(st->dir);
+	*st = (struct store)STORE_INIT;
+}
+
+static uint64_t tmp_random(void)
+{
+	static unsigned counter;
+	uint64_t r;
+	struct timespec ts;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) == (ssize_t)sizeof(r))
+		return r;
+	/* No entropy yet (early boot): time and a counter still make names unique
+	 * together with the pid, and O_EXCL catches the rest. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)ts.tv_sec ^
+	       __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+}
+
+int store_begin(struct store *st, enum gg_hash_kind kind, struct store_writer *w)
+{
+	int ret, fd = -1;
+
+	*w = (struct store_writer)STORE_WRITER_INIT;
+	if (!stored_kind(kind))
+		return -EINVAL;
+	w->hs = hash_stream_new(kind);
+	if (!w->hs)
+		return -ENOMEM;
+	for (int i = 0; i < STORE_TMP_TRIES; i++) {
+		snprintf(w->tmpname, sizeof(w->tmpname), "tmp/%ld-%016" PRIx64 ".tmp",
+			 (long)getpid(), tmp_random());
+		fd = openat(st->dirfd, w->tmpname, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			break;
+	}
+	if (fd < 0) {
+		ret = -errno;
+		goto out_free_hash;
+	}
+	/* Held until commit or death: store_gc_tmp never removes a locked temporary. */
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			ret = -errno;
+			goto out_unlink;
+		}
+	}
+	w->st = st;
+	w->fd = fd;
+	w->kind = (uint8_t)kind;
+	return 0;
+
+out_unlink:
+	unlinkat(st->dirfd, w->tmpname, 0);
+	close(fd);
+out_free_hash:
+	hash_stream_free(w->hs);
+	*w = (struct store_writer)STORE_WRITER_INIT;
+	return ret;
+}
+
+int store_write(struct store_writer *w, const void *buf, size_t len)
+{
+	const char *p = buf;
+	size_t left = len;
+
+	if (w->fd < 0)
+		return -EBADF;
+	while (left > 0) {
+		ssize_t n = write(w->fd, p, left);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		left -= (size_t)n;
+	}
+	hash_stream_update(w->hs, buf, len);
+	w->size += len;
+	return 0;
+}
+
+void store_abort(struct store_writer *w)
+{
+	if (w->fd >= 0) {
+		unlinkat(w->st->dirfd, w->tmpname, 0);
+		close(w->fd);
+	}
+	hash_stream_free(w->hs);
+	*w = (struct store_writer)STORE_WRITER_INIT;
+}
+
+static int fsync_dir(int dirfd, const char *rel)
+{
+	int fd, ret = 0;
+
+	fd = openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+int store_commit(struct store_writer *w, struct gg_hash *out)
+{
+	struct gg_hash h;
+	char rel[BLOB_REL_SIZE];
+	int ret;
+
+	if (w->fd < 0)
+		return -EBADF;
+	hash_stream_final(w->hs, &h);
+	blob_relpath(&h, rel);
+	if ((w->st->flags & STORE_FSYNC) && fsync(w->fd) < 0) {
+		ret = -errno;
+		goto out_abort;
+	}
+	if (fchmod(w->fd, 0444) < 0) {
+		ret = -errno;
+		goto out_abort;
+	}
+	rel[8] = '\0'; /* "blobs/ab" */
+	ret = mkdirat_ok(w->st->dirfd, rel);
+	rel[8] = '/';
+	if (ret < 0)
+		goto out_abort;
+	/* Atomic; replacing an existing blob of the same name replaces identical bytes. */
+	if (renameat(w->st->dirfd, w->tmpname, w->st->dirfd, rel) < 0) {
+		ret = -errno;
+		goto out_abort;
+	}
+	if (w->st->flags & STORE_FSYNC) {
+		rel[8] = '\0';
+		ret = fsync_dir(w->st->dirfd, rel);
+		if (ret < 0)
+			goto out_abort; /* the blob is in place but maybe not durable */
+	}
+	close(w->fd); /* drops the lock */
+	w->fd = -1;
+	hash_stream_free(w->hs);
+	*w = (struct store_writer)STORE_WRITER_INIT;
+	*out = h;
+	return 0;
+
+out_abort:
+	store_abort(w);
+	return ret;
+}
+
+int store_put_fd(struct store *st, int fd, struct gg_hash *out, uint64_t *size)
+{
+	struct store_writer w;
+	char buf[STORE_COPY_BUF];
+	int ret;
+
+	ret = store_begin(st, GG_HASH_VALUE, &w);
+	if (ret < 0)
+		return ret;
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = -errno;
+			goto out_abort;
+		}
+		if (n == 0)
+			break;
+		ret = store_write(&w, buf, (size_t)n);
+		if (ret < 0)
+			goto out_abort;
+	}
+	if (size)
+		*size = w.size;
+	return store_commit(&w, out);
+
+out_abort:
+	store_abort(&w);
+	return ret;
+}
+
+int store_put_file(struct store *st, const char *path, struct gg_hash *out, uint64_t *size)
+{
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	ret = store_put_fd(st, fd, out, size);
+	close(fd);
+	return ret;
+}
+
+int store_put_buf(struct store *st, enum gg_hash_kind kind, const void *buf, size_t len,
+		  struct gg_hash *out)
+{
+	struct store_writer w;
+	struct gg_hash h;
+	int ret;
+
+	if (!stored_kind(kind))
+		return -EINVAL;
+	hash_buf(kind, buf, len, &h);
+	if (store_has(st, &h)) {
+		*out = h;
+		return 0;
+	}
+	ret = store_begin(st, kind, &w);
+	if (ret < 0)
+		return ret;
+	ret = store_write(&w, buf, len);
+	if (ret < 0) {
+		store_abort(&w);
+		return ret;
+	}
+	return store_commit(&w, out);
+}
+
+bool store_has(const struct store *st, const struct gg_hash *h)
+{
+	char rel[BLOB_REL_SIZE];
+	struct stat sb;
+
+	if (blob_relpath(h, rel) < 0)
+		return false;
+	return fstatat(st->dirfd, rel, &sb, 0) == 0 && S_ISREG(sb.st_mode);
+}
+
+int store_path(const struct store *st, const struct gg_hash *h, char *buf, size_t size)
+{
+	char rel[BLOB_REL_SIZE];
+	int n;
+
+	if (blob_relpath(h, rel) < 0)
+		return -EINVAL;
+	n = snprintf(buf, size, "%s/%s", st->dir, rel);
+	if (n < 0 || (size_t)n >= size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int store_open(const struct store *st, const struct gg_hash *h)
+{
+	char rel[BLOB_REL_SIZE];
+	int fd;
+
+	if (blob_relpath(h, rel) < 0)
+		return -EINVAL;
+	fd = openat(st->dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Hash `fd` to EOF as `kind` with a fixed buffer. */
+static int hash_fd_kind(int fd, uint8_t kind, struct gg_hash *out, uint64_t *size)
+{
+	struct hash_stream *hs;
+	char buf[STORE_COPY_BUF];
+	uint64_t total = 0;
+	int ret = 0;
+
+	hs = hash_stream_new(kind);
+	if (!hs)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = -errno;
+			goto out_free;
+		}
+		if (n == 0)
+			break;
+		hash_stream_update(hs, buf, (size_t)n);
+		total += (uint64_t)n;
+	}
+	hash_stream_final(hs, out);
+	if (size)
+		*size = total;
+out_free:
+	hash_stream_free(hs);
+	return ret;
+}
+
+int store_verify_blob(const struct store *st, const struct gg_hash *h)
+{
+	struct gg_hash got;
+	int fd, ret;
+
+	fd = store_open(st, h);
+	if (fd < 0)
+		return fd;
+	ret = hash_fd_kind(fd, h->kind, &got, NULL);
+	close(fd);
+	if (ret < 0)
+		return ret;
+	return hash_equal(&got, h) ? 0 : -EBADMSG;
+}
+
+int store_get_buf(const struct store *st, const struct gg_hash *h, size_t max, char **buf,
+		  size_t *len)
+{
+	struct gg_hash got;
+	struct stat sb;
+	char *data = NULL;
+	size_t have = 0;
+	int fd, ret;
+
+	fd = store_open(st, h);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &sb) < 0) {
+		ret = -errno;
+		goto out_close;
+	}
+	if (sb.st_size < 0 || (uint64_t)sb.st_size > max) {
+		ret = -EFBIG;
+		goto out_close;
+	}
+	data = malloc((size_t)sb.st_size + 1);
+	if (!data) {
+		ret = -ENOMEM;
+		goto out_close;
+	}
+	/* Read one byte past the expected size to notice a blob that grew. */
+	while (have <= (size_t)sb.st_size) {
+		ssize_t n = read(fd, data + have, (size_t)sb.st_size + 1 - have);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = -errno;
+			goto out_free;
+		}
+		if (n == 0)
+			break;
+		have += (size_t)n;
+	}
+	if (have != (size_t)sb.st_size) {
+		ret = -EBADMSG;
+		goto out_free;
+	}
+	hash_buf(h->kind, data, have, &got);
+	if (!hash_equal(&got, h)) {
+		ret = -EBADMSG;
+		goto out_free;
+	}
+	data[have] = '\0';
+	*buf = data;
+	*len = have;
+	close(fd);
+	return 0;
+
+out_free:
+	free(data);
+out_close:
+	close(fd);
+	return ret;
+}
+
+/*
+ * Walk blobs/: call fn for every entry of every shard directory, with the parsed hash
+ * or NULL for a stray name (shard directories with bad names are reported as stray
+ * with name NULL).  fn returns 0 to go on or -errno to stop the walk.
+ */
+typedef int walk_fn(void *ctx, int shardfd, const char *shard, const char *name,
+		    const struct gg_hash *h);
+
+static int walk_blobs(const struct store *st, walk_fn *fn, void *ctx)
+{
+	DIR *top, *sub;
+	struct dirent *de, *se;
+	int fd, ret = 0;
+
+	fd = openat(st->dirfd, "blobs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	top = fdopendir(fd);
+	if (!top) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	while (ret == 0 && (errno = 0, de = readdir(top))) {
+		char shard[3];
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		fd = openat(dirfd(top), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0 || strlen(de->d_name) != 2) {
+			if (fd >= 0)
+				close(fd);
+			ret = fn(ctx, dirfd(top), de->d_name, NULL, NULL);
+			continue;
+		}
+		memcpy(shard, de->d_name, 3);
+		sub = fdopendir(fd);
+		if (!sub) {
+			ret = -errno;
+			close(fd);
+			break;
+		}
+		while (ret == 0 && (errno = 0, se = readdir(sub))) {
+			struct gg_hash h;
+
+			if (strcmp(se->d_name, ".") == 0 || strcmp(se->d_name, "..") == 0)
+				continue;
+			if (blob_parse_name(shard, se->d_name, &h))
+				ret = fn(ctx, dirfd(sub), shard, se->d_name, &h);
+			else
+				ret = fn(ctx, dirfd(sub), shard, se->d_name, NULL);
+		}
+		if (ret == 0 && errno != 0)
+			ret = -errno;
+		closedir(sub);
+	}
+	if (ret == 0 && errno != 0)
+		ret = -errno;
+	closedir(top);
+	return ret;
+}
+
+static int stats_one(void *ctx, int shardfd, const char *shard, const char *name,
+		     const struct gg_hash *h)
+{
+	struct store_stats *s = ctx;
+	struct stat sb;
+
+	if (!h)
+		return 0;
+	if (fstatat(shardfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno; /* removed meanwhile */
+	if (!S_ISREG(sb.st_mode))
+		return 0;
+	s->count++;
+	s->bytes += (uint64_t)sb.st_size;
+	return 0;
+}
+
+/* Apply fn to every entry of tmp/ with its stat. */
+typedef int tmp_fn(void *ctx, int tmpfd, const char *name, const struct stat *sb);
+
+static int walk_tmp(const struct store *st, tmp_fn *fn, void *ctx)
+{
+	DIR *d;
+	struct dirent *de;
+	int fd, ret = 0;
+
+	fd = openat(st->dirfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	while (ret == 0 && (errno = 0, de = readdir(d))) {
+		struct stat sb;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno != ENOENT)
+				ret = -errno;
+			continue;
+		}
+		if (S_ISREG(sb.st_mode))
+			ret = fn(ctx, dirfd(d), de->d_name, &sb);
+	}
+	if (ret == 0 && errno != 0)
+		ret = -errno;
+	closedir(d);
+	return ret;
+}
+
+static int stats_tmp(void *ctx, int tmpfd, const char *name, const struct stat *sb)
+{
+	struct store_stats *s = ctx;
+
+	s->tmp_count++;
+	s->tmp_bytes += (uint64_t)sb->st_size;
+	return 0;
+}
+
+int store_stats(const struct store *st, struct store_stats *out)
+{
+	struct store_stats s = { 0 };
+	int ret;
+
+	ret = walk_blobs(st, stats_one, &s);
+	if (ret == 0)
+		ret = walk_tmp(st, stats_tmp, &s);
+	if (ret == 0)
+		*out = s;
+	return ret;
+}
+
+struct verify_ctx {
+	unsigned flags;
+	store_bad_fn *bad;
+	void *ctx;
+	struct store_stats *s;
+};
+
+/*
+ * Count and report one bad entry; with STORE_VERIFY_REMOVE unlink it if `removable`
+ * (a corrupt blob or a stray file: never a directory, never a blob we merely failed
+ * to read).
+ */
+static void verify_report(struct verify_ctx *v, int dirfd, const char *shard,
+			  const char *name, int err, bool removable)
+{
+	char rel[PATH_MAX];
+
+	if (name)
+		snprintf(rel, sizeof(rel), "blobs/%s/%s", shard, name);
+	else
+		snprintf(rel, sizeof(rel), "blobs/%s", shard);
+	v->s->bad++;
+	if (v->bad)
+		v->bad(v->ctx, rel, err);
+	if ((v->flags & STORE_VERIFY_REMOVE) && removable)
+		unlinkat(dirfd, name ? name : shard, 0);
+}
+
+static bool is_dir_at(int dirfd, const char *name)
+{
+	struct stat sb;
+
+	return fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static int verify_one(void *ctx, int shardfd, const char *shard, const char *name,
+		      const struct gg_hash *h)
+{
+	struct verify_ctx *v = ctx;
+	struct gg_hash got;
+	struct stat sb;
+	uint64_t size;
+	int fd, ret;
+
+	if (!name || !h) {
+		/* a name that is not a blob's, in blobs/ or in a shard */
+		const char *what = name ? name : shard;
+
+		verify_report(v, shardfd, shard, name, -EINVAL, !is_dir_at(shardfd, what));
+		return 0;
+	}
+	fd = openat(shardfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0; /* removed meanwhile */
+		/* ELOOP: a symlink where a blob should be, which is corrupt; else unreadable */
+		ret = errno == ELOOP ? -EBADMSG : -errno;
+		verify_report(v, shardfd, shard, name, ret, ret == -EBADMSG);
+		return 0;
+	}
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		verify_report(v, shardfd, shard, name, -EBADMSG, !is_dir_at(shardfd, name));
+		return 0;
+	}
+	ret = hash_fd_kind(fd, h->kind, &got, &size);
+	close(fd);
+	if (ret == -ENOMEM)
+		return ret;
+	if (ret < 0) {
+		verify_report(v, shardfd, shard, name, ret, false);
+		return 0;
+	}
+	if (!hash_equal(&got, h)) {
+		verify_report(v, shardfd, shard, name, -EBADMSG, true);
+		return 0;
+	}
+	v->s->count++;
+	v->s->bytes += size;
+	return 0;
+}
+
+int store_verify_all(const struct store *st, unsigned flags, store_bad_fn *bad, void *ctx,
+		     struct store_stats *out)
+{
+	struct store_stats s = { 0 };
+	struct verify_ctx v = { .flags = flags, .bad = bad, .ctx = ctx, .s = &s };
+	int ret;
+
+	ret = walk_blobs(st, verify_one, &v);
+	if (ret == 0)
+		ret = walk_tmp(st, stats_tmp, &s);
+	if (out)
+		*out = s;
+	return ret;
+}
+
+struct gc_ctx {
+	time_t now;
+	unsigned min_age;
+	uint64_t removed;
+};
+
+static int gc_one(void *ctx, int tmpfd, const char *name, const struct stat *sb)
+{
+	struct gc_ctx *g = ctx;
+	int fd;
+
+	if (g->now - sb->st_mtime < (time_t)g->min_age)
+		return 0;
+	fd = openat(tmpfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return 0; /* committed or removed meanwhile */
+	/* Taking the lock proves no writer holds it; unlinking under it is then safe. */
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0 && unlinkat(tmpfd, name, 0) == 0)
+		g->removed++;
+	close(fd);
+	return 0;
+}
+
+int store_gc_tmp(const struct store *st, unsigned min_age, uint64_t *removed)
+{
+	struct gc_ctx g = { .now = time(NULL), .min_age = min_age };
+	int ret;
+
+	ret = walk_tmp(st, gc_one, &g);
+	if (removed)
+		*removed = g.removed;
+	return ret;
+}
+
+int store_load_thunk(const struct store *st, const struct gg_hash *h, struct thunk *out)
+{
+	char *buf = NULL;
+	size_t len;
+	int ret = store_get_buf(st, h, THUNK_MAX_ENCODED, &buf, &len);
+
+	thunk_init(out);
+	if (ret == 0)
+		ret = thunk_decode(buf, len, out);
+	free(buf);
+	return ret;
+}

@@ -1,0 +1,172 @@
+/*
+ * store.h - the content-addressed blob store under a .gg/ directory.
+ *
+ * Layout (relative to the .gg directory given to store_init):
+ *
+ *     blobs/ab/cdef0123...        a VALUE blob: the file whose XXH3-128 digest is
+ *                                 ab cdef0123... (2 + 30 lower-case hex digits)
+ *     blobs/ab/cdef0123....t      a THUNK blob: a canonical thunk encoding
+ *                                 (runtime/thunk.h) whose THUNK hash is abcdef...
+ *     tmp/<pid>-<rand>.tmp        blobs being written
+ *
+ * Invariants:
+ *  - A name under blobs/ only ever appears by rename(2) of a complete temporary file
+ *    in tmp/ (same filesystem) whose contents were hashed while they were written.
+ *    A reader therefore never sees a half-written blob under a real name.
+ *  - Several gg processes may write one store at once.  Two writers of the same
+ *    content both rename onto the same name; the second rename atomically replaces
+ *    an identical file, which readers cannot tell apart.
+ *  - A writer holds an exclusive flock(2) on its temporary file for as long as it
+ *    lives.  A writer killed between store_begin and store_commit leaves only its
+ *    temporary, unlocked once the kernel closes its descriptors; store_gc_tmp()
+ *    removes such leftovers.
+ *  - Blobs are made read-only (0444).  Contents are never trusted blindly: readers
+ *    that care use store_get_buf (always verifies) or store_verify_blob.
+ *  - Durability is optional (STORE_FSYNC): the temporary is fsync'd before the
+ *    rename and the shard directory after it.  Without it a crash can lose recent
+ *    blobs (or leave one empty) but store_verify_all reports those.
+ *
+ * Ownership: struct store owns the path copy and a directory descriptor (O_PATH,
+ * close-on-exec) for the .gg directory; everything is opened relative to it, so the
+ * caller's cwd does not matter.  Functions return 0 or -errno; none prints or exits.
+ * One struct store may be used by several threads at once and is inherited by forked
+ * children; a struct store_writer belongs to one thread at a time.
+ */
+#ifndef GG_STORE_H
+#define GG_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runtime/ir/hash.h"
+
+/* store_init flags */
+#define STORE_CREATE 0x1 /* create blobs/ and tmp/ (and the .gg dir itself) if absent */
+#define STORE_FSYNC 0x2  /* fsync blobs and their directory on commit */
+
+struct store {
+	char *dir;    /* the .gg directory, as given (owned) */
+	int dirfd;    /* O_PATH descriptor of dir, or -1 */
+	unsigned flags;
+};
+
+#define STORE_INIT { .dir = NULL, .dirfd = -1, .flags = 0 }
+
+/*
+ * Open the store in the .gg directory `ggdir`.  Without STORE_CREATE, -ENOENT if
+ * ggdir, ggdir/blobs or ggdir/tmp does not exist.  store_release closes it.
+ */
+int store_init(struct store *st, const char *ggdir, unsigned flags);
+void store_release(struct store *st);
+
+/*
+ * A blob being written.  store_begin creates and locks the temporary; store_write
+ * appends; store_commit hashes, (fsyncs,) and renames it to its name; store_abort
+ * (idempotent, also safe after a failed commit) removes the temporary.  After
+ * store_commit, successful or not, the writer is finished: no store_abort needed.
+ * The writer owns its fd and hash state; there is no size limit.
+ */
+struct store_writer {
+	struct store *st;
+	struct hash_stream *hs; /* owned */
+	int fd;                 /* the temporary, or -1 */
+	uint64_t size;          /* bytes written so far */
+	uint8_t kind;           /* GG_HASH_VALUE or GG_HASH_THUNK */
+	char tmpname[64];       /* relative to the .gg directory: tmp/<...>.tmp */
+};
+
+#define STORE_WRITER_INIT { .st = NULL, .hs = NULL, .fd = -1, .size = 0, .kind = 0 }
+
+int store_begin(struct store *st, enum gg_hash_kind kind, struct store_writer *w);
+int store_write(struct store_writer *w, const void *buf, size_t len);
+int store_commit(struct store_writer *w, struct gg_hash *out);
+void store_abort(struct store_writer *w);
+
+/*
+ * Copy the file at `path` (or everything from `fd`'s offset to EOF) into the store
+ * as a VALUE blob, hashing the bytes as they are copied, through a fixed 64 KiB
+ * buffer.  The hash names exactly the bytes stored, even if the file changes while
+ * it is read.  *size (if not NULL) gets the byte count.
+ */
+int store_put_file(struct store *st, const char *path, struct gg_hash *out, uint64_t *size);
+int store_put_fd(struct store *st, int fd, struct gg_hash *out, uint64_t *size);
+
+/*
+ * Store `len` bytes as a blob of `kind` (VALUE or THUNK).  If a blob of that hash
+ * already exists nothing is written.
+ */
+int store_put_buf(struct store *st, enum gg_hash_kind kind, const void *buf, size_t len,
+		  struct gg_hash *out);
+
+/* True if a blob named `h` exists (not verified). */
+bool store_has(const struct store *st, const struct gg_hash *h);
+
+/*
+ * The blob's path, "<ggdir>/blobs/ab/cdef...[.t]", into buf.  -ENAMETOOLONG if it does
+ * not fit, -EINVAL for a hash kind that is not stored (NONE, LIST).
+ */
+int store_path(const struct store *st, const struct gg_hash *h, char *buf, size_t size);
+
+/* Open the blob read-only (O_CLOEXEC).  Returns an fd >= 0 or -errno (-ENOENT). */
+int store_open(const struct store *st, const struct gg_hash *h);
+
+/*
+ * Read a whole blob of at most `max` bytes into a new buffer (caller frees *buf; one
+ * NUL byte is appended past *len for convenience) and verify it against its hash.
+ * -EFBIG if larger than max, -EBADMSG if the contents do not match the name.
+ */
+int store_get_buf(const struct store *st, const struct gg_hash *h, size_t max, char **buf,
+		  size_t *len);
+
+/*
+ * Re-hash one blob and compare it with its name: 0 if it matches, -EBADMSG if not,
+ * -ENOENT if absent, other -errno on read errors.
+ */
+int store_verify_blob(const struct store *st, const struct gg_hash *h);
+
+struct store_stats {
+	uint64_t count;     /* blobs */
+	uint64_t bytes;     /* their total size (st_size) */
+	uint64_t tmp_count; /* files in tmp/ (writers in progress or leftovers) */
+	uint64_t tmp_bytes;
+	uint64_t bad;       /* store_verify_all: corrupt, unreadable or stray entries */
+};
+
+/* Count blobs and temporaries.  Entries under blobs/ that are not blob names are
+ * ignored here (store_verify_all reports them). */
+int store_stats(const struct store *st, struct store_stats *out);
+
+/*
+ * Re-hash every blob (`gg cache verify`).  For each bad entry `bad` (may be NULL) is
+ * called with the path relative to the .gg directory and the error: -EBADMSG
+ * (contents do not match the name, or not a regular file), -EINVAL (a name under
+ * blobs/ that is not a blob name), or the -errno of a failed read (such a blob is
+ * never removed).  With STORE_VERIFY_REMOVE, corrupt blobs and
+ * stray files are unlinked (a concurrent writer's fresh copy may be removed with
+ * them: it is then simply missing and will be stored again).  out->count/bytes cover
+ * good blobs, out->bad the rest.  Returns 0 if every blob was checked (even if some
+ * were bad), or -errno if the walk itself failed.
+ */
+#define STORE_VERIFY_REMOVE 0x1
+typedef void store_bad_fn(void *ctx, const char *relpath, int err);
+int store_verify_all(const struct store *st, unsigned flags, store_bad_fn *bad, void *ctx,
+		     struct store_stats *out);
+
+/*
+ * Remove temporaries left by dead writers: files in tmp/ whose flock can be taken
+ * (no live writer holds it) and whose mtime is at least `min_age` seconds old (a
+ * writer locks its temporary right after creating it; a small min_age such as 60
+ * closes that window).  *removed (if not NULL) gets the count.
+ */
+int store_gc_tmp(const struct store *st, unsigned min_age, uint64_t *removed);
+
+struct thunk;
+/*
+ * Read the THUNK blob `h` from the store (verified against its hash) and decode it
+ * into `out` (initialised here).  0, or store_get_buf's and thunk_decode's errors
+ * (-ENOENT: no such blob, -EBADMSG: corrupt).
+ */
+int store_load_thunk(const struct store *st, const struct gg_hash *h, struct thunk *out);
+
+#endif /* GG_STORE_H */
