@@ -147,4 +147,8 @@ void rm_rf(const char *path);
 /* The last component of a path ("/usr/bin/cc" -> "cc"; "" and "/" -> themselves). */
 const char *path_base(const char *path);
 
+/* CLOCK_MONOTONIC in nanoseconds and milliseconds: the one clock for durations. */
+uint64_t clock_now_ns(void);
+static inline uint64_t clock_now_ms(void) { return clock_now_ns() / 1000000u; }
+
 #endif
