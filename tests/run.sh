@@ -11,13 +11,16 @@
 # Prints one progress line per suite, the log of every failing suite, and ends
 # with exactly one line `N passed, N failed`.  Exits 1 if a test failed or if no
 # test ran.  Environment: BUILD (build directory, default build), GG_SUITE_TIMEOUT
-# (seconds per suite, default 600), GG_KEEP=1 keeps the logs.
+# (seconds per suite, default 600), GG_KEEP=1 keeps the logs, GG_TEST_JOBS (suites
+# run at once, default 2: an e2e suite spends much of its time in serial steps such
+# as configure scripts, so two keep two cores busy; 1 runs them one after another).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 export BUILD
 timeout_s=${GG_SUITE_TIMEOUT:-600}
+jobs=${GG_TEST_JOBS:-2}
 filters=("$@")
 
 logs=$(mktemp -d "${TMPDIR:-/tmp}/gg-tests.XXXXXX")
@@ -45,12 +48,11 @@ selected() {
 }
 
 # run_suite KIND NAME OK_RE NOTOK_RE CMD...: run one suite, its output in a log,
-# and add its counts to the totals.
+# print its line and leave its counts in a .result file beside the log.
 run_suite() {
 	local kind=$1 name=$2 ok_re=$3 notok_re=$4 log rc=0 ok notok start secs status
 	shift 4
 	log=$logs/$kind-$name.log
-	suites=$((suites + 1))
 	start=$SECONDS
 	# The subshell keeps bash's "Aborted"-style job notices out of the output.
 	(timeout -k 10 "$timeout_s" "$@" </dev/null >"$log" 2>&1; exit $?) 2>/dev/null || rc=$?
@@ -68,17 +70,27 @@ run_suite() {
 		echo "[run.sh: exited with status $rc without a 'not ok' line]" >>"$log"
 		notok=1
 	fi
-	passed=$((passed + ok))
-	failed=$((failed + notok))
 	if ((notok > 0)); then
 		status=FAIL
-		failed_suites+=("$log")
 	elif ((ok == 0)); then
 		status="NO TESTS"
 	else
 		status=PASS
 	fi
+	echo "$ok $notok" >"$log.result"
 	printf '%-9s %-40s %3d ok, %d not ok (%ds)\n' "$status" "$kind/$name" "$ok" "$notok" "$secs"
+}
+
+# start KIND NAME OK_RE NOTOK_RE CMD...: run_suite in the background, at most
+# $jobs at once.
+order=()
+start() {
+	while (($(jobs -rp | wc -l) >= jobs)); do
+		wait -n || true
+	done
+	order+=("$logs/$1-$2.log")
+	suites=$((suites + 1))
+	run_suite "$@" &
 }
 
 for bin in "$BUILD"/tests/unit/test_*; do
@@ -86,7 +98,7 @@ for bin in "$BUILD"/tests/unit/test_*; do
 	name=${bin##*/}
 	selected "$name" || continue
 	# cmocka's TAP lines: "ok 1 - name", "not ok 2 - name".
-	CMOCKA_MESSAGE_OUTPUT=TAP run_suite unit "$name" '^ok [0-9]' '^not ok [0-9]' "$bin"
+	CMOCKA_MESSAGE_OUTPUT=TAP start unit "$name" '^ok [0-9]' '^not ok [0-9]' "$bin"
 done
 
 for script in tests/e2e/*.sh; do
@@ -95,7 +107,15 @@ for script in tests/e2e/*.sh; do
 	name=${name%.sh}
 	[[ "$name" == lib ]] && continue
 	selected "$name" || continue
-	run_suite e2e "$name" '^ok - ' '^not ok - ' bash "$script"
+	start e2e "$name" '^ok - ' '^not ok - ' bash "$script"
+done
+wait
+
+for log in "${order[@]+"${order[@]}"}"; do
+	read -r ok notok <"$log.result" || { ok=0; notok=1; }
+	passed=$((passed + ok))
+	failed=$((failed + notok))
+	((notok > 0)) && failed_suites+=("$log")
 done
 
 for log in "${failed_suites[@]+"${failed_suites[@]}"}"; do
