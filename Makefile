@@ -60,6 +60,9 @@ LIB_A := $(BUILD)/libgg.a
 
 GG := $(BUILD)/bin/gg
 SHIM := $(BUILD)/lib/libggshim.so
+# gg linked for the worker package (runtime/engine/package.h): its loader and
+# libraries from /var/task/lib (DT_RPATH: searched before LD_LIBRARY_PATH).
+BOOTSTRAP := $(BUILD)/lambda/bootstrap
 
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
@@ -73,7 +76,7 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
 ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(SAN_FLAGS) $(CFLAGS)
 
 .PHONY: all test check demo install bench deps clean unit e2e fuzz check-layers
-all: $(GG) $(SHIM)
+all: $(GG) $(SHIM) $(BOOTSTRAP)
 
 # Dependencies are installed when something is missing (scripts/install-deps is
 # idempotent and quiet); plain `make` only says what is missing.
@@ -104,6 +107,13 @@ $(GG): $(CMD_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+
+$(BOOTSTRAP): $(CMD_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) -lpthread \
+		-Wl,--dynamic-linker=/var/task/lib/ld-linux-x86-64.so.2 \
+		-Wl,-rpath,/var/task/lib -Wl,--disable-new-dtags
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB_A)
 	@mkdir -p $(dir $@)

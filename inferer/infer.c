@@ -91,98 +91,51 @@ static void arena_free(struct arena *a)
 /* ---- interned, normalised paths -------------------------------------------------- */
 
 struct intern {
-	const char **slot;
-	size_t nslots, n;
+	struct htab ix;      /* str_hash -> index into v */
+	VEC(const char *) v; /* the interned strings, in the arena */
 	struct arena *a;
 };
 
-/* Lexical normalisation of an absolute path into out[PATH_MAX*2]. */
-static void norm_path(const char *in, char *out, size_t cap)
+static bool intern_eq(const void *ctx, uint32_t val, const void *key)
 {
-	size_t len = 0;
-	const char *p = in;
-
-	out[len++] = '/';
-	while (*p) {
-		const char *s;
-		size_t n;
-		while (*p == '/')
-			p++;
-		if (!*p)
-			break;
-		s = p;
-		while (*p && *p != '/')
-			p++;
-		n = (size_t)(p - s);
-		if (n == 1 && s[0] == '.')
-			continue;
-		if (n == 2 && s[0] == '.' && s[1] == '.') {
-			while (len > 1 && out[len - 1] != '/')
-				len--;
-			if (len > 1)
-				len--;
-			continue;
-		}
-		if (len + n + 2 >= cap)
-			break;
-		if (len > 1)
-			out[len++] = '/';
-		memcpy(out + len, s, n);
-		len += n;
-	}
-	out[len] = '\0';
+	const struct intern *in = ctx;
+	return !strcmp(in->v.v[val], key);
 }
 
 static const char *intern_str(struct intern *in, const char *s)
 {
-	size_t mask, i;
+	uint64_t h = str_hash(s);
+	uint32_t i = htab_find(&in->ix, h, intern_eq, in, s);
+	size_t n;
 	char *c;
 
-	if ((in->n + 1) * 2 > in->nslots) {
-		size_t nn = in->nslots ? in->nslots * 2 : 4096;
-		const char **ns = calloc(nn, sizeof(*ns));
-		if (!ns)
-			return NULL;
-		for (size_t k = 0; k < in->nslots; k++) {
-			if (!in->slot[k])
-				continue;
-			i = str_hash(in->slot[k]) & (nn - 1);
-			while (ns[i])
-				i = (i + 1) & (nn - 1);
-			ns[i] = in->slot[k];
-		}
-		free(in->slot);
-		in->slot = ns;
-		in->nslots = nn;
-	}
-	mask = in->nslots - 1;
-	i = str_hash(s) & mask;
-	while (in->slot[i]) {
-		if (!strcmp(in->slot[i], s))
-			return in->slot[i];
-		i = (i + 1) & mask;
-	}
-	c = arena_alloc(in->a, strlen(s) + 1);
-	if (!c)
+	if (i != HTAB_NONE)
+		return in->v.v[i];
+	n = strlen(s) + 1;
+	if (!(c = arena_alloc(in->a, n)))
 		return NULL;
-	strcpy(c, s);
-	in->slot[i] = c;
-	in->n++;
+	memcpy(c, s, n);
+	if (VEC_PUSH(in->v, c) < 0 || htab_add(&in->ix, h, (uint32_t)(in->v.n - 1)) < 0)
+		return NULL;
 	return c;
 }
 
-/* The interned normal form of `path` taken against `cwd` when relative. */
-static const char *intern_path(struct intern *in, const char *path, const char *cwd)
+/*
+ * The interned normal form of `path` taken against `cwd` when relative, in *out
+ * (NULL for an empty path).  0, -ENOMEM, or -ENAMETOOLONG for a path whose normal
+ * form does not fit in 4 * PATH_MAX bytes (more than any recorded path and cwd).
+ */
+static int intern_path(struct intern *in, const char *path, const char *cwd, const char **out)
 {
-	char joined[PATH_MAX * 2 + 2], out[PATH_MAX * 2 + 2];
+	char buf[PATH_MAX * 4];
+	int ret;
+
+	*out = NULL;
 	if (!path || !*path)
-		return NULL;
-	if (path[0] != '/') {
-		snprintf(joined, sizeof(joined), "%s/%s", cwd ? cwd : "/", path);
-		path = joined;
-	}
-	norm_path(path, out, sizeof(out));
-	return intern_str(in, out);
+		return 0;
+	if ((ret = path_normalize(cwd ? cwd : "/", path, buf, sizeof(buf))) < 0)
+		return ret;
+	return (*out = intern_str(in, buf)) ? 0 : -ENOMEM;
 }
 
 /* ---- processes --------------------------------------------------------------------- */
@@ -237,88 +190,51 @@ enum {
 };
 
 struct pst {
-	const char *path; /* interned; NULL: empty slot */
+	const char *path; /* interned */
 	const char *raw;  /* as recorded, for reading the file */
-	unsigned gen;
 	uint32_t flags;
 	uint64_t t_read, t_write;
 	struct gg_hash listing;
 };
 
 struct ptable {
-	struct pst *slot;
-	size_t nslots, n;
-	unsigned gen;
-	VEC(struct pst *) used; /* entries of the current generation, in first-use order */
+	struct htab ix; /* htab_hash_ptr(path) -> index into used */
+	VEC(struct pst) used; /* this command's entries, in first-use order */
 };
 
-static uint64_t ptr_hash(const void *p)
+/* Room for n more entries: pointers from ptable_get stay valid until then. */
+static int ptable_reserve(struct ptable *t, size_t n)
 {
-	uint64_t v = (uint64_t)(uintptr_t)p;
-	v ^= v >> 33;
-	v *= 0xff51afd7ed558ccdULL;
-	v ^= v >> 33;
-	return v;
-}
-
-static int ptable_grow(struct ptable *t)
-{
-	size_t nn = t->nslots ? t->nslots * 2 : 1024;
-	struct pst *ns = calloc(nn, sizeof(*ns));
-	if (!ns)
-		return -ENOMEM;
-	t->used.n = 0;
-	for (size_t i = 0; i < t->nslots; i++) {
-		struct pst *o = &t->slot[i];
-		size_t k;
-		if (!o->path || o->gen != t->gen)
-			continue;
-		k = ptr_hash(o->path) & (nn - 1);
-		while (ns[k].path)
-			k = (k + 1) & (nn - 1);
-		ns[k] = *o;
-	}
-	free(t->slot);
-	t->slot = ns;
-	t->nslots = nn;
-	for (size_t i = 0; i < nn; i++)
-		if (ns[i].path && VEC_PUSH(t->used, &ns[i]) < 0)
+	while (t->used.n + n > t->used.alloc)
+		if (vec_grow_((void **)&t->used.v, &t->used.alloc, t->used.alloc, sizeof(*t->used.v)) < 0)
 			return -ENOMEM;
 	return 0;
 }
 
-static struct pst *ptable_get(struct ptable *t, const char *path, const char *raw)
+static bool pst_eq(const void *ctx, uint32_t val, const void *key)
 {
-	size_t mask, k;
-	if ((t->n + 1) * 2 > t->nslots && ptable_grow(t) < 0)
-		return NULL;
-	mask = t->nslots - 1;
-	k = ptr_hash(path) & mask;
-	while (t->slot[k].path && t->slot[k].gen == t->gen) {
-		if (t->slot[k].path == path)
-			return &t->slot[k];
-		k = (k + 1) & mask;
-	}
-	memset(&t->slot[k], 0, sizeof(t->slot[k]));
-	t->slot[k].path = path;
-	t->slot[k].raw = raw;
-	t->slot[k].gen = t->gen;
-	t->n++;
-	if (VEC_PUSH(t->used, &t->slot[k]) < 0)
-		return NULL;
-	return &t->slot[k];
+	const struct ptable *t = ctx;
+	return t->used.v[val].path == key;
 }
 
-/* A new command: forget everything (entries of older generations count as empty). */
+static struct pst *ptable_get(struct ptable *t, const char *path, const char *raw)
+{
+	uint64_t h = htab_hash_ptr(path);
+	uint32_t i = htab_find(&t->ix, h, pst_eq, t, path);
+
+	if (i != HTAB_NONE)
+		return &t->used.v[i];
+	if (ptable_reserve(t, 1) < 0 || htab_add(&t->ix, h, (uint32_t)t->used.n) < 0)
+		return NULL;
+	t->used.v[t->used.n] = (struct pst){ .path = path, .raw = raw };
+	return &t->used.v[t->used.n++];
+}
+
+/* A new command: forget everything, keeping the memory. */
 static void ptable_reset(struct ptable *t)
 {
-	t->gen++;
-	t->n = 0;
+	htab_clear(&t->ix);
 	t->used.n = 0;
-	if (t->gen == 0) { /* wrapped: really clear */
-		memset(t->slot, 0, t->nslots * sizeof(*t->slot));
-		t->gen = 1;
-	}
 }
 
 struct inpath {
@@ -394,8 +310,8 @@ struct run {
 	size_t nevs, aevs;
 
 	/* path -> writers, for edges */
-	struct wlist *wl;
-	size_t wl_slots, wl_n;
+	struct htab wl_ix; /* htab_hash_ptr(path) -> index into wl */
+	VEC(struct wlist) wl;
 	/* directories holding an output (interned): the build makes them */
 	struct strset made_dirs;
 };
@@ -656,10 +572,11 @@ static bool stdin_redirected(const struct trace_image *im, const struct trace_im
  */
 static int add_object_at(struct run *r, const char *path, const char *cwd, uint64_t t)
 {
-	const char *p = intern_path(&r->in, path, cwd);
+	const char *p;
 	struct pst *s;
-	if (!p)
-		return path && *path ? -ENOMEM : 0;
+	int ret = intern_path(&r->in, path, cwd, &p);
+	if (ret < 0 || !p)
+		return ret;
 	s = ptable_get(&r->pt, p, path);
 	if (!s)
 		return -ENOMEM;
@@ -679,15 +596,13 @@ static int apply_event(struct run *r, struct cmd *c, const struct trace_image *i
 {
 	const char *p = NULL, *p2 = NULL;
 	struct pst *s = NULL, *s2 = NULL;
+	int ret;
 
 	/* room for the two entries an event may hold at once (pointers into the table) */
-	if ((r->pt.n + 3) * 2 > r->pt.nslots && ptable_grow(&r->pt) < 0)
+	if (ptable_reserve(&r->pt, 3) < 0)
 		return -ENOMEM;
-	if (e->path && e->path[0]) {
-		p = intern_path(&r->in, e->path, im->cwd);
-		if (!p)
-			return -ENOMEM;
-	}
+	if ((ret = intern_path(&r->in, e->path, im->cwd, &p)) < 0)
+		return ret;
 	switch (e->type) {
 	case GG_REC_STDIN:
 		if (!stdin_redirected(im, c->root->head))
@@ -718,9 +633,8 @@ static int apply_event(struct run *r, struct cmd *c, const struct trace_image *i
 			const char *ap;
 			if (a->op != GG_SPAWN_OPEN || !a->path[0])
 				continue;
-			ap = intern_path(&r->in, a->path, im->cwd);
-			if (!ap)
-				return -ENOMEM;
+			if ((ret = intern_path(&r->in, a->path, im->cwd, &ap)) < 0)
+				return ret;
 			if (pseudo_fs(ap)) {
 				special_open(c, ap, a->flags);
 				continue;
@@ -797,8 +711,9 @@ static int apply_event(struct run *r, struct cmd *c, const struct trace_image *i
 			break;
 		if (e->u.ns.path2 && e->u.ns.path2[0] && e->fn != GG_FN_symlink &&
 		    e->fn != GG_FN_symlinkat) {
-			p2 = intern_path(&r->in, e->u.ns.path2, im->cwd);
-			if (!p2 || !(s2 = ptable_get(&r->pt, p2, e->u.ns.path2)))
+			if ((ret = intern_path(&r->in, e->u.ns.path2, im->cwd, &p2)) < 0)
+				return ret;
+			if (!(s2 = ptable_get(&r->pt, p2, e->u.ns.path2)))
 				return -ENOMEM;
 			if (pseudo_fs(p2))
 				s2 = NULL;
@@ -896,7 +811,7 @@ static int analyse(struct run *r, struct cmd *c)
 			return ret;
 
 	for (size_t i = 0; i < r->pt.used.n; i++) {
-		struct pst *s = r->pt.used.v[i];
+		struct pst *s = &r->pt.used.v[i];
 		/* a compiler cache's own files: not the build's (wrapcache.h) */
 		if (!(s->flags & P_OBJECT) && wrapcache_is_scratch(&r->wc, s->path))
 			continue;
@@ -943,40 +858,26 @@ static int analyse(struct run *r, struct cmd *c)
 
 /* ---- writers and edges ------------------------------------------------------------------ */
 
+static bool wl_eq(const void *ctx, uint32_t val, const void *key)
+{
+	const struct run *r = ctx;
+	return r->wl.v[val].path == key;
+}
+
 static struct wlist *wl_get(struct run *r, const char *path, bool create)
 {
-	size_t mask, k;
-	if (create && (r->wl_n + 1) * 2 > r->wl_slots) {
-		size_t nn = r->wl_slots ? r->wl_slots * 2 : 4096;
-		struct wlist *ns = calloc(nn, sizeof(*ns));
-		if (!ns)
-			return NULL;
-		for (size_t i = 0; i < r->wl_slots; i++) {
-			if (!r->wl[i].path)
-				continue;
-			k = ptr_hash(r->wl[i].path) & (nn - 1);
-			while (ns[k].path)
-				k = (k + 1) & (nn - 1);
-			ns[k] = r->wl[i];
-		}
-		free(r->wl);
-		r->wl = ns;
-		r->wl_slots = nn;
-	}
-	if (!r->wl_slots)
+	uint64_t h = htab_hash_ptr(path);
+	uint32_t i = htab_find(&r->wl_ix, h, wl_eq, r, path);
+
+	if (i != HTAB_NONE)
+		return &r->wl.v[i];
+	if (!create || VEC_PUSH(r->wl, ((struct wlist){ .path = path })) < 0)
 		return NULL;
-	mask = r->wl_slots - 1;
-	k = ptr_hash(path) & mask;
-	while (r->wl[k].path) {
-		if (r->wl[k].path == path)
-			return &r->wl[k];
-		k = (k + 1) & mask;
-	}
-	if (!create)
+	if (htab_add(&r->wl_ix, h, (uint32_t)(r->wl.n - 1)) < 0) {
+		r->wl.n--;
 		return NULL;
-	r->wl[k].path = path;
-	r->wl_n++;
-	return &r->wl[k];
+	}
+	return &r->wl.v[r->wl.n - 1];
 }
 
 static int writer_cmp(const void *a, const void *b)
@@ -1294,12 +1195,7 @@ static int make_thunk(struct run *r, struct graph *g, size_t ci)
 	if (ret == 0)
 		cache_recorded(r, c, g, &th, &g->nodes[g->n - 1]);
 out_node:
-	free(node.label);
-	free(node.command);
-	free(node.deps);
-	for (size_t i = 0; i < node.noutputs; i++)
-		free(node.outputs[i].path);
-	free(node.outputs);
+	graph_node_release(&node);
 	if (ret < 0)
 		c->node = -1;
 out:
@@ -1403,9 +1299,9 @@ static int resolve(struct run *r, struct graph *g)
 				return -ENOMEM;
 		}
 	}
-	for (size_t i = 0; i < r->wl_slots; i++)
-		if (r->wl[i].path && r->wl[i].w.n > 1)
-			qsort(r->wl[i].w.v, r->wl[i].w.n, sizeof(struct writer), writer_cmp);
+	for (size_t i = 0; i < r->wl.n; i++)
+		if (r->wl.v[i].w.n > 1)
+			qsort(r->wl.v[i].w.v, r->wl.v[i].w.n, sizeof(struct writer), writer_cmp);
 	if ((ret = note_made_dirs(r)) < 0)
 		return ret;
 
@@ -1491,8 +1387,8 @@ static int driver_inputs(struct run *r, struct graph *g)
 	VEC(const char *) paths = { 0 };
 	int ret = 0;
 
-	for (size_t i = 0; i < r->wl_slots; i++)
-		if (r->wl[i].path && strset_add(&written, r->wl[i].path) < 0)
+	for (size_t i = 0; i < r->wl.n; i++)
+		if (strset_add(&written, r->wl.v[i].path) < 0)
 			goto nomem;
 	for (size_t pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < r->t->nimages; i++) {
@@ -1507,9 +1403,8 @@ static int driver_inputs(struct run *r, struct graph *g)
 					if (e->type != GG_REC_OPEN || e->ret < 0 || !e->path[0])
 						continue;
 					acc = e->u.open.flags & O_ACCMODE;
-					ip = intern_path(&r->in, e->path, x->cwd);
-					if (!ip)
-						goto nomem;
+					if ((ret = intern_path(&r->in, e->path, x->cwd, &ip)) < 0)
+						goto out;
 					if (pass == 0) { /* what drivers write is theirs */
 						if ((acc != O_RDONLY || (e->u.open.flags & (O_CREAT | O_TRUNC))) &&
 						    strset_add(&written, ip) < 0)
@@ -1571,14 +1466,15 @@ int infer_run(const struct trace *t, struct store *st, struct statcache *sc,
 		fail(&r, ret, "cannot build the process tree: %s", strerror(-ret));
 		goto out;
 	}
+	ret = 0;
 	if (r.o->tree)
-		r.tree = intern_path(&r.in, r.o->tree, "/");
+		ret = intern_path(&r.in, r.o->tree, "/", &r.tree);
 	else if (r.roots.n)
-		r.tree = intern_path(&r.in, r.roots.v[0]->head->cwd, "/");
-	else
-		r.tree = intern_str(&r.in, "/");
-	if (!r.tree) {
-		ret = fail(&r, -ENOMEM, "out of memory");
+		ret = intern_path(&r.in, r.roots.v[0]->head->cwd, "/", &r.tree);
+	if (ret == 0 && !r.tree && !(r.tree = intern_str(&r.in, "/")))
+		ret = -ENOMEM;
+	if (ret < 0) {
+		fail(&r, ret, "cannot take the build tree: %s", strerror(-ret));
 		goto out;
 	}
 	r.tree_len = strlen(r.tree);
@@ -1646,15 +1542,17 @@ out:
 	free(r.procs);
 	free(r.head_of);
 	VEC_FREE(r.roots);
-	free(r.pt.slot);
+	htab_release(&r.pt.ix);
 	VEC_FREE(r.pt.used);
 	VEC_FREE(r.imgs);
 	free(r.evs);
-	for (size_t i = 0; i < r.wl_slots; i++)
-		VEC_FREE(r.wl[i].w);
-	free(r.wl);
+	for (size_t i = 0; i < r.wl.n; i++)
+		VEC_FREE(r.wl.v[i].w);
+	VEC_FREE(r.wl);
+	htab_release(&r.wl_ix);
 	strset_release(&r.made_dirs);
-	free(r.in.slot);
+	htab_release(&r.in.ix);
+	VEC_FREE(r.in.v);
 	arena_free(&r.arena);
 	wrapcache_release(&r.wc);
 	if (ret < 0)

@@ -23,35 +23,42 @@ struct mnode {
 	struct gg_hash hash; /* final */
 };
 
-struct pmap { /* path -> (merge node, output) for final outputs */
-	const char **key;
-	size_t *node, *out;
-	size_t slots;
+struct pmap { /* path -> (merge node, output) for final outputs; the last put wins */
+	struct htab ix; /* str_hash(key) -> index into v */
+	struct pmap_entry { const char *key; size_t node, out; } *v;
+	size_t n; /* v has room for every output */
 };
+
+static bool pmap_eq(const void *ctx, uint32_t val, const void *key)
+{
+	const struct pmap *m = ctx;
+	return !strcmp(m->v[val].key, key);
+}
 
 static int pmap_put(struct pmap *m, const char *path, size_t node, size_t out)
 {
-	size_t i = str_hash(path) & (m->slots - 1);
-	while (m->key[i] && strcmp(m->key[i], path))
-		i = (i + 1) & (m->slots - 1);
-	m->key[i] = path;
-	m->node[i] = node;
-	m->out[i] = out;
+	uint64_t h = str_hash(path);
+	uint32_t *ref = htab_ref(&m->ix, h, pmap_eq, m, path);
+	int ret;
+
+	if (ref) {
+		m->v[*ref] = (struct pmap_entry){ path, node, out };
+		return 0;
+	}
+	if ((ret = htab_add(&m->ix, h, (uint32_t)m->n)) < 0)
+		return ret;
+	m->v[m->n++] = (struct pmap_entry){ path, node, out };
 	return 0;
 }
 
 static bool pmap_get(const struct pmap *m, const char *path, size_t *node, size_t *out)
 {
-	size_t i = str_hash(path) & (m->slots - 1);
-	while (m->key[i]) {
-		if (!strcmp(m->key[i], path)) {
-			*node = m->node[i];
-			*out = m->out[i];
-			return true;
-		}
-		i = (i + 1) & (m->slots - 1);
-	}
-	return false;
+	uint32_t i = htab_find(&m->ix, str_hash(path), pmap_eq, m, path);
+	if (i == HTAB_NONE)
+		return false;
+	*node = m->v[i].node;
+	*out = m->v[i].out;
+	return true;
 }
 
 static int copy_node(const struct graph_node *from, struct graph_node *to)
@@ -155,18 +162,14 @@ int graph_merge(struct store *st, struct statcache *sc, const struct graph *old,
 		nouts += mn[i].src->noutputs;
 	}
 	/* path -> producer (final versions; later nodes win, the new recording last) */
-	pm.slots = 16;
-	while (pm.slots < nouts * 2 + 2)
-		pm.slots *= 2;
-	pm.key = calloc(pm.slots, sizeof(*pm.key));
-	pm.node = calloc(pm.slots, sizeof(*pm.node));
-	pm.out = calloc(pm.slots, sizeof(*pm.out));
-	if (!pm.key || !pm.node || !pm.out)
+	pm.v = malloc((nouts + 1) * sizeof(*pm.v));
+	if (!pm.v || htab_reserve(&pm.ix, nouts) < 0)
 		goto nomem;
 	for (size_t i = 0; i < n; i++)
 		for (size_t k = 0; k < mn[i].src->noutputs; k++)
-			if (mn[i].src->outputs[k].final)
-				pmap_put(&pm, mn[i].src->outputs[k].path, i, k);
+			if (mn[i].src->outputs[k].final &&
+			    pmap_put(&pm, mn[i].src->outputs[k].path, i, k) < 0)
+				goto nomem;
 	/* references by path */
 	for (size_t i = 0; i < n; i++) {
 		struct mnode *m = &mn[i];
@@ -291,12 +294,7 @@ int graph_merge(struct store *st, struct statcache *sc, const struct graph *old,
 				heap_push(heap, &nheap, users[pick][u]);
 		}
 		if ((ret = copy_node(m->src, &gn)) < 0) {
-			free(gn.label);
-			free(gn.command);
-			free(gn.deps);
-			for (size_t o = 0; o < gn.noutputs; o++)
-				free(gn.outputs[o].path);
-			free(gn.outputs);
+			graph_node_release(&gn);
 			goto out;
 		}
 		gn.hash = m->hash;
@@ -348,9 +346,8 @@ out:
 	free(nusers);
 	free(heap);
 	free(mn);
-	free(pm.key);
-	free(pm.node);
-	free(pm.out);
+	htab_release(&pm.ix);
+	free(pm.v);
 	strset_release(&produced);
 	graph_release(&out);
 	return ret;

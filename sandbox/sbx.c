@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime/lib/util.h"
 #include "sandbox/sbx_int.h"
 
 #ifndef CLONE_PIDFD
@@ -60,14 +61,6 @@
 #endif
 
 #define KILL_GRACE_NS (2ULL * 1000000000ULL)
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 const char *sbx_level_name(int level)
 {
@@ -340,7 +333,7 @@ static int run_prepared(struct sbx_prep *p, bool caps_addfd, struct sbx_result *
 	int sv[2] = { -1, -1 }, owned[3] = { -1, -1, -1 };
 	int pidfd = -1, listener = -1, rc = 0;
 	bool killed = false, cancelled = false, reaped = false;
-	uint64_t t0 = now_ns(), deadline = 0, kill_at = 0;
+	uint64_t t0 = clock_now_ns(), deadline = 0, kill_at = 0;
 	struct run_state st = { 0 };
 	struct sbx_sup *sup = NULL;
 	struct sbx_msg m;
@@ -379,7 +372,7 @@ static int run_prepared(struct sbx_prep *p, bool caps_addfd, struct sbx_result *
 	while (!reaped && !st.got_exit) {
 		struct pollfd pf[4];
 		int n = 0, wait_ms = -1, li = -1, ci = -1;
-		uint64_t now = now_ns(), next = 0;
+		uint64_t now = clock_now_ns(), next = 0;
 
 		pf[n++] = (struct pollfd){ .fd = pidfd, .events = POLLIN };
 		pf[n++] = (struct pollfd){ .fd = sv[0], .events = POLLIN };
@@ -444,9 +437,9 @@ static int run_prepared(struct sbx_prep *p, bool caps_addfd, struct sbx_result *
 		if (ci >= 0 && (pf[ci].revents & (POLLIN | POLLHUP | POLLERR)) && !killed) {
 			cancelled = killed = true;
 			signal_pidfd(pidfd, p->level == SBX_LEVEL_NS ? SIGKILL : SIGTERM);
-			kill_at = p->level == SBX_LEVEL_NS ? 0 : now_ns() + KILL_GRACE_NS;
+			kill_at = p->level == SBX_LEVEL_NS ? 0 : clock_now_ns() + KILL_GRACE_NS;
 		}
-		now = now_ns();
+		now = clock_now_ns();
 		if (deadline && !killed && !st.got_exit && now >= deadline) {
 			res->timed_out = killed = true;
 			signal_pidfd(pidfd, p->level == SBX_LEVEL_NS ? SIGKILL : SIGTERM);
@@ -481,7 +474,7 @@ static int run_prepared(struct sbx_prep *p, bool caps_addfd, struct sbx_result *
 	/* Nothing of the command is left: the init's own exit need not be waited for. */
 	if (!reaped)
 		defer_reap(pid);
-	res->wall_ns = now_ns() - t0;
+	res->wall_ns = clock_now_ns() - t0;
 	if (cancelled) {
 		rc = -ECANCELED;
 		snprintf(res->err, sizeof(res->err), "cancelled");
@@ -633,7 +626,7 @@ out_free:
 static void probe_seccomp(struct sbx_caps *c)
 {
 	int sv[2], pidfd = -1, listener = -1, st;
-	uint64_t deadline = now_ns() + 5ULL * 1000000000ULL;
+	uint64_t deadline = clock_now_ns() + 5ULL * 1000000000ULL;
 	struct sbx_msg m = { 0 };
 	bool done = false;
 	pid_t pid;
@@ -656,7 +649,7 @@ static void probe_seccomp(struct sbx_caps *c)
 	while (!done) {
 		struct pollfd pf[2] = { { .fd = sv[0], .events = POLLIN },
 					{ .fd = listener, .events = POLLIN } };
-		uint64_t now = now_ns();
+		uint64_t now = clock_now_ns();
 		int fd;
 
 		if (now >= deadline) {
@@ -776,7 +769,8 @@ int sbx_run(const struct sbx_plan *plan, struct sbx_result *res)
 	if ((plan->flags & SBX_RANDOM) && level >= SBX_LEVEL_SECCOMP && !(p.supervise && caps.addfd))
 		note(res, "/dev/urandom is not deterministic");
 	if (level <= SBX_LEVEL_SECCOMP &&
-	    (rc = sbx_filter_get(p.supervise, plan->flags & SBX_RANDOM, &p.filter, res->err,
+	    (rc = sbx_filter_get(p.supervise, plan->flags & SBX_RANDOM, plan->flags & SBX_NO_SECCOMP,
+				 &p.filter, res->err,
 				 sizeof(res->err))) < 0)
 		goto out_release;
 	res->supervised = p.supervise;

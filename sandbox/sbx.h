@@ -205,6 +205,8 @@ struct sbx_mount {
 #define SBX_SUPERVISE 0x08 /* run the path supervisor (ignored if the host has no notify) */
 #define SBX_RANDOM 0x10    /* deterministic randomness from plan->random_seed (see above) */
 #define SBX_NO_ASLR 0x20   /* personality(ADDR_NO_RANDOMIZE) for the command */
+#define SBX_NO_SECCOMP 0x40 /* levels 1, 2: seccomp(2) and prctl(PR_SET_SECCOMP) fail with
+                            * EPERM inside, as on AWS Lambda (the isolated engine) */
 #define SBX_DEFAULTS (SBX_TMP | SBX_DEV | SBX_PROC | SBX_RANDOM | SBX_NO_ASLR)
 
 /*

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,7 +24,7 @@
 #endif
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct sock_fprog cache[4]; /* [supervise | random << 1], built on first use */
+static struct sock_fprog cache[8]; /* [supervise | random << 1 | no_seccomp << 2], built on first use */
 
 /* Export ctx's program into prog (its filter array malloc'd). */
 static int export_bpf(scmp_filter_ctx ctx, struct sock_fprog *prog)
@@ -60,7 +61,7 @@ out_close:
 	return rc;
 }
 
-static int build(bool supervise, bool random, struct sock_fprog *prog, char *err,
+static int build(bool supervise, bool random, bool no_seccomp, struct sock_fprog *prog, char *err,
 		 size_t errlen)
 {
 	static const int families[] = { AF_INET, AF_INET6, AF_NETLINK, AF_PACKET };
@@ -124,6 +125,13 @@ static int build(bool supervise, bool random, struct sock_fprog *prog, char *err
 		if ((rc = seccomp_rule_add(ctx, eperm, SCMP_SYS(ioctl), 1,
 					   SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, ttys[i]))) < 0)
 			goto out_release;
+	/* SBX_NO_SECCOMP: no filter of the command's own (no nested sandbox) */
+	what = "seccomp";
+	if (no_seccomp &&
+	    ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(seccomp), 0)) < 0 ||
+	     (rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(prctl), 1,
+				    SCMP_A0(SCMP_CMP_EQ, PR_SET_SECCOMP))) < 0))
+		goto out_release;
 	/* clone3's flags are in memory: ENOSYS makes glibc fall back to clone(2). */
 	what = "clone3";
 	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0)) < 0)
@@ -137,15 +145,15 @@ out_release:
 	return rc;
 }
 
-int sbx_filter_get(bool supervise, bool random, const struct sock_fprog **out, char *err,
-		   size_t errlen)
+int sbx_filter_get(bool supervise, bool random, bool no_seccomp, const struct sock_fprog **out,
+		   char *err, size_t errlen)
 {
-	struct sock_fprog *prog = &cache[(supervise ? 1 : 0) | (random ? 2 : 0)];
+	struct sock_fprog *prog = &cache[(supervise ? 1 : 0) | (random ? 2 : 0) | (no_seccomp ? 4 : 0)];
 	int rc = 0;
 
 	pthread_mutex_lock(&cache_lock);
 	if (!prog->filter)
-		rc = build(supervise, random, prog, err, errlen);
+		rc = build(supervise, random, no_seccomp, prog, err, errlen);
 	pthread_mutex_unlock(&cache_lock);
 	if (rc == 0)
 		*out = prog;

@@ -154,9 +154,10 @@ enum sbx_verdict sbx_decl_check(const struct sbx_prep *p, const char *path, bool
 /* Is path itself declared as something that exists (not absent)? */
 bool sbx_decl_exists(const struct sbx_prep *p, const char *path);
 
-/* sbx_filter.c: the cached program for (supervise, random); -errno and err on failure. */
-int sbx_filter_get(bool supervise, bool random, const struct sock_fprog **out, char *err,
-		   size_t errlen);
+/* sbx_filter.c: the cached program for (supervise, random, no_seccomp); -errno and err on
+ * failure. */
+int sbx_filter_get(bool supervise, bool random, bool no_seccomp, const struct sock_fprog **out,
+		   char *err, size_t errlen);
 
 /* sbx_child.c: the child of sbx_run; never returns. */
 _Noreturn void sbx_child_main(const struct sbx_prep *p, int sock);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "runtime/lib/util.h"
 #include "sandbox/sbx_int.h"
 
 /* The dynamic loader probes it at every start; declared absent unless the plan says. */
@@ -107,50 +108,7 @@ void sbx_prep_release(struct sbx_prep *p)
 
 int sbx_path_normalize(const char *base, const char *path, char *out, size_t cap)
 {
-	char tmp[PATH_MAX * 2];
-	size_t o = 0;
-	const char *s;
-
-	if (path[0] != '/') {
-		int n = snprintf(tmp, sizeof(tmp), "%s/%s", base ? base : "/", path);
-
-		if (n < 0 || (size_t)n >= sizeof(tmp))
-			return -ENAMETOOLONG;
-		s = tmp;
-	} else {
-		s = path;
-	}
-	if (cap < 2)
-		return -ENAMETOOLONG;
-	while (*s) {
-		const char *c;
-		size_t n;
-
-		while (*s == '/')
-			s++;
-		c = s;
-		while (*s && *s != '/')
-			s++;
-		n = (size_t)(s - c);
-		if (n == 0 || (n == 1 && c[0] == '.'))
-			continue;
-		if (n == 2 && c[0] == '.' && c[1] == '.') {
-			while (o > 0 && out[o - 1] != '/')
-				o--;
-			if (o > 0)
-				o--; /* the slash */
-			continue;
-		}
-		if (o + 1 + n + 1 > cap)
-			return -ENAMETOOLONG;
-		out[o++] = '/';
-		memcpy(out + o, c, n);
-		o += n;
-	}
-	if (o == 0)
-		out[o++] = '/';
-	out[o] = '\0';
-	return 0;
+	return path_normalize(base, path, out, cap); /* runtime/lib/util.h */
 }
 
 /* Compare the first len bytes of key (as a string) with d->path, in strcmp order. */

@@ -35,6 +35,7 @@
 
 #include "shim/path.h"
 #include "shim/shim.h"
+#include "shim/vpath.h"
 
 #define TBUF_CAP (64u * 1024)
 #define SEEN_SLOTS 8192u      /* dedupe set of existence checks, per image */
@@ -273,10 +274,24 @@ bool shim_enter(struct shim_call *c)
 	c->saved_errno = errno;
 	c->err = 0;
 	c->active = false;
+	c->map = false;
 	if (t_guard || atomic_load_explicit(&g.mode, memory_order_acquire) == MODE_OFF)
 		return false;
 	t_guard = 1;
 	c->active = true;
+	c->map = shim_vr;
+	return true;
+}
+
+bool shim_enter_v(struct shim_call *c)
+{
+	if (shim_enter(c))
+		return true;
+	if (__builtin_expect(!shim_vr, 1) || t_guard)
+		return false;
+	/* not recording (GG_SHIM_OFF, a trace failure): the paths are still mapped */
+	t_guard = 1;
+	c->map = true;
 	return true;
 }
 
@@ -301,12 +316,14 @@ bool shim_enter_proc(struct shim_call *c)
 	shim_check_alive();
 	if (shim_enter(c))
 		return true;
-	if (t_guard || !g.failed)
+	if (t_guard || (!g.failed && !shim_vr))
 		return false;
-	/* not recording any more, but the children must learn it from the environment */
+	/* not recording any more, but the children must learn it from the environment,
+	 * and under GG_VROOT every exec goes through the recorded loader */
 	c->saved_errno = errno;
 	c->err = 0;
 	c->active = true;
+	c->map = shim_vr;
 	t_guard = 1;
 	return true;
 }
@@ -344,6 +361,10 @@ static void cwd_refresh(void)
 	long n = syscall(SYS_getcwd, tmp, sizeof(tmp));
 	if (n <= 0 || tmp[0] != '/')
 		tmp[0] = '\0';
+	if (shim_vr && tmp[0]) {
+		vpath_set_cwd(&shim_vp, tmp); /* for the exec plans */
+		shim_vunmap(tmp);	       /* recorded: the virtual cwd, R/x -> /x */
+	}
 	atomic_fetch_add(&g.cwd_seq, 1);
 	memcpy(g.cwd, tmp, strlen(tmp) + 1);
 	atomic_fetch_add(&g.cwd_seq, 1);
@@ -361,7 +382,24 @@ static void cwd_copy(char *out)
 	if (!out[0]) {
 		ssize_t n = readlink("/proc/self/cwd", out, PATH_MAX - 1);
 		out[n > 0 ? n : 0] = '\0';
+		if (shim_vr)
+			shim_vunmap(out);
 	}
+}
+
+void shim_cwd_copy(char *out)
+{
+	cwd_copy(out);
+}
+
+void shim_cwd_changed(void)
+{
+	cwd_refresh();
+}
+
+const char *shim_lib_path(void)
+{
+	return g.lib_path;
 }
 
 void shim_fdpath(int fd, char *out)
@@ -371,6 +409,8 @@ void shim_fdpath(int fd, char *out)
 	fmt_u64(p, (uint64_t)fd, 10, 0);
 	n = readlink(link, out, SHIM_PATH_CAP - 1);
 	out[n > 0 ? n : 0] = '\0';
+	if (shim_vr && out[0] == '/')
+		shim_vunmap(out);
 }
 
 void shim_abspath(int dirfd, const char *path, char *out)
@@ -458,6 +498,14 @@ static int stdio_type(int fd)
 	return (int)((st.st_mode & S_IFMT) >> 12);
 }
 
+/* The path the image was exec'd as: under GG_VROOT the kernel's is R's loader or the
+ * resolved executable, the parent passes the path it gave in GG_VEXECFN. */
+static const char *proc_execfn(void)
+{
+	const char *v = shim_vr ? shim_getenv(GG_ENV_VEXECFN) : NULL;
+	return v && v[0] ? v : shim_vname((const char *)getauxval(AT_EXECFN));
+}
+
 /* PROC: the first record of a log (see trace_format.h for the fields). */
 static int write_proc(int fd, pid_t pid, int origin, uint64_t start_ns, const char *log_parent,
 		      char **argv, char **envp)
@@ -486,7 +534,7 @@ static int write_proc(int fd, pid_t pid, int origin, uint64_t start_ns, const ch
 		argv_budget = argv_need + 16;
 	struct gg_rec_proc rec = {
 		.pid = pid, .ppid = getppid(), .origin = (uint64_t)origin, .start_ns = start_ns,
-		.exe = g.exe, .execfn = (const char *)getauxval(AT_EXECFN),
+		.exe = g.exe, .execfn = proc_execfn(),
 		.argv = { argv, argv_budget }, .env = { envp, budget - argv_budget },
 		.cwd = cwd, .umask = um, .uid = getuid(), .gid = getgid(), .parent_log = log_parent,
 		.stdio = { stdio_type(0), stdio_type(1), stdio_type(2) },
@@ -755,8 +803,12 @@ void rec_list(int fn, int dirfd, const char *path, int fd_for_listing, long ret,
 			return;
 	}
 	if (ret >= 0) {
-		if (path)
-			dfd = (int)syscall(SYS_openat, dirfd, path,
+		char host[SHIM_VPATH_CAP];
+		const char *hp = path;
+		if (path && shim_vr && shim_vmap(dirfd, path, 0, host, &hp) < 0)
+			hp = NULL; /* the directory the call listed under R, read again */
+		if (hp)
+			dfd = (int)syscall(SYS_openat, dirfd, hp,
 					   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		else
 			dfd = (int)syscall(SYS_openat, fd_for_listing, ".",
@@ -855,9 +907,15 @@ void rec_net(int fn, int domain, int type, long ret, int err)
 
 /* ---- shared objects ----------------------------------------------------------- */
 
+/* Under GG_VROOT: the loader's virtual path, its links resolved (rec_objs_init). */
+static char vinterp[SHIM_VPATH_CAP];
+
+/* Under GG_VROOT, names are virtual (shim_vname), and neither the main program nor
+ * the loader, which the loader run as a command names like any object, is one. */
 static bool obj_skip(const char *name)
 {
-	return !name || name[0] != '/' || !strcmp(name, g.lib_path);
+	return !name || name[0] != '/' || !strcmp(name, g.lib_path) ||
+	       (shim_vr && (!strcmp(name, shim_vp.exe) || !strcmp(name, vinterp)));
 }
 
 #define OBJS_MAX 1024
@@ -891,7 +949,7 @@ static void objs_emit(char *buf, struct objs_snap *s)
 static int objs_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
 	struct objs_snap *s = data;
-	const char *name = info->dlpi_name;
+	const char *name = shim_vname(info->dlpi_name);
 
 	if (obj_skip(name) || !strcmp(name, s->interp) || s->n == OBJS_MAX)
 		return 0;
@@ -938,6 +996,9 @@ static void rec_objs(bool after_dlopen)
 static void rec_objs_init(void)
 {
 	const char *interp = main_interp();
+	char host[SHIM_VPATH_CAP];
+	if (shim_vr && interp[0] && vpath_map(&shim_vp, NULL, interp, 0, host, sizeof(host)) > 0)
+		vpath_unmap(&shim_vp, host, vinterp, sizeof(vinterp));
 	rec_objs(false);
 	/* the loader is reported as interp: not as a new object after a dlopen */
 	if (interp[0])
@@ -955,7 +1016,7 @@ void rec_objs_handle(void *handle)
 	while (lm->l_prev)
 		lm = lm->l_prev;
 	for (; lm && s.n < OBJS_MAX; lm = lm->l_next) {
-		const char *name = lm->l_name;
+		const char *name = shim_vname(lm->l_name);
 		if (!obj_skip(name) && seen_first(GG_FN_dlopen, name, strlen(name), 0, 0))
 			s.names[s.n++] = name;
 	}
@@ -1051,28 +1112,6 @@ void rec_execfail(int fn, const char *path, int err)
 	tenc_rec_execfail(&e, now_ns(CLOCK_MONOTONIC), &r);
 	emit_exec_like(&e);
 }
-
-/*
- * glibc's posix_spawn_file_actions_t layout (glibc posix/spawn_int.h, stable since
- * 2.2 with tags appended): read to record what the child sees.
- */
-struct glibc_spawn_action {
-	enum { SA_CLOSE, SA_DUP2, SA_OPEN, SA_CHDIR, SA_FCHDIR, SA_CLOSEFROM, SA_TCSETPGRP } tag;
-	union {
-		struct { int fd; } close_action;
-		struct { int fd, newfd; } dup2_action;
-		struct { int fd; char *path; int oflag; mode_t mode; } open_action;
-		struct { char *path; } chdir_action;
-		struct { int fd; } fchdir_action;
-		struct { int from; } closefrom_action;
-	} action;
-};
-
-struct glibc_file_actions {
-	int allocated, used;
-	struct glibc_spawn_action *actions;
-	int pad[16];
-};
 
 struct spawn_fill {
 	const struct glibc_file_actions *fa;
@@ -1315,11 +1354,11 @@ static int find_trace_dir(char *out, bool *is_root)
 	struct stat st;
 
 	*is_root = !(v && v[0]);
+	cwd_copy(cwd); /* a host path: GG_VROOT is read after this */
 	if (v && v[0]) {
-		path_join(g.cwd[0] ? g.cwd : NULL, v, out, PATH_MAX);
+		path_join(cwd[0] ? cwd : NULL, v, out, PATH_MAX);
 		return 0;
 	}
-	cwd_copy(cwd);
 	v = shim_getenv(GG_ENV_DIR);
 	if (v && v[0]) {
 		path_join(cwd, v, out, PATH_MAX - 8);
@@ -1410,8 +1449,15 @@ __attribute__((constructor)) static void shim_init(int argc, char **argv, char *
 
 	t_guard = 1;
 	g.pid = raw_getpid();
-	if (off && off[0] == '1')
+	if (off && off[0] == '1') {
+		/* not recording, but GG_VROOT still maps every path */
+		if (shim_getenv(GG_ENV_VROOT)) {
+			dl_iterate_phdr(lib_path_cb, (void *)(uintptr_t)&shim_init);
+			shim_vroot_init();
+			cwd_refresh();
+		}
 		goto out;
+	}
 	{
 		const char *root = shim_getenv(GG_ENV_SHIM_ROOT);
 		char *p = cat(g.root_env, GG_ENV_SHIM_ROOT "=");
@@ -1433,6 +1479,15 @@ __attribute__((constructor)) static void shim_init(int argc, char **argv, char *
 	g.exe[n > 0 ? n : 0] = '\0';
 	cwd_refresh();
 	find_trace_dir(g.trace_dir, &is_root);
+	/* after the trace directory, which is a host path */
+	shim_vroot_init();
+	if (shim_vr) {
+		cwd_refresh();
+		if (shim_vp.exe[0]) /* the kernel's answer is R's loader */
+			memcpy(g.exe, shim_vp.exe, sizeof(g.exe));
+		else
+			shim_vunmap(g.exe);
+	}
 	g.origin = is_root ? GG_ORIGIN_ROOT : GG_ORIGIN_EXEC;
 	if (is_root) {
 		mkdir_p(g.trace_dir);

@@ -11,6 +11,11 @@
  * the first event, for a forked child.  A failure to write the trace disables
  * recording for this image with one warning on stderr and passes GG_SHIM_OFF=1 on to
  * the children; the program itself never sees the difference.
+ *
+ * Level 3 (GG_VROOT, vroot.c, contract in vpath.h): the wrappers of calls that take
+ * paths map them under the root before the real call (SHIM_WRAP_P), whether or not
+ * the image records; the exec family and posix_spawn run through vexec_plan.  What
+ * is recorded stays the program's (virtual) path.
  */
 #ifndef GG_SHIM_H
 #define GG_SHIM_H
@@ -41,10 +46,14 @@ struct shim_call {
 	int saved_errno; /* errno at entry, restored at leave unless set */
 	int err;         /* errno the real call left */
 	bool active;     /* recording for this call */
+	bool map;        /* GG_VROOT: map this call's paths (vroot.c) */
 };
 
 /* Enter a wrapper: false if this call must not be recorded (re-entry, disabled). */
 bool shim_enter(struct shim_call *c);
+/* Enter a wrapper that takes paths: true if this call is recorded (c->active) or its
+ * paths are mapped under GG_VROOT (c->map), which goes on when recording is off. */
+bool shim_enter_v(struct shim_call *c);
 /* Enter a wrapper that starts a process: also true after a trace failure, so the
  * environment fixup can pass GG_SHIM_OFF on (the records go nowhere). */
 bool shim_enter_proc(struct shim_call *c);
@@ -70,6 +79,119 @@ void shim_exec_end(void);
 		return ret;                                                       \
 	}
 
+/*
+ * The same shape for a call that takes a path `p` (a parameter name) relative to
+ * dirfd `dfd`: under GG_VROOT one pre-call step maps it (shim_vmap into shim_vbuf,
+ * `vfl`: 0 or VPATH_NOFOLLOW) and the real call gets the host path; `p` is the program's
+ * (virtual) path again when `record` runs, so the trace holds the recorded paths.
+ * A path that cannot be mapped fails the call with `fail` and the mapping's errno.
+ * SHIM_WRAP_P2 maps a second path `p2` (rename, link) the same way.
+ */
+#define SHIM_WRAP_P(rtype, name, params, args, fail, dfd, p, vfl, record)         \
+	DECL_REAL(name);                                                          \
+	GG_EXPORT rtype name params                                               \
+	{                                                                         \
+		struct shim_call c_;                                              \
+		rtype ret;                                                        \
+		const char *const v_ = (p);                                       \
+		if (!shim_enter_v(&c_))                                           \
+			return REAL(name) args;                                   \
+		if (__builtin_expect(c_.map, 0)) {                                \
+			const char *m_;                                           \
+			char *h_ = shim_vbuf();                                   \
+			int e_ = h_ ? shim_vmap((dfd), v_, (vfl), h_, &m_) : -ENOMEM; \
+			if (e_ < 0) {                                             \
+				c_.err = -e_;                                     \
+				shim_leave(&c_);                                  \
+				return fail;                                      \
+			}                                                         \
+			p = m_;                                                   \
+		}                                                                 \
+		ret = REAL(name) args;                                            \
+		c_.err = errno;                                                   \
+		p = v_;                                                           \
+		if (c_.active) {                                                  \
+			record;                                                   \
+		}                                                                 \
+		shim_leave(&c_);                                                  \
+		return ret;                                                       \
+	}
+
+#define SHIM_WRAP_P2(rtype, name, params, args, fail, dfd, p, vfl, dfd2, p2, vfl2, record) \
+	DECL_REAL(name);                                                          \
+	GG_EXPORT rtype name params                                               \
+	{                                                                         \
+		struct shim_call c_;                                              \
+		rtype ret;                                                        \
+		const char *const v_ = (p), *const v2_ = (p2);                    \
+		if (!shim_enter_v(&c_))                                           \
+			return REAL(name) args;                                   \
+		if (__builtin_expect(c_.map, 0)) {                                \
+			const char *m_, *m2_ = NULL;                              \
+			char *h_ = shim_vbuf();                                   \
+			int e_ = h_ ? shim_vmap((dfd), v_, (vfl), h_, &m_) : -ENOMEM; \
+			if (e_ == 0)                                              \
+				e_ = shim_vmap((dfd2), v2_, (vfl2),               \
+					       h_ + SHIM_VPATH_CAP, &m2_);         \
+			if (e_ < 0) {                                             \
+				c_.err = -e_;                                     \
+				shim_leave(&c_);                                  \
+				return fail;                                      \
+			}                                                         \
+			p = m_;                                                   \
+			p2 = m2_;                                                 \
+		}                                                                 \
+		ret = REAL(name) args;                                            \
+		c_.err = errno;                                                   \
+		p = v_;                                                           \
+		p2 = v2_;                                                         \
+		if (c_.active) {                                                  \
+			record;                                                   \
+		}                                                                 \
+		shim_leave(&c_);                                                  \
+		return ret;                                                       \
+	}
+
+/* ---- level 3: GG_VROOT (vroot.c; the contract is in shim/vpath.h) ---------------- */
+
+#define SHIM_VPATH_CAP 4096 /* VPATH_MAX */
+
+/* GG_VROOT is set for this image: fixed at start-up, never changes afterwards. */
+extern bool shim_vr;
+/* The image's virtual view (root, cwd, exe); valid when shim_vr. */
+struct vpath;
+extern struct vpath shim_vp;
+
+/* Two SHIM_VPATH_CAP buffers for the mapped paths of one call, per thread (mmap'd at
+ * its first mapped call: no stack for them in the wrappers); NULL if out of memory. */
+char *shim_vbuf(void);
+/* Start-up: read GG_VROOT, GG_VEXE, GG_VLIBPATH; a root that cannot be used ends the
+ * process (level 3 must never run on the host's files). */
+void shim_vroot_init(void);
+/*
+ * The host path the real call gets for the program's (dirfd, path): *out = path
+ * itself for NULL or "" (AT_EMPTY_PATH, the kernel's own ENOENT) or a dirfd that
+ * names no directory (pipe: the kernel's ENOTDIR), else the mapped path in
+ * buf[SHIM_VPATH_CAP].  Returns 0 or -errno (ENAMETOOLONG, ELOOP).
+ */
+int shim_vmap(int dirfd, const char *path, int vflags, char *buf, const char **out);
+/* A host path the kernel answered (getcwd, /proc/self/fd/N) as the virtual path, in
+ * place: R/x -> /x; anything else unchanged. */
+void shim_vunmap(char *p);
+/* The virtual name of a loaded object (dl_iterate_phdr): a suffix of `name`. */
+const char *shim_vname(const char *name);
+/* The loader search list for every exec (GG_VLIBPATH), NULL for the default. */
+const char *shim_vlibpath(void);
+/* Level 3 refuses an object loaded from outside R (the loader's trusted-directory
+ * fallback, a host DT_RPATH): prints one line and ends the process. */
+void shim_vcheck_objects(void);
+/* The shim's own path (LD_PRELOAD entry for the children). */
+const char *shim_lib_path(void);
+/* Refresh the recorded cwd after a chdir (virtual under GG_VROOT). */
+void shim_cwd_changed(void);
+/* The cwd paths are recorded relative to (virtual under GG_VROOT), out[PATH_MAX]. */
+void shim_cwd_copy(char *out);
+
 /* Absolute form of (dirfd, path) into out[PATH_MAX * 2]; "" for NULL. */
 #define SHIM_PATH_CAP (PATH_MAX * 2)
 void shim_abspath(int dirfd, const char *path, char *out);
@@ -93,6 +215,29 @@ void rec_objs_handle(void *handle); /* the link map of a dlmopen handle */
 /* STDIN and NET: once per image (and per domain). */
 void shim_note_stdin(int fn);
 void rec_net(int fn, int domain, int type, long ret, int err);
+/*
+ * glibc's posix_spawn_file_actions_t layout (glibc posix/spawn_int.h, stable since
+ * 2.2 with tags appended): read to record what the child sees, and rewritten with
+ * host paths under GG_VROOT.
+ */
+struct glibc_spawn_action {
+	enum { SA_CLOSE, SA_DUP2, SA_OPEN, SA_CHDIR, SA_FCHDIR, SA_CLOSEFROM, SA_TCSETPGRP } tag;
+	union {
+		struct { int fd; } close_action;
+		struct { int fd, newfd; } dup2_action;
+		struct { int fd; char *path; int oflag; mode_t mode; } open_action;
+		struct { char *path; } chdir_action;
+		struct { int fd; } fchdir_action;
+		struct { int from; } closefrom_action;
+	} action;
+};
+
+struct glibc_file_actions {
+	int allocated, used;
+	struct glibc_spawn_action *actions;
+	int pad[16];
+};
+
 void rec_spawn(int fn, const char *path, char *const argv[], char *const envp[], long ret,
 	       int err, const void *file_actions, bool opaque);
 

@@ -137,17 +137,30 @@ static int parse_shebang(char *line, long n, char **interp, char **arg)
 
 /*
  * Append each ':'-separated absolute directory of lp, mapped under R, to out[cap]
- * (w bytes used so far).  Entries that are not absolute ($ORIGIN/..., relative) are
- * left out: $ORIGIN is expanded by the loader against the host path of the object,
- * which is already under R, so the object's own DT_RUNPATH serves them.
+ * (w bytes used so far).  With `origin` (the host directory of the executable), a
+ * "$ORIGIN" or "${ORIGIN}" entry is expanded against it (the executable's run path
+ * is passed this way because the loader is told to ignore it: --inhibit-rpath);
+ * without, such entries and relative ones are left out.
  */
-static int map_libpath(const struct vpath *vp, const char *lp, char *out, size_t cap,
-		       size_t *w)
+static int map_libpath(const struct vpath *vp, const char *lp, const char *origin, char *out,
+		       size_t cap, size_t *w)
 {
 	while (*lp) {
 		const char *e = strchr(lp, ':');
 		size_t n = e ? (size_t)(e - lp) : strlen(lp);
-		if (n && lp[0] == '/') {
+		size_t on = !origin ? 0 : !strncmp(lp, "$ORIGIN", 7) ? 7
+				      : !strncmp(lp, "${ORIGIN}", 9) ? 9 : 0;
+		if (on && n >= on && (n == on || lp[on] == '/')) {
+			size_t ol = strlen(origin);
+			if (*w + 1 + ol + n - on >= cap)
+				return -ENAMETOOLONG;
+			if (*w)
+				out[(*w)++] = ':';
+			memcpy(out + *w, origin, ol);
+			*w += ol;
+			memcpy(out + *w, lp + on, n - on);
+			*w += n - on;
+		} else if (n && lp[0] == '/') {
 			if (*w + 1 + vp->root_len + n >= cap)
 				return -ENAMETOOLONG;
 			if (*w)
@@ -254,14 +267,20 @@ out_close_fd:
 			rc = -ENOEXEC;	/* no recorded loader: never fall back to the host's */
 			goto out_restore_errno;
 		}
+		char origin[VPATH_MAX];
+		size_t ol = strlen(x->exe);
+		while (ol > 0 && x->exe[ol - 1] != '/')
+			ol--;
+		memcpy(origin, x->exe, ol > 1 ? ol - 1 : 1);
+		origin[ol > 1 ? ol - 1 : 1] = '\0';
 		x->libpath[0] = '\0';
-		rc = map_libpath(vp, rpath, x->libpath, sizeof(x->libpath), &lw);
+		rc = map_libpath(vp, rpath, origin, x->libpath, sizeof(x->libpath), &lw);
 		if (!rc)
-			rc = map_libpath(vp, libpath ? libpath : VEXEC_DEFAULT_LIBPATH,
+			rc = map_libpath(vp, libpath ? libpath : VEXEC_DEFAULT_LIBPATH, NULL,
 					 x->libpath, sizeof(x->libpath), &lw);
 		if (rc)
 			goto out_restore_errno;
-		if (7 + npre + nargs + 1 > cap) {
+		if (9 + npre + nargs + 1 > cap) {
 			rc = -E2BIG;
 			goto out_restore_errno;
 		}
@@ -269,6 +288,13 @@ out_close_fd:
 		out_argv[w++] = "--inhibit-cache";
 		out_argv[w++] = "--library-path";
 		out_argv[w++] = x->libpath;
+		if (rpath[0]) {
+			/* DT_RPATH is searched before --library-path, as host paths: the
+			 * executable's run path is in LP instead (glibc elf/dl-load.c
+			 * decompose_rpath matches the main map's name, x->exe) */
+			out_argv[w++] = "--inhibit-rpath";
+			out_argv[w++] = x->exe;
+		}
 		out_argv[w++] = "--argv0";
 		out_argv[w++] = argv0;
 		out_argv[w++] = x->exe;

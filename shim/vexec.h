@@ -7,20 +7,24 @@
  * an execve(path, argv) of a virtual path into the host execve to perform instead:
  *
  *   dynamic ELF   R/<PT_INTERP> --inhibit-cache --library-path <LP under R>
- *                               --argv0 <argv[0]> R/<path> argv[1..]
+ *                               [--inhibit-rpath R/<path>] --argv0 <argv[0]>
+ *                               R/<path> argv[1..]
  *   static ELF    R/<path> argv (executed directly: there is no loader to redirect)
  *   "#!" script   the interpreter (mapped, itself planned again: at most
  *                 VEXEC_MAX_SCRIPTS levels, as the kernel's BINPRM recursion limit)
  *                 with argv [interp, optional arg, path as passed, argv[1..]], the
  *                 kernel's convention (binfmt_script)
  *
- * LP is the executable's own DT_RUNPATH (or DT_RPATH) absolute entries, then the
- * caller's colon-separated list of *virtual* library directories (the recorded
- * loader's search list; NULL = VEXEC_DEFAULT_LIBPATH), each mapped under R as written;
- * "$ORIGIN" entries are left to the loader (the object's host path is under R).  The
- * loader (glibc >= 2.33 for --argv0) still tries DT_RPATH entries as host paths
- * before LP, the shared objects' own absolute run paths, and its compiled-in trusted
- * directories on the host after LP; docs/level3.md lists these as known leaks.
+ * LP is the executable's own DT_RUNPATH (or DT_RPATH) entries, absolute ones mapped
+ * under R and "$ORIGIN" ones expanded against the executable's host directory, then
+ * the caller's colon-separated list of *virtual* library directories (the recorded
+ * loader's search list; NULL = VEXEC_DEFAULT_LIBPATH), each mapped under R as
+ * written.  An executable with a run path gets --inhibit-rpath: DT_RPATH is searched
+ * before --library-path, as host paths (glibc elf/dl-load.c decompose_rpath).  The
+ * loader (glibc >= 2.33 for --argv0) still applies the shared objects' own absolute
+ * run paths as host paths, and searches its compiled-in trusted directories on the
+ * host after LP: the shim refuses any object mapped from outside R (vroot.c), and
+ * docs/level3.md lists what remains.
  *
  * The planned process's /proc/self/exe is the loader; `vexe` is the virtual path the
  * program believes it runs (what vpath_readlink_self must answer in the child).
@@ -36,6 +40,9 @@
 
 #define VEXEC_MAX_SCRIPTS 4	/* "#!" levels, as Linux (fs/exec.c) */
 #define VEXEC_SHEBANG_MAX 256	/* bytes of a "#!" line read, as Linux BINPRM_BUF_SIZE */
+/* out_argv needs argc (argv's length) + VEXEC_ARGV_EXTRA entries at most: the loader,
+ * its 6 options and their values, one "#!" interpreter and argument per level, the NULL */
+#define VEXEC_ARGV_EXTRA (10 + 2 * VEXEC_MAX_SCRIPTS)
 #define VEXEC_DEFAULT_LIBPATH "/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:/lib64:/lib:/usr/lib"
 
 enum vexec_kind { VEXEC_LOADER, VEXEC_STATIC };

@@ -3,6 +3,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -13,7 +15,8 @@
 /* Passthrough prefixes: the path itself and everything under it stay host paths. */
 static const char *const passthrough[] = {
 	"/proc", "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
-	"/dev/tty", "/dev/fd", "/dev/stdin", "/dev/stdout", "/dev/stderr",
+	"/dev/tty", "/dev/fd", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/ptmx",
+	"/dev/pts",
 };
 
 bool vpath_is_passthrough(const char *p)
@@ -86,6 +89,66 @@ static long finish_passthrough(const struct vpath *vp, const char *left, char *o
 	return n;
 }
 
+/* The openat2 fast path works here (cleared, once for all, when the kernel refuses it). */
+static volatile int fast_ok = 1;
+
+/* True when `p` has a ".." component. */
+static bool has_dotdot(const char *p)
+{
+	for (const char *s = p; (s = strstr(s, "..")); s += 2)
+		if ((s == p || s[-1] == '/') && (s[2] == '/' || s[2] == '\0'))
+			return true;
+	return false;
+}
+
+/*
+ * The fast path (vpath.h): out = R + the cleaned absolute virtual path when no
+ * component is a symlink.  Returns the length, or -EAGAIN: walk instead.
+ */
+static long map_fast(const struct vpath *vp, const char *base, const char *path, int flags,
+		     char *out, size_t lim)
+{
+	size_t n = strlen(path);
+	bool nofollow = (flags & VPATH_NOFOLLOW) && path[n - 1] != '/' &&
+			!(path[n - 1] == '.' && (n == 1 || path[n - 2] == '/'));
+	struct open_how how = {
+		.flags = O_PATH | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0),
+		.resolve = RESOLVE_NO_SYMLINKS,
+	};
+	long len, fd;
+
+	if (!fast_ok || has_dotdot(path))
+		return -EAGAIN;
+	len = path_join(path[0] == '/' ? NULL : base, path, out + vp->root_len,
+			lim - vp->root_len);
+	if (len < 0 || vpath_is_passthrough(out + vp->root_len))
+		return -EAGAIN; /* the walk gives the error, or the passthrough */
+	memcpy(out, vp->root, vp->root_len);
+	if (len == 1) { /* "/": R itself */
+		out[vp->root_len] = '\0';
+		len = 0;
+	}
+	fd = syscall(SYS_openat2, AT_FDCWD, out, &how, sizeof(how));
+	if (fd >= 0) {
+		syscall(SYS_close, fd);
+		return (long)vp->root_len + len;
+	}
+	switch (errno) {
+	case ENOENT:
+	case ENOTDIR:
+	case EACCES: /* the walk stops at the same component: the rest is lexical */
+		return (long)vp->root_len + len;
+	case ENOSYS:
+	case EPERM:
+	case EINVAL:
+	case E2BIG:
+		fast_ok = 0;
+		return -EAGAIN;
+	default: /* ELOOP: a link on the way; EMFILE, ... */
+		return -EAGAIN;
+	}
+}
+
 /*
  * The walk: `out` holds R + the resolved virtual prefix (out[0..len)), `rest` the
  * components still to resolve.  One component at a time: "." is dropped, ".." pops
@@ -112,6 +175,14 @@ long vpath_map(const struct vpath *vp, const char *base, const char *path, int f
 	memcpy(rest, path, rlen + 1);
 	if (vp->root_len >= lim)
 		return -ENAMETOOLONG;
+	if (!(flags & VPATH_WALK)) {
+		const char *b = base ? base : vp->cwd;
+		if (path[0] == '/' || b[0] == '/') {
+			ret = map_fast(vp, b, path, flags, out, lim);
+			if (ret != -EAGAIN)
+				goto out_restore_errno;
+		}
+	}
 	memcpy(out, vp->root, vp->root_len);
 	len = vp->root_len;
 	if (path[0] != '/') {

@@ -19,10 +19,16 @@
  *  - A component that does not exist (or is not a symlink, or cannot be read) ends the
  *    symlink walk: the rest is joined lexically, and the real call reports the error
  *    (ENOENT, ENOTDIR, EACCES) itself.  Only -ENAMETOOLONG and -ELOOP come from here.
+ *  - Fast path: a path without ".." is first checked in one openat2(2) with
+ *    RESOLVE_NO_SYMLINKS (O_PATH, closed at once): when no component is a symlink
+ *    (or the first missing one comes before any), R + the cleaned path is the
+ *    answer the walk would give.  ELOOP (a link on the way) falls back to the walk;
+ *    a kernel without openat2 (ENOSYS, or a seccomp policy's EPERM) turns the fast
+ *    path off for the process.
  *  - Passthrough paths stay host paths, unmapped and unresolved:
  *        /proc (and everything under it)  the kernel's view of this process
  *        /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty
- *        /dev/fd /dev/stdin /dev/stdout /dev/stderr (and under them)
+ *        /dev/fd /dev/stdin /dev/stdout /dev/stderr /dev/ptmx /dev/pts (and under them)
  *    /tmp is NOT passthrough: a compiler's temporaries (/tmp/ccXXXX.s) go to R/tmp,
  *    which keeps jobs apart and keeps the worker's own /tmp (its cache, other roots)
  *    out of the program's reach.  A host path that happens to start with R is not
@@ -36,6 +42,47 @@
  * errno), fixed caller buffers, raw syscalls only (readlinkat through syscall(2) so the
  * shim's own readlink wrapper is not re-entered): safe in the shim's hot path and
  * between fork and exec.
+ *
+ * The GG_VROOT contract (libggshim.so, docs/level3.md): how a caller (`gg worker
+ * exec`, the isolated engine, tests/e2e/vpath.sh) runs a command at level 3.
+ *  - R holds, at their recorded absolute paths: every file the command reads (the
+ *    executables, their PT_INTERP loader, every shared object with its recorded
+ *    symlinks, headers, ...), and the directories it writes to (R/tmp for compiler
+ *    temporaries, the output directories).  GG_VROOT may reach R through symlinks
+ *    (the shim canonicalizes it and accepts both spellings in the loader's object
+ *    names); the shim's own NEEDED libraries (libc.so.6; libubsan in a sanitizer
+ *    build) are loaded from R like any other.
+ *    Passthrough paths (/proc, /dev/null, ...) are the host's.
+ *  - Environment of the first process:
+ *        LD_PRELOAD=<host path of libggshim.so>   (host path: never mapped)
+ *        GG_VROOT=<R>                              (GG_ENV_VROOT, absolute host path)
+ *        GG_VEXE=<virtual path of the executable>  (GG_ENV_VEXE: vexec.vexe of the plan)
+ *        GG_VEXECFN=<the path as given to exec>    (optional, GG_ENV_VEXECFN: recorded as
+ *                         the image's execfn, which the kernel's AT_EXECFN no longer is)
+ *        GG_VLIBPATH=<virtual dirs, ':'-separated> (optional, GG_ENV_VLIBPATH: the
+ *                         loader's search list for every exec; VEXEC_DEFAULT_LIBPATH)
+ *        GG_TRACE_DIR=<host dir>  to record (a host path, never mapped), or
+ *        GG_SHIM_OFF=1            not to record: virtualization is on either way.
+ *    The shim keeps them (GG_VEXE updated) in every child's environment; the
+ *    inferer drops GG_* and LD_PRELOAD from thunks, so a recording under R and
+ *    on the host give the same thunks.
+ *  - The host cwd of the first process is R + the virtual cwd (a cwd outside R is
+ *    taken as "/").
+ *  - The first exec is the caller's: plan it as the shim plans every later one,
+ *        vpath_init(&vp, R, vcwd, NULL);
+ *        vexec_plan(&vp, cmd_virtual_path, argv, libpath_or_NULL, &x, argv2, cap);
+ *            (cap = argc + VEXEC_ARGV_EXTRA; x is ~30 KiB: not on a small stack)
+ *        chdir(R + vcwd); execve(x.file, argv2, env + "GG_VEXE=" x.vexe
+ *                                   [+ "GG_VEXECFN=" cmd_virtual_path, "PWD=" vcwd]);
+ *    (PATH search is the caller's for the first exec; the shim does it, mapped,
+ *    for execvp and posix_spawnp.)  tests/tools/vexec_plan prints a plan, or with
+ *    --exec performs it (optionally after a chroot).  A static executable runs
+ *    directly (VEXEC_STATIC): nothing virtualizes it, the inferer marks such thunks
+ *    local-only (THUNK_LOCAL_OPAQUE_BINARY).
+ *  - A process of the run that maps an object from outside R (the loader's trusted
+ *    directories, a host run path) stops at once: "gg: level 3 (GG_VROOT): shared
+ *    object loaded from outside the root: PATH", status 127.  So does a GG_VROOT
+ *    that does not exist.
  */
 #ifndef GG_VPATH_H
 #define GG_VPATH_H
@@ -43,12 +90,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Environment of a level-3 process (the contract above). */
+#define GG_ENV_VROOT "GG_VROOT"
+#define GG_ENV_VEXE "GG_VEXE"
+#define GG_ENV_VLIBPATH "GG_VLIBPATH"
+#define GG_ENV_VEXECFN "GG_VEXECFN"
+
 #define VPATH_MAX 4096		/* PATH_MAX: host and virtual paths, NUL included */
 #define VPATH_MAX_LINKS 40	/* symlinks followed per resolution, as the kernel (MAXSYMLINKS) */
 
 /* Resolution flags. */
 #define VPATH_NOFOLLOW 0x1	/* do not follow a symlink in the last component (lstat,
 				 * readlink, unlink, rename, O_NOFOLLOW, AT_SYMLINK_NOFOLLOW) */
+#define VPATH_WALK 0x2		/* always walk component by component (tests: the one-call
+				 * check below must give the same answers) */
 
 /*
  * One process's virtual view: the root, the virtual cwd, the virtual executable.

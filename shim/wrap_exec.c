@@ -9,19 +9,30 @@
  * friends search PATH here, the way glibc does (posix/execvpe.c), so each candidate
  * is one EXEC record and the failures in between are visible.
  *
- * Everything here may run in a vfork child: only stack buffers and syscalls.
+ * Under GG_VROOT every exec and spawn is planned through R's loader instead
+ * (vexec_one, vspawn: shim/vexec.h), and system/popen, whose glibc versions run the
+ * host's /bin/sh through internal calls, are rebuilt on that spawn.
+ *
+ * Everything here may run in a vfork child: only stack buffers and syscalls (vfork
+ * is fork here, so the level-3 plans' mmap'd buffers are the child's own).
  */
 #include <elf.h>
+#include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "shim/path.h"
 #include "shim/shim.h"
+#include "shim/vexec.h"
+#include "shim/vpath.h"
 
 DECL_REAL(execve);
 DECL_REAL(fexecve);
@@ -114,6 +125,352 @@ static size_t preload_len(char *const envp[])
 	char str_[nstr_];                                                          \
 	char *const *out = shim_env_fixup(envp, vec_, nvec_, str_, nstr_)
 
+/* ---- level 3: every exec through the recorded loader (GG_VROOT) -------------------- */
+
+/*
+ * One anonymous mapping per exec or spawn holds the plan (a struct vexec is ~30 KiB:
+ * not for a thread's stack), the new argv, the new environment and its strings,
+ * handed out by a bump allocator; unmapped when the exec returns.
+ */
+struct vx_buf {
+	char *base, *p, *end;
+};
+
+static void *vx_alloc(struct vx_buf *b, size_t n)
+{
+	void *r;
+	n = (n + 15) & ~(size_t)15;
+	if ((size_t)(b->end - b->p) < n)
+		return NULL;
+	r = b->p;
+	b->p += n;
+	return r;
+}
+
+static int vx_map(struct vx_buf *b, size_t argc, char *const envp[], size_t extra)
+{
+	size_t envn = 0, sz;
+	while (envp && envp[envn])
+		envn++;
+	sz = sizeof(struct vexec) + (argc + 1 + VEXEC_ARGV_EXTRA) * sizeof(char *) +
+	     (envn + 16) * sizeof(char *) + 4 * (VPATH_MAX + 32) + preload_len(envp) + extra +
+	     (64u << 10); /* slack: PATH candidates and "#!" fallbacks; pages never touched
+			    * cost nothing */
+	sz = (sz + 4095) & ~(size_t)4095;
+	b->base = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (b->base == MAP_FAILED)
+		return -ENOMEM;
+	b->p = b->base;
+	b->end = b->base + sz;
+	return 0;
+}
+
+static void vx_unmap(struct vx_buf *b)
+{
+	munmap(b->base, (size_t)(b->end - b->base));
+}
+
+static char *vx_str(struct vx_buf *b, const char *a, const char *c, const char *d)
+{
+	size_t na = strlen(a), nc = c ? strlen(c) : 0, nd = d ? strlen(d) : 0;
+	char *s = vx_alloc(b, na + nc + nd + 1);
+	if (!s)
+		return NULL;
+	memcpy(s, a, na);
+	if (c)
+		memcpy(s + na, c, nc);
+	if (d)
+		memcpy(s + na + nc, d, nd);
+	s[na + nc + nd] = '\0';
+	return s;
+}
+
+static bool env_is(const char *e, const char *key)
+{
+	size_t n = strlen(key);
+	return !strncmp(e, key, n) && e[n] == '=';
+}
+
+/*
+ * The environment of a level-3 child: envp (already fixed up for recording) with the
+ * shim in LD_PRELOAD even when recording is off, GG_VROOT and GG_VLIBPATH kept, and
+ * GG_VEXE naming the virtual executable (what /proc/self/exe answers in the child).
+ */
+static char **vx_env(struct vx_buf *b, char *const envp[], const char *vexe,
+		     const char *execfn)
+{
+	size_t n = 0, k = 0;
+	const char *lib = shim_lib_path(), *lp = shim_vlibpath();
+	bool has_lib = !lib[0];
+	char **out;
+
+	while (envp && envp[n])
+		n++;
+	out = vx_alloc(b, (n + 9) * sizeof(char *));
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		const char *e = envp[i];
+		if (env_is(e, GG_ENV_VROOT) || env_is(e, GG_ENV_VEXE) ||
+		    env_is(e, GG_ENV_VLIBPATH) || env_is(e, GG_ENV_VEXECFN))
+			continue;
+		if (env_is(e, "LD_PRELOAD") && !has_lib) {
+			has_lib = true;
+			if (!strstr(e + 11, lib)) {
+				e = vx_str(b, "LD_PRELOAD=", lib, e[11] ? ":" : NULL);
+				if (e && envp[i][11])
+					e = vx_str(b, e, envp[i] + 11, NULL);
+				if (!e)
+					return NULL;
+			}
+		}
+		out[k++] = (char *)e;
+	}
+	if (!has_lib && !(out[k++] = vx_str(b, "LD_PRELOAD=", lib, NULL)))
+		return NULL;
+	if (!(out[k++] = vx_str(b, GG_ENV_VROOT "=", shim_vp.root, NULL)) ||
+	    !(out[k++] = vx_str(b, GG_ENV_VEXE "=", vexe, NULL)) ||
+	    !(out[k++] = vx_str(b, GG_ENV_VEXECFN "=", execfn, NULL)))
+		return NULL;
+	if (lp && !(out[k++] = vx_str(b, GG_ENV_VLIBPATH "=", lp, NULL)))
+		return NULL;
+	out[k] = NULL;
+	return out;
+}
+
+/*
+ * Plan the exec of virtual `path` with argv into b: *x and *out (argv for x->file).
+ * With `try_shell`, a file that is neither an ELF nor a "#!" script runs with
+ * /bin/sh (posix_spawnp's and execvp's fallback).  0 or -errno.
+ */
+static int vx_plan(struct vx_buf *b, const char *path, char *const argv[], bool try_shell,
+		   struct vexec **x, const char ***out)
+{
+	size_t argc = 0, cap;
+	char *self = strncmp(path, "/proc/", 6) ? NULL : vx_alloc(b, VPATH_MAX);
+	long k;
+	int rc;
+
+	/* /proc/self/exe is the virtual executable here (the kernel's is R's loader) */
+	if (self && (k = vpath_readlink_self(&shim_vp, path, self, VPATH_MAX - 1)) >= 0) {
+		self[k] = '\0';
+		path = self;
+	}
+	while (argv && argv[argc])
+		argc++;
+	cap = argc + VEXEC_ARGV_EXTRA;
+	if (!*x && !(*x = vx_alloc(b, sizeof(**x))))
+		return -ENOMEM;
+	if (!*out && !(*out = vx_alloc(b, cap * sizeof(char *))))
+		return -ENOMEM;
+	rc = vexec_plan(&shim_vp, path, argv, shim_vlibpath(), *x, *out, cap);
+	if (rc == -ENOEXEC && try_shell) {
+		const char **sh = vx_alloc(b, (argc + 3) * sizeof(char *));
+		if (!sh)
+			return -ENOMEM;
+		sh[0] = "/bin/sh";
+		sh[1] = path;
+		for (size_t i = 1; i <= argc; i++)
+			sh[i + 1] = argv[i];
+		if (!argc)
+			sh[2] = NULL;
+		rc = vexec_plan(&shim_vp, "/bin/sh", (char *const *)sh, shim_vlibpath(), *x, *out,
+				cap);
+	}
+	return rc;
+}
+
+/* execve under GG_VROOT: the plan, then the real execve of the recorded loader. */
+static int vexec_one(int fn, const char *path, char *const argv[], char *const envp[])
+{
+	struct vx_buf b;
+	struct vexec *x = NULL;
+	const char **out = NULL;
+	size_t argc = 0;
+	bool opaque, defer;
+	int rc, err;
+
+	while (argv && argv[argc])
+		argc++;
+	rc = vx_map(&b, argc, envp, 0);
+	if (rc) {
+		errno = -rc;
+		return -1;
+	}
+	rc = vx_plan(&b, path, argv, false, &x, &out);
+	opaque = !rc && x->kind == VEXEC_STATIC;
+	defer = shim_log_pending() && !opaque;
+	if (!defer)
+		rec_exec(fn, path, argv, envp, opaque);
+	if (!rc) {
+		ENV_FIXUP(envp, env2);
+		char **env3 = vx_env(&b, env2, x->vexe, path);
+		if (env3) {
+			shim_exec_begin();
+			REAL(execve)(x->file, (char *const *)out, env3);
+			err = errno;
+			shim_exec_end();
+		} else {
+			err = E2BIG;
+		}
+	} else {
+		err = -rc;
+	}
+	if (defer)
+		rec_exec(fn, path, argv, envp, opaque);
+	rec_execfail(fn, path, err);
+	vx_unmap(&b);
+	errno = err;
+	return -1;
+}
+
+/*
+ * A copy of glibc's file actions with every path mapped under R (relative ones
+ * against the virtual cwd the earlier chdir actions leave); *vcwd is that cwd after
+ * the actions ("" when unchanged).  NULL: fa unchanged (no paths, or none).
+ */
+static int vx_actions(struct vx_buf *b, const posix_spawn_file_actions_t *fa,
+		      struct glibc_file_actions **out, char *vcwd)
+{
+	const struct glibc_file_actions *g = (const struct glibc_file_actions *)fa;
+	struct glibc_file_actions *n;
+	char host[SHIM_VPATH_CAP];
+
+	*out = NULL;
+	vcwd[0] = '\0';
+	if (!g || g->used <= 0 || g->used > g->allocated)
+		return 0;
+	n = vx_alloc(b, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	*n = *g;
+	if (!(n->actions = vx_alloc(b, (size_t)g->used * sizeof(n->actions[0]))))
+		return -ENOMEM;
+	for (int i = 0; i < g->used; i++) {
+		struct glibc_spawn_action *a = &n->actions[i];
+		char **pp = NULL;
+		int vfl = 0;
+		long len;
+		*a = g->actions[i];
+		if (a->tag == SA_OPEN) {
+			int fl = a->action.open_action.oflag;
+			pp = &a->action.open_action.path;
+			if ((fl & O_NOFOLLOW) || (fl & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL))
+				vfl = VPATH_NOFOLLOW;
+		} else if (a->tag == SA_CHDIR) {
+			pp = &a->action.chdir_action.path;
+		} else if (a->tag == SA_FCHDIR) {
+			char fdp[SHIM_PATH_CAP];
+			shim_fdpath(a->action.fchdir_action.fd, fdp); /* virtual */
+			if (strlen(fdp) < VPATH_MAX)
+				memcpy(vcwd, fdp, strlen(fdp) + 1);
+			continue;
+		}
+		if (!pp || !*pp)
+			continue;
+		len = vpath_map(&shim_vp, vcwd[0] ? vcwd : NULL, *pp, vfl, host, VPATH_MAX);
+		if (len < 0)
+			return (int)len;
+		if (!(*pp = vx_str(b, host, NULL, NULL)))
+			return -ENOMEM;
+		if (a->tag == SA_CHDIR)
+			vpath_unmap(&shim_vp, host, vcwd, VPATH_MAX);
+	}
+	*out = n;
+	return 0;
+}
+
+/*
+ * posix_spawn[p] under GG_VROOT: the file actions mapped, the executable planned
+ * (PATH searched with each entry mapped, when `search` and file has no '/'), the real
+ * posix_spawn of the recorded loader.  Records SPAWN with the virtual path.  Returns
+ * 0 or an errno value, as posix_spawn.
+ */
+static int vspawn(int fn, pid_t *pid, const char *file, bool search,
+		  const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
+		  char *const argv[], char *const envp[], int *err_out)
+{
+	struct vx_buf b;
+	struct vexec *x = NULL;
+	struct glibc_file_actions *fa2 = NULL;
+	const char **out = NULL;
+	char *vcwd, *cand;
+	size_t argc = 0;
+	pid_t child = 0;
+	int rc;
+
+	while (argv && argv[argc])
+		argc++;
+	rc = vx_map(&b, argc, envp, 2 * VPATH_MAX);
+	if (rc)
+		return -rc;
+	vcwd = vx_alloc(&b, VPATH_MAX);
+	cand = vx_alloc(&b, VPATH_MAX);
+	rc = vx_actions(&b, fa, &fa2, vcwd);
+	if (rc)
+		goto out_record;
+	if (!search || strchr(file, '/')) {
+		/* relative to the cwd the actions left: the path made absolute */
+		if (vcwd[0] && file[0] != '/') {
+			if (path_join(vcwd, file, cand, VPATH_MAX) < 0)
+				rc = -ENAMETOOLONG;
+		} else if (strlen(file) < VPATH_MAX) {
+			memcpy(cand, file, strlen(file) + 1);
+		} else {
+			rc = -ENAMETOOLONG;
+		}
+		if (!rc)
+			rc = vx_plan(&b, cand, argv, search, &x, &out);
+	} else {
+		const char *path = shim_getenv("PATH"), *p;
+		bool eacces = false;
+		rc = -ENOENT;
+		for (p = path ? path : "/bin:/usr/bin";; p++) {
+			const char *sep = strchrnul(p, ':');
+			size_t dlen = (size_t)(sep - p), flen = strlen(file);
+			if (dlen + flen + 2 < VPATH_MAX) {
+				memcpy(cand, p, dlen);
+				if (dlen)
+					cand[dlen++] = '/';
+				memcpy(cand + dlen, file, flen + 1);
+				if (vcwd[0] && cand[0] != '/') {
+					char tmp[VPATH_MAX];
+					if (path_join(vcwd, cand, tmp, sizeof(tmp)) >= 0)
+						memcpy(cand, tmp, strlen(tmp) + 1);
+				}
+				rc = vx_plan(&b, cand, argv, true, &x, &out);
+				if (rc == 0 || (rc != -ENOENT && rc != -EACCES && rc != -ENOTDIR))
+					break;
+				eacces |= rc == -EACCES;
+			}
+			p = sep;
+			if (!*p)
+				break;
+		}
+		if (rc && eacces)
+			rc = -EACCES;
+	}
+	if (!rc) {
+		ENV_FIXUP(envp, env2);
+		char **env3 = vx_env(&b, env2, x->vexe, cand);
+		rc = env3 ? -REAL(posix_spawn)(&child, x->file,
+					       fa2 ? (posix_spawn_file_actions_t *)fa2 : fa, attr,
+					       (char *const *)out, env3)
+			  : -E2BIG;
+		*err_out = errno; /* what glibc's posix_spawn leaves, as without GG_VROOT */
+	}
+	if (pid)
+		*pid = child;
+
+out_record: {
+	char abs[SHIM_PATH_CAP];
+	shim_abspath(AT_FDCWD, rc == 0 || cand[0] ? cand : file, abs);
+	rec_spawn(fn, abs, argv, envp, rc ? -1 : child, -rc, fa, !rc && x->kind == VEXEC_STATIC);
+	}
+	vx_unmap(&b);
+	return -rc;
+}
+
 /* ---- exec ------------------------------------------------------------------------------ */
 
 /*
@@ -124,6 +481,8 @@ static size_t preload_len(char *const envp[])
  */
 static int exec_one(int fn, const char *path, char *const argv[], char *const envp[])
 {
+	if (__builtin_expect(shim_vr, 0))
+		return vexec_one(fn, path, argv, envp);
 	bool opaque = shim_is_static_elf(path);
 	bool defer = shim_log_pending() && !opaque;
 	int ret, err;
@@ -319,6 +678,12 @@ GG_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 	if (!shim_enter_proc(&c))
 		return REAL(fexecve)(fd, argv, envp);
 	shim_fdpath(fd, path);
+	if (c.map) { /* the file's virtual path, planned: the kernel would use its PT_INTERP */
+		ret = vexec_one(GG_FN_fexecve, path, argv, envp);
+		c.err = errno;
+		shim_leave(&c);
+		return ret;
+	}
 	ENV_FIXUP(envp, env2);
 	rec_exec(GG_FN_fexecve, path, argv, envp, shim_is_static_elf(path));
 	shim_exec_begin();
@@ -344,6 +709,12 @@ GG_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *co
 		shim_fdpath(dirfd, abs);
 	else
 		shim_abspath(dirfd, path, abs);
+	if (c.map) {
+		ret = vexec_one(GG_FN_execveat, abs, argv, envp);
+		c.err = errno;
+		shim_leave(&c);
+		return ret;
+	}
 	ENV_FIXUP(envp, env2);
 	rec_exec(GG_FN_execveat, abs, argv, envp, shim_is_static_elf(abs));
 	shim_exec_begin();
@@ -392,6 +763,12 @@ GG_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_a
 	int ret;
 	if (!shim_enter_proc(&c))
 		return REAL(posix_spawn)(pid, path, fa, attr, argv, envp);
+	if (c.map) {
+		c.err = c.saved_errno;
+		ret = vspawn(GG_FN_posix_spawn, pid, path, false, fa, attr, argv, envp, &c.err);
+		shim_leave(&c);
+		return ret;
+	}
 	ENV_FIXUP(envp, env2);
 	ret = REAL(posix_spawn)(&child, path, fa, attr, argv, env2);
 	c.err = errno;
@@ -413,6 +790,12 @@ GG_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_
 	int ret;
 	if (!shim_enter_proc(&c))
 		return REAL(posix_spawnp)(pid, file, fa, attr, argv, envp);
+	if (c.map) {
+		c.err = c.saved_errno;
+		ret = vspawn(GG_FN_posix_spawnp, pid, file, true, fa, attr, argv, envp, &c.err);
+		shim_leave(&c);
+		return ret;
+	}
 	ENV_FIXUP(envp, env2);
 	ret = REAL(posix_spawnp)(&child, file, fa, attr, argv, env2);
 	c.err = errno;
@@ -425,14 +808,151 @@ GG_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_
 	return ret;
 }
 
+/* The status of child pid, as waitpid: the raw syscall, retried on EINTR. */
+static int vwait(pid_t pid)
+{
+	int st = 0;
+	while (syscall(SYS_wait4, pid, &st, 0, NULL) < 0)
+		if (errno != EINTR)
+			return -1;
+	return st;
+}
+
+/*
+ * system(3) under GG_VROOT: glibc's runs the host's /bin/sh through its internal
+ * posix_spawn, out of the wrappers' reach; this one spawns R's, with glibc's signal
+ * handling (SIGINT and SIGQUIT ignored and SIGCHLD blocked while it waits, default
+ * in the child).
+ */
+static int vsystem(const char *cmd)
+{
+	char *argv[] = { (char *)"sh", (char *)"-c", (char *)cmd, NULL };
+	struct sigaction ign = { .sa_handler = SIG_IGN }, oint, oquit;
+	sigset_t chld, omask, def;
+	posix_spawnattr_t attr;
+	pid_t pid = 0;
+	int rc, st;
+
+	if (!cmd) {
+		struct vexec *x;
+		struct vx_buf b;
+		if (vx_map(&b, 0, NULL, 0))
+			return 0;
+		x = vx_alloc(&b, sizeof(*x));
+		const char *out[20];
+		rc = x ? vexec_plan(&shim_vp, "/bin/sh", argv, shim_vlibpath(), x, out, 20) : -1;
+		vx_unmap(&b);
+		return rc == 0;
+	}
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigaction(SIGINT, &ign, &oint);
+	sigaction(SIGQUIT, &ign, &oquit);
+	sigprocmask(SIG_BLOCK, &chld, &omask);
+	sigemptyset(&def);
+	if (oint.sa_handler != SIG_IGN)
+		sigaddset(&def, SIGINT);
+	if (oquit.sa_handler != SIG_IGN)
+		sigaddset(&def, SIGQUIT);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setsigmask(&attr, &omask);
+	posix_spawnattr_setsigdefault(&attr, &def);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	rc = vspawn(GG_FN_system, &pid, "/bin/sh", false, NULL, &attr, argv, environ, &st);
+	st = rc ? 127 << 8 : vwait(pid);
+	posix_spawnattr_destroy(&attr);
+	sigaction(SIGINT, &oint, NULL);
+	sigaction(SIGQUIT, &oquit, NULL);
+	sigprocmask(SIG_SETMASK, &omask, NULL);
+	return st;
+}
+
+/* popen'd streams under GG_VROOT and their shells, for pclose. */
+#define VPOPEN_MAX 64
+static struct {
+	FILE *_Atomic f;
+	pid_t pid;
+} vpopen_tab[VPOPEN_MAX];
+
+DECL_REAL(fdopen);
+
+/* popen(3) under GG_VROOT: a pipe, R's /bin/sh spawned on it, a stream on our end. */
+static FILE *vpopen(const char *cmd, const char *type)
+{
+	char *argv[] = { (char *)"sh", (char *)"-c", (char *)cmd, NULL };
+	struct glibc_spawn_action act = { .tag = SA_DUP2 };
+	struct glibc_file_actions fa = { .allocated = 1, .used = 1, .actions = &act };
+	bool rd = type && type[0] == 'r';
+	int p[2], mine, theirs, rc, st;
+	pid_t pid = 0;
+	FILE *f;
+
+	if (!type || (type[0] != 'r' && type[0] != 'w') || (type[1] && type[1] != 'e')) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return NULL;
+	mine = rd ? p[0] : p[1];
+	theirs = rd ? p[1] : p[0];
+	act.action.dup2_action.fd = theirs;
+	act.action.dup2_action.newfd = rd ? 1 : 0;
+	rc = vspawn(GG_FN_popen, &pid, "/bin/sh", false, (posix_spawn_file_actions_t *)&fa, NULL,
+		    argv, environ, &st);
+	syscall(SYS_close, theirs);
+	if (rc) {
+		syscall(SYS_close, mine);
+		errno = rc;
+		return NULL;
+	}
+	if (!type[1])
+		fcntl(mine, F_SETFD, 0);
+	f = REAL(fdopen)(mine, rd ? "r" : "w");
+	if (!f) {
+		syscall(SYS_close, mine);
+		vwait(pid);
+		return NULL;
+	}
+	for (int i = 0; i < VPOPEN_MAX; i++) {
+		FILE *none = NULL;
+		if (atomic_compare_exchange_strong(&vpopen_tab[i].f, &none, f)) {
+			vpopen_tab[i].pid = pid;
+			break;
+		}
+	}
+	return f;
+}
+
+/* pclose of a vpopen stream: -2 when f is not one. */
+static int vpclose(FILE *f)
+{
+	for (int i = 0; i < VPOPEN_MAX; i++) {
+		if (atomic_load(&vpopen_tab[i].f) != f)
+			continue;
+		pid_t pid = vpopen_tab[i].pid;
+		atomic_store(&vpopen_tab[i].f, NULL);
+		fclose(f);
+		return vwait(pid);
+	}
+	return -2;
+}
+
 /* system and popen run "/bin/sh -c cmd" with this process's environment. */
 GG_EXPORT int system(const char *cmd)
 {
 	struct shim_call c;
 	char *argv[] = { (char *)"sh", (char *)"-c", (char *)cmd, NULL };
 	int ret;
-	if (!shim_enter(&c))
+	if (!shim_enter_v(&c))
 		return REAL(system)(cmd);
+	if (c.map) {
+		ret = vsystem(cmd);
+		c.err = c.saved_errno;
+		if (cmd)
+			rec_wait(GG_FN_system, 0, ret);
+		shim_leave(&c);
+		return ret;
+	}
 	ret = REAL(system)(cmd);
 	c.err = errno;
 	if (cmd) {
@@ -448,8 +968,14 @@ GG_EXPORT FILE *popen(const char *cmd, const char *type)
 	struct shim_call c;
 	char *argv[] = { (char *)"sh", (char *)"-c", (char *)cmd, NULL };
 	FILE *ret;
-	if (!shim_enter(&c))
+	if (!shim_enter_v(&c))
 		return REAL(popen)(cmd, type);
+	if (c.map) {
+		ret = vpopen(cmd, type);
+		c.err = ret ? c.saved_errno : errno;
+		shim_leave(&c);
+		return ret;
+	}
 	ret = REAL(popen)(cmd, type);
 	c.err = errno;
 	rec_spawn(GG_FN_popen, "/bin/sh", argv, NULL, ret ? 0 : -1, ret ? 0 : c.err, NULL, false);
@@ -457,7 +983,21 @@ GG_EXPORT FILE *popen(const char *cmd, const char *type)
 	return ret;
 }
 
-SHIM_WRAP(int, pclose, (FILE *f), (f), if (ret != -1) rec_wait(GG_FN_pclose, 0, ret))
+GG_EXPORT int pclose(FILE *f)
+{
+	struct shim_call c;
+	int ret;
+	if (!shim_enter_v(&c))
+		return REAL(pclose)(f);
+	ret = c.map ? vpclose(f) : -2;
+	if (ret == -2)
+		ret = REAL(pclose)(f);
+	c.err = errno;
+	if (ret != -1 && c.active)
+		rec_wait(GG_FN_pclose, 0, ret);
+	shim_leave(&c);
+	return ret;
+}
 
 /*
  * vfork shares the parent's memory, including the shim's state, until the child
@@ -567,8 +1107,43 @@ EXIT_WRAP(_Exit, GG_EXIT__EXIT)
 
 /* ---- dlopen -------------------------------------------------------------------------------- */
 
-SHIM_WRAP(void *, dlopen, (const char *file, int mode), (file, mode),
-	  if (ret) rec_objs_new())
+/*
+ * Under GG_VROOT a name with a '/' is a path: mapped (the loader opens it with its
+ * own syscalls); a bare name is searched by R's loader in its --library-path.  Any
+ * object then mapped from outside R ends the process (shim_vcheck_objects).
+ */
+#define DLOPEN_WRAP(name, params, args, file, record)                              \
+	DECL_REAL(name);                                                           \
+	GG_EXPORT void *name params                                                \
+	{                                                                          \
+		struct shim_call c_;                                               \
+		const char *const v_ = (file);                                     \
+		void *ret;                                                         \
+		if (!shim_enter_v(&c_))                                            \
+			return REAL(name) args;                                    \
+		if (c_.map && v_ && strchr(v_, '/')) {                             \
+			const char *m_;                                            \
+			char *h_ = shim_vbuf();                                    \
+			int e_ = h_ ? shim_vmap(AT_FDCWD, v_, 0, h_, &m_) : -ENOMEM; \
+			if (e_ < 0) {                                              \
+				c_.err = -e_;                                      \
+				shim_leave(&c_);                                   \
+				return NULL;                                       \
+			}                                                          \
+			file = m_;                                                 \
+		}                                                                  \
+		ret = REAL(name) args;                                             \
+		c_.err = errno;                                                    \
+		file = v_;                                                         \
+		if (ret && c_.map)                                                 \
+			shim_vcheck_objects();                                     \
+		if (ret && c_.active)                                              \
+			record;                                                    \
+		shim_leave(&c_);                                                   \
+		return ret;                                                        \
+	}
+
+DLOPEN_WRAP(dlopen, (const char *file, int mode), (file, mode), file, rec_objs_new())
 /* dlmopen may load into another namespace, which dl_iterate_phdr does not walk. */
-SHIM_WRAP(void *, dlmopen, (Lmid_t lm, const char *file, int mode), (lm, file, mode),
-	  if (ret) rec_objs_handle(ret))
+DLOPEN_WRAP(dlmopen, (Lmid_t lm, const char *file, int mode), (lm, file, mode), file,
+	    rec_objs_handle(ret))

@@ -1269,37 +1269,25 @@ int audit_why(struct audit *a, const char *path, size_t **nodes, size_t *n, char
 	return 0;
 }
 
+static int cmp_path_input(const void *path, const void *elem)
+{
+	return strcmp(path, ((const struct thunk_input *)elem)->path);
+}
+
+static int cmp_path_str(const void *path, const void *elem)
+{
+	return strcmp(path, *(char *const *)elem);
+}
+
+/* thunk lists are sorted (canonical form) */
 static bool inputs_have(const struct thunk_inputs *in, const char *path)
 {
-	size_t lo = 0, hi = in->n;
-	/* thunk lists are sorted (canonical form) */
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(in->v[mid].path, path);
-		if (!c)
-			return true;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
+	return in->n && bsearch(path, in->v, in->n, sizeof(*in->v), cmp_path_input);
 }
 
 static bool strv_have(const struct thunk_strv *s, const char *path)
 {
-	size_t lo = 0, hi = s->n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(s->v[mid], path);
-		if (!c)
-			return true;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
+	return s->n && bsearch(path, s->v, s->n, sizeof(*s->v), cmp_path_str);
 }
 
 int audit_rdeps(struct audit *a, const char *path, struct audit_rdep **out, size_t *n,

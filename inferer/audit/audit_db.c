@@ -37,7 +37,7 @@ void bdb_release(struct bdb *db)
 		free(db->nodes[i].deps);
 	}
 	free(db->nodes);
-	free(db->slot);
+	htab_release(&db->ix);
 	for (size_t i = 0; i < db->nrules; i++)
 		rule_release(&db->rules[i]);
 	free(db->rules);
@@ -56,50 +56,28 @@ void bdb_release(struct bdb *db)
 
 /* ---- nodes ----------------------------------------------------------------------- */
 
-long bdb_find(const struct bdb *db, const char *abs)
+static bool node_eq(const void *ctx, uint32_t val, const void *key)
 {
-	size_t mask, k;
-	if (!db->nslots || !abs)
-		return -1;
-	mask = db->nslots - 1;
-	k = str_hash(abs) & mask;
-	while (db->slot[k]) {
-		uint32_t ni = db->slot[k] - 1;
-		if (!strcmp(db->nodes[ni].path, abs))
-			return ni;
-		k = (k + 1) & mask;
-	}
-	return -1;
+	const struct bdb *db = ctx;
+	return !strcmp(db->nodes[val].path, key);
 }
 
-static int index_grow(struct bdb *db)
+long bdb_find(const struct bdb *db, const char *abs)
 {
-	size_t nn = db->nslots ? db->nslots * 2 : 1024;
-	uint32_t *ns = calloc(nn, sizeof(*ns));
-	if (!ns)
-		return -ENOMEM;
-	for (size_t i = 0; i < db->n; i++) {
-		size_t k = str_hash(db->nodes[i].path) & (nn - 1);
-		while (ns[k])
-			k = (k + 1) & (nn - 1);
-		ns[k] = (uint32_t)i + 1;
-	}
-	free(db->slot);
-	db->slot = ns;
-	db->nslots = nn;
-	return 0;
+	uint32_t ni;
+	if (!abs)
+		return -1;
+	ni = htab_find(&db->ix, str_hash(abs), node_eq, db, abs);
+	return ni == HTAB_NONE ? -1 : (long)ni;
 }
 
 long bdb_node_get(struct bdb *db, const char *abs)
 {
 	long ni = bdb_find(db, abs);
-	size_t k;
 	if (ni >= 0)
 		return ni;
 	if (db->n >= BDB_MAX_NODES)
 		return -E2BIG;
-	if ((db->n + 1) * 2 > db->nslots && index_grow(db) < 0)
-		return -ENOMEM;
 	if (db->n == db->alloc) {
 		size_t na = db->alloc ? db->alloc * 2 : 256;
 		struct bdb_node *nv = realloc(db->nodes, na * sizeof(*nv));
@@ -111,10 +89,10 @@ long bdb_node_get(struct bdb *db, const char *abs)
 	memset(&db->nodes[db->n], 0, sizeof(db->nodes[db->n]));
 	if (!(db->nodes[db->n].path = strdup(abs)))
 		return -ENOMEM;
-	k = str_hash(abs) & (db->nslots - 1);
-	while (db->slot[k])
-		k = (k + 1) & (db->nslots - 1);
-	db->slot[k] = (uint32_t)db->n + 1;
+	if (htab_add(&db->ix, str_hash(abs), (uint32_t)db->n) < 0) {
+		free(db->nodes[db->n].path);
+		return -ENOMEM;
+	}
 	return (long)db->n++;
 }
 

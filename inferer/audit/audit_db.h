@@ -98,8 +98,7 @@ struct bdb {
 	bool dir_fixed;             /* make: dir was set before parsing, ignore CURDIR */
 	struct bdb_node *nodes;
 	size_t n, alloc;
-	uint32_t *slot;             /* path hash index: node + 1, 0 empty */
-	size_t nslots;
+	struct htab ix;             /* str_hash(path) -> node */
 	struct bdb_rule *rules;     /* make's pattern rules, in search order */
 	size_t nrules, arules;
 	struct bdb_vpath *vpaths;

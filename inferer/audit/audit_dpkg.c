@@ -20,84 +20,69 @@
 #define ARG_BYTES (96u << 10) /* argument bytes per dpkg run */
 #define CACHE_MAX ((size_t)256 << 20)
 
-/* A string -> string map; both owned. */
+/* A string -> string map, in the order keys were added; keys and values owned. */
 struct smap {
+	struct htab ix; /* str_hash(key) -> index into k and v */
 	char **k, **v;
-	size_t nslots, n;
+	size_t n, alloc;
 };
+
+static bool smap_eq(const void *ctx, uint32_t val, const void *key)
+{
+	const struct smap *m = ctx;
+	return !strcmp(m->k[val], key);
+}
 
 static long smap_find(const struct smap *m, const char *key)
 {
-	size_t i;
-	if (!m->nslots)
-		return -1;
-	i = str_hash(key) & (m->nslots - 1);
-	while (m->k[i]) {
-		if (!strcmp(m->k[i], key))
-			return (long)i;
-		i = (i + 1) & (m->nslots - 1);
-	}
-	return -1;
+	uint32_t i = htab_find(&m->ix, str_hash(key), smap_eq, m, key);
+	return i == HTAB_NONE ? -1 : (long)i;
 }
 
 static int smap_put(struct smap *m, const char *key, const char *val)
 {
 	long f = smap_find(m, key);
-	size_t i;
-	char *nv;
+	char *nk = NULL, *nv = strdup(val);
+
+	if (!nv)
+		return -ENOMEM;
 	if (f >= 0) {
-		if (!(nv = strdup(val)))
-			return -ENOMEM;
 		free(m->v[f]);
 		m->v[f] = nv;
 		return 0;
 	}
-	if ((m->n + 1) * 2 > m->nslots) {
-		size_t nn = m->nslots ? m->nslots * 2 : 256;
-		char **nk = calloc(nn, sizeof(*nk)), **nvv = calloc(nn, sizeof(*nvv));
-		if (!nk || !nvv) {
-			free(nk);
-			free(nvv);
-			return -ENOMEM;
-		}
-		for (size_t s = 0; s < m->nslots; s++) {
-			if (!m->k[s])
-				continue;
-			i = str_hash(m->k[s]) & (nn - 1);
-			while (nk[i])
-				i = (i + 1) & (nn - 1);
-			nk[i] = m->k[s];
-			nvv[i] = m->v[s];
-		}
-		free(m->k);
-		free(m->v);
-		m->k = nk;
-		m->v = nvv;
-		m->nslots = nn;
+	if (m->n == m->alloc) {
+		size_t na = m->alloc ? m->alloc * 2 : 256;
+		char **k2 = realloc(m->k, na * sizeof(*k2)), **v2;
+		if (k2)
+			m->k = k2;
+		v2 = k2 ? realloc(m->v, na * sizeof(*v2)) : NULL;
+		if (!v2)
+			goto out_free;
+		m->v = v2;
+		m->alloc = na;
 	}
-	i = str_hash(key) & (m->nslots - 1);
-	while (m->k[i])
-		i = (i + 1) & (m->nslots - 1);
-	m->k[i] = strdup(key);
-	m->v[i] = strdup(val);
-	if (!m->k[i] || !m->v[i]) {
-		free(m->k[i]);
-		free(m->v[i]);
-		m->k[i] = m->v[i] = NULL;
-		return -ENOMEM;
-	}
-	m->n++;
+	if (!(nk = strdup(key)) || htab_add(&m->ix, str_hash(key), (uint32_t)m->n) < 0)
+		goto out_free;
+	m->k[m->n] = nk;
+	m->v[m->n++] = nv;
 	return 0;
+
+out_free:
+	free(nk);
+	free(nv);
+	return -ENOMEM;
 }
 
 static void smap_release(struct smap *m)
 {
-	for (size_t i = 0; i < m->nslots; i++) {
+	for (size_t i = 0; i < m->n; i++) {
 		free(m->k[i]);
 		free(m->v[i]);
 	}
 	free(m->k);
 	free(m->v);
+	htab_release(&m->ix);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -327,77 +312,83 @@ static int on_found(void *vctx, const char *owner, const char *path)
 	return smap_put(c->hits, path, owner);
 }
 
+/*
+ * Run prefix (argv[0] first, NULL-ended) with the items from *i on, as many as fit
+ * in ARG_BYTES (each escaped as a dpkg pattern with `escape`), output in out (cap
+ * outcap; the caller releases it); *i moves past them.  0 or -errno (err says).
+ */
+static int dpkg_batch(struct dpkg_db *db, const char *const *prefix, const struct strlist *items,
+		      size_t *i, bool escape, size_t outcap, struct sbuf *out, int *status,
+		      char *err, size_t errlen)
+{
+	struct strlist argv = STRLIST_INIT;
+	size_t bytes = 0;
+	int ret = 0;
+
+	for (size_t k = 0; prefix[k] && !ret; k++)
+		ret = strlist_push(&argv, prefix[k]);
+	while (!ret && *i < items->n && bytes < ARG_BYTES) {
+		char *e = escape ? escape_pattern(items->v[*i]) : strdup(items->v[*i]);
+		if (!e) {
+			ret = -ENOMEM;
+			break;
+		}
+		(*i)++;
+		bytes += strlen(e) + 1;
+		ret = strlist_push(&argv, e);
+		free(e);
+	}
+	sbuf_init(out, outcap);
+	if (!ret) {
+		ret = audit_spawn((const char *const *)argv.v, dpkg_env, "/", out, NULL, status);
+		db->stats.dpkg_runs++;
+		if (ret < 0)
+			snprintf(err, errlen, "cannot run '%s': %s", prefix[0], strerror(-ret));
+	}
+	strlist_release(&argv);
+	return ret;
+}
+
 /* dpkg -S over paths, in batches; hits gets path -> owner for what dpkg knows. */
 static int search(struct dpkg_db *db, const struct strlist *paths, struct smap *hits,
 		  char *err, size_t errlen)
 {
+	static const char *const prefix[] = { DPKG_BIN, "-S", NULL };
 	struct found_ctx c = { hits };
 	int ret = 0;
+
 	for (size_t i = 0; i < paths->n && ret == 0;) {
-		struct strlist argv = STRLIST_INIT;
-		struct sbuf out = SBUF_INIT;
-		size_t bytes = 0;
+		struct sbuf out;
 		int status = 0;
-		ret = strlist_push(&argv, DPKG_BIN);
-		if (!ret)
-			ret = strlist_push(&argv, "-S");
-		while (!ret && i < paths->n && bytes < ARG_BYTES) {
-			char *e = escape_pattern(paths->v[i++]);
-			if (!e) {
-				ret = -ENOMEM;
-				break;
-			}
-			bytes += strlen(e) + 1;
-			ret = strlist_push(&argv, e);
-			free(e);
-		}
-		if (!ret) {
-			sbuf_init(&out, (size_t)64 << 20);
-			ret = audit_spawn((const char *const *)argv.v, dpkg_env, "/", &out, NULL,
-					  &status);
-			db->stats.dpkg_runs++;
-			if (ret < 0)
-				snprintf(err, errlen, "cannot run '%s': %s", DPKG_BIN, strerror(-ret));
-			/* exit status 1 only says that some path was not found */
-			else if (!WIFEXITED(status) || WEXITSTATUS(status) > 1) {
-				snprintf(err, errlen, "'%s -S' failed", DPKG_BIN);
-				ret = -EPROTO;
-			} else if (out.buf) {
-				ret = dpkg_parse_search(out.buf, out.len, on_found, &c);
-			}
+
+		ret = dpkg_batch(db, prefix, paths, &i, true, (size_t)64 << 20, &out, &status, err,
+				 errlen);
+		/* exit status 1 only says that some path was not found */
+		if (!ret && (!WIFEXITED(status) || WEXITSTATUS(status) > 1)) {
+			snprintf(err, errlen, "'%s -S' failed", DPKG_BIN);
+			ret = -EPROTO;
+		} else if (!ret && out.buf) {
+			ret = dpkg_parse_search(out.buf, out.len, on_found, &c);
 		}
 		sbuf_release(&out);
-		strlist_release(&argv);
 	}
 	return ret;
 }
 
 static int versions(struct dpkg_db *db, const struct strlist *pkgs, char *err, size_t errlen)
 {
+	static const char *const prefix[] = {
+		DPKG_QUERY_BIN, "-W", "--showformat=${binary:Package}\\t${Package}\\t${Version}\\n",
+		NULL
+	};
 	int ret = 0;
+
 	for (size_t i = 0; i < pkgs->n && ret == 0;) {
-		struct strlist argv = STRLIST_INIT;
-		struct sbuf out = SBUF_INIT;
-		size_t bytes = 0;
+		struct sbuf out;
 		int status = 0;
-		ret = strlist_push(&argv, DPKG_QUERY_BIN);
-		if (!ret)
-			ret = strlist_push(&argv, "-W");
-		if (!ret)
-			ret = strlist_push(&argv, "--showformat=${binary:Package}\\t${Package}\\t${Version}\\n");
-		while (!ret && i < pkgs->n && bytes < ARG_BYTES) {
-			bytes += strlen(pkgs->v[i]) + 1;
-			ret = strlist_push(&argv, pkgs->v[i++]);
-		}
-		if (!ret) {
-			sbuf_init(&out, (size_t)16 << 20);
-			ret = audit_spawn((const char *const *)argv.v, dpkg_env, "/", &out, NULL,
-					  &status);
-			db->stats.dpkg_runs++;
-			if (ret < 0)
-				snprintf(err, errlen, "cannot run '%s': %s", DPKG_QUERY_BIN,
-					 strerror(-ret));
-		}
+
+		ret = dpkg_batch(db, prefix, pkgs, &i, false, (size_t)16 << 20, &out, &status, err,
+				 errlen);
 		/* "libc6:amd64\tlibc6\t2.36-9\n": keep both names */
 		for (size_t pos = 0; !ret && out.buf && pos < out.len;) {
 			char *s = out.buf + pos, *nl = memchr(s, '\n', out.len - pos), *t1, *t2;
@@ -412,7 +403,6 @@ static int versions(struct dpkg_db *db, const struct strlist *pkgs, char *err, s
 				ret = smap_put(&db->versions, t1 + 1, t2 + 1);
 		}
 		sbuf_release(&out);
-		strlist_release(&argv);
 	}
 	return ret;
 }
@@ -542,12 +532,10 @@ int dpkg_save(struct dpkg_db *db)
 		goto out_free;
 	}
 	fprintf(f, "ggdpkg 1 %lld %lld\n", db->key_mtime, db->key_size);
-	for (size_t i = 0; i < db->owners.nslots; i++)
-		if (db->owners.k[i])
-			fprintf(f, "P%s%c%s%c", db->owners.k[i], 0, db->owners.v[i], 0);
-	for (size_t i = 0; i < db->versions.nslots; i++)
-		if (db->versions.k[i])
-			fprintf(f, "V%s%c%s%c", db->versions.k[i], 0, db->versions.v[i], 0);
+	for (size_t i = 0; i < db->owners.n; i++)
+		fprintf(f, "P%s%c%s%c", db->owners.k[i], 0, db->owners.v[i], 0);
+	for (size_t i = 0; i < db->versions.n; i++)
+		fprintf(f, "V%s%c%s%c", db->versions.k[i], 0, db->versions.v[i], 0);
 	if (ferror(f) | (fclose(f) != 0)) {
 		ret = -EIO;
 		unlink(tmp);

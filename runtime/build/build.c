@@ -1,97 +1,59 @@
 /*
- * build.c - the scheduler (see build.h for the states and invariants).
+ * build.c - the builder (build.h): plan + engines, driven from one scheduling
+ * thread (runtime/build/README-plan says how the parts fit).
  *
- * One scheduling thread computes keys, consults the cache, materializes outputs and
- * updates the graph; `jobs` worker threads run engines.  They meet in two queues
- * protected by one mutex: `todo` (nodes to execute) and `finished` (their results).
+ * The plan (plan.h) says which node may start, longest critical path first.  The
+ * builder takes a node from it, loads its thunk, computes its key, and either
+ * finishes it from the results cache or gives it to an engine (engine.h); then it
+ * waits in poll() on the cancel descriptor and the engines' descriptors, collects
+ * completions and reports each node back to the plan.  Nothing rescans the graph
+ * and nothing waits with a timeout.
+ *
+ * A job (struct bjob) exists only while its node is RUNNING in the plan:
+ *
+ *   handed out --key--> hit --materialized--> CACHED                    (job freed)
+ *              \-> [must_run, recorder] PRE_CORRECT on host --adopted--> CORRECTED
+ *              |                                            \-failed--> RUN
+ *              \-> RUN (in its engine, or parked until that engine has room)
+ *                   --ok, outputs materialized--> DONE
+ *                   --failed--> RUN supervised (once) --failed--> CORRECT on host
+ *                                                  --adopted--> CORRECTED
+ *                                                  \-> FAILED (users SKIPPED by the plan)
+ *                   --aborted--> CANCELED
+ *
+ * Per graph node the builder keeps the outputs a DONE or CACHED node left (its
+ * users' references resolve to them), a "forced" byte and the node's job pointer;
+ * thunks, staging paths and engine results live in jobs.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <linux/magic.h>
 #include <sys/statvfs.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <dirent.h>
 
 #include "runtime/build/build.h"
+#include "runtime/build/build_int.h"
 #include "runtime/build/driverlog.h"
+#include "runtime/build/plan.h"
+#include "runtime/engine/engine.h"
+#include "runtime/engine/engines.h"
+#include "runtime/ir/thunk.h"
+#include "runtime/lib/util.h"
 #include "runtime/store/cache.h"
-#include "runtime/engine/engine_sync.h"
 #include "runtime/store/ggdir.h"
-#include "inferer/infer.h"
 #include "runtime/store/materialize.h"
-#include "inferer/merge.h"
-#include "sandbox/sbx.h"
 #include "runtime/store/statcache.h"
 #include "runtime/store/store.h"
-#include "runtime/ir/thunk.h"
-#include "shim/trace_format.h"
-#include "runtime/trace/trace_read.h"
-#include "runtime/lib/util.h"
-
-enum bstate { B_WAIT, B_READY, B_RUNNING, B_DONE, B_FAILED, B_SKIPPED };
-
-struct bnode {
-	size_t idx;               /* in the graph */
-	enum bstate state;
-	bool selected, forced;
-	size_t pending;           /* selected deps not DONE */
-	size_t *users;            /* selected nodes that depend on this one */
-	size_t nusers;
-	struct thunk th;          /* as recorded */
-	struct thunk cur;         /* with current values (valid while READY/RUNNING) */
-	struct gg_hash key;
-	bool must_run;            /* a missing probe now exists, an input is gone */
-	bool edited;              /* a source input differs from the recording */
-	bool keyless;             /* re-recorded, and its new key could not be computed */
-	struct cache_entry result; /* outputs as they are now (DONE) */
-	struct cache_entry ref;   /* verify: the known result for `key` */
-	/* execution */
-	char staging[PATH_MAX - 64]; /* room for "/stderr" and friends in PATH_MAX */
-	struct engine_result res;
-	int engine_ret;
-	bool supervise;
-	unsigned tries;
-	bool looked_up, remote_hit; /* asked the remote (build_opts.remote); it had it */
-};
-
-struct sched {
-	const char *ggdir;
-	struct graph *g;
-	const struct build_opts *o;
-	struct build_stats *stats;
-	char *err;
-	size_t errlen;
-	struct store st;
-	struct statcache *sc;
-	struct bnode *n;
-	size_t nsel, ndone;
-
-	pthread_mutex_t mu;
-	pthread_cond_t cv_todo, cv_done;
-	size_t *todo, ntodo;      /* FIFO */
-	size_t *fin, nfin;
-	size_t running;
-	bool quit;
-	pthread_t *workers;
-	int nworkers;
-	unsigned long long seq;
-	char staging_base[PATH_MAX - 128]; /* where jobs get their scratch directories */
-	char absent_ref[PATH_MAX]; /* verify: an input from another thunk the tree lacks */
-	struct gg_hash *pub;      /* remote: keys of the nodes that ran, to publish */
-	size_t npub, apub;
-};
 
 static int failf(struct sched *s, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -104,97 +66,42 @@ static int failf(struct sched *s, int err, const char *fmt, ...)
 	return err;
 }
 
-static void emit(struct sched *s, enum build_event_kind kind, const struct bnode *b,
-		 const char *text, int status)
+/* ---- events --------------------------------------------------------------------- */
+
+static void emit_ev(struct sched *s, struct build_event *ev, size_t node, const struct bjob *j)
 {
-	struct build_event ev = {
-		.kind = kind, .node = b ? &s->g->nodes[b->idx] : NULL, .text = text,
-		.status = status, .level = s->stats->level, .done = s->ndone, .total = s->nsel,
-		.running = s->running, .cached = s->stats->cached,
-	};
-	if (b && b->res.stderr_path[0] && (kind == BUILD_EV_FAILED || kind == BUILD_EV_DONE)) {
-		ev.log = b->res.stderr_path;
-		ev.stdout_log = b->res.stdout_path;
+	char log[PATH_MAX], out[PATH_MAX];
+
+	ev->node = node != SIZE_MAX ? &s->g->nodes[node] : NULL;
+	ev->level = s->stats->level;
+	ev->done = s->ndone;
+	ev->total = s->nsel;
+	ev->running = s->running;
+	ev->cached = s->stats->cached;
+	if (j && j->staging && j->res.logs &&
+	    (ev->kind == BUILD_EV_FAILED || ev->kind == BUILD_EV_DONE)) {
+		snprintf(log, sizeof(log), "%s/stderr", j->staging);
+		snprintf(out, sizeof(out), "%s/stdout", j->staging);
+		ev->log = log;
+		ev->stdout_log = out;
 	}
 	if (s->o->observer)
-		s->o->observer(s->o->observer_ctx, &ev);
+		s->o->observer(s->o->observer_ctx, ev);
+}
+
+static void emit(struct sched *s, enum build_event_kind kind, size_t node, const struct bjob *j,
+		 const char *text, int status)
+{
+	struct build_event ev = { .kind = kind, .text = text, .status = status };
+	emit_ev(s, &ev, node, j);
 }
 
 /* An event about one output of a node (DIFFERS, NONDETERMINISTIC). */
-static void emit_output(struct sched *s, enum build_event_kind kind, const struct bnode *b,
+static void emit_output(struct sched *s, enum build_event_kind kind, const struct bjob *j,
 			const char *text, const char *path)
 {
-	struct build_event ev = {
-		.kind = kind, .node = &s->g->nodes[b->idx], .text = text, .path = path,
-		.level = s->stats->level, .done = s->ndone, .total = s->nsel,
-		.running = s->running, .cached = s->stats->cached,
-	};
-	if (s->o->observer)
-		s->o->observer(s->o->observer_ctx, &ev);
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-/* ---- staging areas -------------------------------------------------------------- */
-
-/* ---- workers ------------------------------------------------------------------- */
-
-static void *worker(void *arg)
-{
-	struct sched *s = arg;
-	for (;;) {
-		size_t i;
-		struct bnode *b;
-		struct engine_job job;
-
-		pthread_mutex_lock(&s->mu);
-		while (!s->ntodo && !s->quit)
-			pthread_cond_wait(&s->cv_todo, &s->mu);
-		if (!s->ntodo && s->quit) {
-			pthread_mutex_unlock(&s->mu);
-			return NULL;
-		}
-		i = s->todo[0];
-		memmove(s->todo, s->todo + 1, --s->ntodo * sizeof(*s->todo));
-		pthread_mutex_unlock(&s->mu);
-
-		b = &s->n[i];
-		job = (struct engine_job){
-			.th = &b->cur, .staging = b->staging, .timeout_ms = s->o->timeout_ms,
-			.require_level = s->o->require_level, .cancel_fd = s->o->cancel_fd,
-			.supervise = b->supervise, .seed = 0x6767 ^ (unsigned long long)b->idx,
-		};
-		if (!s->o->verify)
-			job.shim = s->o->shim; /* a host run is recorded (engine.h) */
-		b->engine_ret = s->g->nodes[b->idx].local
-					? engine_host.run(&s->st, &job, &b->res)   /* local-only */
-					: engine_local.run(&s->st, &job, &b->res); /* sandboxed */
-
-		pthread_mutex_lock(&s->mu);
-		s->fin[s->nfin++] = i;
-		pthread_cond_signal(&s->cv_done);
-		pthread_mutex_unlock(&s->mu);
-	}
-}
-
-static void submit(struct sched *s, struct bnode *b)
-{
-	snprintf(b->staging, sizeof(b->staging), "%s/run-%d-%llu", s->staging_base, (int)getpid(),
-		 ++s->seq);
-	rm_rf(b->staging);
-	mkdir(b->staging, 0755);
-	b->state = B_RUNNING;
-	s->running++;
-	emit(s, BUILD_EV_START, b, NULL, 0);
-	pthread_mutex_lock(&s->mu);
-	s->todo[s->ntodo++] = (size_t)(b - s->n);
-	pthread_cond_signal(&s->cv_todo);
-	pthread_mutex_unlock(&s->mu);
+	struct build_event ev = { .kind = kind, .text = text, .path = path };
+	emit_ev(s, &ev, j->node, NULL);
 }
 
 /*
@@ -210,195 +117,92 @@ static bool cacheable(const struct graph_node *gn)
 					  THUNK_LOCAL_WRITES_OUTSIDE_TREE));
 }
 
-/* ---- keys -------------------------------------------------------------------------- */
+/* ---- jobs ---------------------------------------------------------------------------- */
 
-static int resolve_ref(void *ctx, const struct gg_hash *producer, uint32_t output,
-		       struct gg_hash *value)
+static struct bjob *job_new(struct sched *s, size_t node, int *ret)
 {
-	struct sched *s = ctx;
-	long pn = graph_find_hash(s->g, producer);
-	struct bnode *p;
-	if (pn < 0)
-		return -ENOENT;
-	if (s->o->verify) {
-		/* what the tree holds (build.h, "Verify"): the sandbox shows it to the command */
-		const struct graph_node *gn = &s->g->nodes[pn];
-		uint32_t mode;
-		int ret;
-		if (output >= gn->noutputs)
-			return -ENOENT;
-		ret = statcache_hash(s->sc, NULL, gn->outputs[output].path, 0, value, &mode);
-		if (ret < 0)
-			snprintf(s->absent_ref, sizeof(s->absent_ref), "%s", gn->outputs[output].path);
-		return ret;
+	struct bjob *j = calloc(1, sizeof(*j));
+	char hex[GG_HASH_HEX_SIZE];
+	const struct graph_node *gn = &s->g->nodes[node];
+
+	if (!j) {
+		*ret = failf(s, -ENOMEM, "out of memory");
+		return NULL;
 	}
-	p = &s->n[pn];
-	if (p->state != B_DONE || output >= p->result.n)
-		return -EAGAIN;
-	*value = p->result.v[output].value;
-	return 0;
-}
-
-/*
- * A directory the build makes: one holding an output of some thunk.  Directories
- * are not outputs (infer.h), and which command of a -j build makes such a directory
- * first (libtool's .libs/, made by whichever compile starts first) is a race: that
- * a command found it missing, or listed it, says nothing of the tree's shape.
- */
-static bool build_made_dir(const struct graph *g, const char *path)
-{
-	size_t len = strlen(path);
-	for (size_t i = 0; i < g->n; i++)
-		for (size_t k = 0; k < g->nodes[i].noutputs; k++) {
-			const char *o = g->nodes[i].outputs[k].path;
-			if (!strncmp(o, path, len) && o[len] == '/')
-				return true;
-		}
-	return false;
-}
-
-/*
- * The listing of `dir` as a key sees it: the names of what the build does not make.
- * Whether an output of a thunk (its own, a sibling's, a later one's) or a directory
- * made for outputs is there when a command lists the directory depends on the
- * history of the tree and on the order of a -j build, not on the sources: libtool's
- * link lists .libs/, which holds its own outputs after the first build.
- */
-static int list_hash(struct sched *s, const char *dir, struct gg_hash *out)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	const char **names = NULL;
-	size_t n = 0, alloc = 0;
-	int ret;
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
-		char full[PATH_MAX];
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
-		    snprintf(full, sizeof(full), "%s/%s", dir, de->d_name) < (int)sizeof(full) &&
-		    (graph_find_path(s->g, full, NULL) >= 0 ||
-		     (de->d_type == DT_DIR && build_made_dir(s->g, full))))
-			continue;
-		if (n == alloc) {
-			const char **nn = realloc(names, (alloc = alloc ? alloc * 2 : 64) * sizeof(*nn));
-			if (!nn) {
-				closedir(d);
-				free(names);
-				return -ENOMEM;
-			}
-			names = nn;
-		}
-		names[n++] = strdup(de->d_name);
+	j->node = node;
+	thunk_init(&j->th);
+	if ((*ret = store_load_thunk(&s->st, &gn->hash, &j->th)) < 0) {
+		failf(s, *ret, "cannot read thunk %s (%s): %s", hash_to_hex(&gn->hash, hex), gn->label,
+		      *ret == -EBADMSG ? "corrupt blob"
+		      : *ret == -ENOENT ? "its blob is missing from the store" : strerror(-*ret));
+		free(j);
+		return NULL;
 	}
-	ret = thunk_listing_hash(names, n, out);
-	for (size_t i = 0; i < n; i++)
-		free((char *)names[i]);
-	free(names);
-	closedir(d);
-	return ret;
+	s->job[node] = j;
+	return j;
 }
 
-static int copy_thunk(const struct thunk *from, struct thunk *to)
+static void job_free(struct sched *s, struct bjob *j)
 {
-	char *buf = NULL;
-	size_t len;
-	struct thunk tmp = *from;
-	int ret = thunk_encode(&tmp, &buf, &len);
-	if (ret < 0)
-		return ret;
-	ret = thunk_decode(buf, len, to);
-	free(buf);
-	return ret;
-}
-
-static void update_value(struct sched *s, struct bnode *b, struct thunk_input *in)
-{
-	struct gg_hash h;
-	uint32_t mode;
-	if (in->hash.kind != GG_HASH_VALUE)
+	if (!j)
 		return;
-	if (statcache_hash(s->sc, NULL, in->path, 0, &h, &mode) == 0) {
-		if (!hash_equal(&in->hash, &h))
-			b->edited = true;
-		in->hash = h;
-		in->mode = mode;
-	} else {
-		b->must_run = true; /* gone or unreadable: let the command say */
-	}
-}
-
-/* The thunk as the tree is now, and its cache key. */
-static int compute_key(struct sched *s, struct bnode *b)
-{
-	struct stat sb;
-	int ret;
-
-	thunk_release(&b->cur);
-	if ((ret = copy_thunk(&b->th, &b->cur)) < 0)
-		return ret;
-	b->must_run = false;
-	b->edited = false;
-	update_value(s, b, &b->cur.exe);
-	for (size_t i = 0; i < b->cur.inputs.n; i++)
-		update_value(s, b, &b->cur.inputs.v[i]);
-	for (size_t i = 0; i < b->cur.objects.n; i++)
-		update_value(s, b, &b->cur.objects.v[i]);
-	for (size_t i = 0; i < b->cur.missing.n; i++)
-		if (lstat(b->cur.missing.v[i], &sb) == 0 &&
-		    graph_find_path(s->g, b->cur.missing.v[i], NULL) < 0 &&
-		    !(S_ISDIR(sb.st_mode) && build_made_dir(s->g, b->cur.missing.v[i])))
-			b->must_run = true; /* (a thunk's output is there by the graph's order) */
-	/* probed below a non-directory (ENOTDIR): the same rule, it must not exist now */
-	for (size_t i = 0; i < b->cur.notdir.n; i++)
-		if (lstat(b->cur.notdir.v[i], &sb) == 0 &&
-		    graph_find_path(s->g, b->cur.notdir.v[i], NULL) < 0)
-			b->must_run = true;
-	for (size_t i = 0; i < b->cur.listings.n; i++) {
-		struct gg_hash h;
-		if (list_hash(s, b->cur.listings.v[i].path, &h) == 0)
-			b->cur.listings.v[i].hash = h;
-		else
-			b->must_run = true;
-	}
-	return thunk_cache_key(&b->cur, resolve_ref, s, &b->key);
+	if (j->staging)
+		rm_rf(j->staging);
+	if (j->hstaging)
+		rm_rf(j->hstaging);
+	free(j->staging);
+	free(j->hstaging);
+	free(j->env_add);
+	free(j->note);
+	build_key_cur_release(&j->cur);
+	thunk_release(&j->th);
+	cache_entry_release(&j->ref);
+	engine_result_release(&j->res);
+	engine_result_release(&j->hres);
+	s->job[j->node] = NULL;
+	free(j);
 }
 
 /* ---- completion ---------------------------------------------------------------------- */
 
-static void release_users(struct sched *s, struct bnode *b);
 
-static void finish_ok(struct sched *s, struct bnode *b, struct cache_entry *outs)
+/* The node is done (executed, cached or corrected): keep its outputs, free its job. */
+static void node_ok(struct sched *s, struct bjob *j, struct cache_entry *outs,
+		    enum plan_state state)
 {
-	cache_entry_release(&b->result);
-	b->result = *outs;
+	size_t node = j->node;
+
+	cache_entry_release(&s->result[node]);
+	s->result[node] = *outs;
 	memset(outs, 0, sizeof(*outs));
-	b->state = B_DONE;
 	s->ndone++;
-	release_users(s, b);
+	if (!s->o->verify) {
+		build_key_settle_times(s, &j->th, &s->result[node]);
+		if (!s->dl_full && driverlog_add(&s->dl, s->g, &j->th, &s->g->nodes[node]) < 0)
+			s->dl_full = true; /* out of memory: ninja's logs miss the rest */
+	}
+	job_free(s, j);
+	plan_node_done(&s->plan, node, state);
 }
 
-static void skip_users(struct sched *s, struct bnode *b)
+/* An engine aborted it: not its failure, counted skipped (interrupted). */
+static void node_canceled(struct sched *s, struct bjob *j)
 {
-	for (size_t k = 0; k < b->nusers; k++) {
-		struct bnode *u = &s->n[b->users[k]];
-		if (u->state == B_WAIT) {
-			u->state = B_SKIPPED;
-			s->stats->skipped++;
-			s->ndone++;
-			emit(s, BUILD_EV_SKIPPED, u, NULL, 0);
-			skip_users(s, u);
-		}
-	}
+	size_t node = j->node;
+	s->stats->skipped++;
+	s->ndone++;
+	job_free(s, j);
+	plan_node_done(&s->plan, node, PLAN_CANCELED);
 }
 
-static void release_users(struct sched *s, struct bnode *b)
+/* Told by the plan of the nodes it skips (a dependency failed) or cancels. */
+static void on_final(void *ctx, size_t node, enum plan_state state)
 {
-	for (size_t k = 0; k < b->nusers; k++) {
-		struct bnode *u = &s->n[b->users[k]];
-		if (u->state == B_WAIT && --u->pending == 0)
-			u->state = B_READY;
-	}
+	struct sched *s = ctx;
+	s->stats->skipped++;
+	s->ndone++;
+	if (state == PLAN_SKIPPED)
+		emit(s, BUILD_EV_SKIPPED, node, NULL, NULL, 0);
 }
 
 /*
@@ -433,230 +237,6 @@ static int materialize_all(struct sched *s, const struct cache_entry *e, bool *s
 	return 0;
 }
 
-/* ---- host runs and self-correction ---------------------------------------------------- */
-
-/*
- * A command that ran on the host under the shim (a local-only thunk, or a
- * self-correction) left its recording in `tdir`: infer it and put the thunk it gives
- * in place of the node's, its users renamed (merge.h, graph_adopt), so that no
- * thunk keeps an input set that went stale.  *outs receives the recorded outputs.
- * The node's thunk (and that of every selected user renamed) is reloaded and its key
- * is the new thunk's (b->keyless when it cannot be computed: then its result is not
- * cached).
- */
-static int adopt_recording(struct sched *s, struct bnode *b, const char *tdir,
-			   struct cache_entry *outs, char *err, size_t errlen)
-{
-	struct gg_hash *before = malloc((s->g->n + 1) * sizeof(*before));
-	int ret;
-
-	if (!before)
-		return -ENOMEM;
-	for (size_t i = 0; i < s->g->n; i++)
-		before[i] = s->g->nodes[i].hash;
-	if ((ret = graph_adopt(&s->st, s->sc, s->g, b->idx, tdir, outs, err, errlen)) < 0)
-		goto out;
-	for (size_t i = b->idx; i < s->g->n && ret == 0; i++) {
-		struct bnode *u = &s->n[i];
-		if (hash_equal(&before[i], &s->g->nodes[i].hash) || (!u->selected && u != b))
-			continue;
-		s->stats->graph_changed = true;
-		thunk_release(&u->th);
-		if ((ret = store_load_thunk(&s->st, &s->g->nodes[i].hash, &u->th)) < 0)
-			snprintf(err, errlen, "cannot read thunk of '%s': %s", s->g->nodes[i].label,
-				 strerror(-ret));
-	}
-	if (ret == 0)
-		b->keyless = compute_key(s, b) < 0;
-	if (ret < 0)
-		cache_entry_release(outs);
-out:
-	free(before);
-	return ret;
-}
-
-/*
- * A host run was recorded (engine.h): its recording replaces the node's thunk and
- * its outputs are the recorded ones (adopt_recording).  A recording that cannot be
- * used leaves the node's thunk as it was, with a note, and the declared outputs the
- * engine stored (or an error when one is missing).
- */
-static void adopt_host_run(struct sched *s, struct bnode *b)
-{
-	struct engine_result *r = &b->res;
-	char tdir[PATH_MAX], err[1024], msg[sizeof(err) + 128];
-	struct cache_entry outs;
-
-	/* An output the command wrote with the bytes the stat cache last saw there gets
-	 * that time back, as materialize() does for the sandbox's (materialize.h): the
-	 * driver sees the order of the recorded build.  Asked before the recording is
-	 * hashed, which replaces what the cache knew. */
-	for (size_t i = 0; i < r->outputs.n; i++) {
-		int64_t ns;
-		if (statcache_last_mtime(s->sc, r->outputs.v[i].path, &r->outputs.v[i].value, &ns)) {
-			struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT },
-						  { .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 } };
-			utimensat(AT_FDCWD, r->outputs.v[i].path, ts, AT_SYMLINK_NOFOLLOW);
-			statcache_forget(s->sc, r->outputs.v[i].path);
-		}
-	}
-	snprintf(tdir, sizeof(tdir), "%s/trace", b->staging);
-	if (adopt_recording(s, b, tdir, &outs, err, sizeof(err)) == 0) {
-		cache_entry_release(&r->outputs);
-		r->outputs = outs;
-		return;
-	}
-	snprintf(msg, sizeof(msg), "cannot use the recording of its run on the host: %s", err);
-	emit(s, BUILD_EV_NOTE, b, msg, 0);
-	for (size_t i = 0; i < b->th.outputs.n && !r->err[0]; i++)
-		if (i >= r->outputs.n || strcmp(r->outputs.v[i].path, b->th.outputs.v[i]))
-			snprintf(r->err, sizeof(r->err), "the command did not produce '%s'",
-				 b->th.outputs.v[i]);
-}
-
-/*
- * Run the thunk's command on the host under the shim and put the thunk its recording
- * gives in place of the node's (adopt_recording): the typical case is an edited
- * source that now includes a header the recorded thunk never declared.  -ECHILD when
- * the command fails on the host too.
- */
-static int self_correct(struct sched *s, struct bnode *b)
-{
-	struct engine_job job = {
-		.th = &b->th, .staging = b->staging, .timeout_ms = s->o->timeout_ms,
-		.cancel_fd = s->o->cancel_fd, .shim = s->o->shim,
-	};
-	struct engine_result hr;
-	struct cache_entry outs;
-	char tdir[PATH_MAX], err[1024];
-	int ret;
-
-	if (!s->o->shim || !s->o->self_correct)
-		return -ENOTSUP;
-	if ((ret = engine_host.run(&s->st, &job, &hr)) < 0)
-		goto out;
-	if (!hr.ran || hr.status != 0 || hr.err[0]) {
-		ret = -ECHILD;
-		goto out;
-	}
-	snprintf(tdir, sizeof(tdir), "%s/trace", b->staging);
-	if ((ret = adopt_recording(s, b, tdir, &outs, err, sizeof(err))) < 0)
-		goto out;
-	if (!b->keyless && cacheable(&s->g->nodes[b->idx]))
-		cache_put(s->ggdir, &b->key, &outs);
-	finish_ok(s, b, &outs);
-	cache_entry_release(&outs);
-out:
-	cache_entry_release(&hr.outputs);
-	return ret;
-}
-
-/*
- * True when a failed job ran out of disk space: its error says ENOSPC (it could not
- * store its outputs), or the file system of its staging area or of the store has
- * less than DISK_MIN_FREE bytes left for unprivileged users (statvfs f_bavail).  A
- * job's partial outputs are still in its staging area, so a disk that filled up
- * during the run still looks full.
- */
-#define DISK_MIN_FREE (1u << 20)
-static bool disk_full(const char *path)
-{
-	struct statvfs v;
-	return path[0] && statvfs(path, &v) == 0 &&
-	       (unsigned long long)v.f_bavail * v.f_frsize < DISK_MIN_FREE;
-}
-
-static bool out_of_space(const struct sched *s, const struct bnode *b)
-{
-	return strstr(b->res.err, strerror(ENOSPC)) || disk_full(b->staging) ||
-	       disk_full(s->ggdir);
-}
-
-/*
- * Is an undeclared path the supervisor named worth re-recording the command for?
- * Only a file that exists: programs probe many things that are no input of theirs
- * (sed looks at /sys/fs/selinux, bash at $OLDPWD), and a command that fails for its
- * own reasons must not be re-run in the real tree.
- */
-static bool plausible_input(const char *path)
-{
-	struct stat sb;
-	if (!strncmp(path, "/proc/", 6) || !strncmp(path, "/sys/", 5) || !strncmp(path, "/dev/", 5))
-		return false;
-	return lstat(path, &sb) == 0 && (S_ISREG(sb.st_mode) || S_ISLNK(sb.st_mode));
-}
-
-/* ---- verify ------------------------------------------------------------------------------- */
-
-static const struct cache_output *find_output(const struct cache_entry *e, const char *path)
-{
-	for (size_t i = 0; i < e->n; i++)
-		if (!strcmp(e->v[i].path, path))
-			return &e->v[i];
-	return NULL;
-}
-
-/*
- * Compare a run's outputs with the known result of its key (b->ref), by path: each
- * file that differs or is on one side only is a DIFFERS event.  True if any.
- */
-static bool verify_outputs(struct sched *s, const struct bnode *b, const struct cache_entry *got)
-{
-	char msg[PATH_MAX + 128];
-	bool differ = false;
-
-	for (size_t i = 0; i < b->ref.n; i++) {
-		const struct cache_output *o = find_output(got, b->ref.v[i].path);
-		if ((o && hash_equal(&o->value, &b->ref.v[i].value)) ||
-		    !hash_is_set(&b->ref.v[i].value)) /* removed: nothing to compare */
-			continue;
-		snprintf(msg, sizeof(msg), o ? "'%s' differs from the result known for its inputs"
-					     : "'%s' was not produced this time", b->ref.v[i].path);
-		emit_output(s, BUILD_EV_DIFFERS, b, msg, b->ref.v[i].path);
-		differ = true;
-	}
-	for (size_t i = 0; i < got->n; i++) {
-		if (find_output(&b->ref, got->v[i].path))
-			continue;
-		snprintf(msg, sizeof(msg), "'%s' is not in the result known for its inputs",
-			 got->v[i].path);
-		emit_output(s, BUILD_EV_DIFFERS, b, msg, got->v[i].path);
-		differ = true;
-	}
-	return differ;
-}
-
-/*
- * Verify: find what a READY node's run is to be compared with (build.h, "Verify").
- * 0 and b->ref set: run it; 1: nothing to compare with, the node is DONE and
- * counted (not_compared); -errno on errors.  key_ret is compute_key()'s result.
- */
-static int verify_prepare(struct sched *s, struct bnode *b, int key_ret)
-{
-	const struct graph_node *gn = &s->g->nodes[b->idx];
-	char why[PATH_MAX + 256];
-	struct cache_entry none = { 0 };
-
-	if (key_ret < 0 && !s->absent_ref[0])
-		return key_ret;
-	if (key_ret < 0)
-		snprintf(why, sizeof(why), "input '%s' is not in the tree (run 'gg build' first)",
-			 s->absent_ref);
-	else if (gn->local)
-		snprintf(why, sizeof(why), "local-only, it runs in the tree itself");
-	else if (b->must_run)
-		snprintf(why, sizeof(why), "its inputs changed shape since it last ran (run 'gg build' first)");
-	else if (cache_get(s->ggdir, &b->key, &b->ref) < 0)
-		snprintf(why, sizeof(why), "no result is known for its current inputs (run 'gg build' first)");
-	else
-		return 0;
-	s->absent_ref[0] = '\0';
-	s->stats->not_compared++;
-	emit(s, BUILD_EV_NOT_COMPARED, b, why, 0);
-	finish_ok(s, b, &none);
-	return 1;
-}
-
 /* ---- the shared results cache (build.h, struct cache_remote) ------------------------ */
 
 /* A key to publish at the end (a key that cannot be remembered is just not shared). */
@@ -676,59 +256,57 @@ static void remote_remember(struct sched *s, const struct gg_hash *key)
 }
 
 /*
- * Ask the remote, in one batch, about every READY node not asked yet whose key the
- * local cache lacks: its hits are in the local cache when the ready loop gets to
- * them.  (Their keys are computed again there, through the stat cache.)
+ * Ask the remote, in one batch, about the nodes just handed out whose key the local
+ * cache lacks: its hits are in the local cache when they are dispatched.
  */
-static void remote_prefetch(struct sched *s)
+static void remote_prefetch(struct sched *s, struct bjob **batch, size_t n)
 {
 	const struct build_opts *o = s->o;
 	struct gg_hash *keys = NULL;
-	size_t *idx = NULL, n = 0;
+	struct bjob **asked = NULL;
 	bool *hit = NULL;
+	size_t na = 0;
 
 	if (!o->remote || !o->remote->fetch || o->no_cache || o->verify)
 		return;
-	for (size_t i = 0; i < s->g->n; i++) {
-		struct bnode *b = &s->n[i];
-		if (!b->selected || b->state != B_READY || b->looked_up || b->forced ||
-		    !cacheable(&s->g->nodes[i]))
+	if (!(keys = calloc(n, sizeof(*keys))) || !(asked = calloc(n, sizeof(*asked))) ||
+	    !(hit = calloc(n, sizeof(*hit))))
+		goto out_free; /* then each node asks on its own */
+	for (size_t i = 0; i < n; i++) {
+		struct bjob *j = batch[i];
+		if (s->forced[j->node] || !cacheable(&s->g->nodes[j->node]))
 			continue;
-		if (!keys && (!(keys = calloc(s->g->n, sizeof(*keys))) ||
-			      !(idx = calloc(s->g->n, sizeof(*idx))) ||
-			      !(hit = calloc(s->g->n, sizeof(*hit)))))
-			goto out_free; /* then each node asks on its own */
-		b->looked_up = true;
-		if (compute_key(s, b) < 0 || b->must_run || cache_has(s->ggdir, &b->key))
+		j->looked_up = true;
+		if (build_key_compute(s, j) < 0 || j->must_run || cache_has(s->ggdir, &j->key))
 			continue;
-		keys[n] = b->key;
-		idx[n++] = i;
+		keys[na] = j->key;
+		asked[na++] = j;
 	}
 	s->absent_ref[0] = '\0';
-	if (n) {
-		(void)o->remote->fetch(o->remote->ctx, keys, n, hit);
-		for (size_t k = 0; k < n; k++)
-			s->n[idx[k]].remote_hit = hit[k];
+	if (na) {
+		(void)o->remote->fetch(o->remote->ctx, keys, na, hit);
+		for (size_t k = 0; k < na; k++)
+			asked[k]->remote_hit = hit[k];
 	}
 out_free:
 	free(keys);
-	free(idx);
+	free(asked);
 	free(hit);
 }
 
 /* A local miss not asked about yet: bring the remote entry in; true and *hit filled
  * on a remote hit. */
-static bool remote_lookup(struct sched *s, struct bnode *b, struct cache_entry *hit)
+static bool remote_lookup(struct sched *s, struct bjob *j, struct cache_entry *hit)
 {
 	bool found = false;
-	if (!s->o->remote || !s->o->remote->fetch || b->looked_up)
+	if (!s->o->remote || !s->o->remote->fetch || j->looked_up)
 		return false;
-	b->looked_up = true;
+	j->looked_up = true;
 	/* (an error that still left the entry in place is a hit all the same) */
-	(void)s->o->remote->fetch(s->o->remote->ctx, &b->key, 1, &found);
+	(void)s->o->remote->fetch(s->o->remote->ctx, &j->key, 1, &found);
 	if (!found)
 		return false;
-	return cache_get(s->ggdir, &b->key, hit) == 0;
+	return cache_get(s->ggdir, &j->key, hit) == 0;
 }
 
 static void remote_publish(struct sched *s)
@@ -739,170 +317,644 @@ static void remote_publish(struct sched *s)
 	s->o->remote->publish(s->o->remote->ctx, s->pub, s->npub);
 }
 
-static void on_finished(struct sched *s, struct bnode *b)
-{
-	char msg[3 * PATH_MAX + 1024];
-	struct engine_result *r = &b->res;
-	bool full;
-	int ret, corrected = 0;
+/* ---- verify ------------------------------------------------------------------------------- */
 
-	s->running--;
-	if (r->level)
-		s->stats->level = r->level;
-	if (b->engine_ret == -ECANCELED) {
-		b->state = B_FAILED;
-		s->stats->skipped++; /* interrupted: not its failure */
-		s->ndone++;
+static const struct cache_output *find_output(const struct cache_entry *e, const char *path)
+{
+	for (size_t i = 0; i < e->n; i++)
+		if (!strcmp(e->v[i].path, path))
+			return &e->v[i];
+	return NULL;
+}
+
+/*
+ * Compare a run's outputs with the known result of its key (j->ref), by path: each
+ * file that differs or is on one side only is a DIFFERS event.  True if any.
+ */
+static bool verify_outputs(struct sched *s, const struct bjob *j, const struct cache_entry *got)
+{
+	char msg[PATH_MAX + 128];
+	bool differ = false;
+
+	for (size_t i = 0; i < j->ref.n; i++) {
+		const struct cache_output *o = find_output(got, j->ref.v[i].path);
+		if ((o && hash_equal(&o->value, &j->ref.v[i].value)) ||
+		    !hash_is_set(&j->ref.v[i].value)) /* removed: nothing to compare */
+			continue;
+		snprintf(msg, sizeof(msg), o ? "'%s' differs from the result known for its inputs"
+					     : "'%s' was not produced this time", j->ref.v[i].path);
+		emit_output(s, BUILD_EV_DIFFERS, j, msg, j->ref.v[i].path);
+		differ = true;
+	}
+	for (size_t i = 0; i < got->n; i++) {
+		if (find_output(&j->ref, got->v[i].path))
+			continue;
+		snprintf(msg, sizeof(msg), "'%s' is not in the result known for its inputs",
+			 got->v[i].path);
+		emit_output(s, BUILD_EV_DIFFERS, j, msg, got->v[i].path);
+		differ = true;
+	}
+	return differ;
+}
+
+/*
+ * Verify: find what a node's run is to be compared with (build.h, "Verify").  0 and
+ * j->ref set: run it; 1: nothing to compare with, the node is DONE and counted
+ * (not_compared) and the job is gone; -errno on errors.  key_ret is build_key_compute()'s.
+ */
+static int verify_prepare(struct sched *s, struct bjob *j, int key_ret)
+{
+	const struct graph_node *gn = &s->g->nodes[j->node];
+	char why[PATH_MAX + 256];
+	struct cache_entry none = { 0 };
+
+	if (key_ret < 0 && !s->absent_ref[0])
+		return key_ret;
+	if (key_ret < 0)
+		snprintf(why, sizeof(why), "input '%s' is not in the tree (run 'gg build' first)",
+			 s->absent_ref);
+	else if (gn->local)
+		snprintf(why, sizeof(why), "local-only, it runs in the tree itself");
+	else if (j->must_run)
+		snprintf(why, sizeof(why), "its inputs changed shape since it last ran (run 'gg build' first)");
+	else if (cache_get(s->ggdir, &j->key, &j->ref) < 0)
+		snprintf(why, sizeof(why), "no result is known for its current inputs (run 'gg build' first)");
+	else
+		return 0;
+	s->absent_ref[0] = '\0';
+	s->stats->not_compared++;
+	emit(s, BUILD_EV_NOT_COMPARED, j->node, j, why, 0);
+	node_ok(s, j, &none, PLAN_DONE);
+	return 1;
+}
+
+/* ---- host runs and self-correction ---------------------------------------------------- */
+
+/*
+ * A command that ran on the host recorded (a local-only thunk, or a self-correction)
+ * left its recording in `tdir`: have the recorder put the thunk it gives in place of
+ * the node's (its users renamed), so that no thunk keeps an input set that went
+ * stale.  *outs receives the recorded outputs.  The job's thunk is reloaded and its
+ * key is the new thunk's (j->keyless when it cannot be computed: then its result is
+ * not cached).  Users load their (renamed) thunks when they are handed out.
+ */
+static int adopt_recording(struct sched *s, struct bjob *j, const char *tdir,
+			   struct cache_entry *outs, char *err, size_t errlen)
+{
+	const struct build_recorder *rec = s->o->recorder;
+	struct gg_hash before = s->g->nodes[j->node].hash;
+	int ret;
+
+	if ((ret = rec->adopt(rec->ctx, &s->st, s->sc, s->g, j->node, tdir, outs, err, errlen)) < 0)
+		return ret;
+	if (!hash_equal(&before, &s->g->nodes[j->node].hash)) {
+		s->stats->graph_changed = true;
+		build_key_cur_release(&j->cur);
+		thunk_release(&j->th);
+		if ((ret = store_load_thunk(&s->st, &s->g->nodes[j->node].hash, &j->th)) < 0) {
+			snprintf(err, errlen, "cannot read thunk of '%s': %s",
+				 s->g->nodes[j->node].label, strerror(-ret));
+			cache_entry_release(outs);
+			return ret;
+		}
+	}
+	j->keyless = build_key_compute(s, j) < 0;
+	return 0;
+}
+
+/*
+ * A host run was recorded: its recording replaces the node's thunk and its outputs
+ * are the recorded ones (adopt_recording).  A recording that cannot be used leaves
+ * the node's thunk as it was, with a note, and the declared outputs the engine
+ * stored (or an error when one is missing).
+ */
+static void adopt_host_run(struct sched *s, struct bjob *j)
+{
+	struct engine_result *r = &j->res;
+	char tdir[PATH_MAX], err[1024], msg[sizeof(err) + 128];
+	struct cache_entry outs;
+
+	/* An output the command wrote with the bytes the stat cache last saw there gets
+	 * that time back, as materialize() does for the sandbox's (materialize.h): the
+	 * driver sees the order of the recorded build.  Asked before the recording is
+	 * hashed, which replaces what the cache knew. */
+	for (size_t i = 0; i < r->outputs.n; i++) {
+		int64_t ns;
+		if (statcache_last_mtime(s->sc, r->outputs.v[i].path, &r->outputs.v[i].value, &ns)) {
+			struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT },
+						  { .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 } };
+			utimensat(AT_FDCWD, r->outputs.v[i].path, ts, AT_SYMLINK_NOFOLLOW);
+			statcache_forget(s->sc, r->outputs.v[i].path);
+		}
+	}
+	snprintf(tdir, sizeof(tdir), "%s/trace", j->staging);
+	if (adopt_recording(s, j, tdir, &outs, err, sizeof(err)) == 0) {
+		cache_entry_release(&r->outputs);
+		r->outputs = outs;
 		return;
 	}
-	if (b->engine_ret == 0 && r->ran && r->status == 0 && !r->err[0] && r->recorded)
-		adopt_host_run(s, b); /* (a declared output it did not make is an error) */
-	if (b->engine_ret == 0 && r->ran && r->status == 0 && !r->err[0]) {
+	snprintf(msg, sizeof(msg), "cannot use the recording of its run on the host: %s", err);
+	emit(s, BUILD_EV_NOTE, j->node, j, msg, 0);
+	for (size_t i = 0; i < j->th.outputs.n && !r->err; i++)
+		if (i >= r->outputs.n || strcmp(r->outputs.v[i].path, j->th.outputs.v[i]))
+			engine_result_errf(r, "the command did not produce '%s'", j->th.outputs.v[i]);
+}
+
+/*
+ * True when a failed job ran out of disk space: its error says ENOSPC (it could not
+ * store its outputs), or the file system of its staging area or of the store has
+ * less than DISK_MIN_FREE bytes left for unprivileged users (statvfs f_bavail).  A
+ * job's partial outputs are still in its staging area, so a disk that filled up
+ * during the run still looks full.
+ */
+#define DISK_MIN_FREE (1u << 20)
+static bool disk_full(const char *path)
+{
+	struct statvfs v;
+	return path && path[0] && statvfs(path, &v) == 0 &&
+	       (unsigned long long)v.f_bavail * v.f_frsize < DISK_MIN_FREE;
+}
+
+static bool out_of_space(const struct sched *s, const struct bjob *j)
+{
+	return (j->res.err && strstr(j->res.err, strerror(ENOSPC))) || disk_full(j->staging) ||
+	       disk_full(s->ggdir);
+}
+
+/*
+ * Is an undeclared path the supervisor named worth re-recording the command for?
+ * Only a file that exists: programs probe many things that are no input of theirs
+ * (sed looks at /sys/fs/selinux, bash at $OLDPWD), and a command that fails for its
+ * own reasons must not be re-run in the real tree.
+ */
+static bool plausible_input(const char *path)
+{
+	struct stat sb;
+	if (!path || !strncmp(path, "/proc/", 6) || !strncmp(path, "/sys/", 5) ||
+	    !strncmp(path, "/dev/", 5))
+		return false;
+	return lstat(path, &sb) == 0 && (S_ISREG(sb.st_mode) || S_ISLNK(sb.st_mode));
+}
+
+/* ---- starting jobs ---------------------------------------------------------------------- */
+
+static void on_finished(struct sched *s, struct bjob *j, int ret);
+static void on_corrected(struct sched *s, struct bjob *j, int ret);
+
+static void park(struct sched *s, int e, struct bjob *j)
+{
+	j->next = NULL;
+	if (s->park_tail[e])
+		s->park_tail[e]->next = j;
+	else
+		s->park_head[e] = j;
+	s->park_tail[e] = j;
+	s->nparked++;
+}
+
+static struct bjob *unpark(struct sched *s, int e)
+{
+	struct bjob *j = s->park_head[e];
+	if (!j)
+		return NULL;
+	if (!(s->park_head[e] = j->next))
+		s->park_tail[e] = NULL;
+	s->nparked--;
+	return j;
+}
+
+/* A fresh, empty staging directory in *dir. */
+static int new_staging(struct sched *s, char **dir)
+{
+	if (*dir) {
+		rm_rf(*dir);
+		free(*dir);
+		*dir = NULL;
+	}
+	if (asprintf(dir, "%s/run-%d-%llu", s->staging_base, (int)getpid(), ++s->seq) < 0) {
+		*dir = NULL;
+		return -ENOMEM;
+	}
+	rm_rf(*dir);
+	if (mkdir(*dir, 0755) < 0)
+		return -errno;
+	return 0;
+}
+
+/*
+ * Hand the job to its engine, which has room: its run (PH_RUN, on j->eng) or a
+ * recorded run on the host that corrects it.  A job the engine refuses ends at once.
+ */
+static void launch(struct sched *s, struct bjob *j)
+{
+	bool corr = j->phase != PH_RUN;
+	int e = corr ? ENG_HOST : j->eng;
+	struct engine_result *res = corr ? &j->hres : &j->res;
+	bool record = corr || (e == ENG_HOST && s->o->recorder && !s->o->verify);
+	char **dir = corr ? &j->hstaging : &j->staging;
+	struct engine_job job;
+	char tdir[PATH_MAX];
+	int ret;
+
+	engine_result_release(res);
+	memset(res, 0, sizeof(*res));
+	free(j->env_add);
+	j->env_add = NULL;
+	if (!corr) {
+		j->recorded = record;
+		s->running++;
+		emit(s, BUILD_EV_START, j->node, j, NULL, 0);
+	}
+	if ((ret = new_staging(s, dir)) < 0) {
+		engine_result_errf(res, "cannot make a staging directory in '%s': %s",
+				   s->staging_base, strerror(-ret));
+		goto out_refused;
+	}
+	if (record) {
+		snprintf(tdir, sizeof(tdir), "%s/trace", *dir);
+		if (mkdir(tdir, 0755) < 0 && errno != EEXIST) {
+			ret = -errno;
+			engine_result_errf(res, "cannot create '%s': %s", tdir, strerror(errno));
+			goto out_refused;
+		}
+		if (!(j->env_add = s->o->recorder->record_env(s->o->recorder->ctx, tdir))) {
+			ret = -ENOMEM;
+			goto out_refused;
+		}
+	}
+	job = (struct engine_job){
+		.tag = j->node, .th = corr ? &j->th : &j->cur, .staging = *dir,
+		.timeout_ms = s->o->timeout_ms, .require_level = e == ENG_MAIN ? s->o->require_level : 0,
+		.supervise = !corr && j->supervise, .seed = 0x6767 ^ (unsigned long long)j->node,
+		.env_add = j->env_add, .outputs_optional = record,
+	};
+	if ((ret = s->ops[e]->start(s->eng[e], &job, res)) < 0)
+		goto out_refused;
+	s->inflight[e]++;
+	return;
+out_refused:
+	if (!res->err)
+		engine_result_errf(res, "%s", strerror(-ret));
+	if (corr)
+		on_corrected(s, j, ret);
+	else
+		on_finished(s, j, ret);
+}
+
+/* Start the job's current phase now if its engine has room, else park it. */
+static void start_or_park(struct sched *s, struct bjob *j)
+{
+	int e = j->phase != PH_RUN ? ENG_HOST : j->eng;
+	if (s->ops[e]->can_start_more(s->eng[e]))
+		launch(s, j);
+	else
+		park(s, e, j);
+}
+
+/* ---- completions --------------------------------------------------------------------- */
+
+static void fail_node(struct sched *s, struct bjob *j, int ret, int corrected)
+{
+	char msg[3 * PATH_MAX + 1024];
+	struct engine_result *r = &j->res;
+	const char *err = r->err ? r->err : "";
+	bool full = ret == 0 && out_of_space(s, j);
+	size_t node = j->node;
+
+	if (ret < 0)
+		snprintf(msg, sizeof(msg), "cannot run: %s", r->err ? r->err : strerror(-ret));
+	else if (full && strstr(err, strerror(ENOSPC)))
+		snprintf(msg, sizeof(msg), "%s", err); /* it could not store its outputs */
+	else if (full)
+		snprintf(msg, sizeof(msg), "exit status %d%s%s; the disk holding '%s' is full (%s)",
+			 r->status, err[0] ? ": " : "", err,
+			 disk_full(s->ggdir) ? s->ggdir : s->staging_base, strerror(ENOSPC));
+	else if (corrected == -ECHILD) /* the undeclared path was not why it failed */
+		snprintf(msg, sizeof(msg), "exit status %d (outside the sandbox too)", r->status);
+	else if (r->undeclared)
+		snprintf(msg, sizeof(msg), "exit status %d; undeclared input '%s'", r->status,
+			 r->undeclared);
+	else if (r->denied)
+		snprintf(msg, sizeof(msg), "exit status %d; denied: %s", r->status, r->denied);
+	else if (err[0])
+		snprintf(msg, sizeof(msg), "exit status %d: %s", r->status, err);
+	else
+		snprintf(msg, sizeof(msg), "exit status %d", r->status);
+	s->stats->failed++;
+	s->ndone++;
+	emit(s, BUILD_EV_FAILED, node, j, msg, r->status);
+	job_free(s, j);
+	/* verify: its users' keys come from the tree, not from this run */
+	plan_node_done(&s->plan, node, s->o->verify ? PLAN_DONE : PLAN_FAILED);
+}
+
+/* A run (PH_RUN) completed with engine ret `ret`. */
+static void on_finished(struct sched *s, struct bjob *j, int ret)
+{
+	char msg[3 * PATH_MAX + 1024];
+	struct engine_result *r = &j->res;
+	bool full;
+
+	s->running--;
+	if (r->level && j->eng == ENG_MAIN)
+		s->stats->level = r->level;
+	if (ret == -ECANCELED) {
+		node_canceled(s, j);
+		return;
+	}
+	if (ret == 0 && r->ran && r->status == 0 && !r->err && j->recorded)
+		adopt_host_run(s, j); /* (a declared output it did not make is an error) */
+	if (ret == 0 && r->ran && r->status == 0 && !r->err) {
 		if (s->o->verify) {
-			if (verify_outputs(s, b, &r->outputs))
+			if (verify_outputs(s, j, &r->outputs))
 				s->stats->differs++;
 		} else {
 			struct cache_entry old;
-			if (cache_get(s->ggdir, &b->key, &old) == 0) {
+			if (cache_get(s->ggdir, &j->key, &old) == 0) {
 				for (size_t i = 0; i < old.n && i < r->outputs.n; i++) {
 					if (!hash_equal(&old.v[i].value, &r->outputs.v[i].value)) {
 						snprintf(msg, sizeof(msg),
 							 "'%s' differs from the cached result of the same inputs",
 							 r->outputs.v[i].path);
 						s->stats->nondeterministic++;
-						emit_output(s, BUILD_EV_NONDETERMINISTIC, b, msg,
+						emit_output(s, BUILD_EV_NONDETERMINISTIC, j, msg,
 							    r->outputs.v[i].path);
 						break;
 					}
 				}
 				cache_entry_release(&old);
 			}
-			if (cacheable(&s->g->nodes[b->idx]) && !b->keyless &&
-			    cache_put(s->ggdir, &b->key, &r->outputs) == 0)
-				remote_remember(s, &b->key);
-			if ((ret = materialize_all(s, &r->outputs, NULL)) < 0) {
-				b->state = B_FAILED;
+			if (cacheable(&s->g->nodes[j->node]) && !j->keyless &&
+			    cache_put(s->ggdir, &j->key, &r->outputs) == 0)
+				remote_remember(s, &j->key);
+			if (materialize_all(s, &r->outputs, NULL) < 0) {
+				size_t node = j->node;
 				s->stats->failed++;
 				s->ndone++;
-				emit(s, BUILD_EV_FAILED, b, s->err, 1);
-				skip_users(s, b);
-				rm_rf(b->staging);
+				emit(s, BUILD_EV_FAILED, node, j, s->err, 1);
+				job_free(s, j);
+				plan_node_done(&s->plan, node, PLAN_FAILED);
 				return;
 			}
 		}
 		s->stats->ran++; /* (after materialization: a node counts once) */
-		emit(s, BUILD_EV_DONE, b, NULL, 0);
-		finish_ok(s, b, &r->outputs);
-		rm_rf(b->staging);
+		emit(s, BUILD_EV_DONE, j->node, j, NULL, 0);
+		node_ok(s, j, &r->outputs, PLAN_DONE);
 		return;
 	}
 	/* A command that failed with no room left for its outputs failed for that (its
 	 * stderr, kept in the same place, may well be empty): say so, and neither run it
 	 * again nor re-record it on the host, which would write the tree directly. */
-	full = out_of_space(s, b);
+	full = out_of_space(s, j);
 	/* failed: find what it missed (supervised run), then re-record it; not a recorded
 	 * host run, which failed in the tree itself */
-	if (b->engine_ret == 0 && r->ran && !b->supervise && b->tries == 0 && s->o->self_correct &&
-	    !s->o->verify && !full && !r->recorded) {
-		b->supervise = true;
-		b->tries++;
-		cache_entry_release(&r->outputs);
-		rm_rf(b->staging); /* submit() makes a new one */
-		submit(s, b);
+	if (ret == 0 && r->ran && !j->supervise && j->tries == 0 && s->o->self_correct &&
+	    !s->o->verify && !full && !j->recorded) {
+		j->supervise = true;
+		j->tries++;
+		start_or_park(s, j); /* a new staging directory, a START event */
 		return;
 	}
-	if (b->engine_ret == 0 && r->ran && s->o->self_correct && !s->o->verify && !full &&
-	    !r->recorded && ((r->undeclared[0] && plausible_input(r->undeclared)) || b->must_run || b->edited)) {
+	if (ret == 0 && r->ran && s->o->self_correct && !s->o->verify && !full && !j->recorded &&
+	    ((r->undeclared && plausible_input(r->undeclared)) || j->must_run || j->edited)) {
 		/* an edited source may read what the recording never saw (a new header in
 		 * the tree, where the staging area hides it from the supervisor) */
-		if (r->undeclared[0] && plausible_input(r->undeclared))
+		if (r->undeclared && plausible_input(r->undeclared))
 			snprintf(msg, sizeof(msg), "undeclared input '%s': re-recording the command",
 				 r->undeclared);
 		else
 			snprintf(msg, sizeof(msg), "failed after its inputs changed: re-recording the command");
-		emit(s, BUILD_EV_NOTE, b, msg, 0);
-		if ((corrected = self_correct(s, b)) == 0) {
-			s->stats->corrected++;
-			emit(s, BUILD_EV_CORRECTED, b, msg, 0);
-			rm_rf(b->staging);
+		emit(s, BUILD_EV_NOTE, j->node, j, msg, 0);
+		if (s->o->recorder) {
+			free(j->note);
+			j->note = strdup(msg);
+			j->phase = PH_CORRECT;
+			start_or_park(s, j);
 			return;
 		}
+		fail_node(s, j, ret, -ENOTSUP);
+		return;
 	}
-	if (b->engine_ret < 0)
-		snprintf(msg, sizeof(msg), "cannot run: %s", r->err);
-	else if (full && strstr(r->err, strerror(ENOSPC)))
-		snprintf(msg, sizeof(msg), "%s", r->err); /* it could not store its outputs */
-	else if (full)
-		snprintf(msg, sizeof(msg), "exit status %d%s%s; the disk holding '%s' is full (%s)",
-			 r->status, r->err[0] ? ": " : "", r->err,
-			 disk_full(s->ggdir) ? s->ggdir : s->staging_base, strerror(ENOSPC));
-	else if (corrected == -ECHILD) /* the undeclared path was not why it failed */
-		snprintf(msg, sizeof(msg), "exit status %d (outside the sandbox too)", r->status);
-	else if (r->undeclared[0])
-		snprintf(msg, sizeof(msg), "exit status %d; undeclared input '%s'", r->status,
-			 r->undeclared);
-	else if (r->denied[0])
-		snprintf(msg, sizeof(msg), "exit status %d; denied: %s", r->status, r->denied);
-	else if (r->err[0])
-		snprintf(msg, sizeof(msg), "exit status %d: %s", r->status, r->err);
-	else
-		snprintf(msg, sizeof(msg), "exit status %d", r->status);
-	b->state = B_FAILED;
-	s->stats->failed++;
-	s->ndone++;
-	emit(s, BUILD_EV_FAILED, b, msg, r->status);
-	if (s->o->verify)
-		release_users(s, b); /* their keys come from the tree, not from this run */
-	else
-		skip_users(s, b);
-	/* the staging area is kept until the end: the observer may show its stderr */
+	fail_node(s, j, ret, 0);
 }
 
-/* ---- the run --------------------------------------------------------------------------- */
+/* A recorded host run that corrects the node (PH_PRE_CORRECT, PH_CORRECT) completed. */
+static void on_corrected(struct sched *s, struct bjob *j, int ret)
+{
+	struct engine_result *h = &j->hres;
+	struct cache_entry outs = { 0 };
+	char tdir[PATH_MAX], err[1024];
+	int corrected;
 
+	if (ret == -ECANCELED) {
+		node_canceled(s, j);
+		return;
+	}
+	if (ret == 0 && h->ran && h->status == 0 && !h->err) {
+		snprintf(tdir, sizeof(tdir), "%s/trace", j->hstaging);
+		corrected = adopt_recording(s, j, tdir, &outs, err, sizeof(err));
+	} else {
+		corrected = ret < 0 ? ret : -ECHILD;
+	}
+	if (corrected == 0) {
+		char *note = j->note;
+		if (!j->keyless && cacheable(&s->g->nodes[j->node]))
+			cache_put(s->ggdir, &j->key, &outs);
+		s->stats->corrected++;
+		j->note = NULL;
+		emit(s, BUILD_EV_CORRECTED, j->node, j, j->phase == PH_CORRECT ? note : NULL, 0);
+		free(note);
+		node_ok(s, j, &outs, PLAN_DONE);
+		return;
+	}
+	cache_entry_release(&outs);
+	if (j->phase == PH_PRE_CORRECT) { /* run it in its engine after all */
+		j->phase = PH_RUN;
+		start_or_park(s, j);
+		return;
+	}
+	fail_node(s, j, 0, corrected);
+}
+
+/* ---- handing nodes out ---------------------------------------------------------------- */
+
+/*
+ * A node just handed out: its key, then the cache, or a re-recording, or its
+ * engine.  0 (the job may be gone already), or -errno: the build stops.
+ */
+static int dispatch(struct sched *s, struct bjob *j)
+{
+	const struct graph_node *gn = &s->g->nodes[j->node];
+	const struct build_opts *o = s->o;
+	struct cache_entry hit;
+	bool remote_hit = false;
+	int ret = 0;
+
+	if (!j->keyed || o->verify) {
+		s->absent_ref[0] = '\0';
+		ret = build_key_compute(s, j);
+		if (o->verify)
+			ret = verify_prepare(s, j, ret);
+		if (ret < 0)
+			return failf(s, ret, "cannot compute the key of '%s': %s", gn->label,
+				     strerror(-ret));
+		if (ret > 0)
+			return 0; /* verify: nothing to compare with */
+	}
+	j->eng = gn->local ? ENG_HOST : ENG_MAIN;
+	if (!o->no_cache && !o->verify && !s->forced[j->node] && !j->must_run && cacheable(gn) &&
+	    (cache_get(s->ggdir, &j->key, &hit) == 0 || (remote_hit = remote_lookup(s, j, &hit)))) {
+		bool store_fault = false;
+		char note[PATH_MAX + 512];
+		if ((ret = materialize_all(s, &hit, &store_fault)) == 0) {
+			size_t node = j->node;
+			s->stats->cached++;
+			s->stats->remote_hits += remote_hit || j->remote_hit;
+			node_ok(s, j, &hit, PLAN_CACHED);
+			emit(s, BUILD_EV_CACHED, node, NULL, NULL, 0);
+			return 0;
+		}
+		cache_entry_release(&hit);
+		if (!store_fault)
+			return ret;
+		/* The result is known but the store lost or damaged one of its blobs: a
+		 * miss.  Running the thunk stores its outputs again. */
+		snprintf(note, sizeof(note), "%s: running it again", s->err);
+		s->err[0] = '\0';
+		emit(s, BUILD_EV_NOTE, j->node, j, note, 0);
+	}
+	if (j->must_run && o->self_correct && !o->verify && o->recorder) {
+		/* a path it found missing exists now, or an input is gone: what it reads
+		 * has changed beyond what the sandbox can show it */
+		emit(s, BUILD_EV_NOTE, j->node, j, "its inputs changed shape: re-recording the command",
+		     0);
+		j->phase = PH_PRE_CORRECT;
+	}
+	start_or_park(s, j);
+	return 0;
+}
+
+/* Every parked job of a stopped build is canceled. */
+static void drop_parked(struct sched *s)
+{
+	for (int e = 0; e < NENG; e++) {
+		struct bjob *j;
+		while ((j = unpark(s, e))) {
+			if (j->phase == PH_RUN)
+				s->running++; /* (node_canceled by way of on_finished) */
+			if (j->phase == PH_RUN)
+				on_finished(s, j, -ECANCELED);
+			else
+				on_corrected(s, j, -ECANCELED);
+		}
+	}
+}
+
+/*
+ * Take another node from the plan?  When the main engine has room; or when the
+ * host has room, the graph has local-only nodes and no node waits for the main
+ * engine already: at most one node is parked for the main engine, so the plan's
+ * order (longest critical path first) is what the main engine sees, but for one.
+ */
+static bool room(struct sched *s)
+{
+	return s->ops[ENG_MAIN]->can_start_more(s->eng[ENG_MAIN]) ||
+	       (s->any_local && !s->park_head[ENG_MAIN] &&
+		s->ops[ENG_HOST]->can_start_more(s->eng[ENG_HOST]));
+}
+
+/*
+ * Start what can start: parked jobs first, then nodes from the plan while an
+ * engine has room (cache hits take none, so a cached build runs through here).
+ */
+static int feed(struct sched *s)
+{
+	size_t batch_max = s->o->remote && s->o->remote->fetch && !s->o->no_cache ? REMOTE_BATCH : 1;
+	struct bjob *one[1], **batch = one;
+	int ret = 0;
+
+	if (batch_max > 1 && !(batch = calloc(batch_max, sizeof(*batch))))
+		batch_max = 1, batch = one;
+	for (;;) {
+		size_t n = 0, node;
+
+		for (int e = 0; e < NENG; e++)
+			while (s->park_head[e] && s->ops[e]->can_start_more(s->eng[e]))
+				launch(s, unpark(s, e));
+		if (s->plan.stopped || s->canceled) {
+			drop_parked(s);
+			break;
+		}
+		if (s->nparked >= PARK_MAX || !room(s))
+			break;
+		while (n < batch_max && plan_next_ready(&s->plan, &node)) {
+			if (!(batch[n] = job_new(s, node, &ret)))
+				goto out;
+			n++;
+		}
+		if (!n)
+			break;
+		if (n > 1)
+			remote_prefetch(s, batch, n);
+		for (size_t i = 0; i < n; i++)
+			if ((ret = dispatch(s, batch[i])) < 0)
+				goto out; /* (the jobs left are freed with the others) */
+	}
+out:
+	if (batch != one)
+		free(batch);
+	return ret;
+}
+
+/* ---- setup ---------------------------------------------------------------------------- */
+
+static size_t dag_deps(void *ctx, size_t node, const size_t **deps)
+{
+	const struct graph *g = ctx;
+	*deps = g->nodes[node].deps;
+	return g->nodes[node].ndeps;
+}
+
+/* Targets and forced hashes as node indexes; plan_init closes over the deps. */
 static int select_nodes(struct sched *s)
 {
 	struct graph *g = s->g;
-	size_t *stack = NULL, ns = 0;
-	bool all = !s->o->ntargets && !s->o->nforce;
+	size_t *t = calloc(s->o->ntargets + s->o->nforce + 1, sizeof(*t)), nt = 0;
+	struct plan_dag dag = { .n = g->n, .deps = dag_deps, .ctx = g };
+	struct plan_opts po = { .keep_going = s->o->keep_going || s->o->verify,
+				.on_final = on_final, .ctx = s };
 	int ret = 0;
 
-	stack = calloc(g->n + 1, sizeof(*stack));
-	if (!stack)
-		return -ENOMEM;
-	if (all) {
-		for (size_t i = 0; i < g->n; i++)
-			s->n[i].selected = true;
-	}
-	for (size_t t = 0; t < s->o->ntargets; t++) {
-		long n = graph_find_path(g, s->o->targets[t], NULL);
+	if (!t)
+		return failf(s, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < s->o->ntargets; i++) {
+		long n = graph_find_path(g, s->o->targets[i], NULL);
 		if (n < 0) {
-			ret = failf(s, -ENOENT, "no thunk produces '%s'", s->o->targets[t]);
+			ret = failf(s, -ENOENT, "no thunk produces '%s'", s->o->targets[i]);
 			goto out;
 		}
-		stack[ns++] = (size_t)n;
+		t[nt++] = (size_t)n;
 	}
-	for (size_t t = 0; t < s->o->nforce; t++) {
-		long n = graph_find_hash(g, &s->o->force[t]);
+	for (size_t i = 0; i < s->o->nforce; i++) {
+		long n = graph_find_hash(g, &s->o->force[i]);
 		char hex[GG_HASH_HEX_SIZE];
 		if (n < 0) {
 			ret = failf(s, -ENOENT, "no thunk '%s' in the graph",
-				    hash_to_hex(&s->o->force[t], hex));
+				    hash_to_hex(&s->o->force[i], hex));
 			goto out;
 		}
-		s->n[n].forced = true;
-		stack[ns++] = (size_t)n;
+		s->forced[n] = 1;
+		t[nt++] = (size_t)n;
 	}
-	while (ns) { /* targets and what they need */
-		size_t i = stack[--ns];
-		if (s->n[i].selected)
-			continue;
-		s->n[i].selected = true;
-		for (size_t k = 0; k < g->nodes[i].ndeps; k++)
-			stack[ns++] = g->nodes[i].deps[k];
-	}
+	s->plan_ok = true;
+	ret = plan_init(&s->plan, &dag, nt ? t : NULL, nt, &po);
+	if (ret == -ELOOP && s->plan.ncycle)
+		failf(s, ret, "the graph has a cycle through '%s'",
+		      g->nodes[s->plan.cycle[0]].label);
+	else if (ret < 0)
+		failf(s, ret, "cannot plan the build: %s", strerror(-ret));
 out:
-	free(stack);
+	free(t);
 	return ret;
 }
 
@@ -926,14 +978,14 @@ static int check_stale(struct sched *s)
  */
 static int sweep_temps(struct sched *s)
 {
-	struct strlist dirs = STRLIST_INIT;
 	struct strset seen = STRSET_INIT;
 	int ret = 0;
 
 	for (size_t i = 0; i < s->g->n && ret >= 0; i++) {
 		const struct graph_node *gn = &s->g->nodes[i];
-		if (!s->n[i].selected)
+		if (plan_state_of(&s->plan, i) == PLAN_UNSELECTED)
 			continue;
+		s->any_local |= gn->local != 0;
 		for (size_t k = 0; k < gn->noutputs && ret >= 0; k++) {
 			const char *slash = strrchr(gn->outputs[k].path, '/');
 			char dir[PATH_MAX];
@@ -944,14 +996,12 @@ static int sweep_temps(struct sched *s)
 				 gn->outputs[k].path);
 			if (strset_has(&seen, dir))
 				continue;
-			if ((ret = strlist_push(&dirs, dir)) < 0 ||
-			    (ret = strset_add(&seen, dirs.v[dirs.n - 1])) < 0)
+			if ((ret = strset_add(&seen, dir)) < 0)
 				break;
 			materialize_sweep(dir, NULL);
 		}
 	}
 	strset_release(&seen);
-	strlist_release(&dirs);
 	return ret < 0 ? ret : 0;
 }
 
@@ -975,62 +1025,143 @@ static void pick_staging(struct sched *s)
 	mkdir(s->staging_base, 0755);
 }
 
-/*
- * make's whole record is mtimes: an output older than one of its thunk's inputs
- * is out of date to it.  materialize() gives an output whose bytes did not change
- * the time the stat cache last saw (the recorded build's order), which is older
- * than an input edited since; so each output of a node the build left done that is
- * older than its newest input gets that input's time.  Nodes are in topological
- * order, so a producer's times are settled before its users are looked at.  Nodes
- * whose command ninja drives are left to driverlog (restat, .ninja_log).
- */
-static void settle_times(struct sched *s)
+/* The engines: opts' or the registry's, one instance each, and the level check. */
+static int open_engines(struct sched *s)
 {
-	for (size_t i = 0; i < s->g->n; i++) {
-		const struct thunk *th = &s->n[i].th;
-		struct timespec newest = { 0, 0 };
-		struct stat sb;
-		if (s->n[i].state != B_DONE || !th->outputs.n || driverlog_owns(s->g, th))
-			continue;
-		for (size_t k = 0; k < th->inputs.n; k++)
-			if (stat(th->inputs.v[k].path, &sb) == 0 && S_ISREG(sb.st_mode) &&
-			    (sb.st_mtim.tv_sec > newest.tv_sec ||
-			     (sb.st_mtim.tv_sec == newest.tv_sec && sb.st_mtim.tv_nsec > newest.tv_nsec)))
-				newest = sb.st_mtim;
-		if (!newest.tv_sec)
-			continue;
-		for (size_t k = 0; k < th->outputs.n; k++) {
-			struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, newest };
-			if (lstat(th->outputs.v[k], &sb) < 0 || !S_ISREG(sb.st_mode) ||
-			    sb.st_mtim.tv_sec > newest.tv_sec ||
-			    (sb.st_mtim.tv_sec == newest.tv_sec && sb.st_mtim.tv_nsec >= newest.tv_nsec))
+	const struct build_opts *o = s->o;
+	struct engine_config cfg = { .st = &s->st, .ggdir = s->ggdir,
+				     .slots = o->jobs > 0 ? (unsigned)o->jobs : 0 };
+	char why[256] = "";
+	int ret, level;
+
+	s->ops[ENG_MAIN] = o->engine ? o->engine : engines_find("local");
+	s->ops[ENG_HOST] = o->host_engine ? o->host_engine : engines_find("host");
+	for (int e = 0; e < NENG; e++) {
+		char err[512];
+		cfg.params = e == ENG_MAIN ? o->engine_params : NULL;
+		if ((ret = s->ops[e]->create(&cfg, &s->eng[e], err, sizeof(err))) < 0)
+			return failf(s, ret, "cannot start the %s engine: %s", s->ops[e]->name, err);
+	}
+	level = s->ops[ENG_MAIN]->level ? s->ops[ENG_MAIN]->level(s->eng[ENG_MAIN], why, sizeof(why))
+					 : 0;
+	s->stats->level = level;
+	snprintf(s->stats->level_why, sizeof(s->stats->level_why), "%s", why);
+	if (o->require_level && level > o->require_level)
+		return failf(s, -EPERM, "the sandbox here is level %d (%s), level %d is required",
+			     level, why, o->require_level);
+	return 0;
+}
+
+/* Abort every engine and wait for what is in flight (their completions free jobs). */
+static void drain_engines(struct sched *s)
+{
+	struct engine_done done[COLLECT_MAX];
+
+	for (int e = 0; e < NENG; e++)
+		if (s->eng[e] && s->inflight[e])
+			s->ops[e]->abort(s->eng[e]);
+	for (;;) {
+		struct pollfd pfd[NENG];
+		int map[NENG], npfd = 0;
+		for (int e = 0; e < NENG; e++)
+			if (s->eng[e] && s->inflight[e]) {
+				pfd[npfd] = (struct pollfd){ .fd = s->ops[e]->fd(s->eng[e]), .events = POLLIN };
+				map[npfd++] = e;
+			}
+		if (!npfd)
+			break;
+		if (poll(pfd, (nfds_t)npfd, -1) < 0 && errno != EINTR)
+			break;
+		for (int k = 0; k < npfd; k++) {
+			int e = map[k], n;
+			if (!(pfd[k].revents & (POLLIN | POLLERR | POLLHUP)))
 				continue;
-			if (utimensat(AT_FDCWD, th->outputs.v[k], ts, AT_SYMLINK_NOFOLLOW) == 0)
-				statcache_forget(s->sc, th->outputs.v[k]);
+			n = s->ops[e]->collect(s->eng[e], done, COLLECT_MAX);
+			for (int i = 0; i < n; i++) {
+				s->inflight[e]--;
+				job_free(s, s->job[done[i].tag]);
+			}
+			if (n < 0) { /* a broken engine: nothing more will come */
+				s->inflight[e] = 0;
+			}
 		}
 	}
+}
+
+static void cancel_all(struct sched *s)
+{
+	s->canceled = true;
+	plan_cancel(&s->plan);
+	drop_parked(s);
+	for (int e = 0; e < NENG; e++)
+		if (s->inflight[e])
+			s->ops[e]->abort(s->eng[e]);
 }
 
 static bool cancelled(const struct sched *s)
 {
 	struct pollfd p = { .fd = s->o->cancel_fd, .events = POLLIN };
-	return s->o->cancel_fd >= 0 && poll(&p, 1, 0) > 0;
+	return s->canceled || (s->o->cancel_fd >= 0 && poll(&p, 1, 0) > 0);
+}
+
+/* Wait for the cancel descriptor or a completion, and take what came. */
+static int wait_and_collect(struct sched *s)
+{
+	struct engine_done done[COLLECT_MAX];
+	struct pollfd pfd[NENG + 1];
+	int map[NENG + 1], npfd = 0;
+
+	if (s->o->cancel_fd >= 0 && !s->canceled) {
+		pfd[npfd] = (struct pollfd){ .fd = s->o->cancel_fd, .events = POLLIN };
+		map[npfd++] = -1;
+	}
+	for (int e = 0; e < NENG; e++)
+		if (s->inflight[e]) {
+			pfd[npfd] = (struct pollfd){ .fd = s->ops[e]->fd(s->eng[e]), .events = POLLIN };
+			map[npfd++] = e;
+		}
+	if (!s->inflight[ENG_MAIN] && !s->inflight[ENG_HOST])
+		return failf(s, -EDEADLK, "nothing runs and nothing can start (%zu nodes unfinished)",
+			     s->nsel - s->ndone);
+	if (poll(pfd, (nfds_t)npfd, -1) < 0)
+		return errno == EINTR ? 0 : failf(s, -errno, "poll: %s", strerror(errno));
+	for (int k = 0; k < npfd; k++) {
+		int e = map[k], n;
+		if (!(pfd[k].revents & (POLLIN | POLLERR | POLLHUP)))
+			continue;
+		if (e < 0) {
+			cancel_all(s);
+			continue;
+		}
+		n = s->ops[e]->collect(s->eng[e], done, COLLECT_MAX);
+		if (n < 0)
+			return failf(s, n, "the %s engine failed: %s", s->ops[e]->name, strerror(-n));
+		for (int i = 0; i < n; i++) {
+			struct bjob *j = done[i].tag < s->g->n ? s->job[done[i].tag] : NULL;
+			s->inflight[e]--;
+			if (!j)
+				continue;
+			if (j->phase == PH_RUN)
+				on_finished(s, j, done[i].ret);
+			else
+				on_corrected(s, j, done[i].ret);
+		}
+	}
+	if (s->plan.stopped)
+		drop_parked(s);
+	return 0;
 }
 
 int build_run(const char *ggdir, struct graph *g, const struct build_opts *opts,
 	      struct build_stats *stats, char *errbuf, size_t errlen)
 {
 	struct sched s = { .ggdir = ggdir, .g = g, .o = opts, .stats = stats, .err = errbuf,
-			   .errlen = errlen, .st = STORE_INIT };
-	struct sbx_caps caps;
-	double t0;
+			   .errlen = errlen, .st = STORE_INIT, .plan = PLAN_INIT,
+			   .made_dirs = STRSET_INIT };
 	int ret = 0;
 
 	memset(stats, 0, sizeof(*stats));
 	errbuf[0] = '\0';
-	pthread_mutex_init(&s.mu, NULL);
-	pthread_cond_init(&s.cv_todo, NULL);
-	pthread_cond_init(&s.cv_done, NULL);
 	if ((ret = store_init(&s.st, ggdir, STORE_CREATE)) < 0) {
 		failf(&s, ret, "cannot open the store in '%s': %s", ggdir, strerror(-ret));
 		goto out;
@@ -1042,25 +1173,14 @@ int build_run(const char *ggdir, struct graph *g, const struct build_opts *opts,
 	if ((ret = check_stale(&s)) < 0)
 		goto out;
 	pick_staging(&s);
-	sbx_probe(&caps);
-	stats->level = caps.level;
-	snprintf(stats->level_why, sizeof(stats->level_why), "%s", caps.why);
-	if (opts->require_level && caps.level > opts->require_level) {
-		ret = failf(&s, -EPERM, "the sandbox here is level %d (%s), level %d is required",
-			    caps.level, caps.why, opts->require_level);
+	if ((ret = open_engines(&s)) < 0)
 		goto out;
-	}
-	s.n = calloc(g->n + 1, sizeof(*s.n));
-	s.todo = calloc(g->n + 1, sizeof(*s.todo));
-	s.fin = calloc(g->n + 1, sizeof(*s.fin));
-	if (!s.n || !s.todo || !s.fin) {
+	s.result = calloc(g->n + 1, sizeof(*s.result));
+	s.forced = calloc(g->n + 1, sizeof(*s.forced));
+	s.job = calloc(g->n + 1, sizeof(*s.job));
+	if (!s.result || !s.forced || !s.job) {
 		ret = failf(&s, -ENOMEM, "out of memory");
 		goto out;
-	}
-	for (size_t i = 0; i < g->n; i++) {
-		s.n[i].idx = i;
-		thunk_init(&s.n[i].th);
-		thunk_init(&s.n[i].cur);
 	}
 	if ((ret = select_nodes(&s)) < 0)
 		goto out;
@@ -1068,211 +1188,54 @@ int build_run(const char *ggdir, struct graph *g, const struct build_opts *opts,
 		failf(&s, ret, "out of memory");
 		goto out;
 	}
-	/* load the thunks, count pending deps, list users */
-	for (size_t i = 0; i < g->n; i++) {
-		struct bnode *b = &s.n[i];
-		if (!b->selected)
-			continue;
-		s.nsel++;
-		thunk_release(&b->th);
-		if ((ret = store_load_thunk(&s.st, &g->nodes[i].hash, &b->th)) < 0) {
-			char hex[GG_HASH_HEX_SIZE];
-			failf(&s, ret, "cannot read thunk %s (%s): %s", hash_to_hex(&g->nodes[i].hash, hex),
-			      g->nodes[i].label,
-			      ret == -EBADMSG ? "corrupt blob"
-			      : ret == -ENOENT ? "its blob is missing from the store" : strerror(-ret));
-			goto out;
-		}
-		for (size_t k = 0; k < g->nodes[i].ndeps; k++) {
-			struct bnode *d = &s.n[g->nodes[i].deps[k]];
-			size_t *nu = realloc(d->users, (d->nusers + 1) * sizeof(*nu));
-			if (!nu) {
-				ret = failf(&s, -ENOMEM, "out of memory");
-				goto out;
-			}
-			d->users = nu;
-			d->users[d->nusers++] = i;
-			b->pending++;
-		}
-		b->state = b->pending ? B_WAIT : B_READY;
-	}
-	stats->total = s.nsel;
-	s.nworkers = opts->jobs > 0 ? opts->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
-	if (s.nworkers < 1)
-		s.nworkers = 1;
-	s.workers = calloc((size_t)s.nworkers, sizeof(*s.workers));
-	if (!s.workers) {
-		ret = failf(&s, -ENOMEM, "out of memory");
-		goto out;
-	}
-	for (int w = 0; w < s.nworkers; w++)
-		pthread_create(&s.workers[w], NULL, worker, &s);
+	s.nsel = stats->total = plan_counts(&s.plan)->selected;
 
-	t0 = now_ms();
-	while (s.ndone < s.nsel) {
-		bool progressed = false;
-		bool stop = s.quit || cancelled(&s) ||
-			    (!opts->keep_going && !opts->verify && stats->failed);
-		if (stop && !s.quit) {
-			s.quit = true;
-			pthread_mutex_lock(&s.mu);
-			for (size_t k = 0; k < s.ntodo; k++) { /* drop what has not started */
-				struct bnode *d = &s.n[s.todo[k]];
-				d->state = B_READY; /* counted skipped at the end */
-				s.running--;
-				rm_rf(d->staging);
-			}
-			s.ntodo = 0;
-			pthread_mutex_unlock(&s.mu);
-		}
-		if (!s.quit)
-			remote_prefetch(&s); /* one round trip for all of them */
-		/* ready nodes, in graph (topological) order */
-		for (size_t i = 0; i < g->n && !s.quit && s.running < (size_t)s.nworkers; i++) {
-			struct bnode *b = &s.n[i];
-			struct cache_entry hit;
-			if (!b->selected || b->state != B_READY)
-				continue;
-			progressed = true;
-			s.absent_ref[0] = '\0';
-			ret = compute_key(&s, b);
-			if (opts->verify)
-				ret = verify_prepare(&s, b, ret);
-			if (ret < 0) {
-				failf(&s, ret, "cannot compute the key of '%s': %s", g->nodes[i].label,
-				      strerror(-ret));
-				goto out_join;
-			}
-			if (ret > 0)
-				continue; /* verify: nothing to compare with */
-			bool remote_hit = false;
-			if (!opts->no_cache && !opts->verify && !b->forced && !b->must_run &&
-			    cacheable(&g->nodes[i]) && (cache_get(ggdir, &b->key, &hit) == 0 ||
-							(remote_hit = remote_lookup(&s, b, &hit)))) {
-				bool store_fault = false;
-				char note[PATH_MAX + 512];
-				if ((ret = materialize_all(&s, &hit, &store_fault)) == 0) {
-					stats->cached++;
-					stats->remote_hits += remote_hit || b->remote_hit;
-					finish_ok(&s, b, &hit);
-					emit(&s, BUILD_EV_CACHED, b, NULL, 0);
-					continue;
-				}
-				cache_entry_release(&hit);
-				if (!store_fault)
-					goto out_join;
-				/* The result is known but the store lost or damaged one of its
-				 * blobs: a miss.  Running the thunk stores its outputs again. */
-				snprintf(note, sizeof(note), "%s: running it again", errbuf);
-				errbuf[0] = '\0';
-				ret = 0;
-				emit(&s, BUILD_EV_NOTE, b, note, 0);
-			}
-			if (b->must_run && opts->self_correct && !opts->verify) {
-				/* a path it found missing exists now, or an input is gone: what
-				 * it reads has changed beyond what the sandbox can show it */
-				snprintf(b->staging, sizeof(b->staging), "%s/run-%d-%llu",
-					 s.staging_base, (int)getpid(), ++s.seq);
-				mkdir(b->staging, 0755);
-				snprintf(b->res.stderr_path, sizeof(b->res.stderr_path), "%s/stderr",
-					 b->staging);
-				emit(&s, BUILD_EV_NOTE, b, "its inputs changed shape: re-recording the command", 0);
-				if (self_correct(&s, b) == 0) {
-					stats->corrected++;
-					emit(&s, BUILD_EV_CORRECTED, b, NULL, 0);
-					rm_rf(b->staging);
-					continue;
-				}
-				rm_rf(b->staging);
-			}
-			submit(&s, b);
-		}
-		stats->keys_ms = (size_t)(now_ms() - t0);
-		if (s.ndone >= s.nsel)
+	while (!plan_finished(&s.plan)) {
+		if ((ret = feed(&s)) < 0)
+			goto out_drain;
+		if (plan_finished(&s.plan))
 			break;
-		if (s.quit && !s.running) {
-			/* nothing will finish any more: count what never ran */
-			break;
-		}
-		if (progressed && s.running < (size_t)s.nworkers)
-			continue;
-		/* wait for a result */
-		pthread_mutex_lock(&s.mu);
-		while (!s.nfin) {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 100 * 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			pthread_cond_timedwait(&s.cv_done, &s.mu, &ts);
-			if (!s.nfin && s.o->cancel_fd >= 0 && cancelled(&s))
-				break;
-		}
-		size_t nfin = s.nfin;
-		size_t fin[nfin + 1];
-		memcpy(fin, s.fin, nfin * sizeof(*fin));
-		s.nfin = 0;
-		pthread_mutex_unlock(&s.mu);
-		for (size_t k = 0; k < nfin; k++)
-			on_finished(&s, &s.n[fin[k]]);
-		if (!nfin && !s.running && !progressed) {
-			/* nothing runs, nothing is ready: the rest waits on failures */
-			break;
-		}
+		if ((ret = wait_and_collect(&s)) < 0)
+			goto out_drain;
 	}
-	/* what never started (the build stopped, or waits on failures) is skipped */
-	for (size_t i = 0; i < g->n; i++)
-		if (s.n[i].selected && (s.n[i].state == B_WAIT || s.n[i].state == B_READY))
-			stats->skipped++;
+	stats->keys_ms = (size_t)(s.keys_ns / 1000000);
 	ret = 0;
 	if (cancelled(&s))
 		ret = failf(&s, -ECANCELED, "interrupted");
-	else if (stats->failed || stats->skipped || s.ndone < s.nsel)
+	else if (stats->failed || stats->skipped)
 		ret = -ENOTRECOVERABLE;
 	if (!opts->verify) { /* ninja's records of what was built (driverlog.h): a warning at worst */
-		struct driverlog *dl = NULL;
-		settle_times(&s);
 		char why[1100] = "warning: ninja's logs not updated: ";
-		for (size_t i = 0; i < g->n; i++)
-			if (s.n[i].state == B_DONE && driverlog_add(&dl, g, &s.n[i].th, &g->nodes[i]) < 0)
-				break;
-		if (driverlog_commit(&dl, why + strlen(why), sizeof(why) - strlen(why)) < 0)
-			emit(&s, BUILD_EV_NOTE, NULL, why, 0);
+		if (driverlog_commit(&s.dl, why + strlen(why), sizeof(why) - strlen(why)) < 0)
+			emit(&s, BUILD_EV_NOTE, SIZE_MAX, NULL, why, 0);
 	}
-out_join:
-	pthread_mutex_lock(&s.mu);
-	s.quit = true;
-	pthread_cond_broadcast(&s.cv_todo);
-	pthread_mutex_unlock(&s.mu);
-	for (int w = 0; w < s.nworkers; w++)
-		if (s.workers[w])
-			pthread_join(s.workers[w], NULL);
-	remote_publish(&s); /* what ran, once the workers are gone */
+	remote_publish(&s); /* what ran */
+	goto out;
+out_drain:
+	drain_engines(&s);
+	{
+		char why[64];
+		driverlog_commit(&s.dl, why, sizeof(why)); /* (frees it; the error is the build's) */
+	}
 out:
+	for (size_t i = 0; s.job && i < g->n; i++)
+		job_free(&s, s.job[i]);
+	for (int e = 0; e < NENG; e++)
+		if (s.eng[e])
+			s.ops[e]->free(s.eng[e]);
 	if (s.sc) {
 		statcache_save(s.sc);
 		statcache_free(s.sc);
 	}
-	for (size_t i = 0; s.n && i < g->n; i++) {
-		if (s.n[i].state == B_FAILED || s.n[i].state == B_RUNNING)
-			rm_rf(s.n[i].staging);
-		thunk_release(&s.n[i].th);
-		thunk_release(&s.n[i].cur);
-		cache_entry_release(&s.n[i].result);
-		cache_entry_release(&s.n[i].ref);
-		cache_entry_release(&s.n[i].res.outputs);
-		free(s.n[i].users);
-	}
-	free(s.n);
-	free(s.todo);
-	free(s.fin);
-	free(s.workers);
+	for (size_t i = 0; s.result && i < g->n; i++)
+		cache_entry_release(&s.result[i]);
+	free(s.result);
+	free(s.forced);
+	free(s.job);
 	free(s.pub);
+	strset_release(&s.made_dirs);
+	build_key_memo_release(&s.memo);
+	plan_release(&s.plan);
 	store_release(&s.st);
-	pthread_mutex_destroy(&s.mu);
-	pthread_cond_destroy(&s.cv_todo);
-	pthread_cond_destroy(&s.cv_done);
 	return ret;
 }

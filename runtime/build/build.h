@@ -47,14 +47,19 @@
  * re-read: an unchanged tree computes the same keys without reading a file.  A path
  * the thunk once probed and found missing that exists now forces a run.
  *
- * Engines share one ops struct (engine.h); the local one runs the thunk in the
- * sandbox (sandbox/sbx.h).
+ * Engines share one asynchronous ops struct (runtime/engine/engine.h): the builder
+ * hands every node to opts->engine (default: "local", the sandbox), a local-only
+ * one to opts->host_engine (default: "host", the tree itself), and polls their
+ * descriptors and the cancel descriptor from its one scheduling thread.  The
+ * order comes from the plan (plan.h: longest critical path first); the parts and
+ * their memory are described in runtime/build/README-plan.
  *
- * Host runs.  A local-only node, and a self-correction, runs in the tree under the
- * shim (opts->shim; not in verify): the node's thunk becomes the one its recording
- * gives (merge.h, graph_adopt: inputs, outputs, local bits, users' references),
- * its result is cached under that thunk's key, and stats->graph_changed tells the
- * caller to save the graph.  A missing probe, or a listed name, that is a directory
+ * Host runs.  A local-only node, and a self-correction, runs on the host engine
+ * recorded (opts->recorder; not in verify): the node's thunk becomes the one its
+ * recording gives (recorder->adopt, which the caller implements with merge.h's
+ * graph_adopt: inputs, outputs, local bits, users' references), its result is
+ * cached under that thunk's key, and stats->graph_changed tells the caller to save
+ * the graph.  Without a recorder nothing is re-recorded.  A missing probe, or a listed name, that is a directory
  * holding outputs of the graph or an output itself is made by the build: its
  * presence depends on the order of a -j build, so it changes neither the key nor
  * the shape of a node.
@@ -70,6 +75,12 @@
 
 #include "runtime/ir/graph.h"
 #include "runtime/ir/hash.h"
+
+struct cache_entry;
+struct cache_remote;
+struct engine_ops;
+struct statcache;
+struct store;
 
 enum build_event_kind {
 	BUILD_EV_CACHED,      /* a hit: outputs materialized from the store */
@@ -98,8 +109,28 @@ struct build_event {
 
 typedef void build_observer_fn(void *ctx, const struct build_event *ev);
 
+/*
+ * Re-recording, supplied by the caller (the CLI, which owns the shim and the
+ * inferer): the builder runs the command on the host engine with the environment
+ * record_env gives, then has adopt turn the recording into the node's new thunk.
+ * Both are called from the scheduling thread.
+ */
+struct build_recorder {
+	/* "NAME=VALUE" strings that make a run record into trace_dir (an empty
+	 * directory the builder made), NULL-terminated, in one allocation: free() it.
+	 * NULL on ENOMEM. */
+	char **(*record_env)(void *ctx, const char *trace_dir);
+	/* Put the thunk the recording in trace_dir gives in place of node `node` of g
+	 * (its users renamed), its new thunk stored in st; *outs: the recorded outputs.
+	 * 0, or -errno with err filled (g unchanged). */
+	int (*adopt)(void *ctx, struct store *st, struct statcache *sc, struct graph *g,
+		     size_t node, const char *trace_dir, struct cache_entry *outs, char *err,
+		     size_t errlen);
+	void *ctx;
+};
+
 struct build_opts {
-	int jobs;                        /* threads running thunks; 0: the cores */
+	int jobs;                        /* thunks at once per engine; 0: the cores */
 	bool keep_going;                 /* -k */
 	bool no_cache;                   /* run every selected thunk */
 	bool verify;                     /* run, compare with the known results, leave the tree */
@@ -110,7 +141,10 @@ struct build_opts {
 	size_t ntargets;
 	const struct gg_hash *force;     /* thunk hashes to execute whatever the cache says */
 	size_t nforce;
-	const char *shim;                /* libggshim.so, for self-correction */
+	const struct build_recorder *recorder; /* NULL: nothing is re-recorded */
+	const struct engine_ops *engine; /* NULL: "local" (engines.h) */
+	const char *engine_params;       /* engine_config.params, or NULL */
+	const struct engine_ops *host_engine; /* local-only thunks; NULL: "host" */
 	int cancel_fd;                   /* readable: stop (Ctrl-C); -1: none */
 	build_observer_fn *observer;
 	void *observer_ctx;

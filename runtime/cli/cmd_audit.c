@@ -233,12 +233,8 @@ static void parse(int argc, char **argv, struct opts *o)
 static void open_audit(struct audit *a, const struct opts *o)
 {
 	struct audit_opts ao = { o->trace_dir, o->source };
-	char *ggdir = NULL, err[1024];
-	int ret = ggdir_find(NULL, &ggdir);
+	char *ggdir = cli_need_ggdir(), err[1024];
 
-	if (ret < 0)
-		die("no .gg directory here or above (run 'gg record -- make' first): %s",
-		    strerror(-ret));
 	if (audit_open(a, ggdir, &ao, err, sizeof(err)) < 0)
 		die("%s", err);
 	for (size_t i = 0; i < a->warnings.n; i++)
@@ -260,27 +256,6 @@ static void print_json(struct json *j)
 	fwrite(j->sb.buf, 1, j->sb.len, stdout);
 	putchar('\n');
 	json_release(j);
-}
-
-static void reasons_json(struct json *j, uint32_t local)
-{
-	json_arr_begin(j);
-	for (int b = 0; b < 8; b++)
-		if (local & (1u << b))
-			json_str(j, thunk_local_name(1u << b));
-	json_arr_end(j);
-}
-
-static void reasons_str(uint32_t local, char *out, size_t cap)
-{
-	out[0] = '\0';
-	for (int b = 0; b < 8; b++) {
-		if (!(local & (1u << b)))
-			continue;
-		if (out[0])
-			strncat(out, ", ", cap - strlen(out) - 1);
-		strncat(out, thunk_local_name(1u << b), cap - strlen(out) - 1);
-	}
 }
 
 static void hash_json(struct json *j, const char *key, const struct gg_hash *h)
@@ -890,7 +865,7 @@ static int do_local(struct audit *a, const struct opts *o)
 			json_kv_str(&j, "label", nd->label);
 			json_kv_str(&j, "command", nd->command);
 			json_key(&j, "reasons");
-			reasons_json(&j, nd->local);
+			cli_local_json(&j, nd->local);
 			json_obj_end(&j);
 		}
 		json_arr_end(&j);
@@ -908,7 +883,7 @@ static int do_local(struct audit *a, const struct opts *o)
 				continue;
 			l = (int)strlen(shown(a->g.nodes[i].label));
 			wl = l > wl && l < 50 ? l : wl;
-			reasons_str(a->g.nodes[i].local, r, sizeof(r));
+			cli_local_str(a->g.nodes[i].local, r, sizeof(r));
 			wr = (int)strlen(r) > wr ? (int)strlen(r) : wr;
 		}
 		printf("\n%s%-*s  %-*s  %s%s\n", on(C_BOLD), wl, "output", wr, "reasons", "command",
@@ -916,7 +891,7 @@ static int do_local(struct audit *a, const struct opts *o)
 		for (size_t i = 0; i < a->g.n; i++) {
 			if (!a->g.nodes[i].local)
 				continue;
-			reasons_str(a->g.nodes[i].local, r, sizeof(r));
+			cli_local_str(a->g.nodes[i].local, r, sizeof(r));
 			printf("%-*s  %s%-*s%s  %s\n", wl, shown(a->g.nodes[i].label), on(C_YELLOW), wr,
 			       r, off(), shown(short_cmd(a->g.nodes[i].command, 60)));
 		}

@@ -12,18 +12,22 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "inferer/merge.h"
 #include "runtime/build/build.h"
 #include "runtime/cli/cmds.h"
+#include "runtime/engine/engines.h"
 #include "runtime/engine/remote_cache.h"
 #include "runtime/store/ggdir.h"
 #include "runtime/ir/graph.h"
 #include "runtime/lib/json.h"
 #include "runtime/lib/util.h"
+#include "shim/trace_format.h"
 
 static int cancel_pipe[2] = { -1, -1 };
 static volatile sig_atomic_t remote_cancel; /* the S3 client's (s3.h) */
 static const char *remote_url;              /* --remote, else $GG_REMOTE */
 static bool remote_read_only;
+static const char *engine_name = "local"; /* --engine NAME[:PARAMS] */
 
 static void on_signal(int sig)
 {
@@ -152,6 +156,8 @@ static const char build_help[] =
 	"                       thunk the local cache lacks is looked up there first and\n"
 	"                       materialized from it; what ran is uploaded at the end\n"
 	"  --remote-read-only   look up only, never upload (untrusted clients)\n"
+	"  --engine NAME[:P]    where thunks run (default local: the sandbox); local-only\n"
+	"                       thunks run on the host in any case\n"
 	"  --json               a JSON summary at the end\n"
 	"  --quiet              no progress lines\n"
 	"  TARGET               files to build (with what they need); default: all\n";
@@ -212,6 +218,10 @@ static int parse(int argc, char **argv, struct build_opts *o, bool *json, bool *
 			remote_url = argv[++i];
 		} else if (!strncmp(a, "--remote=", 9) && help == build_help) {
 			remote_url = a + 9;
+		} else if (!strcmp(a, "--engine") && i + 1 < argc) {
+			engine_name = argv[++i];
+		} else if (!strncmp(a, "--engine=", 9)) {
+			engine_name = a + 9;
 		} else if (!strcmp(a, "--remote-read-only") && help == build_help) {
 			remote_read_only = true;
 		} else if (a[0] == '-') {
@@ -250,8 +260,32 @@ static char *shim_path(void)
 	return shim;
 }
 
+/* Self-correction and local-only runs are recorded under the shim (build.h). */
+static char **record_env(void *ctx, const char *trace_dir)
+{
+	const char *shim = ctx;
+	size_t len = strlen("LD_PRELOAD=") + strlen(shim) + 1 + strlen(GG_ENV_TRACE_DIR "=") +
+		     strlen(trace_dir) + 1;
+	char **env = malloc(3 * sizeof(*env) + len);
+	if (!env)
+		return NULL;
+	env[0] = (char *)(env + 3);
+	env[1] = env[0] + sprintf(env[0], "LD_PRELOAD=%s", shim) + 1;
+	sprintf(env[1], "%s=%s", GG_ENV_TRACE_DIR, trace_dir);
+	env[2] = NULL;
+	return env;
+}
+
+static int adopt(void *ctx, struct store *st, struct statcache *sc, struct graph *g, size_t node,
+		 const char *trace_dir, struct cache_entry *outs, char *err, size_t errlen)
+{
+	(void)ctx;
+	return graph_adopt(st, sc, g, node, trace_dir, outs, err, errlen);
+}
+
 static int run_verb(int argc, char **argv, bool verify, bool hashes)
 {
+	struct build_recorder recorder = { .record_env = record_env, .adopt = adopt };
 	struct build_opts o = { 0 };
 	struct build_stats st;
 	struct graph g;
@@ -281,7 +315,17 @@ static int run_verb(int argc, char **argv, bool verify, bool hashes)
 		die("no .gg directory here or above (run 'gg record -- make' first)");
 	cmd_load_graph(ggdir, &g);
 	shim = shim_path();
-	o.shim = shim;
+	if (shim) {
+		recorder.ctx = shim;
+		o.recorder = &recorder;
+	}
+	if (!(o.engine = engines_find(engine_name))) {
+		char names[256];
+		engines_names(names, sizeof(names));
+		die("no engine '%s' (engines: %s)", engine_name, names);
+	}
+	if (strchr(engine_name, ':'))
+		o.engine_params = strchr(engine_name, ':') + 1;
 	if (pipe2(cancel_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
 		die("cannot create a pipe: %s", strerror(errno));
 	o.cancel_fd = cancel_pipe[0];

@@ -106,22 +106,15 @@ __attribute__((noreturn)) static void usage_fail(const char *arg)
 	exit(2);
 }
 
-static char *need_ggdir(void)
+/* A verb whose one option is the flag `name`: set *flag, or fail on anything else. */
+static void only_flag(int argc, char **argv, const char *name, bool *flag)
 {
-	char *dir = NULL;
-	int ret = ggdir_find(NULL, &dir);
-	if (ret < 0)
-		die("no .gg directory here or above (run 'gg record -- make' first)");
-	return dir;
-}
-
-static void open_store(struct store *st, const char *ggdir)
-{
-	int ret = store_init(st, ggdir, 0);
-	if (ret == -ENOENT)
-		die("no store in '%s' (run 'gg infer' first)", ggdir);
-	if (ret < 0)
-		die("cannot open the store in '%s': %s", ggdir, strerror(-ret));
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], name))
+			*flag = true;
+		else
+			usage_fail(argv[i]);
+	}
 }
 
 /* "1.5 MiB" into buf. */
@@ -195,52 +188,40 @@ static void scratch_dirs(const char *ggdir, char dirs[NSCRATCH][PATH_MAX])
 		dirs[1][0] = '\0';
 }
 
-/* ---- the blobs ------------------------------------------------------------------- */
+/* Called for each entry of scratch directory k (dirs[k] of scratch_dirs). */
+typedef int scratch_fn(void *ctx, int k, const char *dir, int dirfd, const char *name);
 
-/* Called for each name under <ggdir>/blobs/ab/ that is a blob's (h: its hash). */
-typedef void blob_fn(void *ctx, int shardfd, const char *shard, const char *name,
-		     const struct gg_hash *h);
+struct scratch_walk {
+	scratch_fn *fn;
+	void *ctx;
+	int k;
+	const char *dir;
+};
 
-/*
- * Walk <ggdir>/blobs/ab/...: fn for each blob name (names that are not a blob's are
- * passed over: 'gg cache verify' reports those).  -errno (errno set) when
- * <ggdir>/blobs cannot be opened.
- */
-static int walk_blobs(const char *ggdir, blob_fn *fn, void *ctx)
+static int scratch_entry(void *ctx, int dirfd, const char *name)
 {
-	char dir[PATH_MAX];
-	DIR *top, *shard;
-	struct dirent *de, *fe;
+	struct scratch_walk *w = ctx;
+	return w->fn(w->ctx, w->k, w->dir, dirfd, name);
+}
 
-	snprintf(dir, sizeof(dir), "%s/blobs", ggdir);
-	if (!(top = opendir(dir)))
-		return -errno;
-	while ((de = readdir(top))) {
-		int fd;
-		if (strlen(de->d_name) != 2 || de->d_name[0] == '.')
-			continue;
-		fd = openat(dirfd(top), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0 || !(shard = fdopendir(fd))) {
-			if (fd >= 0)
-				close(fd);
-			continue;
-		}
-		while ((fe = readdir(shard))) {
-			char hex[GG_HASH_HEX_SIZE + 8];
-			size_t len = strlen(fe->d_name);
-			bool thunk = len == 32 && !strcmp(fe->d_name + 30, ".t");
-			struct gg_hash h;
-			if (len != 30 && !thunk)
-				continue;
-			snprintf(hex, sizeof(hex), "%c%s%.30s", thunk ? 'T' : 'V', de->d_name, fe->d_name);
-			if (hash_from_hex_str(hex, &h) == 0)
-				fn(ctx, dirfd(shard), de->d_name, fe->d_name, &h);
-		}
-		closedir(shard);
+/* fn for every entry of the scratch directories (one that cannot be read is empty);
+ * a positive return stops the walk and is returned. */
+static int walk_scratch(const char *ggdir, scratch_fn *fn, void *ctx)
+{
+	char dirs[NSCRATCH][PATH_MAX];
+	struct scratch_walk w = { fn, ctx, 0, NULL };
+	int ret;
+
+	scratch_dirs(ggdir, dirs);
+	for (w.k = 0; w.k < NSCRATCH; w.k++) {
+		w.dir = dirs[w.k];
+		if ((ret = dir_walk(AT_FDCWD, dirs[w.k], 0, scratch_entry, &w)) > 0)
+			return ret;
 	}
-	closedir(top);
 	return 0;
 }
+
+/* ---- the blobs ------------------------------------------------------------------- */
 
 /* ---- the results cache and the stat cache ---------------------------------------- */
 
@@ -248,45 +229,82 @@ static int walk_blobs(const char *ggdir, blob_fn *fn, void *ctx)
 typedef void cache_file_fn(void *ctx, int shardfd, const char *name, const struct gg_hash *key,
 			   const struct stat *sb);
 
+struct cache_walk {
+	cache_file_fn *fn;
+	void *ctx;
+	const char *shard;
+};
+
+static int cache_entry(void *ctx, int shardfd, const char *name)
+{
+	struct cache_walk *w = ctx;
+	char hex[GG_HASH_HEX_SIZE];
+	struct gg_hash key, *k = NULL;
+	struct stat sb;
+
+	if (name[0] == '.' || fstatat(shardfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(sb.st_mode))
+		return 0;
+	if (strlen(name) == 2 * GG_HASH_LEN - 2) {
+		snprintf(hex, sizeof(hex), "T%.2s%.30s", w->shard, name);
+		if (hash_from_hex_str(hex, &key) == 0)
+			k = &key;
+	}
+	w->fn(w->ctx, shardfd, name, k, &sb);
+	return 0;
+}
+
+static int cache_shard(void *ctx, int topfd, const char *name)
+{
+	struct cache_walk *w = ctx;
+
+	if (strlen(name) != 2 || !strchr("0123456789abcdef", name[0]) ||
+	    !strchr("0123456789abcdef", name[1]))
+		return 0;
+	w->shard = name;
+	dir_walk(topfd, name, 0, cache_entry, w); /* an unreadable shard is passed over */
+	return 0;
+}
+
 /* Walk <ggdir>/cache/ab/...; a missing cache directory is empty. */
 static void walk_cache(const char *ggdir, cache_file_fn *fn, void *ctx)
 {
 	char dir[PATH_MAX];
-	DIR *top, *shard;
-	struct dirent *de, *fe;
+	struct cache_walk w = { fn, ctx, NULL };
 
 	snprintf(dir, sizeof(dir), "%s/cache", ggdir);
-	if (!(top = opendir(dir)))
-		return;
-	while ((de = readdir(top))) {
-		int fd;
-		if (strlen(de->d_name) != 2 || !strchr("0123456789abcdef", de->d_name[0]) ||
-		    !strchr("0123456789abcdef", de->d_name[1]))
-			continue;
-		fd = openat(dirfd(top), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0 || !(shard = fdopendir(fd))) {
-			if (fd >= 0)
-				close(fd);
-			continue;
-		}
-		while ((fe = readdir(shard))) {
-			char hex[GG_HASH_HEX_SIZE];
-			struct gg_hash key, *k = NULL;
-			struct stat sb;
-			if (fe->d_name[0] == '.' ||
-			    fstatat(dirfd(shard), fe->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
-			    !S_ISREG(sb.st_mode))
-				continue;
-			if (strlen(fe->d_name) == 2 * GG_HASH_LEN - 2) {
-				snprintf(hex, sizeof(hex), "T%.2s%.30s", de->d_name, fe->d_name);
-				if (hash_from_hex_str(hex, &key) == 0)
-					k = &key;
-			}
-			fn(ctx, dirfd(shard), fe->d_name, k, &sb);
-		}
-		closedir(shard);
-	}
-	closedir(top);
+	dir_walk(AT_FDCWD, dir, 0, cache_shard, &w);
+}
+
+/* Called with each results-cache entry that parses (cache.h). */
+typedef void cache_entry_fn(void *ctx, const struct cache_entry *e);
+
+struct entry_walk {
+	const char *ggdir;
+	cache_entry_fn *fn;
+	void *ctx;
+};
+
+static void entry_one(void *ctx, int shardfd, const char *name, const struct gg_hash *key,
+		      const struct stat *sb)
+{
+	struct entry_walk *w = ctx;
+	struct cache_entry e;
+	(void)shardfd;
+	(void)name;
+	(void)sb;
+	if (!key || cache_get(w->ggdir, key, &e) < 0)
+		return; /* a temporary, or an entry that does not parse: a miss for builds too */
+	w->fn(w->ctx, &e);
+	cache_entry_release(&e);
+}
+
+/* fn for every results-cache entry of ggdir. */
+static void walk_cache_entries(const char *ggdir, cache_entry_fn *fn, void *ctx)
+{
+	struct entry_walk w = { ggdir, fn, ctx };
+
+	walk_cache(ggdir, entry_one, &w);
 }
 
 struct cache_count {
@@ -331,27 +349,29 @@ static long long statcache_entries(const char *ggdir)
 /* ---- gg cache stats ------------------------------------------------------------------ */
 
 /* Staging directories (run-<pid>-<n>), and how many belong to dead builds. */
+struct staging_count {
+	uint64_t all, dead;
+};
+
+static int count_one_staging(void *ctx, int k, const char *dir, int dirfd, const char *name)
+{
+	struct staging_count *c = ctx;
+	long pid = temp_pid(name, "run-");
+
+	if (pid) {
+		c->all++;
+		c->dead += pid_dead(pid);
+	}
+	return 0;
+}
+
 static void count_staging(const char *ggdir, uint64_t *all, uint64_t *dead)
 {
-	char dirs[NSCRATCH][PATH_MAX];
-	DIR *d;
-	struct dirent *de;
+	struct staging_count c = { 0, 0 };
 
-	*all = *dead = 0;
-	scratch_dirs(ggdir, dirs);
-	for (int k = 0; k < NSCRATCH; k++) {
-		if (!(d = opendir(dirs[k])))
-			continue;
-		while ((de = readdir(d))) {
-			long pid = temp_pid(de->d_name, "run-");
-			if (!pid)
-				continue;
-			(*all)++;
-			if (pid_dead(pid))
-				(*dead)++;
-		}
-		closedir(d);
-	}
+	walk_scratch(ggdir, count_one_staging, &c);
+	*all = c.all;
+	*dead = c.dead;
 }
 
 static int cache_stats(int argc, char **argv)
@@ -365,14 +385,9 @@ static int cache_stats(int argc, char **argv)
 	long long sc;
 	int ret;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			json = true;
-		else
-			usage_fail(argv[i]);
-	}
-	ggdir = need_ggdir();
-	open_store(&st, ggdir);
+	only_flag(argc, argv, "--json", &json);
+	ggdir = cli_need_ggdir();
+	cli_open_store(&st, ggdir, 0);
 	if ((ret = store_stats(&st, &s)) < 0)
 		die("cannot read the store in '%s': %s", ggdir, strerror(-ret));
 	walk_cache(ggdir, count_one, &cc);
@@ -445,27 +460,19 @@ static void on_bad(void *ctx, const char *relpath, int err)
 /* Results-cache entries that name a blob the store does not have. */
 struct dangling {
 	const struct store *st;
-	const char *ggdir;
 	uint64_t n;
 };
 
-static void dangling_one(void *ctx, int shardfd, const char *name, const struct gg_hash *key,
-			 const struct stat *sb)
+static void dangling_one(void *ctx, const struct cache_entry *e)
 {
 	struct dangling *d = ctx;
-	struct cache_entry e;
-	(void)shardfd;
-	(void)name;
-	(void)sb;
-	if (!key || cache_get(d->ggdir, key, &e) < 0)
-		return;
-	for (size_t i = 0; i < e.n; i++) {
-		if (hash_is_set(&e.v[i].value) && !store_has(d->st, &e.v[i].value)) {
+
+	for (size_t i = 0; i < e->n; i++) {
+		if (hash_is_set(&e->v[i].value) && !store_has(d->st, &e->v[i].value)) {
 			d->n++;
 			break;
 		}
 	}
-	cache_entry_release(&e);
 }
 
 static int cache_verify(int argc, char **argv)
@@ -479,15 +486,10 @@ static int cache_verify(int argc, char **argv)
 	char *ggdir, a[32];
 	int ret;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--remove"))
-			remove = true;
-		else
-			usage_fail(argv[i]);
-	}
-	ggdir = need_ggdir();
+	only_flag(argc, argv, "--remove", &remove);
+	ggdir = cli_need_ggdir();
 	bl.ggdir = ggdir;
-	open_store(&st, ggdir);
+	cli_open_store(&st, ggdir, 0);
 	ret = store_verify_all(&st, remove ? STORE_VERIFY_REMOVE : 0, on_bad, &bl, &s);
 	if (ret < 0)
 		die("cannot walk the store in '%s': %s", ggdir, strerror(-ret));
@@ -502,8 +504,7 @@ static int cache_verify(int argc, char **argv)
 		}
 	}
 	d.st = &st;
-	d.ggdir = ggdir;
-	walk_cache(ggdir, dangling_one, &d);
+	walk_cache_entries(ggdir, dangling_one, &d);
 	printf("gg: checked %llu good blobs (%s): %llu bad", (unsigned long long)s.count,
 	       human(s.bytes, a), (unsigned long long)s.bad);
 	if (remove)
@@ -535,39 +536,41 @@ struct gc_report {
  * directories), and files they were materializing (<ggdir>/tmp/mat-<pid>-<n>.tmp:
  * store_gc_tmp takes the regular ones too, but not symbolic links).
  */
+struct gc_staging_ctx {
+	const struct gc_opts *o;
+	struct gc_report *r;
+};
+
+static int gc_one_staging(void *ctx, int k, const char *dir, int dirfd, const char *name)
+{
+	struct gc_staging_ctx *c = ctx;
+	char path[PATH_MAX + 300];
+	struct stat sb;
+	long pid = temp_pid(name, "run-"), mat = temp_pid(name, "mat-");
+
+	if ((!pid && !mat) || fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    (pid && !S_ISDIR(sb.st_mode)) || !old_enough(&sb, c->o->min_age) ||
+	    !pid_dead(pid ? pid : mat))
+		return 0;
+	snprintf(path, sizeof(path), "%.*s/%.255s", PATH_MAX, dir, name);
+	if (c->o->dry_run)
+		printf("would remove '%s'\n", path);
+	else if (pid)
+		rm_rf(path);
+	else if (unlink(path) < 0)
+		return 0;
+	if (pid)
+		c->r->staging++;
+	else
+		c->r->tmp++;
+	return 0;
+}
+
 static void gc_staging(const char *ggdir, const struct gc_opts *o, struct gc_report *r)
 {
-	char dirs[NSCRATCH][PATH_MAX];
-	DIR *d;
-	struct dirent *de;
+	struct gc_staging_ctx c = { o, r };
 
-	scratch_dirs(ggdir, dirs);
-	for (int k = 0; k < NSCRATCH; k++) {
-		if (!(d = opendir(dirs[k])))
-			continue;
-		while ((de = readdir(d))) {
-			char path[PATH_MAX + 300];
-			struct stat sb;
-			long pid = temp_pid(de->d_name, "run-"), mat = temp_pid(de->d_name, "mat-");
-			if ((!pid && !mat) ||
-			    fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
-			    (pid && !S_ISDIR(sb.st_mode)) || !old_enough(&sb, o->min_age) ||
-			    !pid_dead(pid ? pid : mat))
-				continue;
-			snprintf(path, sizeof(path), "%.*s/%.255s", PATH_MAX, dirs[k], de->d_name);
-			if (o->dry_run)
-				printf("would remove '%s'\n", path);
-			else if (pid)
-				rm_rf(path);
-			else if (unlink(path) < 0)
-				continue;
-			if (pid)
-				r->staging++;
-			else
-				r->tmp++;
-		}
-		closedir(d);
-	}
+	walk_scratch(ggdir, gc_one_staging, &c);
 }
 
 struct gc_cache_ctx {
@@ -617,50 +620,47 @@ static void gc_top_tmp(const char *ggdir, const struct gc_opts *o, struct gc_rep
 
 /* --- blob collection --- */
 
-/* A set of hashes (open addressing; kind NONE marks a free slot).  Owner: the caller. */
+/*
+ * A set of hashes, in the order they were added (v), with an index beside it.
+ * Owner: the caller (hset_release).
+ */
 struct hset {
+	struct htab ix; /* hash_key64 -> index into v */
 	struct gg_hash *v;
-	size_t n, cap;
+	size_t n, alloc;
 };
 
-static size_t hset_slot(const struct hset *s, const struct gg_hash *h)
+static bool hset_eq(const void *ctx, uint32_t val, const void *key)
 {
-	uint64_t x = 0;
-	size_t i;
-	memcpy(&x, h->bytes, sizeof(x));
-	for (i = (size_t)(x ^ h->kind) & (s->cap - 1); s->v[i].kind && !hash_equal(&s->v[i], h);
-	     i = (i + 1) & (s->cap - 1))
-		;
-	return i;
+	const struct hset *s = ctx;
+	return hash_equal(&s->v[val], key);
 }
 
 static bool hset_has(const struct hset *s, const struct gg_hash *h)
 {
-	return s->cap && s->v[hset_slot(s, h)].kind;
+	return htab_find(&s->ix, hash_key64(h), hset_eq, s, h) != HTAB_NONE;
 }
 
-/* 1 if added, 0 if present; dies when out of memory. */
+/* 1 if added, 0 if present or unset; dies when out of memory. */
 static int hset_add(struct hset *s, const struct gg_hash *h)
 {
-	size_t i;
-	if (!hash_is_set(h))
+	uint64_t k = hash_key64(h);
+
+	if (!hash_is_set(h) || htab_find(&s->ix, k, hset_eq, s, h) != HTAB_NONE)
 		return 0;
-	if ((s->n + 1) * 2 > s->cap) {
-		struct hset bigger = { .cap = s->cap ? s->cap * 2 : 1024 };
-		bigger.v = xcalloc(bigger.cap, sizeof(*bigger.v));
-		for (size_t k = 0; k < s->cap; k++)
-			if (s->v[k].kind)
-				bigger.v[hset_slot(&bigger, &s->v[k])] = s->v[k];
-		bigger.n = s->n;
-		free(s->v);
-		*s = bigger;
-	}
-	i = hset_slot(s, h);
-	if (s->v[i].kind)
-		return 0;
-	s->v[i] = *h;
-	s->n++;
+	if (s->n == s->alloc)
+		s->v = xrealloc(s->v, (s->alloc = s->alloc ? s->alloc * 2 : 1024) * sizeof(*s->v));
+	if (htab_add(&s->ix, k, (uint32_t)s->n) < 0)
+		die("out of memory");
+	s->v[s->n++] = *h;
 	return 1;
+}
+
+static void hset_release(struct hset *s)
+{
+	htab_release(&s->ix);
+	free(s->v);
+	memset(s, 0, sizeof(*s));
 }
 
 /*
@@ -670,24 +670,20 @@ static int hset_add(struct hset *s, const struct gg_hash *h)
  * thunk that cannot be read leaves its references unknown: then nothing is safe to
  * collect, and this dies.
  */
-struct live_ctx {
-	struct hset *live;
-	const char *ggdir;
+struct values_ctx {
+	struct hset *set;
+	bool blobs_only; /* only VALUE and THUNK hashes (hlist_add) */
 };
 
-static void live_cache_one(void *ctx, int shardfd, const char *name, const struct gg_hash *key,
-			   const struct stat *sb)
+/* Add the output values of a results-cache entry to a set (walk_cache_entries). */
+static void add_cache_values(void *ctx, const struct cache_entry *e)
 {
-	struct live_ctx *l = ctx;
-	struct cache_entry e;
-	(void)shardfd;
-	(void)name;
-	(void)sb;
-	if (!key || cache_get(l->ggdir, key, &e) < 0)
-		return; /* a temporary, or an entry that does not parse: a miss for builds too */
-	for (size_t i = 0; i < e.n; i++)
-		hset_add(l->live, &e.v[i].value);
-	cache_entry_release(&e);
+	struct values_ctx *l = ctx;
+
+	for (size_t i = 0; i < e->n; i++)
+		if (!l->blobs_only || e->v[i].value.kind == GG_HASH_VALUE ||
+		    e->v[i].value.kind == GG_HASH_THUNK)
+			hset_add(l->set, &e->v[i].value);
 }
 
 static void mark_live(const char *ggdir, struct store *st, struct hset *live)
@@ -695,7 +691,7 @@ static void mark_live(const char *ggdir, struct store *st, struct hset *live)
 	struct graph g;
 	struct gg_hash *queue = NULL;
 	size_t nq = 0, aq = 0;
-	struct live_ctx lc = { .live = live, .ggdir = ggdir };
+	struct values_ctx lc = { .set = live, .blobs_only = false };
 	char path[PATH_MAX];
 	int ret;
 
@@ -738,48 +734,47 @@ static void mark_live(const char *ggdir, struct store *st, struct hset *live)
 #undef PUSH_THUNK
 	free(queue);
 	graph_release(&g);
-	walk_cache(ggdir, live_cache_one, &lc);
+	walk_cache_entries(ggdir, add_cache_values, &lc);
 }
 
 /*
  * Another gg at work on this directory: a live build's staging directory, or a
  * store temporary whose writer holds its lock.  True (and why) if so.
  */
+struct busy_ctx {
+	char *why;
+	size_t len;
+};
+
+static int busy_one(void *ctx, int k, const char *dir, int dirfd, const char *name)
+{
+	struct busy_ctx *c = ctx;
+	long pid = temp_pid(name, "run-") ?: temp_pid(name, "mat-");
+	int fd, busy = 0;
+
+	if (pid && !pid_dead(pid)) {
+		snprintf(c->why, c->len, "a build (pid %ld) is running", pid);
+		return 1;
+	}
+	if (k != 0) /* store temporaries live in <ggdir>/tmp only */
+		return 0;
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return 0;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
+		snprintf(c->why, c->len, "a blob is being written ('%.*s/%.64s')", PATH_MAX / 2,
+			 dir, name);
+		busy = 1;
+	}
+	close(fd);
+	return busy;
+}
+
 static bool store_busy(const char *ggdir, char *why, size_t len)
 {
-	char dirs[NSCRATCH][PATH_MAX];
-	DIR *d;
-	struct dirent *de;
-	bool busy = false;
+	struct busy_ctx c = { why, len };
 
-	scratch_dirs(ggdir, dirs);
-	for (int k = 0; k < NSCRATCH && !busy; k++) {
-		if (!(d = opendir(dirs[k])))
-			continue;
-		while (!busy && (de = readdir(d))) {
-			long pid = temp_pid(de->d_name, "run-") ?: temp_pid(de->d_name, "mat-");
-			int fd;
-			if (pid && !pid_dead(pid)) {
-				snprintf(why, len, "a build (pid %ld) is running", pid);
-				busy = true;
-				continue;
-			}
-			if (k != 0) /* store temporaries live in <ggdir>/tmp only */
-				continue;
-			fd = openat(dirfd(d), de->d_name,
-				    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-			if (fd < 0)
-				continue;
-			if (flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
-				snprintf(why, len, "a blob is being written ('%.*s/%.64s')",
-					 PATH_MAX / 2, dirs[k], de->d_name);
-				busy = true;
-			}
-			close(fd);
-		}
-		closedir(d);
-	}
-	return busy;
+	return walk_scratch(ggdir, busy_one, &c) > 0;
 }
 
 struct gc_blobs_ctx {
@@ -789,21 +784,22 @@ struct gc_blobs_ctx {
 	const char *dir;
 };
 
-static void gc_blob_one(void *ctx, int shardfd, const char *shard, const char *name,
-			const struct gg_hash *h)
+static int gc_blob_one(void *ctx, int shardfd, const char *shard, const char *name,
+		       const struct gg_hash *h)
 {
 	struct gc_blobs_ctx *c = ctx;
 	struct stat sb;
 
-	if (hset_has(c->live, h) || fstatat(shardfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+	if (!h || hset_has(c->live, h) || fstatat(shardfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    !S_ISREG(sb.st_mode) || !old_enough(&sb, c->o->blob_min_age))
-		return;
+		return 0;
 	if (c->o->dry_run)
 		printf("would remove unreferenced blob '%s/%s/%s'\n", c->dir, shard, name);
 	else if (unlinkat(shardfd, name, 0) < 0)
-		return;
+		return 0;
 	c->r->blobs++;
 	c->r->blob_bytes += (uint64_t)sb.st_size;
+	return 0;
 }
 
 static void gc_blobs(const char *ggdir, struct store *st, const struct gc_opts *o,
@@ -812,15 +808,16 @@ static void gc_blobs(const char *ggdir, struct store *st, const struct gc_opts *
 	struct hset live = { 0 };
 	char dir[PATH_MAX], why[PATH_MAX + 64];
 	struct gc_blobs_ctx c = { .live = &live, .o = o, .r = r, .dir = dir };
+	int ret;
 
 	if (store_busy(ggdir, why, sizeof(why)))
 		die("not collecting blobs while another gg uses '%s': %s", ggdir, why);
 	mark_live(ggdir, st, &live);
 	r->live = live.n;
 	snprintf(dir, sizeof(dir), "%s/blobs", ggdir);
-	if (walk_blobs(ggdir, gc_blob_one, &c) < 0)
-		die("cannot open '%s': %s", dir, strerror(errno));
-	free(live.v);
+	if ((ret = store_walk_blobs(st, gc_blob_one, &c)) < 0)
+		die("cannot open '%s': %s", dir, strerror(-ret));
+	hset_release(&live);
 }
 
 static unsigned parse_age(const char *opt, const char *v)
@@ -860,8 +857,8 @@ static int cache_gc(int argc, char **argv)
 		else
 			usage_fail(x);
 	}
-	ggdir = need_ggdir();
-	open_store(&st, ggdir);
+	ggdir = cli_need_ggdir();
+	cli_open_store(&st, ggdir, 0);
 	if (!o.dry_run) {
 		if ((ret = store_gc_tmp(&st, o.min_age, &r.tmp)) < 0)
 			die("cannot clean '%s/tmp': %s", ggdir, strerror(-ret));
@@ -910,13 +907,6 @@ static int cache_gc(int argc, char **argv)
 
 /* ---- gg cache put / push / pull -------------------------------------------------- */
 
-static double mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /*
  * The files of one `gg cache put`, stored by PUT_THREADS threads (store.h: a struct
  * store may be used by several threads): the work is mostly waiting on the
@@ -954,7 +944,7 @@ static int cache_put_files(int argc, char **argv)
 	struct json j;
 	bool json = false, opts = true;
 	char *ggdir = NULL;
-	int ret, status = 0;
+	int status = 0;
 
 	pj.files = xcalloc((size_t)argc, sizeof(*pj.files));
 	for (int i = 1; i < argc; i++) {
@@ -969,10 +959,8 @@ static int cache_put_files(int argc, char **argv)
 	}
 	if (!pj.n)
 		die("'gg cache put' wants at least one FILE");
-	if ((ret = ggdir_create(NULL, &ggdir, NULL)) < 0)
-		die("cannot find or create the .gg directory: %s", strerror(-ret));
-	if ((ret = store_init(&st, ggdir, STORE_CREATE)) < 0)
-		die("cannot open the store in '%s': %s", ggdir, strerror(-ret));
+	ggdir = cli_make_ggdir();
+	cli_open_store(&st, ggdir, STORE_CREATE);
 	pj.st = &st;
 	pj.res = xcalloc(pj.n, sizeof(*pj.res));
 	for (; nt < PUT_THREADS && nt < pj.n; nt++)
@@ -1114,7 +1102,7 @@ static void ui_fail(void *ctx, const struct gg_hash *h, int err, const char *msg
 static void ui_progress(void *ctx, const char *phase, const struct s3_progress *p)
 {
 	struct remote_ui *u = ctx;
-	double now = mono_s(), el;
+	double now = clock_now_s(), el;
 	if (!u->tty || now - u->last < 0.2)
 		return;
 	u->last = now;
@@ -1129,20 +1117,23 @@ struct blob_list {
 	size_t n, alloc;
 };
 
-static void list_blob_one(void *ctx, int shardfd, const char *shard, const char *name,
-			  const struct gg_hash *h)
+static int list_blob_one(void *ctx, int shardfd, const char *shard, const char *name,
+			 const struct gg_hash *h)
 {
 	struct blob_list *l = ctx;
+	if (!h)
+		return 0;
 	if (l->n == l->alloc)
 		l->v = xrealloc(l->v, (l->alloc = l->alloc ? l->alloc * 2 : 1024) * sizeof(*l->v));
 	l->v[l->n++] = *h;
+	return 0;
 }
 
 /* Every blob name under <ggdir>/blobs (not verified). */
-static void local_blobs(const char *ggdir, struct gg_hash **out, size_t *n)
+static void local_blobs(const struct store *st, struct gg_hash **out, size_t *n)
 {
 	struct blob_list l = { 0 };
-	walk_blobs(ggdir, list_blob_one, &l);
+	store_walk_blobs(st, list_blob_one, &l);
 	*out = l.v;
 	*n = l.n;
 }
@@ -1218,18 +1209,18 @@ static int cache_push(int argc, char **argv)
 	int ret;
 
 	remote_parse(argc, argv, false, &o);
-	ggdir = need_ggdir();
-	open_store(&st, ggdir);
+	ggdir = cli_need_ggdir();
+	cli_open_store(&st, ggdir, 0);
 	c = remote_open(&o);
-	local_blobs(ggdir, &hs, &n);
-	u.start = mono_s();
+	local_blobs(&st, &hs, &n);
+	u.start = clock_now_s();
 	ret = s3store_push(c, &st, hs, n, &cb, &s);
 	ui_clear(&u);
 	if (u.nfail > MAX_FAIL_LINES)
 		fprintf(stderr, "gg: ... and %zu more failures\n", u.nfail - MAX_FAIL_LINES);
 	if (ret < 0 && !u.nfail && ret != -ECANCELED)
 		fprintf(stderr, "gg: cannot push to %s: %s\n", s3_client_url(c), strerror(-ret));
-	remote_summary(&o, c, "push", &s, mono_s() - u.start, ret);
+	remote_summary(&o, c, "push", &s, clock_now_s() - u.start, ret);
 	free(hs);
 	s3_client_free(c);
 	store_release(&st);
@@ -1237,42 +1228,11 @@ static int cache_push(int argc, char **argv)
 	return remote_status(ret);
 }
 
-/* A growable list of hashes with a set beside it (no duplicates). */
-struct hlist {
-	struct hset set;
-	struct gg_hash *v;
-	size_t n, alloc;
-};
-
-static void hlist_add(struct hlist *l, const struct gg_hash *h)
+/* Add a blob or thunk hash to a list without duplicates (other kinds are not blobs). */
+static void hlist_add(struct hset *l, const struct gg_hash *h)
 {
-	if (h->kind != GG_HASH_VALUE && h->kind != GG_HASH_THUNK)
-		return;
-	if (!hset_add(&l->set, h))
-		return;
-	if (l->n == l->alloc)
-		l->v = xrealloc(l->v, (l->alloc = l->alloc ? l->alloc * 2 : 1024) * sizeof(*l->v));
-	l->v[l->n++] = *h;
-}
-
-struct pull_ctx {
-	struct hlist *want;
-	const char *ggdir;
-};
-
-static void pull_cache_one(void *ctx, int shardfd, const char *name, const struct gg_hash *key,
-			   const struct stat *sb)
-{
-	struct pull_ctx *l = ctx;
-	struct cache_entry e;
-	(void)shardfd;
-	(void)name;
-	(void)sb;
-	if (!key || cache_get(l->ggdir, key, &e) < 0)
-		return;
-	for (size_t i = 0; i < e.n; i++)
-		hlist_add(l->want, &e.v[i].value);
-	cache_entry_release(&e);
+	if (h->kind == GG_HASH_VALUE || h->kind == GG_HASH_THUNK)
+		hset_add(l, h);
 }
 
 /*
@@ -1283,9 +1243,9 @@ static void pull_cache_one(void *ctx, int shardfd, const char *name, const struc
 static int pull_referenced(const char *ggdir, struct store *st, struct s3_client *c,
 			   const struct s3store_cb *cb, struct s3store_stats *total)
 {
-	struct hlist want = { 0 };
+	struct hset want = { 0 };
 	struct graph g;
-	struct pull_ctx lc = { .want = &want, .ggdir = ggdir };
+	struct values_ctx lc = { .set = &want, .blobs_only = true };
 	char path[PATH_MAX];
 	size_t from = 0;
 	int ret, first = 0;
@@ -1302,7 +1262,7 @@ static int pull_referenced(const char *ggdir, struct store *st, struct s3_client
 	for (size_t i = 0; i < g.ndriver_inputs; i++)
 		hlist_add(&want, &g.driver_inputs[i].value);
 	graph_release(&g);
-	walk_cache(ggdir, pull_cache_one, &lc);
+	walk_cache_entries(ggdir, add_cache_values, &lc);
 	if (!want.n)
 		die("nothing here references blobs (no graph, no results cache in '%s'): "
 		    "'gg cache pull --all' fetches every blob of the bucket", ggdir);
@@ -1337,8 +1297,7 @@ static int pull_referenced(const char *ggdir, struct store *st, struct s3_client
 		}
 		from = to;
 	}
-	free(want.v);
-	free(want.set.v);
+	hset_release(&want);
 	return first;
 }
 
@@ -1354,12 +1313,10 @@ static int cache_pull(int argc, char **argv)
 	int ret;
 
 	remote_parse(argc, argv, true, &o);
-	if ((ret = ggdir_create(NULL, &ggdir, NULL)) < 0)
-		die("cannot find or create the .gg directory: %s", strerror(-ret));
-	if ((ret = store_init(&st, ggdir, STORE_CREATE)) < 0)
-		die("cannot open the store in '%s': %s", ggdir, strerror(-ret));
+	ggdir = cli_make_ggdir();
+	cli_open_store(&st, ggdir, STORE_CREATE);
 	c = remote_open(&o);
-	u.start = mono_s();
+	u.start = clock_now_s();
 	if (o.all) {
 		struct gg_hash *hs;
 		size_t n;
@@ -1376,7 +1333,7 @@ static int cache_pull(int argc, char **argv)
 		fprintf(stderr, "gg: ... and %zu more failures\n", u.nfail - MAX_FAIL_LINES);
 	if (ret < 0 && !u.nfail && ret != -ECANCELED)
 		fprintf(stderr, "gg: cannot pull from %s: %s\n", s3_client_url(c), strerror(-ret));
-	remote_summary(&o, c, "pull", &s, mono_s() - u.start, ret);
+	remote_summary(&o, c, "pull", &s, clock_now_s() - u.start, ret);
 	s3_client_free(c);
 	store_release(&st);
 	free(ggdir);
@@ -1403,6 +1360,17 @@ static const char project_help[] =
 	"  -j N     concurrent connections (default 64)\n"
 	"  --json   a JSON summary\n";
 
+/* gg push / gg pull -h: the help, and exit. */
+static void project_help_asked(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(project_help, stdout);
+			exit(0);
+		}
+	}
+}
+
 /* PREFIX-relative name of the graph of a .gg directory: graphs/<XXH64 of its path>. */
 static void graph_object(const char *ggdir, char buf[64])
 {
@@ -1412,7 +1380,7 @@ static void graph_object(const char *ggdir, char buf[64])
 static void key_add(void *ctx, int shardfd, const char *name, const struct gg_hash *key,
 		    const struct stat *sb)
 {
-	struct hlist *l = ctx;
+	struct hset *l = ctx;
 	(void)shardfd;
 	(void)name;
 	(void)sb;
@@ -1482,29 +1450,25 @@ int cmd_push(int argc, char **argv)
 	struct s3results_stats rs = { 0 };
 	struct remote_ui u = { .tty = isatty(2) };
 	struct s3store_cb cb = { ui_fail, ui_progress, &u };
-	struct hlist keys = { 0 };
+	struct hset keys = { 0 };
 	struct s3_batch *b;
 	char gpath[PATH_MAX], gname[64];
 	size_t n;
 	char *ggdir;
 	int ret;
 
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			fputs(project_help, stdout);
-			return 0;
-		}
+	project_help_asked(argc, argv);
 	remote_parse(argc, argv, false, &o);
-	ggdir = need_ggdir();
+	ggdir = cli_need_ggdir();
 	snprintf(gpath, sizeof(gpath), "%s/graph", ggdir);
 	if (access(gpath, R_OK) < 0)
 		die("nothing to push: no graph in '%s' (run 'gg infer' first)", ggdir);
 	graph_object(ggdir, gname);
-	open_store(&st, ggdir);
+	cli_open_store(&st, ggdir, 0);
 	c = remote_open(&o);
-	u.start = mono_s();
+	u.start = clock_now_s();
 	/* blobs, then the entries naming them, then the graph naming the thunks */
-	local_blobs(ggdir, &hs, &n);
+	local_blobs(&st, &hs, &n);
 	ret = s3store_push(c, &st, hs, n, &cb, &s);
 	free(hs);
 	walk_cache(ggdir, key_add, &keys);
@@ -1523,9 +1487,8 @@ int cmd_push(int argc, char **argv)
 	if (ret < 0 && !u.nfail && ret != -ECANCELED)
 		fprintf(stderr, "gg: cannot push to %s: %s\n", s3_client_url(c), strerror(-ret));
 	project_summary(&o, c, "push", ret == 0 ? gname : "not uploaded", keys.n, rs.published, &s,
-			mono_s() - u.start, ret);
-	free(keys.v);
-	free(keys.set.v);
+			clock_now_s() - u.start, ret);
+	hset_release(&keys);
 	s3_client_free(c);
 	store_release(&st);
 	free(ggdir);
@@ -1536,7 +1499,7 @@ int cmd_push(int argc, char **argv)
  * case, sort before it; nothing of ours sorts after it). */
 static int list_entry(void *ctx, const char *name, uint64_t size)
 {
-	struct hlist *l = ctx;
+	struct hset *l = ctx;
 	struct gg_hash h;
 	(void)size;
 	if (strncmp(name, S3RESULTS_DIR "/", sizeof(S3RESULTS_DIR)))
@@ -1596,25 +1559,19 @@ int cmd_pull(int argc, char **argv)
 	struct s3results_stats rs = { 0 };
 	struct remote_ui u = { .tty = isatty(2) };
 	struct s3store_cb cb = { ui_fail, ui_progress, &u };
-	struct hlist keys = { 0 };
+	struct hset keys = { 0 };
 	struct s3_batch *b;
 	char gname[64];
 	char *ggdir = NULL;
 	int ret;
 
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			fputs(project_help, stdout);
-			return 0;
-		}
+	project_help_asked(argc, argv);
 	remote_parse(argc, argv, false, &o);
-	if ((ret = ggdir_create(NULL, &ggdir, NULL)) < 0)
-		die("cannot find or create the .gg directory: %s", strerror(-ret));
-	if ((ret = store_init(&st, ggdir, STORE_CREATE)) < 0)
-		die("cannot open the store in '%s': %s", ggdir, strerror(-ret));
+	ggdir = cli_make_ggdir();
+	cli_open_store(&st, ggdir, STORE_CREATE);
 	graph_object(ggdir, gname);
 	c = remote_open(&o);
-	u.start = mono_s();
+	u.start = clock_now_s();
 	if ((ret = pull_graph(c, ggdir, gname, &u)) < 0)
 		goto out;
 	/* the results index: every entry of the bucket, with the blobs it names */
@@ -1641,9 +1598,8 @@ out:
 	ui_done(&u);
 	if (ret < 0 && !u.nfail && ret != -ECANCELED && ret != -ENOENT)
 		fprintf(stderr, "gg: cannot pull from %s: %s\n", s3_client_url(c), strerror(-ret));
-	project_summary(&o, c, "pull", gname, keys.n, rs.hits, &s, mono_s() - u.start, ret);
-	free(keys.v);
-	free(keys.set.v);
+	project_summary(&o, c, "pull", gname, keys.n, rs.hits, &s, clock_now_s() - u.start, ret);
+	hset_release(&keys);
 	s3_client_free(c);
 	store_release(&st);
 	free(ggdir);

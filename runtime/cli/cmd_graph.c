@@ -29,24 +29,6 @@ static bool is_help(const char *a)
 	return !strcmp(a, "-h") || !strcmp(a, "--help");
 }
 
-/* The .gg directory, or die with a hint. */
-static char *need_ggdir(void)
-{
-	char *dir = NULL;
-	int ret = ggdir_find(NULL, &dir);
-	if (ret < 0)
-		die("no .gg directory here or above (run 'gg record -- make' first): %s",
-		    strerror(-ret));
-	return dir;
-}
-
-static void open_store(struct store *st, const char *ggdir)
-{
-	int ret = store_init(st, ggdir, STORE_CREATE);
-	if (ret < 0)
-		die("cannot open the store in '%s': %s", ggdir, strerror(-ret));
-}
-
 static char *graph_file(const char *ggdir)
 {
 	char *f;
@@ -67,13 +49,6 @@ void cmd_load_graph(const char *ggdir, struct graph *g)
 }
 
 /* ---- gg infer ------------------------------------------------------------------- */
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* Did a build driver (infer.h) run?  By program name, as the inferer cuts. */
 static bool saw_driver(const struct trace *t)
@@ -155,7 +130,7 @@ int cmd_infer(int argc, char **argv)
 	struct merge_stats ms = { 0 };
 	bool merged = false;
 	size_t nallow = 0;
-	double t0 = now_s(), t1;
+	double t0 = clock_now_s(), t1;
 	int ret;
 
 	for (int i = 1; i < argc; i++) {
@@ -189,14 +164,14 @@ int cmd_infer(int argc, char **argv)
 		}
 	}
 	opts.env_allow = allow;
-	ggdir = need_ggdir();
+	ggdir = cli_need_ggdir();
 	opts.cache_dir = ggdir;
 	if ((ret = ggdir_trace_path(NULL, trace_dir, false, &tdir)) < 0)
 		die("cannot find the trace directory: %s", strerror(-ret));
 	ret = trace_open_dir(&t, tdir, &warnings);
 	if (ret < 0)
 		die("%s", t.error);
-	open_store(&st, ggdir);
+	cli_open_store(&st, ggdir, STORE_CREATE);
 	if (statcache_open(&sc, ggdir) < 0)
 		die("out of memory");
 	ret = infer_run(&t, &st, sc, &opts, &g, &stats, &warnings, err, sizeof(err));
@@ -226,7 +201,7 @@ int cmd_infer(int argc, char **argv)
 		die("cannot write graph '%s': %s", file, strerror(-ret));
 	if ((ret = statcache_save(sc)) < 0)
 		warning("cannot write the stat cache: %s", strerror(-ret));
-	t1 = now_s();
+	t1 = clock_now_s();
 
 	if (json) {
 		struct json j;
@@ -327,27 +302,11 @@ static const char *rel(const struct graph *g, const char *p)
 	return p;
 }
 
-static void reasons_str(uint32_t local, char *out, size_t cap)
-{
-	out[0] = '\0';
-	for (int b = 0; b < 8; b++) {
-		if (!(local & (1u << b)))
-			continue;
-		if (out[0])
-			strncat(out, ", ", cap - strlen(out) - 1);
-		strncat(out, thunk_local_name(1u << b), cap - strlen(out) - 1);
-	}
-}
-
 /* "local_only": [reason names] */
 static void json_local_only(struct json *j, uint32_t local)
 {
 	json_key(j, "local_only");
-	json_arr_begin(j);
-	for (int b = 0; b < 8; b++)
-		if (local & (1u << b))
-			json_str(j, thunk_local_name(1u << b));
-	json_arr_end(j);
+	cli_local_json(j, local);
 }
 
 static void json_hash(struct json *j, const char *key, const struct gg_hash *h)
@@ -445,7 +404,7 @@ static void show_text(struct graph *g, long n, const struct thunk *th)
 	const struct graph_node *nd = &g->nodes[n];
 	char hex[GG_HASH_HEX_SIZE], reasons[256];
 
-	reasons_str(nd->local, reasons, sizeof(reasons));
+	cli_local_str(nd->local, reasons, sizeof(reasons));
 	printf("thunk    %s\n", hash_to_hex(&nd->hash, hex));
 	printf("produces %s\n", nd->label);
 	printf("command  %s\n", nd->command);
@@ -523,12 +482,12 @@ int cmd_show(int argc, char **argv)
 		fputs("usage: gg show PATH|HASH [--json]\n", stderr);
 		return 2;
 	}
-	ggdir = need_ggdir();
+	ggdir = cli_need_ggdir();
 	cmd_load_graph(ggdir, &g);
 	n = find_node(&g, what, NULL);
 	if (n < 0)
 		die("no thunk produced '%s'", what);
-	open_store(&st, ggdir);
+	cli_open_store(&st, ggdir, STORE_CREATE);
 	if ((ret = store_load_thunk(&st, &g.nodes[n].hash, &th)) < 0)
 		die("cannot read thunk of '%s': %s", what, strerror(-ret));
 	if (json)
@@ -635,7 +594,7 @@ int cmd_graph(int argc, char **argv)
 			return 2;
 		}
 	}
-	ggdir = need_ggdir();
+	ggdir = cli_need_ggdir();
 	cmd_load_graph(ggdir, &g);
 	if (dot) {
 		/* clusters by directory, local-only thunks in orange (audit.h draws it;

@@ -6,6 +6,8 @@
 #ifndef GG_CMDS_H
 #define GG_CMDS_H
 
+#include "runtime/cli/cli.h" /* the verbs' common start: ggdir, store, shim */
+
 struct graph;
 
 int cmd_infer(int argc, char **argv);
@@ -19,15 +21,12 @@ int cmd_cache(int argc, char **argv);
 int cmd_push(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 
-/*
- * The shim library (main.c), as an absolute path in *out (malloc'd): $GG_SHIM_LIB
- * (a relative one is taken from the cwd), else <dir of gg>/../lib/libggshim.so.
- * Whether it exists is not checked.  0 or -errno.
- */
-int cmd_shim_path(char **out);
-
 /* Load <ggdir>/graph or die with a hint. */
 void cmd_load_graph(const char *ggdir, struct graph *g);
+
+/* gg worker exec|prepare (cmd_worker.c), gg lambda package (cmd_lambda.c) */
+int cmd_worker(int argc, char **argv);
+int cmd_lambda(int argc, char **argv);
 
 /* gg audit (runtime/cmd_audit.c) */
 int cmd_audit(int argc, char **argv);

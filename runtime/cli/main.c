@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "runtime/cli/cmds.h"
+#include "runtime/engine/lambda_runtime.h"
 #include "runtime/store/ggdir.h"
 #include "runtime/lib/json.h"
 #include "runtime/trace/trace_dump.h"
@@ -97,6 +98,53 @@ static const char *opt_value(const struct verb *v, int argc, char **argv, int *i
 	return argv[++*i];
 }
 
+/* A verb's option: a flag sets *flag, an option with a value stores it in *value. */
+struct opt {
+	const char *name;
+	bool *flag;
+	const char **value;
+};
+
+/*
+ * Parse argv[1..] against opts (ended by a NULL name); -h/--help prints the verb's
+ * help and exits 0.  With `args`, the options end at the first argument or after
+ * "--", whose index is returned, and an unknown option is a usage error; without,
+ * every argument must be an option (returns argc).
+ */
+static int parse_opts(const struct verb *v, int argc, char **argv, const struct opt *opts,
+		      bool args)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const struct opt *o;
+		const char *val;
+
+		if (args && !strcmp(argv[i], "--"))
+			return i + 1;
+		if (args && argv[i][0] != '-')
+			return i;
+		if (is_help(argv[i])) {
+			print_verb_help(v, stdout);
+			exit(0);
+		}
+		for (o = opts; o->name; o++) {
+			if (o->flag && !strcmp(argv[i], o->name)) {
+				*o->flag = true;
+				break;
+			}
+			if (o->value && (val = opt_value(v, argc, argv, &i, o->name))) {
+				*o->value = val;
+				break;
+			}
+		}
+		if (!o->name)
+			usage_error(v, args ? "unknown option '%s'" : "unexpected argument '%s'",
+				    argv[i]);
+	}
+	return i;
+}
+
 /* ---- gg init ------------------------------------------------------------------ */
 
 static int cmd_init(int argc, char **argv)
@@ -105,13 +153,7 @@ static int cmd_init(int argc, char **argv)
 	char *dir;
 	int ret;
 
-	for (int i = 1; i < argc; i++) {
-		if (is_help(argv[i])) {
-			print_verb_help(v, stdout);
-			return 0;
-		}
-		usage_error(v, "unexpected argument '%s'", argv[i]);
-	}
+	parse_opts(v, argc, argv, (const struct opt[]){ { NULL } }, false);
 	ret = ggdir_init(NULL, &dir, NULL);
 	if (ret) {
 		const char *env = getenv(GG_ENV_DIR);
@@ -145,32 +187,6 @@ static void forward_signal(int sig, siginfo_t *info, void *uctx)
 		pending_sig = sig;
 	}
 	errno = saved;
-}
-
-/* See cmds.h. */
-int cmd_shim_path(char **out)
-{
-	const char *env = getenv(GG_ENV_SHIM_LIB);
-	char exe[PATH_MAX], *slash, *rel;
-	ssize_t n;
-	int ret;
-
-	if (env && *env)
-		return path_abs(env, NULL, out);
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n < 0)
-		return -errno;
-	exe[n] = '\0';
-	slash = strrchr(exe, '/');
-	if (!slash)
-		return -ENOENT;
-	*slash = '\0';
-	if (asprintf(&rel, "%s/../lib/libggshim.so", exe) < 0)
-		return -ENOMEM;
-	/* /proc/self/exe has no symlinks left, so a lexical ".." is right. */
-	ret = path_abs(rel, NULL, out);
-	free(rel);
-	return ret;
 }
 
 /*
@@ -280,25 +296,11 @@ static int cmd_record(int argc, char **argv)
 	pid_t pid;
 	int i, ret, status;
 
-	for (i = 1; i < argc; i++) {
-		const char *val;
-		if (!strcmp(argv[i], "--")) {
-			i++;
-			break;
-		}
-		if (argv[i][0] != '-')
-			break;
-		if (is_help(argv[i])) {
-			print_verb_help(v, stdout);
-			return 0;
-		}
-		if (!strcmp(argv[i], "--append"))
-			append = true;
-		else if ((val = opt_value(v, argc, argv, &i, "--trace-dir")))
-			opt_dir = val;
-		else
-			usage_error(v, "unknown option '%s'", argv[i]);
-	}
+	i = parse_opts(v, argc, argv,
+		       (const struct opt[]){ { "--append", &append, NULL },
+					     { "--trace-dir", NULL, &opt_dir },
+					     { NULL } },
+		       true);
 	if (i >= argc)
 		usage_error(v, "no command to record");
 	cmd = argv + i;
@@ -407,6 +409,17 @@ static void write_out(const char *p, size_t n)
 		die("cannot write output: %s", strerror(errno));
 }
 
+/* The end of a trace verb: stdout flushed (or die), the trace and its warnings freed. */
+static int trace_verb_end(struct trace *t, struct strlist *warnings, char *dir)
+{
+	if (fflush(stdout) == EOF)
+		die("cannot write output: %s", strerror(errno));
+	trace_release(t);
+	strlist_release(warnings);
+	free(dir);
+	return 0;
+}
+
 static int trace_dump(const struct verb *v, int argc, char **argv)
 {
 	struct strlist warnings = STRLIST_INIT;
@@ -417,19 +430,11 @@ static int trace_dump(const struct verb *v, int argc, char **argv)
 	struct sbuf sb = SBUF_INIT;
 	char *dir = NULL;
 
-	for (int i = 1; i < argc; i++) {
-		const char *val;
-		if (is_help(argv[i])) {
-			print_verb_help(v, stdout);
-			return 0;
-		}
-		if (!strcmp(argv[i], "--json"))
-			as_json = true;
-		else if ((val = opt_value(v, argc, argv, &i, "--trace-dir")))
-			opt_dir = val;
-		else
-			usage_error(v, "unexpected argument '%s'", argv[i]);
-	}
+	parse_opts(v, argc, argv,
+		   (const struct opt[]){ { "--json", &as_json, NULL },
+					 { "--trace-dir", NULL, &opt_dir },
+					 { NULL } },
+		   false);
 	open_trace(&t, opt_dir, &dir, &warnings, true);
 	json_init(&j, 0);
 	for (size_t i = 0; i < t.nimages; i++) {
@@ -450,14 +455,9 @@ static int trace_dump(const struct verb *v, int argc, char **argv)
 			write_out(sb.buf, sb.len);
 		}
 	}
-	if (fflush(stdout) == EOF)
-		die("cannot write output: %s", strerror(errno));
 	json_release(&j);
 	sbuf_release(&sb);
-	trace_release(&t);
-	strlist_release(&warnings);
-	free(dir);
-	return 0;
+	return trace_verb_end(&t, &warnings, dir);
 }
 
 static int trace_summary(const struct verb *v, int argc, char **argv)
@@ -469,29 +469,15 @@ static int trace_summary(const struct verb *v, int argc, char **argv)
 	char *dir = NULL;
 	int ret;
 
-	for (int i = 1; i < argc; i++) {
-		const char *val;
-		if (is_help(argv[i])) {
-			print_verb_help(v, stdout);
-			return 0;
-		}
-		if ((val = opt_value(v, argc, argv, &i, "--trace-dir")))
-			opt_dir = val;
-		else
-			usage_error(v, "unexpected argument '%s'", argv[i]);
-	}
+	parse_opts(v, argc, argv,
+		   (const struct opt[]){ { "--trace-dir", NULL, &opt_dir }, { NULL } }, false);
 	open_trace(&t, opt_dir, &dir, &warnings, false);
 	ret = trace_dump_summary(&sb, &t, dir, &warnings);
 	if (ret)
 		die("cannot summarize trace '%s': %s", dir, strerror(-ret));
 	write_out(sb.buf, sb.len);
-	if (fflush(stdout) == EOF)
-		die("cannot write output: %s", strerror(errno));
 	sbuf_release(&sb);
-	trace_release(&t);
-	strlist_release(&warnings);
-	free(dir);
-	return 0;
+	return trace_verb_end(&t, &warnings, dir);
 }
 
 static const struct verb trace_verbs[] = {
@@ -579,6 +565,10 @@ static const struct verb verbs[] = {
 	  "upload the graph, the results cache and their blobs (a shared cache)", NULL },
 	{ "pull", cmd_pull, "gg pull [--remote s3://BUCKET[/PREFIX]] [-j N] [--json]",
 	  "download this tree's graph and the shared results cache", NULL },
+	{ "worker", cmd_worker, "gg worker exec THUNK --blobs DIR [...] | prepare PATH|HASH --blobs DIR",
+	  "run one thunk from a blob directory, anywhere (the relocatable worker)", NULL },
+	{ "lambda", cmd_lambda, "gg lambda package -o FILE.zip",
+	  "build the self-contained Lambda function package", NULL },
 	{ "help", cmd_help, "gg help [VERB]", "show help for gg or one of its verbs",
 	  "Show the list of verbs, or the help of one verb.\n" },
 };
@@ -599,6 +589,18 @@ static void print_usage(FILE *out)
 	fputs("\nSee 'gg help VERB' for the options of a verb.\n", out);
 }
 
+/* The verb called name, or NULL after saying it is unknown. */
+static const struct verb *verb_or_usage(const char *name)
+{
+	const struct verb *v = find_verb(name);
+
+	if (!v) {
+		fprintf(stderr, "gg: unknown verb '%s'\n", name);
+		print_usage(stderr);
+	}
+	return v;
+}
+
 static int cmd_help(int argc, char **argv)
 {
 	const struct verb *v;
@@ -607,12 +609,8 @@ static int cmd_help(int argc, char **argv)
 		print_usage(stdout);
 		return 0;
 	}
-	v = find_verb(argv[1]);
-	if (!v) {
-		fprintf(stderr, "gg: unknown verb '%s'\n", argv[1]);
-		print_usage(stderr);
+	if (!(v = verb_or_usage(argv[1])))
 		return 2;
-	}
 	if (v->run == cmd_trace && argc >= 3) {
 		for (size_t i = 0; i < ARRAY_SIZE(trace_verbs); i++) {
 			if (!strcmp(trace_verbs[i].name, argv[2])) {
@@ -636,7 +634,29 @@ int main(int argc, char **argv)
 	const struct verb *v;
 
 	if (argc < 2) {
-		print_usage(stderr);
+		/* the Lambda package's bootstrap is this program (gg lambda package):
+		 * started by Lambda, it serves the Runtime API (lambda_runtime.h) with the
+		 * shim of the package (lib/ next to it) for level 3 */
+		if (!strcmp(path_base(argv[0]), "bootstrap") && getenv("AWS_LAMBDA_RUNTIME_API")) {
+			char shim[PATH_MAX], err[2048] = "";
+			const char *root = getenv("LAMBDA_TASK_ROOT");
+			struct lambda_runtime_opts o = { .shim = getenv("GG_SHIM_LIB") };
+			if (!o.shim) {
+				snprintf(shim, sizeof(shim), "%s/lib/libggshim.so", root ? root : "/var/task");
+				o.shim = shim;
+			}
+			if (lambda_runtime_run(&o, err, sizeof(err)) < 0) {
+				fprintf(stderr, "bootstrap: %s\n", err);
+				return 1;
+			}
+			return 0;
+		}
+		if (!strcmp(path_base(argv[0]), "bootstrap"))
+			fprintf(stderr, "gg version %s: Lambda bootstrap, outside Lambda "
+				"(AWS_LAMBDA_RUNTIME_API is not set): run 'bootstrap worker exec THUNK "
+				"--blobs DIR'\n", GG_VERSION);
+		else
+			print_usage(stderr);
 		return 2;
 	}
 	if (is_help(argv[1]))
@@ -645,11 +665,7 @@ int main(int argc, char **argv)
 		printf("gg version %s (trace format %u)\n", GG_VERSION, GG_TRACE_VERSION);
 		return 0;
 	}
-	v = find_verb(argv[1]);
-	if (!v) {
-		fprintf(stderr, "gg: unknown verb '%s'\n", argv[1]);
-		print_usage(stderr);
+	if (!(v = verb_or_usage(argv[1])))
 		return 2;
-	}
 	return v->run(argc - 1, argv + 1);
 }

@@ -783,6 +783,23 @@ static bool region_ok(const char *r)
 	return true;
 }
 
+/* An AWS endpoint's url_base from its host: -ENOMEM if a part is missing. */
+static int endpoint_url(struct aws_endpoint *out)
+{
+	if (out->host && asprintf(&out->url_base, "https://%s", out->host) < 0)
+		out->url_base = NULL;
+	return !out->host || !out->path_base || !out->url_base ? -ENOMEM : 0;
+}
+
+/* The end of aws_*_endpoint: free the scratch path; on error leave out empty. */
+static int endpoint_done(struct aws_endpoint *out, char *path, int ret)
+{
+	free(path);
+	if (ret)
+		aws_endpoint_release(out);
+	return ret;
+}
+
 int aws_s3_endpoint(const struct aws_config *cfg, const char *bucket, struct aws_endpoint *out,
 		    char *err, size_t errlen)
 {
@@ -820,15 +837,9 @@ int aws_s3_endpoint(const struct aws_config *cfg, const char *bucket, struct aws
 			out->path_base = NULL;
 		out->path_style = true;
 	}
-	if (out->host && asprintf(&out->url_base, "https://%s", out->host) < 0)
-		out->url_base = NULL;
-	if (!out->host || !out->path_base || !out->url_base)
-		ret = -ENOMEM;
+	ret = endpoint_url(out);
 out_release:
-	free(path);
-	if (ret)
-		aws_endpoint_release(out);
-	return ret;
+	return endpoint_done(out, path, ret);
 }
 
 int aws_lambda_endpoint(const struct aws_config *cfg, struct aws_endpoint *out, char *err,
@@ -853,14 +864,8 @@ int aws_lambda_endpoint(const struct aws_config *cfg, struct aws_endpoint *out, 
 	out->tls = true;
 	if (asprintf(&out->host, "lambda.%s.%s", cfg->region, aws_domain(cfg->region)) < 0)
 		out->host = NULL;
-	if (out->host && asprintf(&out->url_base, "https://%s", out->host) < 0)
-		out->url_base = NULL;
 	out->path_base = strdup("");
-	if (!out->host || !out->url_base || !out->path_base)
-		ret = -ENOMEM;
+	ret = endpoint_url(out);
 out_release:
-	free(path);
-	if (ret)
-		aws_endpoint_release(out);
-	return ret;
+	return endpoint_done(out, path, ret);
 }

@@ -3,10 +3,6 @@
  * the builder drives the local sandbox, the host, and (later) thousands of remote
  * invocations the same way, from one thread, without a thread per job.
  *
- * (Header only for now: it replaces runtime/engine.h when build.c is split into
- * plan + builder + runner, issue 9.  The two headers declare the same struct
- * names; a file includes one or the other, never both.)
- *
  * Lifecycle of an engine instance (per-engine state lives behind the opaque
  * struct engine; nothing is global):
  *
@@ -50,20 +46,22 @@
  *
  * How the engines fit:
  *
- *   local (the sandbox, sbx_run).  create() starts `slots` worker threads (0: the
- *   cores) and an eventfd (EFD_NONBLOCK).  start() appends the job to a queue under
+ *   local (the sandbox, sbx_run; local.c on pool.h).  create() makes an eventfd
+ *   (EFD_NONBLOCK); start() starts up to `slots` worker threads (0: the cores) as
+ *   jobs need them (they live until free()), and appends the job to a queue under
  *   a mutex and signals a worker; a worker runs sbx_run() (blocking: that is why it
  *   is a thread), reads the outputs into the store, pushes the completion on a done
  *   list and writes 1 to the eventfd.  fd() is the eventfd; collect() reads it
  *   (resetting it) and pops up to max completions, writing the eventfd again if it
- *   left some.  can_start_more() is "queued + running < slots".  abort() sets a
- *   flag and makes a pipe readable that every sbx_plan.cancel_fd points at: sbx_run
- *   kills the tree and returns -ECANCELED.  (A process pool without threads fits
+ *   left some.  can_start_more() is "queued + running + uncollected < slots".
+ *   abort() completes the queued jobs at once and makes a pipe readable that every
+ *   sbx_plan.cancel_fd points at: sbx_run kills the tree and returns -ECANCELED.  (A process pool without threads fits
  *   too: pidfds of the children in an epoll set, the epoll fd as fd().)
  *
- *   host (local-only thunks: no sandbox, sbx_run at level "none").  The same pool
- *   with its own slots, so a build can hold both engines at once: the builder sends
- *   a node marked local-only to host and every other node to --engine NAME.
+ *   host (local-only thunks: no sandbox, sbx_run at level 3, "none"; host.c).  The
+ *   same pool with its own slots, so a build can hold both engines at once: the
+ *   builder sends a node marked local-only to host and every other node to
+ *   --engine NAME.  A recorded run (self-correction) adds job->env_add.
  *
  *   remote (S3 + Lambda; the only libcurl user).  One curl multi handle carries
  *   every transfer: uploads of missing blobs, the invocation, downloads of outputs,
@@ -81,8 +79,8 @@
  *   with scripted outcomes in a scripted order, for the plan's and the builder's
  *   tests.
  *
- * Engines are found by name (--engine NAME, "local" by default) in a table the
- * builder's caller owns; the builder only sees the ops and the handle.
+ * Engines are found by name (--engine NAME, "local" by default) in the table of
+ * runtime/engine/engines.h; the builder only sees the ops and the handle.
  */
 #ifndef GG_ENGINE_ENGINE_H
 #define GG_ENGINE_ENGINE_H
@@ -113,6 +111,13 @@ struct engine_job {
 	int require_level;         /* 0: any */
 	bool supervise;            /* name the first undeclared path (slower) */
 	unsigned long long seed;   /* deterministic randomness */
+	/* host engine (runs in the tree): a recorded run, for one.  Strings "NAME=VALUE"
+	 * added to the thunk's environment (LD_PRELOAD, GG_TRACE_DIR: the caller's;
+	 * NULL-terminated, kept alive like th), or NULL; and with outputs_optional the
+	 * declared outputs that exist are stored and the others skipped (the recording
+	 * names the real ones). */
+	char *const *env_add;
+	bool outputs_optional;
 };
 
 /*
@@ -143,6 +148,10 @@ static inline void engine_result_release(struct engine_result *r)
 	r->undeclared = r->denied = r->err = NULL;
 }
 
+/* res->err = a formatted message, replacing any (engines.c); on ENOMEM, NULL. */
+void engine_result_errf(struct engine_result *res, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* One completion, out of collect(). */
 struct engine_done {
 	uint64_t tag;              /* the job's */
@@ -167,6 +176,9 @@ struct engine_ops {
 	int (*collect)(struct engine *e, struct engine_done *done, size_t max);
 	/* Stop every job in flight; their completions follow with -ECANCELED. */
 	void (*abort)(struct engine *e);
+	/* The isolation its jobs get (sbx.h levels: 1 strongest, 3 none) and why not
+	 * better (why may be ""); NULL op: 0, unknown (a fake or remote engine). */
+	int (*level)(struct engine *e, char *why, size_t whylen);
 };
 
 #endif

@@ -1,209 +1,179 @@
 /*
- * engine_host.c - the host engine: a local-only thunk runs as make would run it, in
- * the tree itself, without a sandbox (it reads its terminal, uses the network,
+ * host.c - the host engine (engine.h): a local-only thunk runs as make would run it,
+ * in the tree itself, without isolation (it reads its terminal, uses the network,
  * removes a file another command made...: what the sandbox would forbid is what it
  * needs).  Its outputs are then read from the tree into the store.
  *
- * Standard input is inherited (a thunk that reads it needs it); standard output and
- * error are captured in the job's staging directory, like the sandbox's.
+ * The child process is sbx_run's at level 3 (SBX_LEVEL_NONE): the thunk's exact
+ * environment (plus job->env_add), cwd and umask; standard input inherited (a
+ * thunk that reads it needs it), standard output and error captured in the job's
+ * staging directory like the sandbox's; the timeout and cancellation kill the
+ * whole process tree; an executable that cannot be executed is an error of its own
+ * ("cannot execute '...'"), not an exit status 127.  A pool of worker threads
+ * (pool.h) runs the jobs, as for the local engine.
  *
- * Recorded (job->shim): the command runs with LD_PRELOAD=<shim> and
- * GG_TRACE_DIR=<staging>/trace, so its recording says what it read and wrote this
- * time (a new #include of a local-only compile is an input from now on); then only
- * the declared outputs that exist are stored, since the recording names the real
- * ones (engine.h).
+ * Recorded runs (engine.h: env_add carries LD_PRELOAD and GG_TRACE_DIR, and
+ * outputs_optional): only the declared outputs that exist are stored, since the
+ * recording names the real ones.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "runtime/engine/engine_sync.h"
-#include "shim/trace_format.h"
-#include "runtime/lib/util.h"
+#include "runtime/engine/engines.h"
+#include "runtime/engine/pool.h"
+#include "runtime/ir/thunk.h"
+#include "sandbox/sbx.h"
 
-static uint64_t now_ms(void)
+struct engine {
+	struct store *st;
+	struct pool *pool;
+};
+
+/* The thunk's environment and env_add: the strings are theirs; free() the array. */
+static char **host_env(const struct thunk *th, char *const *add)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* Wait for pid, killing its process group on timeout or cancellation. */
-static int wait_child(pid_t pid, const struct engine_job *job, int *status)
-{
-	uint64_t deadline = job->timeout_ms ? now_ms() + job->timeout_ms : 0;
-	for (;;) {
-		pid_t r = waitpid(pid, status, WNOHANG);
-		struct pollfd p = { .fd = job->cancel_fd, .events = POLLIN };
-		if (r == pid)
-			return 0;
-		if (r < 0 && errno != EINTR)
-			return -errno;
-		if ((deadline && now_ms() > deadline) ||
-		    (job->cancel_fd >= 0 && poll(&p, 1, 0) > 0)) {
-			kill(-pid, SIGKILL);
-			while (waitpid(pid, status, 0) < 0 && errno == EINTR)
-				;
-			return deadline && now_ms() > deadline ? -ETIMEDOUT : -ECANCELED;
-		}
-		poll(NULL, 0, 5);
-	}
-}
-
-/* Store the declared outputs; a missing one fails, unless `lenient` (it is skipped). */
-static int collect(struct store *st, const struct thunk *th, bool lenient,
-		   struct engine_result *res)
-{
-	res->outputs.v = calloc(th->outputs.n + 1, sizeof(*res->outputs.v));
-	if (!res->outputs.v)
-		return -ENOMEM;
-	for (size_t i = 0; i < th->outputs.n; i++) {
-		struct cache_output *o = &res->outputs.v[res->outputs.n];
-		const char *path = th->outputs.v[i];
-		struct stat sb;
-		int ret;
-
-		if (lstat(path, &sb) < 0) {
-			if (lenient)
-				continue;
-			snprintf(res->err, sizeof(res->err), "the command did not produce '%s'", path);
-			return -ENOENT;
-		}
-		if (S_ISLNK(sb.st_mode)) {
-			char target[PATH_MAX];
-			ssize_t n = readlink(path, target, sizeof(target));
-			if (n < 0)
-				return -errno;
-			ret = store_put_buf(st, GG_HASH_VALUE, target, (size_t)n, &o->value);
-		} else {
-			ret = store_put_file(st, path, &o->value, NULL);
-		}
-		if (ret < 0) {
-			snprintf(res->err, sizeof(res->err), "cannot store output '%s': %s", path,
-				 strerror(-ret));
-			return ret;
-		}
-		if (!(o->path = strdup(path)))
-			return -ENOMEM;
-		o->mode = sb.st_mode;
-		res->outputs.n++;
-	}
-	return 0;
-}
-
-/*
- * The environment of a recorded run: the thunk's, plus the shim and its trace
- * directory (a thunk's environment never holds LD_PRELOAD or GG_*: thunk.h).  The
- * strings are the thunk's or `extra`'s; free() the array only.
- */
-static char **recorded_env(const struct thunk *th, char *extra[2])
-{
-	char **envp = calloc(th->env.n + 3, sizeof(*envp));
 	size_t n = 0;
+	char **envp;
+
+	while (add && add[n])
+		n++;
+	envp = calloc(th->env.n + n + 1, sizeof(*envp));
 	if (!envp)
 		return NULL;
 	for (size_t i = 0; i < th->env.n; i++)
-		envp[n++] = th->env.v[i];
-	envp[n++] = extra[0];
-	envp[n++] = extra[1];
+		envp[i] = th->env.v[i];
+	for (size_t i = 0; i < n; i++)
+		envp[th->env.n + i] = add[i];
 	return envp;
 }
 
-static int host_run(void *ctx, const struct engine_job *job, struct engine_result *res)
+static int host_run(void *ctx, const struct engine_job *job, int cancel_fd,
+		    struct engine_result *res)
 {
-	struct store *st = ctx;
+	struct engine *e = ctx;
 	const struct thunk *th = job->th;
-	char **argv = NULL, **envp = NULL, *extra[2] = { NULL, NULL }, tdir[PATH_MAX];
-	int status = 0, ret;
-	pid_t pid;
+	struct sbx_plan plan = SBX_PLAN_INIT;
+	struct sbx_result *sr = calloc(1, sizeof(*sr));
+	char **argv = thunk_strv_dup(&th->argv), **envp = host_env(th, job->env_add);
+	char *outs = NULL, *errs = NULL;
+	int ret;
 
-	memset(res, 0, sizeof(*res));
 	res->status = -1;
-	res->level = 0;
-	snprintf(res->stdout_path, sizeof(res->stdout_path), "%s/stdout", job->staging);
-	snprintf(res->stderr_path, sizeof(res->stderr_path), "%s/stderr", job->staging);
-	argv = thunk_strv_dup(&th->argv);
-	if (job->shim) {
-		snprintf(tdir, sizeof(tdir), "%s/trace", job->staging);
-		if (mkdir(tdir, 0755) < 0 && errno != EEXIST) {
-			ret = -errno;
-			snprintf(res->err, sizeof(res->err), "cannot create '%s': %s", tdir,
-				 strerror(errno));
-			goto out;
-		}
-		if (asprintf(&extra[0], "LD_PRELOAD=%s", job->shim) < 0)
-			extra[0] = NULL;
-		if (asprintf(&extra[1], "%s=%s", GG_ENV_TRACE_DIR, tdir) < 0)
-			extra[1] = NULL;
-		if (!extra[0] || !extra[1]) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		envp = recorded_env(th, extra);
-		res->recorded = true;
-	} else {
-		envp = thunk_strv_dup(&th->env);
-	}
-	if (!argv || !envp) {
+	if (!sr || !argv || !envp || asprintf(&outs, "%s/stdout", job->staging) < 0 ||
+	    asprintf(&errs, "%s/stderr", job->staging) < 0) {
 		ret = -ENOMEM;
 		goto out;
 	}
-	pid = fork();
-	if (pid < 0) {
-		ret = -errno;
-		snprintf(res->err, sizeof(res->err), "cannot fork: %s", strerror(errno));
-		goto out;
-	}
-	if (pid == 0) {
-		int o = open(res->stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int e = open(res->stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		setpgid(0, 0);
-		if (o >= 0)
-			dup2(o, 1);
-		if (e >= 0)
-			dup2(e, 2);
-		umask(th->umask);
-		if (th->cwd && th->cwd[0] && chdir(th->cwd) < 0)
-			_exit(127);
-		execve(th->exe.path, argv, envp);
-		_exit(127);
-	}
-	setpgid(pid, pid);
-	ret = wait_child(pid, job, &status);
-	if (ret == -ETIMEDOUT) {
-		snprintf(res->err, sizeof(res->err), "timed out after %u ms", job->timeout_ms);
-		ret = 0;
-	} else if (ret < 0) {
-		snprintf(res->err, sizeof(res->err), "%s", strerror(-ret));
+	res->logs = true;
+	plan.path = th->exe.path;
+	plan.argv = argv;
+	plan.envp = envp;
+	plan.cwd = th->cwd && th->cwd[0] ? th->cwd : "/";
+	plan.umask = th->umask;
+	plan.flags = 0;
+	plan.level = SBX_LEVEL_NONE;
+	plan.stdin_fd = 0;
+	plan.stdout_path = outs;
+	plan.stderr_path = errs;
+	plan.timeout_ms = job->timeout_ms;
+	plan.cancel_fd = cancel_fd;
+	ret = sbx_run(&plan, sr);
+	res->ms = sr->wall_ns / 1000000;
+	if (ret < 0) {
+		engine_result_errf(res, "%s", sr->err[0] ? sr->err : strerror(-ret));
 		goto out;
 	}
 	res->ran = true;
-	res->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	if (res->status == 0 && !res->err[0] && collect(st, th, job->shim != NULL, res) < 0) {
+	res->status = sr->exited ? sr->status : 128 + sr->signal;
+	if (sr->timed_out)
+		engine_result_errf(res, "timed out after %u ms", job->timeout_ms);
+	if (res->status == 0 && !res->err &&
+	    engine_store_outputs(e->st, "", th, job->outputs_optional, res) < 0) {
 		cache_entry_release(&res->outputs);
-		if (!res->err[0])
-			snprintf(res->err, sizeof(res->err), "cannot collect the outputs");
+		if (!res->err)
+			engine_result_errf(res, "cannot collect the outputs");
 		res->status = 1;
 	}
-	ret = 0;
 out:
+	free(outs);
+	free(errs);
 	free(argv);
 	free(envp);
-	free(extra[0]);
-	free(extra[1]);
+	free(sr);
 	return ret;
+}
+
+static int host_create(const struct engine_config *cfg, struct engine **out, char *err,
+		       size_t errlen)
+{
+	struct engine *e = calloc(1, sizeof(*e));
+	int ret;
+
+	if (!e) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	e->st = cfg->st;
+	if ((ret = pool_create(cfg->slots, host_run, e, &e->pool, err, errlen)) < 0) {
+		free(e);
+		return ret;
+	}
+	*out = e;
+	return 0;
+}
+
+static void host_free(struct engine *e)
+{
+	if (!e)
+		return;
+	pool_free(e->pool);
+	free(e);
+}
+
+static bool host_can_start_more(struct engine *e)
+{
+	return pool_can_start_more(e->pool);
+}
+
+static int host_start(struct engine *e, const struct engine_job *job, struct engine_result *res)
+{
+	return pool_start(e->pool, job, res);
+}
+
+static int host_fd(struct engine *e)
+{
+	return pool_fd(e->pool);
+}
+
+static int host_collect(struct engine *e, struct engine_done *done, size_t max)
+{
+	return pool_collect(e->pool, done, max);
+}
+
+static void host_abort(struct engine *e)
+{
+	pool_abort(e->pool);
+}
+
+static int host_level(struct engine *e, char *why, size_t whylen)
+{
+	(void)e;
+	snprintf(why, whylen, "local-only thunks run in the tree itself");
+	return SBX_LEVEL_NONE;
 }
 
 const struct engine_ops engine_host = {
 	.name = "host",
-	.run = host_run,
+	.create = host_create,
+	.free = host_free,
+	.can_start_more = host_can_start_more,
+	.start = host_start,
+	.fd = host_fd,
+	.collect = host_collect,
+	.abort = host_abort,
+	.level = host_level,
 };

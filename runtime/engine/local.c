@@ -1,5 +1,6 @@
 /*
- * engine_local.c - the local engine: one thunk in the sandbox (sandbox/sbx.h).
+ * local.c - the local engine (engine.h): thunks in the sandbox (sandbox/sbx.h), run
+ * by a pool of worker threads (pool.h), one sbx_run each.
  *
  * The plan, from the thunk:
  *   - every input, executable, interpreter and shared object bound read-only at its
@@ -31,7 +32,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "runtime/engine/engine_sync.h"
+#include "runtime/engine/engines.h"
+#include "runtime/engine/pool.h"
+#include "runtime/ir/thunk.h"
+#include "runtime/store/store.h"
 #include "runtime/store/ggdir.h"
 #include "sandbox/sbx.h"
 #include "runtime/lib/util.h"
@@ -325,67 +329,29 @@ static int declare_notdir(struct plan_mounts *m, const char *path)
 	return add_mount(m, SBX_MOUNT_ABSENT, NULL, path);
 }
 
-/* Read the outputs from the staging area into the store. */
-static int collect(struct store *st, const char *staging, const struct thunk *th,
-		   struct engine_result *res)
-{
-	res->outputs.v = calloc(th->outputs.n + 1, sizeof(*res->outputs.v));
-	if (!res->outputs.v)
-		return -ENOMEM;
-	for (size_t i = 0; i < th->outputs.n; i++) {
-		struct cache_output *o = &res->outputs.v[i];
-		char path[PATH_MAX * 2];
-		struct stat sb;
-		int ret;
+struct engine {
+	struct store *st;
+	struct pool *pool;
+};
 
-		snprintf(path, sizeof(path), "%s/out%s", staging, th->outputs.v[i]);
-		if (lstat(path, &sb) < 0) {
-			snprintf(res->err, sizeof(res->err), "the command did not produce '%s'",
-				 th->outputs.v[i]);
-			return -ENOENT;
-		}
-		if (S_ISLNK(sb.st_mode)) {
-			char target[PATH_MAX];
-			ssize_t n = readlink(path, target, sizeof(target));
-			if (n < 0)
-				return -errno;
-			ret = store_put_buf(st, GG_HASH_VALUE, target, (size_t)n, &o->value);
-		} else if (S_ISREG(sb.st_mode)) {
-			ret = store_put_file(st, path, &o->value, NULL);
-		} else {
-			snprintf(res->err, sizeof(res->err), "output '%s' is not a file",
-				 th->outputs.v[i]);
-			return -EINVAL;
-		}
-		if (ret < 0) {
-			snprintf(res->err, sizeof(res->err), "cannot store output '%s': %s",
-				 th->outputs.v[i], strerror(-ret));
-			return ret;
-		}
-		if (!(o->path = strdup(th->outputs.v[i])))
-			return -ENOMEM;
-		o->mode = sb.st_mode;
-		res->outputs.n = i + 1;
-	}
-	return 0;
-}
-
-static int local_run(void *ctx, const struct engine_job *job, struct engine_result *res)
+static int local_run(void *ctx, const struct engine_job *job, int cancel_fd,
+		     struct engine_result *res)
 {
-	struct store *st = ctx;
+	struct engine *e = ctx;
 	const struct thunk *th = job->th;
 	struct plan_mounts m = { 0 };
 	struct sbx_plan plan = SBX_PLAN_INIT;
 	struct sbx_result *sr = calloc(1, sizeof(*sr));
-	char **env = NULL, **envz = NULL, **argv = NULL;
+	char **env = NULL, **envz = NULL, **argv = NULL, *outs = NULL, *errs = NULL;
 	int ret = 0;
 
-	memset(res, 0, sizeof(*res));
 	res->status = -1;
-	if (!sr)
-		return -ENOMEM;
-	snprintf(res->stdout_path, sizeof(res->stdout_path), "%s/stdout", job->staging);
-	snprintf(res->stderr_path, sizeof(res->stderr_path), "%s/stderr", job->staging);
+	if (!sr || asprintf(&outs, "%s/stdout", job->staging) < 0 ||
+	    asprintf(&errs, "%s/stderr", job->staging) < 0) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	res->logs = true;
 
 	/* outputs first: their directories are writable, inputs land inside them */
 	if ((ret = output_dirs(&m, job->staging, th)) < 0)
@@ -438,32 +404,41 @@ static int local_run(void *ctx, const struct engine_job *job, struct engine_resu
 	plan.n_mounts = m.n;
 	plan.flags = SBX_DEFAULTS | (job->supervise ? SBX_SUPERVISE : 0);
 	plan.random_seed = job->seed;
-	plan.stdout_path = res->stdout_path;
-	plan.stderr_path = res->stderr_path;
+	plan.stdout_path = outs;
+	plan.stderr_path = errs;
 	plan.timeout_ms = job->timeout_ms;
 	plan.require_level = job->require_level;
-	plan.cancel_fd = job->cancel_fd;
+	plan.cancel_fd = cancel_fd;
 
 	ret = sbx_run(&plan, sr);
 	res->level = sr->level;
-	snprintf(res->undeclared, sizeof(res->undeclared), "%s", sr->undeclared);
-	snprintf(res->denied, sizeof(res->denied), "%s", sr->denied);
+	res->ms = sr->wall_ns / 1000000;
+	if (sr->undeclared[0])
+		res->undeclared = strdup(sr->undeclared);
+	if (sr->denied[0])
+		res->denied = strdup(sr->denied);
 	if (ret < 0) {
-		snprintf(res->err, sizeof(res->err), "%s", sr->err[0] ? sr->err : strerror(-ret));
+		engine_result_errf(res, "%s", sr->err[0] ? sr->err : strerror(-ret));
 		goto out;
 	}
 	res->ran = true;
 	res->status = sr->exited ? sr->status : 128 + sr->signal;
 	if (sr->timed_out)
-		snprintf(res->err, sizeof(res->err), "timed out after %u ms", job->timeout_ms);
-	if (res->status == 0 && collect(st, job->staging, th, res) < 0) {
-		cache_entry_release(&res->outputs);
-		if (!res->err[0])
-			snprintf(res->err, sizeof(res->err), "cannot collect the outputs");
-		res->status = 1;
+		engine_result_errf(res, "timed out after %u ms", job->timeout_ms);
+	if (res->status == 0 && !res->err) {
+		char root[PATH_MAX];
+		snprintf(root, sizeof(root), "%s/out", job->staging);
+		if (engine_store_outputs(e->st, root, th, false, res) < 0) {
+			cache_entry_release(&res->outputs);
+			if (!res->err)
+				engine_result_errf(res, "cannot collect the outputs");
+			res->status = 1;
+		}
 	}
 	ret = 0;
 out:
+	free(outs);
+	free(errs);
 	free(env);
 	free(envz);
 	free(argv);
@@ -474,7 +449,75 @@ out:
 	return ret;
 }
 
+static int local_create(const struct engine_config *cfg, struct engine **out, char *err,
+			size_t errlen)
+{
+	struct engine *e = calloc(1, sizeof(*e));
+	int ret;
+
+	if (!e) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	e->st = cfg->st;
+	if ((ret = pool_create(cfg->slots, local_run, e, &e->pool, err, errlen)) < 0) {
+		free(e);
+		return ret;
+	}
+	*out = e;
+	return 0;
+}
+
+static void local_free(struct engine *e)
+{
+	if (!e)
+		return;
+	pool_free(e->pool);
+	free(e);
+}
+
+static bool local_can_start_more(struct engine *e)
+{
+	return pool_can_start_more(e->pool);
+}
+
+static int local_start(struct engine *e, const struct engine_job *job, struct engine_result *res)
+{
+	return pool_start(e->pool, job, res);
+}
+
+static int local_fd(struct engine *e)
+{
+	return pool_fd(e->pool);
+}
+
+static int local_collect(struct engine *e, struct engine_done *done, size_t max)
+{
+	return pool_collect(e->pool, done, max);
+}
+
+static void local_abort(struct engine *e)
+{
+	pool_abort(e->pool);
+}
+
+static int local_level(struct engine *e, char *why, size_t whylen)
+{
+	struct sbx_caps caps;
+	(void)e;
+	sbx_probe(&caps);
+	snprintf(why, whylen, "%s", caps.why);
+	return caps.level;
+}
+
 const struct engine_ops engine_local = {
 	.name = "local",
-	.run = local_run,
+	.create = local_create,
+	.free = local_free,
+	.can_start_more = local_can_start_more,
+	.start = local_start,
+	.fd = local_fd,
+	.collect = local_collect,
+	.abort = local_abort,
+	.level = local_level,
 };

@@ -57,7 +57,7 @@ struct s3_client {
 	char *ca_file, *ca_path;
 	CURLM *multi;
 	int epfd;          /* the sockets libcurl wants watched (CURLMOPT_SOCKETFUNCTION) */
-	uint64_t timer_at; /* when libcurl wants CURL_SOCKET_TIMEOUT (ms, now_ms); or max */
+	uint64_t timer_at; /* when libcurl wants CURL_SOCKET_TIMEOUT (ms, clock_now_ms); or max */
 	unsigned max_conns;
 	struct s3_retry_policy retry;
 	uint64_t mp_threshold, part_size;
@@ -145,13 +145,6 @@ struct s3_batch {
 
 /* ---- time, randomness ---------------------------------------------------------- */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static uint64_t next_rand(struct s3_client *c)
 {
 	/* xorshift64*: jitter only, nothing secret */
@@ -195,7 +188,7 @@ static int on_timer(CURLM *m, long timeout_ms, void *userp)
 {
 	struct s3_client *c = userp;
 	(void)m;
-	c->timer_at = timeout_ms < 0 ? UINT64_MAX : now_ms() + (uint64_t)timeout_ms;
+	c->timer_at = timeout_ms < 0 ? UINT64_MAX : clock_now_ms() + (uint64_t)timeout_ms;
 	return 0;
 }
 
@@ -256,7 +249,7 @@ int s3_client_new(const struct s3_opts *o, struct s3_client **out, char *err, si
 		c->part_size = MIN_PART_SIZE;
 	c->cancel = o->cancel;
 	if (getrandom(&c->rnd, sizeof(c->rnd), GRND_NONBLOCK) != (ssize_t)sizeof(c->rnd))
-		c->rnd = now_ms() ^ ((uint64_t)getpid() << 32);
+		c->rnd = clock_now_ms() ^ ((uint64_t)getpid() << 32);
 	c->rnd |= 1;
 	if ((c->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 		ret = -errno;
@@ -307,6 +300,7 @@ void s3_client_free(struct s3_client *c)
 const char *s3_client_bucket(const struct s3_client *c) { return c->url.bucket; }
 const char *s3_client_prefix(const struct s3_client *c) { return c->url.prefix; }
 const char *s3_client_url(const struct s3_client *c) { return c->display; }
+int s3_client_fd(const struct s3_client *c) { return c->epfd; }
 
 /* ---- batches: queuing --------------------------------------------------------- */
 
@@ -903,9 +897,12 @@ static int start_xfer(struct s3_batch *b, struct xfer *x)
 		goto out;
 	}
 
-	if (c->npool)
+	if (x->easy) { /* a retry: its detached handle, not a second one (that leaked) */
+		e = x->easy;
+		curl_easy_reset(e);
+	} else if (c->npool) {
 		e = c->pool[--c->npool];
-	else if (!(e = curl_easy_init())) {
+	} else if (!(e = curl_easy_init())) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -1084,7 +1081,7 @@ static void http_fail(struct s3_batch *b, struct xfer *x, const char *code, cons
 static bool retry_later(struct s3_batch *b, struct xfer *x)
 {
 	struct s3_client *c = b->c;
-	uint64_t now = now_ms(), delay = s3_backoff_ms(&c->retry, x->attempts, next_rand(c));
+	uint64_t now = clock_now_ms(), delay = s3_backoff_ms(&c->retry, x->attempts, next_rand(c));
 
 	if (x->it->has_result && x->kind != X_MP_ABORT)
 		return false; /* the item failed meanwhile */
@@ -1118,7 +1115,7 @@ static bool get_done(struct s3_batch *b, struct xfer *x)
 	struct s3_client *c = b->c;
 	struct gg_hash got;
 	char a[GG_HASH_HEX_SIZE], g[GG_HASH_HEX_SIZE];
-	int ret;
+	int ret = 0; /* set when it is used: GCC's -O2 -fsanitize cannot tell */
 
 	if (!it->want.kind) { /* into memory, unverified */
 		it->res.len = it->body.len;
@@ -1153,7 +1150,7 @@ static bool get_done(struct s3_batch *b, struct xfer *x)
 		b->prog.bytes_done -= x->pos;
 		if (it->fetches < GET_FETCHES) {
 			x->attempts = 0;
-			x->first_ms = now_ms();
+			x->first_ms = clock_now_ms();
 			x->not_before = 0;
 			x->next = b->delayed;
 			b->delayed = x;
@@ -1390,7 +1387,7 @@ out_done:
 static int start_ready(struct s3_batch *b)
 {
 	struct s3_client *c = b->c;
-	uint64_t now = now_ms();
+	uint64_t now = clock_now_ms();
 	int ret;
 
 	/* transfers whose backoff is over go to the front of the queue */
@@ -1528,7 +1525,7 @@ static void collect_done(struct s3_batch *b)
 static int run_timer(struct s3_client *c)
 {
 	int running;
-	if (c->timer_at > now_ms())
+	if (c->timer_at > clock_now_ms())
 		return 0;
 	c->timer_at = UINT64_MAX;
 	return curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running) == CURLM_OK
@@ -1558,7 +1555,7 @@ long s3_batch_step(struct s3_batch *b, int timeout_ms)
 		return 0;
 	if (!b->active && !b->ready && !b->delayed)
 		return -EPROTO; /* unfinished items and nothing to run: never wait forever */
-	now = now_ms();
+	now = clock_now_ms();
 	if (c->timer_at != UINT64_MAX)
 		wait = c->timer_at <= now ? 0 : c->timer_at - now < wait ? c->timer_at - now : wait;
 	for (struct xfer *x = b->delayed; x; x = x->next)

@@ -178,7 +178,7 @@ static int hmac(const void *key, size_t keylen, const void *msg, size_t msglen,
 /* ---- canonical parts ------------------------------------------------------- */
 
 /* Remove "." and ".." segments and empty segments; keep a trailing slash. */
-static int path_normalize(struct sbuf *out, const char *p)
+static int uri_path_normalize(struct sbuf *out, const char *p)
 {
 	size_t n = strlen(p);
 	size_t *starts = NULL, nseg = 0;
@@ -225,7 +225,7 @@ static int canonical_uri(struct sbuf *out, const char *path, unsigned flags)
 		path = "/";
 	sbuf_init(&tmp, SIGV4_TEXT_CAP);
 	if (flags & SIGV4_NORMALIZE_PATH)
-		ret = path_normalize(&tmp, path);
+		ret = uri_path_normalize(&tmp, path);
 	else
 		ret = sbuf_addstr(&tmp, path);
 	if (ret)

@@ -16,17 +16,16 @@
 #define GRAPH_MAX_FILE ((size_t)1 << 31)
 
 struct graph_index {
-	/* path -> node/output: open addressing; the last node to produce wins */
-	const char **path_key;
-	size_t *path_node, *path_out;
-	size_t path_slots;
-	/* hash -> node */
-	long *hash_node;
-	size_t hash_slots;
-	size_t nouts; /* outputs indexed */
+	const struct graph *g;
+	/* path -> index into outs: which node's output wins (see index_insert) */
+	struct htab paths;
+	struct { size_t node, out; } *outs;
+	size_t nouts, outs_alloc;
+	/* thunk hash -> node */
+	struct htab hashes;
 };
 
-static bool index_insert(struct graph *g, size_t i);
+static int index_insert(struct graph *g, size_t i);
 
 void graph_init(struct graph *g)
 {
@@ -38,15 +37,14 @@ static void index_free(struct graph *g)
 	struct graph_index *ix = g->index;
 	if (!ix)
 		return;
-	free(ix->path_key);
-	free(ix->path_node);
-	free(ix->path_out);
-	free(ix->hash_node);
+	htab_release(&ix->paths);
+	htab_release(&ix->hashes);
+	free(ix->outs);
 	free(ix);
 	g->index = NULL;
 }
 
-static void node_release(struct graph_node *n)
+void graph_node_release(struct graph_node *n)
 {
 	free(n->label);
 	free(n->command);
@@ -60,7 +58,7 @@ static void node_release(struct graph_node *n)
 void graph_release(struct graph *g)
 {
 	for (size_t i = 0; i < g->n; i++)
-		node_release(&g->nodes[i]);
+		graph_node_release(&g->nodes[i]);
 	free(g->nodes);
 	free(g->tree);
 	for (size_t i = 0; i < g->ndriver_inputs; i++)
@@ -82,8 +80,8 @@ int graph_add(struct graph *g, struct graph_node *node)
 	}
 	g->nodes[g->n++] = *node;
 	memset(node, 0, sizeof(*node));
-	if (g->index && !index_insert(g, g->n - 1))
-		index_free(g); /* full: rebuilt, twice as large, on the next lookup */
+	if (g->index && index_insert(g, g->n - 1) < 0)
+		index_free(g); /* out of memory: rebuilt on the next lookup */
 	return 0;
 }
 
@@ -102,133 +100,117 @@ size_t graph_edges(const struct graph *g)
 
 /* ---- index ------------------------------------------------------------------ */
 
-static uint64_t hash_h(const struct gg_hash *h)
+static const char *out_path(const struct graph_index *ix, uint32_t val)
 {
-	uint64_t v;
-	memcpy(&v, h->bytes, sizeof(v));
-	return v;
+	return ix->g->nodes[ix->outs[val].node].outputs[ix->outs[val].out].path;
+}
+
+static bool path_eq(const void *ctx, uint32_t val, const void *key)
+{
+	return !strcmp(out_path(ctx, val), key);
+}
+
+static bool hash_eq(const void *ctx, uint32_t val, const void *key)
+{
+	const struct graph_index *ix = ctx;
+	return hash_equal(&ix->g->nodes[val].hash, key);
+}
+
+/*
+ * Index node i (the nodes before it are): its hash, and each output path unless
+ * an earlier node's final version of that path is there and this one is not
+ * final.  So the final version wins, else the last in topological order.
+ */
+static int index_insert(struct graph *g, size_t i)
+{
+	struct graph_index *ix = g->index;
+	const struct graph_node *n = &g->nodes[i];
+	int ret;
+
+	ix->g = g; /* g->nodes moves as it grows */
+	if ((ret = htab_add(&ix->hashes, hash_key64(&n->hash), (uint32_t)i)) < 0)
+		return ret;
+	for (size_t k = 0; k < n->noutputs; k++) {
+		const char *p = n->outputs[k].path;
+		uint64_t h = str_hash(p);
+		uint32_t *ref = htab_ref(&ix->paths, h, path_eq, ix, p), v;
+		if (ref) {
+			v = *ref;
+			if (g->nodes[ix->outs[v].node].outputs[ix->outs[v].out].final &&
+			    !n->outputs[k].final)
+				continue;
+		} else {
+			if (ix->nouts == ix->outs_alloc) {
+				size_t na = ix->outs_alloc ? ix->outs_alloc * 2 : 64;
+				void *nv = realloc(ix->outs, na * sizeof(*ix->outs));
+				if (!nv)
+					return -ENOMEM;
+				ix->outs = nv;
+				ix->outs_alloc = na;
+			}
+			if ((ret = htab_add(&ix->paths, h, (uint32_t)ix->nouts)) < 0)
+				return ret;
+			v = (uint32_t)ix->nouts++;
+		}
+		ix->outs[v].node = i;
+		ix->outs[v].out = k;
+	}
+	return 0;
 }
 
 static int index_build(struct graph *g)
 {
-	struct graph_index *ix;
 	size_t nout = 0;
+	int ret;
 
 	if (g->index)
 		return 0;
-	ix = calloc(1, sizeof(*ix));
-	if (!ix)
+	if (!(g->index = calloc(1, sizeof(*g->index))))
 		return -ENOMEM;
 	for (size_t i = 0; i < g->n; i++)
 		nout += g->nodes[i].noutputs;
-	/* room to grow: graph_add inserts until half full, then it is rebuilt */
-	ix->path_slots = 16;
-	while (ix->path_slots < nout * 4)
-		ix->path_slots *= 2;
-	ix->hash_slots = 16;
-	while (ix->hash_slots < g->n * 4)
-		ix->hash_slots *= 2;
-	ix->nouts = nout;
-	ix->path_key = calloc(ix->path_slots, sizeof(*ix->path_key));
-	ix->path_node = calloc(ix->path_slots, sizeof(*ix->path_node));
-	ix->path_out = calloc(ix->path_slots, sizeof(*ix->path_out));
-	ix->hash_node = malloc(ix->hash_slots * sizeof(*ix->hash_node));
-	if (!ix->path_key || !ix->path_node || !ix->path_out || !ix->hash_node) {
-		g->index = ix;
-		index_free(g);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < ix->hash_slots; i++)
-		ix->hash_node[i] = -1;
-	for (size_t i = 0; i < g->n; i++) {
-		const struct graph_node *n = &g->nodes[i];
-		size_t s = hash_h(&n->hash) & (ix->hash_slots - 1);
-		while (ix->hash_node[s] >= 0)
-			s = (s + 1) & (ix->hash_slots - 1);
-		ix->hash_node[s] = (long)i;
-		for (size_t k = 0; k < n->noutputs; k++) {
-			const char *p = n->outputs[k].path;
-			size_t ps = str_hash(p) & (ix->path_slots - 1);
-			while (ix->path_key[ps] && strcmp(ix->path_key[ps], p))
-				ps = (ps + 1) & (ix->path_slots - 1);
-			/* the final version wins; else the last in topological order */
-			if (ix->path_key[ps] &&
-			    g->nodes[ix->path_node[ps]].outputs[ix->path_out[ps]].final &&
-			    !n->outputs[k].final)
-				continue;
-			ix->path_key[ps] = p;
-			ix->path_node[ps] = i;
-			ix->path_out[ps] = k;
-		}
-	}
-	g->index = ix;
+	if ((ret = htab_reserve(&g->index->hashes, g->n)) < 0 ||
+	    (ret = htab_reserve(&g->index->paths, nout)) < 0)
+		goto out_free;
+	for (size_t i = 0; i < g->n; i++)
+		if ((ret = index_insert(g, i)) < 0)
+			goto out_free;
 	return 0;
+
+out_free:
+	index_free(g);
+	return ret;
 }
 
-/* Add node i to a built index; false when it is too full (then rebuild it). */
-static bool index_insert(struct graph *g, size_t i)
+/* The index, built if need be, or NULL (out of memory, or no nodes). */
+static struct graph_index *index_get(struct graph *g)
 {
-	struct graph_index *ix = g->index;
-	const struct graph_node *n = &g->nodes[i];
-	size_t s;
-
-	if (g->n * 2 > ix->hash_slots || (ix->nouts + n->noutputs) * 2 > ix->path_slots)
-		return false;
-	ix->nouts += n->noutputs;
-	s = hash_h(&n->hash) & (ix->hash_slots - 1);
-	while (ix->hash_node[s] >= 0)
-		s = (s + 1) & (ix->hash_slots - 1);
-	ix->hash_node[s] = (long)i;
-	for (size_t k = 0; k < n->noutputs; k++) {
-		const char *p = n->outputs[k].path;
-		size_t ps = str_hash(p) & (ix->path_slots - 1);
-		while (ix->path_key[ps] && strcmp(ix->path_key[ps], p))
-			ps = (ps + 1) & (ix->path_slots - 1);
-		if (ix->path_key[ps] && g->nodes[ix->path_node[ps]].outputs[ix->path_out[ps]].final &&
-		    !n->outputs[k].final)
-			continue;
-		ix->path_key[ps] = p;
-		ix->path_node[ps] = i;
-		ix->path_out[ps] = k;
-	}
-	return true;
+	if (index_build(g) < 0 || !g->n)
+		return NULL;
+	g->index->g = g;
+	return g->index;
 }
 
 long graph_find_path(struct graph *g, const char *path, size_t *output)
 {
-	struct graph_index *ix;
-	size_t s;
+	struct graph_index *ix = index_get(g);
+	uint32_t v;
 
-	if (index_build(g) < 0 || !g->n)
+	if (!ix || (v = htab_find(&ix->paths, str_hash(path), path_eq, ix, path)) == HTAB_NONE)
 		return -1;
-	ix = g->index;
-	s = str_hash(path) & (ix->path_slots - 1);
-	while (ix->path_key[s]) {
-		if (!strcmp(ix->path_key[s], path)) {
-			if (output)
-				*output = ix->path_out[s];
-			return (long)ix->path_node[s];
-		}
-		s = (s + 1) & (ix->path_slots - 1);
-	}
-	return -1;
+	if (output)
+		*output = ix->outs[v].out;
+	return (long)ix->outs[v].node;
 }
 
 long graph_find_hash(struct graph *g, const struct gg_hash *h)
 {
-	struct graph_index *ix;
-	size_t s;
+	struct graph_index *ix = index_get(g);
+	uint32_t v;
 
-	if (index_build(g) < 0 || !g->n)
+	if (!ix || (v = htab_find(&ix->hashes, hash_key64(h), hash_eq, ix, h)) == HTAB_NONE)
 		return -1;
-	ix = g->index;
-	s = hash_h(h) & (ix->hash_slots - 1);
-	while (ix->hash_node[s] >= 0) {
-		if (hash_equal(&g->nodes[ix->hash_node[s]].hash, h))
-			return ix->hash_node[s];
-		s = (s + 1) & (ix->hash_slots - 1);
-	}
-	return -1;
+	return (long)v;
 }
 
 /* ---- save ------------------------------------------------------------------- */
@@ -436,7 +418,7 @@ int graph_load(struct graph *g, const char *file)
 		struct graph_node n;
 		ret = load_node(&f[3].via.array.ptr[i], i, &n);
 		if (ret < 0 || (ret = graph_add(g, &n)) < 0) {
-			node_release(&n);
+			graph_node_release(&n);
 			goto out;
 		}
 	}

@@ -102,6 +102,9 @@ int graph_recorded_value(void *graph, const struct gg_hash *producer, uint32_t o
 /* Forget the lookup index (after changing a node's hash or outputs in place). */
 void graph_reindex(struct graph *g);
 
+/* Free what a node owns (label, command, deps, outputs) and zero it. */
+void graph_node_release(struct graph_node *n);
+
 /* Number of edges (sum of deps). */
 size_t graph_edges(const struct graph *g);
 

@@ -67,31 +67,40 @@ int hash_buf(enum gg_hash_kind kind, const void *buf, size_t len, struct gg_hash
 	return 0;
 }
 
+struct fd_hash {
+	struct hash_stream *hs;
+	uint64_t total;
+};
+
+static int fd_hash_chunk(void *ctx, const void *p, size_t n)
+{
+	struct fd_hash *f = ctx;
+
+	hash_stream_update(f->hs, p, n);
+	f->total += n;
+	return 0;
+}
+
+int hash_fd_as(int fd, enum gg_hash_kind kind, struct gg_hash *out, uint64_t *size)
+{
+	char buf[HASH_READ_BUF];
+	struct fd_hash f = { hash_stream_new(kind), 0 };
+	int ret;
+
+	if (!f.hs)
+		return -ENOMEM;
+	if ((ret = fd_read_each(fd, buf, sizeof(buf), fd_hash_chunk, &f)) == 0) {
+		hash_stream_final(f.hs, out);
+		if (size)
+			*size = f.total;
+	}
+	hash_stream_free(f.hs);
+	return ret;
+}
+
 int hash_fd(int fd, struct gg_hash *out, uint64_t *size)
 {
-	XXH3_state_t state;
-	char buf[HASH_READ_BUF];
-	uint64_t total = 0;
-
-	memset(&state, 0, sizeof(state)); /* see hash_stream_new */
-	XXH3_128bits_reset_withSeed(&state, GG_HASH_SEED_VALUE);
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		XXH3_128bits_update(&state, buf, (size_t)n);
-		total += (uint64_t)n;
-	}
-	digest_to_hash(XXH3_128bits_digest(&state), GG_HASH_VALUE, out);
-	if (size)
-		*size = total;
-	return 0;
+	return hash_fd_as(fd, GG_HASH_VALUE, out, size);
 }
 
 int hash_file(const char *path, struct gg_hash *out, uint64_t *size)
@@ -202,4 +211,11 @@ void hash_stream_final(const struct hash_stream *s, struct gg_hash *out)
 void hash_stream_free(struct hash_stream *s)
 {
 	free(s);
+}
+
+uint64_t hash_key64(const struct gg_hash *h)
+{
+	uint64_t v;
+	memcpy(&v, h->bytes, sizeof(v));
+	return v ^ h->kind;
 }

@@ -64,9 +64,11 @@ int hash_buf(enum gg_hash_kind kind, const void *buf, size_t len, struct gg_hash
 /*
  * Hash everything readable from `fd` from its current offset to EOF as a VALUE,
  * through a fixed buffer.  EINTR is retried.  On success *size (if not NULL) is the
- * number of bytes hashed.  Returns 0 or -errno from read(2).
+ * number of bytes hashed.  Returns 0, -errno from read(2), or -ENOMEM (the state).
  */
 int hash_fd(int fd, struct gg_hash *out, uint64_t *size);
+/* The same as any kind (a stored blob is checked as what it is). */
+int hash_fd_as(int fd, enum gg_hash_kind kind, struct gg_hash *out, uint64_t *size);
 
 /* Open `path` (following symlinks) and hash_fd() it.  Returns 0 or -errno. */
 int hash_file(const char *path, struct gg_hash *out, uint64_t *size);
@@ -76,6 +78,9 @@ bool hash_equal(const struct gg_hash *a, const struct gg_hash *b);
 int hash_cmp(const struct gg_hash *a, const struct gg_hash *b);
 /* True unless kind is GG_HASH_NONE. */
 bool hash_is_set(const struct gg_hash *h);
+
+/* 64 bits of a digest mixed with its kind: the key of a hash table (htab.h). */
+uint64_t hash_key64(const struct gg_hash *h);
 
 /*
  * The printed form into `buf` (GG_HASH_HEX_SIZE bytes, NUL-terminated); returns buf.

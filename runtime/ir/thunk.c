@@ -16,6 +16,7 @@
 #include <msgpack.h>
 
 #include "runtime/ir/thunk.h"
+#include "runtime/lib/util.h"
 
 #define HASH_BIN_LEN (1 + GG_HASH_LEN)
 #define THUNK_FIELDS 16
@@ -427,9 +428,16 @@ static int cmp_listing(const void *a, const void *b)
 		      ((const struct thunk_listing *)b)->path);
 }
 
-static bool input_same(const struct thunk_input *a, const struct thunk_input *b)
+static bool input_same(const void *x, const void *y)
 {
+	const struct thunk_input *a = x, *b = y;
 	return hash_equal(&a->hash, &b->hash) && a->output == b->output && a->mode == b->mode;
+}
+
+static bool listing_same(const void *x, const void *y)
+{
+	return hash_equal(&((const struct thunk_listing *)x)->hash,
+			  &((const struct thunk_listing *)y)->hash);
 }
 
 /*
@@ -463,40 +471,42 @@ static void strv_canon(struct thunk_strv *v)
 	v->n = out;
 }
 
-static int inputs_canon(struct thunk_inputs *v)
+/*
+ * Sort a list of `size`-byte elements that start with their owned path, and drop
+ * the exact duplicates of a path; two of one path that differ otherwise (same()
+ * says no) are -EINVAL.
+ */
+static int paths_canon(void *base, size_t *n, size_t size, int (*cmp)(const void *, const void *),
+		       bool (*same)(const void *, const void *))
 {
+	char *v = base;
 	size_t out = 0;
 
-	sort_if_needed(v->v, v->n, sizeof(*v->v), cmp_input);
-	for (size_t i = 0; i < v->n; i++) {
-		if (out > 0 && strcmp(v->v[out - 1].path, v->v[i].path) == 0) {
-			if (!input_same(&v->v[out - 1], &v->v[i]))
+	sort_if_needed(base, *n, size, cmp);
+	for (size_t i = 0; i < *n; i++) {
+		char *prev = out ? v + (out - 1) * size : NULL, *cur = v + i * size;
+		if (prev && strcmp(*(char **)prev, *(char **)cur) == 0) {
+			if (!same(prev, cur))
 				return -EINVAL;
-			free(v->v[i].path);
+			free(*(char **)cur);
 			continue;
 		}
-		v->v[out++] = v->v[i];
+		if (out != i)
+			memcpy(v + out * size, cur, size);
+		out++;
 	}
-	v->n = out;
+	*n = out;
 	return 0;
+}
+
+static int inputs_canon(struct thunk_inputs *v)
+{
+	return paths_canon(v->v, &v->n, sizeof(*v->v), cmp_input, input_same);
 }
 
 static int listings_canon(struct thunk_listings *v)
 {
-	size_t out = 0;
-
-	sort_if_needed(v->v, v->n, sizeof(*v->v), cmp_listing);
-	for (size_t i = 0; i < v->n; i++) {
-		if (out > 0 && strcmp(v->v[out - 1].path, v->v[i].path) == 0) {
-			if (!hash_equal(&v->v[out - 1].hash, &v->v[i].hash))
-				return -EINVAL;
-			free(v->v[i].path);
-			continue;
-		}
-		v->v[out++] = v->v[i];
-	}
-	v->n = out;
-	return 0;
+	return paths_canon(v->v, &v->n, sizeof(*v->v), cmp_listing, listing_same);
 }
 
 static int env_canon(struct thunk_strv *v)
@@ -815,30 +825,47 @@ static int rd_u32(struct rd *r, uint32_t max, uint32_t *v)
 	return ret;
 }
 
-/* An array header; its count times min_elem must fit in the bytes left. */
-static int rd_array(struct rd *r, size_t min_elem, size_t *n)
+/*
+ * A msgpack length header: the fix form (tag fix_lo..fix_hi, the length in it) or
+ * one of the wide forms, each only for a length no shorter form holds (canonical).
+ */
+struct len_form {
+	uint8_t tag;
+	unsigned bytes;
+	uint64_t min;
+};
+
+static int rd_len(struct rd *r, uint8_t fix_lo, uint8_t fix_hi, const struct len_form *wide,
+		  size_t nwide, uint64_t *x)
 {
-	uint64_t x;
 	uint8_t b;
 	int ret;
 
 	if ((ret = rd_byte(r, &b)) < 0)
 		return ret;
-	if (b >= 0x90 && b <= 0x9f) {
-		x = b & 0x0f;
-	} else if (b == 0xdc) {
-		if ((ret = rd_be(r, 2, &x)) < 0)
-			return ret;
-		if (x < 16)
-			return -EBADMSG;
-	} else if (b == 0xdd) {
-		if ((ret = rd_be(r, 4, &x)) < 0)
-			return ret;
-		if (x < 0x10000)
-			return -EBADMSG;
-	} else {
-		return -EBADMSG;
+	if (b >= fix_lo && b <= fix_hi) {
+		*x = b - fix_lo;
+		return 0;
 	}
+	for (size_t i = 0; i < nwide; i++) {
+		if (b != wide[i].tag)
+			continue;
+		if ((ret = rd_be(r, wide[i].bytes, x)) < 0)
+			return ret;
+		return *x < wide[i].min ? -EBADMSG : 0;
+	}
+	return -EBADMSG;
+}
+
+/* An array header; its count times min_elem must fit in the bytes left. */
+static int rd_array(struct rd *r, size_t min_elem, size_t *n)
+{
+	static const struct len_form forms[] = { { 0xdc, 2, 16 }, { 0xdd, 4, 0x10000 } };
+	uint64_t x;
+	int ret;
+
+	if ((ret = rd_len(r, 0x90, 0x9f, forms, ARRAY_SIZE(forms), &x)) < 0)
+		return ret;
 	if (x > THUNK_MAX_LIST || x > rd_left(r) / min_elem)
 		return -EBADMSG;
 	*n = (size_t)x;
@@ -848,32 +875,13 @@ static int rd_array(struct rd *r, size_t min_elem, size_t *n)
 /* A str in its shortest form, without NUL bytes, pointing into the input. */
 static int rd_str(struct rd *r, const char **s, size_t *len)
 {
+	static const struct len_form forms[] = { { 0xd9, 1, 32 }, { 0xda, 2, 0x100 },
+						 { 0xdb, 4, 0x10000 } };
 	uint64_t x;
-	uint8_t b;
 	int ret;
 
-	if ((ret = rd_byte(r, &b)) < 0)
+	if ((ret = rd_len(r, 0xa0, 0xbf, forms, ARRAY_SIZE(forms), &x)) < 0)
 		return ret;
-	if (b >= 0xa0 && b <= 0xbf) {
-		x = b & 0x1f;
-	} else if (b == 0xd9) {
-		if ((ret = rd_be(r, 1, &x)) < 0)
-			return ret;
-		if (x < 32)
-			return -EBADMSG;
-	} else if (b == 0xda) {
-		if ((ret = rd_be(r, 2, &x)) < 0)
-			return ret;
-		if (x < 0x100)
-			return -EBADMSG;
-	} else if (b == 0xdb) {
-		if ((ret = rd_be(r, 4, &x)) < 0)
-			return ret;
-		if (x < 0x10000)
-			return -EBADMSG;
-	} else {
-		return -EBADMSG;
-	}
 	if (x > THUNK_MAX_STR || x > rd_left(r) || memchr(r->p, '\0', (size_t)x))
 		return -EBADMSG;
 	*s = (const char *)r->p;

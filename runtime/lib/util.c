@@ -1,6 +1,7 @@
 /*
  * util.c - see util.h.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -270,56 +271,110 @@ uint64_t str_hash(const char *s)
 	return h;
 }
 
-static size_t strset_find(const char **slot, size_t nslots, const char *str)
+static bool strset_eq(const void *ctx, uint32_t val, const void *key)
 {
-	size_t mask = nslots - 1, i = (size_t)str_hash(str) & mask;
-	while (slot[i] && strcmp(slot[i], str) != 0)
-		i = (i + 1) & mask;
-	return i;
+	const struct strset *s = ctx;
+	return !strcmp(s->v[val], key);
 }
 
 int strset_add(struct strset *s, const char *str)
 {
-	size_t i;
+	uint64_t h = str_hash(str);
+	int ret;
 
-	if ((s->n + 1) * 2 > s->nslots) {
-		size_t nslots = s->nslots ? s->nslots * 2 : 64;
-		const char **slot = calloc(nslots, sizeof(*slot));
-		if (!slot)
-			return -ENOMEM;
-		for (size_t k = 0; k < s->nslots; k++)
-			if (s->slot[k])
-				slot[strset_find(slot, nslots, s->slot[k])] = s->slot[k];
-		free(s->slot);
-		s->slot = slot;
-		s->nslots = nslots;
-	}
-	i = strset_find(s->slot, s->nslots, str);
-	if (s->slot[i])
+	if (htab_find(&s->ix, h, strset_eq, s, str) != HTAB_NONE)
 		return 0;
-	s->slot[i] = str;
-	s->n++;
+	if (s->n == s->alloc) {
+		size_t na = s->alloc ? s->alloc * 2 : 64;
+		const char **nv = realloc(s->v, na * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		s->v = nv;
+		s->alloc = na;
+	}
+	if ((ret = htab_add(&s->ix, h, (uint32_t)s->n)) < 0)
+		return ret;
+	s->v[s->n++] = str;
 	return 1;
 }
 
 bool strset_has(const struct strset *s, const char *str)
 {
-	return s->nslots && s->slot[strset_find(s->slot, s->nslots, str)] != NULL;
+	return htab_find(&s->ix, str_hash(str), strset_eq, s, str) != HTAB_NONE;
 }
 
 void strset_release(struct strset *s)
 {
-	free(s->slot);
+	htab_release(&s->ix);
+	free(s->v);
 	*s = (struct strset)STRSET_INIT;
 }
 
 /* ---- paths ---------------------------------------------------------------------- */
 
+/* Append the components of s to out[0..*len), applying "." and "..". */
+static int normalize_into(const char *s, char *out, size_t cap, size_t *len)
+{
+	size_t o = *len; /* a local: out (a char *) could alias *len */
+	int ret = 0;
+
+	while (*s) {
+		const char *c;
+		size_t n;
+
+		while (*s == '/')
+			s++;
+		c = s;
+		while (*s && *s != '/')
+			s++;
+		n = (size_t)(s - c);
+		if (n == 0 || (n == 1 && c[0] == '.'))
+			continue;
+		if (n == 2 && c[0] == '.' && c[1] == '.') {
+			while (o > 0 && out[o - 1] != '/')
+				o--;
+			if (o > 0)
+				o--; /* the slash */
+			continue;
+		}
+		if (o + 1 + n + 1 > cap) {
+			ret = -ENAMETOOLONG;
+			break;
+		}
+		out[o++] = '/';
+		memcpy(out + o, c, n);
+		o += n;
+	}
+	*len = o;
+	return ret;
+}
+
+int path_normalize(const char *base, const char *path, char *out, size_t cap)
+{
+	size_t o = 0;
+	int ret;
+
+	if (cap < 2) {
+		if (cap)
+			out[0] = '\0';
+		return -ENAMETOOLONG;
+	}
+	if ((path[0] != '/' && base && (ret = normalize_into(base, out, cap, &o)) < 0) ||
+	    (ret = normalize_into(path, out, cap, &o)) < 0) {
+		out[0] = '\0';
+		return ret;
+	}
+	if (o == 0)
+		out[o++] = '/';
+	out[o] = '\0';
+	return 0;
+}
+
 int path_abs(const char *path, const char *base, char **out)
 {
 	char cwd[PATH_MAX];
 	struct sbuf in = SBUF_INIT;
-	char *res = NULL, *p, *w;
+	char *res = NULL;
 	int ret = 0;
 
 	*out = NULL;
@@ -343,38 +398,16 @@ int path_abs(const char *path, const char *base, char **out)
 		goto out_release;
 	}
 
-	/* Rewrite the components into a buffer of the same size: never longer. */
+	/* The normal form is never longer than the joined path, plus "/" for "". */
 	res = malloc(in.len + 2);
 	if (!res) {
 		ret = -ENOMEM;
 		goto out_release;
 	}
-	w = res;
-	for (p = in.buf; *p;) {
-		char *end;
-		size_t n;
-
-		while (*p == '/')
-			p++;
-		if (!*p)
-			break;
-		end = strchrnul(p, '/');
-		n = (size_t)(end - p);
-		if (n == 1 && p[0] == '.') {
-			/* nothing */
-		} else if (n == 2 && p[0] == '.' && p[1] == '.') {
-			while (w > res && *--w != '/')
-				;
-		} else {
-			*w++ = '/';
-			memcpy(w, p, n);
-			w += n;
-		}
-		p = end;
+	if ((ret = path_normalize(NULL, in.buf, res, in.len + 2)) < 0) {
+		free(res);
+		goto out_release;
 	}
-	if (w == res)
-		*w++ = '/';
-	*w = '\0';
 	*out = res;
 
 out_release:
@@ -390,26 +423,39 @@ const char *path_base(const char *path)
 
 /* ---- whole files ------------------------------------------------------------ */
 
+int fd_read_each(int fd, void *buf, size_t cap, fd_chunk_fn *fn, void *ctx)
+{
+	for (;;) {
+		ssize_t n = read(fd, buf, cap);
+		int ret;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return 0;
+		if ((ret = fn(ctx, buf, (size_t)n)) != 0)
+			return ret;
+	}
+}
+
+static int sbuf_chunk(void *ctx, const void *p, size_t n)
+{
+	return sbuf_add(ctx, p, n);
+}
+
 int file_read_all(const char *path, struct sbuf *sb, size_t cap)
 {
 	char buf[65536];
-	ssize_t n;
-	int fd, ret = 0;
+	int fd, ret;
 
 	sbuf_init(sb, cap);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	while ((n = read(fd, buf, sizeof(buf))) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			ret = -errno;
-			break;
-		}
-		if ((ret = sbuf_add(sb, buf, (size_t)n)) < 0)
-			break;
-	}
+	ret = fd_read_each(fd, buf, sizeof(buf), sbuf_chunk, sb);
 	close(fd);
 	return ret;
 }
@@ -475,6 +521,34 @@ static int rm_unlock(const char *p, const struct stat *sb, int flag, struct FTW 
 	return 0;
 }
 
+int dir_walk_fd(int fd, dir_walk_fn *fn, void *ctx)
+{
+	DIR *d = fdopendir(fd);
+	struct dirent *de;
+	int ret = 0;
+
+	if (!d) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	while (ret == 0 && (errno = 0, de = readdir(d))) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			ret = fn(ctx, dirfd(d), de->d_name);
+	}
+	if (ret == 0 && errno != 0)
+		ret = -errno;
+	closedir(d);
+	return ret;
+}
+
+int dir_walk(int atfd, const char *path, int oflags, dir_walk_fn *fn, void *ctx)
+{
+	int fd = openat(atfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | oflags);
+
+	return fd < 0 ? -errno : dir_walk_fd(fd, fn, ctx);
+}
+
 void rm_rf(const char *path)
 {
 	if (!path || !path[0])
@@ -492,6 +566,39 @@ void errbuf_set(char *buf, size_t len, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, len, fmt, ap);
 	va_end(ap);
+}
+
+size_t utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	size_t len;
+	uint32_t cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		cp = c & 0x07;
+	} else {
+		return 0; /* continuation byte, overlong lead (c0, c1) or past f4 */
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
 }
 
 int hex_value(int c)

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "runtime/lib/htab.h"
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- main()-level only: print and exit ------------------------------------ */
@@ -31,6 +33,10 @@ __attribute__((format(printf, 1, 2))) void warning(const char *fmt, ...);
 
 /* vsnprintf into an error buffer of len bytes; nothing when buf is NULL or len 0. */
 __attribute__((format(printf, 3, 4))) void errbuf_set(char *buf, size_t len, const char *fmt, ...);
+
+/* Length of the valid UTF-8 sequence at s (n bytes left, n >= 1): 1..4, or 0 when
+ * s does not start one (overlong, surrogate, past U+10FFFF, cut short). */
+size_t utf8_len(const unsigned char *s, size_t n);
 
 /* The value of the hexadecimal digit c (either case), or -1. */
 int hex_value(int c);
@@ -97,15 +103,15 @@ void strlist_release(struct strlist *l);
  *
  * Owner: whoever holds the struct; the set owns its table but NOT the strings: the
  * caller keeps every added string alive and unchanged while the set is used.
- * Cap: none beyond memory (the table doubles; a load factor of 1/2).
+ * Cap: n < UINT32_MAX (htab.h), else memory.
  */
 struct strset {
-	const char **slot;
-	size_t nslots; /* a power of two, or 0 */
-	size_t n;
+	struct htab ix;  /* str_hash -> index into v */
+	const char **v;  /* the strings, in the order they were added */
+	size_t n, alloc;
 };
 
-#define STRSET_INIT { .slot = NULL, .nslots = 0, .n = 0 }
+#define STRSET_INIT { .ix = HTAB_INIT, .v = NULL, .n = 0, .alloc = 0 }
 
 /* Add s; returns 1 if it was added, 0 if already present, -ENOMEM. */
 int strset_add(struct strset *s, const char *str);
@@ -116,6 +122,17 @@ void strset_release(struct strset *s);
 uint64_t str_hash(const char *s);
 
 /* ---- paths ----------------------------------------------------------------- */
+
+/*
+ * The one lexical path normaliser: `path` made absolute against `base` (used when
+ * path is relative; "/" when base is NULL; a relative base counts from "/") and
+ * normalised into out[cap]: no "//", "." or "..", where ".." removes the previous
+ * component ("/.." is "/"), no trailing slash; no symlink is followed, nothing is
+ * touched, nothing allocated.  0, or -ENAMETOOLONG when the result (or a prefix of
+ * it on the way) does not fit: never a truncated path.  out is "" on error.
+ * (The shim's path_clean, shim/path.h, keeps ".." on purpose and is not this.)
+ */
+int path_normalize(const char *base, const char *path, char *out, size_t cap);
 
 /*
  * Make `path` absolute and lexically normal ("." and empty components removed,
@@ -135,6 +152,13 @@ int path_abs(const char *path, const char *base, char **out);
 int file_read_all(const char *path, struct sbuf *sb, size_t cap);
 
 /*
+ * The one read loop: read fd to EOF through buf[cap] (EINTR retried), handing each
+ * chunk to fn.  0, -errno of read(2), or fn's first non-zero return.
+ */
+typedef int fd_chunk_fn(void *ctx, const void *p, size_t n);
+int fd_read_each(int fd, void *buf, size_t cap, fd_chunk_fn *fn, void *ctx);
+
+/*
  * Replace the file at `path` with `len` bytes, atomically: written to a temporary
  * beside it (made for this process), optionally fsync'ed, then renamed over it.  A
  * reader sees the old file or the new one, never a mix.  0 or -errno.
@@ -144,11 +168,23 @@ int file_write_atomic(const char *path, const void *buf, size_t len, bool sync);
 /* Remove a directory tree (or a file); errors are ignored. */
 void rm_rf(const char *path);
 
+/*
+ * The one directory walk: fn(ctx, dirfd, name) for every entry of the directory
+ * open at `fd` but "." and ".."; fd is taken over (closed here).  Stops at fn's
+ * first non-zero return and returns it; -errno when the directory cannot be read.
+ * dir_walk opens atfd/path first (O_RDONLY | O_DIRECTORY | O_CLOEXEC | oflags,
+ * e.g. O_NOFOLLOW): -errno if it cannot.
+ */
+typedef int dir_walk_fn(void *ctx, int dirfd, const char *name);
+int dir_walk_fd(int fd, dir_walk_fn *fn, void *ctx);
+int dir_walk(int atfd, const char *path, int oflags, dir_walk_fn *fn, void *ctx);
+
 /* The last component of a path ("/usr/bin/cc" -> "cc"; "" and "/" -> themselves). */
 const char *path_base(const char *path);
 
-/* CLOCK_MONOTONIC in nanoseconds and milliseconds: the one clock for durations. */
+/* CLOCK_MONOTONIC in nanoseconds, milliseconds, seconds: the one clock for durations. */
 uint64_t clock_now_ns(void);
 static inline uint64_t clock_now_ms(void) { return clock_now_ns() / 1000000u; }
+static inline double clock_now_s(void) { return (double)clock_now_ns() / 1e9; }
 
 #endif

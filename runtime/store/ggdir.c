@@ -114,10 +114,25 @@ int ggdir_find(const char *start, char **out)
 	return find_upwards(start, out);
 }
 
+/* mkdir dir (*created says if it was made) and check it is a directory: 0 or -errno. */
+static int mkdir_here(const char *dir, bool *created)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0777) == 0) {
+		if (created)
+			*created = true;
+	} else if (errno != EEXIST) {
+		return -errno;
+	}
+	if (stat(dir, &st) < 0)
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
 int ggdir_create(const char *start, char **out, bool *created)
 {
 	char *dir = NULL;
-	struct stat st;
 	int ret;
 
 	if (created)
@@ -128,21 +143,8 @@ int ggdir_create(const char *start, char **out, bool *created)
 	}
 	if (ret)
 		goto out_free;
-	if (mkdir(dir, 0777) == 0) {
-		if (created)
-			*created = true;
-	} else if (errno != EEXIST) {
-		ret = -errno;
+	if ((ret = mkdir_here(dir, created)) < 0)
 		goto out_free;
-	}
-	if (stat(dir, &st) < 0) {
-		ret = -errno;
-		goto out_free;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		ret = -ENOTDIR;
-		goto out_free;
-	}
 	*out = dir;
 	return 0;
 out_free:
@@ -153,7 +155,6 @@ out_free:
 int ggdir_init(const char *start, char **out, bool *created)
 {
 	char *dir = NULL, *trace = NULL;
-	struct stat st;
 	int ret;
 
 	if (created)
@@ -163,21 +164,8 @@ int ggdir_init(const char *start, char **out, bool *created)
 		ret = path_abs(GGDIR_NAME, start, &dir);
 	if (ret)
 		return ret;
-	if (mkdir(dir, 0777) == 0) {
-		if (created)
-			*created = true;
-	} else if (errno != EEXIST) {
-		ret = -errno;
+	if ((ret = mkdir_here(dir, created)) < 0)
 		goto out_free;
-	}
-	if (stat(dir, &st) < 0) {
-		ret = -errno;
-		goto out_free;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		ret = -ENOTDIR;
-		goto out_free;
-	}
 	ret = path_abs(GGDIR_TRACE, dir, &trace);
 	if (!ret)
 		ret = ggdir_mkdirs(trace);

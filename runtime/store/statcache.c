@@ -21,7 +21,7 @@
 #define MAX_ENTRIES (16u << 20)
 
 struct sc_entry {
-	char *path; /* NULL: empty slot */
+	char *path;
 	uint64_t dev, ino, size;
 	int64_t mtime_ns, ctime_ns;
 	uint32_t mode;
@@ -33,8 +33,9 @@ struct sc_entry {
 
 struct statcache {
 	char *file;
-	struct sc_entry *slot;
-	size_t nslots, n;
+	struct sc_entry *ent; /* in the order they were added */
+	size_t n, alloc;
+	struct htab ix; /* str_hash(path) -> index into ent */
 	int64_t saved_ns; /* when the loaded file was written */
 	bool dirty;
 	struct statcache_stats stats;
@@ -45,50 +46,41 @@ static int64_t ts_ns(struct timespec ts)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static size_t find_slot(const struct statcache *sc, const char *path)
+static bool path_eq(const void *ctx, uint32_t val, const void *key)
 {
-	size_t mask = sc->nslots - 1, i = str_hash(path) & mask;
-	while (sc->slot[i].path && strcmp(sc->slot[i].path, path))
-		i = (i + 1) & mask;
-	return i;
+	const struct statcache *sc = ctx;
+	return !strcmp(sc->ent[val].path, key);
 }
 
-static int grow(struct statcache *sc)
-{
-	size_t nn = sc->nslots ? sc->nslots * 2 : 1024;
-	struct sc_entry *old = sc->slot;
-	size_t oldn = sc->nslots;
-	struct sc_entry *ns = calloc(nn, sizeof(*ns));
-
-	if (!ns)
-		return -ENOMEM;
-	sc->slot = ns;
-	sc->nslots = nn;
-	for (size_t i = 0; i < oldn; i++)
-		if (old[i].path)
-			sc->slot[find_slot(sc, old[i].path)] = old[i];
-	free(old);
-	return 0;
-}
-
-/* The entry for path, created empty (path set, rest zero) if absent. */
+/* The entry for path, created empty (path set, rest zero) if absent and asked to. */
 static struct sc_entry *entry_get(struct statcache *sc, const char *path, bool create)
 {
-	size_t i;
-	if (!sc->nslots || (create && (sc->n + 1) * 2 > sc->nslots)) {
-		if (!create && !sc->nslots)
-			return NULL;
-		if (grow(sc) < 0)
-			return NULL;
-	}
-	i = find_slot(sc, path);
-	if (sc->slot[i].path || !create)
-		return sc->slot[i].path ? &sc->slot[i] : NULL;
-	sc->slot[i].path = strdup(path);
-	if (!sc->slot[i].path)
+	uint64_t h = str_hash(path);
+	uint32_t i = htab_find(&sc->ix, h, path_eq, sc, path);
+	struct sc_entry *e;
+
+	if (i != HTAB_NONE)
+		return &sc->ent[i];
+	if (!create)
 		return NULL;
+	if (sc->n == sc->alloc) {
+		size_t na = sc->alloc ? sc->alloc * 2 : 1024;
+		struct sc_entry *nv = realloc(sc->ent, na * sizeof(*nv));
+		if (!nv)
+			return NULL;
+		sc->ent = nv;
+		sc->alloc = na;
+	}
+	e = &sc->ent[sc->n];
+	memset(e, 0, sizeof(*e));
+	if (!(e->path = strdup(path)))
+		return NULL;
+	if (htab_add(&sc->ix, h, (uint32_t)sc->n) < 0) {
+		free(e->path);
+		return NULL;
+	}
 	sc->n++;
-	return &sc->slot[i];
+	return e;
 }
 
 static uint32_t rd32(const unsigned char *p)
@@ -147,11 +139,12 @@ static int load(struct statcache *sc, const unsigned char *b, size_t len)
 
 static void clear(struct statcache *sc)
 {
-	for (size_t i = 0; i < sc->nslots; i++)
-		free(sc->slot[i].path);
-	free(sc->slot);
-	sc->slot = NULL;
-	sc->nslots = sc->n = 0;
+	for (size_t i = 0; i < sc->n; i++)
+		free(sc->ent[i].path);
+	free(sc->ent);
+	htab_release(&sc->ix);
+	sc->ent = NULL;
+	sc->n = sc->alloc = 0;
 }
 
 int statcache_open(struct statcache **out, const char *ggdir)
@@ -206,10 +199,8 @@ int statcache_save(struct statcache *sc)
 	put32(&sb, STATCACHE_VERSION);
 	put32(&sb, (uint32_t)sc->n);
 	put64(&sb, (uint64_t)ts_ns(now));
-	for (size_t i = 0; i < sc->nslots; i++) {
-		const struct sc_entry *e = &sc->slot[i];
-		if (!e->path)
-			continue;
+	for (size_t i = 0; i < sc->n; i++) {
+		const struct sc_entry *e = &sc->ent[i];
 		put32(&sb, (uint32_t)strlen(e->path));
 		sbuf_addstr(&sb, e->path);
 		put64(&sb, e->dev);

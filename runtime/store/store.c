@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "runtime/store/store.h"
+#include "runtime/lib/util.h"
 #include "runtime/ir/thunk.h"
 
 #define STORE_COPY_BUF (64 * 1024)
@@ -270,6 +271,11 @@ out_abort:
 	return ret;
 }
 
+static int writer_chunk(void *ctx, const void *p, size_t n)
+{
+	return store_write(ctx, p, n);
+}
+
 int store_put_fd(struct store *st, int fd, struct gg_hash *out, uint64_t *size)
 {
 	struct store_writer w;
@@ -279,21 +285,8 @@ int store_put_fd(struct store *st, int fd, struct gg_hash *out, uint64_t *size)
 	ret = store_begin(st, GG_HASH_VALUE, &w);
 	if (ret < 0)
 		return ret;
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			ret = -errno;
-			goto out_abort;
-		}
-		if (n == 0)
-			break;
-		ret = store_write(&w, buf, (size_t)n);
-		if (ret < 0)
-			goto out_abort;
-	}
+	if ((ret = fd_read_each(fd, buf, sizeof(buf), writer_chunk, &w)) < 0)
+		goto out_abort;
 	if (size)
 		*size = w.size;
 	return store_commit(&w, out);
@@ -374,39 +367,6 @@ int store_open(const struct store *st, const struct gg_hash *h)
 	return fd < 0 ? -errno : fd;
 }
 
-/* Hash `fd` to EOF as `kind` with a fixed buffer. */
-static int hash_fd_kind(int fd, uint8_t kind, struct gg_hash *out, uint64_t *size)
-{
-	struct hash_stream *hs;
-	char buf[STORE_COPY_BUF];
-	uint64_t total = 0;
-	int ret = 0;
-
-	hs = hash_stream_new(kind);
-	if (!hs)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			ret = -errno;
-			goto out_free;
-		}
-		if (n == 0)
-			break;
-		hash_stream_update(hs, buf, (size_t)n);
-		total += (uint64_t)n;
-	}
-	hash_stream_final(hs, out);
-	if (size)
-		*size = total;
-out_free:
-	hash_stream_free(hs);
-	return ret;
-}
-
 int store_verify_blob(const struct store *st, const struct gg_hash *h)
 {
 	struct gg_hash got;
@@ -415,7 +375,7 @@ int store_verify_blob(const struct store *st, const struct gg_hash *h)
 	fd = store_open(st, h);
 	if (fd < 0)
 		return fd;
-	ret = hash_fd_kind(fd, h->kind, &got, NULL);
+	ret = hash_fd_as(fd, h->kind, &got, NULL);
 	close(fd);
 	if (ret < 0)
 		return ret;
@@ -483,66 +443,41 @@ out_close:
 	return ret;
 }
 
-/*
- * Walk blobs/: call fn for every entry of every shard directory, with the parsed hash
- * or NULL for a stray name (shard directories with bad names are reported as stray
- * with name NULL).  fn returns 0 to go on or -errno to stop the walk.
- */
-typedef int walk_fn(void *ctx, int shardfd, const char *shard, const char *name,
-		    const struct gg_hash *h);
+struct blob_walk {
+	store_walk_fn *fn;
+	void *ctx;
+	const char *shard;
+};
 
-static int walk_blobs(const struct store *st, walk_fn *fn, void *ctx)
+static int blob_entry(void *ctx, int shardfd, const char *name)
 {
-	DIR *top, *sub;
-	struct dirent *de, *se;
-	int fd, ret = 0;
+	struct blob_walk *w = ctx;
+	struct gg_hash h;
 
-	fd = openat(st->dirfd, "blobs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	top = fdopendir(fd);
-	if (!top) {
-		ret = -errno;
-		close(fd);
-		return ret;
-	}
-	while (ret == 0 && (errno = 0, de = readdir(top))) {
-		char shard[3];
+	return w->fn(w->ctx, shardfd, w->shard, name, blob_parse_name(w->shard, name, &h) ? &h : NULL);
+}
 
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		fd = openat(dirfd(top), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0 || strlen(de->d_name) != 2) {
-			if (fd >= 0)
-				close(fd);
-			ret = fn(ctx, dirfd(top), de->d_name, NULL, NULL);
-			continue;
-		}
-		memcpy(shard, de->d_name, 3);
-		sub = fdopendir(fd);
-		if (!sub) {
-			ret = -errno;
+static int blob_shard(void *ctx, int topfd, const char *name)
+{
+	struct blob_walk *w = ctx;
+	int fd = openat(topfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	char shard[3];
+
+	if (fd < 0 || strlen(name) != 2) {
+		if (fd >= 0)
 			close(fd);
-			break;
-		}
-		while (ret == 0 && (errno = 0, se = readdir(sub))) {
-			struct gg_hash h;
-
-			if (strcmp(se->d_name, ".") == 0 || strcmp(se->d_name, "..") == 0)
-				continue;
-			if (blob_parse_name(shard, se->d_name, &h))
-				ret = fn(ctx, dirfd(sub), shard, se->d_name, &h);
-			else
-				ret = fn(ctx, dirfd(sub), shard, se->d_name, NULL);
-		}
-		if (ret == 0 && errno != 0)
-			ret = -errno;
-		closedir(sub);
+		return w->fn(w->ctx, topfd, name, NULL, NULL);
 	}
-	if (ret == 0 && errno != 0)
-		ret = -errno;
-	closedir(top);
-	return ret;
+	memcpy(shard, name, 3);
+	w->shard = shard;
+	return dir_walk_fd(fd, blob_entry, w);
+}
+
+int store_walk_blobs(const struct store *st, store_walk_fn *fn, void *ctx)
+{
+	struct blob_walk w = { fn, ctx, NULL };
+
+	return dir_walk(st->dirfd, "blobs", 0, blob_shard, &w);
 }
 
 static int stats_one(void *ctx, int shardfd, const char *shard, const char *name,
@@ -562,41 +497,29 @@ static int stats_one(void *ctx, int shardfd, const char *shard, const char *name
 	return 0;
 }
 
-/* Apply fn to every entry of tmp/ with its stat. */
+/* Apply fn to every regular file of tmp/ with its stat. */
 typedef int tmp_fn(void *ctx, int tmpfd, const char *name, const struct stat *sb);
+
+struct tmp_walk {
+	tmp_fn *fn;
+	void *ctx;
+};
+
+static int tmp_entry(void *ctx, int tmpfd, const char *name)
+{
+	struct tmp_walk *w = ctx;
+	struct stat sb;
+
+	if (fstatat(tmpfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	return S_ISREG(sb.st_mode) ? w->fn(w->ctx, tmpfd, name, &sb) : 0;
+}
 
 static int walk_tmp(const struct store *st, tmp_fn *fn, void *ctx)
 {
-	DIR *d;
-	struct dirent *de;
-	int fd, ret = 0;
+	struct tmp_walk w = { fn, ctx };
 
-	fd = openat(st->dirfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		ret = -errno;
-		close(fd);
-		return ret;
-	}
-	while (ret == 0 && (errno = 0, de = readdir(d))) {
-		struct stat sb;
-
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
-			if (errno != ENOENT)
-				ret = -errno;
-			continue;
-		}
-		if (S_ISREG(sb.st_mode))
-			ret = fn(ctx, dirfd(d), de->d_name, &sb);
-	}
-	if (ret == 0 && errno != 0)
-		ret = -errno;
-	closedir(d);
-	return ret;
+	return dir_walk(st->dirfd, "tmp", 0, tmp_entry, &w);
 }
 
 static int stats_tmp(void *ctx, int tmpfd, const char *name, const struct stat *sb)
@@ -613,7 +536,7 @@ int store_stats(const struct store *st, struct store_stats *out)
 	struct store_stats s = { 0 };
 	int ret;
 
-	ret = walk_blobs(st, stats_one, &s);
+	ret = store_walk_blobs(st, stats_one, &s);
 	if (ret == 0)
 		ret = walk_tmp(st, stats_tmp, &s);
 	if (ret == 0)
@@ -686,7 +609,7 @@ static int verify_one(void *ctx, int shardfd, const char *shard, const char *nam
 		verify_report(v, shardfd, shard, name, -EBADMSG, !is_dir_at(shardfd, name));
 		return 0;
 	}
-	ret = hash_fd_kind(fd, h->kind, &got, &size);
+	ret = hash_fd_as(fd, h->kind, &got, &size);
 	close(fd);
 	if (ret == -ENOMEM)
 		return ret;
@@ -710,7 +633,7 @@ int store_verify_all(const struct store *st, unsigned flags, store_bad_fn *bad, 
 	struct verify_ctx v = { .flags = flags, .bad = bad, .ctx = ctx, .s = &s };
 	int ret;
 
-	ret = walk_blobs(st, verify_one, &v);
+	ret = store_walk_blobs(st, verify_one, &v);
 	if (ret == 0)
 		ret = walk_tmp(st, stats_tmp, &s);
 	if (out)

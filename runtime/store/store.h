@@ -138,6 +138,16 @@ struct store_stats {
 int store_stats(const struct store *st, struct store_stats *out);
 
 /*
+ * Walk blobs/: fn for every entry of every shard directory, with the hash its name
+ * gives, or h NULL for a stray name (an entry of blobs/ that is not a shard
+ * directory comes with shard = its name, name NULL).  fn returns 0 to go on or
+ * -errno to stop; the walk returns that, or -errno if blobs/ cannot be read.
+ */
+typedef int store_walk_fn(void *ctx, int shardfd, const char *shard, const char *name,
+			  const struct gg_hash *h);
+int store_walk_blobs(const struct store *st, store_walk_fn *fn, void *ctx);
+
+/*
  * Re-hash every blob (`gg cache verify`).  For each bad entry `bad` (may be NULL) is
  * called with the path relative to the .gg directory and the error: -EBADMSG
  * (contents do not match the name, or not a regular file), -EINVAL (a name under

@@ -98,9 +98,8 @@ struct trace_priv {
 	struct arena arena;
 	size_t images_alloc;
 
-	/* log id -> image, open addressing; rebuilt by trace_link() */
-	struct trace_image **hash;
-	size_t nhash;
+	/* log id -> index into t->images; rebuilt by trace_link() */
+	struct htab logs;
 
 	/* scratch, reused from file to file */
 	char *filebuf;
@@ -180,7 +179,7 @@ void trace_release(struct trace *t)
 			free(c);
 			c = next;
 		}
-		free(p->hash);
+		htab_release(&p->logs);
 		free(p->filebuf);
 		free(p->ev);
 		strlist_release(&p->filewarn);
@@ -1051,21 +1050,21 @@ static const char *exec_ok_path(const struct trace_image *im)
 	return NULL;
 }
 
-static size_t hash_slot(struct trace_image *const *hash, size_t nhash, const char *log)
+static bool log_eq(const void *ctx, uint32_t val, const void *key)
 {
-	size_t mask = nhash - 1, i = (size_t)str_hash(log) & mask;
-	while (hash[i] && strcmp(hash[i]->log, log) != 0)
-		i = (i + 1) & mask;
-	return i;
+	const struct trace *t = ctx;
+	return val < t->nimages && !strcmp(t->images[val]->log, key);
 }
 
 struct trace_image *trace_find(const struct trace *t, const char *log)
 {
 	const struct trace_priv *p = t->priv;
+	uint32_t i;
 
-	if (!p || !p->nhash)
+	if (!p)
 		return NULL;
-	return p->hash[hash_slot(p->hash, p->nhash, log)];
+	i = htab_find(&p->logs, str_hash(log), log_eq, t, log);
+	return i == HTAB_NONE ? NULL : t->images[i];
 }
 
 static void compute_exit(struct trace_image *im, const struct ref *waits, size_t nwaits)
@@ -1113,9 +1112,9 @@ static void compute_exit(struct trace_image *im, const struct ref *waits, size_t
 
 int trace_link(struct trace *t)
 {
-	struct trace_image **by = NULL, **hash;
+	struct trace_image **by = NULL;
 	struct ref *spawns = NULL, *waits = NULL;
-	size_t n = t->nimages, nspawns = 0, nwaits = 0, nhash;
+	size_t n = t->nimages, nspawns = 0, nwaits = 0;
 	struct trace_priv *p;
 	int ret = priv_get(t);
 
@@ -1126,20 +1125,17 @@ int trace_link(struct trace *t)
 		qsort(t->images, n, sizeof(*t->images), cmp_image);
 
 	/* log id table */
-	for (nhash = 64; nhash < 2 * n + 1; nhash *= 2)
-		;
-	hash = calloc(nhash, sizeof(*hash));
-	if (!hash)
-		return -ENOMEM;
-	free(p->hash);
-	p->hash = hash;
-	p->nhash = nhash;
+	htab_clear(&p->logs);
+	if ((ret = htab_reserve(&p->logs, n)) < 0)
+		return ret;
 
 	for (size_t i = 0; i < n; i++) {
 		struct trace_image *im = t->images[i];
-		size_t slot = hash_slot(hash, nhash, im->log);
-		if (!hash[slot])
-			hash[slot] = im; /* duplicate log ids: the first one wins */
+		uint64_t h = str_hash(im->log);
+		/* duplicate log ids: the first one wins */
+		if (htab_find(&p->logs, h, log_eq, t, im->log) == HTAB_NONE &&
+		    (ret = htab_add(&p->logs, h, (uint32_t)i)) < 0)
+			return ret;
 		im->index = i;
 		im->origin = im->origin_recorded;
 		im->parent = NULL;

@@ -36,6 +36,7 @@ static void put(struct tenc *e)
 	len += (size_t)n;
 }
 
+/* Records are encoded by the shim's own encoders, generated from trace_schema.h. */
 static void begin(int pid, int ppid, int origin, const char *exe, char *const *argv)
 {
 	char rec[8192];
@@ -43,23 +44,11 @@ static void begin(int pid, int ppid, int origin, const char *exe, char *const *a
 	char *env[] = { "PATH=/usr/bin:/bin", "LANG=C", NULL };
 	tenc_file_header(buf);
 	len = GG_TRACE_HEADER_LEN;
-	tenc_begin(&e, GG_REC_PROC, ++clk, 14);
-	tenc_uint(&e, (uint64_t)pid);
-	tenc_uint(&e, (uint64_t)ppid);
-	tenc_uint(&e, (uint64_t)origin);
-	tenc_uint(&e, clk);
-	tenc_str(&e, exe);
-	tenc_str(&e, exe);
-	tenc_strv(&e, argv, 4096);
-	tenc_strv(&e, env, 4096);
-	tenc_str(&e, root);
-	tenc_uint(&e, 022);
-	tenc_uint(&e, 0);
-	tenc_uint(&e, 0);
-	tenc_str(&e, "");
-	tenc_array(&e, 3);
-	for (int i = 0; i < 3; i++)
-		tenc_int(&e, 8);
+	++clk;
+	tenc_rec_proc(&e, clk, &(struct gg_rec_proc){
+		.pid = pid, .ppid = ppid, .origin = origin, .start_ns = clk, .exe = exe,
+		.execfn = exe, .argv = { argv, 4096 }, .env = { env, 4096 }, .cwd = root,
+		.umask = 022, .parent_log = "", .stdio = { 8, 8, 8 } });
 	put(&e);
 }
 
@@ -80,13 +69,9 @@ static void ev_open(const char *path, int flags, int ret)
 {
 	char rec[PATH_MAX + 64];
 	struct tenc e = TENC_INIT(rec, sizeof(rec));
-	tenc_begin(&e, GG_REC_OPEN, ++clk, 6);
-	tenc_uint(&e, GG_FN_openat);
-	tenc_str(&e, path);
-	tenc_int(&e, flags);
-	tenc_uint(&e, 0644);
-	tenc_int(&e, ret);
-	tenc_uint(&e, ret < 0 ? ENOENT : 0);
+	tenc_rec_open(&e, ++clk, &(struct gg_rec_open){ .fn = GG_FN_openat, .path = path,
+							 .flags = flags, .mode = 0644, .ret = ret,
+							 .err = ret < 0 ? ENOENT : 0 });
 	put(&e);
 }
 
@@ -94,14 +79,8 @@ static void ev_stat_missing(const char *path)
 {
 	char rec[PATH_MAX + 64];
 	struct tenc e = TENC_INIT(rec, sizeof(rec));
-	tenc_begin(&e, GG_REC_STAT, ++clk, 7);
-	tenc_uint(&e, GG_FN_stat);
-	tenc_str(&e, path);
-	tenc_int(&e, 0);
-	tenc_int(&e, -1);
-	tenc_uint(&e, ENOENT);
-	tenc_uint(&e, 0);
-	tenc_str(&e, "");
+	tenc_rec_stat(&e, ++clk, &(struct gg_rec_stat){ .fn = GG_FN_stat, .path = path,
+							 .ret = -1, .err = ENOENT, .target = "" });
 	put(&e);
 }
 
@@ -109,13 +88,7 @@ static void ev_unlink(const char *path)
 {
 	char rec[PATH_MAX + 64];
 	struct tenc e = TENC_INIT(rec, sizeof(rec));
-	tenc_begin(&e, GG_REC_NS, ++clk, 6);
-	tenc_uint(&e, GG_FN_unlink);
-	tenc_str(&e, path);
-	tenc_str(&e, "");
-	tenc_int(&e, 0);
-	tenc_int(&e, 0);
-	tenc_uint(&e, 0);
+	tenc_rec_ns(&e, ++clk, &(struct gg_rec_ns){ .fn = GG_FN_unlink, .path = path, .path2 = "" });
 	put(&e);
 }
 
@@ -123,10 +96,7 @@ static void ev_wait(int pid)
 {
 	char rec[64];
 	struct tenc e = TENC_INIT(rec, sizeof(rec));
-	tenc_begin(&e, GG_REC_WAIT, ++clk, 3);
-	tenc_uint(&e, GG_FN_waitpid);
-	tenc_int(&e, pid);
-	tenc_int(&e, 0);
+	tenc_rec_wait(&e, ++clk, &(struct gg_rec_wait){ .fn = GG_FN_waitpid, .pid = pid });
 	put(&e);
 }
 
@@ -186,15 +156,9 @@ int main(int argc, char **argv)
 			char rec[256];
 			struct tenc e = TENC_INIT(rec, sizeof(rec));
 			char *a[] = { "sh", NULL };
-			tenc_begin(&e, GG_REC_SPAWN, ++clk, 8);
-			tenc_uint(&e, GG_FN_posix_spawn);
-			tenc_str(&e, "/bin/sh");
-			tenc_strv(&e, a, 64);
-			tenc_array(&e, 0);
-			tenc_int(&e, pid);
-			tenc_uint(&e, 0);
-			tenc_array(&e, 0);
-			tenc_bool(&e, false);
+			tenc_rec_spawn(&e, ++clk, &(struct gg_rec_spawn){
+				.fn = GG_FN_posix_spawn, .path = "/bin/sh", .argv = { a, 64 },
+				.ret = pid });
 			ssize_t n = tenc_finish(&e);
 			memcpy(make_log + make_len, rec, (size_t)n);
 			make_len += (size_t)n;

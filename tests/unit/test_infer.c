@@ -55,23 +55,12 @@ static void img(int pid, int ppid, int origin, const char *exe, const char *cons
 	tenc_file_header(F.buf);
 	F.len = GG_TRACE_HEADER_LEN;
 	snprintf(F.name, sizeof(F.name), "%d-%016llx.ggt", pid, (unsigned long long)++F.clock);
-	tenc_begin(&e, GG_REC_PROC, ++F.clock, 14);
-	tenc_uint(&e, (uint64_t)pid);
-	tenc_uint(&e, (uint64_t)ppid);
-	tenc_uint(&e, (uint64_t)origin);
-	tenc_uint(&e, F.clock);
-	tenc_str(&e, exe);
-	tenc_str(&e, exe);
-	tenc_strv(&e, (char *const *)argv, sizeof(rec) / 2);
-	tenc_strv(&e, env, 4096);
-	tenc_str(&e, F.dir);
-	tenc_uint(&e, 022);
-	tenc_uint(&e, 0);
-	tenc_uint(&e, 0);
-	tenc_str(&e, parent_log ? parent_log : "");
-	tenc_array(&e, 3);
-	for (int i = 0; i < 3; i++)
-		tenc_int(&e, 8);
+	++F.clock;
+	tenc_rec_proc(&e, F.clock, &(struct gg_rec_proc){
+		.pid = pid, .ppid = ppid, .origin = (uint64_t)origin, .start_ns = F.clock,
+		.exe = exe, .execfn = exe, .argv = { (char *const *)argv, sizeof(rec) / 2 },
+		.env = { env, 4096 }, .cwd = F.dir, .umask = 022,
+		.parent_log = parent_log ? parent_log : "", .stdio = { 8, 8, 8 } });
 	put_rec(&e);
 }
 
@@ -85,14 +74,16 @@ static void ev_open_err(const char *rel, int flags, int ret, int err)
 	char rec[PATH_MAX * 3], path[PATH_MAX * 2];
 	struct tenc e = TENC_INIT(rec, sizeof(rec));
 	snprintf(path, sizeof(path), "%s/%s", F.dir, rel);
-	tenc_begin(&e, GG_REC_OPEN, ++F.clock, 6);
-	tenc_uint(&e, GG_FN_openat);
-	tenc_str(&e, path);
-	tenc_int(&e, flags);
-	tenc_uint(&e, 0644);
-	tenc_int(&e, ret);
-	tenc_uint(&e, (uint64_t)err);
+	tenc_rec_open(&e, ++F.clock, &(struct gg_rec_open){ .fn = GG_FN_openat, .path = path,
+							     .flags = flags, .mode = 0644,
+							     .ret = ret, .err = err });
 	put_rec(&e);
+}
+
+/* An L field's list, whole (struct tenc_fill). */
+static void fill_strv(struct tenc *e, void *ctx)
+{
+	tenc_strv(e, ctx, PATH_MAX * 2);
 }
 
 /* The dynamic loader mapped a program of the tree (an executable it ran). */
@@ -102,9 +93,8 @@ static void ev_objs(const char *rel)
 	struct tenc e = TENC_INIT(rec, sizeof(rec));
 	char *objs[] = { path, NULL };
 	snprintf(path, sizeof(path), "%s/%s", F.dir, rel);
-	tenc_begin(&e, GG_REC_OBJS, ++F.clock, 2);
-	tenc_str(&e, "");
-	tenc_strv(&e, objs, sizeof(rec) / 2);
+	tenc_rec_objs(&e, ++F.clock, &(struct gg_rec_objs){ .interp = "",
+							     .objects = { fill_strv, objs } });
 	put_rec(&e);
 }
 
@@ -116,14 +106,24 @@ static void ev_open(const char *rel, int flags, int ret)
 		snprintf(path, sizeof(path), "%s", rel);
 	else
 		snprintf(path, sizeof(path), "%s/%s", F.dir, rel);
-	tenc_begin(&e, GG_REC_OPEN, ++F.clock, 6);
-	tenc_uint(&e, GG_FN_openat);
-	tenc_str(&e, path);
-	tenc_int(&e, flags);
-	tenc_uint(&e, 0644);
-	tenc_int(&e, ret);
-	tenc_uint(&e, ret < 0 ? ENOENT : 0);
+	tenc_rec_open(&e, ++F.clock, &(struct gg_rec_open){ .fn = GG_FN_openat, .path = path,
+							     .flags = flags, .mode = 0644, .ret = ret,
+							     .err = ret < 0 ? ENOENT : 0 });
 	put_rec(&e);
+}
+
+/* A failed open (ENOENT) as recorded: the path unjoined, of any length. */
+static void ev_open_raw(const char *path)
+{
+	size_t cap = strlen(path) + 256;
+	char *rec = malloc(cap);
+	struct tenc e = TENC_INIT(rec, cap);
+	assert_non_null(rec);
+	tenc_rec_open(&e, ++F.clock, &(struct gg_rec_open){ .fn = GG_FN_openat, .path = path,
+							     .flags = O_RDONLY, .mode = 0644, .ret = -1,
+							     .err = ENOENT });
+	put_rec(&e);
+	free(rec);
 }
 
 static void ev_ns(int fn, const char *rel, long ret)
@@ -131,13 +131,8 @@ static void ev_ns(int fn, const char *rel, long ret)
 	char rec[PATH_MAX * 3], path[PATH_MAX * 2];
 	struct tenc e = TENC_INIT(rec, sizeof(rec));
 	snprintf(path, sizeof(path), "%s/%s", F.dir, rel);
-	tenc_begin(&e, GG_REC_NS, ++F.clock, 6);
-	tenc_uint(&e, (uint64_t)fn);
-	tenc_str(&e, path);
-	tenc_str(&e, "");
-	tenc_int(&e, 0);
-	tenc_int(&e, ret);
-	tenc_uint(&e, ret < 0 ? ENOENT : 0);
+	tenc_rec_ns(&e, ++F.clock, &(struct gg_rec_ns){ .fn = (unsigned)fn, .path = path, .path2 = "",
+							 .ret = ret, .err = ret < 0 ? ENOENT : 0 });
 	put_rec(&e);
 }
 
@@ -146,15 +141,8 @@ static void ev_spawn(const char *exe, int child)
 	char rec[4096];
 	struct tenc e = TENC_INIT(rec, sizeof(rec));
 	char *argv[] = { "sh", NULL };
-	tenc_begin(&e, GG_REC_SPAWN, ++F.clock, 8);
-	tenc_uint(&e, GG_FN_posix_spawn);
-	tenc_str(&e, exe);
-	tenc_strv(&e, argv, 1024);
-	tenc_array(&e, 0);
-	tenc_int(&e, child);
-	tenc_uint(&e, 0);
-	tenc_array(&e, 0);
-	tenc_bool(&e, false);
+	tenc_rec_spawn(&e, ++F.clock, &(struct gg_rec_spawn){ .fn = GG_FN_posix_spawn, .path = exe,
+							       .argv = { argv, 1024 }, .ret = child });
 	put_rec(&e);
 }
 
@@ -162,10 +150,8 @@ static void ev_wait(int child, int status)
 {
 	char rec[256];
 	struct tenc e = TENC_INIT(rec, sizeof(rec));
-	tenc_begin(&e, GG_REC_WAIT, ++F.clock, 3);
-	tenc_uint(&e, GG_FN_waitpid);
-	tenc_int(&e, child);
-	tenc_int(&e, status);
+	tenc_rec_wait(&e, ++F.clock, &(struct gg_rec_wait){ .fn = GG_FN_waitpid, .pid = child,
+							     .status = status });
 	put_rec(&e);
 }
 
@@ -173,19 +159,12 @@ static void ev_simple(enum gg_rec type, int a, int b)
 {
 	char rec[256];
 	struct tenc e = TENC_INIT(rec, sizeof(rec));
-	if (type == GG_REC_STDIN) {
-		tenc_begin(&e, type, ++F.clock, 3);
-		tenc_uint(&e, GG_FN_read);
-		tenc_int(&e, a);
-		tenc_bool(&e, b);
-	} else { /* NET */
-		tenc_begin(&e, type, ++F.clock, 5);
-		tenc_uint(&e, GG_FN_socket);
-		tenc_int(&e, a);
-		tenc_int(&e, b);
-		tenc_int(&e, 3);
-		tenc_uint(&e, 0);
-	}
+	if (type == GG_REC_STDIN)
+		tenc_rec_stdin(&e, ++F.clock, &(struct gg_rec_stdin){ .fn = GG_FN_read, .ftype = a,
+								       .tty = b });
+	else /* NET */
+		tenc_rec_net(&e, ++F.clock, &(struct gg_rec_net){ .fn = GG_FN_socket, .domain = a,
+								   .type = b, .ret = 3 });
 	put_rec(&e);
 }
 
@@ -194,12 +173,8 @@ static void ev_exec(const char *path, bool opaque)
 	char rec[4096];
 	struct tenc e = TENC_INIT(rec, sizeof(rec));
 	char *argv[] = { "static", NULL };
-	tenc_begin(&e, GG_REC_EXEC, ++F.clock, 5);
-	tenc_uint(&e, GG_FN_execve);
-	tenc_str(&e, path);
-	tenc_strv(&e, argv, 1024);
-	tenc_array(&e, 0);
-	tenc_bool(&e, opaque);
+	tenc_rec_exec(&e, ++F.clock, &(struct gg_rec_exec){ .fn = GG_FN_execve, .path = path,
+							     .argv = { argv, 1024 }, .opaque = opaque });
 	put_rec(&e);
 }
 
@@ -231,11 +206,13 @@ struct step {
 	const char *absent[2];  /* opens that failed with ENOENT */
 	const char *runs[2];    /* programs of the tree it ran (OBJS records) */
 	const char *denied[2];  /* opens that failed with EACCES */
+	const char *raw;        /* a probe for a missing file, as recorded (ev_open_raw) */
 	int extra; /* 1 stdin, 2 network, 3 opaque, 4 urandom, 5 no exit, 6 outside */
 };
 
 static struct graph G;
 static struct infer_stats S;
+static char ERR[512]; /* run_steps' error message */
 static const char *cache_dir; /* run_steps' infer_opts.cache_dir (NULL: none) */
 
 static int run_steps(const struct step *steps, size_t n)
@@ -274,6 +251,8 @@ static int run_steps(const struct step *steps, size_t n)
 			ev_objs(steps[i].runs[k]);
 		for (int k = 0; k < 2 && steps[i].denied[k]; k++)
 			ev_open_err(steps[i].denied[k], O_RDONLY, -1, EACCES);
+		if (steps[i].raw)
+			ev_open_raw(steps[i].raw);
 		for (int k = 0; k < 4 && steps[i].writes[k]; k++)
 			ev_open(steps[i].writes[k], O_WRONLY | O_CREAT | O_TRUNC, 4);
 		for (int k = 0; k < 4 && steps[i].removes[k]; k++)
@@ -303,6 +282,7 @@ static int run_steps(const struct step *steps, size_t n)
 	assert_true(statcache_open(&sc, F.gg) >= 0);
 	struct infer_opts o = { .tree = F.dir, .cache_dir = cache_dir };
 	ret = infer_run(&F.t, &st, sc, &o, &G, &S, NULL, err, sizeof(err));
+	memcpy(ERR, err, sizeof(ERR));
 	statcache_free(sc);
 	store_release(&st);
 	trace_release(&F.t);
@@ -542,6 +522,47 @@ static bool strv_has(const struct thunk_strv *v, const char *rel)
 }
 
 /*
+ * A recorded path is normalised whole, however long (".." as it comes, against
+ * the cwd), and one whose normal form does not fit fails the inference: it is
+ * never cut short into another path.  (Probes: a path that long cannot be read.)
+ */
+static void test_infer__long_paths_are_never_truncated(void **state)
+{
+	enum { REPEAT = 4000 }; /* "x/../" 4000 times: 20000 bytes, more than 4 * PATH_MAX */
+	char *rel = malloc(REPEAT * 5 + 16), *abs = malloc(REPEAT * 5 + 16);
+	struct step s[] = { { .writes = { "a.o" } } };
+	struct thunk th = THUNK_INIT;
+
+	assert_non_null(rel);
+	assert_non_null(abs);
+	rel[0] = '\0';
+	for (int i = 0; i < REPEAT; i++)
+		strcat(rel, "x/../");
+	strcat(rel, "gone.h");
+	write_file("a.o", "A");
+	s[0].raw = rel;
+	assert_int_equal(run_steps(s, 1), 0);
+	assert_int_equal(G.n, 1);
+	load_thunk(0, &th);
+	assert_int_equal(th.missing.n, 1);
+	snprintf(abs, REPEAT * 5 + 16, "%s/gone.h", F.dir);
+	assert_string_equal(th.missing.v[0], abs);
+	thunk_release(&th);
+	graph_release(&G);
+
+	/* 20000 bytes that do not shrink: an error that says so, no graph */
+	abs[0] = '/';
+	memset(abs + 1, 'd', REPEAT * 5);
+	abs[REPEAT * 5 + 1] = '\0';
+	s[0].raw = abs;
+	assert_int_equal(run_steps(s, 1), -ENAMETOOLONG);
+	assert_non_null(strstr(ERR, strerror(ENAMETOOLONG)));
+	assert_int_equal(G.n, 0);
+	free(rel);
+	free(abs);
+}
+
+/*
  * Failed probes keep what they found: ENOTDIR (a path below a file, as Python
  * looks for /usr/bin/gettext/__init__.py) apart from ENOENT; the first failure of
  * a path decides; other errors (EACCES) are no probe.
@@ -713,6 +734,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_infer__compile_and_link_edges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_infer__long_paths_are_never_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_infer__temporaries_are_neither, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_infer__rewritten_file_versions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_infer__removed_output_recorded_as_removed, setup,

@@ -930,6 +930,126 @@ static void test_sbx__caller_ignores_sigchld(void **state)
 
 /* ---- levels 2 and 3 ---- */
 
+/*
+ * Level 3 is the host engine's child process (runtime/engine/host.c): a plan with
+ * no mounts and no flags, run in the host's tree.
+ */
+static void level3_plan(struct sbx_plan *pl, char *const *argv)
+{
+	static const struct sbx_mount none[1];
+
+	*pl = (struct sbx_plan)SBX_PLAN_INIT;
+	pl->argv = argv;
+	pl->level = SBX_LEVEL_NONE;
+	pl->flags = 0;
+	pl->mounts = none;
+	pl->n_mounts = 0;
+}
+
+/* The exact environment, cwd, umask and stdio of the plan, and the exit status. */
+static void test_sbx__level3_environment_cwd_umask_stdio(void **state)
+{
+	struct fx *f = *state;
+	char *const argv[] = { "/bin/sh", "-c",
+			       "echo \"$FOO ${HOME-unset} $(pwd) $(umask)\"; cat; echo err >&2; exit 5",
+			       NULL };
+	char *const env[] = { "FOO=bar", "PATH=/usr/bin:/bin", NULL };
+	char in[PATH_MAX + 16], want[2 * PATH_MAX];
+	struct sbx_plan pl;
+	int fd;
+
+	snprintf(in, sizeof(in), "%s/stdin", f->dir);
+	write_file(in, "from stdin\n");
+	fd = open(in, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	level3_plan(&pl, argv);
+	pl.envp = env;
+	pl.cwd = f->src;
+	pl.umask = 027;
+	pl.stdin_fd = fd;
+	assert_int_equal(run_plan(f, &pl), 0);
+	close(fd);
+	assert_int_equal(f->res.level, SBX_LEVEL_NONE);
+	assert_true(f->res.exited);
+	assert_int_equal(f->res.status, 5);
+	snprintf(want, sizeof(want), "bar unset %s 0027\nfrom stdin\n", f->src);
+	assert_string_equal(slurp(f->stdout_path), want);
+	assert_string_equal(slurp(f->stderr_path), "err\n");
+}
+
+/* An executable that cannot be executed is an error saying so, not "exited 127". */
+static void test_sbx__level3_exec_error_reported(void **state)
+{
+	struct fx *f = *state;
+	char *const missing[] = { "/nonexistent/gg-tool", NULL };
+	char *const noexec[] = { f->srcfile, NULL };
+	char *const exits127[] = { "/bin/sh", "-c", "exit 127", NULL };
+	struct sbx_plan pl;
+
+	level3_plan(&pl, missing);
+	assert_int_equal(run_plan(f, &pl), -ENOENT);
+	assert_false(f->res.exited);
+	assert_non_null(strstr(f->res.err, "cannot execute '/nonexistent/gg-tool'"));
+	level3_plan(&pl, noexec); /* a file without the x bit */
+	assert_int_equal(run_plan(f, &pl), -EACCES);
+	assert_non_null(strstr(f->res.err, "cannot execute"));
+	level3_plan(&pl, exits127); /* a command's own 127 is a status */
+	assert_int_equal(run_plan(f, &pl), 0);
+	assert_true(f->res.exited);
+	assert_int_equal(f->res.status, 127);
+}
+
+/* A missing cwd is a setup error too. */
+static void test_sbx__level3_bad_cwd_reported(void **state)
+{
+	struct fx *f = *state;
+	char *const argv[] = { "/bin/true", NULL };
+	char cwd[PATH_MAX + 16];
+	struct sbx_plan pl;
+
+	snprintf(cwd, sizeof(cwd), "%s/no-such-dir", f->dir);
+	level3_plan(&pl, argv);
+	pl.cwd = cwd;
+	assert_int_equal(run_plan(f, &pl), -ENOENT);
+	assert_false(f->res.exited);
+	assert_true(f->res.err[0] != '\0');
+}
+
+/* Timeout and cancellation kill the whole tree, a background child included. */
+static void test_sbx__level3_kills_tree(void **state)
+{
+	struct fx *f = *state;
+	char script[PATH_MAX + 64], pidfile[PATH_MAX + 16];
+	char *const argv[] = { "/bin/sh", "-c", script, NULL };
+	struct sbx_plan pl;
+	int cancel[2];
+	long pid;
+
+	snprintf(pidfile, sizeof(pidfile), "%s/bg.pid", f->dir);
+	snprintf(script, sizeof(script), "sleep 600 & echo $! > %s; wait", pidfile);
+	for (int round = 0; round < 2; round++) {
+		unlink(pidfile);
+		level3_plan(&pl, argv);
+		if (round == 0) {
+			pl.timeout_ms = 300;
+			assert_int_equal(run_plan(f, &pl), 0);
+			assert_true(f->res.timed_out);
+			assert_false(f->res.exited);
+		} else {
+			assert_int_equal(pipe(cancel), 0);
+			assert_int_equal(write(cancel[1], "x", 1), 1);
+			pl.cancel_fd = cancel[0];
+			assert_int_equal(run_plan(f, &pl), -ECANCELED);
+			close(cancel[0]);
+			close(cancel[1]);
+		}
+		pid = atol(slurp(pidfile));
+		if (pid > 0) /* (cancelled before the shell wrote it: nothing to look for) */
+			assert_true(kill((pid_t)pid, 0) < 0 && errno == ESRCH);
+	}
+}
+
+
 static void test_sbx__require_level_refused(void **state)
 {
 	struct fx *f = *state;
@@ -1480,6 +1600,11 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_sbx__deterministic_random, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sbx__parallel_runs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sbx__caller_ignores_sigchld, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sbx__level3_environment_cwd_umask_stdio, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_sbx__level3_exec_error_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sbx__level3_bad_cwd_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sbx__level3_kills_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sbx__require_level_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sbx__level2_forced_enforces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sbx__level2_write_outside_outputs, setup,

@@ -102,9 +102,17 @@ static void test_trace_dump__json_schema(void **state)
 	strlist_release(&w);
 }
 
+/* posix_spawn's file actions: one dup2(3, 1) (a tenc_fill for the ACT field). */
+static void fill_dup2(struct tenc *e, void *ctx)
+{
+	(void)ctx;
+	tenc_array(e, 1);
+	tenc_spawn_action(e, &(struct gg_spawn_action){ .op = GG_SPAWN_DUP2, .fd = 3, .fd2 = 1,
+							  .path = "" });
+}
+
 static void test_trace_dump__json_spawn_and_objs(void **state)
 {
-	struct tenc e = TENC_INIT(rb, sizeof(rb));
 	char *const objs[] = { (char *)"/lib/libc.so.6", NULL };
 	struct strlist w = STRLIST_INIT;
 	struct trace t;
@@ -112,47 +120,13 @@ static void test_trace_dump__json_spawn_and_objs(void **state)
 
 	forge_init(&f);
 	rec_proc(&f, 10, 7, 6, GG_ORIGIN_ROOT, "/bin/sh", NULL);
-	tenc_begin(&e, GG_REC_OBJS, 11, 2);
-	tenc_str(&e, "/lib64/ld.so");
-	tenc_strv(&e, objs, 4096);
-	forge_add(&f, &e);
-	e = (struct tenc)TENC_INIT(rb, sizeof(rb));
-	tenc_begin(&e, GG_REC_SPAWN, 12, 8);
-	tenc_uint(&e, GG_FN_posix_spawnp);
-	tenc_str(&e, "/bin/cc");
-	tenc_strv(&e, no_strv, 100);
-	tenc_strv(&e, no_strv, 100);
-	tenc_int(&e, 9);
-	tenc_int(&e, 0);
-	tenc_array(&e, 1);
-	tenc_array(&e, 6);
-	tenc_uint(&e, GG_SPAWN_DUP2);
-	tenc_int(&e, 3);
-	tenc_int(&e, 1);
-	tenc_str(&e, "");
-	tenc_int(&e, 0);
-	tenc_uint(&e, 0);
-	tenc_bool(&e, true);
-	forge_add(&f, &e);
-	e = (struct tenc)TENC_INIT(rb, sizeof(rb));
-	tenc_begin(&e, GG_REC_STDIN, 14, 3);
-	tenc_uint(&e, GG_FN_fgets);
-	tenc_int(&e, 1);
-	tenc_bool(&e, false);
-	forge_add(&f, &e);
-	e = (struct tenc)TENC_INIT(rb, sizeof(rb));
-	tenc_begin(&e, GG_REC_NET, 15, 5);
-	tenc_uint(&e, GG_FN_socket);
-	tenc_int(&e, 2);
-	tenc_int(&e, 1);
-	tenc_int(&e, 5);
-	tenc_uint(&e, 0);
-	forge_add(&f, &e);
-	e = (struct tenc)TENC_INIT(rb, sizeof(rb));
-	tenc_begin(&e, GG_REC_EXIT, 13, 2);
-	tenc_uint(&e, GG_EXIT_DTOR);
-	tenc_int(&e, -1);
-	forge_add(&f, &e);
+	forge_objs(&f, 11, &(struct gg_rec_objs){ .interp = "/lib64/ld.so", .objects = FORGE_L(objs) });
+	forge_spawn(&f, 12, &(struct gg_rec_spawn){ .fn = GG_FN_posix_spawnp, .path = "/bin/cc",
+						    .ret = 9, .actions = { fill_dup2, NULL },
+						    .opaque = true });
+	forge_stdin(&f, 14, &(struct gg_rec_stdin){ .fn = GG_FN_fgets, .ftype = 1 });
+	forge_net(&f, 15, &(struct gg_rec_net){ .fn = GG_FN_socket, .domain = 2, .type = 1, .ret = 5 });
+	forge_exit(&f, 13, &(struct gg_rec_exit){ .how = GG_EXIT_DTOR, .status = -1 });
 
 	trace_init(&t);
 	assert_int_equal(trace_add_buf(&t, "7-1.ggt", f.buf, f.len, &w), 0);
@@ -189,17 +163,10 @@ static void test_trace_dump__list_truncated(void **state)
 
 	forge_init(&f);
 	rec_proc(&f, 10, 7, 6, GG_ORIGIN_ROOT, "/bin/ls", NULL);
-	for (int i = 0; i < 2; i++) {
-		struct tenc e = TENC_INIT(rb, sizeof(rb));
-		tenc_begin(&e, GG_REC_LIST, 11 + (uint64_t)i, 6);
-		tenc_uint(&e, GG_FN_opendir);
-		tenc_str(&e, i ? "/big" : "/src");
-		tenc_int(&e, 0);
-		tenc_int(&e, 0);
-		tenc_strv(&e, names, 100);
-		tenc_bool(&e, i == 1);
-		forge_add(&f, &e);
-	}
+	for (int i = 0; i < 2; i++)
+		forge_list(&f, 11 + (uint64_t)i,
+			   &(struct gg_rec_list){ .fn = GG_FN_opendir, .path = i ? "/big" : "/src",
+						  .names = FORGE_L(names), .truncated = i == 1 });
 	trace_init(&t);
 	assert_int_equal(trace_add_buf(&t, "7-1.ggt", f.buf, f.len, &w), 0);
 	assert_int_equal(trace_link(&t), 0);

@@ -142,6 +142,35 @@ static void test_util__path_abs_relative_to_cwd(void **state)
 	assert_int_equal(path_abs("", NULL, &out), -EINVAL);
 }
 
+static void test_util__path_normalize_table(void **state)
+{
+	static const struct {
+		const char *base, *path, *want;
+	} cases[] = {
+		{ NULL, "/a/./b//c/", "/a/b/c" },
+		{ NULL, "/..", "/" },
+		{ NULL, "/a/../../b", "/b" },
+		{ "/x/y", "../z", "/x/z" },
+		{ "/x/y", "/abs", "/abs" }, /* an absolute path ignores the base */
+		{ "x", "y", "/x/y" },     /* a relative base counts from "/" */
+		{ NULL, "rel", "/rel" },
+		{ "/", "", "/" },
+	};
+	char out[64], small[8];
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		assert_int_equal(path_normalize(cases[i].base, cases[i].path, out, sizeof(out)), 0);
+		assert_string_equal(out, cases[i].want);
+	}
+	/* too long: an error and an empty result, never a cut path */
+	assert_int_equal(path_normalize(NULL, "/abc/defgh", small, sizeof(small)), -ENAMETOOLONG);
+	assert_string_equal(small, "");
+	/* what ".." removes again fits */
+	assert_int_equal(path_normalize(NULL, "/abc/../d", small, sizeof(small)), 0);
+	assert_string_equal(small, "/d");
+	assert_int_equal(path_normalize(NULL, "/", small, 1), -ENAMETOOLONG);
+}
+
 static void test_util__path_base(void **state)
 {
 	assert_string_equal(path_base("/usr/bin/cc"), "cc");
@@ -160,6 +189,7 @@ int main(void)
 		cmocka_unit_test(test_util__strset),
 		cmocka_unit_test(test_util__path_abs_table),
 		cmocka_unit_test(test_util__path_abs_relative_to_cwd),
+		cmocka_unit_test(test_util__path_normalize_table),
 		cmocka_unit_test(test_util__path_base),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

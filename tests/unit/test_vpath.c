@@ -64,7 +64,11 @@ static void copy(const char *root, const char *rel, const char *from)
  * R: usr/include/stdio.h, lib/libz.so.1, usr/lib/libz.so -> /lib/libz.so.1 (recorded
  * absolute), usr/lib/rel -> ../../lib (relative), loop1 <-> loop2, esc -> ../../../..
  * (relative escape), absesc -> /../../lib (absolute escape), d/up -> /usr/include,
- * proclink -> /proc/self (into a passthrough).
+ * proclink -> /proc/self (into a passthrough), the Debian alternatives chain
+ * usr/bin/cc -> /etc/alternatives/cc -> /usr/bin/gcc-12 (absolute, absolute) with
+ * usr/bin/gcc-12 -> x86_64-linux-gnu-gcc-12 (relative), a merged-/usr style
+ * libm -> usr/lib64 with usr/lib64/ld.so -> /lib/ld.so.real, a dangling recorded
+ * link d/dangling -> /nowhere/x, and null -> /dev/null.
  */
 static int setup(void **state)
 {
@@ -91,6 +95,19 @@ static int setup(void **state)
 	lnk(r, "/absesc", "/../../lib");
 	lnk(r, "/d/up", "/usr/include");
 	lnk(r, "/proclink", "/proc/self");
+	dir(r, "/etc");
+	dir(r, "/etc/alternatives");
+	dir(r, "/usr/bin");
+	dir(r, "/usr/lib64");
+	put(r, "/usr/bin/x86_64-linux-gnu-gcc-12", "gcc", 0755);
+	lnk(r, "/usr/bin/gcc-12", "x86_64-linux-gnu-gcc-12");
+	lnk(r, "/etc/alternatives/cc", "/usr/bin/gcc-12");
+	lnk(r, "/usr/bin/cc", "/etc/alternatives/cc");
+	lnk(r, "/libm", "usr/lib64");
+	put(r, "/lib/ld.so.real", "ld", 0755);
+	lnk(r, "/usr/lib64/ld.so", "/lib/ld.so.real");
+	lnk(r, "/d/dangling", "/nowhere/x");
+	lnk(r, "/null", "/dev/null");
 	if (vpath_init(&f->vp, r, "/d/sub", "/usr/bin/gcc"))
 		return -1;
 	*state = f;
@@ -118,14 +135,20 @@ struct map_case {
 	long rc;
 };
 
+/* Each case twice: the openat2 fast path (when it applies) and the walk agree. */
 static void run_cases(struct fixture *f, const struct map_case *c, size_t n)
 {
-	char out[VPATH_MAX];
+	char out[VPATH_MAX], walked[VPATH_MAX];
 
 	for (size_t i = 0; i < n; i++) {
 		int e = errno = 4242;
 		long got = vpath_map(&f->vp, c[i].base, c[i].path, c[i].flags, out, sizeof(out));
+		long got2 = vpath_map(&f->vp, c[i].base, c[i].path, c[i].flags | VPATH_WALK, walked,
+				      sizeof(walked));
 		assert_int_equal(errno, e);
+		if (got != got2 || (got >= 0 && strcmp(out, walked) != 0))
+			fail_msg("case %zu '%s': fast %ld '%s', walk %ld '%s'", i, c[i].path, got,
+				 got >= 0 ? out : "", got2, got2 >= 0 ? walked : "");
 		if (c[i].rc < 0) {
 			if (got != c[i].rc)
 				fail_msg("case %zu '%s': got %ld want %ld", i, c[i].path, got, c[i].rc);
@@ -174,6 +197,23 @@ static void test_vpath__symlinks_to_recorded_targets(void **state)
 		{ NULL, "/loop1", 0, NULL, false, -ELOOP },
 		{ NULL, "/loop1", VPATH_NOFOLLOW, "/loop1", false, 0 },
 		{ NULL, "/usr/lib/missing/deeper", 0, "/usr/lib/missing/deeper", false, 0 },
+		/* chains of recorded links, absolute and relative, resolved inside R */
+		{ NULL, "/usr/bin/cc", 0, "/usr/bin/x86_64-linux-gnu-gcc-12", false, 0 },
+		{ NULL, "/usr/bin/cc", VPATH_NOFOLLOW, "/usr/bin/cc", false, 0 },
+		{ NULL, "/libm/ld.so", 0, "/lib/ld.so.real", false, 0 },
+		{ NULL, "/libm/ld.so", VPATH_NOFOLLOW, "/usr/lib64/ld.so", false, 0 },
+		{ NULL, "/libm/../lib/libz.so", 0, "/lib/libz.so.1", false, 0 },
+		/* a dangling link: where O_CREAT would create its target, inside R */
+		{ NULL, "/d/dangling", 0, "/nowhere/x", false, 0 },
+		/* a link into a passthrough leaves R */
+		{ NULL, "/null", 0, "/dev/null", true, 0 },
+		{ NULL, "/null", VPATH_NOFOLLOW, "/null", false, 0 },
+		/* "/." and a trailing slash follow the last link, NOFOLLOW or not */
+		{ NULL, "/usr/lib/libz.so/.", VPATH_NOFOLLOW, "/lib/libz.so.1", false, 0 },
+		{ NULL, "/usr/bin/cc/", VPATH_NOFOLLOW, "/usr/bin/x86_64-linux-gnu-gcc-12", false, 0 },
+		/* a file used as a directory: lexical, the real call says ENOTDIR */
+		{ NULL, "/usr/include/stdio.h/x", 0, "/usr/include/stdio.h/x", false, 0 },
+		{ NULL, "/usr/include/stdio.h", VPATH_NOFOLLOW, "/usr/include/stdio.h", false, 0 },
 	};
 	run_cases(*state, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -199,6 +239,13 @@ static void test_vpath__dirfds(void **state)
 		{ "/usr", "/lib", 0, "/lib", false, 0 },		/* absolute ignores the dirfd */
 		{ "/proc/self/fd", "3", 0, "/proc/self/fd/3", true, 0 },
 		{ "relative", "x", 0, NULL, false, -EINVAL },
+		/* a dirfd on a resolved directory, a relative path through links */
+		{ "/etc/alternatives", "cc", 0, "/usr/bin/x86_64-linux-gnu-gcc-12", false, 0 },
+		{ "/etc/alternatives", "cc", VPATH_NOFOLLOW, "/etc/alternatives/cc", false, 0 },
+		{ "/usr/lib64", "../../libm/ld.so", 0, "/lib/ld.so.real", false, 0 },
+		{ "/d", "up/../lib/rel/libz.so.1", 0, "/lib/libz.so.1", false, 0 },
+		{ "/", "../../..", 0, "/", false, 0 },
+		{ "/d/sub", "", 0, NULL, false, -ENOENT },	/* AT_EMPTY_PATH is the caller's */
 	};
 	run_cases(*state, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -213,6 +260,8 @@ static void test_vpath__passthrough_paths(void **state)
 		{ NULL, "/dev/zero", 0, "/dev/zero", true, 0 },
 		{ NULL, "/dev/urandom", 0, "/dev/urandom", true, 0 },
 		{ NULL, "/dev/fd/0", 0, "/dev/fd/0", true, 0 },
+		{ NULL, "/dev/pts/3", 0, "/dev/pts/3", true, 0 },	/* terminals: the host's */
+		{ NULL, "/dev/ptmx", 0, "/dev/ptmx", true, 0 },
 		{ NULL, "/usr/../proc//self/./status", 0, "/proc/self/status", true, 0 },
 		{ NULL, "/proclink/status", 0, "/proc/self/status", true, 0 },
 		{ NULL, "/procfs", 0, "/procfs", false, 0 },		/* prefix of a name only */
@@ -439,14 +488,16 @@ static void test_vpath__exec_plan_runs(void **state)
 }
 
 /*
- * An executable's absolute DT_RUNPATH / DT_RPATH entries go, mapped, in front of the
- * library path ($ORIGIN entries are left to the loader); the program still runs.
+ * An executable's DT_RUNPATH / DT_RPATH entries go, mapped ($ORIGIN expanded against
+ * its host directory), in front of the library path, and the loader is told to ignore
+ * the executable's own (--inhibit-rpath: DT_RPATH would be searched first, on the
+ * host); the program still runs.
  */
 static void test_vpath__exec_plan_run_path(void **state)
 {
 	static const struct { const char *flags, *want; } cases[] = {
 		{ "-Wl,--enable-new-dtags -Wl,-rpath,/opt/gg/lib:\\$ORIGIN/../lib:/opt/two",
-		  "R/opt/gg/lib:R/opt/two:R/lib/x86_64-linux-gnu:R/usr/lib/x86_64-linux-gnu:R/lib64:R/lib:R/usr/lib" },
+		  "R/opt/gg/lib:R/bin/../lib:R/opt/two:R/lib/x86_64-linux-gnu:R/usr/lib/x86_64-linux-gnu:R/lib64:R/lib:R/usr/lib" },
 		{ "-Wl,--disable-new-dtags -Wl,-rpath,/opt/rpath",
 		  "R/opt/rpath:R/lib/x86_64-linux-gnu:R/usr/lib/x86_64-linux-gnu:R/lib64:R/lib:R/usr/lib" },
 		{ "", "R/lib/x86_64-linux-gnu:R/usr/lib/x86_64-linux-gnu:R/lib64:R/lib:R/usr/lib" },
@@ -476,6 +527,13 @@ static void test_vpath__exec_plan_run_path(void **state)
 				*w++ = *c, *w = '\0';
 		}
 		assert_string_equal(out[3], want);
+		if (cases[i].flags[0]) {
+			assert_string_equal(out[4], "--inhibit-rpath");
+			assert_string_equal(out[5], x.exe);
+			assert_string_equal(out[6], "--argv0");
+		} else {
+			assert_string_equal(out[4], "--argv0");
+		}
 		pid = fork();
 		assert_true(pid >= 0);
 		if (pid == 0) {

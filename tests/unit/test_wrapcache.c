@@ -255,23 +255,11 @@ static void log_proc(struct log *l, uint64_t t, int pid, int ppid, int origin, c
 	tenc_file_header(l->buf);
 	l->len = GG_TRACE_HEADER_LEN;
 	snprintf(l->name, sizeof(l->name), "%d-%016llx.ggt", pid, (unsigned long long)t);
-	tenc_begin(&e, GG_REC_PROC, t, 14);
-	tenc_uint(&e, (uint64_t)pid);
-	tenc_uint(&e, (uint64_t)ppid);
-	tenc_uint(&e, (uint64_t)origin);
-	tenc_uint(&e, t);
-	tenc_str(&e, exe);
-	tenc_str(&e, exe);
-	tenc_strv(&e, argv, 1024);
-	tenc_strv(&e, env, 4096);
-	tenc_str(&e, cwd);
-	tenc_uint(&e, 022);
-	tenc_uint(&e, 0);
-	tenc_uint(&e, 0);
-	tenc_str(&e, "");
-	tenc_array(&e, 3);
-	for (int i = 0; i < 3; i++)
-		tenc_int(&e, 8);
+	/* the shim's own encoders, generated from trace_schema.h */
+	tenc_rec_proc(&e, t, &(struct gg_rec_proc){
+		.pid = pid, .ppid = ppid, .origin = (uint64_t)origin, .start_ns = t, .exe = exe,
+		.execfn = exe, .argv = { argv, 1024 }, .env = { env, 4096 }, .cwd = cwd,
+		.umask = 022, .parent_log = "", .stdio = { 8, 8, 8 } });
 	put_rec(l, &e);
 }
 
@@ -280,13 +268,8 @@ static void log_open(struct log *l, uint64_t t, const char *path, int flags)
 	char rec[PATH_MAX * 2];
 	struct tenc e = TENC_INIT(rec, sizeof(rec));
 
-	tenc_begin(&e, GG_REC_OPEN, t, 6);
-	tenc_uint(&e, GG_FN_openat);
-	tenc_str(&e, path);
-	tenc_int(&e, flags);
-	tenc_uint(&e, 0644);
-	tenc_int(&e, 3);
-	tenc_uint(&e, 0);
+	tenc_rec_open(&e, t, &(struct gg_rec_open){ .fn = GG_FN_openat, .path = path,
+						     .flags = flags, .mode = 0644, .ret = 3 });
 	put_rec(l, &e);
 }
 
@@ -296,15 +279,8 @@ static void log_spawn(struct log *l, uint64_t t, const char *exe, int child)
 	struct tenc e = TENC_INIT(rec, sizeof(rec));
 	char *argv[] = { (char *)path_base(exe), NULL };
 
-	tenc_begin(&e, GG_REC_SPAWN, t, 8);
-	tenc_uint(&e, GG_FN_posix_spawn);
-	tenc_str(&e, exe);
-	tenc_strv(&e, argv, 1024);
-	tenc_array(&e, 0);
-	tenc_int(&e, child);
-	tenc_uint(&e, 0);
-	tenc_array(&e, 0);
-	tenc_bool(&e, false);
+	tenc_rec_spawn(&e, t, &(struct gg_rec_spawn){ .fn = GG_FN_posix_spawn, .path = exe,
+						       .argv = { argv, 1024 }, .ret = child });
 	put_rec(l, &e);
 }
 
@@ -313,10 +289,7 @@ static void log_wait(struct log *l, uint64_t t, int child)
 	char rec[256];
 	struct tenc e = TENC_INIT(rec, sizeof(rec));
 
-	tenc_begin(&e, GG_REC_WAIT, t, 3);
-	tenc_uint(&e, GG_FN_waitpid);
-	tenc_int(&e, child);
-	tenc_int(&e, 0);
+	tenc_rec_wait(&e, t, &(struct gg_rec_wait){ .fn = GG_FN_waitpid, .pid = child });
 	put_rec(l, &e);
 }
 

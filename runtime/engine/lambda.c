@@ -1,0 +1,1229 @@
+/*
+ * lambda.c - the lambda engine (lambda.h): Invoke API calls and S3 blob transfers
+ * on one curl multi loop, driven by the builder through engine.h's ops.
+ *
+ * Where things are:
+ *   - every job not yet collected is on the `live` list (UPLOAD, INVOKE, BACKOFF,
+ *     DOWNLOAD) or on the `done` queue (DONE, waiting for collect());
+ *   - an invocation (struct inv) is one HTTP request in the multi handle; a job has
+ *     0, 1 or 2 of them (2: a straggler's duplicate);
+ *   - blobs the engine has dealt with are in one table (struct blob) with their
+ *     bucket state (UNKNOWN -> HEAD -> PRESENT | MISSING -> PUT -> PRESENT, or
+ *     FAILED for one round) and their download state (NONE -> GET -> NONE);
+ *   - at most one s3.h batch runs; it is rebuilt from the jobs waiting on S3
+ *     whenever it finishes and something new is wanted (s3_dirty).
+ * Invariants: a job on `live` is in exactly one state; the eventfd is raised while
+ * `done` is not empty; the timerfd is armed for the earliest backoff, straggler
+ * check or S3 tick.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "runtime/engine/aws_config.h"
+#include "runtime/engine/http.h"
+#include "runtime/engine/lambda.h"
+#include "runtime/engine/lambda_proto.h"
+#include "runtime/engine/s3.h"
+#include "runtime/engine/sigv4.h"
+#include "runtime/ir/thunk.h"
+#include "runtime/lib/util.h"
+#include "runtime/store/store.h"
+
+#define DEFAULT_SLOTS 1000
+#define ERR_MAX 1024
+#define RING 256                   /* durations kept for the straggler median */
+#define STRAGGLER_SAMPLES 8
+#define S3_TICK_MS 20              /* stepping an S3 batch whose timers we cannot see */
+#define CONNECT_TIMEOUT_MS 10000
+#define POOL_MAX 256               /* idle easy handles kept */
+
+enum lstate { L_UPLOAD, L_INVOKE, L_BACKOFF, L_DOWNLOAD, L_DONE };
+enum bup { B_UNKNOWN, B_HEAD, B_MISSING, B_PUT, B_PRESENT, B_FAILED };
+enum bdown { D_NONE, D_GET, D_FAILED };
+
+struct ljob;
+
+struct inv {
+	struct ljob *j;
+	CURL *easy;
+	struct curl_slist *hdrs;
+	struct sbuf body;           /* the answer, capped at LAMBDA_ANSWER_MAX */
+	char fn_error[64];          /* X-Amz-Function-Error */
+	char err_type[128];         /* x-amzn-ErrorType */
+	uint64_t start_ms;
+	bool dup;
+	char curl_err[CURL_ERROR_SIZE];
+};
+
+struct ljob {
+	uint64_t tag;
+	struct engine_result *res;
+	enum lstate state;
+	struct gg_hash thunk;
+	uint32_t *blobs;            /* indexes in the blob table: UPLOAD's or DOWNLOAD's */
+	size_t nblobs;
+	char *payload;
+	size_t payload_len;
+	char payload_sha[SIGV4_SHA256_HEX_SIZE];
+	unsigned timeout_ms;
+	struct inv *inv[2];
+	unsigned ninv;
+	unsigned refusals, relaunches;
+	bool duplicated;
+	int ret;                    /* DONE: the completion's */
+	uint64_t not_before;
+	struct ljob *prev, *next;   /* live list, or the done queue (next only) */
+};
+
+struct blob {
+	struct gg_hash h;
+	uint64_t size;              /* local size, for HEAD's comparison */
+	uint8_t up, down;
+	char *msg;                  /* why it FAILED (this round) */
+};
+
+struct engine {
+	struct store *st;
+	unsigned slots;
+	/* configuration */
+	char *function, *remote;
+	unsigned attempts, retries, backoff_ms, backoff_max_ms, straggler, straggler_min_ms;
+	unsigned invoke_timeout_ms;
+	struct aws_config cfg;
+	struct aws_endpoint ep;
+	char *invoke_url, *invoke_path;
+	char *who;                  /* "function 'gg' at URL (key id ... from ...)" */
+	char *ca_file, *ca_path;
+	/* the loop */
+	struct http_loop *loop;
+	CURL *pool[POOL_MAX];
+	unsigned npool;
+	/* S3 */
+	struct s3_client *s3;
+	struct s3_batch *batch;
+	bool s3_dirty;
+	/* blobs: open addressing on the hash's first bytes, index+1 in slots */
+	struct blob *blobs;
+	size_t nblobs, ablobs;
+	uint32_t *bslot;
+	size_t bcap;
+	/* jobs */
+	struct ljob *live;
+	struct ljob *done_head, *done_tail;
+	size_t njobs;               /* live + done */
+	unsigned ninv, ndups, nbackoff;
+	/* stragglers */
+	uint32_t ring[RING];
+	size_t nring, ring_pos;
+	uint64_t next_scan;
+	/* state */
+	bool aborted;
+	int fatal;
+	char *fatal_msg;
+	uint64_t rnd;
+	struct lambda_stats stats;
+};
+
+/* ---- small things ------------------------------------------------------------------ */
+
+static uint64_t next_rand(struct engine *e)
+{
+	/* xorshift64*: jitter only, nothing secret */
+	e->rnd ^= e->rnd >> 12;
+	e->rnd ^= e->rnd << 25;
+	e->rnd ^= e->rnd >> 27;
+	return e->rnd * 0x2545F4914F6CDD1DULL;
+}
+
+static char *xfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *xfmt(const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
+}
+
+static int param_uint(const char *params, const char *key, unsigned *out)
+{
+	size_t kl = strlen(key);
+	const char *p = params;
+	while (p && *p) {
+		if (!strncmp(p, key, kl) && p[kl] == '=') {
+			char *end;
+			unsigned long v = strtoul(p + kl + 1, &end, 10);
+			if (end == p + kl + 1 || (*end && *end != ',') || v > UINT32_MAX)
+				return -EINVAL;
+			*out = (unsigned)v;
+			return 1;
+		}
+		p = strchr(p, ',');
+		if (p)
+			p++;
+	}
+	return 0;
+}
+
+static char *param_str(const char *params, const char *key)
+{
+	size_t kl = strlen(key);
+	const char *p = params;
+	while (p && *p) {
+		const char *end = strchr(p, ',');
+		if (!strncmp(p, key, kl) && p[kl] == '=')
+			return strndup(p + kl + 1, end ? (size_t)(end - p - kl - 1) : strlen(p + kl + 1));
+		p = end ? end + 1 : NULL;
+	}
+	return NULL;
+}
+
+/* ---- the blob table ---------------------------------------------------------------- */
+
+static uint64_t blob_key(const struct gg_hash *h)
+{
+	uint64_t k;
+	memcpy(&k, h->bytes, sizeof(k));
+	return k ^ h->kind;
+}
+
+static int blob_grow(struct engine *e)
+{
+	size_t ncap = e->bcap ? 2 * e->bcap : 1024;
+	uint32_t *ns = calloc(ncap, sizeof(*ns));
+	if (!ns)
+		return -ENOMEM;
+	for (size_t i = 0; i < e->nblobs; i++) {
+		size_t k = blob_key(&e->blobs[i].h) & (ncap - 1);
+		while (ns[k])
+			k = (k + 1) & (ncap - 1);
+		ns[k] = (uint32_t)i + 1;
+	}
+	free(e->bslot);
+	e->bslot = ns;
+	e->bcap = ncap;
+	return 0;
+}
+
+/* The index of h in the table, added (UNKNOWN, NONE) if absent; -ENOMEM. */
+static long blob_get(struct engine *e, const struct gg_hash *h)
+{
+	size_t k;
+	if (2 * (e->nblobs + 1) > e->bcap && blob_grow(e) < 0)
+		return -ENOMEM;
+	for (k = blob_key(h) & (e->bcap - 1); e->bslot[k]; k = (k + 1) & (e->bcap - 1))
+		if (hash_equal(&e->blobs[e->bslot[k] - 1].h, h))
+			return (long)e->bslot[k] - 1;
+	if (e->nblobs == e->ablobs) {
+		size_t na = e->ablobs ? 2 * e->ablobs : 1024;
+		struct blob *nb = realloc(e->blobs, na * sizeof(*nb));
+		if (!nb)
+			return -ENOMEM;
+		e->blobs = nb;
+		e->ablobs = na;
+	}
+	e->blobs[e->nblobs] = (struct blob){ .h = *h, .up = B_UNKNOWN, .down = D_NONE };
+	e->bslot[k] = (uint32_t)e->nblobs + 1;
+	return (long)e->nblobs++;
+}
+
+/* ---- jobs: lists and completion ---------------------------------------------------- */
+
+static void live_add(struct engine *e, struct ljob *j)
+{
+	j->prev = NULL;
+	j->next = e->live;
+	if (e->live)
+		e->live->prev = j;
+	e->live = j;
+}
+
+static void live_del(struct engine *e, struct ljob *j)
+{
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		e->live = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	j->prev = j->next = NULL;
+}
+
+static void job_free(struct ljob *j)
+{
+	free(j->blobs);
+	free(j->payload);
+	free(j);
+}
+
+static void inv_drop(struct engine *e, struct inv *v);
+
+/*
+ * The job is finished: ret and res->err as given (err is taken, may be NULL).  Any
+ * invocation still in flight is dropped.
+ */
+static void complete(struct engine *e, struct ljob *j, int ret, char *err)
+{
+	while (j->ninv)
+		inv_drop(e, j->inv[0]);
+	if (j->state == L_BACKOFF)
+		e->nbackoff--;
+	if (err) {
+		free(j->res->err);
+		j->res->err = err;
+	}
+	if (ret && ret != -ECANCELED && !j->res->err)
+		j->res->err = xfmt("lambda: %s", strerror(-ret));
+	j->state = L_DONE;
+	j->ret = ret;
+	live_del(e, j);
+	if (e->done_tail)
+		e->done_tail->next = j;
+	else
+		e->done_head = j;
+	e->done_tail = j;
+	http_loop_signal(e->loop);
+}
+
+/* ---- invocations ------------------------------------------------------------------- */
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+	struct inv *v = ud;
+	if (sbuf_add(&v->body, p, size * n) < 0)
+		return 0; /* past the cap: the transfer fails */
+	return size * n;
+}
+
+static void header_value(const char *p, size_t len, size_t name_len, char *out, size_t cap)
+{
+	const char *v = p + name_len, *end = p + len;
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+		end--;
+	snprintf(out, cap, "%.*s", (int)(end - v), v);
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+	static const char fe[] = "x-amz-function-error:", et[] = "x-amzn-errortype:";
+	struct inv *v = ud;
+	size_t len = size * n;
+	if (len > sizeof(fe) - 1 && !strncasecmp(p, fe, sizeof(fe) - 1))
+		header_value(p, len, sizeof(fe) - 1, v->fn_error, sizeof(v->fn_error));
+	else if (len > sizeof(et) - 1 && !strncasecmp(p, et, sizeof(et) - 1))
+		header_value(p, len, sizeof(et) - 1, v->err_type, sizeof(v->err_type));
+	return len;
+}
+
+static void inv_free(struct engine *e, struct inv *v)
+{
+	if (v->easy) {
+		if (e->npool < POOL_MAX) {
+			curl_easy_reset(v->easy);
+			e->pool[e->npool++] = v->easy;
+		} else {
+			curl_easy_cleanup(v->easy);
+		}
+	}
+	curl_slist_free_all(v->hdrs);
+	sbuf_release(&v->body);
+	free(v);
+}
+
+/* Detach v from its job (and the multi handle) and free it. */
+static void inv_drop(struct engine *e, struct inv *v)
+{
+	struct ljob *j = v->j;
+	for (unsigned i = 0; i < j->ninv; i++)
+		if (j->inv[i] == v) {
+			j->inv[i] = j->inv[--j->ninv];
+			break;
+		}
+	http_loop_remove(e->loop, v->easy);
+	e->ninv--;
+	if (v->dup)
+		e->ndups--;
+	inv_free(e, v);
+}
+
+/* Send one invocation of j.  0 or -errno (nothing sent). */
+static int inv_launch(struct engine *e, struct ljob *j, bool dup)
+{
+	struct sigv4_header sh[3] = {
+		{ "Host", e->ep.host },
+		{ "Content-Type", "application/json" },
+		{ "X-Amz-Invocation-Type", "RequestResponse" },
+	};
+	struct sigv4_credentials cred = aws_credentials_sigv4(&e->cfg.cred);
+	struct sigv4_request rq = {
+		.method = "POST", .path = e->invoke_path, .headers = sh, .nheaders = 3,
+		.payload_hash = j->payload_sha, .region = e->cfg.region, .service = "lambda",
+		.when = time(NULL), .flags = SIGV4_RULES_DEFAULT,
+	};
+	struct strlist signed_hdrs = STRLIST_INIT;
+	struct inv *v;
+	unsigned tmo;
+	int ret;
+
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	sbuf_init(&v->body, LAMBDA_ANSWER_MAX);
+	v->j = j;
+	v->dup = dup;
+	v->easy = e->npool ? e->pool[--e->npool] : curl_easy_init();
+	ret = -ENOMEM;
+	if (!v->easy)
+		goto out_free;
+	if ((ret = sigv4_sign_headers(&rq, &cred, &signed_hdrs)) < 0)
+		goto out_free;
+	v->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+	v->hdrs = v->hdrs ? curl_slist_append(v->hdrs, "X-Amz-Invocation-Type: RequestResponse") : NULL;
+	v->hdrs = v->hdrs ? curl_slist_append(v->hdrs, "Expect:") : NULL;
+	for (size_t i = 0; v->hdrs && i < signed_hdrs.n; i++) {
+		struct curl_slist *nl = curl_slist_append(v->hdrs, signed_hdrs.v[i]);
+		if (!nl) {
+			curl_slist_free_all(v->hdrs);
+			v->hdrs = NULL;
+		}
+		v->hdrs = nl;
+	}
+	strlist_release(&signed_hdrs);
+	ret = -ENOMEM;
+	if (!v->hdrs)
+		goto out_free;
+	tmo = e->invoke_timeout_ms ? e->invoke_timeout_ms
+				   : j->timeout_ms ? j->timeout_ms + 60000u : 16u * 60 * 1000;
+	curl_easy_setopt(v->easy, CURLOPT_URL, e->invoke_url);
+	curl_easy_setopt(v->easy, CURLOPT_POST, 1L);
+	curl_easy_setopt(v->easy, CURLOPT_POSTFIELDS, j->payload);
+	curl_easy_setopt(v->easy, CURLOPT_POSTFIELDSIZE, (long)j->payload_len);
+	curl_easy_setopt(v->easy, CURLOPT_HTTPHEADER, v->hdrs);
+	curl_easy_setopt(v->easy, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(v->easy, CURLOPT_WRITEDATA, v);
+	curl_easy_setopt(v->easy, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(v->easy, CURLOPT_HEADERDATA, v);
+	curl_easy_setopt(v->easy, CURLOPT_PRIVATE, v);
+	curl_easy_setopt(v->easy, CURLOPT_ERRORBUFFER, v->curl_err);
+	curl_easy_setopt(v->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(v->easy, CURLOPT_TIMEOUT_MS, (long)tmo);
+	curl_easy_setopt(v->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(v->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (e->ca_file)
+		curl_easy_setopt(v->easy, CURLOPT_CAINFO, e->ca_file);
+	if (e->ca_path)
+		curl_easy_setopt(v->easy, CURLOPT_CAPATH, e->ca_path);
+	if ((ret = http_loop_add(e->loop, v->easy)) < 0)
+		goto out_free;
+	v->start_ms = clock_now_ms();
+	j->inv[j->ninv++] = v;
+	e->ninv++;
+	if (dup)
+		e->ndups++;
+	e->stats.invocations++;
+	if (e->ninv > e->stats.max_in_flight)
+		e->stats.max_in_flight = e->ninv;
+	return 0;
+out_free:
+	strlist_release(&signed_hdrs);
+	inv_free(e, v);
+	return ret;
+}
+
+/* Launch j's invocation (state INVOKE), or complete it with the error. */
+static void invoke(struct engine *e, struct ljob *j)
+{
+	int ret;
+	if (j->state == L_BACKOFF)
+		e->nbackoff--;
+	j->state = L_INVOKE;
+	j->duplicated = false;
+	if ((ret = inv_launch(e, j, false)) < 0)
+		complete(e, j, ret, xfmt("cannot invoke %s: %s", e->who, strerror(-ret)));
+}
+
+static void backoff(struct engine *e, struct ljob *j)
+{
+	uint64_t cap = e->backoff_ms, wait;
+	for (unsigned k = 1; k < j->refusals && cap < e->backoff_max_ms; k++)
+		cap *= 2;
+	if (cap > e->backoff_max_ms)
+		cap = e->backoff_max_ms;
+	wait = cap ? next_rand(e) % (cap + 1) : 0;
+	j->not_before = clock_now_ms() + wait;
+	j->state = L_BACKOFF;
+	e->nbackoff++;
+}
+
+static void ring_add(struct engine *e, uint64_t ms)
+{
+	e->ring[e->ring_pos] = ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+	e->ring_pos = (e->ring_pos + 1) % RING;
+	if (e->nring < RING)
+		e->nring++;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The straggler threshold (ms), or 0 while there is none. */
+static uint64_t straggler_after(struct engine *e)
+{
+	uint32_t tmp[RING];
+	uint64_t t;
+	if (!e->straggler || e->nring < STRAGGLER_SAMPLES)
+		return 0;
+	memcpy(tmp, e->ring, e->nring * sizeof(tmp[0]));
+	qsort(tmp, e->nring, sizeof(tmp[0]), cmp_u32);
+	t = (uint64_t)tmp[e->nring / 2] * e->straggler;
+	return t < e->straggler_min_ms ? e->straggler_min_ms : t;
+}
+
+/* Does the store hold every output blob?  Those it lacks go into j->blobs. */
+static int want_outputs(struct engine *e, struct ljob *j)
+{
+	const struct cache_entry *o = &j->res->outputs;
+	free(j->blobs);
+	j->blobs = NULL;
+	j->nblobs = 0;
+	if (!o->n)
+		return 0;
+	j->blobs = calloc(o->n, sizeof(*j->blobs));
+	if (!j->blobs)
+		return -ENOMEM;
+	for (size_t i = 0; i < o->n; i++) {
+		long b;
+		if (!hash_is_set(&o->v[i].value) || store_has(e->st, &o->v[i].value))
+			continue;
+		if ((b = blob_get(e, &o->v[i].value)) < 0)
+			return (int)b;
+		j->blobs[j->nblobs++] = (uint32_t)b;
+	}
+	return 0;
+}
+
+/* A valid answer: fill res, then fetch what the store lacks, or complete. */
+static void answered(struct engine *e, struct ljob *j, struct lambda_answer *a, uint64_t ms)
+{
+	struct engine_result *r = j->res;
+	char hex[GG_HASH_HEX_SIZE], hex2[GG_HASH_HEX_SIZE];
+	int ret;
+
+	r->ms = ms;
+	r->level = a->level;
+	if (hash_is_set(&a->thunk) && !hash_equal(&a->thunk, &j->thunk)) {
+		complete(e, j, -EBADMSG, xfmt("%s answered for thunk %s, not %s", e->who,
+					      hash_to_hex(&a->thunk, hex), hash_to_hex(&j->thunk, hex2)));
+		return;
+	}
+	if (!a->ran) {
+		char *msg = xfmt("worker could not run thunk %s: %s", hash_to_hex(&j->thunk, hex),
+				 a->error ? a->error : "no reason given");
+		complete(e, j, -EIO, msg);
+		return;
+	}
+	r->ran = true;
+	r->status = a->status;
+	r->undeclared = a->undeclared;
+	a->undeclared = NULL;
+	if (a->status != 0) {
+		r->err = xfmt("exit status %d%s%s", a->status,
+			      a->stderr_tail && *a->stderr_tail ? "; stderr: " : "",
+			      a->stderr_tail ? a->stderr_tail : "");
+		complete(e, j, 0, NULL);
+		return;
+	}
+	r->outputs = a->outputs;
+	a->outputs = (struct cache_entry){ NULL, 0 };
+	if ((ret = want_outputs(e, j)) < 0) {
+		complete(e, j, ret, NULL);
+		return;
+	}
+	if (!j->nblobs) {
+		complete(e, j, 0, NULL);
+		return;
+	}
+	if (!e->s3) {
+		complete(e, j, -ENOENT, xfmt("output blob %s of thunk %s is not in the local store "
+					     "and the lambda engine has no remote",
+					     hash_to_hex(&e->blobs[j->blobs[0]].h, hex),
+					     hash_to_hex(&j->thunk, hex2)));
+		return;
+	}
+	j->state = L_DOWNLOAD;
+	e->s3_dirty = true;
+}
+
+static int status_errno(long status)
+{
+	switch (status) {
+	case 400: return -EINVAL;
+	case 401:
+	case 403: return -EACCES;
+	case 404: return -ENOENT;
+	case 413: return -E2BIG;
+	default: return -EIO;
+	}
+}
+
+/* A transfer finished (http_loop_run's callback). */
+static void on_done(void *ctx, CURL *easy, CURLcode rc)
+{
+	struct engine *e = ctx;
+	struct inv *v = NULL;
+	struct ljob *j;
+	struct lambda_answer a;
+	char *type = NULL, *msg = NULL, *err = NULL;
+	long status = 0;
+	uint64_t ms;
+	bool twin;
+
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&v);
+	if (!v)
+		return;
+	j = v->j;
+	ms = clock_now_ms() - v->start_ms;
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	twin = j->ninv > 1;
+
+	if (rc == CURLE_OK && status == 200 && !v->fn_error[0]) {
+		if (lambda_answer_parse(v->body.buf ? v->body.buf : "", v->body.len, &a) == 0) {
+			bool dup = v->dup;
+			ring_add(e, ms);
+			inv_drop(e, v);
+			if (dup)
+				e->stats.duplicate_wins++;
+			while (j->ninv)
+				inv_drop(e, j->inv[0]); /* the twin loses */
+			answered(e, j, &a, ms);
+			lambda_answer_release(&a);
+			return;
+		}
+		err = xfmt("%s answered something that is not a worker report: %.120s", e->who,
+			   v->body.buf ? v->body.buf : "");
+		inv_drop(e, v);
+		if (!twin)
+			complete(e, j, -EBADMSG, err);
+		else
+			free(err);
+		return;
+	}
+	if (rc == CURLE_OK && status == 200) {
+		/* a function error: the worker's own ("Gg.*", ...) or Lambda's (the
+		 * runtime died, the sandbox timed out) */
+		lambda_error_parse(v->body.buf ? v->body.buf : "", v->body.len, &type, &msg);
+		if (type && (!strncmp(type, "Runtime.", 8) || !strncmp(type, "Sandbox.", 8))) {
+			e->stats.worker_deaths++;
+			err = xfmt("%s: the worker died: %s: %s", e->who, type, msg ? msg : "");
+			goto dead;
+		}
+		e->stats.function_errors++;
+		err = xfmt("%s failed (%s): %s: %s", e->who, v->fn_error, type ? type : "Unknown",
+			   msg ? msg : "");
+		inv_drop(e, v);
+		if (!twin)
+			complete(e, j, -EREMOTEIO, err);
+		else
+			free(err);
+		goto out_free;
+	}
+	if (rc == CURLE_OPERATION_TIMEDOUT && status == 0) {
+		e->stats.transport_errors++;
+		err = xfmt("%s: no answer within %.1f s", e->who, (double)ms / 1000.0);
+		goto dead;
+	}
+	if (rc != CURLE_OK || status == 429 || status >= 500) {
+		if (rc != CURLE_OK)
+			e->stats.transport_errors++;
+		else if (status == 429)
+			e->stats.throttled++;
+		else
+			e->stats.server_errors++;
+		if (rc == CURLE_OK)
+			lambda_error_parse(v->body.buf ? v->body.buf : "", v->body.len, &type, &msg);
+		err = rc != CURLE_OK ? xfmt("%s: %s", e->who, v->curl_err[0] ? v->curl_err
+								     : curl_easy_strerror(rc))
+				     : xfmt("%s: %ld %s: %s", e->who, status,
+					    v->err_type[0] ? v->err_type : type ? type : "",
+					    msg ? msg : "");
+		inv_drop(e, v);
+		if (twin) {
+			free(err);
+			goto out_free;
+		}
+		if (++j->refusals >= e->attempts) {
+			char *full = xfmt("gave up after %u attempts: %s", j->refusals, err ? err : "");
+			free(err);
+			complete(e, j, -EIO, full);
+			goto out_free;
+		}
+		free(err);
+		backoff(e, j);
+		goto out_free;
+	}
+	/* another status: the request itself is wrong (credentials, function, size) */
+	lambda_error_parse(v->body.buf ? v->body.buf : "", v->body.len, &type, &msg);
+	err = xfmt("%s: %ld %s: %s", e->who, status,
+		   v->err_type[0] ? v->err_type : type ? type : "",
+		   msg ? msg : status == 202 ? "accepted as an asynchronous invocation" : "");
+	inv_drop(e, v);
+	if (twin) {
+		free(err);
+		goto out_free;
+	}
+	if ((status == 401 || status == 403 || status == 404) && !e->fatal) {
+		e->fatal = status_errno(status);
+		e->fatal_msg = err ? strdup(err) : NULL;
+	}
+	complete(e, j, status_errno(status), err);
+	goto out_free;
+
+dead:
+	inv_drop(e, v);
+	if (twin) {
+		free(err);
+		goto out_free;
+	}
+	if (j->relaunches < e->retries) {
+		j->relaunches++;
+		e->stats.relaunched++;
+		free(err);
+		invoke(e, j);
+		goto out_free;
+	}
+	complete(e, j, rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EREMOTEIO, err);
+out_free:
+	free(type);
+	free(msg);
+}
+
+/* ---- S3: uploads before, downloads after ------------------------------------------- */
+
+/* Queue what the waiting jobs need into a new batch. */
+static int s3_build(struct engine *e)
+{
+	char hex[GG_HASH_HEX_SIZE], path[4096];
+	struct s3_batch *b = NULL;
+	long idx;
+
+	for (struct ljob *j = e->live; j; j = j->next) {
+		if (j->state != L_UPLOAD && j->state != L_DOWNLOAD)
+			continue;
+		for (size_t i = 0; i < j->nblobs; i++) {
+			struct blob *bl = &e->blobs[j->blobs[i]];
+			int kind = 0; /* 1 HEAD, 2 PUT, 3 GET */
+			if (j->state == L_UPLOAD && bl->up == B_UNKNOWN)
+				kind = 1;
+			else if (j->state == L_UPLOAD && bl->up == B_MISSING)
+				kind = 2;
+			else if (j->state == L_DOWNLOAD && bl->down == D_NONE && !store_has(e->st, &bl->h))
+				kind = 3;
+			if (!kind)
+				continue;
+			if (!b && !(b = s3_batch_new(e->s3)))
+				return -ENOMEM;
+			hash_to_hex(&bl->h, hex);
+			if (kind == 1) {
+				idx = s3_batch_head(b, hex);
+				bl->up = B_HEAD;
+			} else if (kind == 2) {
+				if (store_path(e->st, &bl->h, path, sizeof(path)) < 0)
+					idx = -ENAMETOOLONG;
+				else
+					idx = s3_batch_put_file(b, hex, path);
+				bl->up = B_PUT;
+			} else {
+				idx = s3_batch_get_store(b, hex, e->st, &bl->h);
+				bl->down = D_GET;
+			}
+			if (idx < 0) {
+				free(bl->msg);
+				bl->msg = xfmt("cannot queue blob %s: %s", hex, strerror((int)-idx));
+				if (kind == 3)
+					bl->down = D_FAILED;
+				else
+					bl->up = B_FAILED;
+				continue;
+			}
+			/* the blob's index, not its address: the table may grow meanwhile */
+			s3_batch_set_udata(b, (size_t)idx, (void *)(uintptr_t)(j->blobs[i] + 1));
+		}
+	}
+	e->batch = b;
+	return 0;
+}
+
+/* The batch is done: blob states from its results. */
+static void s3_harvest(struct engine *e)
+{
+	struct s3_batch *b = e->batch;
+	for (size_t i = 0; i < s3_batch_count(b); i++) {
+		const struct s3_result *r = s3_batch_result(b, i);
+		uintptr_t u = (uintptr_t)s3_batch_udata(b, i);
+		enum s3_op op = s3_batch_op(b, i);
+		struct blob *bl;
+		if (!u)
+			continue;
+		bl = &e->blobs[u - 1];
+		if (op == S3_OP_HEAD) {
+			if (!r->err)
+				bl->up = r->size == bl->size ? B_PRESENT : B_MISSING;
+			else if (r->err == -ENOENT)
+				bl->up = B_MISSING;
+			else
+				bl->up = B_FAILED;
+		} else if (op == S3_OP_PUT) {
+			bl->up = r->err ? B_FAILED : B_PRESENT;
+			if (!r->err) {
+				e->stats.blobs_uploaded++;
+				e->stats.bytes_uploaded += r->size;
+			}
+		} else if (op == S3_OP_GET) {
+			bl->down = r->err ? D_FAILED : D_NONE;
+			if (!r->err) {
+				e->stats.blobs_downloaded++;
+				e->stats.bytes_downloaded += r->size;
+			}
+		}
+		if (r->err && (bl->up == B_FAILED || bl->down == D_FAILED)) {
+			free(bl->msg);
+			bl->msg = xfmt("%s", r->msg ? r->msg : strerror(-r->err));
+		}
+	}
+	s3_batch_free(b);
+	e->batch = NULL;
+}
+
+/* Move the jobs waiting on S3 that can move; forget this round's failures. */
+static void s3_advance(struct engine *e)
+{
+	struct ljob *j, *nj;
+	for (j = e->live; j; j = nj) {
+		const struct blob *failed = NULL;
+		bool ready = true;
+		nj = j->next;
+		if (j->state != L_UPLOAD && j->state != L_DOWNLOAD)
+			continue;
+		for (size_t i = 0; i < j->nblobs; i++) {
+			const struct blob *bl = &e->blobs[j->blobs[i]];
+			if (j->state == L_UPLOAD) {
+				if (bl->up == B_FAILED)
+					failed = bl;
+				else if (bl->up != B_PRESENT)
+					ready = false;
+			} else {
+				if (bl->down == D_FAILED)
+					failed = bl;
+				else if (!store_has(e->st, &bl->h))
+					ready = false;
+			}
+		}
+		if (failed) {
+			char hex[GG_HASH_HEX_SIZE];
+			complete(e, j, -EIO, xfmt("cannot %s blob %s: %s",
+						  j->state == L_UPLOAD ? "upload" : "download",
+						  hash_to_hex(&failed->h, hex),
+						  failed->msg ? failed->msg : "failed"));
+		} else if (ready && j->state == L_UPLOAD) {
+			invoke(e, j);
+		} else if (ready) {
+			complete(e, j, 0, NULL);
+		}
+	}
+	for (size_t i = 0; i < e->nblobs; i++) {
+		if (e->blobs[i].up == B_FAILED)
+			e->blobs[i].up = B_UNKNOWN;
+		if (e->blobs[i].down == D_FAILED)
+			e->blobs[i].down = D_NONE;
+	}
+}
+
+static void s3_pump(struct engine *e)
+{
+	long left;
+	if (!e->s3)
+		return;
+	for (int round = 0; round < 2; round++) {
+		if (!e->batch) {
+			if (!e->s3_dirty)
+				return;
+			e->s3_dirty = false;
+			if (s3_build(e) < 0 || !e->batch) {
+				s3_advance(e); /* nothing to move: what waits is ready or failed */
+				return;
+			}
+		}
+		left = s3_batch_step(e->batch, 0);
+		if (left > 0)
+			return;
+		s3_harvest(e);
+		s3_advance(e);
+		e->s3_dirty = true; /* what was MISSING is now wanted as a PUT */
+	}
+}
+
+/* ---- the ops ------------------------------------------------------------------------- */
+
+static int lambda_create(const struct engine_config *cfg, struct engine **out, char *err,
+			 size_t errlen)
+{
+	struct engine *e;
+	const char *p = cfg->params;
+	char keybuf[256], *v;
+	struct rlimit rl;
+	struct sbuf path = SBUF_INIT;
+	int ret;
+
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		errbuf_set(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	e->st = cfg->st;
+	e->slots = cfg->slots ? cfg->slots : DEFAULT_SLOTS;
+	e->attempts = 12;
+	e->retries = 2;
+	e->backoff_ms = 100;
+	e->backoff_max_ms = 20000;
+	e->straggler = 4;
+	e->straggler_min_ms = 1000;
+	if ((ret = param_uint(p, "attempts", &e->attempts)) < 0 ||
+	    (ret = param_uint(p, "retries", &e->retries)) < 0 ||
+	    (ret = param_uint(p, "backoff_ms", &e->backoff_ms)) < 0 ||
+	    (ret = param_uint(p, "backoff_max_ms", &e->backoff_max_ms)) < 0 ||
+	    (ret = param_uint(p, "straggler", &e->straggler)) < 0 ||
+	    (ret = param_uint(p, "straggler_min_ms", &e->straggler_min_ms)) < 0 ||
+	    (ret = param_uint(p, "invoke_timeout_ms", &e->invoke_timeout_ms)) < 0) {
+		errbuf_set(err, errlen, "bad lambda engine parameters '%s'", p);
+		goto out_free;
+	}
+	if (!e->attempts)
+		e->attempts = 1;
+	e->function = param_str(p, "function");
+	if (!e->function && (v = getenv("GG_LAMBDA_FUNCTION")) && *v)
+		e->function = strdup(v);
+	if (!e->function)
+		e->function = strdup("gg");
+	e->remote = param_str(p, "remote");
+	if (!e->remote && (v = getenv("GG_REMOTE")) && *v)
+		e->remote = strdup(v);
+	ret = -ENOMEM;
+	if (!e->function) {
+		errbuf_set(err, errlen, "out of memory");
+		goto out_free;
+	}
+	if ((ret = aws_config_load(&e->cfg, AWS_CONFIG_NEED_CREDENTIALS, err, errlen)) < 0)
+		goto out_free;
+	if ((ret = aws_lambda_endpoint(&e->cfg, &e->ep, err, errlen)) < 0)
+		goto out_free;
+	sbuf_addstr(&path, e->ep.path_base);
+	sbuf_addstr(&path, "/2015-03-31/functions/");
+	sigv4_uri_encode(&path, e->function, strlen(e->function), false);
+	sbuf_addstr(&path, "/invocations");
+	if ((ret = sbuf_error(&path)) < 0 || !(e->invoke_path = sbuf_detach(&path, NULL)) ||
+	    !(e->invoke_url = xfmt("%s%s", e->ep.url_base, e->invoke_path)) ||
+	    !(e->who = xfmt("lambda function '%s' at %s (%s)", e->function, e->ep.url_base,
+			    aws_credentials_describe(&e->cfg.cred, keybuf, sizeof(keybuf))))) {
+		errbuf_set(err, errlen, "out of memory");
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	if ((v = getenv("SSL_CERT_FILE")) && *v)
+		e->ca_file = strdup(v);
+	if ((v = getenv("SSL_CERT_DIR")) && *v)
+		e->ca_path = strdup(v);
+	/* one connection per invocation in flight, plus S3's and the builder's */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if ((ret = http_loop_new(e->slots + e->slots / 10 + 1, &e->loop)) < 0) {
+		errbuf_set(err, errlen, "cannot set up the lambda engine's event loop: %s",
+			   strerror(-ret));
+		goto out_free;
+	}
+	if (e->remote) {
+		struct s3_opts o = { .url = e->remote };
+		if ((ret = s3_client_new(&o, &e->s3, err, errlen)) < 0)
+			goto out_free;
+		if ((ret = http_loop_watch(e->loop, s3_client_fd(e->s3))) < 0) {
+			errbuf_set(err, errlen, "cannot watch the s3 client: %s", strerror(-ret));
+			goto out_free;
+		}
+	}
+	if (getrandom(&e->rnd, sizeof(e->rnd), GRND_NONBLOCK) != sizeof(e->rnd))
+		e->rnd = clock_now_ns();
+	e->rnd |= 1;
+	*out = e;
+	return 0;
+out_free:
+	sbuf_release(&path);
+	e->aborted = true;
+	engine_lambda.free(e);
+	return ret;
+}
+
+static void lambda_free(struct engine *e)
+{
+	struct ljob *j;
+	if (!e)
+		return;
+	while ((j = e->live)) {
+		while (j->ninv)
+			inv_drop(e, j->inv[0]);
+		live_del(e, j);
+		job_free(j);
+	}
+	while ((j = e->done_head)) {
+		e->done_head = j->next;
+		job_free(j);
+	}
+	if (e->batch)
+		s3_batch_free(e->batch);
+	s3_client_free(e->s3);
+	while (e->npool)
+		curl_easy_cleanup(e->pool[--e->npool]);
+	http_loop_free(e->loop);
+	for (size_t i = 0; i < e->nblobs; i++)
+		free(e->blobs[i].msg);
+	free(e->blobs);
+	free(e->bslot);
+	aws_endpoint_release(&e->ep);
+	aws_config_release(&e->cfg);
+	free(e->function);
+	free(e->remote);
+	free(e->invoke_url);
+	free(e->invoke_path);
+	free(e->who);
+	free(e->ca_file);
+	free(e->ca_path);
+	free(e->fatal_msg);
+	free(e);
+}
+
+static bool lambda_can_start_more(struct engine *e)
+{
+	return !e->aborted && !e->fatal && e->njobs < e->slots;
+}
+
+/* The blobs a worker needs for th (the thunk blob first): into j->blobs. */
+static int job_blobs(struct engine *e, struct ljob *j, const struct thunk *th, char *err,
+		     size_t errlen)
+{
+	size_t n = 2 + th->inputs.n + th->objects.n, k = 0;
+	char hex[GG_HASH_HEX_SIZE], hex2[GG_HASH_HEX_SIZE];
+
+	j->blobs = calloc(n, sizeof(*j->blobs));
+	if (!j->blobs)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct gg_hash *h = i == 0 ? &j->thunk : i == 1 ? &th->exe.hash
+				       : i - 2 < th->inputs.n ? &th->inputs.v[i - 2].hash
+							      : &th->objects.v[i - 2 - th->inputs.n].hash;
+		long b;
+		struct stat sb;
+		char path[4096];
+		if (i > 0 && h->kind != GG_HASH_VALUE) {
+			errbuf_set(err, errlen, "thunk %s is not portable: it names %s, not a value",
+				   hash_to_hex(&j->thunk, hex), hash_to_hex(h, hex2));
+			return -EINVAL;
+		}
+		if ((b = blob_get(e, h)) < 0)
+			return (int)b;
+		if (e->blobs[b].up != B_PRESENT && e->blobs[b].size == 0) {
+			if (store_path(e->st, h, path, sizeof(path)) < 0 || stat(path, &sb) < 0) {
+				errbuf_set(err, errlen, "blob %s of thunk %s is not in the local store",
+					   hash_to_hex(h, hex), hash_to_hex(&j->thunk, hex2));
+				return -ENOENT;
+			}
+			e->blobs[b].size = (uint64_t)sb.st_size;
+		}
+		j->blobs[k++] = (uint32_t)b;
+	}
+	j->nblobs = k;
+	return 0;
+}
+
+static int lambda_start(struct engine *e, const struct engine_job *job, struct engine_result *res)
+{
+	struct lambda_payload pl = { .blobs = e->remote, .timeout_ms = job->timeout_ms,
+				     .level = job->require_level, .seed = job->seed };
+	struct sbuf sb = SBUF_INIT;
+	char *enc = NULL, err[ERR_MAX] = "";
+	size_t enclen;
+	struct ljob *j;
+	int ret;
+
+	if (e->aborted)
+		return -ECANCELED;
+	if (e->fatal)
+		return e->fatal;
+	if (e->njobs >= e->slots)
+		return -EAGAIN;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->tag = job->tag;
+	j->res = res;
+	j->timeout_ms = job->timeout_ms;
+	/* The thunk blob the payload names.  job->th is canonical (the builder's,
+	 * decoded or built canonical), so encoding it in place changes nothing. */
+	live_add(e, j);
+	e->njobs++;
+	j->state = L_INVOKE;
+	if ((ret = thunk_encode((struct thunk *)job->th, &enc, &enclen)) < 0 ||
+	    (ret = store_put_buf(e->st, GG_HASH_THUNK, enc, enclen, &j->thunk)) < 0) {
+		snprintf(err, sizeof(err), "cannot store the thunk for lambda: %s", strerror(-ret));
+		goto out_fail;
+	}
+	free(enc);
+	enc = NULL;
+	if (e->s3 && (ret = job_blobs(e, j, job->th, err, sizeof(err))) < 0)
+		goto out_fail;
+	pl.thunk = j->thunk;
+	if ((ret = lambda_payload_write(&pl, &sb)) < 0)
+		goto out_fail;
+	j->payload = sbuf_detach(&sb, &j->payload_len);
+	if (!j->payload) {
+		ret = -ENOMEM;
+		goto out_fail;
+	}
+	if ((ret = sigv4_sha256_hex(j->payload, j->payload_len, j->payload_sha)) < 0)
+		goto out_fail;
+	if (e->s3) {
+		j->state = L_UPLOAD;
+		e->s3_dirty = true;
+		http_loop_signal(e->loop); /* collect() builds the batch */
+	} else {
+		j->state = L_INVOKE;
+		invoke(e, j);
+	}
+	return 0;
+out_fail:
+	/* accepted, and complete at once: the completion carries the reason */
+	sbuf_release(&sb);
+	free(enc);
+	complete(e, j, ret, err[0] ? strdup(err) : NULL);
+	return 0;
+}
+
+static int lambda_fd(struct engine *e)
+{
+	return http_loop_fd(e->loop);
+}
+
+/* Backoffs that are due, stragglers; arm the timer for the next deadline. */
+static void timers(struct engine *e)
+{
+	uint64_t now = clock_now_ms(), wake = 0, after;
+	unsigned max_dups = e->slots / 10 ? e->slots / 10 : 1;
+
+	if (e->nbackoff) {
+		struct ljob *j, *nj;
+		for (j = e->live; j; j = nj) {
+			nj = j->next;
+			if (j->state != L_BACKOFF)
+				continue;
+			if (j->not_before <= now)
+				invoke(e, j);
+			else if (!wake || j->not_before < wake)
+				wake = j->not_before;
+		}
+	}
+	after = straggler_after(e);
+	if (after && e->ninv && now >= e->next_scan) {
+		uint64_t next = 0;
+		for (struct ljob *j = e->live; j; j = j->next) {
+			uint64_t due;
+			if (j->state != L_INVOKE || j->duplicated || j->ninv != 1)
+				continue;
+			due = j->inv[0]->start_ms + after;
+			if (due <= now && e->ndups < max_dups) {
+				if (inv_launch(e, j, true) == 0) {
+					j->duplicated = true;
+					e->stats.stragglers++;
+				}
+			} else if (!next || due < next) {
+				next = due;
+			}
+		}
+		/* no sooner than 10 ms from now: a scan walks every live job */
+		e->next_scan = next ? (next > now + 10 ? next : now + 10) : now + after;
+	}
+	if (after && e->ninv && (!wake || e->next_scan < wake))
+		wake = e->next_scan;
+	if (e->batch && (!wake || now + S3_TICK_MS < wake))
+		wake = now + S3_TICK_MS;
+	http_loop_wake_at(e->loop, wake);
+}
+
+static int lambda_collect(struct engine *e, struct engine_done *done, size_t max)
+{
+	size_t n = 0;
+	int ret;
+
+	if ((ret = http_loop_run(e->loop, on_done, e)) < 0)
+		return ret;
+	if (!e->aborted) {
+		s3_pump(e);
+		timers(e);
+	}
+	while (n < max && e->done_head) {
+		struct ljob *j = e->done_head;
+		e->done_head = j->next;
+		if (!e->done_head)
+			e->done_tail = NULL;
+		done[n].tag = j->tag;
+		done[n].ret = j->ret;
+		n++;
+		e->njobs--;
+		job_free(j);
+	}
+	if (e->done_head)
+		http_loop_signal(e->loop);
+	return (int)n;
+}
+
+static void lambda_abort(struct engine *e)
+{
+	struct ljob *j;
+	e->aborted = true;
+	if (e->batch) {
+		s3_batch_free(e->batch);
+		e->batch = NULL;
+	}
+	while ((j = e->live))
+		complete(e, j, -ECANCELED, NULL);
+	http_loop_wake_at(e->loop, 0);
+}
+
+void lambda_engine_stats(struct engine *e, struct lambda_stats *out)
+{
+	*out = e->stats;
+}
+
+const struct engine_ops engine_lambda = {
+	.name = "lambda",
+	.create = lambda_create,
+	.free = lambda_free,
+	.can_start_more = lambda_can_start_more,
+	.start = lambda_start,
+	.fd = lambda_fd,
+	.collect = lambda_collect,
+	.abort = lambda_abort,
+};

@@ -1,0 +1,108 @@
+/*
+ * lambda.h - the lambda engine: thunks run by AWS Lambda functions (the gg worker,
+ * a custom runtime), invoked through the Invoke API, blobs in S3.  It implements
+ * engine.h's asynchronous ops on ONE curl multi handle (http.h) from the builder's
+ * thread: no thread per invocation, thousands in flight.
+ *
+ * Configuration (engine_config.params, "key=value,..."; defaults from the
+ * environment, as issue 12 names them):
+ *   function=NAME        GG_LAMBDA_FUNCTION, else "gg"
+ *   remote=s3://B[/P]    GG_REMOTE; where blobs live.  Without one no blob moves:
+ *                        only for stand-ins whose answers name no outputs, or
+ *                        outputs already in the local store
+ *   attempts=N           invocations of one job refused by the service (429, 5xx,
+ *                        a dropped or refused connection) before it fails (12)
+ *   retries=N            relaunches after the worker died or timed out (2)
+ *   backoff_ms=B         full-jitter backoff: a wait drawn from [0, min(max, B*2^k)]
+ *   backoff_max_ms=M     after the k-th refusal (100, 20000)
+ *   straggler=F          relaunch a job running F times longer than the median of
+ *                        the last completed ones (4; 0: never)
+ *   straggler_min_ms=S   ... but never before S ms (1000), nor before 8 completions
+ *   invoke_timeout_ms=T  the client's limit for one invocation (the job's timeout
+ *                        + 60 s, else 16 min: past Lambda's 15)
+ * Region, endpoint and credentials: aws_config.h (AWS_REGION, AWS_ENDPOINT_URL_LAMBDA,
+ * AWS_ENDPOINT_URL, profiles; credentials required).  RLIMIT_NOFILE is raised to
+ * its hard limit at create: one connection per invocation in flight.
+ *
+ * A job's states (each job has at most two invocations in flight: the first and
+ * a straggler's duplicate):
+ *
+ *   start --> UPLOAD --all blobs in the bucket--> INVOKE --answer--> DOWNLOAD --> DONE
+ *               |  (thunk, exe, inputs, objects;      |  ^               (outputs the
+ *               |   HEAD, then PUT what is missing)   |  | backoff        store lacks,
+ *               +--an upload failed--> DONE           v  |                verified)
+ *                                                  BACKOFF
+ *
+ *   - UPLOAD: the thunk is encoded and put in the local store (its blob is what the
+ *     payload names), then every blob it needs is made present in the bucket before
+ *     the function is invoked: a worker never meets a 404 (StanfordSNR/gg#24).  A
+ *     blob known present is not asked about again for the engine's lifetime.  S3
+ *     work runs as s3.h batches, one at a time, stepped from collect(); the S3
+ *     client's epoll set is watched by the engine's descriptor.
+ *   - INVOKE: POST /2015-03-31/functions/NAME/invocations, RequestResponse, SigV4
+ *     (service "lambda", signed at each attempt), payload lambda_proto.h.
+ *       200                      the worker's answer (lambda_proto.h) -> DOWNLOAD;
+ *                                an answer naming another thunk is refused
+ *       200 + X-Amz-Function-Error  Runtime.* / Sandbox.* (the worker died or
+ *                                timed out): relaunched up to `retries` times;
+ *                                other types: the job could not run, with the
+ *                                function's type and message (ret -EREMOTEIO)
+ *       429, 5xx, transport error  BACKOFF, up to `attempts`
+ *       client timeout           as a dead worker (relaunched, bounded)
+ *       403, 404, 413, other 4xx the job fails with the service's message, naming
+ *                                the function, the endpoint and the key id; 403
+ *                                and 404 are the configuration's fault: every later
+ *                                start() fails at once with the same message, so the
+ *                                user sees one clear line
+ *   - stragglers: a job in INVOKE for longer than the threshold above gets a second
+ *     invocation (at most one, and at most slots/10 duplicates at once); the first
+ *     answer that is a valid result wins, the other transfer is dropped.  An
+ *     attempt that fails while its twin still runs is forgotten.
+ *   - DOWNLOAD: outputs whose blobs the local store lacks are fetched from the
+ *     bucket into it (verified by hash, s3.h), so a completion's outputs are "in
+ *     the store" as engine.h requires.
+ *
+ * Results: ran/status/level/outputs from the answer; res->ms is the invocation's
+ * wall time (the scheduler's weight); res->err says why a job could not run;
+ * stderr is not captured in the staging directory (logs false): the answer's tail
+ * goes into res->err for a failed command.
+ *
+ * Deadlines (backoffs, straggler checks, libcurl's timers) arm one timerfd in the
+ * engine's epoll set; completions waiting to be collected keep an eventfd raised.
+ *
+ * The other end is the function's bootstrap (gg itself, `gg lambda package`),
+ * whose Runtime API loop is lambda_runtime.h.
+ *
+ * Errors: 0 or -errno with a message (lowercase, no final period) naming the
+ * function, the endpoint and the access key id (never the secret nor a
+ * signature).  Nothing prints.
+ */
+#ifndef GG_ENGINE_LAMBDA_H
+#define GG_ENGINE_LAMBDA_H
+
+#include <stdint.h>
+
+#include "runtime/engine/engine.h"
+
+extern const struct engine_ops engine_lambda;
+
+/* Counts since create, for the build's summary and the benchmarks. */
+struct lambda_stats {
+	uint64_t invocations;       /* requests sent (attempts, duplicates included) */
+	uint64_t throttled;         /* 429 answers */
+	uint64_t server_errors;     /* 5xx answers */
+	uint64_t transport_errors;  /* no HTTP answer (refused, reset, dropped, timeout) */
+	uint64_t worker_deaths;     /* Runtime.* / Sandbox.* function errors */
+	uint64_t function_errors;   /* other function errors */
+	uint64_t relaunched;        /* retries after a death or a timeout */
+	uint64_t stragglers;        /* duplicate invocations launched */
+	uint64_t duplicate_wins;    /* jobs whose duplicate answered first */
+	uint64_t blobs_uploaded, bytes_uploaded;
+	uint64_t blobs_downloaded, bytes_downloaded;
+	uint64_t max_in_flight;     /* invocations at once */
+};
+
+/* The counts of a lambda engine (e must come from engine_lambda.create). */
+void lambda_engine_stats(struct engine *e, struct lambda_stats *out);
+
+#endif /* GG_ENGINE_LAMBDA_H */

@@ -1,0 +1,356 @@
+/*
+ * lambda_runtime.c - the Runtime API loop of the Lambda worker (lambda_runtime.h).
+ * Blocking by design: one event at a time, in the function's one process.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "runtime/engine/http.h"
+#include "runtime/engine/lambda_proto.h"
+#include "runtime/engine/lambda_runtime.h"
+#include "runtime/engine/s3.h"
+#include "runtime/engine/s3_store.h"
+#include "runtime/engine/worker.h"
+#include "runtime/ir/thunk.h"
+#include "runtime/lib/json.h"
+#include "runtime/lib/util.h"
+#include "runtime/store/ggdir.h"
+#include "runtime/store/store.h"
+
+#define ERR_MAX 2048
+#define EVENT_MAX (6u << 20)
+
+struct rt {
+	const struct lambda_runtime_opts *o;
+	char base[512];          /* http://host:port/2018-06-01/runtime */
+	char work[1024];
+	CURL *easy;
+	struct s3_client *s3;
+	char *s3_url;
+	struct store st;
+	/* the event */
+	char rid[128];
+	uint64_t deadline_ms;    /* epoch ms, 0: none */
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+	return sbuf_add(ud, p, size * n) < 0 ? 0 : size * n;
+}
+
+/* A header's value (after `skip` bytes of name and colon), trimmed, into out. */
+static void header_value(const char *p, size_t len, size_t skip, char *out, size_t cap)
+{
+	const char *v = p + skip, *end = p + len;
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+		end--;
+	snprintf(out, cap, "%.*s", (int)(end - v), v);
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+	static const char rid[] = "lambda-runtime-aws-request-id:", dl[] = "lambda-runtime-deadline-ms:";
+	struct rt *r = ud;
+	size_t len = size * n;
+	char num[32];
+	if (len > sizeof(rid) - 1 && !strncasecmp(p, rid, sizeof(rid) - 1)) {
+		header_value(p, len, sizeof(rid) - 1, r->rid, sizeof(r->rid));
+	} else if (len > sizeof(dl) - 1 && !strncasecmp(p, dl, sizeof(dl) - 1)) {
+		header_value(p, len, sizeof(dl) - 1, num, sizeof(num));
+		r->deadline_ms = strtoull(num, NULL, 10);
+	}
+	return len;
+}
+
+/* One request to the Runtime API: its status, or -errno (not reachable). */
+static long request(struct rt *r, const char *method, const char *path, const char *body,
+		    const char *error_type, struct sbuf *resp)
+{
+	char url[1024], hdr[256];
+	struct curl_slist *h = NULL;
+	long status = 0;
+	CURLcode rc;
+
+	snprintf(url, sizeof(url), "%s%s", r->base, path);
+	curl_easy_reset(r->easy);
+	curl_easy_setopt(r->easy, CURLOPT_URL, url);
+	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, resp);
+	if (!strcmp(method, "GET")) {
+		/* next: no timeout, Lambda freezes us between events */
+		curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, on_header);
+		curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
+	} else {
+		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+		curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, 30000L);
+		h = curl_slist_append(h, "Content-Type: application/json");
+		h = h ? curl_slist_append(h, "Expect:") : NULL;
+		if (h && error_type) {
+			snprintf(hdr, sizeof(hdr), "Lambda-Runtime-Function-Error-Type: %s", error_type);
+			h = curl_slist_append(h, hdr);
+		}
+		if (!h)
+			return -ENOMEM;
+		curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, h);
+	}
+	rc = curl_easy_perform(r->easy);
+	curl_slist_free_all(h);
+	if (rc != CURLE_OK)
+		return -ECONNREFUSED;
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	return status;
+}
+
+/* POST {"errorMessage","errorType"} to path. */
+static void post_error(struct rt *r, const char *path, const char *type, const char *msg)
+{
+	struct json j;
+	struct sbuf resp = SBUF_INIT;
+	json_init(&j, 0);
+	json_obj_begin(&j);
+	json_kv_str(&j, "errorMessage", msg);
+	json_kv_str(&j, "errorType", type);
+	json_obj_end(&j);
+	if (!json_error(&j))
+		request(r, "POST", path, j.sb.buf, type, &resp);
+	json_release(&j);
+	sbuf_release(&resp);
+}
+
+static void event_error(struct rt *r, const char *type, const char *msg)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "/invocation/%s/error", r->rid);
+	post_error(r, path, type, msg);
+}
+
+static uint64_t epoch_ms(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+/* The answer: the worker's report with the upload time. */
+static int answer_json(const struct worker_report *w, uint64_t fetch_ms, uint64_t upload_ms,
+		       struct json *j)
+{
+	char hex[GG_HASH_HEX_SIZE];
+	json_obj_begin(j);
+	json_kv_str(j, "thunk", hash_to_hex(&w->thunk, hex));
+	json_kv_bool(j, "ran", w->res.ran);
+	json_kv_int(j, "status", w->res.status);
+	json_kv_int(j, "level", w->res.level);
+	json_key(j, "outputs");
+	json_arr_begin(j);
+	for (size_t i = 0; i < w->res.outputs.n; i++) {
+		const struct cache_output *o = &w->res.outputs.v[i];
+		json_obj_begin(j);
+		json_kv_str(j, "path", o->path);
+		json_kv_str(j, "value", hash_is_set(&o->value) ? hash_to_hex(&o->value, hex) : NULL);
+		json_kv_uint(j, "mode", o->mode);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	json_kv_str(j, "error", w->res.err);
+	json_kv_str(j, "undeclared", w->res.undeclared);
+	json_kv_str(j, "stdout_tail", w->stdout_tail ? w->stdout_tail : "");
+	json_kv_str(j, "stderr_tail", w->stderr_tail ? w->stderr_tail : "");
+	json_key(j, "times_ms");
+	json_obj_begin(j);
+	json_kv_uint(j, "fetch", fetch_ms);
+	json_kv_uint(j, "run", w->run_ms);
+	json_kv_uint(j, "store", w->store_ms);
+	json_kv_uint(j, "upload", upload_ms);
+	json_obj_end(j);
+	json_obj_end(j);
+	return json_error(j);
+}
+
+/* Fetch the thunk and every blob it names into the worker's store. */
+static int fetch(struct rt *r, const struct gg_hash *th, char *err, size_t errlen)
+{
+	struct thunk t = THUNK_INIT;
+	struct gg_hash *hs = NULL;
+	struct s3store_stats stats;
+	size_t n = 0;
+	int ret;
+
+	if ((ret = s3store_pull(r->s3, &r->st, th, 1, NULL, &stats)) < 0 || stats.missing) {
+		errbuf_set(err, errlen, "cannot fetch thunk %s from %s: %s",
+			   hash_to_hex(th, (char[GG_HASH_HEX_SIZE]){ 0 }), s3_client_url(r->s3),
+			   stats.missing ? "not in the bucket" : strerror(-ret));
+		return ret < 0 ? ret : -ENOENT;
+	}
+	if ((ret = store_load_thunk(&r->st, th, &t)) < 0) {
+		errbuf_set(err, errlen, "cannot load thunk %s: %s",
+			   hash_to_hex(th, (char[GG_HASH_HEX_SIZE]){ 0 }), strerror(-ret));
+		return ret;
+	}
+	hs = calloc(1 + t.inputs.n + t.objects.n, sizeof(*hs));
+	if (!hs) {
+		ret = -ENOMEM;
+		goto out_release;
+	}
+	hs[n++] = t.exe.hash;
+	for (size_t i = 0; i < t.inputs.n; i++)
+		hs[n++] = t.inputs.v[i].hash;
+	for (size_t i = 0; i < t.objects.n; i++)
+		hs[n++] = t.objects.v[i].hash;
+	if ((ret = s3store_pull(r->s3, &r->st, hs, n, NULL, &stats)) < 0 || stats.missing) {
+		errbuf_set(err, errlen, "cannot fetch the inputs of thunk %s from %s: %zu missing, %zu failed",
+			   hash_to_hex(th, (char[GG_HASH_HEX_SIZE]){ 0 }), s3_client_url(r->s3),
+			   stats.missing, stats.failed);
+		if (ret >= 0)
+			ret = -ENOENT;
+	}
+out_release:
+	free(hs);
+	thunk_release(&t);
+	return ret;
+}
+
+/* One event, answered (or its error posted). */
+static void event(struct rt *r, const char *body, size_t len)
+{
+	struct lambda_payload p;
+	struct worker_opts wo = { 0 };
+	struct worker_report w;
+	struct s3_opts so = { 0 };
+	struct s3store_stats stats;
+	struct json j;
+	struct sbuf resp = SBUF_INIT;
+	char err[ERR_MAX] = "", *blobs = NULL, path[256], cache[1100], roots[1100];
+	uint64_t t0 = clock_now_ms(), fetch_ms, upload_ms = 0, now;
+	int ret;
+
+	if (lambda_payload_parse(body, len, &p, &blobs) < 0 || !blobs || !*blobs) {
+		event_error(r, "Gg.BadEvent", "the event is not a gg payload with a blobs url");
+		goto out;
+	}
+	if (!r->s3 || strcmp(r->s3_url, blobs)) {
+		s3_client_free(r->s3);
+		free(r->s3_url);
+		r->s3 = NULL;
+		r->s3_url = strdup(blobs);
+		so.url = blobs;
+		if (!r->s3_url || s3_client_new(&so, &r->s3, err, sizeof(err)) < 0) {
+			event_error(r, "Gg.Fetch", err[0] ? err : "out of memory");
+			goto out;
+		}
+	}
+	if (fetch(r, &p.thunk, err, sizeof(err)) < 0) {
+		event_error(r, "Gg.Fetch", err);
+		goto out;
+	}
+	fetch_ms = clock_now_ms() - t0;
+	snprintf(cache, sizeof(cache), "%s/cache", r->work);
+	snprintf(roots, sizeof(roots), "%s/r", r->work);
+	wo.blobs = r->st.dir;
+	wo.cache_dir = cache;
+	wo.root_base = roots;
+	wo.shim = r->o->shim;
+	wo.level = p.level;
+	wo.seed = p.seed;
+	wo.timeout_ms = p.timeout_ms;
+	now = epoch_ms();
+	if (r->deadline_ms) {
+		unsigned margin = r->o->margin_ms ? r->o->margin_ms : 2000;
+		uint64_t left = r->deadline_ms > now + margin ? r->deadline_ms - now - margin : 1;
+		if (!wo.timeout_ms || left < wo.timeout_ms)
+			wo.timeout_ms = (unsigned)(left < UINT32_MAX ? left : UINT32_MAX);
+	}
+	ret = worker_exec(&wo, &p.thunk, &w);
+	(void)ret; /* ran or not, the report says how it went */
+	if (w.res.ran && w.res.status == 0 && w.res.outputs.n) {
+		struct gg_hash *hs = calloc(w.res.outputs.n, sizeof(*hs));
+		size_t n = 0;
+		uint64_t t1 = clock_now_ms();
+		for (size_t i = 0; hs && i < w.res.outputs.n; i++)
+			if (hash_is_set(&w.res.outputs.v[i].value))
+				hs[n++] = w.res.outputs.v[i].value;
+		ret = hs ? s3store_push(r->s3, &r->st, hs, n, NULL, &stats) : -ENOMEM;
+		free(hs);
+		upload_ms = clock_now_ms() - t1;
+		if (ret < 0) {
+			snprintf(err, sizeof(err), "cannot upload the outputs to %s: %zu of %zu failed",
+				 s3_client_url(r->s3), stats.failed, stats.total);
+			event_error(r, "Gg.Upload", err);
+			worker_report_release(&w);
+			goto out;
+		}
+	}
+	json_init(&j, LAMBDA_ANSWER_MAX);
+	if (answer_json(&w, fetch_ms + w.fetch_ms, upload_ms, &j) == 0) {
+		snprintf(path, sizeof(path), "/invocation/%s/response", r->rid);
+		request(r, "POST", path, j.sb.buf, NULL, &resp);
+	} else {
+		event_error(r, "Gg.Answer", "the answer does not fit in Lambda's 6 MB");
+	}
+	json_release(&j);
+	worker_report_release(&w);
+out:
+	sbuf_release(&resp);
+	free(blobs);
+}
+
+int lambda_runtime_run(const struct lambda_runtime_opts *o, char *err, size_t errlen)
+{
+	struct rt r = { .o = o, .st = STORE_INIT };
+	struct sbuf ev = SBUF_INIT;
+	const char *api = o->api ? o->api : getenv("AWS_LAMBDA_RUNTIME_API");
+	char store_dir[1100];
+	unsigned events = 0;
+	int ret;
+
+	if (!api || !*api) {
+		errbuf_set(err, errlen, "AWS_LAMBDA_RUNTIME_API is not set: not running in Lambda");
+		return -EINVAL;
+	}
+	snprintf(r.base, sizeof(r.base), "http://%s/2018-06-01/runtime", api);
+	snprintf(r.work, sizeof(r.work), "%s", o->work ? o->work : "/tmp/gg");
+	snprintf(store_dir, sizeof(store_dir), "%s/store", r.work);
+	if ((ret = http_global_init()) < 0 || !(r.easy = curl_easy_init())) {
+		errbuf_set(err, errlen, "cannot set up libcurl");
+		return -EIO;
+	}
+	if ((ret = ggdir_mkdirs(r.work)) < 0 || (ret = store_init(&r.st, store_dir, STORE_CREATE)) < 0) {
+		errbuf_set(err, errlen, "cannot make the worker's store '%s': %s", store_dir,
+			   strerror(-ret));
+		post_error(&r, "/init/error", "Gg.Init", err);
+		goto out;
+	}
+	for (;;) {
+		long status;
+		sbuf_init(&ev, EVENT_MAX);
+		r.rid[0] = '\0';
+		r.deadline_ms = 0;
+		status = request(&r, "GET", "/invocation/next", NULL, NULL, &ev);
+		if (status < 0 || status != 200 || !r.rid[0]) {
+			errbuf_set(err, errlen, "the runtime API at '%s' %s", api,
+				   status < 0 ? "cannot be reached" : "answered something else than an event");
+			ret = status < 0 ? (int)status : -EPROTO;
+			goto out;
+		}
+		event(&r, ev.buf ? ev.buf : "", ev.len);
+		sbuf_release(&ev);
+		if (o->max_events && ++events >= o->max_events)
+			break;
+	}
+	ret = 0;
+out:
+	sbuf_release(&ev);
+	s3_client_free(r.s3);
+	free(r.s3_url);
+	store_release(&r.st);
+	curl_easy_cleanup(r.easy);
+	return ret;
+}
