@@ -44,34 +44,40 @@ DECL_REAL(pclose);
 
 /* ---- static ELF detection ------------------------------------------------------ */
 
+/*
+ * One ELF class: an executable or a PIE with no PT_INTERP among its first 64
+ * program headers.  A macro, so both classes read the same (no malloc: stack).
+ */
+#define ELF_CLASS_IS_STATIC(name, Ehdr, Phdr)                                                    \
+	static bool name(int fd, const unsigned char *hdr, ssize_t n)                             \
+	{                                                                                         \
+		const Ehdr *eh = (const Ehdr *)hdr;                                               \
+		Phdr ph[64];                                                                      \
+		size_t cnt;                                                                       \
+		if (n < (ssize_t)sizeof(Ehdr))                                                    \
+			return false;                                                             \
+		cnt = eh->e_phnum < 64 ? eh->e_phnum : 64;                                        \
+		if (eh->e_phentsize != sizeof(Phdr) ||                                            \
+		    pread(fd, ph, cnt * sizeof(ph[0]), (off_t)eh->e_phoff) !=                     \
+			    (ssize_t)(cnt * sizeof(ph[0])))                                       \
+			return false;                                                             \
+		for (size_t i = 0; i < cnt; i++)                                                  \
+			if (ph[i].p_type == PT_INTERP)                                            \
+				return false;                                                     \
+		return eh->e_type == ET_EXEC || eh->e_type == ET_DYN;                             \
+	}
+
+ELF_CLASS_IS_STATIC(elf64_is_static, Elf64_Ehdr, Elf64_Phdr)
+ELF_CLASS_IS_STATIC(elf32_is_static, Elf32_Ehdr, Elf32_Phdr)
+
 static bool elf_is_static(int fd, const unsigned char *hdr, ssize_t n)
 {
 	if (n < (ssize_t)sizeof(Elf32_Ehdr) || memcmp(hdr, ELFMAG, SELFMAG))
 		return false;
-	if (hdr[EI_CLASS] == ELFCLASS64 && n >= (ssize_t)sizeof(Elf64_Ehdr)) {
-		const Elf64_Ehdr *eh = (const Elf64_Ehdr *)hdr;
-		Elf64_Phdr ph[64];
-		size_t cnt = eh->e_phnum < 64 ? eh->e_phnum : 64;
-		if (eh->e_phentsize != sizeof(Elf64_Phdr) ||
-		    pread(fd, ph, cnt * sizeof(ph[0]), (off_t)eh->e_phoff) != (ssize_t)(cnt * sizeof(ph[0])))
-			return false;
-		for (size_t i = 0; i < cnt; i++)
-			if (ph[i].p_type == PT_INTERP)
-				return false;
-		return eh->e_type == ET_EXEC || eh->e_type == ET_DYN;
-	}
-	if (hdr[EI_CLASS] == ELFCLASS32) {
-		const Elf32_Ehdr *eh = (const Elf32_Ehdr *)hdr;
-		Elf32_Phdr ph[64];
-		size_t cnt = eh->e_phnum < 64 ? eh->e_phnum : 64;
-		if (eh->e_phentsize != sizeof(Elf32_Phdr) ||
-		    pread(fd, ph, cnt * sizeof(ph[0]), (off_t)eh->e_phoff) != (ssize_t)(cnt * sizeof(ph[0])))
-			return false;
-		for (size_t i = 0; i < cnt; i++)
-			if (ph[i].p_type == PT_INTERP)
-				return false;
-		return eh->e_type == ET_EXEC || eh->e_type == ET_DYN;
-	}
+	if (hdr[EI_CLASS] == ELFCLASS64)
+		return elf64_is_static(fd, hdr, n);
+	if (hdr[EI_CLASS] == ELFCLASS32)
+		return elf32_is_static(fd, hdr, n);
 	return false;
 }
 
@@ -578,26 +584,27 @@ static int exec_path(int fn, const char *file, char *const argv[], char *const e
 	return -1;
 }
 
-GG_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+/* execve, execv, execl, execle: one body, the wrapper's shape (shim.h); fn names
+ * the entry point in the record. */
+static int execve_fn(int fn, const char *path, char *const argv[], char *const envp[])
 {
 	struct shim_call c;
 	if (!shim_enter_proc(&c))
 		return REAL(execve)(path, argv, envp);
-	exec_one(GG_FN_execve, path, argv, envp);
+	exec_one(fn, path, argv, envp);
 	c.err = errno;
 	shim_leave(&c);
 	return -1;
 }
 
+GG_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	return execve_fn(GG_FN_execve, path, argv, envp);
+}
+
 GG_EXPORT int execv(const char *path, char *const argv[])
 {
-	struct shim_call c;
-	if (!shim_enter_proc(&c))
-		return REAL(execve)(path, argv, environ);
-	exec_one(GG_FN_execv, path, argv, environ);
-	c.err = errno;
-	shim_leave(&c);
-	return -1;
+	return execve_fn(GG_FN_execv, path, argv, environ);
 }
 
 DECL_REAL(execvpe);
@@ -642,26 +649,14 @@ GG_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 GG_EXPORT int execl(const char *path, const char *arg, ...)
 {
 	VA_ARGV(arg, argv, (void)0);
-	struct shim_call c;
-	if (!shim_enter_proc(&c))
-		return REAL(execve)(path, argv, environ);
-	exec_one(GG_FN_execl, path, argv, environ);
-	c.err = errno;
-	shim_leave(&c);
-	return -1;
+	return execve_fn(GG_FN_execl, path, argv, environ);
 }
 
 GG_EXPORT int execle(const char *path, const char *arg, ...)
 {
 	char **envp;
 	VA_ARGV(arg, argv, envp = va_arg(ap_, char **));
-	struct shim_call c;
-	if (!shim_enter_proc(&c))
-		return REAL(execve)(path, argv, envp);
-	exec_one(GG_FN_execle, path, argv, envp);
-	c.err = errno;
-	shim_leave(&c);
-	return -1;
+	return execve_fn(GG_FN_execle, path, argv, envp);
 }
 
 GG_EXPORT int execlp(const char *file, const char *arg, ...)
@@ -754,58 +749,53 @@ static void path_lookup(const char *file, char *out)
 	out[0] = '\0';
 }
 
-GG_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
-			  const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+/*
+ * posix_spawn and posix_spawnp (`search`: the file is looked up in PATH): one body,
+ * the wrapper's shape (shim.h).  The executable recorded is the file's absolute
+ * path, or where the PATH lookup finds it (the file as given when it finds none).
+ */
+static int spawn_one(int fn, bool search, pid_t *pid, const char *file,
+		     const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
+		     char *const argv[], char *const envp[])
 {
 	struct shim_call c;
 	char abs[SHIM_PATH_CAP];
 	pid_t child = 0;
 	int ret;
 	if (!shim_enter_proc(&c))
-		return REAL(posix_spawn)(pid, path, fa, attr, argv, envp);
+		return (search ? REAL(posix_spawnp) : REAL(posix_spawn))(pid, file, fa, attr, argv,
+									 envp);
 	if (c.map) {
 		c.err = c.saved_errno;
-		ret = vspawn(GG_FN_posix_spawn, pid, path, false, fa, attr, argv, envp, &c.err);
+		ret = vspawn(fn, pid, file, search, fa, attr, argv, envp, &c.err);
 		shim_leave(&c);
 		return ret;
 	}
 	ENV_FIXUP(envp, env2);
-	ret = REAL(posix_spawn)(&child, path, fa, attr, argv, env2);
+	ret = (search ? REAL(posix_spawnp) : REAL(posix_spawn))(&child, file, fa, attr, argv, env2);
 	c.err = errno;
 	if (pid)
 		*pid = child;
-	shim_abspath(AT_FDCWD, path, abs);
-	rec_spawn(GG_FN_posix_spawn, abs, argv, envp, ret ? -1 : child, ret, fa,
-		  shim_is_static_elf(abs));
+	if (search)
+		path_lookup(file, abs);
+	else
+		shim_abspath(AT_FDCWD, file, abs);
+	rec_spawn(fn, abs[0] || !search ? abs : file, argv, envp, ret ? -1 : child, ret, fa,
+		  abs[0] && shim_is_static_elf(abs));
 	shim_leave(&c);
 	return ret;
+}
+
+GG_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+			  const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	return spawn_one(GG_FN_posix_spawn, false, pid, path, fa, attr, argv, envp);
 }
 
 GG_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
 			   const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	struct shim_call c;
-	char found[PATH_MAX + 1];
-	pid_t child = 0;
-	int ret;
-	if (!shim_enter_proc(&c))
-		return REAL(posix_spawnp)(pid, file, fa, attr, argv, envp);
-	if (c.map) {
-		c.err = c.saved_errno;
-		ret = vspawn(GG_FN_posix_spawnp, pid, file, true, fa, attr, argv, envp, &c.err);
-		shim_leave(&c);
-		return ret;
-	}
-	ENV_FIXUP(envp, env2);
-	ret = REAL(posix_spawnp)(&child, file, fa, attr, argv, env2);
-	c.err = errno;
-	if (pid)
-		*pid = child;
-	path_lookup(file, found);
-	rec_spawn(GG_FN_posix_spawnp, found[0] ? found : file, argv, envp, ret ? -1 : child, ret,
-		  fa, found[0] && shim_is_static_elf(found));
-	shim_leave(&c);
-	return ret;
+	return spawn_one(GG_FN_posix_spawnp, true, pid, file, fa, attr, argv, envp);
 }
 
 /* The status of child pid, as waitpid: the raw syscall, retried on EINTR. */

@@ -50,6 +50,7 @@
 #include "runtime/ir/thunk.h"
 #include "runtime/lib/util.h"
 #include "runtime/store/cache.h"
+#include "runtime/store/thunkpack.h"
 #include "runtime/store/ggdir.h"
 #include "runtime/store/materialize.h"
 #include "runtime/store/statcache.h"
@@ -1152,6 +1153,27 @@ static int wait_and_collect(struct sched *s)
 	return 0;
 }
 
+/*
+ * Write the thunk pack (thunkpack.h) of every thunk of the graph when at least
+ * THUNKPACK_MIN of them are not in the current pack (a new graph, or the first
+ * build), so the next build reads them from one file instead of one file each.
+ * An optimisation: a failure changes nothing but the speed.
+ */
+static void pack_thunks(struct sched *s)
+{
+	struct gg_hash *h;
+	size_t loose = 0;
+
+	for (size_t i = 0; i < s->g->n && loose < THUNKPACK_MIN; i++)
+		loose += !thunkpack_has(s->st.pack, &s->g->nodes[i].hash);
+	if (loose < THUNKPACK_MIN || !(h = malloc(s->g->n * sizeof(*h))))
+		return;
+	for (size_t i = 0; i < s->g->n; i++)
+		h[i] = s->g->nodes[i].hash;
+	(void)thunkpack_write(&s->st, h, s->g->n);
+	free(h);
+}
+
 int build_run(const char *ggdir, struct graph *g, const struct build_opts *opts,
 	      struct build_stats *stats, char *errbuf, size_t errlen)
 {
@@ -1166,6 +1188,7 @@ int build_run(const char *ggdir, struct graph *g, const struct build_opts *opts,
 		failf(&s, ret, "cannot open the store in '%s': %s", ggdir, strerror(-ret));
 		goto out;
 	}
+	(void)store_pack_reopen(&s.st); /* no pack: every thunk from its loose blob */
 	if (statcache_open(&s.sc, ggdir) < 0) {
 		ret = failf(&s, -ENOMEM, "out of memory");
 		goto out;
@@ -1210,6 +1233,8 @@ int build_run(const char *ggdir, struct graph *g, const struct build_opts *opts,
 			emit(&s, BUILD_EV_NOTE, SIZE_MAX, NULL, why, 0);
 	}
 	remote_publish(&s); /* what ran */
+	if (!cancelled(&s))
+		pack_thunks(&s);
 	goto out;
 out_drain:
 	drain_engines(&s);

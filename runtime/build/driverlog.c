@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "runtime/build/driverlog.h"
+#include "runtime/lib/htab.h"
 #include "runtime/lib/util.h"
 
 #define NINJA_LOG ".ninja_log"
@@ -137,71 +138,66 @@ static char *ninja_name(const char *dir, const char *abs)
 	return strdup(abs);
 }
 
-/* ---- a string -> index map (owns its keys) -------------------------------------- */
+/* ---- a string -> index map (owns its keys), on the one hash table (htab.h) ---------- */
 
 struct pmap {
-	char **k;
-	size_t *v;
-	size_t cap, n;
+	struct htab ix;   /* str_hash(key) -> index into e */
+	struct pmap_ent {
+		char *k;
+		size_t v;
+	} *e;
+	size_t n, alloc;
 };
 
-static size_t pmap_slot(const struct pmap *m, const char *k)
+static bool pmap_eq(const void *ctx, uint32_t val, const void *key)
 {
-	size_t i = (size_t)str_hash(k) & (m->cap - 1);
-	while (m->k[i] && strcmp(m->k[i], k))
-		i = (i + 1) & (m->cap - 1);
-	return i;
+	const struct pmap *m = ctx;
+	return !strcmp(m->e[val].k, key);
 }
 
 static bool pmap_get(const struct pmap *m, const char *k, size_t *v)
 {
-	if (!m->cap)
+	uint32_t i = htab_find(&m->ix, str_hash(k), pmap_eq, m, k);
+	if (i == HTAB_NONE)
 		return false;
-	size_t i = pmap_slot(m, k);
-	if (!m->k[i])
-		return false;
-	*v = m->v[i];
+	*v = m->e[i].v;
 	return true;
 }
 
 static int pmap_put(struct pmap *m, const char *k, size_t v)
 {
-	if (2 * (m->n + 1) > m->cap) {
-		struct pmap g = { .cap = m->cap ? 2 * m->cap : 64 };
-		g.k = calloc(g.cap, sizeof(*g.k));
-		g.v = calloc(g.cap, sizeof(*g.v));
-		if (!g.k || !g.v) {
-			free(g.k);
-			free(g.v);
-			return -ENOMEM;
-		}
-		for (size_t i = 0; i < m->cap; i++)
-			if (m->k[i]) {
-				size_t j = pmap_slot(&g, m->k[i]);
-				g.k[j] = m->k[i];
-				g.v[j] = m->v[i];
-			}
-		g.n = m->n;
-		free(m->k);
-		free(m->v);
-		*m = g;
+	uint64_t h = str_hash(k);
+	uint32_t i = htab_find(&m->ix, h, pmap_eq, m, k);
+	int ret;
+
+	if (i != HTAB_NONE) {
+		m->e[i].v = v;
+		return 0;
 	}
-	size_t i = pmap_slot(m, k);
-	if (!m->k[i]) {
-		if (!(m->k[i] = strdup(k)))
+	if (m->n == m->alloc) {
+		size_t na = m->alloc ? 2 * m->alloc : 32;
+		struct pmap_ent *ne = realloc(m->e, na * sizeof(*ne));
+		if (!ne)
 			return -ENOMEM;
-		m->n++;
+		m->e = ne;
+		m->alloc = na;
 	}
-	m->v[i] = v;
+	if (!(m->e[m->n].k = strdup(k)))
+		return -ENOMEM;
+	if ((ret = htab_add(&m->ix, h, (uint32_t)m->n)) < 0) {
+		free(m->e[m->n].k);
+		return ret;
+	}
+	m->e[m->n++].v = v;
 	return 0;
 }
 
 static void pmap_release(struct pmap *m)
 {
-	for (size_t i = 0; i < m->cap; i++)
-		free(m->k[i]);
-	free(m->k);
-	free(m->v);
+	for (size_t i = 0; i < m->n; i++)
+		free(m->e[i].k);
+	free(m->e);
+	htab_release(&m->ix);
 	*m = (struct pmap){ 0 };
 }
 

@@ -8,6 +8,8 @@
  *   gg audit why OUTPUT           the input closure of an output
  *   gg audit rdeps FILE           what would change if FILE changed
  *   gg audit local-only           commands that cannot run remotely, and why
+ *   gg audit remote               local-only commands and those a worker cannot run
+ *                                 (a static executable: no loader to virtualize it)
  *   gg audit compile-commands     compile_commands.json on stdout
  *   gg audit graph                the whole graph for Graphviz, clustered and coloured
  *
@@ -15,6 +17,7 @@
  * --color=never turn colour off); --json gives the same facts for tools.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,6 +154,8 @@ static const char help[] =
 	"  why OUTPUT        the input closure of OUTPUT as a tree (--all: system files too)\n"
 	"  rdeps FILE        every output that would change if FILE changed\n"
 	"  local-only        commands that cannot run remotely, with their reasons\n"
+	"  remote            local-only commands plus those the worker (--engine\n"
+	"                    isolated, Lambda) cannot run: static executables\n"
 	"  compile-commands  compile_commands.json (the form bear writes) on stdout\n"
 	"  graph             the graph for Graphviz: clusters by directory, local-only\n"
 	"                    thunks orange, missing edges red (--no-audit: skip the check)\n\n"
@@ -162,7 +167,7 @@ static const char help[] =
 
 static void parse(int argc, char **argv, struct opts *o)
 {
-	static const char *const verbs[] = { "edges", "system", "why", "rdeps", "local-only",
+	static const char *const verbs[] = { "edges", "system", "why", "rdeps", "local-only", "remote",
 					     "compile-commands", "graph", NULL };
 	memset(o, 0, sizeof(*o));
 	o->color = -1;
@@ -899,6 +904,95 @@ static int do_local(struct audit *a, const struct opts *o)
 	return 0;
 }
 
+/* ---- remote ---------------------------------------------------------------------------------------- */
+
+/*
+ * Node i's exe is an ELF file without an interpreter: the worker's level 3 cannot run
+ * it through the recorded loader, so the shim never sees its paths (issue 11).  A
+ * recorded exe is read from the store, one the build produced from the tree.
+ */
+static bool static_exe(struct audit *a, size_t i)
+{
+	const struct thunk *t;
+	char magic[4];
+	bool elf;
+	int fd;
+
+	if (!a->have_store || !a->have_thunk || !a->have_thunk[i])
+		return false;
+	t = &a->thunks[i];
+	if (t->interp && t->interp[0])
+		return false;
+	fd = t->exe.hash.kind == GG_HASH_VALUE ? store_open(&a->st, &t->exe.hash)
+					       : open(t->exe.path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	elf = read(fd, magic, 4) == 4 && !memcmp(magic, "\x7f" "ELF", 4);
+	close(fd);
+	return elf;
+}
+
+static int do_remote(struct audit *a, const struct opts *o)
+{
+	char (*why)[256];
+	size_t n = 0;
+	int wl = 6, wr = 7;
+	struct json j;
+
+	need(a, AUDIT_NEED_GRAPH);
+	why = xcalloc(a->g.n ? a->g.n : 1, sizeof(*why));
+	for (size_t i = 0; i < a->g.n; i++) {
+		size_t len;
+		if (a->g.nodes[i].local)
+			cli_local_str(a->g.nodes[i].local, why[i], sizeof(why[i]));
+		len = strlen(why[i]);
+		if (static_exe(a, i))
+			snprintf(why[i] + len, sizeof(why[i]) - len, "%sstatic-executable",
+				 len ? ", " : "");
+		if (!why[i][0])
+			continue;
+		n++;
+		wl = (int)strlen(shown(a->g.nodes[i].label)) > wl &&
+				     strlen(shown(a->g.nodes[i].label)) < 50
+			     ? (int)strlen(shown(a->g.nodes[i].label))
+			     : wl;
+		wr = (int)strlen(why[i]) > wr ? (int)strlen(why[i]) : wr;
+	}
+	if (o->json) {
+		json_init(&j, 0);
+		json_obj_begin(&j);
+		json_kv_uint(&j, "thunks", a->g.n);
+		json_kv_uint(&j, "not_remote", n);
+		json_key(&j, "commands");
+		json_arr_begin(&j);
+		for (size_t i = 0; i < a->g.n; i++) {
+			if (!why[i][0])
+				continue;
+			json_obj_begin(&j);
+			hash_json(&j, "thunk", &a->g.nodes[i].hash);
+			json_kv_str(&j, "label", a->g.nodes[i].label);
+			json_kv_str(&j, "command", a->g.nodes[i].command);
+			json_kv_str(&j, "reasons", why[i]);
+			json_obj_end(&j);
+		}
+		json_arr_end(&j);
+		json_obj_end(&j);
+		print_json(&j);
+		free(why);
+		return 0;
+	}
+	printf("gg audit remote: %zu of %zu commands cannot run remotely\n", n, a->g.n);
+	if (n)
+		printf("\n%s%-*s  %-*s  %s%s\n", on(C_BOLD), wl, "output", wr, "reasons", "command",
+		       off());
+	for (size_t i = 0; i < a->g.n; i++)
+		if (why[i][0])
+			printf("%-*s  %s%-*s%s  %s\n", wl, shown(a->g.nodes[i].label), on(C_YELLOW), wr,
+			       why[i], off(), shown(short_cmd(a->g.nodes[i].command, 60)));
+	free(why);
+	return 0;
+}
+
 /* ---- compile-commands ------------------------------------------------------------------------------ */
 
 static int do_cc(struct audit *a, const struct opts *o)
@@ -1020,6 +1114,8 @@ int cmd_audit(int argc, char **argv)
 		status = do_why(&a, &o);
 	else if (!strcmp(o.verb, "rdeps"))
 		status = do_rdeps(&a, &o);
+	else if (!strcmp(o.verb, "remote"))
+		status = do_remote(&a, &o);
 	else if (!strcmp(o.verb, "local-only"))
 		status = do_local(&a, &o);
 	else if (!strcmp(o.verb, "compile-commands"))

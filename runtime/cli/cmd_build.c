@@ -15,6 +15,7 @@
 #include "inferer/merge.h"
 #include "runtime/build/build.h"
 #include "runtime/cli/cmds.h"
+#include "runtime/cli/lambda_meter.h"
 #include "runtime/engine/engines.h"
 #include "runtime/engine/remote_cache.h"
 #include "runtime/store/ggdir.h"
@@ -28,6 +29,8 @@ static volatile sig_atomic_t remote_cancel; /* the S3 client's (s3.h) */
 static const char *remote_url;              /* --remote, else $GG_REMOTE */
 static bool remote_read_only;
 static const char *engine_name = "local"; /* --engine NAME[:PARAMS] */
+static const char *lambda_function;       /* --function NAME (engine lambda) */
+static bool lambda_engine;                /* --engine lambda: lambda_meter.h counts */
 
 static void on_signal(int sig)
 {
@@ -130,6 +133,8 @@ static void observer(void *ctx, const struct build_event *ev)
 	if (ui->tty) {
 		printf("[%zu/%zu] %zu running, %zu cached", ev->done, ev->total, ev->running,
 		       ev->cached);
+		if (lambda_engine)
+			printf(", %zu remote in flight", lambda_meter_in_flight());
 		if (ev->node && ev->kind == BUILD_EV_START)
 			printf("  %s", label);
 	}
@@ -157,7 +162,10 @@ static const char build_help[] =
 	"                       materialized from it; what ran is uploaded at the end\n"
 	"  --remote-read-only   look up only, never upload (untrusted clients)\n"
 	"  --engine NAME[:P]    where thunks run (default local: the sandbox); local-only\n"
-	"                       thunks run on the host in any case\n"
+	"                       thunks run on the host in any case.  lambda: AWS Lambda,\n"
+	"                       blobs in the --remote bucket, endpoint from AWS_REGION\n"
+	"                       or AWS_ENDPOINT_URL_LAMBDA / AWS_ENDPOINT_URL\n"
+	"  --function NAME      the Lambda function (default: $GG_LAMBDA_FUNCTION, else gg)\n"
 	"  --json               a JSON summary at the end\n"
 	"  --quiet              no progress lines\n"
 	"  TARGET               files to build (with what they need); default: all\n";
@@ -222,6 +230,10 @@ static int parse(int argc, char **argv, struct build_opts *o, bool *json, bool *
 			engine_name = argv[++i];
 		} else if (!strncmp(a, "--engine=", 9)) {
 			engine_name = a + 9;
+		} else if (!strcmp(a, "--function") && i + 1 < argc && help == build_help) {
+			lambda_function = argv[++i];
+		} else if (!strncmp(a, "--function=", 11) && help == build_help) {
+			lambda_function = a + 11;
 		} else if (!strcmp(a, "--remote-read-only") && help == build_help) {
 			remote_read_only = true;
 		} else if (a[0] == '-') {
@@ -247,19 +259,6 @@ static int parse(int argc, char **argv, struct build_opts *o, bool *json, bool *
 	return 0;
 }
 
-/* The shim for self-correction, or NULL (then a failing thunk is not re-recorded). */
-static char *shim_path(void)
-{
-	char *shim = NULL;
-	if (cmd_shim_path(&shim) < 0)
-		return NULL;
-	if (access(shim, R_OK) < 0) {
-		free(shim);
-		return NULL;
-	}
-	return shim;
-}
-
 /* Self-correction and local-only runs are recorded under the shim (build.h). */
 static char **record_env(void *ctx, const char *trace_dir)
 {
@@ -283,6 +282,45 @@ static int adopt(void *ctx, struct store *st, struct statcache *sc, struct graph
 	return graph_adopt(st, sc, g, node, trace_dir, outs, err, errlen);
 }
 
+/* The function's memory for the cost estimate: $GG_LAMBDA_MEMORY_MB, else 3008. */
+static unsigned lambda_memory_mb(void)
+{
+	const char *v = getenv("GG_LAMBDA_MEMORY_MB");
+	return v && atoi(v) > 0 ? (unsigned)atoi(v) : 3008;
+}
+
+/* The lambda engine's line of the summary (lambda_meter.h). */
+static void lambda_summary(void)
+{
+	struct lambda_meter_totals t;
+	if (!lambda_meter_totals(&t))
+		return;
+	printf("gg: lambda: %llu thunks run remotely, %llu relaunched, %llu straggler relaunches, "
+	       "%llu throttled; %.1f MB up, %.1f MB down; estimated cost $%.4f "
+	       "(%.1f GB-s at %u MB, an estimate)\n",
+	       (unsigned long long)t.jobs, (unsigned long long)t.st.relaunched,
+	       (unsigned long long)t.st.stragglers, (unsigned long long)t.st.throttled,
+	       (double)t.st.bytes_uploaded / 1e6, (double)t.st.bytes_downloaded / 1e6,
+	       lambda_meter_cost(&t, lambda_memory_mb()),
+	       (double)t.ms / 1000.0 * lambda_memory_mb() / 1024.0, lambda_memory_mb());
+}
+
+static void lambda_json(struct json *j)
+{
+	struct lambda_meter_totals t;
+	if (!lambda_meter_totals(&t))
+		return;
+	json_kv_uint(j, "lambda_jobs", t.jobs);
+	json_kv_uint(j, "lambda_invocations", t.st.invocations);
+	json_kv_uint(j, "lambda_throttled", t.st.throttled);
+	json_kv_uint(j, "lambda_worker_deaths", t.st.worker_deaths);
+	json_kv_uint(j, "lambda_relaunched", t.st.relaunched);
+	json_kv_uint(j, "lambda_stragglers", t.st.stragglers);
+	json_kv_uint(j, "lambda_bytes_up", t.st.bytes_uploaded);
+	json_kv_uint(j, "lambda_bytes_down", t.st.bytes_downloaded);
+	json_kv_uint(j, "lambda_ms", t.ms);
+}
+
 static int run_verb(int argc, char **argv, bool verify, bool hashes)
 {
 	struct build_recorder recorder = { .record_env = record_env, .adopt = adopt };
@@ -293,7 +331,7 @@ static int run_verb(int argc, char **argv, bool verify, bool hashes)
 	const char **targets = NULL;
 	struct gg_hash *force = NULL;
 	bool json = false;
-	char *ggdir = NULL, *graphfile = NULL, *shim, err[PATH_MAX + 512];
+	char *ggdir = NULL, *graphfile = NULL, *shim = NULL, err[PATH_MAX + 512];
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct remote_cache *rc = NULL;
 	size_t remote_published = 0;
@@ -311,11 +349,13 @@ static int run_verb(int argc, char **argv, bool verify, bool hashes)
 	o.verify = ui.verify = verify;
 	if (verify)
 		o.no_cache = true;
-	if (ggdir_find(NULL, &ggdir) < 0)
-		die("no .gg directory here or above (run 'gg record -- make' first)");
+	ggdir = cli_need_ggdir();
 	cmd_load_graph(ggdir, &g);
-	shim = shim_path();
-	if (shim) {
+	/* the shim for self-correction, if there is one (else no thunk is re-recorded) */
+	if (cmd_shim_path(&shim) < 0 || access(shim, R_OK) < 0) {
+		free(shim);
+		shim = NULL;
+	} else {
 		recorder.ctx = shim;
 		o.recorder = &recorder;
 	}
@@ -337,6 +377,18 @@ static int run_verb(int argc, char **argv, bool verify, bool hashes)
 	o.observer_ctx = &ui;
 	if (!verify && (!remote_url || !*remote_url))
 		remote_url = getenv("GG_REMOTE");
+	if (!strcmp(o.engine->name, "lambda")) { /* the engine reads its defaults (lambda.h) */
+		lambda_engine = true;
+		o.engine = lambda_meter_wrap(o.engine);
+		if (remote_url && *remote_url)
+			setenv("GG_REMOTE", remote_url, 1);
+		else if (!o.engine_params || !strstr(o.engine_params, "remote="))
+			die("--engine lambda wants a bucket: --remote s3://BUCKET[/PREFIX] or GG_REMOTE");
+		if (lambda_function && *lambda_function)
+			setenv("GG_LAMBDA_FUNCTION", lambda_function, 1);
+	} else if (lambda_function) {
+		die("--function is for --engine lambda");
+	}
 	if (!verify && remote_url && *remote_url) {
 		if (remote_cache_open(remote_url, ggdir, remote_read_only, &remote_cancel, &rc, err,
 				      sizeof(err)) < 0)
@@ -397,6 +449,8 @@ static int run_verb(int argc, char **argv, bool verify, bool hashes)
 		json_kv_uint(&j, "differs", st.differs);
 		json_kv_uint(&j, "not_compared", st.not_compared);
 		json_kv_int(&j, "sandbox_level", st.level);
+		if (lambda_engine)
+			lambda_json(&j);
 		json_kv_bool(&j, "interrupted", ret == -ECANCELED);
 		json_obj_end(&j);
 		puts(j.sb.buf ? j.sb.buf : "{}");
@@ -415,6 +469,8 @@ static int run_verb(int argc, char **argv, bool verify, bool hashes)
 		printf("gg: %zu thunks: %zu cached, %zu ran, %zu re-recorded, %zu failed, %zu skipped"
 		       " (sandbox level %d)\n", st.total, st.cached, st.ran, st.corrected, st.failed,
 		       st.skipped, st.level);
+		if (lambda_engine)
+			lambda_summary();
 		if (rc)
 			printf("gg: remote %s: %zu of the cached from there, %zu results uploaded%s\n",
 			       remote_cache_url(rc), st.remote_hits, remote_published,

@@ -285,26 +285,20 @@ struct entry_walk {
 	void *ctx;
 };
 
-static void entry_one(void *ctx, int shardfd, const char *name, const struct gg_hash *key,
-		      const struct stat *sb)
+static int entry_one(void *ctx, const struct gg_hash *key, const struct cache_entry *e)
 {
 	struct entry_walk *w = ctx;
-	struct cache_entry e;
-	(void)shardfd;
-	(void)name;
-	(void)sb;
-	if (!key || cache_get(w->ggdir, key, &e) < 0)
-		return; /* a temporary, or an entry that does not parse: a miss for builds too */
-	w->fn(w->ctx, &e);
-	cache_entry_release(&e);
+	(void)key;
+	w->fn(w->ctx, e);
+	return 0;
 }
 
-/* fn for every results-cache entry of ggdir. */
+/* fn for every results-cache entry of ggdir (the log, cache.h). */
 static void walk_cache_entries(const char *ggdir, cache_entry_fn *fn, void *ctx)
 {
 	struct entry_walk w = { ggdir, fn, ctx };
 
-	walk_cache(ggdir, entry_one, &w);
+	cache_foreach(ggdir, entry_one, &w);
 }
 
 struct cache_count {
@@ -318,10 +312,16 @@ static void count_one(void *ctx, int shardfd, const char *name, const struct gg_
 	(void)shardfd;
 	(void)name;
 	(void)sb;
-	if (key)
-		c->entries++;
-	else
-		c->tmp++;
+	if (!key)
+		c->tmp++; /* (old per-file entries are ignored: cache.h) */
+}
+
+static int count_entry(void *ctx, const struct gg_hash *key, const struct cache_entry *e)
+{
+	(void)key;
+	(void)e;
+	((struct cache_count *)ctx)->entries++;
+	return 0;
 }
 
 /*
@@ -391,6 +391,7 @@ static int cache_stats(int argc, char **argv)
 	if ((ret = store_stats(&st, &s)) < 0)
 		die("cannot read the store in '%s': %s", ggdir, strerror(-ret));
 	walk_cache(ggdir, count_one, &cc);
+	cache_foreach(ggdir, count_entry, &cc);
 	sc = statcache_entries(ggdir);
 	count_staging(ggdir, &staging, &staging_dead);
 	if (json) {
@@ -1377,15 +1378,11 @@ static void graph_object(const char *ggdir, char buf[64])
 	snprintf(buf, 64, "graphs/%016llx", (unsigned long long)XXH64(ggdir, strlen(ggdir), 0));
 }
 
-static void key_add(void *ctx, int shardfd, const char *name, const struct gg_hash *key,
-		    const struct stat *sb)
+static int key_add_entry(void *ctx, const struct gg_hash *key, const struct cache_entry *e)
 {
-	struct hset *l = ctx;
-	(void)shardfd;
-	(void)name;
-	(void)sb;
-	if (key)
-		hlist_add(l, key);
+	(void)e;
+	hlist_add(ctx, key);
+	return 0;
 }
 
 static void stats_add(struct s3store_stats *to, const struct s3store_stats *s)
@@ -1471,7 +1468,7 @@ int cmd_push(int argc, char **argv)
 	local_blobs(&st, &hs, &n);
 	ret = s3store_push(c, &st, hs, n, &cb, &s);
 	free(hs);
-	walk_cache(ggdir, key_add, &keys);
+	cache_foreach(ggdir, key_add_entry, &keys);
 	if (ret == 0 && keys.n)
 		ret = s3results_publish(c, ggdir, &st, keys.v, keys.n, &cb, &rs);
 	if (ret == 0) {

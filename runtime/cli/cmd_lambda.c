@@ -23,7 +23,8 @@ static const char lambda_help[] =
 	"(found on this host now), and lib/libggshim.so.  Members are stored, not\n"
 	"compressed.  --list prints the members and where each comes from.\n"
 	"\n"
-	"  --bootstrap FILE   default: ../lambda/bootstrap next to gg (make builds it)\n"
+	"  --bootstrap FILE   default: ../lambda/bootstrap next to gg (make builds it), else\n"
+	"                     ../lib/gg/bootstrap (make install)\n"
 	"  --shim FILE        default: the shim gg records with\n";
 
 static int lambda_package(int argc, char **argv)

@@ -8,11 +8,13 @@
 
 #include "runtime/engine/engines.h"
 #include "runtime/engine/isolated.h"
+#include "runtime/engine/lambda.h"
 
 static const struct engine_ops *const table[] = {
 	&engine_local,
 	&engine_host,
 	&engine_isolated,
+	&engine_lambda,
 };
 
 const struct engine_ops *engines_find(const char *name)

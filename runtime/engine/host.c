@@ -28,11 +28,6 @@
 #include "runtime/ir/thunk.h"
 #include "sandbox/sbx.h"
 
-struct engine {
-	struct store *st;
-	struct pool *pool;
-};
-
 /* The thunk's environment and env_add: the strings are theirs; free() the array. */
 static char **host_env(const struct thunk *th, char *const *add)
 {
@@ -54,53 +49,30 @@ static char **host_env(const struct thunk *th, char *const *add)
 static int host_run(void *ctx, const struct engine_job *job, int cancel_fd,
 		    struct engine_result *res)
 {
-	struct engine *e = ctx;
+	struct store *st = ctx;
 	const struct thunk *th = job->th;
 	struct sbx_plan plan = SBX_PLAN_INIT;
 	struct sbx_result *sr = calloc(1, sizeof(*sr));
 	char **argv = thunk_strv_dup(&th->argv), **envp = host_env(th, job->env_add);
-	char *outs = NULL, *errs = NULL;
+	char *logs[2] = { NULL, NULL };
 	int ret;
 
 	res->status = -1;
-	if (!sr || !argv || !envp || asprintf(&outs, "%s/stdout", job->staging) < 0 ||
-	    asprintf(&errs, "%s/stderr", job->staging) < 0) {
+	if (!sr || !argv || !envp || engine_plan_job(&plan, job, cancel_fd, argv, envp, logs) < 0) {
 		ret = -ENOMEM;
 		goto out;
 	}
 	res->logs = true;
-	plan.path = th->exe.path;
-	plan.argv = argv;
-	plan.envp = envp;
-	plan.cwd = th->cwd && th->cwd[0] ? th->cwd : "/";
-	plan.umask = th->umask;
 	plan.flags = 0;
 	plan.level = SBX_LEVEL_NONE;
 	plan.stdin_fd = 0;
-	plan.stdout_path = outs;
-	plan.stderr_path = errs;
-	plan.timeout_ms = job->timeout_ms;
-	plan.cancel_fd = cancel_fd;
 	ret = sbx_run(&plan, sr);
 	res->ms = sr->wall_ns / 1000000;
-	if (ret < 0) {
-		engine_result_errf(res, "%s", sr->err[0] ? sr->err : strerror(-ret));
-		goto out;
-	}
-	res->ran = true;
-	res->status = sr->exited ? sr->status : 128 + sr->signal;
-	if (sr->timed_out)
-		engine_result_errf(res, "timed out after %u ms", job->timeout_ms);
-	if (res->status == 0 && !res->err &&
-	    engine_store_outputs(e->st, "", th, job->outputs_optional, res) < 0) {
-		cache_entry_release(&res->outputs);
-		if (!res->err)
-			engine_result_errf(res, "cannot collect the outputs");
-		res->status = 1;
-	}
+	if ((ret = engine_result_sbx(res, ret, sr, job->timeout_ms)) == 0)
+		engine_finish_outputs(st, "", th, job->outputs_optional, res);
 out:
-	free(outs);
-	free(errs);
+	free(logs[0]);
+	free(logs[1]);
 	free(argv);
 	free(envp);
 	free(sr);
@@ -110,53 +82,7 @@ out:
 static int host_create(const struct engine_config *cfg, struct engine **out, char *err,
 		       size_t errlen)
 {
-	struct engine *e = calloc(1, sizeof(*e));
-	int ret;
-
-	if (!e) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	e->st = cfg->st;
-	if ((ret = pool_create(cfg->slots, host_run, e, &e->pool, err, errlen)) < 0) {
-		free(e);
-		return ret;
-	}
-	*out = e;
-	return 0;
-}
-
-static void host_free(struct engine *e)
-{
-	if (!e)
-		return;
-	pool_free(e->pool);
-	free(e);
-}
-
-static bool host_can_start_more(struct engine *e)
-{
-	return pool_can_start_more(e->pool);
-}
-
-static int host_start(struct engine *e, const struct engine_job *job, struct engine_result *res)
-{
-	return pool_start(e->pool, job, res);
-}
-
-static int host_fd(struct engine *e)
-{
-	return pool_fd(e->pool);
-}
-
-static int host_collect(struct engine *e, struct engine_done *done, size_t max)
-{
-	return pool_collect(e->pool, done, max);
-}
-
-static void host_abort(struct engine *e)
-{
-	pool_abort(e->pool);
+	return pool_engine_create(cfg, host_run, out, err, errlen);
 }
 
 static int host_level(struct engine *e, char *why, size_t whylen)
@@ -169,11 +95,6 @@ static int host_level(struct engine *e, char *why, size_t whylen)
 const struct engine_ops engine_host = {
 	.name = "host",
 	.create = host_create,
-	.free = host_free,
-	.can_start_more = host_can_start_more,
-	.start = host_start,
-	.fd = host_fd,
-	.collect = host_collect,
-	.abort = host_abort,
+	POOL_ENGINE_OPS,
 	.level = host_level,
 };

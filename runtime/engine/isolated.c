@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "runtime/engine/isolated.h"
+#include "runtime/engine/mounts.h"
 #include "runtime/engine/package.h"
 #include "runtime/engine/pool.h"
 #include "runtime/engine/worker.h"
@@ -28,6 +30,20 @@ struct engine {
 	struct package pkg;
 	char **pkg_dst;       /* "/var/task/<name>" of each package file */
 	int logfd;            /* log=FILE: one JSON line per job (O_APPEND), or -1 */
+	/*
+	 * The worker's /tmp/gg, shared by every job as a warm Lambda environment reuses
+	 * its /tmp: <ggdir>/isolated/gg, holding the input cache (cache/, worker.h) and
+	 * the jobs' roots (r/), bound read-write into each job's root (one mount: R's
+	 * hard links to the cache stay on one file system).  Before a job the engine
+	 * adopts the blobs it needs from the local store into the cache (wcache_adopt:
+	 * hard links, the store verified them when it wrote them), so the worker finds
+	 * them all there and only the thunk and its symbolic links' targets are bound
+	 * under /tmp/blobs.
+	 */
+	char *shared;         /* <ggdir>/isolated/gg (owned) */
+	struct wcache cache;  /* <shared>/cache, adopt only (under lock) */
+	pthread_mutex_t lock;
+	bool lock_init;
 };
 
 /* One line per job that reported, written with one write(2) (O_APPEND: whole lines). */
@@ -56,30 +72,30 @@ static void log_job(struct engine *e, const struct engine_job *job, const char *
 	sbuf_release(&out);
 }
 
-struct blob_mounts {
-	struct sbx_mount *v;
-	size_t n, alloc;
-	struct strset seen;
-	struct strlist owned;
-};
+/* Bind blob h of the store at /tmp/blobs/blobs/ab/cdef...[.t] (once). */
+static int mount_blob(struct engine *e, struct mounts *m, const struct gg_hash *h);
 
-static int push_mount(struct blob_mounts *m, enum sbx_mount_kind kind, const char *src,
-		      const char *dst)
+/*
+ * Input `in` of the portable thunk where the worker will find it: a file adopted into
+ * the shared cache (nothing to bind; a failed adoption falls back to a bind), a
+ * symbolic link's target bound (the worker reads it from the source store).
+ */
+static int provide_input(struct engine *e, struct mounts *m, const struct thunk_input *in)
 {
-	if (m->n == m->alloc) {
-		size_t na = m->alloc ? m->alloc * 2 : 256;
-		struct sbx_mount *nv = realloc(m->v, na * sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
-		m->v = nv;
-		m->alloc = na;
-	}
-	m->v[m->n++] = (struct sbx_mount){ .kind = kind, .src = src, .dst = dst };
-	return 0;
+	char src[PATH_MAX];
+	int ret;
+
+	if (S_ISLNK(in->mode) || in->hash.kind != GG_HASH_VALUE)
+		return mount_blob(e, m, &in->hash);
+	if ((ret = store_path(e->st, &in->hash, src, sizeof(src))) < 0)
+		return ret;
+	pthread_mutex_lock(&e->lock);
+	ret = wcache_adopt(&e->cache, src, &in->hash, in->mode & 0111, NULL);
+	pthread_mutex_unlock(&e->lock);
+	return ret == 0 ? 0 : mount_blob(e, m, &in->hash);
 }
 
-/* Bind blob h of the store at /tmp/blobs/blobs/ab/cdef...[.t] (once). */
-static int mount_blob(struct engine *e, struct blob_mounts *m, const struct gg_hash *h)
+static int mount_blob(struct engine *e, struct mounts *m, const struct gg_hash *h)
 {
 	char hex[2 * GG_HASH_LEN + 1], dst[128], src[PATH_MAX];
 	const char *d, *s;
@@ -90,17 +106,13 @@ static int mount_blob(struct engine *e, struct blob_mounts *m, const struct gg_h
 	hash_digest_hex(h, hex);
 	snprintf(dst, sizeof(dst), "/tmp/blobs/blobs/%.2s/%s%s", hex, hex + 2,
 		 h->kind == GG_HASH_THUNK ? ".t" : "");
-	if (strset_has(&m->seen, dst))
+	if (strset_has(&m->dsts, dst))
 		return 0;
 	if ((ret = store_path(e->st, h, src, sizeof(src))) < 0)
 		return ret;
-	if (strlist_push(&m->owned, dst) < 0 || strlist_push(&m->owned, src) < 0)
+	if (!(d = mounts_keep(m, dst)) || !(s = mounts_keep(m, src)))
 		return -ENOMEM;
-	d = m->owned.v[m->owned.n - 2];
-	s = m->owned.v[m->owned.n - 1];
-	if ((ret = strset_add(&m->seen, d)) < 0)
-		return ret;
-	return push_mount(m, SBX_MOUNT_RO, s, d);
+	return mounts_add(m, SBX_MOUNT_RO, s, d);
 }
 
 /* The outputs the worker stored under <staging>/tmp/out, into the store. */
@@ -162,7 +174,7 @@ static int isolated_run(void *ctx, const struct engine_job *job, int cancel_fd,
 			struct engine_result *res)
 {
 	struct engine *e = ctx;
-	struct blob_mounts m = { 0 };
+	struct mounts m = MOUNTS_INIT;
 	struct sbx_plan plan = SBX_PLAN_INIT;
 	struct sbx_result *sr = calloc(1, sizeof(*sr));
 	struct worker_report rep = { 0 };
@@ -171,9 +183,13 @@ static int isolated_run(void *ctx, const struct engine_job *job, int cancel_fd,
 	struct sbuf report = SBUF_INIT;
 	char err[PATH_MAX + 256] = "", hex[GG_HASH_HEX_SIZE];
 	char tmp[PATH_MAX], path[PATH_MAX + 32], rpath[PATH_MAX + 16], wpath[PATH_MAX + 16];
+	static unsigned jobs;
+	char rbase[64], rhost[PATH_MAX + 64];
 	char *buf = NULL, *argv[] = { (char *)PACKAGE_ROOT "/bootstrap", (char *)"worker",
 				      (char *)"exec", hex, (char *)"--blobs", (char *)"/tmp/blobs",
-				      (char *)"--out", (char *)"/tmp/out", (char *)"--msgpack", NULL };
+				      (char *)"--out", (char *)"/tmp/out", (char *)"--cache",
+				      (char *)"/tmp/gg/cache", (char *)"--root-base", rbase,
+				      (char *)"--msgpack", NULL };
 	char *envp[] = { NULL };
 	uint64_t t0 = clock_now_ms();
 	size_t len;
@@ -181,6 +197,11 @@ static int isolated_run(void *ctx, const struct engine_job *job, int cancel_fd,
 
 	res->status = -1;
 	thunk_init(&port);
+	/* this job's roots: /tmp/gg/r/<pid>-<n>, removed afterwards even if the worker
+	 * was killed before it could */
+	snprintf(rbase, sizeof(rbase), "/tmp/gg/r/%d-%u", (int)getpid(),
+		 __atomic_add_fetch(&jobs, 1, __ATOMIC_RELAXED));
+	snprintf(rhost, sizeof(rhost), "%s/r/%s", e->shared, rbase + strlen("/tmp/gg/r/"));
 	if (!sr) {
 		ret = -ENOMEM;
 		goto out;
@@ -219,18 +240,19 @@ static int isolated_run(void *ctx, const struct engine_job *job, int cancel_fd,
 		}
 		store_release(&outst);
 	}
-	if ((ret = push_mount(&m, SBX_MOUNT_RW, tmp, "/tmp")) < 0)
+	if ((ret = mounts_add(&m, SBX_MOUNT_RW, tmp, "/tmp")) < 0 ||
+	    (ret = mounts_add(&m, SBX_MOUNT_RW, e->shared, "/tmp/gg")) < 0)
 		goto out;
 	for (size_t i = 0; i < e->pkg.n; i++)
-		if ((ret = push_mount(&m, SBX_MOUNT_RO, e->pkg.v[i].src, e->pkg_dst[i])) < 0)
+		if ((ret = mounts_add(&m, SBX_MOUNT_RO, e->pkg.v[i].src, e->pkg_dst[i])) < 0)
 			goto out;
-	if ((ret = mount_blob(e, &m, &ph)) < 0 || (ret = mount_blob(e, &m, &port.exe.hash)) < 0)
+	if ((ret = mount_blob(e, &m, &ph)) < 0 || (ret = provide_input(e, &m, &port.exe)) < 0)
 		goto out_blob;
 	for (size_t i = 0; i < port.objects.n; i++)
-		if ((ret = mount_blob(e, &m, &port.objects.v[i].hash)) < 0)
+		if ((ret = provide_input(e, &m, &port.objects.v[i])) < 0)
 			goto out_blob;
 	for (size_t i = 0; i < port.inputs.n; i++)
-		if ((ret = mount_blob(e, &m, &port.inputs.v[i].hash)) < 0)
+		if ((ret = provide_input(e, &m, &port.inputs.v[i])) < 0)
 			goto out_blob;
 	/* 3. the worker */
 	snprintf(rpath, sizeof(rpath), "%s/report", job->staging);
@@ -299,12 +321,11 @@ static int isolated_run(void *ctx, const struct engine_job *job, int cancel_fd,
 out_blob:
 	engine_result_errf(res, "cannot bind the thunk's blobs: %s", strerror(-ret));
 out:
+	rm_rf(rhost);
 	worker_report_release(&rep);
 	sbuf_release(&report);
 	free(buf);
-	free(m.v);
-	strset_release(&m.seen);
-	strlist_release(&m.owned);
+	mounts_release(&m);
 	thunk_release(&port);
 	free(sr);
 	return ret;
@@ -349,6 +370,26 @@ static int isolated_create(const struct engine_config *cfg, struct engine **out,
 		}
 		free(log);
 	}
+	if (!cfg->ggdir || asprintf(&e->shared, "%s/isolated/gg", cfg->ggdir) < 0) {
+		e->shared = NULL;
+		snprintf(err, errlen, "the isolated engine needs the .gg directory");
+		ret = -EINVAL;
+		goto out_free;
+	}
+	{
+		char cdir[PATH_MAX + 16];
+		snprintf(cdir, sizeof(cdir), "%s/cache", e->shared);
+		if ((ret = wcache_open(&e->cache, cdir, 0)) < 0) {
+			snprintf(err, errlen, "cannot open the input cache '%s': %s", cdir,
+				 strerror(-ret));
+			goto out_free;
+		}
+	}
+	if ((ret = -pthread_mutex_init(&e->lock, NULL)) < 0) {
+		snprintf(err, errlen, "cannot make a lock: %s", strerror(-ret));
+		goto out_free;
+	}
+	e->lock_init = true;
 	sbx_probe(&caps);
 	if (!caps.userns) {
 		snprintf(err, errlen, "the isolated engine needs namespaces (level 1): %s", caps.why);
@@ -399,6 +440,10 @@ static void isolated_free(struct engine *e)
 		free(e->pkg_dst[i]);
 	free(e->pkg_dst);
 	package_release(&e->pkg);
+	wcache_close(&e->cache);
+	if (e->lock_init)
+		pthread_mutex_destroy(&e->lock);
+	free(e->shared);
 	free(e);
 }
 

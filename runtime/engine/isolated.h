@@ -8,11 +8,19 @@
  *   1. the job's thunk made portable (worker_portable: references become the
  *      contents the tree holds now, symbolic links followed on this host) and
  *      stored, as T';
- *   2. a sandbox (sbx.h, level 1, required) whose root holds nothing but
+ *   2. the blobs T' names adopted into the engine's input cache (wcache_adopt: hard
+ *      links from the store, which verified them when it wrote them; the executables,
+ *      0555 in the cache, copied once), as a warm Lambda environment keeps its /tmp;
+ *      then a sandbox (sbx.h, level 1, required) whose root holds nothing but
  *        /var/task/...    the package's files, read-only (bootstrap, lib/)
- *        /tmp             <staging>/tmp, writable: the worker's cache and root R
- *        /tmp/blobs/...   T' and every blob it names, read-only, bound one by one
- *                         from the store (nothing is copied)
+ *        /tmp             <staging>/tmp, writable
+ *        /tmp/gg          <ggdir>/isolated/gg, writable, shared by every job: the
+ *                         worker's input cache (cache/) and the job's roots (r/<pid>-<n>,
+ *                         removed by the engine after the job),
+ *                         one file system, so R's inputs are hard links
+ *        /tmp/blobs/...   T', the targets of its symbolic links and any blob that
+ *                         could not be adopted, read-only, bound one by one from
+ *                         the store (nothing is copied)
  *        /tmp/out         where the worker stores the outputs
  *        /dev, /proc      minimal
  *      no /usr, /lib, /etc of the host; new namespaces and seccomp filters are
@@ -26,7 +34,7 @@
  * The result's level is the worker's (3), never the sandbox's around it.
  *
  * Parameters (--engine isolated:KEY=VALUE,...): bootstrap=FILE (default
- * ../lambda/bootstrap next to gg), shim=FILE (default: the shim gg records with).
+ * ../lambda/bootstrap next to gg, else ../lib/gg/bootstrap), shim=FILE (default: the shim gg records with).
  * Errors as engine.h; create() fails (-EPERM) where namespaces are not available.
  */
 #ifndef GG_ENGINE_ISOLATED_H

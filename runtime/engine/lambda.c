@@ -33,6 +33,7 @@
 #include "runtime/engine/lambda_proto.h"
 #include "runtime/engine/s3.h"
 #include "runtime/engine/sigv4.h"
+#include "runtime/engine/worker.h"
 #include "runtime/ir/thunk.h"
 #include "runtime/lib/util.h"
 #include "runtime/store/store.h"
@@ -686,7 +687,12 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
 		free(err);
 		goto out_free;
 	}
-	if ((status == 401 || status == 403 || status == 404) && !e->fatal) {
+	if (status == 401 || status == 403 || status == 404) {
+		if (e->fatal) { /* said once by the first job: the others end unrun */
+			free(err);
+			complete(e, j, -ECANCELED, NULL);
+			goto out_free;
+		}
 		e->fatal = status_errno(status);
 		e->fatal_msg = err ? strdup(err) : NULL;
 	}
@@ -1067,6 +1073,8 @@ static int lambda_start(struct engine *e, const struct engine_job *job, struct e
 	char *enc = NULL, err[ERR_MAX] = "";
 	size_t enclen;
 	struct ljob *j;
+	struct thunk port;
+	const struct thunk *th = job->th;
 	int ret;
 
 	if (e->aborted)
@@ -1078,23 +1086,38 @@ static int lambda_start(struct engine *e, const struct engine_job *job, struct e
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return -ENOMEM;
+	thunk_init(&port);
 	j->tag = job->tag;
 	j->res = res;
 	j->timeout_ms = job->timeout_ms;
-	/* The thunk blob the payload names.  job->th is canonical (the builder's,
-	 * decoded or built canonical), so encoding it in place changes nothing. */
+	/* The thunk blob the payload names.  With a bucket, the portable copy
+	 * (worker.h): references to other thunks' outputs become the values the tree
+	 * holds now (the builder materialized them), symlink targets and locale files
+	 * become inputs, every blob lands in the local store.  Without one (stand-ins),
+	 * job->th as it is: canonical, so encoding it in place changes nothing. */
 	live_add(e, j);
 	e->njobs++;
 	j->state = L_INVOKE;
-	if ((ret = thunk_encode((struct thunk *)job->th, &enc, &enclen)) < 0 ||
+	if (e->s3) {
+		char perr[ERR_MAX] = "";
+		if ((ret = worker_portable(e->st, job->th, NULL, NULL, &port, perr,
+					   sizeof(perr))) < 0) {
+			snprintf(err, sizeof(err), "cannot make the thunk portable for lambda: %s",
+				 perr[0] ? perr : strerror(-ret));
+			goto out_fail;
+		}
+		th = &port;
+	}
+	if ((ret = thunk_encode((struct thunk *)th, &enc, &enclen)) < 0 ||
 	    (ret = store_put_buf(e->st, GG_HASH_THUNK, enc, enclen, &j->thunk)) < 0) {
 		snprintf(err, sizeof(err), "cannot store the thunk for lambda: %s", strerror(-ret));
 		goto out_fail;
 	}
 	free(enc);
 	enc = NULL;
-	if (e->s3 && (ret = job_blobs(e, j, job->th, err, sizeof(err))) < 0)
+	if (e->s3 && (ret = job_blobs(e, j, th, err, sizeof(err))) < 0)
 		goto out_fail;
+	thunk_release(&port);
 	pl.thunk = j->thunk;
 	if ((ret = lambda_payload_write(&pl, &sb)) < 0)
 		goto out_fail;
@@ -1116,6 +1139,7 @@ static int lambda_start(struct engine *e, const struct engine_job *job, struct e
 	return 0;
 out_fail:
 	/* accepted, and complete at once: the completion carries the reason */
+	thunk_release(&port);
 	sbuf_release(&sb);
 	free(enc);
 	complete(e, j, ret, err[0] ? strdup(err) : NULL);

@@ -52,8 +52,10 @@
  *       403, 404, 413, other 4xx the job fails with the service's message, naming
  *                                the function, the endpoint and the key id; 403
  *                                and 404 are the configuration's fault: every later
- *                                start() fails at once with the same message, so the
- *                                user sees one clear line
+ *                                start() fails at once with the same message, and
+ *                                jobs already in flight that meet it again complete
+ *                                with -ECANCELED (not run, no message), so the user
+ *                                sees one clear line
  *   - stragglers: a job in INVOKE for longer than the threshold above gets a second
  *     invocation (at most one, and at most slots/10 duplicates at once); the first
  *     answer that is a valid result wins, the other transfer is dropped.  An

@@ -182,7 +182,13 @@ int package_default_bootstrap(char **out)
 		return -errno;
 	exe[n] = '\0';
 	*strrchr(exe, '/') = '\0';
-	return asprintf(out, "%s/../lambda/bootstrap", exe) < 0 ? -ENOMEM : 0;
+	/* the build tree's $(BUILD)/lambda/bootstrap, else make install's lib/gg/bootstrap */
+	if (asprintf(out, "%s/../lambda/bootstrap", exe) < 0)
+		return -ENOMEM;
+	if (access(*out, X_OK) == 0)
+		return 0;
+	free(*out);
+	return asprintf(out, "%s/../lib/gg/bootstrap", exe) < 0 ? (*out = NULL, -ENOMEM) : 0;
 }
 
 int package_default_shim(char **out)

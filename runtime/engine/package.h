@@ -61,7 +61,8 @@ void package_release(struct package *p);
 int package_zip(const struct package *p, const char *zip, uint64_t *bytes, char *err,
 		size_t errlen);
 
-/* The default bootstrap next to a gg binary: <dir of exe>/../lambda/bootstrap (malloc'd). */
+/* The default bootstrap next to a gg binary (malloc'd): <dir of exe>/../lambda/bootstrap
+ * (the build tree) if it is there, else <dir of exe>/../lib/gg/bootstrap (make install). */
 int package_default_bootstrap(char **out);
 /* The default shim: $GG_SHIM_LIB, else <dir of exe>/../lib/libggshim.so (malloc'd). */
 int package_default_shim(char **out);

@@ -17,6 +17,7 @@
 #include "runtime/engine/pool.h"
 #include "runtime/ir/thunk.h"
 #include "runtime/store/store.h"
+#include "sandbox/sbx.h"
 
 struct pool_item {
 	struct engine_job job;
@@ -287,4 +288,115 @@ int engine_store_outputs(struct store *st, const char *root, const struct thunk 
 		res->outputs.n++;
 	}
 	return 0;
+}
+
+int engine_plan_job(struct sbx_plan *plan, const struct engine_job *job, int cancel_fd,
+		    char *const *argv, char *const *envp, char *logs[2])
+{
+	const struct thunk *th = job->th;
+
+	if (asprintf(&logs[0], "%s/stdout", job->staging) < 0) {
+		logs[0] = NULL;
+		return -ENOMEM;
+	}
+	if (asprintf(&logs[1], "%s/stderr", job->staging) < 0) {
+		logs[1] = NULL;
+		return -ENOMEM;
+	}
+	plan->path = th->exe.path;
+	plan->argv = argv;
+	plan->envp = envp;
+	plan->cwd = th->cwd && th->cwd[0] ? th->cwd : "/";
+	plan->umask = th->umask;
+	plan->stdout_path = logs[0];
+	plan->stderr_path = logs[1];
+	plan->timeout_ms = job->timeout_ms;
+	plan->cancel_fd = cancel_fd;
+	return 0;
+}
+
+void engine_finish_outputs(struct store *st, const char *root, const struct thunk *th,
+			   bool optional, struct engine_result *res)
+{
+	if (res->status != 0 || res->err || engine_store_outputs(st, root, th, optional, res) == 0)
+		return;
+	cache_entry_release(&res->outputs);
+	if (!res->err)
+		engine_result_errf(res, "cannot collect the outputs");
+	res->status = 1;
+}
+
+int engine_result_sbx(struct engine_result *res, int ret, const struct sbx_result *sr,
+		      unsigned timeout_ms)
+{
+	if (sr->undeclared[0])
+		res->undeclared = strdup(sr->undeclared);
+	if (sr->denied[0])
+		res->denied = strdup(sr->denied);
+	if (ret < 0) {
+		engine_result_errf(res, "%s", sr->err[0] ? sr->err : strerror(-ret));
+		return ret;
+	}
+	res->ran = true;
+	res->status = sr->exited ? sr->status : 128 + sr->signal;
+	if (sr->timed_out)
+		engine_result_errf(res, "timed out after %u ms", timeout_ms);
+	return 0;
+}
+
+/* ---- engines that are a pool ---------------------------------------------------- */
+
+struct engine {
+	struct pool *pool;
+};
+
+int pool_engine_create(const struct engine_config *cfg, pool_run_fn *run, struct engine **out,
+		       char *err, size_t errlen)
+{
+	struct engine *e = calloc(1, sizeof(*e));
+	int ret;
+
+	if (!e) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if ((ret = pool_create(cfg->slots, run, cfg->st, &e->pool, err, errlen)) < 0) {
+		free(e);
+		return ret;
+	}
+	*out = e;
+	return 0;
+}
+
+void pool_engine_free(struct engine *e)
+{
+	if (!e)
+		return;
+	pool_free(e->pool);
+	free(e);
+}
+
+bool pool_engine_can_start_more(struct engine *e)
+{
+	return pool_can_start_more(e->pool);
+}
+
+int pool_engine_start(struct engine *e, const struct engine_job *job, struct engine_result *res)
+{
+	return pool_start(e->pool, job, res);
+}
+
+int pool_engine_fd(struct engine *e)
+{
+	return pool_fd(e->pool);
+}
+
+int pool_engine_collect(struct engine *e, struct engine_done *done, size_t max)
+{
+	return pool_collect(e->pool, done, max);
+}
+
+void pool_engine_abort(struct engine *e)
+{
+	pool_abort(e->pool);
 }

@@ -30,6 +30,9 @@
 
 #include "runtime/engine/engine.h"
 
+struct sbx_plan;
+struct sbx_result;
+
 struct pool;
 
 /* One job, in a worker thread: 0 when the command ran (res says how), or -errno. */
@@ -46,6 +49,54 @@ int pool_start(struct pool *p, const struct engine_job *job, struct engine_resul
 int pool_fd(struct pool *p);
 int pool_collect(struct pool *p, struct engine_done *done, size_t max);
 void pool_abort(struct pool *p);
+
+/*
+ * Engines that are a pool and nothing more (local, host): engine.h's operations on
+ * a struct engine made by pool_engine_create, whose run() gets cfg->st as its ctx.
+ * POOL_ENGINE_OPS puts them into an engine_ops; only create and level are the
+ * engine's.
+ */
+int pool_engine_create(const struct engine_config *cfg, pool_run_fn *run, struct engine **out,
+		       char *err, size_t errlen);
+void pool_engine_free(struct engine *e);
+bool pool_engine_can_start_more(struct engine *e);
+int pool_engine_start(struct engine *e, const struct engine_job *job, struct engine_result *res);
+int pool_engine_fd(struct engine *e);
+int pool_engine_collect(struct engine *e, struct engine_done *done, size_t max);
+void pool_engine_abort(struct engine *e);
+#define POOL_ENGINE_OPS                                                                         \
+	.free = pool_engine_free, .can_start_more = pool_engine_can_start_more,                \
+	.start = pool_engine_start, .fd = pool_engine_fd, .collect = pool_engine_collect,       \
+	.abort = pool_engine_abort
+
+/*
+ * The sbx plan every pool engine's job starts from (local, host): the thunk's
+ * executable, argv and envp as given, the thunk's cwd ("/" when none) and umask,
+ * standard output and error into <staging>/stdout and <staging>/stderr (logs[0],
+ * logs[1]: malloc'd, the caller frees them, also on failure), the job's timeout and
+ * cancel_fd.  0 or -ENOMEM.
+ */
+int engine_plan_job(struct sbx_plan *plan, const struct engine_job *job, int cancel_fd,
+		    char *const *argv, char *const *envp, char *logs[2]);
+
+/*
+ * What sbx_run returned (ret) and said (sr), in res: ret < 0 (the command could not
+ * run) becomes res->err (sbx's message, else strerror(-ret)) and is returned; else
+ * the command ran (res->ran), res->status is its exit status or 128 + the signal,
+ * res->err says "timed out after <timeout_ms> ms" if it was killed for that, and
+ * 0 is returned.  The supervisor's first undeclared and denied paths are copied
+ * either way.  res->level and res->ms are the caller's.
+ */
+int engine_result_sbx(struct engine_result *res, int ret, const struct sbx_result *sr,
+		      unsigned timeout_ms);
+
+/*
+ * The end of a run that exited 0 without error (else nothing): its outputs stored
+ * as engine_store_outputs does; when that fails, res holds no outputs, res->err
+ * says why ("cannot collect the outputs" at least) and res->status is 1.
+ */
+void engine_finish_outputs(struct store *st, const char *root, const struct thunk *th,
+			   bool optional, struct engine_result *res);
 
 /*
  * Store the thunk's declared outputs, found at root + path (root "" : in the tree;

@@ -15,9 +15,10 @@
  * item is finished when it has a result and no transfer of it remains; the batch
  * is done when every item is.
  *
- * The loop: libcurl's socket interface (curl_multi_socket_action) over one epoll set,
- * so a wakeup costs the ready sockets, not every transfer; connections stay in the
- * multi handle's pool between requests and batches (keep-alive).
+ * The loop: http.h's, libcurl's socket interface (curl_multi_socket_action) over one
+ * epoll set with libcurl's timer in it, so a wakeup costs the ready sockets, not every
+ * transfer; connections stay in the multi handle's pool between requests and batches
+ * (keep-alive).
  *
  * Bodies: uploads are read with pread() at (offset + position) from the item's
  * file, so parts and retries need no shared file position; downloads go into a
@@ -30,13 +31,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
+#include <poll.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "runtime/engine/aws_config.h"
+#include "runtime/engine/http.h"
 #include "runtime/engine/s3.h"
 #include "runtime/engine/sigv4.h"
 #include "runtime/store/store.h"
@@ -55,9 +57,7 @@ struct s3_client {
 	struct aws_endpoint ep;
 	char *display;   /* s3://bucket[/prefix] */
 	char *ca_file, *ca_path;
-	CURLM *multi;
-	int epfd;          /* the sockets libcurl wants watched (CURLMOPT_SOCKETFUNCTION) */
-	uint64_t timer_at; /* when libcurl wants CURL_SOCKET_TIMEOUT (ms, clock_now_ms); or max */
+	struct http_loop *loop; /* the multi handle, its sockets and timer (http.h) */
 	unsigned max_conns;
 	struct s3_retry_policy retry;
 	uint64_t mp_threshold, part_size;
@@ -156,53 +156,6 @@ static uint64_t next_rand(struct s3_client *c)
 
 /* ---- the client --------------------------------------------------------------- */
 
-/*
- * The event loop: libcurl says which sockets to watch and when to call it back
- * (curl_multi_socket_action), so each wakeup touches only the sockets that are
- * ready instead of every transfer (curl_multi_perform polls them all).
- */
-static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
-{
-	struct s3_client *c = userp;
-	struct epoll_event ev = { .data.fd = s };
-	int op = socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-	(void)e;
-	if (what == CURL_POLL_REMOVE) {
-		epoll_ctl(c->epfd, EPOLL_CTL_DEL, s, NULL); /* may be closed already */
-		return 0;
-	}
-	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
-	/* socketp: set (to c) while the socket is in the epoll set; libcurl forgets it on
-	 * REMOVE.  A closed fd leaves the set by itself, so both operations may miss. */
-	if (epoll_ctl(c->epfd, op, s, &ev) < 0) {
-		op = op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-		if (epoll_ctl(c->epfd, op, s, &ev) < 0)
-			return -1;
-	}
-	if (!socketp)
-		curl_multi_assign(c->multi, s, c);
-	return 0;
-}
-
-static int on_timer(CURLM *m, long timeout_ms, void *userp)
-{
-	struct s3_client *c = userp;
-	(void)m;
-	c->timer_at = timeout_ms < 0 ? UINT64_MAX : clock_now_ms() + (uint64_t)timeout_ms;
-	return 0;
-}
-
-static int curl_global(void)
-{
-	static int done;
-	if (!done) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-			return -EIO;
-		done = 1;
-	}
-	return 0;
-}
-
 int s3_client_new(const struct s3_opts *o, struct s3_client **out, char *err, size_t errlen)
 {
 	struct s3_client *c;
@@ -212,7 +165,6 @@ int s3_client_new(const struct s3_opts *o, struct s3_client **out, char *err, si
 	*out = NULL;
 	if (!(c = calloc(1, sizeof(*c))))
 		return -ENOMEM;
-	c->epfd = -1;
 	c->cfg = (struct aws_config)AWS_CONFIG_INIT;
 	c->url = (struct aws_s3_url)AWS_S3_URL_INIT;
 	c->ep = (struct aws_endpoint)AWS_ENDPOINT_INIT;
@@ -251,24 +203,13 @@ int s3_client_new(const struct s3_opts *o, struct s3_client **out, char *err, si
 	if (getrandom(&c->rnd, sizeof(c->rnd), GRND_NONBLOCK) != (ssize_t)sizeof(c->rnd))
 		c->rnd = clock_now_ms() ^ ((uint64_t)getpid() << 32);
 	c->rnd |= 1;
-	if ((c->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "epoll_create1: %s", strerror(-ret));
+	if ((ret = http_loop_new(c->max_conns, &c->loop)) < 0) {
+		if (ret == -EIO)
+			snprintf(err, errlen, "cannot initialise libcurl");
+		else
+			snprintf(err, errlen, "cannot make the transfer loop: %s", strerror(-ret));
 		goto out_free;
 	}
-	if ((ret = curl_global()) < 0 || !(c->multi = curl_multi_init())) {
-		snprintf(err, errlen, "cannot initialise libcurl");
-		ret = -EIO;
-		goto out_free;
-	}
-	c->timer_at = UINT64_MAX;
-	curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-	curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
-	curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-	curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
-	curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)c->max_conns);
-	curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)c->max_conns);
-	curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)c->max_conns);
 	*out = c;
 	return 0;
 
@@ -284,10 +225,7 @@ void s3_client_free(struct s3_client *c)
 	for (size_t i = 0; i < c->npool; i++)
 		curl_easy_cleanup(c->pool[i]);
 	free(c->pool);
-	if (c->multi)
-		curl_multi_cleanup(c->multi);
-	if (c->epfd >= 0)
-		close(c->epfd);
+	http_loop_free(c->loop);
 	aws_endpoint_release(&c->ep);
 	aws_s3_url_release(&c->url);
 	aws_config_release(&c->cfg);
@@ -300,7 +238,7 @@ void s3_client_free(struct s3_client *c)
 const char *s3_client_bucket(const struct s3_client *c) { return c->url.bucket; }
 const char *s3_client_prefix(const struct s3_client *c) { return c->url.prefix; }
 const char *s3_client_url(const struct s3_client *c) { return c->display; }
-int s3_client_fd(const struct s3_client *c) { return c->epfd; }
+int s3_client_fd(const struct s3_client *c) { return http_loop_fd(c->loop); }
 
 /* ---- batches: queuing --------------------------------------------------------- */
 
@@ -336,7 +274,7 @@ static void item_release(struct item *it)
 static void xfer_free(struct s3_client *c, struct xfer *x)
 {
 	if (x->easy) {
-		curl_multi_remove_handle(c->multi, x->easy);
+		http_loop_remove(c->loop, x->easy);
 		curl_easy_reset(x->easy);
 		if (c->npool < c->max_conns) {
 			CURL **p = realloc(c->pool, (c->npool + 1) * sizeof(*p));
@@ -955,7 +893,7 @@ static int start_xfer(struct s3_batch *b, struct xfer *x)
 		curl_easy_setopt(e, CURLOPT_SEEKDATA, x);
 		curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->len);
 	}
-	if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
+	if (http_loop_add(c->loop, e) < 0) {
 		ret = -EIO;
 		goto out;
 	}
@@ -1004,7 +942,7 @@ static void xfer_detach(struct s3_batch *b, struct xfer *x)
 	x->next = NULL;
 	if (!x->easy)
 		return;
-	curl_multi_remove_handle(b->c->multi, x->easy);
+	http_loop_remove(b->c->loop, x->easy);
 	if (x->aprev)
 		x->aprev->anext = x->anext;
 	else
@@ -1506,39 +1444,22 @@ static void apply_cancel(struct s3_batch *b, int level)
 	}
 }
 
-/* Hand finished transfers to xfer_finished. */
-static void collect_done(struct s3_batch *b)
+/* A finished transfer (http_loop_run's callback), to xfer_finished. */
+static void on_done(void *ctx, CURL *easy, CURLcode rc)
 {
-	CURLMsg *m;
-	int left;
-	while ((m = curl_multi_info_read(b->c->multi, &left))) {
-		struct xfer *x = NULL;
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-		if (x)
-			xfer_finished(b, x, m->data.result);
-	}
-}
-
-/* Run libcurl's timeout work if it is due. */
-static int run_timer(struct s3_client *c)
-{
-	int running;
-	if (c->timer_at > clock_now_ms())
-		return 0;
-	c->timer_at = UINT64_MAX;
-	return curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running) == CURLM_OK
-		       ? 0 : -EIO;
+	struct xfer *x = NULL;
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+	if (x)
+		xfer_finished(ctx, x, rc);
 }
 
 long s3_batch_step(struct s3_batch *b, int timeout_ms)
 {
 	struct s3_client *c = b->c;
-	struct epoll_event ev[64];
+	struct pollfd pfd = { .fd = http_loop_fd(c->loop), .events = POLLIN };
 	uint64_t wait = timeout_ms < 0 || timeout_ms > POLL_MS ? POLL_MS : (uint64_t)timeout_ms;
 	uint64_t now;
-	int n, running;
+	int n;
 
 	if (!b->started)
 		batch_start(b);
@@ -1547,35 +1468,25 @@ long s3_batch_step(struct s3_batch *b, int timeout_ms)
 		apply_cancel(b, b->cancel_seen);
 	}
 	start_ready(b);
-	if (run_timer(c) < 0)
+	if (http_loop_run(c->loop, on_done, b) < 0)
 		return -EIO;
-	collect_done(b);
 	start_ready(b);
 	if (!b->unfinished)
 		return 0;
 	if (!b->active && !b->ready && !b->delayed)
 		return -EPROTO; /* unfinished items and nothing to run: never wait forever */
+	/* libcurl's timeouts arm the loop's timer: its descriptor wakes us for them */
 	now = clock_now_ms();
-	if (c->timer_at != UINT64_MAX)
-		wait = c->timer_at <= now ? 0 : c->timer_at - now < wait ? c->timer_at - now : wait;
 	for (struct xfer *x = b->delayed; x; x = x->next)
 		if (x->not_before <= now)
 			wait = 0;
 		else if (x->not_before - now < wait)
 			wait = x->not_before - now;
 	do
-		n = epoll_wait(c->epfd, ev, (int)ARRAY_SIZE(ev), (int)wait);
+		n = poll(&pfd, 1, (int)wait);
 	while (n < 0 && errno == EINTR && !(c->cancel && *c->cancel > b->cancel_seen));
-	for (int i = 0; i < n; i++) {
-		int what = ((ev[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
-			   ((ev[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
-			   ((ev[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
-		if (curl_multi_socket_action(c->multi, ev[i].data.fd, what, &running) != CURLM_OK)
-			return -EIO;
-	}
-	if (run_timer(c) < 0)
+	if (http_loop_run(c->loop, on_done, b) < 0)
 		return -EIO;
-	collect_done(b);
 	start_ready(b);
 	return (long)b->unfinished;
 }

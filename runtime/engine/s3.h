@@ -90,9 +90,10 @@ const char *s3_client_bucket(const struct s3_client *c);
 const char *s3_client_prefix(const struct s3_client *c); /* "" for none */
 /* "s3://BUCKET[/PREFIX]", for messages. */
 const char *s3_client_url(const struct s3_client *c);
-/* The client's epoll descriptor (readable when one of its transfers' sockets is):
- * an engine that steps batches with s3_batch_step(b, 0) watches it in its own
- * poll set.  Its retry backoffs and libcurl's timeouts are not visible there. */
+/* The client's descriptor (http.h's loop: readable when one of its transfers'
+ * sockets is, or libcurl's next timeout is due): an engine that steps batches
+ * with s3_batch_step(b, 0) watches it in its own poll set.  Its retry backoffs
+ * are not visible there. */
 int s3_client_fd(const struct s3_client *c);
 
 /*

@@ -14,16 +14,6 @@
 #include "runtime/store/store.h"
 #include "runtime/lib/util.h"
 
-/* <dir>/cache/ab/cdef... of a key (cache.h's layout). */
-static int entry_path(const char *dir, const struct gg_hash *key, char *buf, size_t size)
-{
-	char hex[2 * GG_HASH_LEN + 1];
-	int n;
-	hash_digest_hex(key, hex);
-	n = snprintf(buf, size, "%s/cache/%.2s/%s", dir, hex, hex + 2);
-	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
-}
-
 /* "results/T..." */
 static void entry_name(const struct gg_hash *key, char buf[GG_HASH_HEX_SIZE + 16])
 {
@@ -77,17 +67,15 @@ int s3results_fetch(struct s3_client *c, const char *ggdir, struct store *st,
 {
 	struct s3_batch *b = NULL;
 	struct hvec blobs = { 0 };
-	char *stage = NULL, path[PATH_MAX], dest[PATH_MAX], name[GG_HASH_HEX_SIZE + 16];
+	struct cache_entry *ents = NULL;
+	char name[GG_HASH_HEX_SIZE + 16];
 	bool *parsed = NULL;
 	int ret = 0;
 
 	memset(out, 0, sizeof(*out));
 	out->asked = n;
-	if (asprintf(&stage, "%s/tmp/s3results-%ld", ggdir, (long)getpid()) < 0) {
-		stage = NULL;
-		return -ENOMEM;
-	}
-	if (!(b = s3_batch_new(c)) || !(parsed = calloc(n ? n : 1, sizeof(*parsed)))) {
+	if (!(b = s3_batch_new(c)) || !(parsed = calloc(n ? n : 1, sizeof(*parsed))) ||
+	    !(ents = calloc(n ? n : 1, sizeof(*ents)))) {
 		ret = -ENOMEM;
 		goto out_free;
 	}
@@ -108,12 +96,11 @@ int s3results_fetch(struct s3_client *c, const char *ggdir, struct store *st,
 		goto out_free;
 	if ((ret = run(b, cb)) < 0)
 		goto out_free;
-	/* Stage each entry in a private cache directory, where cache_get parses it. */
+	/* Parse each entry, kept until its blobs are here. */
 	for (size_t k = 0; k < s3_batch_count(b); k++) {
 		const struct s3_result *r = s3_batch_result(b, k);
 		size_t i = (uintptr_t)s3_batch_udata(b, k);
-		struct cache_entry e;
-		char *slash;
+		struct cache_entry *e = &ents[i];
 		if (r->err == -ENOENT)
 			continue; /* a miss */
 		if (r->err) {
@@ -121,26 +108,13 @@ int s3results_fetch(struct s3_client *c, const char *ggdir, struct store *st,
 			ret = ret ?: r->err;
 			continue;
 		}
-		if (entry_path(stage, &keys[i], path, sizeof(path)) < 0)
-			continue;
-		slash = strrchr(path, '/');
-		*slash = '\0';
-		if ((ret = ggdir_mkdirs(path)) < 0)
-			goto out_free;
-		*slash = '/';
-		if (file_write_atomic(path, r->body, r->len, false) < 0)
-			continue;
-		if (cache_get(stage, &keys[i], &e) < 0) {
+		if (cache_entry_decode(r->body, r->len, e) < 0) {
 			report(cb, &keys[i], -EBADMSG, "a results entry in the bucket does not parse");
-			unlink(path);
 			continue;
 		}
-		for (size_t o = 0; o < e.n; o++)
-			if ((ret = hvec_add(&blobs, &e.v[o].value)) < 0) {
-				cache_entry_release(&e);
+		for (size_t o = 0; o < e->n; o++)
+			if ((ret = hvec_add(&blobs, &e->v[o].value)) < 0)
 				goto out_free;
-			}
-		cache_entry_release(&e);
 		parsed[i] = true;
 	}
 	/* Their outputs, then each entry whose outputs are all here goes into place. */
@@ -152,40 +126,22 @@ int s3results_fetch(struct s3_client *c, const char *ggdir, struct store *st,
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct cache_entry e;
 		bool all = true;
-		char *slash;
 		if (!parsed[i])
 			continue;
-		entry_path(stage, &keys[i], path, sizeof(path));
-		if (cache_get(stage, &keys[i], &e) < 0)
+		for (size_t o = 0; o < ents[i].n && all; o++)
+			all = !hash_is_set(&ents[i].v[o].value) || store_has(st, &ents[i].v[o].value);
+		if (!all || cache_put(ggdir, &keys[i], &ents[i]) < 0)
 			continue;
-		for (size_t o = 0; o < e.n && all; o++)
-			all = !hash_is_set(&e.v[o].value) || store_has(st, &e.v[o].value);
-		cache_entry_release(&e);
-		if (!all || entry_path(ggdir, &keys[i], dest, sizeof(dest)) < 0) {
-			unlink(path);
-			continue;
-		}
-		slash = strrchr(dest, '/');
-		*slash = '\0';
-		if (ggdir_mkdirs(dest) < 0) {
-			unlink(path);
-			continue;
-		}
-		*slash = '/';
-		if (rename(path, dest) < 0) {
-			unlink(path);
-			continue;
-		}
 		out->hits++;
 		if (hit)
 			hit[i] = true;
 	}
 out_free:
-	if (stage)
-		rm_rf(stage);
-	free(stage);
+	if (ents)
+		for (size_t i = 0; i < n; i++)
+			cache_entry_release(&ents[i]);
+	free(ents);
 	free(parsed);
 	free(blobs.v);
 	s3_batch_free(b);
@@ -198,7 +154,7 @@ int s3results_publish(struct s3_client *c, const char *ggdir, struct store *st,
 {
 	struct hvec blobs = { 0 }, have = { 0 };
 	struct s3_batch *b = NULL;
-	char path[PATH_MAX], name[GG_HASH_HEX_SIZE + 16];
+	char name[GG_HASH_HEX_SIZE + 16];
 	int ret = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -223,14 +179,19 @@ int s3results_publish(struct s3_client *c, const char *ggdir, struct store *st,
 		goto out_free;
 	}
 	for (size_t i = 0; i < have.n; i++) {
-		struct sbuf sb;
+		struct cache_entry e;
+		char *body;
+		size_t blen;
 		long idx;
-		if (entry_path(ggdir, &have.v[i], path, sizeof(path)) < 0 ||
-		    file_read_all(path, &sb, S3RESULTS_ENTRY_MAX) < 0)
+		if (cache_get(ggdir, &have.v[i], &e) < 0)
 			continue; /* gone meanwhile */
+		ret = cache_entry_encode(&e, &body, &blen);
+		cache_entry_release(&e);
+		if (ret < 0)
+			goto out_free;
 		entry_name(&have.v[i], name);
-		idx = s3_batch_put_buf(b, name, sb.buf ? sb.buf : "", sb.len);
-		sbuf_release(&sb);
+		idx = s3_batch_put_buf(b, name, body, blen);
+		free(body);
 		if (idx < 0) {
 			ret = (int)idx;
 			goto out_free;

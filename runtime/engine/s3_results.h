@@ -6,7 +6,7 @@
  *
  *     <printed hash>              a blob (s3_store.h)
  *     results/<printed key>       a results-cache entry: the bytes of the local entry
- *                                 file <ggdir>/cache/ab/cdef... (cache.h: the msgpack
+ *                                 (cache.h's entry format, cache_entry_encode: the msgpack
  *                                 array ["ggcache", CACHE_VERSION, outputs]), key
  *                                 printed as 'T' + 32 hex digits
  *

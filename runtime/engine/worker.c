@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime/engine/mounts.h"
+#include "runtime/engine/pool.h"
 #include "runtime/engine/worker.h"
 #include "runtime/lib/json.h"
 #include "runtime/lib/util.h"
@@ -165,11 +167,31 @@ static int entry_path(const struct wcache *c, const struct gg_hash *h, bool exec
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
-int wcache_fetch(struct wcache *c, const struct store *src, const struct gg_hash *h,
-		 bool exec, char *path, size_t cap, struct wcache_stats *stats)
+/*
+ * Copy `in` into the cache entry `path` through a temporary and a rename, with the
+ * entry's mode, verified against `want` when it is given (the size into *size).
+ */
+static int install_copy(struct wcache *c, int in, const char *path, bool exec,
+			const struct gg_hash *want, uint64_t *size)
 {
 	static unsigned counter;
 	char tmp[PATH_MAX];
+	int ret;
+
+	snprintf(tmp, sizeof(tmp), "%s/.tmp-%d-%u", c->dir, (int)getpid(),
+		 __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
+	if ((ret = copy_verified(in, tmp, exec ? 0555 : 0444, want, size)) < 0)
+		return ret;
+	if (rename(tmp, path) < 0) {
+		ret = -errno;
+		unlink(tmp);
+	}
+	return ret;
+}
+
+int wcache_fetch(struct wcache *c, const struct store *src, const struct gg_hash *h,
+		 bool exec, char *path, size_t cap, struct wcache_stats *stats)
+{
 	uint64_t size = 0;
 	struct stat sb;
 	int in, ret;
@@ -187,18 +209,51 @@ int wcache_fetch(struct wcache *c, const struct store *src, const struct gg_hash
 	in = store_open(src, h);
 	if (in < 0)
 		return in;
-	snprintf(tmp, sizeof(tmp), "%s/.tmp-%d-%u", c->dir, (int)getpid(),
-		 __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
-	ret = copy_verified(in, tmp, exec ? 0555 : 0444, h, &size);
+	ret = install_copy(c, in, path, exec, h, &size);
 	close(in);
 	if (ret < 0)
 		return ret;
-	if (rename(tmp, path) < 0) {
-		ret = -errno;
-		unlink(tmp);
-		return ret;
-	}
 	touch(c, path);
+	c->bytes += size;
+	if (stats) {
+		stats->misses++;
+		stats->fetched_bytes += size;
+	}
+	return 0;
+}
+
+int wcache_adopt(struct wcache *c, const char *file, const struct gg_hash *h, bool exec,
+		 struct wcache_stats *stats)
+{
+	char path[PATH_MAX];
+	uint64_t size = 0;
+	struct stat sb;
+	int in, ret;
+
+	if (h->kind != GG_HASH_VALUE)
+		return -EINVAL;
+	if ((ret = entry_path(c, h, exec, path, sizeof(path))) < 0)
+		return ret;
+	if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode))
+		return 0;
+	if (lstat(file, &sb) < 0)
+		return -errno;
+	if (!S_ISREG(sb.st_mode))
+		return -EINVAL;
+	if ((sb.st_mode & 07777) == (exec ? 0555 : 0444)) {
+		/* the entry's mode already: the same inode, nothing copied */
+		if (link(file, path) < 0 && errno != EEXIST)
+			return -errno;
+		size = (uint64_t)sb.st_size;
+		goto out_count;
+	}
+	if ((in = open(file, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	ret = install_copy(c, in, path, exec, NULL, &size);
+	close(in);
+	if (ret < 0)
+		return ret;
+out_count:
 	c->bytes += size;
 	if (stats) {
 		stats->misses++;
@@ -338,22 +393,6 @@ static int r_parent(int rootfd, const char *path, const char **name)
 	return r_opendir(rootfd, dir, true);
 }
 
-static bool sorted_has(const struct thunk_strv *v, const char *s)
-{
-	size_t lo = 0, hi = v->n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int d = strcmp(v->v[mid], s);
-		if (!d)
-			return true;
-		if (d < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
-}
-
 struct job {
 	const struct worker_opts *o;
 	struct worker_report *rep;
@@ -417,7 +456,7 @@ static int place(struct job *j, const struct thunk_input *in)
 			     hash_to_hex(&in->hash, (char[GG_HASH_HEX_SIZE]){ 0 }), strerror(-ret));
 			goto out;
 		}
-		if (sorted_has(&j->th.outputs, in->path)) {
+		if (mounts_is_output(&j->th, in->path)) {
 			/* rewritten in place (ar r, ranlib): a writable copy of its own */
 			int fd = open(cpath, O_RDONLY | O_CLOEXEC), w;
 			uint64_t size;
@@ -551,59 +590,11 @@ static int make_root(struct job *j)
 
 /* ---- running ------------------------------------------------------------------- */
 
-struct mounts {
-	struct sbx_mount *v;
-	size_t n, alloc;
-	struct strset dsts;
-	struct strlist owned;
-};
-
-static const char *keep_str(struct mounts *m, const char *s)
-{
-	if (strlist_push(&m->owned, s) < 0 || !m->owned.n)
-		return NULL;
-	return m->owned.v[m->owned.n - 1];
-}
-
-static int add_mount(struct mounts *m, enum sbx_mount_kind kind, const char *src, const char *dst)
-{
-	int r = strset_add(&m->dsts, dst);
-	if (r <= 0)
-		return r;
-	if (m->n == m->alloc) {
-		size_t na = m->alloc ? m->alloc * 2 : 256;
-		struct sbx_mount *nv = realloc(m->v, na * sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
-		m->v = nv;
-		m->alloc = na;
-	}
-	m->v[m->n++] = (struct sbx_mount){ .kind = kind, .src = src, .dst = dst };
-	return 0;
-}
-
-static bool under_any(const struct mounts *m, const char *dir)
-{
-	size_t dl = strlen(dir);
-	for (size_t i = 0; i < m->n; i++)
-		if (!strncmp(m->v[i].dst, dir, dl) && (m->v[i].dst[dl] == '/' || !m->v[i].dst[dl]))
-			return true;
-	return false;
-}
-
+/* Below a path declared absent or bound from R (not made), nothing of the host's. */
 static bool absent_ancestor(const struct mounts *m, const char *path)
 {
-	char buf[PATH_MAX];
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *slash = strrchr(buf, '/'); slash && slash != buf; slash = strrchr(buf, '/')) {
-		*slash = '\0';
-		if (strset_has(&m->dsts, buf))
-			for (size_t i = 0; i < m->n; i++)
-				if (!strcmp(m->v[i].dst, buf))
-					return m->v[i].kind != SBX_MOUNT_DIR &&
-					       m->v[i].kind != SBX_MOUNT_RW;
-	}
-	return false;
+	int k = mounts_ancestor_kind(m, path);
+	return k >= 0 && k != SBX_MOUNT_DIR && k != SBX_MOUNT_RW;
 }
 
 /* Level 1: the thunk's files bound from R at their recorded paths. */
@@ -623,14 +614,14 @@ static int plan_level1(struct job *j, struct mounts *m)
 		memcpy(dir, th->outputs.v[i], (size_t)(slash - th->outputs.v[i]));
 		dir[slash - th->outputs.v[i]] = '\0';
 		snprintf(src, sizeof(src), "%s%s", j->root, dir);
-		if (!(d = keep_str(m, dir)) || !(s = keep_str(m, src)))
+		if (!(d = mounts_keep(m, dir)) || !(s = mounts_keep(m, src)))
 			return -ENOMEM;
-		if ((ret = add_mount(m, SBX_MOUNT_RW, s, d)) < 0)
+		if ((ret = mounts_add(m, SBX_MOUNT_RW, s, d)) < 0)
 			return ret;
 	}
 	for (size_t i = 0; i < j->n_inputs; i++) {
 		const struct thunk_input *in = j->inputs[i];
-		if (sorted_has(&th->outputs, in->path))
+		if (mounts_is_output(th, in->path))
 			continue; /* its copy is in a writable output directory */
 		if (S_ISLNK(in->mode)) {
 			char target[PATH_MAX];
@@ -639,14 +630,14 @@ static int plan_level1(struct job *j, struct mounts *m)
 			if ((n = readlink(src, target, sizeof(target) - 1)) < 0)
 				return -errno;
 			target[n] = '\0';
-			if (!(s = keep_str(m, target)))
+			if (!(s = mounts_keep(m, target)))
 				return -ENOMEM;
-			ret = add_mount(m, SBX_MOUNT_SYMLINK, s, in->path);
+			ret = mounts_add(m, SBX_MOUNT_SYMLINK, s, in->path);
 		} else {
 			snprintf(src, sizeof(src), "%s%s", j->root, in->path);
-			if (!(s = keep_str(m, src)))
+			if (!(s = mounts_keep(m, src)))
 				return -ENOMEM;
-			ret = add_mount(m, SBX_MOUNT_RO, s, in->path);
+			ret = mounts_add(m, SBX_MOUNT_RO, s, in->path);
 		}
 		if (ret < 0)
 			return ret;
@@ -654,11 +645,11 @@ static int plan_level1(struct job *j, struct mounts *m)
 	for (size_t i = 0; i < th->missing.n; i++) {
 		if (strset_has(&m->dsts, th->missing.v[i]) || absent_ancestor(m, th->missing.v[i]))
 			continue;
-		if ((ret = add_mount(m, SBX_MOUNT_ABSENT, NULL, th->missing.v[i])) < 0)
+		if ((ret = mounts_add(m, SBX_MOUNT_ABSENT, NULL, th->missing.v[i])) < 0)
 			return ret;
 	}
-	if (th->cwd && th->cwd[0] && !under_any(m, th->cwd) &&
-	    (ret = add_mount(m, SBX_MOUNT_DIR, NULL, th->cwd)) < 0)
+	if (th->cwd && th->cwd[0] && !mounts_under(m, th->cwd) &&
+	    (ret = mounts_add(m, SBX_MOUNT_DIR, NULL, th->cwd)) < 0)
 		return ret;
 	return 0;
 }
@@ -711,49 +702,6 @@ static char *read_tail(const char *path)
 	}
 	buf[n] = '\0';
 	return buf;
-}
-
-static int store_outputs(struct job *j)
-{
-	const struct thunk *th = &j->th;
-	struct engine_result *res = &j->rep->res;
-
-	res->outputs.v = calloc(th->outputs.n + 1, sizeof(*res->outputs.v));
-	if (!res->outputs.v)
-		return -ENOMEM;
-	for (size_t i = 0; i < th->outputs.n; i++) {
-		struct cache_output *o = &res->outputs.v[i];
-		char path[PATH_MAX * 2];
-		struct stat sb;
-		int ret;
-
-		snprintf(path, sizeof(path), "%s%s", j->root, th->outputs.v[i]);
-		if (lstat(path, &sb) < 0) {
-			errf(j, "the command did not produce '%s'", th->outputs.v[i]);
-			return -ENOENT;
-		}
-		if (S_ISLNK(sb.st_mode)) {
-			char target[PATH_MAX];
-			ssize_t n = readlink(path, target, sizeof(target));
-			if (n < 0)
-				return -errno;
-			ret = store_put_buf(&j->out, GG_HASH_VALUE, target, (size_t)n, &o->value);
-		} else if (S_ISREG(sb.st_mode)) {
-			ret = store_put_file(&j->out, path, &o->value, NULL);
-		} else {
-			errf(j, "output '%s' is not a file", th->outputs.v[i]);
-			return -EINVAL;
-		}
-		if (ret < 0) {
-			errf(j, "cannot store output '%s': %s", th->outputs.v[i], strerror(-ret));
-			return ret;
-		}
-		if (!(o->path = strdup(th->outputs.v[i])))
-			return -ENOMEM;
-		o->mode = sb.st_mode;
-		res->outputs.n = i + 1;
-	}
-	return 0;
 }
 
 /* Open a store at dir: a directory holding blobs/, or blobs/ itself. */
@@ -818,7 +766,7 @@ static int run(struct job *j, int level)
 		plan.level = SBX_LEVEL_NS;
 	} else {
 		const char *vcwd = th->cwd && th->cwd[0] ? th->cwd : "/";
-		size_t cap = th->argv.n + 16;
+		size_t cap = th->argv.n + VEXEC_ARGV_EXTRA; /* argc + what vexec_plan adds */
 		if (!j->o->shim || !j->o->shim[0]) {
 			errf(j, "level 3 needs the shim library (libggshim.so)");
 			ret = -ENOENT;
@@ -865,18 +813,7 @@ static int run(struct job *j, int level)
 	}
 	ret = sbx_run(&plan, sr);
 	res->level = sr->level ? sr->level : level;
-	if (sr->undeclared[0])
-		res->undeclared = strdup(sr->undeclared);
-	if (sr->denied[0])
-		res->denied = strdup(sr->denied);
-	if (ret < 0) {
-		errf(j, "%s", sr->err[0] ? sr->err : strerror(-ret));
-		goto out;
-	}
-	res->ran = true;
-	res->status = sr->exited ? sr->status : 128 + sr->signal;
-	if (sr->timed_out)
-		errf(j, "timed out after %u ms", j->o->timeout_ms);
+	ret = engine_result_sbx(res, ret, sr, j->o->timeout_ms);
 out:
 	for (size_t i = 0; i < ARRAY_SIZE(add); i++)
 		free(add[i]);
@@ -887,9 +824,7 @@ out:
 	free(env);
 	free(envz);
 	free(argv);
-	free(m.v);
-	strset_release(&m.dsts);
-	strlist_release(&m.owned);
+	mounts_release(&m);
 	free(sr);
 	return ret;
 }
@@ -995,7 +930,8 @@ int worker_exec(const struct worker_opts *o, const struct gg_hash *h,
 		snprintf(p, sizeof(p), "%s/stderr", j->jobdir);
 		rep->stderr_tail = read_tail(p);
 	}
-	if (ret == 0 && rep->res.ran && rep->res.status == 0 && store_outputs(j) < 0) {
+	if (ret == 0 && rep->res.ran && rep->res.status == 0 &&
+	    engine_store_outputs(&j->out, j->root, &j->th, false, &rep->res) < 0) {
 		cache_entry_release(&rep->res.outputs);
 		if (!rep->res.err)
 			errf(j, "cannot collect the outputs");
@@ -1385,34 +1321,14 @@ static int add_dir_files(struct store *st, struct thunk *out, struct strset *hav
  */
 static int add_locales(struct store *st, struct thunk *out, struct strset *have)
 {
-	int ret;
+	char dirs[2][PATH_MAX];
+	int ret, n;
 
 	for (size_t i = 0; i < out->env.n; i++) {
-		const char *e = out->env.v[i], *v = strchr(e, '='), *dot;
-		char dir[PATH_MAX], norm[256];
-		size_t n;
-
-		if (!v || !(!strncmp(e, "LANG=", 5) || !strncmp(e, "LC_", 3)))
-			continue;
-		v++;
-		if (!*v || !strcmp(v, "C") || !strcmp(v, "POSIX") || strchr(v, '/') ||
-		    strlen(v) >= sizeof(norm))
-			continue;
-		snprintf(dir, sizeof(dir), "/usr/lib/locale/%s", v);
-		if ((ret = add_dir_files(st, out, have, dir, 0)) < 0)
-			return ret;
-		if (!(dot = strchr(v, '.')))
-			continue;
-		n = (size_t)(dot - v) + 1;
-		memcpy(norm, v, n);
-		for (const char *c = dot + 1; *c && *c != '@' && n < sizeof(norm) - 1; c++)
-			if ((*c >= '0' && *c <= '9') || ((*c | 0x20) >= 'a' && (*c | 0x20) <= 'z'))
-				norm[n++] = (char)((*c >= 'A' && *c <= 'Z') ? *c | 0x20 : *c);
-		norm[n] = '\0';
-		snprintf(dir, sizeof(dir), "/usr/lib/locale/%s%s", norm,
-			 strchr(dot, '@') ? strchr(dot, '@') : "");
-		if ((ret = add_dir_files(st, out, have, dir, 0)) < 0)
-			return ret;
+		n = mounts_locale_dirs(out->env.v[i], dirs);
+		for (int k = 0; k < n; k++)
+			if ((ret = add_dir_files(st, out, have, dirs[k], 0)) < 0)
+				return ret;
 	}
 	return 0;
 }

@@ -101,6 +101,16 @@ void wcache_close(struct wcache *c);
  */
 int wcache_fetch(struct wcache *c, const struct store *src, const struct gg_hash *h,
 		 bool exec, char *path, size_t cap, struct wcache_stats *stats);
+/*
+ * Put `file`, known to hold VALUE blob h (a blob of a local store, verified when it
+ * was written: a trusted source), into the cache without reading it when it can: a
+ * hard link when its mode is the entry's (0444; 0555 for exec), else a copy (not
+ * checked against h).  0 also when the entry exists already; -EXDEV (another file
+ * system) or another -errno when it cannot, nothing kept.  Not for an untrusted source:
+ * wcache_fetch verifies what it copies.
+ */
+int wcache_adopt(struct wcache *c, const char *file, const struct gg_hash *h, bool exec,
+		 struct wcache_stats *stats);
 /* Remove least recently used entries until at most max_bytes remain. */
 int wcache_trim(struct wcache *c, struct wcache_stats *stats);
 

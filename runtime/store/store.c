@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "runtime/store/store.h"
+#include "runtime/store/thunkpack.h"
 #include "runtime/lib/util.h"
 #include "runtime/ir/thunk.h"
 
@@ -116,6 +117,7 @@ out_release:
 
 void store_release(struct store *st)
 {
+	thunkpack_free(st->pack);
 	if (st->dirfd >= 0)
 		close(st->dirfd);
 	free(st->dir);
@@ -675,12 +677,33 @@ int store_gc_tmp(const struct store *st, unsigned min_age, uint64_t *removed)
 	return ret;
 }
 
+int store_pack_reopen(struct store *st)
+{
+	struct thunkpack *p;
+	int ret = thunkpack_open(st->dir, &p);
+
+	thunkpack_free(st->pack);
+	st->pack = NULL;
+	if (ret == -EBADMSG)
+		return 0; /* not used: the loose blobs serve */
+	if (ret == 0)
+		st->pack = p;
+	return ret;
+}
+
 int store_load_thunk(const struct store *st, const struct gg_hash *h, struct thunk *out)
 {
 	char *buf = NULL;
+	const void *packed;
 	size_t len;
-	int ret = store_get_buf(st, h, THUNK_MAX_ENCODED, &buf, &len);
+	int ret;
 
+	if (st->pack && thunkpack_get(st->pack, h, &packed, &len) == 0) {
+		thunk_init(out);
+		return thunk_decode(packed, len, out);
+	}
+	/* not packed, or its packed copy does not verify: the loose blob decides */
+	ret = store_get_buf(st, h, THUNK_MAX_ENCODED, &buf, &len);
 	thunk_init(out);
 	if (ret == 0)
 		ret = thunk_decode(buf, len, out);

@@ -45,13 +45,16 @@
 #define STORE_CREATE 0x1 /* create blobs/ and tmp/ (and the .gg dir itself) if absent */
 #define STORE_FSYNC 0x2  /* fsync blobs and their directory on commit */
 
+struct thunkpack;
+
 struct store {
 	char *dir;    /* the .gg directory, as given (owned) */
 	int dirfd;    /* O_PATH descriptor of dir, or -1 */
 	unsigned flags;
+	struct thunkpack *pack; /* <ggdir>/thunks.pack mapped (thunkpack.h), or NULL */
 };
 
-#define STORE_INIT { .dir = NULL, .dirfd = -1, .flags = 0 }
+#define STORE_INIT { .dir = NULL, .dirfd = -1, .flags = 0, .pack = NULL }
 
 /*
  * Open the store in the .gg directory `ggdir`.  Without STORE_CREATE, -ENOENT if
@@ -173,10 +176,18 @@ int store_gc_tmp(const struct store *st, unsigned min_age, uint64_t *removed);
 
 struct thunk;
 /*
- * Read the THUNK blob `h` from the store (verified against its hash) and decode it
- * into `out` (initialised here).  0, or store_get_buf's and thunk_decode's errors
- * (-ENOENT: no such blob, -EBADMSG: corrupt).
+ * Read the THUNK blob `h` (verified against its hash) and decode it into `out`
+ * (initialised here): from the thunk pack when one is open and holds it, else from
+ * blobs/.  0, or store_get_buf's and thunk_decode's errors (-ENOENT: no such blob,
+ * -EBADMSG: corrupt).
  */
 int store_load_thunk(const struct store *st, const struct gg_hash *h, struct thunk *out);
+
+/*
+ * (Re)open <ggdir>/thunks.pack (thunkpack.h) for store_load_thunk; no pack, or one
+ * that does not check, leaves st->pack NULL and returns 0 (loose blobs serve).
+ * Not while other threads use st.  store_release closes it.  0 or -errno.
+ */
+int store_pack_reopen(struct store *st);
 
 #endif /* GG_STORE_H */

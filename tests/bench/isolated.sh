@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark of the relocatable worker (runtime/engine/worker.h): per-thunk overhead
 # of the worker path against the level-1 local engine, on zlib (CMake + Ninja) and on
-# 200 trivial thunks (inputs already in the worker's cache), and the cost of a cold
+# 200 trivial thunks (the isolated engine cold, then with inputs already in the
+# worker's cache: the ratio to level 1 is printed), and the cost of a cold
 # input fetch from a local directory per MB.  Prints numbers, asserts nothing.
 #
 #   BUILD=build tests/bench/isolated.sh
@@ -12,16 +13,20 @@ e2e_init
 export CC=gcc CCACHE_DISABLE=1
 
 now_ms() { date +%s%3N; }
-# per_thunk LABEL N CMD...: run CMD once, print ms per thunk
+# per_thunk LABEL N CMD...: run CMD once, print ms per thunk (also into $PER_THUNK)
+PER_THUNK=0
 per_thunk() {
 	local label=$1 n=$2 t0 t1
 	shift 2
 	t0=$(now_ms)
 	"$@" >"$T/last.log" 2>&1 || { echo "$label: failed"; tail -5 "$T/last.log"; return 1; }
 	t1=$(now_ms)
+	PER_THUNK=$(echo "($t1 - $t0) / $n" | bc -l)
 	printf '%-58s %8.1f ms/thunk  (%d thunks, %.1f s)\n' "$label" \
-		"$(echo "($t1 - $t0) / $n" | bc -l)" "$n" "$(echo "($t1 - $t0) / 1000" | bc -l)"
+		"$PER_THUNK" "$n" "$(echo "($t1 - $t0) / 1000" | bc -l)"
 }
+# ratio LABEL A B: A / B
+ratio() { printf '  %s: %.2fx\n' "$1" "$(echo "$2 / $3" | bc -l)"; }
 delete_outputs() {
 	in_dir "$1" "$GG" graph --json | python3 -c '
 import json, os, sys
@@ -42,9 +47,14 @@ in_dir "$src/build" "$GG" infer >/dev/null
 n=$(in_dir "$src/build" "$GG" graph --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["thunks"]))')
 delete_outputs "$src/build"
 per_thunk "local engine (level 1)" "$n" in_dir "$src/build" "$GG" build -j1 --no-cache
+local_ms=$PER_THUNK
 delete_outputs "$src/build"
-per_thunk "isolated engine (worker at level 3, fresh root and cache)" "$n" \
+per_thunk "isolated engine (level 3), cold input cache" "$n" \
+	in_dir "$src/build" "$GG" build -j1 --no-cache --engine isolated
+delete_outputs "$src/build"
+per_thunk "isolated engine (level 3), inputs in the worker's cache" "$n" \
 	in_dir "$src/build" "$GG" build -j1 --no-cache --engine "isolated:log=$T/zlib.jobs"
+ratio "isolated (warm) / local per thunk, zlib (target <= 2)" "$PER_THUNK" "$local_ms"
 python3 - "$T/zlib.jobs" <<'EOF'
 import json, sys
 j = [json.loads(l) for l in open(sys.argv[1])]
@@ -87,9 +97,14 @@ in_dir "$tsrc" "$GG" record -- make -j2 >/dev/null
 in_dir "$tsrc" "$GG" infer >/dev/null
 delete_outputs "$tsrc"
 per_thunk "local engine (level 1)" 200 in_dir "$tsrc" "$GG" build -j1 --no-cache
+local_ms=$PER_THUNK
 delete_outputs "$tsrc"
-per_thunk "isolated engine (fresh root and cache per thunk)" 200 \
+per_thunk "isolated engine (level 3), cold input cache" 200 \
 	in_dir "$tsrc" "$GG" build -j1 --no-cache --engine isolated
+delete_outputs "$tsrc"
+per_thunk "isolated engine (level 3), inputs in the worker's cache" 200 \
+	in_dir "$tsrc" "$GG" build -j1 --no-cache --engine isolated
+ratio "isolated (warm) / local per thunk, trivial (target <= 2)" "$PER_THUNK" "$local_ms"
 for i in $(seq 1 200); do
 	in_dir "$tsrc" "$GG" worker prepare "out$i" --blobs "$T/tblobs"
 done >"$T/thunks"

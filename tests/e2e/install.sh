@@ -19,10 +19,13 @@ staged_record() {
 		"$stage/opt/gg/bin/gg" trace dump --json | grep -q '"/etc/hostname"'
 }
 tap_check "an installed gg records with its own shim" staged_record
+tap_check "lib/gg/bootstrap is installed and an installed gg packages it" \
+	bash -c "test -x '$stage/opt/gg/lib/gg/bootstrap' &&
+		'$stage/opt/gg/bin/gg' lambda package --list -o '$T/pkg.zip' | grep -q '^bootstrap .*/lib/gg/bootstrap$'"
 
 if [[ $(id -u) == 0 ]]; then
 	if [[ ! -e /usr/local/lib/libggshim.so ]]; then # ours to remove afterwards
-		cleanup_install() { rm -f /usr/local/lib/libggshim.so /usr/local/bin/gg; ldconfig; e2e_cleanup; }
+		cleanup_install() { rm -f /usr/local/lib/libggshim.so /usr/local/bin/gg /usr/local/lib/gg/bootstrap; rmdir /usr/local/lib/gg 2>/dev/null || true; ldconfig; e2e_cleanup; }
 		trap cleanup_install EXIT
 		tap_run "make install (default prefix) exits 0" "$T/install2.log" \
 			make --no-print-directory -C "$TOP" install BUILD="$BUILD"

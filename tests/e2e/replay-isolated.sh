@@ -100,4 +100,27 @@ setup "pkgconf: gg record -- ninja" in_dir "$psrc/build" "$GG" record -- ninja -
 setup "pkgconf: gg infer" in_dir "$psrc/build" "$GG" infer
 isolated pkgconf "$psrc"
 
+# gg audit remote: a command running a static executable is named, with its reason
+# (opaque-binary when the shim saw it run, static-executable when it is the exe);
+# the dynamically linked ones are not
+asrc=$T/audit
+export GG_DIR=$T/audit-gg
+mkdir -p "$asrc"
+printf 'int main(void) { return 0; }\n' >"$asrc/s.c"
+printf 'all: ran dyn\nstat: s.c\n\tgcc -static -o stat s.c\nran: stat\n\t./stat > ran\ndyn:\n\techo hi > dyn\n' \
+	>"$asrc/Makefile"
+setup "audit: gg record -- make" in_dir "$asrc" "$GG" record -- make
+setup "audit: gg infer" in_dir "$asrc" "$GG" infer
+in_dir "$asrc" "$GG" audit remote --json >"$T/remote.json" 2>"$T/remote.err" || true
+tap_check "gg audit remote names the static executable's command and only it" \
+	python3 - "$T/remote.json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+cmds = r["commands"]
+print(r["not_remote"], "of", r["thunks"], [(c["command"], c["reasons"]) for c in cmds])
+sys.exit(0 if len(cmds) == 1 and "./stat" in cmds[0]["command"] and r["thunks"] == 3
+         and ("opaque-binary" in cmds[0]["reasons"] or "static-executable" in cmds[0]["reasons"])
+         else 1)
+EOF
+
 tap_finish

@@ -30,7 +30,7 @@ bucket_keys() {
 	s3rver_aws s3 ls --recursive s3://bkt/team/ | awk '{print $4}' | sed 's#^team/##' | LC_ALL=C sort
 }
 local_entries() {
-	(cd "$GG_DIR/cache" && find . -type f) | sed -nE 's#^\./(..)/([0-9a-f]{30})$#T\1\2#p' | LC_ALL=C sort
+	"$BUILD_DIR/tests/tools/cachelog" keys | LC_ALL=C sort
 }
 # Empty the local results cache, the outputs in the tree and every blob but the
 # thunks: what a build then materializes has to come from the bucket.

@@ -121,13 +121,15 @@ unset GG_REMOTE
 # ---- the results cache shared through the bucket (s3_results.h, before its hook) ------
 
 S3RESULTS=$BUILD_DIR/tests/tools/s3results
-(cd "$GG_DIR/cache" && find . -type f | sed -nE 's#^\./(..)/([0-9a-f]{30})$#T\1\2#p' | LC_ALL=C sort) >"$T/keys"
+"$BUILD_DIR/tests/tools/cachelog" keys | LC_ALL=C sort >"$T/keys"
 tap_run "publishing the build's results entries exits 0" "$T/rpub.log" "$S3RESULTS" publish s3://bkt/pre
 tap_check "every entry was published" \
 	grep -qx "asked $(wc -l <"$T/keys") hits 0 published $(wc -l <"$T/keys") blobs 0" "$T/rpub.log"
 tap_run "fetching them into an empty .gg exits 0" "$T/rfetch.log" \
 	env GG_DIR="$T/gg-r" "$S3RESULTS" fetch s3://bkt/pre <"$T/keys"
-tap_check "every entry is a hit and installed byte-identical" diff -r "$GG_DIR/cache" "$T/gg-r/cache"
+"$BUILD_DIR/tests/tools/cachelog" dump | LC_ALL=C sort >"$T/entries"
+GG_DIR=$T/gg-r "$BUILD_DIR/tests/tools/cachelog" dump | LC_ALL=C sort >"$T/entries-r"
+tap_check "every entry is a hit and installed identical" diff "$T/entries" "$T/entries-r"
 rfetch_blobs() {
 	local want
 	want=$(GG_DIR=$T/gg-r "$GG" cache stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["blobs"])')

@@ -2,7 +2,7 @@
  * s3results - drive runtime/engine/s3_results.h from the tests until the scheduler
  * calls it (gg build --remote).
  *
- *   s3results publish URL      publish every entry of $GG_DIR/cache (and its blobs)
+ *   s3results publish URL      publish every entry of $GG_DIR's results cache (and its blobs)
  *   s3results fetch URL        fetch the entries of the keys read from stdin (one
  *                              printed 'T' hash per line) into $GG_DIR
  *
@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "runtime/engine/s3_results.h"
+#include "runtime/store/cache.h"
 #include "runtime/store/store.h"
 
 static void on_fail(void *ctx, const struct gg_hash *h, int err, const char *msg)
@@ -34,36 +35,24 @@ static void add(struct gg_hash **v, size_t *n, const struct gg_hash *h)
 	(*v)[(*n)++] = *h;
 }
 
-/* Every key with an entry under <ggdir>/cache/ab/<30 hex>. */
+struct keyvec {
+	struct gg_hash **v;
+	size_t *n;
+};
+
+static int key_one(void *ctx, const struct gg_hash *key, const struct cache_entry *e)
+{
+	struct keyvec *k = ctx;
+	(void)e;
+	add(k->v, k->n, key);
+	return 0;
+}
+
+/* Every key with an entry in <ggdir>'s results cache (cache.h). */
 static void local_keys(const char *ggdir, struct gg_hash **v, size_t *n)
 {
-	char dir[4096];
-	DIR *top;
-	struct dirent *de;
-	snprintf(dir, sizeof(dir), "%s/cache", ggdir);
-	if (!(top = opendir(dir)))
-		return;
-	while ((de = readdir(top))) {
-		char sub[4400];
-		DIR *d;
-		struct dirent *fe;
-		if (strlen(de->d_name) != 2)
-			continue;
-		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
-		if (!(d = opendir(sub)))
-			continue;
-		while ((fe = readdir(d))) {
-			char hex[GG_HASH_HEX_SIZE + 8];
-			struct gg_hash h;
-			if (strlen(fe->d_name) != 30)
-				continue;
-			snprintf(hex, sizeof(hex), "T%s%s", de->d_name, fe->d_name);
-			if (hash_from_hex_str(hex, &h) == 0)
-				add(v, n, &h);
-		}
-		closedir(d);
-	}
-	closedir(top);
+	struct keyvec k = { v, n };
+	cache_foreach(ggdir, key_one, &k);
 }
 
 int main(int argc, char **argv)

@@ -20,6 +20,7 @@
 
 #include "runtime/ir/hash.h"
 #include "runtime/store/store.h"
+#include "runtime/store/thunkpack.h"
 
 struct fixture {
 	char top[64];       /* mkdtemp'd directory */
@@ -517,6 +518,50 @@ static void test_store__fsync_mode(void **state)
 	store_release(&st);
 }
 
+/*
+ * The thunk pack (thunkpack.h): holds the THUNK blobs it was given (not VALUE ones,
+ * not missing ones), serves them verified without their loose files, and a pack
+ * whose trailer does not check is not used at all.
+ */
+static void test_store__thunk_pack_serves_verified_copies(void **state)
+{
+	struct fixture *f = *state;
+	struct gg_hash t[3], v, absent, in[6];
+	char path[PATH_MAX], packpath[PATH_MAX];
+	const void *b;
+	size_t len;
+	FILE *fp;
+
+	assert_int_equal(store_put_buf(&f->st, GG_HASH_THUNK, "thunk one", 9, &t[0]), 0);
+	assert_int_equal(store_put_buf(&f->st, GG_HASH_THUNK, "thunk two", 9, &t[1]), 0);
+	assert_int_equal(store_put_buf(&f->st, GG_HASH_THUNK, "thunk three", 11, &t[2]), 0);
+	assert_int_equal(store_put_buf(&f->st, GG_HASH_VALUE, "a value", 7, &v), 0);
+	assert_int_equal(hash_buf(GG_HASH_THUNK, "never stored", 12, &absent), 0);
+	in[0] = t[2], in[1] = v, in[2] = t[0], in[3] = absent, in[4] = t[1], in[5] = t[0];
+	assert_int_equal(thunkpack_write(&f->st, in, 6), 0);
+	assert_int_equal(store_pack_reopen(&f->st), 0);
+	assert_non_null(f->st.pack);
+	for (int i = 0; i < 3; i++)
+		assert_true(thunkpack_has(f->st.pack, &t[i]));
+	assert_false(thunkpack_has(f->st.pack, &v));
+	assert_false(thunkpack_has(f->st.pack, &absent));
+	/* the loose file is not read: gone, and the pack still serves it */
+	assert_int_equal(store_path(&f->st, &t[1], path, sizeof(path)), 0);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(thunkpack_get(f->st.pack, &t[1], &b, &len), 0);
+	assert_int_equal(len, 9);
+	assert_memory_equal(b, "thunk two", 9);
+	assert_int_equal(thunkpack_get(f->st.pack, &absent, &b, &len), -ENOENT);
+	/* one flipped byte: the trailer does not check, the pack is not used */
+	snprintf(packpath, sizeof(packpath), "%s/thunks.pack", f->ggdir);
+	assert_non_null(fp = fopen(packpath, "r+"));
+	assert_int_equal(fseek(fp, -(long)(GG_HASH_LEN + 3), SEEK_END), 0);
+	assert_int_equal(fputc('X', fp), 'X');
+	fclose(fp);
+	assert_int_equal(store_pack_reopen(&f->st), 0);
+	assert_null(f->st.pack);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -532,6 +577,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_store__abort_removes_temporary, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__corrupt_blob_detected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__fsync_mode, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__thunk_pack_serves_verified_copies, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

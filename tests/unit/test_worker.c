@@ -95,6 +95,49 @@ static void test_worker__cache_reuses_entries(void **state)
 	store_release(&st);
 }
 
+/* A blob of the local store is adopted by a hard link (same inode, not read), the
+ * executable variant by a copy of mode 0555; the entry is a hit afterwards. */
+static void test_worker__cache_adopts_a_store_blob(void **state)
+{
+	struct store st = STORE_INIT;
+	struct wcache c;
+	struct wcache_stats s = { 0 };
+	struct gg_hash a;
+	char dir[PATH_MAX], blob[PATH_MAX], p[PATH_MAX], px[PATH_MAX];
+	struct stat sb, sp, sx;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/gg", tmpdir);
+	assert_int_equal(store_init(&st, dir, STORE_CREATE), 0);
+	put(&st, "adopt me\n", &a);
+	assert_int_equal(store_path(&st, &a, blob, sizeof(blob)), 0);
+	snprintf(dir, sizeof(dir), "%s/cache", tmpdir);
+	assert_int_equal(wcache_open(&c, dir, 0), 0);
+	assert_int_equal(wcache_adopt(&c, blob, &a, false, &s), 0);
+	assert_int_equal(wcache_adopt(&c, blob, &a, false, &s), 0); /* there already */
+	assert_int_equal(wcache_adopt(&c, blob, &a, true, &s), 0);
+	assert_int_equal(s.misses, 2);
+	assert_int_equal(c.bytes, 18);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(wcache_fetch(&c, &st, &a, false, p, sizeof(p), &s), 0);
+	assert_int_equal(wcache_fetch(&c, &st, &a, true, px, sizeof(px), &s), 0);
+	assert_int_equal(s.hits, 2);
+	assert_int_equal(s.misses, 0);
+	assert_int_equal(stat(blob, &sb), 0);
+	assert_int_equal(stat(p, &sp), 0);
+	assert_int_equal(stat(px, &sx), 0);
+	assert_true(sp.st_ino == sb.st_ino && sp.st_dev == sb.st_dev);
+	assert_int_equal(sp.st_mode & 0777, 0444);
+	assert_true(sx.st_ino != sb.st_ino);
+	assert_int_equal(sx.st_mode & 0777, 0555);
+	assert_int_equal(sb.st_mode & 0777, 0444); /* the store's blob is untouched */
+	/* a missing file is refused, nothing kept */
+	assert_int_equal(wcache_adopt(&c, "/nonexistent/blob", &(struct gg_hash){ .kind = GG_HASH_VALUE },
+				      false, &s), -ENOENT);
+	wcache_close(&c);
+	store_release(&st);
+}
+
 static void test_worker__cache_evicts_least_recently_used(void **state)
 {
 	struct store st = STORE_INIT;
@@ -399,6 +442,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_worker__cache_reuses_entries, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_worker__cache_adopts_a_store_blob, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_worker__cache_evicts_least_recently_used, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_worker__cache_refuses_a_corrupt_blob, setup,

@@ -1,0 +1,266 @@
+/*
+ * thunkpack.c - the thunks of a graph in one file (see thunkpack.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runtime/store/thunkpack.h"
+#include "runtime/store/store.h"
+#include "runtime/ir/thunk.h"
+#include "runtime/lib/util.h"
+
+#define PACK_MAGIC "GGTPACK"
+#define PACK_HDR 16u
+#define IDX_ENT 28u /* digest 16, u64 offset, u32 len */
+#define TRAILER GG_HASH_LEN
+
+struct thunkpack {
+	const unsigned char *map;
+	size_t size;
+	uint32_t count;
+	const unsigned char *idx;
+};
+
+static uint32_t get_u32(const unsigned char *b)
+{
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+static uint64_t get_u64(const unsigned char *b)
+{
+	return (uint64_t)get_u32(b) | (uint64_t)get_u32(b + 4) << 32;
+}
+
+static void put_u32(unsigned char *b, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		b[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_u64(unsigned char *b, uint64_t v)
+{
+	put_u32(b, (uint32_t)v);
+	put_u32(b + 4, (uint32_t)(v >> 32));
+}
+
+void thunkpack_free(struct thunkpack *p)
+{
+	if (!p)
+		return;
+	munmap((void *)p->map, p->size);
+	free(p);
+}
+
+/* Header, trailer, index sorted and in bounds. */
+static bool pack_checks(const unsigned char *m, size_t size)
+{
+	struct gg_hash sum;
+	uint32_t count;
+	uint64_t data;
+
+	if (size < PACK_HDR + TRAILER || memcmp(m, PACK_MAGIC, 8) ||
+	    get_u32(m + 8) != THUNKPACK_VERSION)
+		return false;
+	count = get_u32(m + 12);
+	data = PACK_HDR + (uint64_t)count * IDX_ENT;
+	if (data > size - TRAILER)
+		return false;
+	if (hash_buf(GG_HASH_VALUE, m, size - TRAILER, &sum) < 0 ||
+	    memcmp(sum.bytes, m + size - TRAILER, TRAILER))
+		return false;
+	for (uint32_t i = 0; i < count; i++) {
+		const unsigned char *e = m + PACK_HDR + (uint64_t)i * IDX_ENT;
+		uint64_t off = get_u64(e + 16), len = get_u32(e + 24);
+		if (off < data || off > size - TRAILER || len > size - TRAILER - off)
+			return false;
+		if (i && memcmp(e - IDX_ENT, e, GG_HASH_LEN) >= 0)
+			return false;
+	}
+	return true;
+}
+
+int thunkpack_open(const char *ggdir, struct thunkpack **out)
+{
+	char path[PATH_MAX];
+	struct thunkpack *p;
+	struct stat sb;
+	void *m;
+	int fd, ret;
+
+	*out = NULL;
+	if (snprintf(path, sizeof(path), "%s/thunks.pack", ggdir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (fstat(fd, &sb) < 0) {
+		ret = -errno;
+		goto out_close;
+	}
+	if (sb.st_size < (off_t)(PACK_HDR + TRAILER) || (uint64_t)sb.st_size > THUNKPACK_MAX_FILE) {
+		ret = -EBADMSG;
+		goto out_close;
+	}
+	m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (m == MAP_FAILED) {
+		ret = -errno;
+		goto out_close;
+	}
+	if (!pack_checks(m, (size_t)sb.st_size)) {
+		munmap(m, (size_t)sb.st_size);
+		ret = -EBADMSG;
+		goto out_close;
+	}
+	if (!(p = calloc(1, sizeof(*p)))) {
+		munmap(m, (size_t)sb.st_size);
+		ret = -ENOMEM;
+		goto out_close;
+	}
+	p->map = m;
+	p->size = (size_t)sb.st_size;
+	p->count = get_u32(p->map + 12);
+	p->idx = p->map + PACK_HDR;
+	*out = p;
+	ret = 0;
+out_close:
+	close(fd);
+	return ret;
+}
+
+static const unsigned char *pack_find(const struct thunkpack *p, const struct gg_hash *h)
+{
+	size_t lo = 0, hi;
+
+	if (!p || h->kind != GG_HASH_THUNK)
+		return NULL;
+	hi = p->count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const unsigned char *e = p->idx + mid * IDX_ENT;
+		int c = memcmp(e, h->bytes, GG_HASH_LEN);
+		if (!c)
+			return e;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+bool thunkpack_has(const struct thunkpack *p, const struct gg_hash *h)
+{
+	return pack_find(p, h) != NULL;
+}
+
+int thunkpack_get(const struct thunkpack *p, const struct gg_hash *h, const void **buf,
+		  size_t *len)
+{
+	const unsigned char *e = pack_find(p, h);
+	struct gg_hash got;
+
+	if (!e)
+		return -ENOENT;
+	*buf = p->map + get_u64(e + 16);
+	*len = get_u32(e + 24);
+	if (hash_buf(GG_HASH_THUNK, *buf, *len, &got) < 0 || !hash_equal(&got, h))
+		return -EBADMSG;
+	return 0;
+}
+
+static int cmp_hash(const void *a, const void *b)
+{
+	return memcmp(((const struct gg_hash *)a)->bytes, ((const struct gg_hash *)b)->bytes,
+		      GG_HASH_LEN);
+}
+
+int thunkpack_write(const struct store *st, const struct gg_hash *h, size_t n)
+{
+	struct gg_hash *v = NULL, sum;
+	struct sbuf data = SBUF_INIT;
+	unsigned char *idx = NULL, hdr[PACK_HDR];
+	char tmp[PATH_MAX], path[PATH_MAX];
+	size_t m = 0, k = 0;
+	uint64_t base;
+	FILE *f = NULL;
+	int ret = 0;
+
+	if (!(v = malloc((n ? n : 1) * sizeof(*v))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (h[i].kind == GG_HASH_THUNK)
+			v[m++] = h[i];
+	qsort(v, m, sizeof(*v), cmp_hash);
+	if (m >= UINT32_MAX || !(idx = malloc((m ? m : 1) * IDX_ENT))) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	/* first pass: the encodings, verified as they are read; offsets relative */
+	for (size_t i = 0; i < m; i++) {
+		const void *b;
+		char *loose = NULL;
+		size_t len;
+		if (k && !memcmp(v[i].bytes, idx + (k - 1) * IDX_ENT, GG_HASH_LEN))
+			continue; /* a duplicate */
+		if (thunkpack_get(st->pack, &v[i], &b, &len) < 0) {
+			if (store_get_buf(st, &v[i], THUNK_MAX_ENCODED, &loose, &len) < 0)
+				continue; /* missing or corrupt: left out */
+			b = loose;
+		}
+		memcpy(idx + k * IDX_ENT, v[i].bytes, GG_HASH_LEN);
+		put_u64(idx + k * IDX_ENT + 16, data.len);
+		put_u32(idx + k * IDX_ENT + 24, (uint32_t)len);
+		sbuf_add(&data, b, len);
+		free(loose);
+		k++;
+	}
+	if ((ret = sbuf_error(&data)) < 0)
+		goto out_free;
+	base = PACK_HDR + (uint64_t)k * IDX_ENT;
+	for (size_t i = 0; i < k; i++)
+		put_u64(idx + i * IDX_ENT + 16, base + get_u64(idx + i * IDX_ENT + 16));
+	memcpy(hdr, PACK_MAGIC, 8);
+	put_u32(hdr + 8, THUNKPACK_VERSION);
+	put_u32(hdr + 12, (uint32_t)k);
+	{
+		/* the trailer: one hash over header, index and data */
+		struct sbuf all = SBUF_INIT;
+		sbuf_add(&all, hdr, PACK_HDR);
+		sbuf_add(&all, idx, k * IDX_ENT);
+		sbuf_add(&all, data.buf ? data.buf : "", data.len);
+		ret = sbuf_error(&all);
+		if (!ret)
+			ret = hash_buf(GG_HASH_VALUE, all.buf, all.len, &sum);
+		if (!ret)
+			ret = sbuf_add(&all, sum.bytes, TRAILER);
+		if (!ret) {
+			if (snprintf(tmp, sizeof(tmp), "%s/tmp/thunks.pack.%ld.tmp", st->dir,
+				     (long)getpid()) >= (int)sizeof(tmp) ||
+			    snprintf(path, sizeof(path), "%s/thunks.pack", st->dir) >= (int)sizeof(path))
+				ret = -ENAMETOOLONG;
+			else if (!(f = fopen(tmp, "we")))
+				ret = -errno;
+			else if (fwrite(all.buf, 1, all.len, f) != all.len)
+				ret = -EIO;
+			if (f && fclose(f) != 0 && !ret)
+				ret = -EIO;
+			if (f && !ret && rename(tmp, path) < 0)
+				ret = -errno;
+			if (f && ret)
+				unlink(tmp);
+		}
+		sbuf_release(&all);
+	}
+out_free:
+	sbuf_release(&data);
+	free(idx);
+	free(v);
+	return ret;
+}

@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# Proves that `gg build --engine lambda` replays a recorded build (zlib, CMake + Ninja) through the Lambda emulator running the real `gg lambda package` (isolated as Lambda runs it) and s3rver: outputs and every value blob of the local store deleted, `--no-cache -j 16`, every artifact is byte-identical to the recorded build's, every pure thunk ran remotely at level 3 (the emulator's answers) and its outputs came back from the bucket into the local store; and on the same recording a 429 storm plus a worker killed mid-thunk still end in identical artifacts, while wrong credentials stop the build with one clear line.
+set -euo pipefail
+. tests/e2e/lib.sh
+e2e_init
+
+export CC=gcc CCACHE_DISABLE=1
+LAUNCH=$BUILD_DIR/tests/tools/lambda_launch
+if [[ ! -x "$LAUNCH" || ! -x "$BUILD_DIR/lambda/bootstrap" || ! -f "$SHIM" ]]; then
+	tap_not_ok "lambda_launch, lambda/bootstrap and the shim are built"
+	tap_finish
+fi
+if (($(id -u) != 0)); then
+	tap_not_ok "the emulator's Runtime API needs root (the launcher pivots into a new root)"
+	tap_finish
+fi
+. tests/fixtures/lambda_emu.sh
+. tests/fixtures/s3rver.sh
+lambda_emu_env
+
+# ---- the function: the real package in the emulator, blobs in s3rver -------------------
+
+setup "start s3rver" s3rver_start "$T/s3" bkt
+s3rver_env
+export AWS_ENDPOINT_URL_S3=$S3RVER_ENDPOINT
+setup "gg lambda package" "$GG" lambda package -o "$T/fn.zip" \
+	--bootstrap "$BUILD_DIR/lambda/bootstrap" --shim "$SHIM"
+setup "unzip the package" unzip -q "$T/fn.zip" -d "$T/fn"
+chmod -R a+rX "$T/fn"
+setup "start the emulator (runtime mode: the package in 16 isolated environments)" \
+	lambda_emu_start "$T/emu" --mode runtime --package "$T/fn" --launcher "$LAUNCH" \
+	--concurrency 16 --timeout-s 300 --pass-env AWS_ENDPOINT_URL_S3
+
+# ---- one recording: zlib, CMake + Ninja -------------------------------------------------
+
+src=$T/zcmake
+dir=$src/build
+export GG_DIR=$T/zcmake-gg
+setup "zlib: fetch" corpus zlib "$src"
+setup "zlib: cmake -G Ninja" cmake -S "$src" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release
+setup "zlib: gg record -- ninja -j2" in_dir "$dir" "$GG" record -- ninja -j2
+setup "zlib: gg infer" in_dir "$dir" "$GG" infer
+in_dir "$dir" "$GG" graph --json >"$T/graph.json"
+# the artifacts: every output under the build directory but the depfiles ninja deletes
+mapfile -t arts < <(python3 - "$T/graph.json" "$dir" <<'EOF'
+import json, os, sys
+top = sys.argv[2]
+for t in json.load(open(sys.argv[1]))["thunks"]:
+    for o in t["outputs"]:
+        p = o["path"]
+        if p.startswith(top + "/") and not p.endswith(".d"):
+            print("./" + os.path.relpath(p, top))
+EOF
+)
+save_artifacts "$dir" "$T/recorded" "${arts[@]}"
+setup "zlib: the recording has artifacts" test -s "$T/recorded.list"
+pure=$(python3 -c '
+import json, sys
+print(sum(1 for t in json.load(open(sys.argv[1]))["thunks"] if not t.get("local_only")))' "$T/graph.json")
+
+# forget: every output of the graph removed from the tree, the results emptied and
+# every value blob of the local store deleted (thunks kept): what the build
+# materializes must come back from the bucket
+forget() {
+	python3 - "$T/graph.json" <<'EOF'
+import json, os, sys
+for t in json.load(open(sys.argv[1]))["thunks"]:
+    for o in t["outputs"]:
+        if os.path.lexists(o["path"]):
+            os.remove(o["path"])
+EOF
+	rm -rf "$GG_DIR/results"
+	find "$GG_DIR/blobs" -type f ! -name '*.t' -delete
+}
+
+# answers_ok LOG FROM WANT: the emulator's answers from line FROM of its log: at
+# least WANT distinct thunks answered status 0 at level 3, none at another level
+answers_ok() {
+	python3 - "$1" "$2" "$3" <<'EOF'
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()[int(sys.argv[2]):]
+ans = [json.loads(l.split(" answer ", 1)[1]) for l in lines if " answer " in l]
+good = {a["thunk"] for a in ans if a.get("status") == 0 and a.get("level") == 3 and a.get("ran")}
+other = [a for a in ans if a.get("ran") and a.get("level") != 3]
+print(len(ans), "answers,", len(good), "thunks at level 3 with status 0,", len(other), "at another level")
+sys.exit(0 if len(good) >= int(sys.argv[3]) and not other else 1)
+EOF
+}
+
+# outputs_back: every output blob the graph names is in the local store again
+outputs_back() {
+	python3 - "$T/graph.json" "$GG_DIR" <<'EOF'
+import json, os, sys
+missing, n = [], 0
+for t in json.load(open(sys.argv[1]))["thunks"]:
+    if t.get("local_only"):
+        continue
+    for o in t["outputs"]:
+        v = o.get("value") or o.get("hash")
+        if not v or not v.startswith("V"):
+            continue
+        n += 1
+        if not os.path.exists(os.path.join(sys.argv[2], "blobs", v[1:3], v[3:])):
+            missing.append(o["path"])
+print(n, "output blobs;", len(missing), "missing:", missing[:3])
+sys.exit(0 if n and not missing else 1)
+EOF
+}
+
+setup "zlib: delete every output and every value blob of the local store" forget
+log0=$(wc -l <"$T/emu/emu.log")
+tap_run "zlib: gg build --engine lambda --remote s3://bkt/z --no-cache -j 16 exits 0" "$T/build1.log" \
+	in_dir "$dir" "$GG" build --engine lambda --remote s3://bkt/z --no-cache -j 16 --json
+tap_check "zlib: every artifact is byte-identical to the recorded build's" \
+	same_artifacts "$T/recorded" "$dir" "${arts[@]}"
+tap_check "zlib: each of the $pure pure thunks ran in the function at level 3 with status 0" \
+	answers_ok "$T/emu/emu.log" "$log0" "$pure"
+tap_check "zlib: the builder reports level 3, nothing failed or re-recorded" \
+	python3 -c '
+import json, sys
+j = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+print(j)
+sys.exit(0 if j["sandbox_level"] == 3 and j["failed"] == 0 and j["corrected"] == 0 and j["cached"] == 0 else 1)' "$T/build1.log"
+tap_check "zlib: its summary counts the $pure thunks run remotely, the bytes up and down" \
+	python3 -c '
+import json, sys
+j = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+print({k: v for k, v in j.items() if k.startswith("lambda_")})
+sys.exit(0 if j["lambda_jobs"] == int(sys.argv[2]) and j["lambda_invocations"] >= j["lambda_jobs"] and
+         j["lambda_bytes_up"] > 0 and j["lambda_bytes_down"] > 0 and j["lambda_ms"] > 0 else 1)' "$T/build1.log" "$pure"
+tap_check "zlib: every output blob came back from the bucket into the local store" outputs_back
+tap_check "zlib: the emulator verified every signature" test "$(lambda_emu_stat signature_failures)" == 0
+
+# ---- faults on the same recording --------------------------------------------------------
+
+# four objects of the static library, rebuilt from scratch through the faults (a
+# few thunks keep it short): their files and value blobs deleted again
+mapfile -t objs < <(python3 - "$T/graph.json" "$dir" <<'EOF'
+import json, os, sys
+top = sys.argv[2]
+outs = sorted(o["path"] for t in json.load(open(sys.argv[1]))["thunks"] for o in t["outputs"]
+              if "/zlibstatic.dir/" in o["path"] and o["path"].endswith(".o"))
+for p in outs[:4]:
+    print("./" + os.path.relpath(p, top))
+EOF
+)
+forget_objs() {
+	local o
+	for o in "${objs[@]}"; do
+		rm -f "$dir/$o" "$dir/$o.d"
+	done
+	find "$GG_DIR/blobs" -type f ! -name '*.t' -delete
+}
+setup "zlib: 4 objects of the static library chosen" test "${#objs[@]}" == 4
+setup "zlib: delete them and every value blob of the local store" forget_objs
+lambda_emu_ctl /_emu/reset '{}' >/dev/null
+lambda_emu_ctl /_emu/faults '[{"status":429,"count":8},{"kill":true,"after_ms":200,"count":1}]' >/dev/null
+log0=$(wc -l <"$T/emu/emu.log")
+tap_run "zlib: 4 objects through a 429 storm and a worker killed mid-thunk: exits 0" "$T/build2.log" \
+	in_dir "$dir" "$GG" build --engine lambda:backoff_ms=20,backoff_max_ms=500 --remote s3://bkt/z \
+	--no-cache -j 16 --json "${objs[@]}"
+tap_check "zlib: ... each is byte-identical to the recorded build's" \
+	same_artifacts "$T/recorded" "$dir" "${arts[@]}"
+tap_check "zlib: ... the 8 throttled and the killed invocation happened, every object then ran at level 3" \
+	eval 'test "$(lambda_emu_stat answered.429)" == 8 && test "$(lambda_emu_stat envs_killed)" == 1 &&
+		answers_ok "$T/emu/emu.log" "$log0" 4'
+tap_check "zlib: ... and its summary counts them: 8 throttled, 1 relaunched after the death" \
+	python3 -c '
+import json, sys
+j = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+print({k: v for k, v in j.items() if k.startswith("lambda_")})
+sys.exit(0 if j["lambda_jobs"] == 4 and j["lambda_throttled"] == 8 and j["lambda_worker_deaths"] == 1 and
+         j["lambda_relaunched"] == 1 else 1)' "$T/build2.log"
+
+setup "zlib: forget the 4 objects again" forget_objs
+rc=0
+in_dir "$dir" env AWS_SECRET_ACCESS_KEY=wrong "$GG" build --engine lambda --remote s3://bkt/z \
+	--no-cache -j 16 "${objs[@]}" >"$T/bad.out" 2>"$T/bad.err" || rc=$?
+tap_check "zlib: wrong credentials fail the build (exit 1)" test "$rc" == 1
+tap_check "zlib: ... with one clear line naming the signature, the key id and not the secret" \
+	eval 'cat "$T/bad.err"; test "$(grep -c "InvalidSignatureException\|SignatureDoesNotMatch" "$T/bad.err")" == 1 &&
+		grep -q "S3RVER" "$T/bad.err" && ! grep -q wrong "$T/bad.err"'
+# credentials S3 accepts and Lambda does not (the function in another account)
+lambda_emu_ctl /_emu/config '{"secret":"other"}' >/dev/null
+rc=0
+in_dir "$dir" "$GG" build --engine lambda --remote s3://bkt/z --no-cache -j 16 "${objs[@]}" \
+	>"$T/bad2.out" 2>"$T/bad2.err" || rc=$?
+tap_check "zlib: credentials Lambda refuses fail the build (exit 1)" test "$rc" == 1
+tap_check "zlib: ... with one clear line: 403 InvalidSignatureException, the function, the key id" \
+	eval 'cat "$T/bad2.err"; test "$(grep -c "InvalidSignatureException" "$T/bad2.err")" == 1 &&
+		grep "InvalidSignatureException" "$T/bad2.err" | grep -q "function .gg.*S3RVER"'
+tap_check "zlib: ... and the summary says none ran remotely, the others not run" \
+	eval 'cat "$T/bad2.out"; grep -q "^gg: lambda: 0 thunks run remotely" "$T/bad2.out" &&
+		grep -q "1 failed, 3 skipped" "$T/bad2.out"'
+
+tap_finish
