@@ -9,6 +9,8 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <stdio.h>
+#include <strings.h>
 #include "runtime/engine/http.h"
 #include "runtime/lib/util.h"
 
@@ -237,4 +239,19 @@ int http_loop_run(struct http_loop *l, http_done_fn *done, void *ctx)
 	if (l->user_at <= clock_now_ms())
 		l->user_at = UINT64_MAX; /* passed: the caller sets its next one */
 	return arm(l);
+}
+
+bool http_header_value(const char *p, size_t len, const char *name, char *out, size_t cap)
+{
+	size_t skip = strlen(name);
+	const char *v = p + skip, *end = p + len;
+
+	if (len <= skip || strncasecmp(p, name, skip))
+		return false;
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+		end--;
+	snprintf(out, cap, "%.*s", (int)(end - v), v);
+	return true;
 }

@@ -31,6 +31,7 @@
 #define GG_ENGINE_HTTP_H
 
 #include <curl/curl.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct http_loop;
@@ -64,5 +65,13 @@ int http_loop_run(struct http_loop *l, http_done_fn *done, void *ctx);
 
 /* libcurl's global initialisation, once per process.  0 or -EIO. */
 int http_global_init(void);
+
+/*
+ * One header line as curl hands it to a CURLOPT_HEADERFUNCTION (p, len: not
+ * NUL-terminated): when its name is `name` (lowercase, with the colon, e.g.
+ * "x-amzn-errortype:"; compared without case), its value, trimmed, into out and
+ * true; else false.
+ */
+bool http_header_value(const char *p, size_t len, const char *name, char *out, size_t cap);
 
 #endif /* GG_ENGINE_HTTP_H */

@@ -306,25 +306,12 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 	return size * n;
 }
 
-static void header_value(const char *p, size_t len, size_t name_len, char *out, size_t cap)
-{
-	const char *v = p + name_len, *end = p + len;
-	while (v < end && (*v == ' ' || *v == '\t'))
-		v++;
-	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
-		end--;
-	snprintf(out, cap, "%.*s", (int)(end - v), v);
-}
-
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
-	static const char fe[] = "x-amz-function-error:", et[] = "x-amzn-errortype:";
 	struct inv *v = ud;
 	size_t len = size * n;
-	if (len > sizeof(fe) - 1 && !strncasecmp(p, fe, sizeof(fe) - 1))
-		header_value(p, len, sizeof(fe) - 1, v->fn_error, sizeof(v->fn_error));
-	else if (len > sizeof(et) - 1 && !strncasecmp(p, et, sizeof(et) - 1))
-		header_value(p, len, sizeof(et) - 1, v->err_type, sizeof(v->err_type));
+	if (!http_header_value(p, len, "x-amz-function-error:", v->fn_error, sizeof(v->fn_error)))
+		http_header_value(p, len, "x-amzn-errortype:", v->err_type, sizeof(v->err_type));
 	return len;
 }
 

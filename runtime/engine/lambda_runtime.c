@@ -42,29 +42,14 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 	return sbuf_add(ud, p, size * n) < 0 ? 0 : size * n;
 }
 
-/* A header's value (after `skip` bytes of name and colon), trimmed, into out. */
-static void header_value(const char *p, size_t len, size_t skip, char *out, size_t cap)
-{
-	const char *v = p + skip, *end = p + len;
-	while (v < end && (*v == ' ' || *v == '\t'))
-		v++;
-	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
-		end--;
-	snprintf(out, cap, "%.*s", (int)(end - v), v);
-}
-
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
-	static const char rid[] = "lambda-runtime-aws-request-id:", dl[] = "lambda-runtime-deadline-ms:";
 	struct rt *r = ud;
 	size_t len = size * n;
 	char num[32];
-	if (len > sizeof(rid) - 1 && !strncasecmp(p, rid, sizeof(rid) - 1)) {
-		header_value(p, len, sizeof(rid) - 1, r->rid, sizeof(r->rid));
-	} else if (len > sizeof(dl) - 1 && !strncasecmp(p, dl, sizeof(dl) - 1)) {
-		header_value(p, len, sizeof(dl) - 1, num, sizeof(num));
+	if (!http_header_value(p, len, "lambda-runtime-aws-request-id:", r->rid, sizeof(r->rid)) &&
+	    http_header_value(p, len, "lambda-runtime-deadline-ms:", num, sizeof(num)))
 		r->deadline_ms = strtoull(num, NULL, 10);
-	}
 	return len;
 }
 
