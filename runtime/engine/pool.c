@@ -31,8 +31,8 @@ struct pool {
 	unsigned slots;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct pool_item *todo;   /* ring of slots: queued */
-	size_t todo_head, ntodo;
+	struct pool_item *queued; /* ring of slots: started, not yet picked by a thread */
+	size_t queued_head, nqueued;
 	struct pool_item *done;   /* ring of slots: finished, not collected */
 	size_t done_head, ndone;
 	size_t inflight;          /* queued + running + done */
@@ -73,14 +73,14 @@ static void *worker(void *arg)
 	for (;;) {
 		struct pool_item it;
 
-		while (!p->ntodo && !p->quit) {
+		while (!p->nqueued && !p->quit) {
 			p->idle++;
 			pthread_cond_wait(&p->cv, &p->mu);
 			p->idle--;
 		}
-		if (!p->ntodo)
+		if (!p->nqueued)
 			break;
-		it = pop(p->todo, p->slots, &p->todo_head, &p->ntodo);
+		it = pop(p->queued, p->slots, &p->queued_head, &p->nqueued);
 		pthread_mutex_unlock(&p->mu);
 		it.ret = p->run(p->ctx, &it.job, p->cancel[0], it.res);
 		pthread_mutex_lock(&p->mu);
@@ -110,10 +110,10 @@ int pool_create(unsigned slots, pool_run_fn *run, void *ctx, struct pool **out, 
 	p->ctx = ctx;
 	p->slots = slots;
 	p->efd = p->cancel[0] = p->cancel[1] = -1;
-	p->todo = calloc(slots, sizeof(*p->todo));
+	p->queued = calloc(slots, sizeof(*p->queued));
 	p->done = calloc(slots, sizeof(*p->done));
 	p->threads = calloc(slots, sizeof(*p->threads));
-	if (!p->todo || !p->done || !p->threads) {
+	if (!p->queued || !p->done || !p->threads) {
 		ret = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto out_free;
@@ -132,7 +132,7 @@ out_close:
 	if (p->efd >= 0)
 		close(p->efd);
 out_free:
-	free(p->todo);
+	free(p->queued);
 	free(p->done);
 	free(p->threads);
 	free(p);
@@ -154,7 +154,7 @@ void pool_free(struct pool *p)
 	close(p->efd);
 	close(p->cancel[0]);
 	close(p->cancel[1]);
-	free(p->todo);
+	free(p->queued);
 	free(p->done);
 	free(p->threads);
 	free(p);
@@ -191,7 +191,7 @@ int pool_start(struct pool *p, const struct engine_job *job, struct engine_resul
 			p->nthreads++;
 		ret = 0;
 	}
-	push(p->todo, p->slots, p->todo_head, &p->ntodo, &it);
+	push(p->queued, p->slots, p->queued_head, &p->nqueued, &it);
 	p->inflight++;
 	pthread_cond_signal(&p->cv);
 out_unlock:
@@ -236,8 +236,8 @@ void pool_abort(struct pool *p)
 		r = write(p->cancel[1], &c, 1);
 		(void)r; /* a pipe with a byte in it stays readable */
 	}
-	while (p->ntodo) { /* never started: complete them now */
-		struct pool_item it = pop(p->todo, p->slots, &p->todo_head, &p->ntodo);
+	while (p->nqueued) { /* never started: complete them now */
+		struct pool_item it = pop(p->queued, p->slots, &p->queued_head, &p->nqueued);
 		it.ret = -ECANCELED;
 		push(p->done, p->slots, p->done_head, &p->ndone, &it);
 	}
