@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -80,6 +81,298 @@ const char *sbx_level_name(int level)
 static pid_t raw_clone(unsigned long flags, int *pidfd)
 {
 	return (pid_t)syscall(SYS_clone, flags | CLONE_PIDFD | SIGCHLD, NULL, pidfd, NULL, NULL);
+}
+
+/*
+ * Stacks for the inits, which share the caller's memory (sbx_child.c).  One
+ * mapping per init: a guard page, the intermediate's stack (a leased network
+ * namespace, below), a guard page, the command's stack (used until its execve),
+ * a guard page, the init's stack.  A stack is busy from stack_get until the kernel
+ * clears its `tid` word when the init's use of the memory ends
+ * (CLONE_CHILD_CLEARTID: at its exit, before its namespaces are torn down), so an
+ * init still exiting after sbx_run returned keeps its stack.  Mappings are
+ * reused, never unmapped; there are at most as many as inits alive at once
+ * (threads in sbx_run plus DEFER_MAX exiting).
+ */
+/*
+ * A stack is reused, and the frames left on it by a process that never returned
+ * (the init exits from inside them) keep AddressSanitizer's poisoned redzones:
+ * cleared before each reuse (make check builds with ASan).
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define SBX_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SBX_ASAN 1
+#endif
+#endif
+#ifdef SBX_ASAN
+#include <sanitizer/asan_interface.h>
+#define STACK_UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define STACK_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+#define STACK_GUARD 4096
+#define STACK_MID (16 * 1024)
+#define STACK_CMD (64 * 1024)
+#define STACK_INIT (128 * 1024)
+#define STACK_CMD_AT (STACK_GUARD + STACK_MID + STACK_GUARD)
+#define STACK_SIZE (STACK_CMD_AT + STACK_CMD + STACK_GUARD + STACK_INIT)
+#define STACKS_MAX 1024
+
+struct init_stack {
+	char *base;
+	pid_t tid; /* 0: free; set to -1 by stack_get, cleared by the kernel */
+};
+
+static pthread_mutex_t stack_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct init_stack *stacks[STACKS_MAX];
+static size_t n_stacks;
+
+static struct init_stack *stack_get(void)
+{
+	struct init_stack *s = NULL;
+	char *base;
+
+	pthread_mutex_lock(&stack_lock);
+	for (size_t i = 0; i < n_stacks; i++) {
+		if (__atomic_load_n(&stacks[i]->tid, __ATOMIC_ACQUIRE) == 0) {
+			s = stacks[i];
+			goto out_take;
+		}
+	}
+	if (n_stacks == STACKS_MAX || !(s = calloc(1, sizeof(*s))))
+		goto out_unlock;
+	base = mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED || mprotect(base, STACK_GUARD, PROT_NONE) < 0 ||
+	    mprotect(base + STACK_GUARD + STACK_MID, STACK_GUARD, PROT_NONE) < 0 ||
+	    mprotect(base + STACK_CMD_AT + STACK_CMD, STACK_GUARD, PROT_NONE) < 0) {
+		if (base != MAP_FAILED)
+			munmap(base, STACK_SIZE);
+		free(s);
+		s = NULL;
+		goto out_unlock;
+	}
+	s->base = base;
+	stacks[n_stacks++] = s;
+out_take:
+	STACK_UNPOISON(s->base, STACK_SIZE);
+	__atomic_store_n(&s->tid, -1, __ATOMIC_RELEASE);
+out_unlock:
+	pthread_mutex_unlock(&stack_lock);
+	return s;
+}
+
+/* A stack whose clone failed: nobody will clear its word. */
+static void stack_put(struct init_stack *s)
+{
+	__atomic_store_n(&s->tid, 0, __ATOMIC_RELEASE);
+}
+
+/*
+ * Network namespaces, leased.  A fresh network namespace per run costs about
+ * 0.5 ms in clone(2) and as much again in the kernel worker that tears it down
+ * (cleanup_net), on this project's VM.  A level-1 run leases one instead: an
+ * empty network namespace (only `lo`, down) owned by a user namespace U0 of this
+ * process (identity-mapped: the caller's euid and egid only), made on first need
+ * and reused by later runs, ONE run at a time: concurrent runs never share one
+ * (no abstract socket name is seen by two running commands).  The init is
+ * cloned from inside U0 (an intermediate process setns(2)es into U0 and the
+ * network namespace, then clones the init with CLONE_PARENT), so the command's
+ * user namespace is a child of U0 and has no capability over the network
+ * namespace: it can configure no interface, sysctl or netfilter rule, so what a
+ * command leaves there is only what dies with its processes (sockets), and they
+ * are all dead before the run reports and the lease is given back.  If a lease
+ * cannot be made or used (the probe tries: an old kernel, a policy refusing
+ * setns), every run gets a fresh namespace (CLONE_NEWNET).
+ */
+#define NETNS_MAX 256
+
+struct netns {
+	int userfd, netfd; /* /proc/PID/ns/{user,net} of the helper that made them */
+	bool busy;
+};
+
+static pthread_mutex_t netns_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct netns netns_v[NETNS_MAX];
+static size_t n_netns;
+static bool netns_off;
+
+/*
+ * Block every signal in this thread around a clone of a child that shares our
+ * memory (the child inherits the mask: sbx_child.c); *old gets the mask to restore.
+ */
+static void block_all(sigset_t *old)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, old);
+}
+
+static int write_proc(pid_t pid, const char *name, const char *s)
+{
+	char path[64];
+	size_t n = strlen(s);
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	if (write(fd, s, n) != (ssize_t)n)
+		ret = -EIO;
+	close(fd);
+	return ret;
+}
+
+static int open_ns(pid_t pid, const char *name)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Make U0 and its network namespace into *n, with a helper that lives meanwhile. */
+static int netns_make(struct netns *n)
+{
+	static char stack[16 * 1024] __attribute__((aligned(16))); /* under netns_lock */
+	char map[64];
+	int fds[2], ret, st;
+	sigset_t mask;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	STACK_UNPOISON(stack, sizeof(stack));
+	block_all(&mask);
+	pid = clone(sbx_netns_helper_entry, stack + sizeof(stack),
+		    CLONE_VM | CLONE_NEWUSER | CLONE_NEWNET | SIGCHLD, fds);
+	ret = pid < 0 ? -errno : 0;
+	pthread_sigmask(SIG_SETMASK, &mask, NULL);
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return ret;
+	}
+	close(fds[0]);
+	n->userfd = n->netfd = -1;
+	snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)geteuid(), (unsigned)geteuid());
+	if ((ret = write_proc(pid, "uid_map", map)) < 0)
+		goto out_reap;
+	if ((ret = write_proc(pid, "setgroups", "deny")) < 0 && ret != -ENOENT)
+		goto out_reap;
+	snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)getegid(), (unsigned)getegid());
+	if ((ret = write_proc(pid, "gid_map", map)) < 0)
+		goto out_reap;
+	if ((ret = n->userfd = open_ns(pid, "user")) < 0 || (ret = n->netfd = open_ns(pid, "net")) < 0)
+		goto out_reap;
+	ret = 0;
+out_reap:
+	close(fds[1]); /* the helper exits */
+	while (waitpid(pid, &st, __WALL) < 0 && errno == EINTR)
+		;
+	if (ret < 0) {
+		if (n->userfd >= 0)
+			close(n->userfd);
+		if (n->netfd >= 0)
+			close(n->netfd);
+		n->userfd = n->netfd = -1;
+	}
+	return ret;
+}
+
+/* A free lease, made if needed; NULL: use a fresh namespace. */
+static struct netns *netns_take(void)
+{
+	struct netns *n = NULL;
+
+	pthread_mutex_lock(&netns_lock);
+	if (netns_off)
+		goto out_unlock;
+	for (size_t i = 0; i < n_netns; i++)
+		if (!netns_v[i].busy) {
+			n = &netns_v[i];
+			goto out_take;
+		}
+	if (n_netns == NETNS_MAX)
+		goto out_unlock;
+	if (netns_make(&netns_v[n_netns]) < 0) {
+		netns_off = true;
+		goto out_unlock;
+	}
+	n = &netns_v[n_netns++];
+out_take:
+	n->busy = true;
+out_unlock:
+	pthread_mutex_unlock(&netns_lock);
+	return n;
+}
+
+static void netns_give(struct netns *n)
+{
+	if (!n)
+		return;
+	pthread_mutex_lock(&netns_lock);
+	n->busy = false;
+	pthread_mutex_unlock(&netns_lock);
+}
+
+/* Leases do not work here: every run from now on gets a fresh namespace. */
+static void netns_disable(void)
+{
+	pthread_mutex_lock(&netns_lock);
+	netns_off = true;
+	pthread_mutex_unlock(&netns_lock);
+}
+
+/*
+ * Start the init of a run: clone(2) with CLONE_VM on a stack of its own, the
+ * namespace flags of the level, a pidfd; with a lease (nn), through the
+ * intermediate, in the lease's network namespace.  The pid, or -errno.
+ */
+static pid_t spawn_init(unsigned long ns_flags, struct sbx_child_arg *a, int *pidfd,
+			struct netns *nn)
+{
+	struct init_stack *s = stack_get();
+	unsigned long flags = ns_flags | CLONE_VM | CLONE_PIDFD | CLONE_CHILD_CLEARTID;
+	sigset_t mask;
+	pid_t pid;
+
+	if (!s)
+		return -ENOMEM;
+	a->cmd_stack = s->base + STACK_CMD_AT + STACK_CMD;
+	block_all(&mask);
+	if (nn) {
+		struct sbx_mid_arg m = { .child = a, .userfd = nn->userfd, .netfd = nn->netfd,
+					 .flags = (flags & ~(unsigned long)CLONE_NEWNET) | CLONE_PARENT,
+					 .stack = s->base + STACK_SIZE, .pidfd = pidfd, .tid = &s->tid,
+					 .pid = 0, .err = -EIO };
+		pid_t mid = clone(sbx_mid_entry, s->base + STACK_GUARD + STACK_MID,
+				  CLONE_VM | CLONE_FILES | CLONE_VFORK | SIGCHLD, &m);
+
+		if (mid < 0) {
+			pid = -errno;
+		} else {
+			/* Suspended until it exited (CLONE_VFORK): reap it. */
+			while (waitpid(mid, NULL, __WALL) < 0 && errno == EINTR)
+				;
+			pid = m.pid > 0 ? m.pid : m.err < 0 ? m.err : -EIO;
+		}
+	} else {
+		pid = clone(sbx_child_entry, s->base + STACK_SIZE, (int)(flags | SIGCHLD), a, pidfd,
+			    NULL, &s->tid);
+		if (pid < 0)
+			pid = -errno;
+	}
+	pthread_sigmask(SIG_SETMASK, &mask, NULL);
+	if (pid < 0)
+		stack_put(s);
+	return pid;
 }
 
 static int signal_pidfd(int pidfd, int sig)
@@ -283,6 +576,16 @@ static void defer_reap(pid_t pid)
 	pthread_mutex_unlock(&defer_lock);
 }
 
+void sbx_reap(void)
+{
+	pthread_mutex_lock(&defer_lock);
+	for (size_t i = 0; i < n_deferred; i++)
+		while (waitpid(deferred[i], NULL, 0) < 0 && errno == EINTR)
+			;
+	n_deferred = 0;
+	pthread_mutex_unlock(&defer_lock);
+}
+
 /* What the child said so far. */
 struct run_state {
 	bool got_exit;  /* SBX_MSG_EXIT: status is the command's */
@@ -336,6 +639,8 @@ static int run_prepared(struct sbx_prep *p, bool caps_addfd, struct sbx_result *
 	uint64_t t0 = clock_now_ns(), deadline = 0, kill_at = 0;
 	struct run_state st = { 0 };
 	struct sbx_sup *sup = NULL;
+	struct sbx_child_arg child;
+	struct netns *nn = NULL;
 	struct sbx_msg m;
 	pid_t pid;
 
@@ -351,19 +656,27 @@ static int run_prepared(struct sbx_prep *p, bool caps_addfd, struct sbx_result *
 		snprintf(res->err, sizeof(res->err), "out of memory");
 		goto out_close;
 	}
-	if (p->level == SBX_LEVEL_NS)
+	if (p->level == SBX_LEVEL_NS) {
 		flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC |
 			CLONE_NEWPID | CLONE_NEWCGROUP;
+		nn = netns_take();
+	}
 	if (plan->timeout_ms)
 		deadline = t0 + (uint64_t)plan->timeout_ms * 1000000ULL;
-	pid = raw_clone(flags, &pidfd);
-	if (pid == 0) {
-		close(sv[0]);
-		sbx_child_main(p, sv[1]);
+	child.p = p;
+	child.sock = sv[1];
+	child.close_fd = sv[0];
+	pid = spawn_init(flags, &child, &pidfd, nn);
+	if (pid < 0 && nn) {
+		/* the lease cannot be used here (setns refused): fresh namespaces from now on */
+		netns_give(nn);
+		nn = NULL;
+		netns_disable();
+		pid = spawn_init(flags, &child, &pidfd, NULL);
 	}
 	if (pid < 0) {
-		rc = -errno;
-		snprintf(res->err, sizeof(res->err), "cannot clone the sandbox: %s", strerror(errno));
+		rc = pid;
+		snprintf(res->err, sizeof(res->err), "cannot clone the sandbox: %s", strerror(-rc));
 		goto out_close;
 	}
 	close(sv[1]);
@@ -496,6 +809,8 @@ static int run_prepared(struct sbx_prep *p, bool caps_addfd, struct sbx_result *
 		snprintf(res->err, sizeof(res->err), "the sandbox ended without a status");
 	}
 out_close:
+	/* reported or reaped: no process of the command is left in the lease */
+	netns_give(nn);
 	if (listener >= 0)
 		close(listener);
 	if (pidfd >= 0)
@@ -709,6 +1024,12 @@ static void probe_run(void)
 	} else if (sbx_prep_build(&p, &plan, SBX_LEVEL_NS, res->err, sizeof(res->err)) == 0) {
 		p.dry = true;
 		c->userns = run_prepared(&p, false, res) == 0;
+		if (!c->userns) {
+			/* maybe only the leased network namespace fails: without it */
+			netns_disable();
+			memset(res, 0, sizeof(*res));
+			c->userns = run_prepared(&p, false, res) == 0;
+		}
 		sbx_prep_release(&p);
 	}
 	if (res && !c->userns)

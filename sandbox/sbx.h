@@ -12,7 +12,12 @@
  * Levels (probed once per process by sbx_probe(); reported with every result):
  *
  *   1  user + mount + network + UTS + IPC + PID (+ cgroup) namespaces (one clone(2)
- *      with all the flags).  The root is an empty tmpfs holding only what the plan declares:
+ *      with all the flags).  The network namespace is leased rather than made when
+ *      the host allows: an empty one (`lo` only, down) owned by a user namespace
+ *      of the caller's, reused by later runs but never by two runs at once, over
+ *      which the command has no capability (it cannot bring `lo` up or change a
+ *      sysctl: nothing it does there outlives its processes); else a fresh one
+ *      per run.  The root is an empty tmpfs holding only what the plan declares:
  *      inputs bind-mounted read-only at their absolute paths, outputs bind-mounted
  *      writable, a private /tmp, a minimal /dev (null zero full random urandom, the
  *      fd/stdin/stdout/stderr links, an empty /dev/shm tmpfs) and a /proc of the new
@@ -119,15 +124,23 @@
  * resets SIGCHLD for itself (only the rusage of a killed run may then be lost).
  *
  * Threads.  sbx_run may be called from several threads at once: each call has its
- * own child, socket and supervisor (in the calling thread).  The child of a
- * multi-threaded caller runs only async-signal-safe code until exec: everything it
- * needs (paths, the BPF program, the uid map) is prepared before the fork.  All
+ * own child, socket and supervisor (in the calling thread).  The init and the
+ * command are spawned as posix_spawn spawns (clone(2) with CLONE_VM, on stacks of
+ * their own; the command with CLONE_VFORK until its execve): the caller's memory
+ * is never copied, so its size costs nothing, and the child makes raw system
+ * calls only (no errno, no lazy symbol binding: sbx_child.c).  Everything it
+ * needs (paths, the BPF program, the uid map) is prepared before the clone.  All
  * descriptors but stdio are closed in the child.
  *
- * Cost, on this project's 2-core VM (tests/bench/sandbox-overhead.sh, quiet machine):
- * plain fork+exec of /bin/true 1.1 ms; level 1 adds ~3.4 ms (1.2 ms of it creating
- * the network namespace), level 2 ~0.7 ms, level 3 ~0.4 ms; the supervisor adds
- * ~16 us per inspected system call (1400 for a small gcc -c).
+ * Cost, on this project's 2-core VM (tests/bench/sandbox-overhead.sh; CPU time,
+ * the steadier figure on a shared machine): a fork of the caller used to cost
+ * more than the whole level-1 setup (page-table copies, then copy-on-write
+ * faults in the caller for as long as the init lived); with the CLONE_VM spawn
+ * and the leased network namespace, per /bin/true (medians of 200, load ~15):
+ * plain posix_spawn 4.0 ms of CPU, level 1 5.0 ms (14.1 ms before), levels 2
+ * and 3 4.0 ms (level 3 9.5 ms before).  The seccomp filter is compiled once per
+ * process (sbx_filter.c); the supervisor adds ~16 us per inspected system call
+ * (1400 for a small gcc -c).
  *
  * Errors: functions return 0 or -errno; the library never prints and never exits.
  * sbx_run fills res->err with a message in the house style
@@ -307,6 +320,14 @@ int sbx_run(const struct sbx_plan *plan, struct sbx_result *res);
  * ONE allocation (pointers and strings): free() it.  NULL on ENOMEM.
  */
 char **sbx_env_defaults(char *const *envp, long long source_date_epoch);
+
+/*
+ * Wait for the inits that reported but were still exiting when their sbx_run
+ * returned (see Process tree), and reap them: an engine calls it when it shuts
+ * down, so that no zombie outlives it and the whole tree's usage reaches the
+ * caller's RUSAGE_CHILDREN.  Takes at most a few milliseconds per init.
+ */
+void sbx_reap(void);
 
 /* "1 (namespaces + seccomp)", ... : a short description of a level for messages. */
 const char *sbx_level_name(int level);

@@ -4,8 +4,8 @@
  *   sbx_plan.c        plan -> struct sbx_prep: validated, normalised, sorted setup
  *                     operations, the declared-path table, lexical path resolution
  *   sbx_filter.c      the seccomp BPF programs (libseccomp), built once and cached
- *   sbx_child.c       the child: namespace setup, the init, the command (only
- *                     async-signal-safe code: it may be forked from a threaded caller)
+ *   sbx_child.c       the child: namespace setup, the init, the command (cloned with
+ *                     CLONE_VM: raw system calls only, see there)
  *   sbx_supervisor.c  the path supervisor (seccomp user notification), the system
  *                     call table it and the filter share
  *   sbx.c             sbx_probe, sbx_run (fork, wait, timeout, kill), helpers
@@ -159,8 +159,40 @@ bool sbx_decl_exists(const struct sbx_prep *p, const char *path);
 int sbx_filter_get(bool supervise, bool random, bool no_seccomp, const struct sock_fprog **out,
 		   char *err, size_t errlen);
 
-/* sbx_child.c: the child of sbx_run; never returns. */
-_Noreturn void sbx_child_main(const struct sbx_prep *p, int sock);
+/*
+ * sbx_child.c: the init of a run, the entry function of a clone(2) with CLONE_VM
+ * (see sbx_child.c for the rules that imposes); never returns.  arg is a struct
+ * sbx_child_arg, which lives until the init has reported or been reaped.
+ */
+struct sbx_child_arg {
+	const struct sbx_prep *p;
+	int sock;        /* the init's end of the socket pair */
+	int close_fd;    /* the caller's end: closed in the init (-1: none) */
+	void *cmd_stack; /* the top of the stack the command's clone runs on until execve */
+};
+int sbx_child_entry(void *arg);
+
+/*
+ * sbx_child.c: the intermediate of a run that leases a network namespace (sbx.c),
+ * cloned with CLONE_VM | CLONE_FILES | CLONE_VFORK: it joins the lease's user and
+ * network namespaces (setns(2)), clones the init with `flags` (CLONE_PARENT among
+ * them: the init is the caller's child) and exits.  pid or err (-errno) tell.
+ */
+struct sbx_mid_arg {
+	struct sbx_child_arg *child;
+	int userfd, netfd;
+	unsigned long flags;
+	void *stack;  /* the init's */
+	int *pidfd;
+	pid_t *tid;   /* CLONE_CHILD_CLEARTID */
+	int pid;
+	int err;
+};
+int sbx_mid_entry(void *arg);
+
+/* sbx_child.c: the process whose namespaces a lease keeps (sbx.c); arg is its pipe
+ * (read end, write end): it exits when the pipe is closed. */
+int sbx_netns_helper_entry(void *arg);
 
 /* sbx_supervisor.c */
 struct sbx_sup;

@@ -3,10 +3,17 @@
  *
  * States of an image's recorder:
  *   OFF      GG_SHIM_OFF=1 at start, or recording failed: every wrapper passes through.
- *   LAZY     a fork child before its first event: no log yet (origin FORK).
- *   LOGGING  log open: records are appended with one write(2) each.
+ *   LAZY     a fork child before its first event: no PROC record yet (origin FORK).
+ *   LOGGING  PROC written: records are appended with one writev(2) each.
  * Transitions: start-up -> LOGGING (or OFF); fork -> LAZY in the child; first event in
  * LAZY -> LOGGING; any write/open failure -> OFF with one warning.
+ *
+ * The trace is one segment per recording (trace_format.h, version 2), shared by
+ * every image: an exec'd image opens it by path at start-up (O_APPEND, no O_CREAT:
+ * only the first image of a recording, or one that finds it missing, creates it,
+ * whole, under a temporary name), a fork child keeps the descriptor it inherits.
+ * Each record is framed with the image's (pid, start) and written with one
+ * writev(2), whole or not at all: a short write stops recording.
  *
  * Invariants: the hot path (shim_enter .. rec_* .. shim_leave) calls no malloc, no
  * stdio and takes no lock; errno is what the real call left; the log descriptor lives
@@ -18,6 +25,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +34,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,9 +58,13 @@ static struct {
 	pid_t pid;
 	int origin;
 	_Atomic int log_fd;
-	char log_id[48];
+	uint64_t start_ns; /* with pid: the image's identity in the segment */
+	char log_id[48];   /* "<pid>-<start_ns as 16 hex>" */
 	char parent_log[48];
 	char trace_dir[PATH_MAX];
+	char seg_path[PATH_MAX + 64]; /* trace_dir/seg-<root>.ggt */
+	bool seen_dirty; /* fork child: seen[] is the parent's until the first record */
+	bool fsize_limited; /* RLIMIT_FSIZE set: SIGXFSZ blocked around writes */
 	char lib_path[PATH_MAX];
 	char exe[PATH_MAX];
 	char **argv;
@@ -61,7 +74,7 @@ static struct {
 	bool warned;
 	bool failed; /* recording stopped after a trace failure (not GG_SHIM_OFF at start) */
 	bool top;    /* the top recorded process (GG_SHIM_ROOT): the one that warns */
-	char root_env[48]; /* "GG_SHIM_ROOT=<pid>" for the children */
+	char root_env[48]; /* "GG_SHIM_ROOT=<root log id>" for the children */
 	char trace_env[PATH_MAX + 16]; /* "GG_TRACE_DIR=..." set by the root */
 	bool exit_recorded;
 	_Atomic int opening; /* a thread is opening the log (log_open) */
@@ -455,24 +468,43 @@ static void tbuf_free(void *p)
 	t_buf = NULL;
 }
 
-static int write_full(int fd, const char *p, size_t n)
+/*
+ * Append one record finished by tenc_finish() (rec[0..n)) to the segment at fd,
+ * framed for the image (pid, start): one writev, whole or not at all.  A short write
+ * is not completed (its rest would land after other processes' records: the reader
+ * skips the torn part, trace_format.h) and counts as a full disk.  0 or -errno.
+ */
+static int rec_write(int fd, const char *rec, size_t n, pid_t pid, uint64_t start)
 {
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (w == 0)
-			return -ENOSPC;
-		p += w;
-		n -= (size_t)w;
+	char hdr[GG_TRACE_SEG_RECHDR_LEN];
+	struct iovec iov[2] = {
+		{ .iov_base = hdr, .iov_len = sizeof(hdr) },
+		{ .iov_base = (char *)rec + GG_TRACE_RECHDR_LEN, .iov_len = n - GG_TRACE_RECHDR_LEN },
+	};
+	sigset_t xfsz, old;
+	ssize_t w;
+
+	tenc_seg_frame(hdr, rec, (uint32_t)pid, start);
+	if (g.fsize_limited) { /* past RLIMIT_FSIZE: EFBIG, not a SIGXFSZ that kills */
+		sigemptyset(&xfsz);
+		sigaddset(&xfsz, SIGXFSZ);
+		syscall(SYS_rt_sigprocmask, SIG_BLOCK, &xfsz, &old, sizeof(long));
 	}
-	return 0;
+	do
+		w = writev(fd, iov, 2);
+	while (w < 0 && errno == EINTR);
+	if (w < 0)
+		w = -errno;
+	if (g.fsize_limited)
+		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof(long));
+	if (w < 0)
+		return (int)w;
+	return (size_t)w == sizeof(hdr) + n - GG_TRACE_RECHDR_LEN ? 0 : -ENOSPC;
 }
 
-/* Emit a finished record to the image's log, opening it first in a fork child. */
+static int seg_open(void);
+
+/* Emit a finished record to the segment, writing the PROC first in a fork child. */
 static void emit(struct tenc *e)
 {
 	ssize_t n = tenc_finish(e);
@@ -485,9 +517,18 @@ static void emit(struct tenc *e)
 	fd = atomic_load_explicit(&g.log_fd, memory_order_relaxed);
 	if (fd < 0)
 		return;
-	r = write_full(fd, e->buf, (size_t)n);
+	r = rec_write(fd, e->buf, (size_t)n, g.pid, g.start_ns);
+	if (r == -EBADF) {
+		/* closed behind the wrappers' back (a raw close syscall): open it again */
+		int nfd = seg_open(), cur = fd;
+		if (nfd >= 0 && !atomic_compare_exchange_strong(&g.log_fd, &cur, nfd)) {
+			raw_close(nfd);
+			nfd = cur;
+		}
+		r = nfd < 0 ? nfd : rec_write(nfd, e->buf, (size_t)n, g.pid, g.start_ns);
+	}
 	if (r < 0)
-		shim_disable(g.trace_dir, -r);
+		shim_disable(g.seg_path, -r);
 }
 
 static int stdio_type(int fd)
@@ -541,82 +582,156 @@ static int write_proc(int fd, pid_t pid, int origin, uint64_t start_ns, const ch
 	};
 	tenc_rec_proc(&e, now_ns(CLOCK_MONOTONIC), &rec);
 	ssize_t n = tenc_finish(&e);
-	r = n < 0 ? (int)n : write_full(fd, buf, (size_t)n);
+	r = n < 0 ? (int)n : rec_write(fd, buf, (size_t)n, pid, start_ns);
 	munmap(buf, cap);
 	return r;
 }
 
-static int log_create(pid_t pid, uint64_t *start_ns, char *id_out, char *path_out)
+/* Move a new descriptor of the segment high, out of the program's way. */
+static int fd_move_high(int fd)
 {
-	char *p;
-	int fd, hi;
 	struct rlimit rl;
-	char hdr[GG_TRACE_HEADER_LEN];
+	int hi = LOG_FD_FLOOR, nfd;
 
-	*start_ns = now_ns(CLOCK_REALTIME);
-	p = id_out + fmt_u64(id_out, (uint64_t)pid, 10, 0);
-	*p++ = '-';
-	fmt_u64(p, *start_ns, 16, 16);
-	p = cat(path_out, g.trace_dir);
-	p = cat(p, "/");
-	p = cat(p, id_out);
-	cat(p, GG_TRACE_SUFFIX);
-	fd = (int)syscall(SYS_openat, AT_FDCWD, path_out,
-			  O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	hi = LOG_FD_FLOOR;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 2 * LOG_FD_FLOOR)
 		hi = (int)(rl.rlim_cur / 2);
-	if (hi > fd) {
-		int nfd = fcntl(fd, F_DUPFD_CLOEXEC, hi);
-		if (nfd >= 0) {
-			raw_close(fd);
-			fd = nfd;
+	if (hi <= fd)
+		return fd;
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, hi);
+	if (nfd < 0)
+		return fd;
+	raw_close(fd);
+	return nfd;
+}
+
+/*
+ * Create the segment whole: its header written under no name (O_TMPFILE) or a
+ * hidden temporary name, then linked into place, so that no image ever appends to
+ * a segment without its header.  Losing the race to another image gives -EEXIST
+ * (the caller opens the winner's).  Returns an O_APPEND descriptor or -errno.
+ */
+static int seg_create(void)
+{
+	char hdr[GG_TRACE_HEADER_LEN], tmp[PATH_MAX + 64], *p;
+	int fd, r;
+
+	tenc_seg_header(hdr);
+	fd = (int)syscall(SYS_openat, AT_FDCWD, g.trace_dir, O_TMPFILE | O_WRONLY | O_CLOEXEC,
+			  0644);
+	if (fd >= 0) {
+		p = cat(tmp, "/proc/self/fd/");
+		fmt_u64(p, (uint64_t)fd, 10, 0);
+		if (write(fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr)) {
+			r = -ENOSPC;
+			goto out_close;
 		}
-	}
-	tenc_file_header(hdr);
-	int r = write_full(fd, hdr, sizeof(hdr));
-	if (r < 0) {
+		if (syscall(SYS_linkat, AT_FDCWD, tmp, AT_FDCWD, g.seg_path, AT_SYMLINK_FOLLOW) == 0)
+			goto out_append;
+		r = -errno;
 		raw_close(fd);
-		return r;
+		if (r == -EEXIST)
+			return -EEXIST;
+		/* no /proc: the named way below */
+	} else if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+		return -errno;
+	}
+	p = cat(cat(tmp, g.trace_dir), "/.seg-");
+	p += fmt_u64(p, (uint64_t)raw_getpid(), 10, 0);
+	cat(p, ".tmp");
+	fd = (int)syscall(SYS_openat, AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr)) {
+		r = -ENOSPC;
+		syscall(SYS_unlinkat, AT_FDCWD, tmp, 0);
+		goto out_close;
+	}
+	r = syscall(SYS_linkat, AT_FDCWD, tmp, AT_FDCWD, g.seg_path, 0) == 0 ? 0 : -errno;
+	syscall(SYS_unlinkat, AT_FDCWD, tmp, 0);
+	if (r < 0)
+		goto out_close;
+out_append:
+	if (fcntl(fd, F_SETFL, O_WRONLY | O_APPEND) < 0) {
+		r = -errno;
+		goto out_close;
 	}
 	return fd;
+out_close:
+	raw_close(fd);
+	return r;
+}
+
+/*
+ * A new O_APPEND descriptor of the recording's segment, high and close-on-exec:
+ * opened by path (no file is created per image), created if it is not there yet.
+ */
+static int seg_open(void)
+{
+	int fd = -EEXIST;
+
+	for (int tries = 0; tries < 3 && fd == -EEXIST; tries++) {
+		fd = (int)syscall(SYS_openat, AT_FDCWD, g.seg_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+		if (fd < 0 && errno == ENOENT)
+			fd = seg_create();
+		else if (fd < 0)
+			fd = -errno;
+	}
+	return fd < 0 ? fd : fd_move_high(fd);
+}
+
+/* A new image identity (pid, start): log_id = "<pid>-<start as 16 hex>". */
+static void image_id_new(pid_t pid)
+{
+	char *p;
+
+	g.start_ns = now_ns(CLOCK_REALTIME);
+	p = g.log_id + fmt_u64(g.log_id, (uint64_t)pid, 10, 0);
+	*p++ = '-';
+	fmt_u64(p, g.start_ns, 16, 16);
 }
 
 static char *empty_vec[1] = { NULL };
 
 static void rec_objs_init(void);
 
-/* Open this image's log and write its PROC (and OBJS) records. */
+/* Write this image's PROC (and OBJS) records, opening the segment if this image
+ * has no descriptor of it (an exec'd image; a fork child inherits one). */
 static int log_open(void)
 {
-	char path[PATH_MAX + 64];
-	uint64_t start;
 	int fd, r;
 	bool forked = g.origin == GG_ORIGIN_FORK;
 	int zero = 0;
 
-	/* several threads of a fork child may race to the first record: one opens */
+	/* several threads of a fork child may race to the first record: one writes */
 	if (!atomic_compare_exchange_strong(&g.opening, &zero, 1)) {
 		while (atomic_load(&g.mode) == MODE_LAZY)
 			sched_yield();
 		return atomic_load(&g.log_fd) >= 0 ? 0 : -EIO;
 	}
-	fd = log_create(g.pid, &start, g.log_id, path);
+	fd = atomic_load(&g.log_fd);
 	if (fd < 0) {
-		shim_disable(g.trace_dir, -fd);
-		goto out;
+		fd = seg_open();
+		if (fd < 0) {
+			shim_disable(g.seg_path, -fd);
+			goto out;
+		}
+		atomic_store(&g.log_fd, fd);
 	}
-	r = write_proc(fd, g.pid, g.origin, start, forked ? g.parent_log : "",
+	if (forked) {
+		image_id_new(g.pid);
+		if (g.seen_dirty)
+			memset(seen, 0, sizeof(seen));
+		g.seen_dirty = false;
+	}
+	r = write_proc(fd, g.pid, g.origin, g.start_ns, forked ? g.parent_log : "",
 		       forked ? empty_vec : g.argv, forked ? empty_vec : g.envp);
 	if (r < 0) {
+		atomic_store(&g.log_fd, -1);
 		raw_close(fd);
-		shim_disable(path, -r);
+		shim_disable(g.seg_path, -r);
 		fd = r;
 		goto out;
 	}
-	atomic_store(&g.log_fd, fd);
 	atomic_store(&g.mode, MODE_LOGGING);
 	if (!forked)
 		rec_objs_init();
@@ -652,7 +767,12 @@ int shim_log_move_away(int fd)
 /* True the first time (fn, path, flags, ret) is seen in this image. */
 static bool seen_first(int fn, const char *path, size_t len, long flags, long ret)
 {
-	uint64_t h = XXH3_64bits_withSeed(path, len,
+	uint64_t h;
+
+	/* a fork child's table is its parent's until its PROC is written (log_open) */
+	if (atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_LAZY && log_open() < 0)
+		return true;
+	h = XXH3_64bits_withSeed(path, len,
 					  ((uint64_t)fn << 48) ^ ((uint64_t)flags << 16) ^ (uint64_t)ret);
 	if (h == 0)
 		h = 1;
@@ -1042,19 +1162,26 @@ bool shim_in_detached_child(void)
 	return g.pid && raw_getpid() != g.pid;
 }
 
-static int detached_log(void)
+/*
+ * A record of a child that shares our memory: framed as its own image (a PROC with
+ * origin FORK first, then the record) on the segment, touching nothing shared.
+ */
+static void emit_detached(struct tenc *e)
 {
-	char path[PATH_MAX + 64], id[48];
-	uint64_t start;
 	pid_t pid = raw_getpid();
-	int fd = log_create(pid, &start, id, path);
-	if (fd < 0)
-		return fd;
-	if (write_proc(fd, pid, GG_ORIGIN_FORK, start, g.log_id, empty_vec, empty_vec) < 0) {
+	uint64_t start = now_ns(CLOCK_REALTIME);
+	ssize_t n = tenc_finish(e);
+	int fd = atomic_load(&g.log_fd);
+	bool own = fd < 0;
+
+	if (n < 0)
+		return;
+	if (own && (fd = seg_open()) < 0)
+		return;
+	if (write_proc(fd, pid, GG_ORIGIN_FORK, start, g.log_id, empty_vec, empty_vec) == 0)
+		rec_write(fd, e->buf, (size_t)n, pid, start);
+	if (own)
 		raw_close(fd);
-		return -EIO;
-	}
-	return fd;
 }
 
 static void emit_exec_like(struct tenc *e)
@@ -1062,12 +1189,7 @@ static void emit_exec_like(struct tenc *e)
 	if (atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_OFF)
 		return;
 	if (shim_in_detached_child()) {
-		int fd = detached_log();
-		ssize_t n = tenc_finish(e);
-		if (fd >= 0 && n > 0)
-			write_full(fd, e->buf, (size_t)n);
-		if (fd >= 0)
-			raw_close(fd);
+		emit_detached(e);
 		return;
 	}
 	emit(e);
@@ -1404,7 +1526,6 @@ static void atfork_prepare(void)
 static void atfork_child(void)
 {
 	char parent[48];
-	int fd = atomic_load(&g.log_fd);
 
 	if (atomic_load(&g.mode) == MODE_OFF) {
 		g.pid = raw_getpid(); /* a disabled image stays disabled, in its own name */
@@ -1413,16 +1534,16 @@ static void atfork_child(void)
 	memcpy(parent, g.log_id, sizeof(parent));
 	memcpy(g.parent_log, parent, sizeof(parent));
 	g.log_id[0] = '\0';
-	if (fd >= 0)
-		raw_close(fd);
-	atomic_store(&g.log_fd, -1);
+	/* the segment's descriptor is kept: the child appends its own framed records */
 	g.pid = raw_getpid();
 	g.origin = GG_ORIGIN_FORK;
 	g.exit_recorded = false;
 	atomic_store(&g.opening, 0);
 	atomic_store(&g.stdin_seen, 0);
 	atomic_store(&g.net_seen, 0);
-	memset(seen, 0, sizeof(seen));
+	/* cleared at the first record (log_open): most children exec first, and
+	 * writing 64 KiB of the parent's pages would copy them all */
+	g.seen_dirty = true;
 	atomic_store(&g.mode, MODE_LAZY);
 }
 
@@ -1458,15 +1579,21 @@ __attribute__((constructor)) static void shim_init(int argc, char **argv, char *
 		}
 		goto out;
 	}
+	image_id_new(g.pid);
 	{
+		/* the top image's log id names the recording's segment */
 		const char *root = shim_getenv(GG_ENV_SHIM_ROOT);
-		char *p = cat(g.root_env, GG_ENV_SHIM_ROOT "=");
-		if (root && root[0]) {
+		char *p = cat(g.root_env, GG_ENV_SHIM_ROOT "="), *q = p;
+		for (size_t i = 0; root && i < 40 && ((root[i] >= '0' && root[i] <= '9') ||
+						      (root[i] >= 'a' && root[i] <= 'f') ||
+						      root[i] == '-'); i++)
+			*q++ = root[i];
+		*q = '\0';
+		if (q > p) {
 			g.top = atol(root) == (long)g.pid;
-			cat(p, root);
 		} else {
 			g.top = true;
-			fmt_u64(p, (uint64_t)g.pid, 10, 0);
+			cat(p, g.log_id);
 			shim_setenv(g.root_env);
 		}
 	}
@@ -1479,6 +1606,14 @@ __attribute__((constructor)) static void shim_init(int argc, char **argv, char *
 	g.exe[n > 0 ? n : 0] = '\0';
 	cwd_refresh();
 	find_trace_dir(g.trace_dir, &is_root);
+	{
+		char *p = cat(cat(g.seg_path, g.trace_dir), "/" GG_TRACE_SEG_PREFIX);
+		cat(cat(p, g.root_env + sizeof(GG_ENV_SHIM_ROOT)), GG_TRACE_SUFFIX);
+	}
+	{
+		struct rlimit rl;
+		g.fsize_limited = getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
+	}
 	/* after the trace directory, which is a host path */
 	shim_vroot_init();
 	if (shim_vr) {

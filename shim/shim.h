@@ -7,8 +7,9 @@
  * allocate with malloc, never use stdio and never take a lock.
  *
  * State: one struct shim_state per process image (g), reset in a fork child by the
- * atfork handler.  The log is opened at start-up for an exec'd image and lazily, at
- * the first event, for a forked child.  A failure to write the trace disables
+ * atfork handler.  The recording's segment (trace_format.h) is opened by path at
+ * start-up by an exec'd image (no file is created per image); a forked child keeps
+ * the descriptor it inherits and writes its PROC record at its first event.  A failure to write the trace disables
  * recording for this image with one warning on stderr and passes GG_SHIM_OFF=1 on to
  * the children; the program itself never sees the difference.
  *
@@ -246,7 +247,7 @@ void shim_fd_opened(int fd, int flags);
 bool shim_fd_closed(int fd); /* true if fd was open for writing */
 void shim_fd_dup(int oldfd, int newfd);
 void shim_fd_closed_range(unsigned first, unsigned last);
-int shim_log_fd(void);        /* the trace log's descriptor, or -1 */
+int shim_log_fd(void);        /* the trace segment's descriptor, or -1 */
 int shim_log_move_away(int fd); /* if fd is the log's, move the log; 0 or -errno */
 
 /* exec support (wrap_exec.c). */
@@ -262,7 +263,7 @@ char *const *shim_env_fixup(char *const envp[], char **out, size_t cap, char *st
 			    size_t strcap);
 size_t shim_env_fixup_need(char *const envp[]);
 bool shim_enabled(void);
-/* A fork child that has not written its log yet (it is created at the first record). */
+/* A fork child that has not written its PROC yet (written at its first record). */
 bool shim_log_pending(void);
 /* The caller is a child that shares the parent's memory (vfork, clone(CLONE_VM)). */
 bool shim_in_detached_child(void);

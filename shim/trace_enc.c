@@ -39,11 +39,33 @@ static void put_le32(char *p, uint32_t v)
 		p[i] = (char)(v >> (8 * i));
 }
 
-void tenc_file_header(char out[GG_TRACE_HEADER_LEN])
+static void file_header(char out[GG_TRACE_HEADER_LEN], uint32_t version)
 {
 	memcpy(out, GG_TRACE_MAGIC, GG_TRACE_MAGIC_LEN);
-	put_le32(out + 8, GG_TRACE_VERSION);
+	put_le32(out + 8, version);
 	put_le32(out + 12, 0);
+}
+
+void tenc_file_header(char out[GG_TRACE_HEADER_LEN])
+{
+	file_header(out, GG_TRACE_VERSION_LOG);
+}
+
+void tenc_seg_header(char out[GG_TRACE_HEADER_LEN])
+{
+	file_header(out, GG_TRACE_VERSION_SEG);
+}
+
+void tenc_seg_frame(char hdr[GG_TRACE_SEG_RECHDR_LEN], const char *rec, uint32_t pid,
+		    uint64_t start)
+{
+	put_le32(hdr, GG_TRACE_SEG_SYNC);
+	memcpy(hdr + 4, rec, 4); /* len */
+	put_le32(hdr + 8, pid);
+	put_le32(hdr + 12, (uint32_t)start);
+	put_le32(hdr + 16, (uint32_t)(start >> 32));
+	put_le32(hdr + 20, XXH32(hdr, 20, 0));
+	memcpy(hdr + 24, rec + 4, 4); /* check */
 }
 
 void tenc_uint(struct tenc *e, uint64_t v)

@@ -34,8 +34,21 @@ struct tenc {
 
 #define TENC_INIT(b, c) { .buf = (char *)(b), .cap = (c), .len = 0, .overflow = false }
 
-/* The 16-byte file header (magic, version, reserved). */
+/* The 16-byte file header (magic, version, reserved) of a version-1 per-process
+ * log, whose records are the bytes tenc_finish() leaves in the buffer. */
 void tenc_file_header(char out[GG_TRACE_HEADER_LEN]);
+/* The 16-byte file header of a version-2 segment. */
+void tenc_seg_header(char out[GG_TRACE_HEADER_LEN]);
+
+/*
+ * The version-2 record header (trace_format.h) of a record finished by
+ * tenc_finish(): `rec` is that record (its version-1 header gives the length and
+ * the payload's checksum, which is not computed again), pid and start name the
+ * image.  A segment record is hdr[0..GG_TRACE_SEG_RECHDR_LEN) followed by the
+ * payload rec + GG_TRACE_RECHDR_LEN, written together (writev).
+ */
+void tenc_seg_frame(char hdr[GG_TRACE_SEG_RECHDR_LEN], const char *rec, uint32_t pid,
+		    uint64_t start);
 
 /* Start a record of `type` stamped `t` with `nfields` fields after [type, t]. */
 void tenc_begin(struct tenc *e, enum gg_rec type, uint64_t t, unsigned nfields);

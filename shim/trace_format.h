@@ -2,36 +2,73 @@
  * trace_format.h - the on-disk layout of a gg trace, shared by the shim (writer)
  * and the trace reader (runtime/trace_read.c).  This header is the documentation.
  *
- * A recording is a directory (the "trace directory", usually .gg/trace/) holding one
- * append-only log per process image: a process that forks gets a new log, and a
- * process that execs gets a new log for the new image.  Nothing is shared between
- * processes: no daemon, no lock.  A log is named
+ * A recording is a directory (the "trace directory", usually .gg/trace/) holding
+ * append-only files ending in ".ggt".  Files starting with '.' and files not ending
+ * in ".ggt" are not trace files.  Two layouts exist; the version in the file header
+ * tells them apart and a reader reads both:
  *
- *     <pid>-<start>.ggt          start = CLOCK_REALTIME in ns, 16 lower-case hex digits
+ *   version 2, segment (what the shim writes): one file per recording, shared by
+ *       every process image of the recording, named
  *
- * and its name without ".ggt" is the image's "log id".  Files starting with '.' and
- * files not ending in ".ggt" are not logs.
+ *           seg-<root>.ggt         root = the log id of the top recorded image
  *
- * File layout (all integers little endian):
+ *       (the first image under the shim, GG_SHIM_ROOT).  Each image appends whole
+ *       framed records tagged with its identity; no image creates a file.
+ *   version 1, per-process log (older shims; tests forge them): one file per image,
+ *       named <log id>.ggt, holding that image's records only.
+ *
+ * A process image is identified by its "log id"
+ *
+ *     <pid>-<start>          start = CLOCK_REALTIME in ns, 16 lower-case hex digits
+ *
+ * (a process that forks makes a new image in the child, a process that execs a new
+ * image for the new program; PROC's parent_log names another image's log id).
+ *
+ * File header (both layouts; all integers little endian):
  *
  *     offset 0   magic     8 bytes  "GGTRACE\n"
- *     offset 8   version   u32      GG_TRACE_VERSION
+ *     offset 8   version   u32      GG_TRACE_VERSION_LOG (1) or GG_TRACE_VERSION_SEG (2)
  *     offset 12  reserved  u32      0
  *     offset 16  records...
  *
- * Record layout:
+ * Version 1 record (GG_TRACE_RECHDR_LEN = 8 bytes of header):
  *
  *     u32 len      length of payload in bytes, 1..GG_TRACE_MAX_RECORD
  *     u32 check    XXH32(payload, len, seed 0)
  *     payload      exactly one msgpack array [type, t, ...fields] (see below)
  *
- * Each record is emitted with one write(2) on an O_APPEND descriptor, so records of
- * the threads of one process never interleave.  A process killed mid-write, a full
- * disk or a crash leaves a torn tail: a record whose header or payload is cut short,
- * or whose checksum does not match.  The reader stops at the first such record,
- * keeps everything before it and reports "<file>: torn record at offset N, skipped K
- * bytes".  A reader meeting a version newer than its own refuses the file with a
- * message; an older version is read as documented by that version.
+ * Version 2 record (GG_TRACE_SEG_RECHDR_LEN = 28 bytes of header):
+ *
+ *     offset 0   u32 sync     GG_TRACE_SEG_SYNC, bytes 0xf7 'g' 'g' 0x1e
+ *     offset 4   u32 len      length of payload in bytes, 1..GG_TRACE_MAX_RECORD
+ *     offset 8   u32 pid      the image's pid  } the image's log id,
+ *     offset 12  u64 start    the image's start } "<pid>-<start as 16 hex>"
+ *     offset 20  u32 hcheck   XXH32(bytes 0..20 of this header, seed 0)
+ *     offset 24  u32 check    XXH32(payload, len, seed 0)
+ *     offset 28  payload      as in version 1
+ *
+ * The records of one image are its events in the order it wrote them, its PROC
+ * record first; the records of different images interleave in any way.
+ *
+ * Atomicity.  A record is emitted with one write(2) (or writev(2)) on an O_APPEND
+ * descriptor.  On local Linux file systems (ext4, xfs, btrfs, tmpfs) a write to a
+ * regular file holds the inode lock for the whole call, so records of concurrent
+ * processes and threads never interleave, whatever their size; a record is at most
+ * GG_TRACE_MAX_RECORD bytes.  (NFS gives no such guarantee: record to a local disk.)
+ * A write can still end short: a full disk, or a process killed in the middle of a
+ * large write.  The shim never completes a short write (the rest would land after
+ * another process's records); it stops recording with a warning instead.
+ *
+ * Torn records.  Version 1: a record whose header or payload is cut short, or whose
+ * checksum does not match, ends the log: the reader keeps everything before it and
+ * reports "<file>: torn record at offset N, skipped K bytes".  Version 2: a record
+ * whose sync, hcheck, length or check is wrong, or that the file ends inside, is
+ * torn; the reader skips to the next offset where a record with a good sync and
+ * hcheck whose payload fits and matches its check starts (a torn write in the
+ * middle of the file is followed by other processes' good records), and reports
+ * "<file>: torn record at offset N, skipped K bytes" for each skipped range.  A
+ * reader meeting a version newer than its own refuses the file with a message; an
+ * older version is read as documented by that version.
  *
  * Payload: a msgpack array whose first element is the record type (positive fixint)
  * and second the time the event was recorded, CLOCK_MONOTONIC in ns (u64), which
@@ -52,8 +89,8 @@
  *  ----  ------  ------------------------------------------------------------------
  *   1    PROC    pid, ppid, origin, start_ns, exe, execfn, argv[], env[], cwd,
  *                umask, uid, gid, parent_log, stdio[3]
- *                First record of every log.  origin: enum gg_origin.  start_ns is the
- *                CLOCK_REALTIME in the file name.  exe is /proc/self/exe, execfn the
+ *                First record of every image.  origin: enum gg_origin.  start_ns is
+ *                the CLOCK_REALTIME in the log id.  exe is /proc/self/exe, execfn the
  *                path given to exec (AT_EXECFN).  For ORIGIN_FORK argv[] and env[]
  *                are empty (same image as the parent) and parent_log is the
  *                parent's log id; otherwise parent_log is "".  stdio: for fds 0..2,
@@ -140,19 +177,25 @@
 
 #define GG_TRACE_MAGIC "GGTRACE\n"
 #define GG_TRACE_MAGIC_LEN 8
-#define GG_TRACE_VERSION 1u
+#define GG_TRACE_VERSION_LOG 1u /* one file per image */
+#define GG_TRACE_VERSION_SEG 2u /* one segment per recording */
+#define GG_TRACE_VERSION GG_TRACE_VERSION_SEG /* the newest: what the shim writes */
 #define GG_TRACE_HEADER_LEN 16
 #define GG_TRACE_RECHDR_LEN 8
+#define GG_TRACE_SEG_RECHDR_LEN 28
+#define GG_TRACE_SEG_SYNC 0x1e6767f7u /* bytes f7 67 67 1e */
 #define GG_TRACE_MAX_RECORD (16u << 20)
 #define GG_TRACE_SUFFIX ".ggt"
+#define GG_TRACE_SEG_PREFIX "seg-"
 
 /* Environment variables the shim reads and keeps alive across exec. */
 #define GG_ENV_TRACE_DIR "GG_TRACE_DIR" /* absolute trace directory (set by the root) */
 #define GG_ENV_DIR "GG_DIR"             /* the .gg directory, like GIT_DIR */
 #define GG_ENV_SHIM_OFF "GG_SHIM_OFF"   /* "1": recording failed upstream, stay quiet */
 #define GG_ENV_SHIM_LIB "GG_SHIM_LIB"   /* absolute path of libggshim.so */
-#define GG_ENV_SHIM_ROOT "GG_SHIM_ROOT" /* pid of the top recorded process: it alone
-                                         * warns about trace failures */
+#define GG_ENV_SHIM_ROOT "GG_SHIM_ROOT" /* log id of the top recorded image (its pid
+                                         * first): it alone warns about trace
+                                         * failures; names the segment */
 
 /* Record types: numbers and fields come from trace_schema.h (in number order). */
 #define GG_REC_ENUM_(TYPE, number, name, head) GG_REC_##TYPE = number,

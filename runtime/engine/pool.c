@@ -149,6 +149,7 @@ void pool_free(struct pool *p)
 	pthread_mutex_unlock(&p->mu);
 	for (size_t i = 0; i < p->nthreads; i++)
 		pthread_join(p->threads[i], NULL);
+	sbx_reap(); /* the sandboxes' inits still exiting (local engine) */
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
 	close(p->efd);
@@ -246,8 +247,9 @@ void pool_abort(struct pool *p)
 	pthread_mutex_unlock(&p->mu);
 }
 
-int engine_store_outputs(struct store *st, const char *root, const struct thunk *th,
-			 bool optional, struct engine_result *res)
+/* engine_store_outputs; adopt: store_adopt_file's flags for regular files */
+static int store_outputs(struct store *st, const char *root, const struct thunk *th,
+			 bool optional, unsigned adopt, struct engine_result *res)
 {
 	res->outputs.v = calloc(th->outputs.n + 1, sizeof(*res->outputs.v));
 	if (!res->outputs.v)
@@ -273,7 +275,7 @@ int engine_store_outputs(struct store *st, const char *root, const struct thunk 
 				return -errno;
 			ret = store_put_buf(st, GG_HASH_VALUE, target, (size_t)n, &o->value);
 		} else if (S_ISREG(sb.st_mode)) {
-			ret = store_put_file(st, path, &o->value, NULL);
+			ret = store_adopt_file(st, path, adopt, &o->value, NULL);
 		} else {
 			engine_result_errf(res, "output '%s' is not a file", out);
 			return -EINVAL;
@@ -288,6 +290,12 @@ int engine_store_outputs(struct store *st, const char *root, const struct thunk 
 		res->outputs.n++;
 	}
 	return 0;
+}
+
+int engine_store_outputs(struct store *st, const char *root, const struct thunk *th,
+			 bool optional, struct engine_result *res)
+{
+	return store_outputs(st, root, th, optional, 0, res);
 }
 
 int engine_plan_job(struct sbx_plan *plan, const struct engine_job *job, int cancel_fd,
@@ -318,7 +326,9 @@ int engine_plan_job(struct sbx_plan *plan, const struct engine_job *job, int can
 void engine_finish_outputs(struct store *st, const char *root, const struct thunk *th,
 			   bool optional, struct engine_result *res)
 {
-	if (res->status != 0 || res->err || engine_store_outputs(st, root, th, optional, res) == 0)
+	/* a staging area's outputs are given away: moved into the store when they can be */
+	if (res->status != 0 || res->err ||
+	    store_outputs(st, root, th, optional, root[0] ? STORE_ADOPT_MOVE : 0, res) == 0)
 		return;
 	cache_entry_release(&res->outputs);
 	if (!res->err)

@@ -92,8 +92,12 @@ int engine_result_sbx(struct engine_result *res, int ret, const struct sbx_resul
 
 /*
  * The end of a run that exited 0 without error (else nothing): its outputs stored
- * as engine_store_outputs does; when that fails, res holds no outputs, res->err
- * says why ("cannot collect the outputs" at least) and res->status is 1.
+ * as engine_store_outputs does, except that under a root other than "" (a staging
+ * area of the job's own, which nothing writes any more) they are given away:
+ * renamed into the store where the file system allows (store_adopt_file,
+ * STORE_ADOPT_MOVE), so they may be gone from root afterwards.  When that fails,
+ * res holds no outputs, res->err says why ("cannot collect the outputs" at least)
+ * and res->status is 1.
  */
 void engine_finish_outputs(struct store *st, const char *root, const struct thunk *th,
 			   bool optional, struct engine_result *res);
@@ -103,7 +107,9 @@ void engine_finish_outputs(struct store *st, const char *root, const struct thun
  * "<staging>/out": a sandbox's output directories), in res->outputs, in the
  * thunk's order.  A missing output fails with -ENOENT, unless `optional` (then it
  * is left out); res->err says what went wrong.  Regular files and symbolic links
- * (their target is the value) only.
+ * (their target is the value) only.  Files are written to the store at most once
+ * (store_adopt_file without moving: nothing when the blob exists, a clone where
+ * the file system can) and left where they are.
  */
 int engine_store_outputs(struct store *st, const char *root, const struct thunk *th,
 			 bool optional, struct engine_result *res);

@@ -1,7 +1,8 @@
 /*
  * materialize.h - put a stored value at a path of the tree, atomically.
  *
- * The file appears whole or not at all: the blob is copied to a temporary file,
+ * The file appears whole or not at all: the blob is copied (cloned, FICLONE, on a
+ * copy-on-write file system) to a temporary file,
  * given its mode, and renamed over the path (a symbolic link, mode S_IFLNK, is made
  * from the blob's bytes as its target).  The temporary is
  * <ggdir>/tmp/mat-<pid>-<n>.tmp when that directory is on the path's file system, so

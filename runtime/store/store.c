@@ -9,9 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <linux/magic.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -227,15 +231,13 @@ static int fsync_dir(int dirfd, const char *rel)
 	return ret;
 }
 
-int store_commit(struct store_writer *w, struct gg_hash *out)
+/* Rename the writer's temporary to the name of h (whose bytes it holds) and finish it. */
+static int commit_as(struct store_writer *w, const struct gg_hash *hh, struct gg_hash *out)
 {
-	struct gg_hash h;
+	struct gg_hash h = *hh;
 	char rel[BLOB_REL_SIZE];
 	int ret;
 
-	if (w->fd < 0)
-		return -EBADF;
-	hash_stream_final(w->hs, &h);
 	blob_relpath(&h, rel);
 	if ((w->st->flags & STORE_FSYNC) && fsync(w->fd) < 0) {
 		ret = -errno;
@@ -273,6 +275,16 @@ out_abort:
 	return ret;
 }
 
+int store_commit(struct store_writer *w, struct gg_hash *out)
+{
+	struct gg_hash h;
+
+	if (w->fd < 0)
+		return -EBADF;
+	hash_stream_final(w->hs, &h);
+	return commit_as(w, &h, out);
+}
+
 static int writer_chunk(void *ctx, const void *p, size_t n)
 {
 	return store_write(ctx, p, n);
@@ -306,6 +318,126 @@ int store_put_file(struct store *st, const char *path, struct gg_hash *out, uint
 	if (fd < 0)
 		return -errno;
 	ret = store_put_fd(st, fd, out, size);
+	close(fd);
+	return ret;
+}
+
+/*
+ * store_adopt_file's move: rename `path` (open as fd, hashed as h) to h's name.  0,
+ * or -errno when it cannot be moved (then it is where it was, or its blob name was
+ * removed again: the caller copies from fd).
+ */
+static int adopt_move(struct store *st, const char *path, int fd, const struct stat *sb,
+		      const struct gg_hash *h)
+{
+	char rel[BLOB_REL_SIZE];
+	struct stat now;
+	int ret;
+
+	if (sb->st_nlink != 1)
+		return -EMLINK; /* another name could still change the blob's bytes */
+	blob_relpath(h, rel);
+	if (((st->flags & STORE_FSYNC) && fsync(fd) < 0) || fchmod(fd, 0444) < 0)
+		return -errno;
+	rel[8] = '\0';
+	ret = mkdirat_ok(st->dirfd, rel);
+	rel[8] = '/';
+	if (ret < 0)
+		return ret;
+	if (renameat(AT_FDCWD, path, st->dirfd, rel) < 0)
+		return -errno; /* EXDEV: another file system */
+	/* The name must have led to the inode hashed: else the blob is not h. */
+	if (fstatat(st->dirfd, rel, &now, AT_SYMLINK_NOFOLLOW) < 0 || now.st_ino != sb->st_ino ||
+	    now.st_dev != sb->st_dev) {
+		unlinkat(st->dirfd, rel, 0);
+		return -ESTALE;
+	}
+	if (st->flags & STORE_FSYNC) {
+		rel[8] = '\0';
+		return fsync_dir(st->dirfd, rel);
+	}
+	return 0;
+}
+
+/* store_adopt_file's clone: FICLONE fd into a temporary, hash it again, name it h. */
+static int adopt_clone(struct store *st, int fd, const struct gg_hash *h)
+{
+	struct store_writer w;
+	struct gg_hash got;
+	int ret;
+
+	if ((ret = store_begin(st, GG_HASH_VALUE, &w)) < 0)
+		return ret;
+	if (ioctl(w.fd, FICLONE, fd) < 0) {
+		ret = -errno; /* EOPNOTSUPP (ext4, tmpfs), EXDEV, EINVAL */
+		goto out_abort;
+	}
+	if ((ret = hash_fd_as(w.fd, GG_HASH_VALUE, &got, NULL)) < 0)
+		goto out_abort;
+	if (!hash_equal(&got, h)) {
+		ret = -ESTALE; /* changed since it was hashed */
+		goto out_abort;
+	}
+	return commit_as(&w, h, &got);
+out_abort:
+	store_abort(&w);
+	return ret;
+}
+
+/* Can the file (fd, sb) be renamed (same file system) or cloned (and btrfs or XFS) into st? */
+static void adopt_ways(const struct store *st, int fd, const struct stat *sb, bool *move,
+		       bool *clone)
+{
+	struct stat blobs;
+	struct statfs fs;
+
+	*move = *clone = false;
+	if (fstatat(st->dirfd, "blobs", &blobs, 0) < 0 || blobs.st_dev != sb->st_dev)
+		return;
+	*move = true;
+	*clone = fstatfs(fd, &fs) == 0 &&
+		 (fs.f_type == BTRFS_SUPER_MAGIC || fs.f_type == XFS_SUPER_MAGIC);
+}
+
+int store_adopt_file(struct store *st, const char *path, unsigned flags, struct gg_hash *out,
+		     uint64_t *size)
+{
+	struct gg_hash h;
+	struct stat sb;
+	bool move, clone;
+	uint64_t n;
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &sb) < 0) {
+		ret = -errno;
+		goto out_close;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		ret = -EINVAL;
+		goto out_close;
+	}
+	if ((ret = hash_fd_as(fd, GG_HASH_VALUE, &h, &n)) < 0)
+		goto out_close;
+	adopt_ways(st, fd, &sb, &move, &clone);
+	if (store_has(st, &h) ||
+	    (move && (flags & STORE_ADOPT_MOVE) && adopt_move(st, path, fd, &sb, &h) == 0) ||
+	    (clone && adopt_clone(st, fd, &h) == 0)) {
+		*out = h;
+		if (size)
+			*size = n;
+		ret = 0;
+		goto out_close;
+	}
+	/* a plain copy, hashed again as it is written */
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		ret = -errno;
+		goto out_close;
+	}
+	ret = store_put_fd(st, fd, out, size);
+out_close:
 	close(fd);
 	return ret;
 }

@@ -96,6 +96,23 @@ int store_put_file(struct store *st, const char *path, struct gg_hash *out, uint
 int store_put_fd(struct store *st, int fd, struct gg_hash *out, uint64_t *size);
 
 /*
+ * Take the regular file at `path` into the store as a VALUE blob, writing its bytes
+ * at most once.  The file is hashed first; if a blob of that hash exists nothing is
+ * written.  Else, with STORE_ADOPT_MOVE (the file is the caller's to give away: an
+ * output in a sandbox's staging area, which no process writes any more), the file
+ * itself is renamed to its blob name (made 0444) when it is on the store's file
+ * system and has no other link, after checking that the name still led to the
+ * inode that was hashed; else it is cloned (FICLONE, copy-on-write file systems:
+ * btrfs, XFS) into a temporary that is hashed again before it is renamed; else it
+ * is copied as store_put_file does.  Without STORE_ADOPT_MOVE the file is left
+ * where it is.  *out gets the hash, *size (may be NULL) the byte count; 0 or
+ * -errno (-EINVAL: not a regular file).
+ */
+#define STORE_ADOPT_MOVE 0x1
+int store_adopt_file(struct store *st, const char *path, unsigned flags, struct gg_hash *out,
+		     uint64_t *size);
+
+/*
  * Store `len` bytes as a blob of `kind` (VALUE or THUNK).  If a blob of that hash
  * already exists nothing is written.
  */

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +96,8 @@ struct arena {
 
 /* ---- private state ------------------------------------------------------------ */
 
+struct frame;
+
 struct trace_priv {
 	struct arena arena;
 	size_t images_alloc;
@@ -107,6 +110,8 @@ struct trace_priv {
 	size_t filebuf_alloc;
 	struct trace_event *ev;
 	size_t nev, ev_alloc;
+	struct frame *fr; /* the frames of the file being read */
+	size_t nfr, fr_alloc;
 	struct strlist filewarn;
 	msgpack_unpacked up;
 };
@@ -183,6 +188,7 @@ void trace_release(struct trace *t)
 		htab_release(&p->logs);
 		free(p->filebuf);
 		free(p->ev);
+		free(p->fr);
 		strlist_release(&p->filewarn);
 		msgpack_unpacked_destroy(&p->up);
 		free(p);
@@ -551,8 +557,9 @@ static int fail_mem(struct trace *t, int err, const char *path)
 }
 
 /*
- * Check the file header.  Returns 0 to read on, 1 when the file is skipped (with a
- * warning), -EPROTONOSUPPORT (t->error set) or -ENOMEM.
+ * Check the file header.  Returns the version to read on (GG_TRACE_VERSION_LOG or
+ * GG_TRACE_VERSION_SEG), 0 when the file is skipped (with a warning),
+ * -EPROTONOSUPPORT (t->error set) or -ENOMEM.
  */
 static int check_header(struct trace *t, const char *path, const unsigned char *buf, size_t len,
 			struct strlist *warnings)
@@ -573,43 +580,56 @@ static int check_header(struct trace *t, const char *path, const unsigned char *
 	else if (version == 0)
 		ret = file_warn(t, warnings, "%s: bad format version 0, skipped", path);
 	else
-		return 0;
-	return ret ? ret : 1;
+		return (int)version;
+	return ret;
+}
+
+/* One framed record: payload = buf + off + the layout's header length. */
+struct frame {
+	size_t off;
+	uint32_t plen;
+	uint32_t slot; /* segments: the image (struct seg_image) */
+};
+
+static int push_frame(struct trace_priv *p, const struct frame *f)
+{
+	if (p->nfr == p->fr_alloc) {
+		size_t alloc = p->fr_alloc ? p->fr_alloc * 2 : 256;
+		struct frame *v = realloc(p->fr, alloc * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		p->fr = v;
+		p->fr_alloc = alloc;
+	}
+	p->fr[p->nfr++] = *f;
+	return 0;
 }
 
 /*
- * Decode the records after the header: the PROC record into a new image (*imp),
- * the others into the scratch events.  *imp stays NULL when the file is skipped
- * (with a warning).  Returns 0 or -ENOMEM / -EFBIG.
+ * Decode the records of one image (frames fr[0..n) of buf, each payload `hdrlen`
+ * bytes after its frame's offset; `label` prefixes the warnings): the PROC record
+ * into a new image (*imp), the others into the scratch events.  Returns 0 (*imp
+ * NULL when there was no record), 1 when the image is skipped (with a warning,
+ * *imp NULL), or -ENOMEM / -EFBIG.
  */
-static int read_records(struct trace *t, const char *path, const unsigned char *buf, size_t len,
-			struct strlist *warnings, struct trace_image **imp)
+static int decode_frames(struct trace *t, const char *label, const unsigned char *buf,
+			 size_t hdrlen, const struct frame *fr, size_t n, struct strlist *warnings,
+			 struct trace_image **imp)
 {
 	struct trace_priv *p = t->priv;
 	struct trace_image *im = NULL;
-	size_t off;
 	int ret = 0;
 
 	*imp = NULL;
-	for (off = GG_TRACE_HEADER_LEN; off < len;) {
-		const unsigned char *payload = buf + off + GG_TRACE_RECHDR_LEN;
+	for (size_t i = 0; i < n; i++) {
+		const size_t off = fr[i].off;
+		const uint32_t plen = fr[i].plen;
+		const unsigned char *payload = buf + off + hdrlen;
 		const msgpack_object *root, *f;
 		struct dec d = { .t = t };
-		uint32_t plen, check;
 		unsigned type, nf;
 		uint64_t ts;
 		size_t uoff = 0, used = 0;
-
-		/* the frame: a cut header or payload, a bad length or checksum is torn */
-		if (len - off < GG_TRACE_RECHDR_LEN)
-			break;
-		plen = le32(buf + off);
-		check = le32(buf + off + 4);
-		if (plen == 0 || plen > GG_TRACE_MAX_RECORD ||
-		    plen > len - off - GG_TRACE_RECHDR_LEN)
-			break;
-		if (XXH32(payload, plen, 0) != check)
-			break;
 
 		/* exactly one array, the whole payload: a count that does not match
 		 * the elements written (a list patched wrongly) ends it early or late */
@@ -631,84 +651,105 @@ static int read_records(struct trace *t, const char *path, const unsigned char *
 
 		if (!im && type != GG_REC_PROC) {
 			ret = file_warn(t, warnings, "%s: first record is not a proc record, skipped",
-					path);
-			goto out;
+					label);
+			goto out_skip;
 		}
-		if (type == 0 || !rec_nfields[type] || (im && type == GG_REC_PROC)) {
-			/* an unknown record type (or a second PROC): ignored */
-			off += GG_TRACE_RECHDR_LEN + plen;
-			continue;
-		}
+		if (type == 0 || !rec_nfields[type] || (im && type == GG_REC_PROC))
+			continue; /* an unknown record type (or a second PROC): ignored */
 		if (nf < rec_nfields[type])
 			goto malformed;
 		if (type == GG_REC_PROC) {
 			im = decode_proc(&d, f, nf);
-			if (d.err) {
-				ret = d.err;
-				goto out;
-			}
+			if (d.err)
+				return d.err;
 			if (d.bad) {
-				im = NULL;
-				ret = file_warn(t, warnings, "%s: malformed proc record, skipped", path);
-				goto out;
+				ret = file_warn(t, warnings, "%s: malformed proc record, skipped", label);
+				goto out_skip;
 			}
 			im->t = ts;
 		} else {
 			struct trace_event ev;
 			decode_event(&d, type, ts, f, nf, &ev);
-			if (d.err) {
-				ret = d.err;
-				goto out;
-			}
+			if (d.err)
+				return d.err;
 			if (d.bad)
 				goto malformed;
 			ret = push_event(t, &ev);
 			if (ret)
-				goto out;
+				return ret;
 		}
-		off += GG_TRACE_RECHDR_LEN + plen;
 		continue;
 malformed:
 		if (used && used < plen)
 			ret = file_warn(t, warnings,
 					"%s: malformed record at offset %zu: %zu bytes after its end, skipped",
-					path, off, (size_t)plen - used);
+					label, off, (size_t)plen - used);
 		else
 			ret = file_warn(t, warnings, "%s: malformed record at offset %zu, skipped",
-					path, off);
+					label, off);
 		if (ret)
-			goto out;
+			return ret;
 		if (!im) {
-			ret = file_warn(t, warnings, "%s: no proc record, skipped", path);
-			goto out;
+			ret = file_warn(t, warnings, "%s: no proc record, skipped", label);
+			goto out_skip;
 		}
-		off += GG_TRACE_RECHDR_LEN + plen;
 	}
+	*imp = im;
+	return 0;
+out_skip:
+	return ret ? ret : 1;
+}
+
+/* Read a version-1 log: one image (*imp, NULL when skipped).  0 or -errno. */
+static int read_log(struct trace *t, const char *path, const unsigned char *buf, size_t len,
+		    struct strlist *warnings, struct trace_image **imp)
+{
+	struct trace_priv *p = t->priv;
+	size_t off;
+	int ret;
+
+	p->nfr = 0;
+	for (off = GG_TRACE_HEADER_LEN; off < len;) {
+		/* the frame: a cut header or payload, a bad length or checksum is torn */
+		struct frame f = { .off = off };
+		if (len - off < GG_TRACE_RECHDR_LEN)
+			break;
+		f.plen = le32(buf + off);
+		if (f.plen == 0 || f.plen > GG_TRACE_MAX_RECORD ||
+		    f.plen > len - off - GG_TRACE_RECHDR_LEN)
+			break;
+		if (XXH32(buf + off + GG_TRACE_RECHDR_LEN, f.plen, 0) != le32(buf + off + 4))
+			break;
+		if ((ret = push_frame(p, &f)) < 0)
+			return ret;
+		off += GG_TRACE_RECHDR_LEN + f.plen;
+	}
+	ret = decode_frames(t, path, buf, GG_TRACE_RECHDR_LEN, p->fr, p->nfr, warnings, imp);
+	if (ret)
+		return ret < 0 ? ret : 0;
 	if (off < len) {
 		ret = file_warn(t, warnings, "%s: torn record at offset %zu, skipped %zu bytes",
 				path, off, len - off);
 		if (ret)
-			goto out;
+			goto out_skip;
 	}
-	if (!im)
+	if (!*imp)
 		ret = file_warn(t, warnings, "%s: no records, skipped", path);
-	else
-		*imp = im;
-out:
+out_skip:
 	if (ret)
 		*imp = NULL;
 	return ret;
 }
 
 /* The log id (the base name without the suffix) and the file name, in the arena. */
-static int name_image(struct trace *t, struct trace_image *im, const char *path)
+static int name_image(struct trace *t, struct trace_image *im, const char *path, const char *id)
 {
-	const char *base = path_base(path);
+	const char *base = id ? id : path_base(path);
 	size_t n = strlen(base), s = sizeof(GG_TRACE_SUFFIX) - 1;
 	struct dec d = { .t = t };
 	char *log, *file;
 
-	if (n > s && !strcmp(base + n - s, GG_TRACE_SUFFIX))
+	if (!id && n > s && !strcmp(base + n - s, GG_TRACE_SUFFIX))
 		n -= s;
 	log = dec_alloc(&d, n + 1);
 	file = dec_alloc(&d, strlen(path) + 1);
@@ -720,6 +761,223 @@ static int name_image(struct trace *t, struct trace_image *im, const char *path)
 	im->log = log;
 	im->file = file;
 	return 0;
+}
+
+/* ---- segments (version 2) ------------------------------------------------------ */
+
+/* An image of a segment: its identity and where its frames are once sorted. */
+struct seg_image {
+	uint32_t pid;
+	uint64_t start;
+	size_t nfr, pos;
+	struct strlist warn; /* framing warnings about it */
+};
+
+struct seg {
+	struct seg_image *im;
+	size_t n, alloc;
+	struct htab ix; /* (pid, start) -> index into im */
+};
+
+struct seg_key {
+	uint32_t pid;
+	uint64_t start;
+};
+
+static bool seg_eq(const void *ctx, uint32_t val, const void *key)
+{
+	const struct seg *s = ctx;
+	const struct seg_key *k = key;
+	return s->im[val].pid == k->pid && s->im[val].start == k->start;
+}
+
+static uint64_t seg_hash(uint32_t pid, uint64_t start)
+{
+	uint64_t h = (start ^ ((uint64_t)pid << 32 | pid)) * 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 29);
+}
+
+/* The image with this identity, added if `add`; HTAB_NONE if absent (or -ENOMEM in *err). */
+static uint32_t seg_slot(struct seg *s, uint32_t pid, uint64_t start, bool add, int *err)
+{
+	struct seg_key k = { pid, start };
+	uint64_t h = seg_hash(pid, start);
+	uint32_t i = htab_find(&s->ix, h, seg_eq, s, &k);
+
+	if (i != HTAB_NONE || !add)
+		return i;
+	if (s->n == s->alloc) {
+		size_t alloc = s->alloc ? s->alloc * 2 : 64;
+		struct seg_image *v = realloc(s->im, alloc * sizeof(*v));
+		if (!v) {
+			*err = -ENOMEM;
+			return HTAB_NONE;
+		}
+		s->im = v;
+		s->alloc = alloc;
+	}
+	if ((*err = htab_add(&s->ix, h, (uint32_t)s->n)) < 0)
+		return HTAB_NONE;
+	s->im[s->n] = (struct seg_image){ .pid = pid, .start = start, .warn = STRLIST_INIT };
+	return (uint32_t)s->n++;
+}
+
+static void seg_release(struct seg *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		strlist_release(&s->im[i].warn);
+	free(s->im);
+	htab_release(&s->ix);
+}
+
+/* The sync word and header check of a version-2 frame at off are good: its
+ * length, pid and start can be trusted (the payload's check, 4 bytes on, not yet). */
+static bool seg_head_ok(const unsigned char *buf, size_t len, size_t off)
+{
+	const unsigned char *h = buf + off;
+
+	return len - off >= 24 && le32(h) == GG_TRACE_SEG_SYNC && XXH32(h, 20, 0) == le32(h + 20);
+}
+
+/* A whole, good version-2 frame at off: its payload length, else 0. */
+static uint32_t seg_frame_ok(const unsigned char *buf, size_t len, size_t off)
+{
+	const unsigned char *h = buf + off;
+	uint32_t n;
+
+	if (!seg_head_ok(buf, len, off) || len - off < GG_TRACE_SEG_RECHDR_LEN)
+		return 0;
+	n = le32(h + 4);
+	if (n == 0 || n > GG_TRACE_MAX_RECORD || n > len - off - GG_TRACE_SEG_RECHDR_LEN ||
+	    XXH32(h + GG_TRACE_SEG_RECHDR_LEN, n, 0) != le32(h + 24))
+		return 0;
+	return n;
+}
+
+/* The next offset after `off` where a good frame starts, or len. */
+static size_t seg_resync(const unsigned char *buf, size_t len, size_t off)
+{
+	static const unsigned char sync[4] = { GG_TRACE_SEG_SYNC & 0xff, (GG_TRACE_SEG_SYNC >> 8) & 0xff,
+					       (GG_TRACE_SEG_SYNC >> 16) & 0xff, GG_TRACE_SEG_SYNC >> 24 };
+
+	for (off++; off < len; off++) {
+		const unsigned char *q = memmem(buf + off, len - off, sync, sizeof(sync));
+		if (!q)
+			return len;
+		off = (size_t)(q - buf);
+		if (seg_frame_ok(buf, len, off))
+			return off;
+	}
+	return len;
+}
+
+static uint64_t le64(const unsigned char *p)
+{
+	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+/*
+ * Read a version-2 segment: frame every record (skipping torn ranges), group the
+ * frames by image in file order, then decode each image as a version-1 log is.
+ * Images come out in the order of their first record.  0 or -errno.
+ */
+static int read_segment(struct trace *t, const char *path, const unsigned char *buf, size_t len,
+			struct strlist *warnings)
+{
+	struct trace_priv *p = t->priv;
+	struct seg s = { .im = NULL, .ix = HTAB_INIT };
+	struct frame *sorted = NULL;
+	uint32_t last = HTAB_NONE;
+	size_t off = GG_TRACE_HEADER_LEN, pos = 0;
+	char *label = NULL;
+	int ret = 0;
+
+	p->nfr = 0;
+	while (off < len) {
+		const unsigned char *h = buf + off;
+		struct frame f = { .off = off, .plen = seg_frame_ok(buf, len, off) };
+		if (f.plen) {
+			f.slot = seg_slot(&s, le32(h + 8), le64(h + 12), true, &ret);
+			if (ret || (ret = push_frame(p, &f)) < 0)
+				goto out;
+			last = f.slot;
+			off += GG_TRACE_SEG_RECHDR_LEN + f.plen;
+			continue;
+		}
+		/* torn: said to the caller and to the image it belongs to, if known */
+		size_t next = seg_resync(buf, len, off);
+		uint32_t who = seg_head_ok(buf, len, off)
+				       ? seg_slot(&s, le32(h + 8), le64(h + 12), false, &ret) : last;
+		char *msg;
+		if (who == HTAB_NONE)
+			who = last;
+		if (asprintf(&msg, "%s: torn record at offset %zu, skipped %zu bytes", path, off,
+			     next - off) < 0) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		ret = warnings ? strlist_push(warnings, msg) : 0;
+		if (!ret && who != HTAB_NONE)
+			ret = strlist_push(&s.im[who].warn, msg);
+		free(msg);
+		if (ret)
+			goto out;
+		off = next;
+	}
+	if (!s.n) {
+		ret = file_warn(t, warnings, "%s: no records, skipped", path);
+		goto out;
+	}
+
+	/* group by image, stable: a counting sort on the slot */
+	sorted = malloc(p->nfr * sizeof(*sorted));
+	if (!sorted) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < p->nfr; i++)
+		s.im[p->fr[i].slot].nfr++;
+	for (size_t k = 0; k < s.n; k++) {
+		s.im[k].pos = pos;
+		pos += s.im[k].nfr;
+		s.im[k].nfr = 0;
+	}
+	for (size_t i = 0; i < p->nfr; i++) {
+		struct seg_image *si = &s.im[p->fr[i].slot];
+		sorted[si->pos + si->nfr++] = p->fr[i];
+	}
+
+	for (size_t k = 0; k < s.n && !ret; k++) {
+		struct seg_image *si = &s.im[k];
+		struct trace_image *im = NULL;
+		char id[48];
+
+		snprintf(id, sizeof(id), "%" PRIu32 "-%016" PRIx64, si->pid, si->start);
+		free(label);
+		if (asprintf(&label, "%s: image %s", path, id) < 0) {
+			label = NULL;
+			ret = -ENOMEM;
+			break;
+		}
+		p->nev = 0;
+		strlist_release(&p->filewarn);
+		for (size_t i = 0; i < si->warn.n && !ret; i++)
+			ret = strlist_push(&p->filewarn, si->warn.v[i]);
+		if (!ret)
+			ret = decode_frames(t, label, buf, GG_TRACE_SEG_RECHDR_LEN, sorted + si->pos,
+					    si->nfr, warnings, &im);
+		if (ret == 1)
+			ret = 0; /* skipped, with a warning */
+		if (!ret && im)
+			ret = name_image(t, im, path, id);
+		if (!ret && im)
+			ret = finish_image(t, im);
+	}
+out:
+	free(label);
+	free(sorted);
+	seg_release(&s);
+	return ret;
 }
 
 int trace_add_buf(struct trace *t, const char *path, const void *data, size_t len,
@@ -735,12 +993,15 @@ int trace_add_buf(struct trace *t, const char *path, const void *data, size_t le
 	strlist_release(&t->priv->filewarn);
 
 	ret = check_header(t, path, data, len, warnings);
-	if (ret == 0)
-		ret = read_records(t, path, data, len, warnings, &im);
-	if (ret == 0 && im)
-		ret = name_image(t, im, path);
-	if (ret == 0 && im)
-		ret = finish_image(t, im);
+	if (ret == (int)GG_TRACE_VERSION_SEG) {
+		ret = read_segment(t, path, data, len, warnings);
+	} else if (ret == (int)GG_TRACE_VERSION_LOG) {
+		ret = read_log(t, path, data, len, warnings, &im);
+		if (ret == 0 && im)
+			ret = name_image(t, im, path, NULL);
+		if (ret == 0 && im)
+			ret = finish_image(t, im);
+	}
 	if (ret == -ENOMEM || ret == -EFBIG)
 		ret = fail_mem(t, ret, path);
 	return ret < 0 ? ret : 0;
@@ -865,6 +1126,9 @@ out_close:
 		free(t->priv->ev);
 		t->priv->ev = NULL;
 		t->priv->nev = t->priv->ev_alloc = 0;
+		free(t->priv->fr);
+		t->priv->fr = NULL;
+		t->priv->nfr = t->priv->fr_alloc = 0;
 	}
 	return ret;
 }

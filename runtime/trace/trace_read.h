@@ -16,22 +16,34 @@
  *     trace_release(&t);
  *     strlist_release(&warnings);
  *
- * Reading.  Every "*.ggt" file of the directory not starting with '.' is a log, read
- * with one read(2) into a scratch buffer and decoded record by record (checksum
- * first, then msgpack-c's msgpack_unpack_next).  Records are validated before
- * decoding so that a container length cannot make the decoder allocate more than a
- * small multiple of the record's size.  Problems are handled this way:
+ * Reading.  Every "*.ggt" file of the directory not starting with '.' is a trace
+ * file, read with one read(2) into a scratch buffer; its header says its layout
+ * (shim/trace_format.h).  A version-1 log is one image.  A version-2 segment holds
+ * many: its records are framed first (sync, header check, length, payload check),
+ * grouped by image identity (pid, start) in file order, and each image is then read
+ * as a version-1 log is; images come out in the order of their first record.
+ * Records are decoded one by one (checksum first, then msgpack-c's
+ * msgpack_unpack_next) and validated before decoding so that a container length
+ * cannot make the decoder allocate more than a small multiple of the record's size.
+ * Problems are handled this way:
  *
  *   empty file, file shorter than the header, bad magic, no PROC record first
- *       the file is skipped, with a warning;
- *   torn tail (cut header, cut payload, bad length or bad checksum)
+ *       the file (in a segment: the image) is skipped, with a warning;
+ *   torn tail of a log (cut header, cut payload, bad length or bad checksum)
  *       the records before it are kept, the rest of the file is skipped, with the
  *       warning "<file>: torn record at offset N, skipped K bytes";
+ *   torn record in a segment (anywhere: a process killed inside a write, a full
+ *   disk, a cut tail)
+ *       the bytes up to the next good frame are skipped with the same warning,
+ *       kept also on the image the torn record belongs to (named by its header
+ *       when sync and header check are intact, else the image of the record
+ *       before it); every later record is read;
  *   a record that passes its checksum but is not a well-formed record
  *       that record is skipped, with the warning "<file>: malformed record at
  *       offset N, skipped"; reading goes on.  This includes a payload that is not
  *       exactly one msgpack array: an array that ends before the payload does is
- *       "<file>: malformed record at offset N: K bytes after its end, skipped";
+ *       "<file>: malformed record at offset N: K bytes after its end, skipped".
+ *       In a segment "<file>" reads "<file>: image <log id>";
  *   unknown record types and fields past the known ones
  *       ignored silently (trace_format.h: they do not bump the version);
  *   a version newer than GG_TRACE_VERSION
@@ -54,7 +66,7 @@
  *                record whose ret is this pid                        (LINK_SPAWN)
  *   any other    when the rules above find nothing and the origin is not ROOT:
  *                the latest earlier image of pid == ppid              (LINK_PPID)
- *                This is the common case of fork + exec: the shim writes no log
+ *                This is the common case of fork + exec: the shim writes no image
  *                for a fork child whose first act is a successful exec (see
  *                shim/wrap_exec.c), so the new image links straight to the
  *                process that forked it.  system(), popen() and children of
@@ -167,10 +179,10 @@ struct trace_exit {
 	const char *path;
 };
 
-/* One process image: one log file. */
+/* One process image: a version-1 log, or the records of one image in a segment. */
 struct trace_image {
-	const char *log;  /* log id: the file name without ".ggt" */
-	const char *file; /* the path the log was read from */
+	const char *log;  /* log id "<pid>-<start>": a log's file name without ".ggt" */
+	const char *file; /* the path the log or segment was read from */
 
 	/* from the PROC record */
 	int64_t pid, ppid;
@@ -229,9 +241,9 @@ void trace_release(struct trace *t);
 int trace_open_dir(struct trace *t, const char *dir, struct strlist *warnings);
 
 /*
- * Add one log to an initialised trace: a file, or bytes already in memory (`path`
- * then only names the log: its base name gives the log id, and it prefixes the
- * warnings).  Returns 0 (also when the log was skipped with a warning) or -errno
+ * Add one trace file (a log or a segment) to an initialised trace: a file, or bytes
+ * already in memory (`path` then only names it: a log's base name gives its log id,
+ * and it prefixes the warnings).  Returns 0 (also when the log was skipped with a warning) or -errno
  * with t->error set.  Call trace_link() after the last one.
  */
 int trace_add_file(struct trace *t, const char *path, struct strlist *warnings);

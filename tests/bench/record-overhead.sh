@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Measures what recording costs: zlib's `make -j2` plain, under `gg record` and under
 # bear (5 alternating runs each, median wall time), and the per-exec overhead of
-# the shim on 500 runs of /bin/true.  Prints numbers; asserts nothing.
+# the shim on 500 runs of /bin/true.  With GG_BENCH_CURL=1 (=only: alone), also
+# curl's autotools build (./configure && make -j2: thousands of processes), plain and
+# under `gg record`, GG_BENCH_CURL_RUNS (3) alternating runs.  Prints numbers; asserts nothing.
+# Also prints the CPU time (user + sys of the children) next to each wall time:
+# on a shared machine it moves less than the wall clock.
 set -euo pipefail
 . tests/e2e/lib.sh
 e2e_init
@@ -14,15 +18,33 @@ now() {
 	echo "$EPOCHREALTIME"
 }
 
-# timed VAR CMD...: run CMD quietly, append its wall time in seconds to array VAR.
+# cpu_s VAR: user + sys seconds of this shell's finished children so far, into VAR
+# (`times` in this shell: in a $(...) subshell it would see no children).
+cpu_s() {
+	local -n out=$1
+	times >"$T/times"
+	out=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.3f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$T/times")
+}
+
+# timed VAR CMD...: run CMD quietly, append its wall time in seconds to array VAR
+# and its CPU time to array VAR_cpu.
 timed() {
 	local -n acc=$1
-	local t0 t1
+	local -n acc_cpu=$1_cpu
+	local t0 t1 c0 c1
 	shift
+	cpu_s c0
 	t0=$(now)
 	"$@" >"$T/last.log" 2>&1 || { echo "bench: failed: $*" >&2; tail -n 20 "$T/last.log" >&2; exit 1; }
 	t1=$(now)
+	cpu_s c1
 	acc+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')")
+	acc_cpu+=("$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.3f", b - a }')")
+}
+
+# images DIR: how many process images the recording in DIR holds.
+images() {
+	"$GG" trace dump --json --trace-dir "$1" 2>/dev/null | wc -l
 }
 
 median() {
@@ -33,11 +55,13 @@ ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
 }
 
+# GG_BENCH_CURL=only: the curl part alone.
+if [[ "${GG_BENCH_CURL:-}" != only ]]; then
 corpus zlib "$T/zlib"
 cd "$T/zlib"
 ./configure >/dev/null
 
-plain=() gg=() bear=()
+plain=() gg=() bear=() plain_cpu=() gg_cpu=() bear_cpu=()
 build_plain() { make -j2; }
 build_gg() { "$GG" record --trace-dir "$T/trace" -- make -j2; }
 build_bear() { bear --output "$T/compile_commands.json" -- make -j2; }
@@ -51,13 +75,16 @@ done
 mp=$(median "${plain[@]}")
 mg=$(median "${gg[@]}")
 mb=$(median "${bear[@]}")
-printf '%-22s median %7.3f s  (runs: %s)\n' "plain make -j2" "$mp" "${plain[*]}"
-printf '%-22s median %7.3f s  (runs: %s)  ratio %sx\n' "gg record" "$mg" "${gg[*]}" "$(ratio "$mg" "$mp")"
-printf '%-22s median %7.3f s  (runs: %s)  ratio %sx\n' "bear" "$mb" "${bear[*]}" "$(ratio "$mb" "$mp")"
-echo "# trace of the last gg run: $(find "$T/trace" -name '*.ggt' | wc -l) logs, $(du -sh "$T/trace" | cut -f1)"
+cp_=$(median "${plain_cpu[@]}")
+cg=$(median "${gg_cpu[@]}")
+cb=$(median "${bear_cpu[@]}")
+printf '%-22s median %7.3f s  (runs: %s)  cpu %7.3f s\n' "plain make -j2" "$mp" "${plain[*]}" "$cp_"
+printf '%-22s median %7.3f s  (runs: %s)  ratio %sx  cpu %7.3f s  ratio %sx\n' "gg record" "$mg" "${gg[*]}" "$(ratio "$mg" "$mp")" "$cg" "$(ratio "$cg" "$cp_")"
+printf '%-22s median %7.3f s  (runs: %s)  ratio %sx  cpu %7.3f s  ratio %sx\n' "bear" "$mb" "${bear[*]}" "$(ratio "$mb" "$mp")" "$cb" "$(ratio "$cb" "$cp_")"
+echo "# trace of the last gg run: $(find "$T/trace" -name '*.ggt' | wc -l) files, $(images "$T/trace") images, $(du -sh "$T/trace" | cut -f1)"
 
 loop="for i in \$(seq $execs); do /bin/true; done"
-t_plain=() t_shim=() t_bear=()
+t_plain=() t_shim=() t_bear=() t_plain_cpu=() t_shim_cpu=() t_bear_cpu=()
 loop_plain() { bash -c "$loop"; }
 loop_shim() {
 	rm -rf "$T/ttrace" && mkdir "$T/ttrace"
@@ -77,7 +104,39 @@ mb=$(median "${t_bear[@]}")
 per_exec() {
 	awk -v a="$1" -v b="$2" -v n="$execs" 'BEGIN { printf "%.3f", (a - b) * 1000 / n }'
 }
-printf '%-22s median %7.3f s\n' "plain" "$mp"
-printf '%-22s median %7.3f s  overhead %s ms per exec\n' "LD_PRELOAD shim" "$ms" "$(per_exec "$ms" "$mp")"
-printf '%-22s median %7.3f s  overhead %s ms per exec\n' "bear" "$mb" "$(per_exec "$mb" "$mp")"
-echo "# logs written by the last shim run: $(find "$T/ttrace" -name '*.ggt' | wc -l)"
+cp_=$(median "${t_plain_cpu[@]}")
+cs=$(median "${t_shim_cpu[@]}")
+cb=$(median "${t_bear_cpu[@]}")
+printf '%-22s median %7.3f s  cpu %7.3f s\n' "plain" "$mp" "$cp_"
+printf '%-22s median %7.3f s  overhead %s ms per exec  cpu %7.3f s  overhead %s ms per exec\n' \
+	"LD_PRELOAD shim" "$ms" "$(per_exec "$ms" "$mp")" "$cs" "$(per_exec "$cs" "$cp_")"
+printf '%-22s median %7.3f s  overhead %s ms per exec  cpu %7.3f s  overhead %s ms per exec\n' \
+	"bear" "$mb" "$(per_exec "$mb" "$mp")" "$cb" "$(per_exec "$cb" "$cp_")"
+echo "# the last shim run: $(find "$T/ttrace" -name '*.ggt' | wc -l) trace files, $(images "$T/ttrace") images"
+fi
+
+[[ "${GG_BENCH_CURL:-}" == 1 || "${GG_BENCH_CURL:-}" == only ]] || exit 0
+curl_runs=${GG_BENCH_CURL_RUNS:-3}
+corpus curl "$T/curl-src"
+c_plain=() c_gg=() c_plain_cpu=() c_gg_cpu=()
+curl_fresh() { rm -rf "$T/curl" && cp -a "$T/curl-src" "$T/curl"; }
+curl_plain() { cd "$T/curl" && ./configure --without-ssl --disable-shared && make -j2; }
+curl_gg() {
+	cd "$T/curl" && "$GG" record --trace-dir "$T/ctrace" -- \
+		sh -c './configure --without-ssl --disable-shared && make -j2'
+}
+echo
+echo "# curl (Debian bookworm source), ./configure --without-ssl --disable-shared && make -j2, $curl_runs runs of each, alternating"
+for ((i = 1; i <= curl_runs; i++)); do
+	curl_fresh
+	timed c_plain curl_plain
+	curl_fresh
+	timed c_gg curl_gg
+done
+mp=$(median "${c_plain[@]}")
+mg=$(median "${c_gg[@]}")
+cp_=$(median "${c_plain_cpu[@]}")
+cg=$(median "${c_gg_cpu[@]}")
+printf '%-22s median %7.3f s  (runs: %s)  cpu %7.3f s\n' "plain" "$mp" "${c_plain[*]}" "$cp_"
+printf '%-22s median %7.3f s  (runs: %s)  ratio %sx  cpu %7.3f s  ratio %sx\n' "gg record" "$mg" "${c_gg[*]}" "$(ratio "$mg" "$mp")" "$cg" "$(ratio "$cg" "$cp_")"
+echo "# trace of the last gg run: $(find "$T/ctrace" -name '*.ggt' | wc -l) files, $(images "$T/ctrace") images, $(du -sh "$T/ctrace" | cut -f1)"

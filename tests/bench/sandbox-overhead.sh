@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Measures what the sandbox costs per command: N runs of /bin/true (the issue's "200 trivial thunks", target <= 5 ms overhead each at level 1) and of a small compile, plainly (fork+exec+wait) and in the sandbox at every level the host allows, with and without the path supervisor; medians.  Prints numbers; asserts nothing.
+# Measures what the sandbox costs per command: N runs of /bin/true (the issue's "200 trivial thunks", target <= 3 ms overhead each at level 1 (issue 13)) and of a small compile, plainly (fork+exec+wait) and in the sandbox at every level the host allows, with and without the path supervisor; medians.  Prints numbers; asserts nothing.
 set -euo pipefail
 BUILD=${BUILD:-build}
 runs=${GG_BENCH_SBX_RUNS:-200}

@@ -1,8 +1,10 @@
 /*
  * libFuzzer target for the trace reader (runtime/trace_read.h): any bytes given as a
- * log must be read without a crash, a leak or an out-of-bounds access, and the
- * images that come out must link.  Built and run briefly by `make check`
- * (`make fuzz FUZZ_SECONDS=N` for longer); seeds in tests/fuzz/corpus/trace/.
+ * trace file (a version-1 log or a version-2 segment, told apart by the header)
+ * must be read without a crash, a leak or an out-of-bounds access, and the images
+ * that come out must link.  Built and run briefly by `make check` (`make fuzz
+ * FUZZ_SECONDS=N` for longer); seeds in tests/fuzz/corpus/trace/ (seed*.ggt logs,
+ * seg*.ggt segments: interleaved images, a torn record in the middle, a cut tail).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		trace_link(&t);
 	for (size_t i = 0; i < t.nimages; i++) {
 		const struct trace_image *im = t.images[i];
+		if (!im->log || !im->log[0] || !im->file)
+			abort(); /* every image is named */
 		for (size_t k = 0; k < im->nevents; k++)
 			if (im->events[k].type == 0)
 				abort(); /* events always have a known or kept type */

@@ -523,6 +523,78 @@ static void test_store__fsync_mode(void **state)
  * not missing ones), serves them verified without their loose files, and a pack
  * whose trailer does not check is not used at all.
  */
+/* An output given away is renamed into the store on the same file system, once. */
+static void test_store__adopt_moves_on_same_fs(void **state)
+{
+	struct fixture *f = *state;
+	char path[256], blob[PATH_MAX];
+	struct gg_hash h, want;
+	struct stat sb, bb;
+
+	snprintf(path, sizeof(path), "%s/out.o", f->top);
+	write_file(path, "object code\n", 12);
+	assert_int_equal(stat(path, &sb), 0);
+	hash_buf(GG_HASH_VALUE, "object code\n", 12, &want);
+	assert_int_equal(store_adopt_file(&f->st, path, STORE_ADOPT_MOVE, &h, NULL), 0);
+	assert_true(hash_equal(&h, &want));
+	assert_int_equal(access(path, F_OK), -1); /* moved, not copied */
+	assert_int_equal(store_path(&f->st, &h, blob, sizeof(blob)), 0);
+	assert_int_equal(stat(blob, &bb), 0);
+	assert_int_equal(bb.st_ino, sb.st_ino);
+	assert_int_equal(bb.st_mode & 07777, 0444);
+	assert_int_equal(store_verify_blob(&f->st, &h), 0);
+	assert_int_equal(stats(&f->st).tmp_count, 0);
+}
+
+/* A blob that exists is not written again; without MOVE, or with another link, or
+ * from another file system, the file stays where it is and the blob is a copy. */
+static void test_store__adopt_copies_when_it_must(void **state)
+{
+	struct fixture *f = *state;
+	char path[256], link2[256], shm[128], blob[PATH_MAX];
+	struct gg_hash h, h2;
+	struct stat sb, bb, top;
+	uint64_t size = 0;
+
+	snprintf(path, sizeof(path), "%s/kept", f->top);
+	write_file(path, "kept bytes", 10);
+	assert_int_equal(store_adopt_file(&f->st, path, 0, &h, &size), 0);
+	assert_int_equal(size, 10);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(store_path(&f->st, &h, blob, sizeof(blob)), 0);
+	assert_int_equal(stat(blob, &bb), 0);
+	assert_true(bb.st_ino != sb.st_ino);
+	/* the same bytes again, even given away: the blob is there, the file stays */
+	assert_int_equal(store_adopt_file(&f->st, path, STORE_ADOPT_MOVE, &h2, NULL), 0);
+	assert_true(hash_equal(&h, &h2));
+	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(stat(blob, &sb), 0);
+	assert_int_equal(sb.st_ino, bb.st_ino);
+
+	/* a second name could change the blob's bytes later: copied */
+	snprintf(path, sizeof(path), "%s/linked", f->top);
+	snprintf(link2, sizeof(link2), "%s/linked2", f->top);
+	write_file(path, "linked bytes", 12);
+	assert_int_equal(link(path, link2), 0);
+	assert_int_equal(store_adopt_file(&f->st, path, STORE_ADOPT_MOVE, &h, NULL), 0);
+	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(store_verify_blob(&f->st, &h), 0);
+
+	/* another file system (the RAM staging area): copied */
+	assert_int_equal(stat(f->top, &top), 0);
+	snprintf(shm, sizeof(shm), "/dev/shm/gg-test-store-%d", (int)getpid());
+	write_file(shm, "from shm", 8);
+	assert_int_equal(stat(shm, &sb), 0);
+	assert_int_equal(store_adopt_file(&f->st, shm, STORE_ADOPT_MOVE, &h, NULL), 0);
+	assert_int_equal(store_verify_blob(&f->st, &h), 0);
+	assert_int_equal(access(shm, F_OK) == 0, sb.st_dev != top.st_dev);
+	unlink(shm);
+
+	/* not a regular file */
+	assert_int_equal(store_adopt_file(&f->st, f->top, 0, &h, NULL), -EINVAL);
+	assert_int_equal(stats(&f->st).tmp_count, 0);
+}
+
 static void test_store__thunk_pack_serves_verified_copies(void **state)
 {
 	struct fixture *f = *state;
@@ -577,6 +649,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_store__abort_removes_temporary, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__corrupt_blob_detected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__fsync_mode, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__adopt_moves_on_same_fs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__adopt_copies_when_it_must, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__thunk_pack_serves_verified_copies, setup,
 						teardown),
 	};

@@ -46,8 +46,36 @@ static void test_trace_enc__file_header(void **state)
 
 	tenc_file_header(hdr);
 	assert_memory_equal(hdr, "GGTRACE\n", 8);
-	assert_int_equal(le32(hdr + 8), GG_TRACE_VERSION);
+	assert_int_equal(le32(hdr + 8), GG_TRACE_VERSION_LOG);
 	assert_int_equal(le32(hdr + 12), 0);
+	tenc_seg_header(hdr);
+	assert_memory_equal(hdr, "GGTRACE\n", 8);
+	assert_int_equal(le32(hdr + 8), GG_TRACE_VERSION_SEG);
+	assert_int_equal(GG_TRACE_VERSION, GG_TRACE_VERSION_SEG);
+	assert_int_equal(le32(hdr + 12), 0);
+}
+
+/* The segment frame: sync, length, pid, start, header check, the payload's check. */
+static void test_trace_enc__seg_frame(void **state)
+{
+	struct tenc e = TENC_INIT(buf, sizeof(buf));
+	char hdr[GG_TRACE_SEG_RECHDR_LEN];
+	ssize_t n;
+
+	tenc_begin(&e, GG_REC_EXIT, 7, 2);
+	tenc_uint(&e, GG_EXIT_EXIT);
+	tenc_int(&e, 3);
+	n = tenc_finish(&e);
+	assert_true(n > GG_TRACE_RECHDR_LEN);
+	tenc_seg_frame(hdr, buf, 4242, 0x18ee000000000001ull);
+	assert_memory_equal(hdr, "\xf7gg\x1e", 4);
+	assert_int_equal(le32(hdr + 4), (uint32_t)n - GG_TRACE_RECHDR_LEN);
+	assert_int_equal(le32(hdr + 8), 4242);
+	assert_int_equal(le32(hdr + 12), 0x00000001u);
+	assert_int_equal(le32(hdr + 16), 0x18ee0000u);
+	assert_int_equal(le32(hdr + 20), XXH32(hdr, 20, 0));
+	assert_int_equal(le32(hdr + 24),
+			 XXH32(buf + GG_TRACE_RECHDR_LEN, (size_t)n - GG_TRACE_RECHDR_LEN, 0));
 }
 
 /* The frame: length of the payload, its XXH32, then [type, t, ...]. */
@@ -522,6 +550,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_trace_enc__file_header),
+		cmocka_unit_test(test_trace_enc__seg_frame),
 		cmocka_unit_test(test_trace_enc__record_frame),
 		cmocka_unit_test(test_trace_enc__integer_widths),
 		cmocka_unit_test(test_trace_enc__string_widths),
