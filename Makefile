@@ -155,7 +155,7 @@ FUZZ_TARGETS := trace_read thunk_decode cache_log thunk_pack
 FUZZ_trace_read_SRC := runtime/trace/trace_read.c runtime/lib/mpcheck.c runtime/lib/htab.c runtime/lib/util.c
 FUZZ_thunk_decode_SRC := runtime/ir/thunk.c runtime/ir/hash.c runtime/store/store.c runtime/store/thunkpack.c \
 	runtime/lib/htab.c runtime/lib/util.c
-FUZZ_cache_log_SRC := runtime/store/cache.c runtime/ir/hash.c runtime/lib/htab.c runtime/lib/mpcheck.c \
+FUZZ_cache_log_SRC := runtime/store/cache.c runtime/ir/hash.c runtime/lib/htab.c runtime/lib/mpread.c \
 	runtime/lib/util.c
 FUZZ_thunk_pack_SRC := runtime/store/thunkpack.c runtime/store/store.c runtime/ir/thunk.c \
 	runtime/ir/hash.c runtime/lib/htab.c runtime/lib/util.c

@@ -512,7 +512,8 @@ int graph_replace_node(struct store *st, struct statcache *sc, struct graph *g, 
 	struct gg_hash h;
 	int ret;
 
-	if ((ret = store_load_thunk(st, &gn->hash, &old)) < 0 || (ret = store_load_thunk(st, &one->hash, &th)) < 0)
+	if ((ret = graph_node_own(gn)) < 0 || (ret = store_load_thunk(st, &gn->hash, &old)) < 0 ||
+	    (ret = store_load_thunk(st, &one->hash, &th)) < 0)
 		goto out;
 	for (size_t k = 0; k < th.inputs.n; k++)
 		reref_input(g, idx, &old, &th.inputs.v[k]);

@@ -93,21 +93,33 @@ start() {
 	run_suite "$@" &
 }
 
-for bin in "$BUILD"/tests/unit/test_*; do
-	[[ -f "$bin" && -x "$bin" ]] || continue
-	name=${bin##*/}
-	selected "$name" || continue
-	# cmocka's TAP lines: "ok 1 - name", "not ok 2 - name".
-	CMOCKA_MESSAGE_OUTPUT=TAP start unit "$name" '^ok [0-9]' '^not ok [0-9]' "$bin"
-done
 
+# The longest suites first (a few minutes each, the rest well under one): with
+# $jobs at a time, the run then ends with short suites, not with one long one
+# started last.
+slow=(replay-libtool replay-isolated replay-meson replay-lambda shim-entrypoints trace-faults
+	replay-faults)
+scripts=()
+for name in "${slow[@]}"; do
+	[[ -f tests/e2e/$name.sh ]] && scripts+=("tests/e2e/$name.sh")
+done
 for script in tests/e2e/*.sh; do
+	[[ " ${slow[*]} " == *" $(basename "$script" .sh) "* ]] || scripts+=("$script")
+done
+for script in "${scripts[@]}"; do
 	[[ -f "$script" ]] || continue
 	name=${script##*/}
 	name=${name%.sh}
 	[[ "$name" == lib ]] && continue
 	selected "$name" || continue
 	start e2e "$name" '^ok - ' '^not ok - ' bash "$script"
+done
+for bin in "$BUILD"/tests/unit/test_*; do
+	[[ -f "$bin" && -x "$bin" ]] || continue
+	name=${bin##*/}
+	selected "$name" || continue
+	# cmocka's TAP lines: "ok 1 - name", "not ok 2 - name".
+	CMOCKA_MESSAGE_OUTPUT=TAP start unit "$name" '^ok [0-9]' '^not ok [0-9]' "$bin"
 done
 wait
 

@@ -51,6 +51,7 @@
 #include "runtime/lib/util.h"
 #include "runtime/store/cache.h"
 #include "runtime/store/thunkpack.h"
+#include "runtime/lib/statahead.h"
 #include "runtime/store/ggdir.h"
 #include "runtime/store/materialize.h"
 #include "runtime/store/statcache.h"
@@ -79,6 +80,10 @@ static void emit_ev(struct sched *s, struct build_event *ev, size_t node, const 
 	ev->total = s->nsel;
 	ev->running = s->running;
 	ev->cached = s->stats->cached;
+	if (j && j->phase == PH_RUN && (ev->kind == BUILD_EV_FAILED || ev->kind == BUILD_EV_DONE)) {
+		ev->engine = s->ops[j->eng]->name;
+		ev->res = &j->res;
+	}
 	if (j && j->staging && j->res.logs &&
 	    (ev->kind == BUILD_EV_FAILED || ev->kind == BUILD_EV_DONE)) {
 		snprintf(log, sizeof(log), "%s/stderr", j->staging);
@@ -178,7 +183,7 @@ static void node_ok(struct sched *s, struct bjob *j, struct cache_entry *outs,
 	memset(outs, 0, sizeof(*outs));
 	s->ndone++;
 	if (!s->o->verify) {
-		build_key_settle_times(s, &j->th, &s->result[node]);
+		build_key_settle_times(s, j, &s->result[node]);
 		if (!s->dl_full && driverlog_add(&s->dl, s->g, &j->th, &s->g->nodes[node]) < 0)
 			s->dl_full = true; /* out of memory: ninja's logs miss the rest */
 	}
@@ -218,10 +223,13 @@ static int materialize_all(struct sched *s, const struct cache_entry *e, bool *s
 	for (size_t i = 0; i < e->n; i++) {
 		const struct cache_output *o = &e->v[i];
 		char hex[GG_HASH_HEX_SIZE], blob[PATH_MAX];
+		bool changed = false;
 		int ret;
 		if (!hash_is_set(&o->value))
 			continue; /* removed by the recorded build (cache.h) */
-		ret = materialize(&s->st, s->sc, o->path, &o->value, o->mode, NULL);
+		ret = materialize(&s->st, s->sc, o->path, &o->value, o->mode, &changed);
+		if (changed)
+			build_touched(s);
 		if (ret == 0)
 			continue;
 		if ((ret == -ENOENT && !store_has(&s->st, &o->value)) || ret == -EBADMSG) {
@@ -557,6 +565,7 @@ static void launch(struct sched *s, struct bjob *j)
 	char tdir[PATH_MAX];
 	int ret;
 
+	build_touched(s);
 	engine_result_release(res);
 	memset(res, 0, sizeof(*res));
 	free(j->env_add);
@@ -585,7 +594,7 @@ static void launch(struct sched *s, struct bjob *j)
 	}
 	job = (struct engine_job){
 		.tag = j->node, .th = corr ? &j->th : &j->cur, .staging = *dir,
-		.timeout_ms = s->o->timeout_ms, .require_level = e == ENG_MAIN ? s->o->require_level : 0,
+		.timeout_ms = s->o->timeout_ms, .require_level = e != ENG_HOST ? s->o->require_level : 0,
 		.supervise = !corr && j->supervise, .seed = 0x6767 ^ (unsigned long long)j->node,
 		.env_add = j->env_add, .outputs_optional = record,
 	};
@@ -661,6 +670,17 @@ static void on_finished(struct sched *s, struct bjob *j, int ret)
 		s->stats->level = r->level;
 	if (ret == -ECANCELED) {
 		node_canceled(s, j);
+		return;
+	}
+	if (ret < 0 && r->infra && j->eng == ENG_MAIN && s->ops[ENG_FALLBACK]) {
+		/* --fallback-local: the remote side kept failing it, not its command */
+		snprintf(msg, sizeof(msg), "%s could not run it (%s): running it on the %s engine",
+			 s->ops[ENG_MAIN]->name, r->err ? r->err : strerror(-ret),
+			 s->ops[ENG_FALLBACK]->name);
+		emit(s, BUILD_EV_NOTE, j->node, j, msg, 0);
+		s->stats->fallbacks++;
+		j->eng = ENG_FALLBACK;
+		start_or_park(s, j); /* a new staging directory, a START event */
 		return;
 	}
 	if (ret == 0 && r->ran && r->status == 0 && !r->err && j->recorded)
@@ -783,6 +803,52 @@ static void on_corrected(struct sched *s, struct bjob *j, int ret)
  * A node just handed out: its key, then the cache, or a re-recording, or its
  * engine.  0 (the job may be gone already), or -errno: the build stops.
  */
+/* ---- outputs looked at ahead (build_int.h, struct sched's ahead) -------------------- */
+
+void build_touched(struct sched *s)
+{
+	statahead_free(s->ahead);
+	s->ahead = NULL;
+}
+
+/* Start looking at every output of the graph, in the graph's order. */
+static void start_ahead(struct sched *s)
+{
+	size_t n = 0;
+
+	/* (a build of some targets looks at their outputs as it goes) */
+	if (s->o->verify || s->o->no_cache || !s->g->n || s->o->ntargets)
+		return;
+	for (size_t i = 0; i < s->g->n; i++)
+		n += s->g->nodes[i].noutputs;
+	s->ahead_paths = malloc((n ? n : 1) * sizeof(*s->ahead_paths));
+	s->ahead_first = malloc((s->g->n + 1) * sizeof(*s->ahead_first));
+	if (!s->ahead_paths || !s->ahead_first)
+		return; /* (freed with the build) no looking ahead */
+	n = 0;
+	for (size_t i = 0; i < s->g->n; i++) {
+		s->ahead_first[i] = n;
+		for (size_t k = 0; k < s->g->nodes[i].noutputs; k++)
+			s->ahead_paths[n++] = s->g->nodes[i].outputs[k].path;
+	}
+	s->ahead_first[s->g->n] = n;
+	(void)statahead_start(&s->ahead, s->ahead_paths, n);
+}
+
+/* A cache hit of `node`: its outputs' data taken ahead, handed to the stat cache. */
+static void use_ahead(struct sched *s, size_t node, const struct cache_entry *hit)
+{
+	const struct graph_node *gn = &s->g->nodes[node];
+	struct stat sb;
+
+	if (!s->ahead)
+		return;
+	for (size_t i = 0; i < hit->n && i < gn->noutputs; i++)
+		if (!strcmp(hit->v[i].path, gn->outputs[i].path) &&
+		    statahead_get(s->ahead, s->ahead_first[node] + i, &sb))
+			(void)statcache_validate(s->sc, hit->v[i].path, &sb);
+}
+
 static int dispatch(struct sched *s, struct bjob *j)
 {
 	const struct graph_node *gn = &s->g->nodes[j->node];
@@ -807,6 +873,7 @@ static int dispatch(struct sched *s, struct bjob *j)
 	    (cache_get(s->ggdir, &j->key, &hit) == 0 || (remote_hit = remote_lookup(s, j, &hit)))) {
 		bool store_fault = false;
 		char note[PATH_MAX + 512];
+		use_ahead(s, j->node, &hit);
 		if ((ret = materialize_all(s, &hit, &store_fault)) == 0) {
 			size_t node = j->node;
 			s->stats->cached++;
@@ -993,8 +1060,8 @@ static int sweep_temps(struct sched *s)
 			if (!slash || slash == gn->outputs[k].path ||
 			    (size_t)(slash - gn->outputs[k].path) >= sizeof(dir))
 				continue;
-			snprintf(dir, sizeof(dir), "%.*s", (int)(slash - gn->outputs[k].path),
-				 gn->outputs[k].path);
+			memcpy(dir, gn->outputs[k].path, (size_t)(slash - gn->outputs[k].path));
+			dir[slash - gn->outputs[k].path] = '\0';
 			if (strset_has(&seen, dir))
 				continue;
 			if ((ret = strset_add(&seen, dir)) < 0)
@@ -1037,9 +1104,14 @@ static int open_engines(struct sched *s)
 
 	s->ops[ENG_MAIN] = o->engine ? o->engine : engines_find("local");
 	s->ops[ENG_HOST] = o->host_engine ? o->host_engine : engines_find("host");
+	s->ops[ENG_FALLBACK] = o->fallback_engine; /* NULL: none */
 	for (int e = 0; e < NENG; e++) {
 		char err[512];
+		if (!s->ops[e])
+			continue;
 		cfg.params = e == ENG_MAIN ? o->engine_params : NULL;
+		if (e == ENG_FALLBACK)
+			cfg.slots = 0; /* the engine's default (the cores), not the remote -j */
 		if ((ret = s->ops[e]->create(&cfg, &s->eng[e], err, sizeof(err))) < 0)
 			return failf(s, ret, "cannot start the %s engine: %s", s->ops[e]->name, err);
 	}
@@ -1121,7 +1193,7 @@ static int wait_and_collect(struct sched *s)
 			pfd[npfd] = (struct pollfd){ .fd = s->ops[e]->fd(s->eng[e]), .events = POLLIN };
 			map[npfd++] = e;
 		}
-	if (!s->inflight[ENG_MAIN] && !s->inflight[ENG_HOST])
+	if (!s->inflight[ENG_MAIN] && !s->inflight[ENG_HOST] && !s->inflight[ENG_FALLBACK])
 		return failf(s, -EDEADLK, "nothing runs and nothing can start (%zu nodes unfinished)",
 			     s->nsel - s->ndone);
 	if (poll(pfd, (nfds_t)npfd, -1) < 0)
@@ -1184,6 +1256,7 @@ int build_run(const char *ggdir, struct graph *g, const struct build_opts *opts,
 
 	memset(stats, 0, sizeof(*stats));
 	errbuf[0] = '\0';
+	start_ahead(&s);
 	if ((ret = store_init(&s.st, ggdir, STORE_CREATE)) < 0) {
 		failf(&s, ret, "cannot open the store in '%s': %s", ggdir, strerror(-ret));
 		goto out;
@@ -1243,6 +1316,9 @@ out_drain:
 		driverlog_commit(&s.dl, why, sizeof(why)); /* (frees it; the error is the build's) */
 	}
 out:
+	build_touched(&s);
+	free(s.ahead_paths);
+	free(s.ahead_first);
 	for (size_t i = 0; s.job && i < g->n; i++)
 		job_free(&s, s.job[i]);
 	for (int e = 0; e < NENG; e++)

@@ -79,6 +79,7 @@
 struct cache_entry;
 struct cache_remote;
 struct engine_ops;
+struct engine_result;
 struct statcache;
 struct store;
 
@@ -104,6 +105,10 @@ struct build_event {
 	const char *stdout_log; /* stdout of the command, or NULL */
 	int status;           /* exit status, or 128 + signal */
 	int level;            /* sandbox level used */
+	/* DONE, FAILED: the engine it ran on ("local", "host", "lambda", ...) and what it
+	 * said (its times: ms, fetch_ms, run_ms, upload_ms; its level), or NULL */
+	const char *engine;
+	const struct engine_result *res;
 	size_t done, total, running, cached; /* progress */
 };
 
@@ -145,6 +150,11 @@ struct build_opts {
 	const struct engine_ops *engine; /* NULL: "local" (engines.h) */
 	const char *engine_params;       /* engine_config.params, or NULL */
 	const struct engine_ops *host_engine; /* local-only thunks; NULL: "host" */
+	/* --fallback-local: a node the main engine could not run for the
+	 * infrastructure's sake (engine_result.infra: retries exhausted, workers dead)
+	 * runs once more on this engine (with its default slots); NULL: it fails.  A
+	 * command that ran and failed is not run again here. */
+	const struct engine_ops *fallback_engine;
 	int cancel_fd;                   /* readable: stop (Ctrl-C); -1: none */
 	build_observer_fn *observer;
 	void *observer_ctx;
@@ -158,6 +168,7 @@ struct build_stats {
 	size_t keys_ms;                  /* time spent computing keys (no-op cost) */
 	size_t remote_hits;              /* of cached: fetched from opts->remote */
 	size_t remote_published;         /* keys handed to opts->remote->publish */
+	size_t fallbacks;                /* runs handed to opts->fallback_engine */
 	bool graph_changed;              /* a thunk was re-recorded: the caller saves the graph */
 	int level;                       /* sandbox level */
 	char level_why[256];

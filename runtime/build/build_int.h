@@ -53,7 +53,7 @@ enum phase {
 	PH_CORRECT,      /* recorded on the host after a failed run */
 };
 
-enum { ENG_MAIN, ENG_HOST, NENG };
+enum { ENG_MAIN, ENG_HOST, ENG_FALLBACK, NENG }; /* ENG_FALLBACK: build_opts.fallback_engine */
 
 #define PARK_MAX 1024       /* jobs waiting for a full engine while another has room */
 #define REMOTE_BATCH 4096   /* nodes asked of the remote results cache at once */
@@ -64,11 +64,13 @@ struct bjob {
 	struct thunk th;          /* as recorded (loaded when the node is handed out) */
 	struct thunk cur;         /* th with current values: own input arrays, th's strings */
 	struct gg_hash key;
+	struct timespec newest_src; /* when keyed: newest mtime of its inputs the build
+				       does not make (regular files; 0 when none) */
 	bool keyed, must_run, edited, keyless, supervise, looked_up, remote_hit;
 	bool recorded;            /* the run is a recorded host run (env_add) */
 	enum phase phase;
 	unsigned tries;
-	int eng;                  /* ENG_MAIN or ENG_HOST, for PH_RUN */
+	int eng;                  /* ENG_MAIN, ENG_HOST or ENG_FALLBACK, for PH_RUN */
 	char *staging;            /* of the run (its logs) */
 	char *hstaging;           /* of a recorded host run that corrects it */
 	char **env_add;           /* of the job in flight, when recorded */
@@ -111,7 +113,17 @@ struct sched {
 	char absent_ref[PATH_MAX];  /* verify: an input from another thunk the tree lacks */
 	struct gg_hash *pub;        /* remote: keys of the nodes that ran, to publish */
 	size_t npub, apub;
+	/* Every output's lstat data, taken on another thread while nothing in the tree
+	 * has changed (build_touched stops it): a cache hit's outputs are then checked
+	 * in place without looking again.  ahead_first[i]: node i's first output. */
+	struct statahead *ahead;
+	const char **ahead_paths;
+	size_t *ahead_first;
 };
+
+/* Something in the tree may have changed (a job started, an output was written or
+ * given another time): the outputs' lstat data taken ahead are no longer used. */
+void build_touched(struct sched *s);
 
 
 /* ---- build_key.c ---- */
@@ -124,7 +136,7 @@ int build_key_compute(struct sched *s, struct bjob *j);
 void build_key_cur_release(struct thunk *cur);
 /* Give outputs of a done node older than its newest input that input's time (res:
  * the node's outputs as materialized, in th's output order). */
-void build_key_settle_times(struct sched *s, const struct thunk *th,
+void build_key_settle_times(struct sched *s, const struct bjob *j,
 			    const struct cache_entry *res);
 void build_key_memo_release(struct build_memo *m);
 

@@ -63,9 +63,13 @@ static bool build_made_dir(struct sched *s, const char *path)
 	if (!s->made_dirs_ok) {
 		for (size_t i = 0; i < s->g->n; i++)
 			for (size_t k = 0; k < s->g->nodes[i].noutputs; k++) {
+				const char *o = s->g->nodes[i].outputs[k].path;
+				size_t len = strlen(o);
 				char dir[PATH_MAX];
 				char *slash;
-				snprintf(dir, sizeof(dir), "%s", s->g->nodes[i].outputs[k].path);
+				if (len >= sizeof(dir))
+					continue; /* (no such directory: a path is shorter) */
+				memcpy(dir, o, len + 1);
 				while ((slash = strrchr(dir, '/')) && slash != dir) {
 					*slash = '\0';
 					if (strset_has(&s->made_dirs, dir))
@@ -123,9 +127,9 @@ out_close:
 
 /* ---- the memo: files this build does not make, looked at once ---------------------- */
 
-static bool memoizable(struct sched *s, const char *path)
+static bool memoizable(struct sched *s, const char *path, uint64_t h)
 {
-	return graph_find_path(s->g, path, NULL) < 0 && !build_made_dir(s, path);
+	return graph_find_path_hashed(s->g, path, h, NULL) < 0 && !build_made_dir(s, path);
 }
 
 static bool memo_eq(const void *ctx, uint32_t val, const void *key)
@@ -148,7 +152,7 @@ static struct memo_entry *memo_find(struct sched *s, const char *path)
 
 	if (i != HTAB_NONE)
 		return &m->v[i];
-	if (m->n >= UINT32_MAX - 1 || !memoizable(s, path))
+	if (m->n >= UINT32_MAX - 1 || !memoizable(s, path, h))
 		return NULL;
 	if (m->n == m->alloc) {
 		size_t na = m->alloc ? 2 * m->alloc : 256;
@@ -179,10 +183,11 @@ void build_key_memo_release(struct build_memo *m)
 	memset(m, 0, sizeof(*m));
 }
 
-/* statcache_hash(path), once per build for a file the build does not make. */
-static int memo_hash(struct sched *s, const char *path, struct gg_hash *h, uint32_t *mode)
+/* statcache_hash(path), once per build for a file the build does not make (e: its
+ * memo entry, or NULL for one it makes). */
+static int entry_hash(struct sched *s, struct memo_entry *e, const char *path,
+		      struct gg_hash *h, uint32_t *mode)
 {
-	struct memo_entry *e = memo_find(s, path);
 	if (!e)
 		return statcache_hash(s->sc, NULL, path, 0, h, mode);
 	if (!(e->have & MEMO_HASH)) {
@@ -214,28 +219,49 @@ static int memo_lstat(struct sched *s, const char *path, bool *dir)
 	return e->lret;
 }
 
-/* stat(path): 0 (*reg: a regular file, *mtime) or -errno; once per build likewise. */
-static int memo_stat(struct sched *s, const char *path, bool *reg, struct timespec *mtime)
+/*
+ * stat(path) as this run sees it: a regular file the stat cache validated this run
+ * (hashed as an input, or an output materialized or checked in place) is not looked
+ * at again; else stat.  0 or -errno.
+ */
+static int run_stat(struct sched *s, const char *path, bool *reg, struct timespec *mtime)
 {
-	struct memo_entry *e = memo_find(s, path);
 	struct stat sb;
-	if (!e) {
-		if (stat(path, &sb) < 0)
-			return -errno;
-		*reg = S_ISREG(sb.st_mode);
-		*mtime = sb.st_mtim;
+	uint32_t mode;
+	int64_t ns;
+
+	if (statcache_seen(s->sc, path, &mode, &ns) && S_ISREG(mode)) {
+		*reg = true;
+		mtime->tv_sec = ns / 1000000000;
+		mtime->tv_nsec = ns % 1000000000;
 		return 0;
 	}
+	if (stat(path, &sb) < 0)
+		return -errno;
+	*reg = S_ISREG(sb.st_mode);
+	*mtime = sb.st_mtim;
+	return 0;
+}
+
+/* stat(path): 0 (*reg: a regular file, *mtime) or -errno; once per build likewise
+ * (e as for entry_hash). */
+static int entry_stat(struct sched *s, struct memo_entry *e, const char *path, bool *reg,
+		      struct timespec *mtime)
+{
+	if (!e)
+		return run_stat(s, path, reg, mtime);
 	if (!(e->have & MEMO_STAT)) {
-		e->sret = stat(path, &sb) < 0 ? -errno : 0;
-		e->sreg = e->sret == 0 && S_ISREG(sb.st_mode);
-		if (e->sret == 0)
-			e->mtime = sb.st_mtim;
+		e->sret = run_stat(s, path, &e->sreg, &e->mtime);
 		e->have |= MEMO_STAT;
 	}
 	*reg = e->sreg;
 	*mtime = e->mtime;
 	return e->sret;
+}
+
+static int memo_stat(struct sched *s, const char *path, bool *reg, struct timespec *mtime)
+{
+	return entry_stat(s, memo_find(s, path), path, reg, mtime);
 }
 
 /* cur: th's scalars and strings, with its own copies of the arrays a key rewrites. */
@@ -276,13 +302,31 @@ out_nomem:
 	return -ENOMEM;
 }
 
-static void update_value(struct sched *s, struct bjob *j, struct thunk_input *in)
+static bool later(const struct timespec *a, const struct timespec *b)
 {
+	return a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
+}
+
+/* The input's value as the tree holds it now; newest (may be NULL): raised to its
+ * mtime when it is a regular file. */
+static void update_value(struct sched *s, struct bjob *j, struct thunk_input *in,
+			 struct timespec *newest)
+{
+	struct memo_entry *e;
 	struct gg_hash h;
 	uint32_t mode;
+	int ret;
 	if (in->hash.kind != GG_HASH_VALUE)
 		return;
-	if (memo_hash(s, in->path, &h, &mode) == 0) {
+	e = memo_find(s, in->path);
+	ret = entry_hash(s, e, in->path, &h, &mode);
+	if (newest) { /* (after the hash: the stat cache has looked then) */
+		struct timespec mt;
+		bool reg;
+		if (entry_stat(s, e, in->path, &reg, &mt) == 0 && reg && later(&mt, newest))
+			*newest = mt;
+	}
+	if (ret == 0) {
 		if (!hash_equal(&in->hash, &h))
 			j->edited = true;
 		in->hash = h;
@@ -302,11 +346,12 @@ int build_key_compute(struct sched *s, struct bjob *j)
 		return ret;
 	j->must_run = false;
 	j->edited = false;
-	update_value(s, j, &j->cur.exe);
+	j->newest_src = (struct timespec){ 0, 0 };
+	update_value(s, j, &j->cur.exe, NULL);
 	for (size_t i = 0; i < j->cur.inputs.n; i++)
-		update_value(s, j, &j->cur.inputs.v[i]);
+		update_value(s, j, &j->cur.inputs.v[i], &j->newest_src);
 	for (size_t i = 0; i < j->cur.objects.n; i++)
-		update_value(s, j, &j->cur.objects.v[i]);
+		update_value(s, j, &j->cur.objects.v[i], NULL);
 	for (size_t i = 0; i < j->cur.missing.n; i++) {
 		const char *p = j->cur.missing.v[i];
 		bool dir;
@@ -329,7 +374,7 @@ int build_key_compute(struct sched *s, struct bjob *j)
 		else
 			j->must_run = true;
 	}
-	ret = thunk_cache_key(&j->cur, resolve_ref, s, &j->key);
+	ret = thunk_cache_key_like(&j->cur, &j->th, resolve_ref, s, &j->key);
 	j->keyed = ret == 0;
 	s->keys_ns += clock_now_ns() - t0;
 	return ret;
@@ -344,19 +389,21 @@ int build_key_compute(struct sched *s, struct bjob *j)
  * is done, after its producers: their times are final by then.  Nodes whose
  * command ninja drives are left to driverlog (restat, .ninja_log).
  */
-void build_key_settle_times(struct sched *s, const struct thunk *th,
+void build_key_settle_times(struct sched *s, const struct bjob *j,
 			    const struct cache_entry *res)
 {
-	struct timespec newest = { 0, 0 }, mt = { 0, 0 };
+	const struct thunk *th = &j->th;
+	struct timespec newest = j->newest_src, mt = { 0, 0 };
 	struct stat sb;
 	bool reg = false;
 
 	if (!th->outputs.n || driverlog_owns(s->g, th))
 		return;
+	/* the inputs other thunks make (their times are final: they are done); the
+	 * others were looked at for the key */
 	for (size_t k = 0; k < th->inputs.n; k++)
-		if (memo_stat(s, th->inputs.v[k].path, &reg, &mt) == 0 && reg &&
-		    (mt.tv_sec > newest.tv_sec ||
-		     (mt.tv_sec == newest.tv_sec && mt.tv_nsec > newest.tv_nsec)))
+		if ((!j->keyed || th->inputs.v[k].hash.kind != GG_HASH_VALUE) &&
+		    memo_stat(s, th->inputs.v[k].path, &reg, &mt) == 0 && reg && later(&mt, &newest))
 			newest = mt;
 	if (!newest.tv_sec)
 		return;
@@ -377,6 +424,7 @@ void build_key_settle_times(struct sched *s, const struct thunk *th,
 		if (out.tv_sec > newest.tv_sec ||
 		    (out.tv_sec == newest.tv_sec && out.tv_nsec >= newest.tv_nsec))
 			continue;
+		build_touched(s);
 		if (utimensat(AT_FDCWD, th->outputs.v[k], ts, AT_SYMLINK_NOFOLLOW) == 0)
 			statcache_forget(s->sc, th->outputs.v[k]);
 	}

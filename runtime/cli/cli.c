@@ -2,6 +2,8 @@
  * cli.c - the verbs' common start: .gg directory, store, shim (see cli.h).
  */
 #include <errno.h>
+#include <malloc.h>
+#include <sys/mman.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,4 +93,30 @@ void cli_local_json(struct json *j, uint32_t local)
 		if (local & (1u << b))
 			json_str(j, thunk_local_name(1u << b));
 	json_arr_end(j);
+}
+
+void cli_heap_policy(void)
+{
+	const size_t step = (size_t)256 << 20, huge = (size_t)2 << 20;
+	uintptr_t lo, hi;
+	struct mallinfo2 mi;
+	void *p;
+
+	if (!mallopt(M_TOP_PAD, (int)step) || !mallopt(M_TRIM_THRESHOLD, (int)step) ||
+	    !mallopt(M_MMAP_THRESHOLD, 32 << 20))
+		return;
+	/* grow the heap now if its free top is small, so the step exists to advise */
+	mi = mallinfo2();
+	if (mi.keepcost < step / 2) {
+		if (!(p = malloc(mi.keepcost + 4096)))
+			return;
+		free(p);
+		mi = mallinfo2();
+	}
+	hi = (uintptr_t)sbrk(0);
+	lo = hi - mi.arena; /* the main heap: what malloc took with sbrk */
+	lo = (lo + huge - 1) & ~(uintptr_t)(huge - 1);
+	hi &= ~(uintptr_t)(huge - 1);
+	if (hi > lo)
+		(void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
 }

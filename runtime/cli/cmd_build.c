@@ -31,6 +31,7 @@ static bool remote_read_only;
 static const char *engine_name = "local"; /* --engine NAME[:PARAMS] */
 static const char *lambda_function;       /* --function NAME (engine lambda) */
 static bool lambda_engine;                /* --engine lambda: lambda_meter.h counts */
+static bool fallback_local;               /* --fallback-local */
 
 static void on_signal(int sig)
 {
@@ -44,12 +45,99 @@ static void on_signal(int sig)
 	errno = saved;
 }
 
+/* One thunk's line of --json's "thunks": where it ran, at what level, how long. */
+struct thunk_rec {
+	const struct graph_node *node;
+	const char *engine;       /* an engine's name (static), "cached" */
+	const char *result;       /* "ran", "failed", "cached", "corrected" */
+	int level, status;
+	uint64_t ms, fetch_ms, run_ms, upload_ms;
+	bool times;
+};
+
 struct ui {
 	bool tty;
 	bool quiet;
 	bool verify;
 	size_t ran_lines;
+	bool json;                /* keep a thunk_rec per finished thunk */
+	struct thunk_rec *recs;   /* owned; grows by doubling */
+	size_t nrecs, arecs;
 };
+
+static void record_thunk(struct ui *ui, const struct build_event *ev)
+{
+	struct thunk_rec *t;
+	if (!ui->json || !ev->node)
+		return;
+	if (ui->nrecs == ui->arecs) {
+		ui->arecs = ui->arecs ? 2 * ui->arecs : 64;
+		ui->recs = xrealloc(ui->recs, ui->arecs * sizeof(*ui->recs));
+	}
+	t = &ui->recs[ui->nrecs++];
+	memset(t, 0, sizeof(*t));
+	t->node = ev->node;
+	t->level = ev->level;
+	t->status = ev->status;
+	switch (ev->kind) {
+	case BUILD_EV_CACHED:
+		t->engine = "cached";
+		t->result = "cached";
+		return;
+	case BUILD_EV_CORRECTED:
+		t->engine = "host";
+		t->result = "corrected";
+		return;
+	default:
+		t->result = ev->kind == BUILD_EV_DONE ? "ran" : "failed";
+		t->engine = ev->engine ? ev->engine : "none";
+		break;
+	}
+	if (ev->res) {
+		const struct engine_result *r = ev->res;
+		t->times = true;
+		t->ms = r->ms;
+		if (r->level)
+			t->level = r->level;
+		/* a local engine's run is its whole time; a remote one says its parts */
+		t->fetch_ms = r->fetch_ms;
+		t->upload_ms = r->upload_ms;
+		t->run_ms = r->fetch_ms || r->run_ms || r->upload_ms ? r->run_ms : r->ms;
+		if (!r->ran)
+			t->status = -1;
+	}
+}
+
+static void thunks_json(struct json *j, const struct ui *ui, const char *main_engine)
+{
+	char hex[GG_HASH_HEX_SIZE];
+	json_key(j, "thunks");
+	json_arr_begin(j);
+	for (size_t i = 0; i < ui->nrecs; i++) {
+		const struct thunk_rec *t = &ui->recs[i];
+		json_obj_begin(j);
+		json_kv_str(j, "thunk", hash_to_hex(&t->node->hash, hex));
+		json_kv_str(j, "label", t->node->label);
+		json_kv_str(j, "engine", t->engine);
+		json_kv_str(j, "result", t->result);
+		/* ran on the fallback engine: neither the build's engine nor the host */
+		json_kv_bool(j, "fallback", t->times && strcmp(t->engine, main_engine) &&
+					    strcmp(t->engine, "host"));
+		if (t->times) {
+			json_kv_int(j, "level", t->level);
+			json_kv_int(j, "status", t->status);
+			json_key(j, "times_ms");
+			json_obj_begin(j);
+			json_kv_uint(j, "total", t->ms);
+			json_kv_uint(j, "fetch", t->fetch_ms);
+			json_kv_uint(j, "run", t->run_ms);
+			json_kv_uint(j, "upload", t->upload_ms);
+			json_obj_end(j);
+		}
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+}
 
 /* A command on one line, cut to about `max` bytes: enough to tell thunks apart. */
 static void short_command(const char *cmd, char *buf, size_t size, size_t max)
@@ -82,6 +170,9 @@ static void observer(void *ctx, const struct build_event *ev)
 	const char *label = ev->node ? ev->node->label : "";
 	char hex[GG_HASH_HEX_SIZE], cmd[96];
 
+	if (ev->kind == BUILD_EV_DONE || ev->kind == BUILD_EV_FAILED || ev->kind == BUILD_EV_CACHED ||
+	    ev->kind == BUILD_EV_CORRECTED)
+		record_thunk(ui, ev);
 	if (ui->tty)
 		fputs("\r\033[K", stdout);
 	switch (ev->kind) {
@@ -144,6 +235,7 @@ static void observer(void *ctx, const struct build_event *ev)
 static const char build_help[] =
 	"usage: gg build [-j N] [-k] [--no-cache] [--timeout S] [--require-sandbox=N]\n"
 	"                [--remote s3://BUCKET[/PREFIX] [--remote-read-only]]\n"
+	"                [--engine NAME[:P] [--function NAME] [--fallback-local]]\n"
 	"                [--json] [--quiet] [TARGET...]\n"
 	"\n"
 	"Replay the recorded graph against the current tree and materialize the outputs:\n"
@@ -166,7 +258,11 @@ static const char build_help[] =
 	"                       blobs in the --remote bucket, endpoint from AWS_REGION\n"
 	"                       or AWS_ENDPOINT_URL_LAMBDA / AWS_ENDPOINT_URL\n"
 	"  --function NAME      the Lambda function (default: $GG_LAMBDA_FUNCTION, else gg)\n"
-	"  --json               a JSON summary at the end\n"
+	"  --fallback-local     a thunk the remote engine cannot run (retries exhausted,\n"
+	"                       workers dying, the service failing) runs in the local\n"
+	"                       sandbox instead; a command that failed still fails\n"
+	"  --json               a JSON summary at the end, with a \"thunks\" array: where\n"
+	"                       each thunk ran (engine or cached), its level and times\n"
 	"  --quiet              no progress lines\n"
 	"  TARGET               files to build (with what they need); default: all\n";
 
@@ -234,6 +330,8 @@ static int parse(int argc, char **argv, struct build_opts *o, bool *json, bool *
 			lambda_function = argv[++i];
 		} else if (!strncmp(a, "--function=", 11) && help == build_help) {
 			lambda_function = a + 11;
+		} else if (!strcmp(a, "--fallback-local") && help == build_help) {
+			fallback_local = true;
 		} else if (!strcmp(a, "--remote-read-only") && help == build_help) {
 			remote_read_only = true;
 		} else if (a[0] == '-') {
@@ -347,6 +445,7 @@ static int run_verb(int argc, char **argv, bool verify, bool hashes)
 		return 2;
 	}
 	o.verify = ui.verify = verify;
+	ui.json = json;
 	if (verify)
 		o.no_cache = true;
 	ggdir = cli_need_ggdir();
@@ -388,6 +487,11 @@ static int run_verb(int argc, char **argv, bool verify, bool hashes)
 			setenv("GG_LAMBDA_FUNCTION", lambda_function, 1);
 	} else if (lambda_function) {
 		die("--function is for --engine lambda");
+	}
+	if (fallback_local) {
+		if (!strcmp(o.engine->name, "local"))
+			die("--fallback-local is for a remote engine (--engine lambda)");
+		o.fallback_engine = engines_find("local");
 	}
 	if (!verify && remote_url && *remote_url) {
 		if (remote_cache_open(remote_url, ggdir, remote_read_only, &remote_cancel, &rc, err,
@@ -449,8 +553,11 @@ static int run_verb(int argc, char **argv, bool verify, bool hashes)
 		json_kv_uint(&j, "differs", st.differs);
 		json_kv_uint(&j, "not_compared", st.not_compared);
 		json_kv_int(&j, "sandbox_level", st.level);
+		if (fallback_local)
+			json_kv_uint(&j, "fallbacks", st.fallbacks);
 		if (lambda_engine)
 			lambda_json(&j);
+		thunks_json(&j, &ui, o.engine->name);
 		json_kv_bool(&j, "interrupted", ret == -ECANCELED);
 		json_obj_end(&j);
 		puts(j.sb.buf ? j.sb.buf : "{}");
@@ -471,6 +578,9 @@ static int run_verb(int argc, char **argv, bool verify, bool hashes)
 		       st.skipped, st.level);
 		if (lambda_engine)
 			lambda_summary();
+		if (st.fallbacks)
+			printf("gg: %zu thunks ran in the local sandbox after %s could not run them "
+			       "(--fallback-local)\n", st.fallbacks, o.engine->name);
 		if (rc)
 			printf("gg: remote %s: %zu of the cached from there, %zu results uploaded%s\n",
 			       remote_cache_url(rc), st.remote_hits, remote_published,
@@ -489,6 +599,7 @@ out:
 	free(force);
 	free(shim);
 	free(graphfile);
+	free(ui.recs);
 	remote_cache_free(rc);
 	graph_release(&g);
 	free(ggdir);

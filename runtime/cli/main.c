@@ -567,8 +567,8 @@ static const struct verb verbs[] = {
 	  "download this tree's graph and the shared results cache", NULL },
 	{ "worker", cmd_worker, "gg worker exec THUNK --blobs DIR [...] | prepare PATH|HASH --blobs DIR",
 	  "run one thunk from a blob directory, anywhere (the relocatable worker)", NULL },
-	{ "lambda", cmd_lambda, "gg lambda package -o FILE.zip",
-	  "build the self-contained Lambda function package", NULL },
+	{ "lambda", cmd_lambda, "gg lambda package -o FILE.zip | deploy --role ARN [...]",
+	  "build the Lambda function package; create or update the function", NULL },
 	{ "help", cmd_help, "gg help [VERB]", "show help for gg or one of its verbs",
 	  "Show the list of verbs, or the help of one verb.\n" },
 };
@@ -633,6 +633,7 @@ int main(int argc, char **argv)
 {
 	const struct verb *v;
 
+	cli_heap_policy();
 	if (argc < 2) {
 		/* the Lambda package's bootstrap is this program (gg lambda package):
 		 * started by Lambda, it serves the Runtime API (lambda_runtime.h) with the

@@ -132,6 +132,13 @@ struct engine_result {
 	int status;                /* exit status, or 128 + signal */
 	int level;                 /* sandbox level used (local engines) */
 	uint64_t ms;               /* how long it ran: the plan's weight next time */
+	uint64_t fetch_ms, run_ms, upload_ms; /* remote engines: the worker's own times
+				      (inputs in, the command, outputs out); 0: not known */
+	bool infra;                /* with a completion's ret < 0: the infrastructure could
+				      not run it (the service refused or failed it past
+				      the engine's retries, the worker died, blobs would
+				      not move), so another engine may (--fallback-local);
+				      never set for a command that ran and failed */
 	struct cache_entry outputs; /* when ran and status 0: the outputs, in the store */
 	char *undeclared;          /* malloc'd or NULL: first undeclared path it wanted */
 	char *denied;              /* malloc'd or NULL: first operation denied */

@@ -46,9 +46,13 @@
 #define CONNECT_TIMEOUT_MS 10000
 #define POOL_MAX 256               /* idle easy handles kept */
 
-enum lstate { L_UPLOAD, L_INVOKE, L_BACKOFF, L_DOWNLOAD, L_DONE };
+/* L_WAIT: held back by the account's limits, in the wait FIFO */
+enum lstate { L_UPLOAD, L_INVOKE, L_BACKOFF, L_WAIT, L_DOWNLOAD, L_DONE };
 enum bup { B_UNKNOWN, B_HEAD, B_MISSING, B_PUT, B_PRESENT, B_FAILED };
-enum bdown { D_NONE, D_GET, D_FAILED };
+/* D_BAD: a GET found the bucket's copy corrupt (its bytes do not hash to its name,
+ * s3.h refused them twice); D_DELETE: its DELETE is in flight, after which the
+ * jobs that wanted it run their thunk again (a new upload replaces it) */
+enum bdown { D_NONE, D_GET, D_FAILED, D_BAD, D_DELETE };
 
 struct ljob;
 
@@ -56,6 +60,7 @@ struct inv {
 	struct ljob *j;
 	CURL *easy;
 	struct curl_slist *hdrs;
+	struct inv *onext;          /* an orphan (j NULL): the next on the engine's list */
 	struct sbuf body;           /* the answer, capped at LAMBDA_ANSWER_MAX */
 	char fn_error[64];          /* X-Amz-Function-Error */
 	char err_type[128];         /* x-amzn-ErrorType */
@@ -79,6 +84,8 @@ struct ljob {
 	unsigned ninv;
 	unsigned refusals, relaunches;
 	bool duplicated;
+	bool purge;                 /* DOWNLOAD: an output's copy in the bucket is corrupt */
+	struct ljob *wnext;         /* L_WAIT: the next in the wait FIFO */
 	int ret;                    /* DONE: the completion's */
 	uint64_t not_before;
 	struct ljob *prev, *next;   /* live list, or the done queue (next only) */
@@ -121,6 +128,15 @@ struct engine {
 	struct ljob *done_head, *done_tail;
 	size_t njobs;               /* live + done */
 	unsigned ninv, ndups, nbackoff;
+	/* the account's limits (lambda.h): concurrency, new environments */
+	unsigned concurrency, burst, env_rate;
+	unsigned envs;              /* environments counted as started (warm) */
+	struct lambda_bucket bucket;
+	struct ljob *wait_head, *wait_tail;
+	/* orphans: the losing twins of answered stragglers, left to finish: the
+	 * function keeps its environment until it answers, so they still count in
+	 * ninv against the concurrency (dropping them made the service answer 429s) */
+	struct inv *orphans;
 	/* stragglers */
 	uint32_t ring[RING];
 	size_t nring, ring_pos;
@@ -176,6 +192,21 @@ static int param_uint(const char *params, const char *key, unsigned *out)
 	return 0;
 }
 
+/* An unsigned from the environment variable name, if set: 1, 0, or -EINVAL. */
+static int env_uint(const char *name, unsigned *out)
+{
+	const char *v = getenv(name);
+	char *end;
+	unsigned long n;
+	if (!v || !*v)
+		return 0;
+	n = strtoul(v, &end, 10);
+	if (*end || n > UINT32_MAX)
+		return -EINVAL;
+	*out = (unsigned)n;
+	return 1;
+}
+
 static char *param_str(const char *params, const char *key)
 {
 	size_t kl = strlen(key);
@@ -187,6 +218,47 @@ static char *param_str(const char *params, const char *key)
 		p = end ? end + 1 : NULL;
 	}
 	return NULL;
+}
+
+/* ---- the new-environments bucket (lambda.h) ------------------------------------------ */
+
+#define BUCKET_UNIT 10000u /* units per token: a millisecond refills per_10s units */
+
+void lambda_bucket_init(struct lambda_bucket *b, unsigned burst, unsigned per_10s, uint64_t now_ms)
+{
+	b->cap = (uint64_t)burst * BUCKET_UNIT;
+	b->units = b->cap;
+	b->per_10s = per_10s;
+	b->at_ms = now_ms;
+}
+
+static void bucket_refill(struct lambda_bucket *b, uint64_t now_ms)
+{
+	if (now_ms > b->at_ms) {
+		uint64_t add = (now_ms - b->at_ms) * b->per_10s;
+		b->units = add >= b->cap - b->units ? b->cap : b->units + add;
+	}
+	if (now_ms > b->at_ms)
+		b->at_ms = now_ms;
+}
+
+bool lambda_bucket_take(struct lambda_bucket *b, uint64_t now_ms)
+{
+	bucket_refill(b, now_ms);
+	if (b->units < BUCKET_UNIT)
+		return false;
+	b->units -= BUCKET_UNIT;
+	return true;
+}
+
+uint64_t lambda_bucket_next(struct lambda_bucket *b, uint64_t now_ms)
+{
+	bucket_refill(b, now_ms);
+	if (b->units >= BUCKET_UNIT)
+		return now_ms;
+	if (!b->per_10s || b->cap < BUCKET_UNIT)
+		return UINT64_MAX;
+	return b->at_ms + (BUCKET_UNIT - b->units + b->per_10s - 1) / b->per_10s;
 }
 
 /* ---- the blob table ---------------------------------------------------------------- */
@@ -279,6 +351,18 @@ static void complete(struct engine *e, struct ljob *j, int ret, char *err)
 		inv_drop(e, j->inv[0]);
 	if (j->state == L_BACKOFF)
 		e->nbackoff--;
+	if (j->state == L_WAIT) { /* out of the wait FIFO (an abort: rare, linear) */
+		struct ljob **pp = &e->wait_head, *prev = NULL;
+		while (*pp && *pp != j) {
+			prev = *pp;
+			pp = &(*pp)->wnext;
+		}
+		if (*pp)
+			*pp = j->wnext;
+		if (e->wait_tail == j)
+			e->wait_tail = prev;
+		j->wnext = NULL;
+	}
 	if (err) {
 		free(j->res->err);
 		j->res->err = err;
@@ -331,6 +415,38 @@ static void inv_free(struct engine *e, struct inv *v)
 }
 
 /* Detach v from its job (and the multi handle) and free it. */
+static void inv_drop(struct engine *e, struct inv *v);
+
+/* Detach v from its job and leave it running as an orphan (still in ninv). */
+static void inv_orphan(struct engine *e, struct inv *v)
+{
+	struct ljob *j = v->j;
+	for (unsigned i = 0; i < j->ninv; i++)
+		if (j->inv[i] == v) {
+			j->inv[i] = j->inv[--j->ninv];
+			break;
+		}
+	if (v->dup)
+		e->ndups--;
+	v->dup = false;
+	v->j = NULL;
+	v->onext = e->orphans;
+	e->orphans = v;
+}
+
+/* An orphan answered (or is dropped): out of the list, the loop and ninv. */
+static void orphan_end(struct engine *e, struct inv *v)
+{
+	struct inv **pp = &e->orphans;
+	while (*pp && *pp != v)
+		pp = &(*pp)->onext;
+	if (*pp)
+		*pp = v->onext;
+	http_loop_remove(e->loop, v->easy);
+	e->ninv--;
+	inv_free(e, v);
+}
+
 static void inv_drop(struct engine *e, struct inv *v)
 {
 	struct ljob *j = v->j;
@@ -430,16 +546,53 @@ out_free:
 	return ret;
 }
 
-/* Launch j's invocation (state INVOKE), or complete it with the error. */
-static void invoke(struct engine *e, struct ljob *j)
+/*
+ * May one more invocation start now, within the account's limits (lambda.h)?  0,
+ * a new environment's token taken if it needs one; else when to ask again (ms;
+ * UINT64_MAX: when an invocation ends).
+ */
+static uint64_t limits_allow(struct engine *e, uint64_t now)
+{
+	if (e->ninv >= e->concurrency)
+		return UINT64_MAX;
+	if (e->ninv < e->envs)
+		return 0; /* a warm environment is idle */
+	if (!lambda_bucket_take(&e->bucket, now))
+		return lambda_bucket_next(&e->bucket, now);
+	e->envs++;
+	e->stats.environments++;
+	return 0;
+}
+
+/* Launch j's invocation (state INVOKE) now, or complete it with the error. */
+static void invoke_now(struct engine *e, struct ljob *j)
 {
 	int ret;
-	if (j->state == L_BACKOFF)
-		e->nbackoff--;
 	j->state = L_INVOKE;
 	j->duplicated = false;
 	if ((ret = inv_launch(e, j, false)) < 0)
 		complete(e, j, ret, xfmt("cannot invoke %s: %s", e->who, strerror(-ret)));
+}
+
+/* Launch j's invocation when the account's limits allow: now, or from the wait
+ * FIFO (behind the jobs already waiting), launched by timers(). */
+static void invoke(struct engine *e, struct ljob *j)
+{
+	if (j->state == L_BACKOFF)
+		e->nbackoff--;
+	if (!e->wait_head && limits_allow(e, clock_now_ms()) == 0) {
+		invoke_now(e, j);
+		return;
+	}
+	e->stats.limited++;
+	j->state = L_WAIT;
+	j->wnext = NULL;
+	if (e->wait_tail)
+		e->wait_tail->wnext = j;
+	else
+		e->wait_head = j;
+	e->wait_tail = j;
+	http_loop_signal(e->loop); /* timers() arms the wake-up for the bucket */
 }
 
 static void backoff(struct engine *e, struct ljob *j)
@@ -514,6 +667,9 @@ static void answered(struct engine *e, struct ljob *j, struct lambda_answer *a, 
 
 	r->ms = ms;
 	r->level = a->level;
+	r->fetch_ms = a->fetch_ms;
+	r->run_ms = a->run_ms;
+	r->upload_ms = a->upload_ms;
 	if (hash_is_set(&a->thunk) && !hash_equal(&a->thunk, &j->thunk)) {
 		complete(e, j, -EBADMSG, xfmt("%s answered for thunk %s, not %s", e->who,
 					      hash_to_hex(&a->thunk, hex), hash_to_hex(&j->thunk, hex2)));
@@ -522,6 +678,7 @@ static void answered(struct engine *e, struct ljob *j, struct lambda_answer *a, 
 	if (!a->ran) {
 		char *msg = xfmt("worker could not run thunk %s: %s", hash_to_hex(&j->thunk, hex),
 				 a->error ? a->error : "no reason given");
+		r->infra = true;
 		complete(e, j, -EIO, msg);
 		return;
 	}
@@ -584,6 +741,10 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
 	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&v);
 	if (!v)
 		return;
+	if (!v->j) { /* an orphan's answer: nobody wants it */
+		orphan_end(e, v);
+		return;
+	}
 	j = v->j;
 	ms = clock_now_ms() - v->start_ms;
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
@@ -597,7 +758,7 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
 			if (dup)
 				e->stats.duplicate_wins++;
 			while (j->ninv)
-				inv_drop(e, j->inv[0]); /* the twin loses */
+				inv_orphan(e, j->inv[0]); /* the twin loses, runs on */
 			answered(e, j, &a, ms);
 			lambda_answer_release(&a);
 			return;
@@ -605,6 +766,7 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
 		err = xfmt("%s answered something that is not a worker report: %.120s", e->who,
 			   v->body.buf ? v->body.buf : "");
 		inv_drop(e, v);
+		j->res->infra = true;
 		if (!twin)
 			complete(e, j, -EBADMSG, err);
 		else
@@ -615,7 +777,10 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
 		/* a function error: the worker's own ("Gg.*", ...) or Lambda's (the
 		 * runtime died, the sandbox timed out) */
 		lambda_error_parse(v->body.buf ? v->body.buf : "", v->body.len, &type, &msg);
-		if (type && (!strncmp(type, "Runtime.", 8) || !strncmp(type, "Sandbox.", 8))) {
+		if (type && (!strncmp(type, "Runtime.", 8) || !strncmp(type, "Sandbox.", 8) ||
+			     !strcmp(type, "Gg.Deadline"))) {
+			/* Gg.Deadline: the worker stopped the command for the function's
+			 * deadline (lambda_runtime.h), as good as a timeout */
 			e->stats.worker_deaths++;
 			err = xfmt("%s: the worker died: %s: %s", e->who, type, msg ? msg : "");
 			goto dead;
@@ -624,6 +789,7 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
 		err = xfmt("%s failed (%s): %s: %s", e->who, v->fn_error, type ? type : "Unknown",
 			   msg ? msg : "");
 		inv_drop(e, v);
+		j->res->infra = true;
 		if (!twin)
 			complete(e, j, -EREMOTEIO, err);
 		else
@@ -657,6 +823,7 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
 		if (++j->refusals >= e->attempts) {
 			char *full = xfmt("gave up after %u attempts: %s", j->refusals, err ? err : "");
 			free(err);
+			j->res->infra = true;
 			complete(e, j, -EIO, full);
 			goto out_free;
 		}
@@ -699,6 +866,7 @@ dead:
 		invoke(e, j);
 		goto out_free;
 	}
+	j->res->infra = true;
 	complete(e, j, rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EREMOTEIO, err);
 out_free:
 	free(type);
@@ -719,13 +887,15 @@ static int s3_build(struct engine *e)
 			continue;
 		for (size_t i = 0; i < j->nblobs; i++) {
 			struct blob *bl = &e->blobs[j->blobs[i]];
-			int kind = 0; /* 1 HEAD, 2 PUT, 3 GET */
+			int kind = 0; /* 1 HEAD, 2 PUT, 3 GET, 4 DELETE */
 			if (j->state == L_UPLOAD && bl->up == B_UNKNOWN)
 				kind = 1;
 			else if (j->state == L_UPLOAD && bl->up == B_MISSING)
 				kind = 2;
 			else if (j->state == L_DOWNLOAD && bl->down == D_NONE && !store_has(e->st, &bl->h))
 				kind = 3;
+			else if (j->state == L_DOWNLOAD && bl->down == D_BAD)
+				kind = 4;
 			if (!kind)
 				continue;
 			if (!b && !(b = s3_batch_new(e->s3)))
@@ -740,14 +910,17 @@ static int s3_build(struct engine *e)
 				else
 					idx = s3_batch_put_file(b, hex, path);
 				bl->up = B_PUT;
-			} else {
+			} else if (kind == 3) {
 				idx = s3_batch_get_store(b, hex, e->st, &bl->h);
 				bl->down = D_GET;
+			} else {
+				idx = s3_batch_delete(b, hex);
+				bl->down = D_DELETE;
 			}
 			if (idx < 0) {
 				free(bl->msg);
 				bl->msg = xfmt("cannot queue blob %s: %s", hex, strerror((int)-idx));
-				if (kind == 3)
+				if (kind >= 3)
 					bl->down = D_FAILED;
 				else
 					bl->up = B_FAILED;
@@ -787,11 +960,17 @@ static void s3_harvest(struct engine *e)
 				e->stats.bytes_uploaded += r->size;
 			}
 		} else if (op == S3_OP_GET) {
-			bl->down = r->err ? D_FAILED : D_NONE;
+			bl->down = r->err == -EBADMSG ? D_BAD : r->err ? D_FAILED : D_NONE;
 			if (!r->err) {
 				e->stats.blobs_downloaded++;
 				e->stats.bytes_downloaded += r->size;
+			} else if (r->err == -EBADMSG) {
+				e->stats.corrupt_blobs++;
 			}
+		} else if (op == S3_OP_DELETE) {
+			/* gone (or already): the thunk's next run uploads it again */
+			bl->down = r->err && r->err != -ENOENT ? D_FAILED : D_NONE;
+			bl->up = B_UNKNOWN;
 		}
 		if (r->err && (bl->up == B_FAILED || bl->down == D_FAILED)) {
 			free(bl->msg);
@@ -820,14 +999,45 @@ static void s3_advance(struct engine *e)
 				else if (bl->up != B_PRESENT)
 					ready = false;
 			} else {
+				if (bl->down == D_BAD || bl->down == D_DELETE)
+					j->purge = true;
 				if (bl->down == D_FAILED)
 					failed = bl;
 				else if (!store_has(e->st, &bl->h))
 					ready = false;
 			}
 		}
+		if (!failed && j->state == L_DOWNLOAD && j->purge) {
+			/* a corrupt output in the bucket: once its deletions are done, the
+			 * thunk runs again (bounded like a dead worker); nothing of the bad
+			 * copy reached the store (s3.h refuses it) */
+			bool deleting = false;
+			char hex[GG_HASH_HEX_SIZE];
+			for (size_t i = 0; i < j->nblobs; i++)
+				if (e->blobs[j->blobs[i]].down == D_BAD ||
+				    e->blobs[j->blobs[i]].down == D_DELETE)
+					deleting = true;
+			if (deleting)
+				continue;
+			j->purge = false;
+			if (j->relaunches < e->retries) {
+				j->relaunches++;
+				e->stats.relaunched++;
+				engine_result_release(j->res);
+				*j->res = (struct engine_result){ 0 };
+				invoke(e, j);
+			} else {
+				j->res->infra = true;
+				complete(e, j, -EBADMSG, xfmt("thunk %s: its outputs in the bucket are "
+							      "corrupt after %u runs",
+							      hash_to_hex(&j->thunk, hex),
+							      j->relaunches + 1));
+			}
+			continue;
+		}
 		if (failed) {
 			char hex[GG_HASH_HEX_SIZE];
+			j->res->infra = true;
 			complete(e, j, -EIO, xfmt("cannot %s blob %s: %s",
 						  j->state == L_UPLOAD ? "upload" : "download",
 						  hash_to_hex(&failed->h, hex),
@@ -895,18 +1105,30 @@ static int lambda_create(const struct engine_config *cfg, struct engine **out, c
 	e->backoff_max_ms = 20000;
 	e->straggler = 4;
 	e->straggler_min_ms = 1000;
+	e->concurrency = e->burst = e->env_rate = 1000;
 	if ((ret = param_uint(p, "attempts", &e->attempts)) < 0 ||
 	    (ret = param_uint(p, "retries", &e->retries)) < 0 ||
 	    (ret = param_uint(p, "backoff_ms", &e->backoff_ms)) < 0 ||
 	    (ret = param_uint(p, "backoff_max_ms", &e->backoff_max_ms)) < 0 ||
 	    (ret = param_uint(p, "straggler", &e->straggler)) < 0 ||
 	    (ret = param_uint(p, "straggler_min_ms", &e->straggler_min_ms)) < 0 ||
-	    (ret = param_uint(p, "invoke_timeout_ms", &e->invoke_timeout_ms)) < 0) {
+	    (ret = param_uint(p, "invoke_timeout_ms", &e->invoke_timeout_ms)) < 0 ||
+	    (ret = env_uint("GG_LAMBDA_CONCURRENCY", &e->concurrency)) < 0 ||
+	    (ret = env_uint("GG_LAMBDA_BURST", &e->burst)) < 0 ||
+	    (ret = env_uint("GG_LAMBDA_ENV_RATE", &e->env_rate)) < 0 ||
+	    (ret = param_uint(p, "concurrency", &e->concurrency)) < 0 ||
+	    (ret = param_uint(p, "burst", &e->burst)) < 0 ||
+	    (ret = param_uint(p, "env_rate", &e->env_rate)) < 0) {
 		errbuf_set(err, errlen, "bad lambda engine parameters '%s'", p);
 		goto out_free;
 	}
 	if (!e->attempts)
 		e->attempts = 1;
+	if (!e->concurrency)
+		e->concurrency = 1;
+	if (!e->burst)
+		e->burst = 1;
+	lambda_bucket_init(&e->bucket, e->burst, e->env_rate, clock_now_ms());
 	e->function = param_str(p, "function");
 	if (!e->function && (v = getenv("GG_LAMBDA_FUNCTION")) && *v)
 		e->function = strdup(v);
@@ -976,6 +1198,8 @@ static void lambda_free(struct engine *e)
 	struct ljob *j;
 	if (!e)
 		return;
+	while (e->orphans)
+		orphan_end(e, e->orphans);
 	while ((j = e->live)) {
 		while (j->ninv)
 			inv_drop(e, j->inv[0]);
@@ -1144,6 +1368,20 @@ static void timers(struct engine *e)
 	uint64_t now = clock_now_ms(), wake = 0, after;
 	unsigned max_dups = e->slots / 10 ? e->slots / 10 : 1;
 
+	while (e->wait_head) { /* the wait FIFO first: it was there before the backoffs */
+		struct ljob *j = e->wait_head;
+		uint64_t at = limits_allow(e, now);
+		if (at) {
+			if (at != UINT64_MAX && (!wake || at < wake))
+				wake = at;
+			break;
+		}
+		e->wait_head = j->wnext;
+		if (!e->wait_head)
+			e->wait_tail = NULL;
+		j->wnext = NULL;
+		invoke_now(e, j);
+	}
 	if (e->nbackoff) {
 		struct ljob *j, *nj;
 		for (j = e->live; j; j = nj) {
@@ -1164,7 +1402,8 @@ static void timers(struct engine *e)
 			if (j->state != L_INVOKE || j->duplicated || j->ninv != 1)
 				continue;
 			due = j->inv[0]->start_ms + after;
-			if (due <= now && e->ndups < max_dups) {
+			if (due <= now && e->ndups < max_dups && !e->wait_head &&
+			    limits_allow(e, now) == 0) {
 				if (inv_launch(e, j, true) == 0) {
 					j->duplicated = true;
 					e->stats.stragglers++;
@@ -1220,6 +1459,8 @@ static void lambda_abort(struct engine *e)
 	}
 	while ((j = e->live))
 		complete(e, j, -ECANCELED, NULL);
+	while (e->orphans)
+		orphan_end(e, e->orphans);
 	http_loop_wake_at(e->loop, 0);
 }
 

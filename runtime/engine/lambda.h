@@ -20,6 +20,17 @@
  *   straggler_min_ms=S   ... but never before S ms (1000), nor before 8 completions
  *   invoke_timeout_ms=T  the client's limit for one invocation (the job's timeout
  *                        + 60 s, else 16 min: past Lambda's 15)
+ *   concurrency=N        the account's concurrency: invocations in flight at most
+ *                        (GG_LAMBDA_CONCURRENCY, else 1000, Lambda's default per
+ *                        region); duplicates of stragglers count
+ *   burst=N              new execution environments at once (GG_LAMBDA_BURST, else
+ *   env_rate=N           1000) and per 10 s afterwards (GG_LAMBDA_ENV_RATE, else
+ *                        1000): Lambda's scaling limit per function, a token bucket
+ *                        (lambda_bucket below).  An invocation needs a new
+ *                        environment when more are in flight than ever before
+ *                        (environments are assumed to stay warm for the build)
+ *   A job held back by these limits waits in a FIFO (the builder's order) and is
+ *   launched as soon as they allow, without a request the service would refuse.
  * Region, endpoint and credentials: aws_config.h (AWS_REGION, AWS_ENDPOINT_URL_LAMBDA,
  * AWS_ENDPOINT_URL, profiles; credentials required).  RLIMIT_NOFILE is raised to
  * its hard limit at create: one connection per invocation in flight.
@@ -44,7 +55,9 @@
  *       200                      the worker's answer (lambda_proto.h) -> DOWNLOAD;
  *                                an answer naming another thunk is refused
  *       200 + X-Amz-Function-Error  Runtime.* / Sandbox.* (the worker died or
- *                                timed out): relaunched up to `retries` times;
+ *                                timed out) and Gg.Deadline (the worker stopped
+ *                                the command for the function's deadline):
+ *                                relaunched up to `retries` times;
  *                                other types: the job could not run, with the
  *                                function's type and message (ret -EREMOTEIO)
  *       429, 5xx, transport error  BACKOFF, up to `attempts`
@@ -58,14 +71,24 @@
  *                                sees one clear line
  *   - stragglers: a job in INVOKE for longer than the threshold above gets a second
  *     invocation (at most one, and at most slots/10 duplicates at once); the first
- *     answer that is a valid result wins, the other transfer is dropped.  An
- *     attempt that fails while its twin still runs is forgotten.
+ *     answer that is a valid result wins; the other invocation is left to finish
+ *     as an orphan, its answer ignored: its function keeps an environment until
+ *     then, so it still counts against the concurrency.  An attempt that fails
+ *     while its twin still runs is forgotten.
  *   - DOWNLOAD: outputs whose blobs the local store lacks are fetched from the
  *     bucket into it (verified by hash, s3.h), so a completion's outputs are "in
- *     the store" as engine.h requires.
+ *     the store" as engine.h requires.  A blob whose bucket copy does not hash
+ *     to its name (refused by s3.h, never stored) is deleted from the bucket and
+ *     the thunk runs again (relaunched, bounded by `retries`), whose worker
+ *     uploads it anew.
  *
  * Results: ran/status/level/outputs from the answer; res->ms is the invocation's
- * wall time (the scheduler's weight); res->err says why a job could not run;
+ * wall time (the scheduler's weight), res->fetch_ms/run_ms/upload_ms the worker's
+ * times; res->err says why a job could not run, and res->infra is set when that
+ * is the service's, the worker's or S3's doing past the bounds above (given up
+ * after `attempts`, a worker dead `retries` + 1 times, a function or worker error,
+ * an answer that is no report, a blob that would not move), not for 4xx errors of
+ * the configuration nor for a command that ran and failed (ret 0);
  * stderr is not captured in the staging directory (logs false): the answer's tail
  * goes into res->err for a failed command.
  *
@@ -82,6 +105,7 @@
 #ifndef GG_ENGINE_LAMBDA_H
 #define GG_ENGINE_LAMBDA_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "runtime/engine/engine.h"
@@ -96,13 +120,33 @@ struct lambda_stats {
 	uint64_t transport_errors;  /* no HTTP answer (refused, reset, dropped, timeout) */
 	uint64_t worker_deaths;     /* Runtime.* / Sandbox.* function errors */
 	uint64_t function_errors;   /* other function errors */
-	uint64_t relaunched;        /* retries after a death or a timeout */
+	uint64_t relaunched;        /* retries after a death, a timeout or a corrupt output */
+	uint64_t corrupt_blobs;     /* downloads refused: the bucket's copy was corrupt */
 	uint64_t stragglers;        /* duplicate invocations launched */
 	uint64_t duplicate_wins;    /* jobs whose duplicate answered first */
 	uint64_t blobs_uploaded, bytes_uploaded;
 	uint64_t blobs_downloaded, bytes_downloaded;
 	uint64_t max_in_flight;     /* invocations at once */
+	uint64_t limited;           /* launches held back by concurrency or the bucket */
+	uint64_t environments;      /* environments the engine counts as started */
 };
+
+/*
+ * A token bucket: `burst` tokens at most, refilled at `per_10s` tokens per 10 s
+ * (exact integer arithmetic: a token is 10,000 units, a millisecond refills
+ * per_10s units).  Times are the caller's milliseconds (clock_now_ms); pure.
+ */
+struct lambda_bucket {
+	uint64_t units, cap;
+	unsigned per_10s;
+	uint64_t at_ms;
+};
+
+void lambda_bucket_init(struct lambda_bucket *b, unsigned burst, unsigned per_10s, uint64_t now_ms);
+/* Take one token at now_ms: true, or false (nothing taken) when there is none. */
+bool lambda_bucket_take(struct lambda_bucket *b, uint64_t now_ms);
+/* When the next token is there (now_ms if it is; UINT64_MAX: never). */
+uint64_t lambda_bucket_next(struct lambda_bucket *b, uint64_t now_ms);
 
 /* The counts of a lambda engine (e must come from engine_lambda.create). */
 void lambda_engine_stats(struct engine *e, struct lambda_stats *out);

@@ -512,6 +512,52 @@ int lambda_error_parse(const char *buf, size_t len, char **type, char **message)
 	return ret;
 }
 
+/* Members of the object at c whose keys are wanted, into vals; `within` recursed
+ * into (once). */
+static int strings_in(struct cur *c, const char *within, const char *const *keys, char **vals,
+		      size_t n)
+{
+	bool first = true;
+	char *key, *s;
+	size_t i;
+	int ret;
+
+	while ((ret = member(c, &first, &key)) > 0) {
+		for (i = 0; i < n && strcmp(key, keys[i]); i++)
+			;
+		ws(c);
+		if (i < n && !vals[i] && c->p < c->end && *c->p == '"') {
+			if ((ret = str(c, &s)) == 0)
+				vals[i] = s;
+		} else if (within && !strcmp(key, within) && c->p < c->end && *c->p == '{') {
+			ret = strings_in(c, NULL, keys, vals, n);
+		} else {
+			ret = skip(c);
+		}
+		free(key);
+		if (ret < 0)
+			return ret;
+	}
+	return ret;
+}
+
+int lambda_json_strings(const char *buf, size_t len, const char *within,
+			const char *const *keys, char **vals, size_t n)
+{
+	struct cur c = { buf, buf + len, 0 };
+	int ret;
+
+	for (size_t i = 0; i < n; i++)
+		vals[i] = NULL;
+	ret = strings_in(&c, within, keys, vals, n);
+	if (ret < 0)
+		for (size_t i = 0; i < n; i++) {
+			free(vals[i]);
+			vals[i] = NULL;
+		}
+	return ret;
+}
+
 int lambda_payload_parse(const char *buf, size_t len, struct lambda_payload *p, char **blobs)
 {
 	struct cur c = { buf, buf + len, 0 };

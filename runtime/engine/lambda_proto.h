@@ -97,4 +97,15 @@ void lambda_answer_release(struct lambda_answer *a);
  */
 int lambda_error_parse(const char *buf, size_t len, char **type, char **message);
 
+/*
+ * The string members keys[0..n) of a JSON object, at its top level or, when
+ * `within` is not NULL, inside its object member of that name too (the control
+ * plane's answers: GetFunction nests the function's configuration in
+ * "Configuration", CreateFunction and the updates answer it at the top level):
+ * vals[i] malloc'd, or NULL when absent or not a string (the first one found
+ * wins).  -EBADMSG if it is not a JSON object (vals all NULL), -ENOMEM.
+ */
+int lambda_json_strings(const char *buf, size_t len, const char *within,
+			const char *const *keys, char **vals, size_t n);
+
 #endif /* GG_ENGINE_LAMBDA_PROTO_H */

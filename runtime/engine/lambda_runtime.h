@@ -13,10 +13,13 @@
  *             from the payload's s3://BUCKET[/PREFIX] into the worker's store
  *             (<work>/store), verified by hash (s3_store.h); what an earlier event
  *             of this environment fetched is not fetched again
- *   run       worker_exec (worker.h): input cache <work>/cache, roots under <work>/r,
+ *   run       worker_exec (worker.h): input cache <work>/cache (hard links of the
+ *             store's blobs: trusted_source, so /tmp holds each blob once), roots under <work>/r,
  *             the payload's level, and a timeout that ends the command margin_ms
  *             before the deadline (the payload's own timeout if sooner), so the
- *             answer still goes out in time
+ *             answer still goes out in time; a command stopped for the deadline
+ *             (not for its own timeout) is no result: it is POSTed to
+ *             .../ID/error as Gg.Deadline, which the engine relaunches (bounded)
  *   upload    the outputs' blobs, to the same bucket, before the answer
  *   answer    POST .../invocation/ID/response with lambda_proto.h's answer (the
  *             worker's report and the upload time); a fetch or upload that failed,

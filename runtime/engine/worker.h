@@ -128,6 +128,12 @@ struct worker_opts {
 	unsigned timeout_ms;     /* 0: none */
 	unsigned long long seed; /* deterministic randomness (level 1) */
 	bool keep;               /* leave R in place (its path is in the report) */
+	bool trusted_source;     /* the source is this worker's own store, every blob
+				  * verified when it was written (the Lambda worker's,
+				  * filled by s3.h's verified GETs): inputs enter the
+				  * cache as hard links of its blobs (wcache_adopt; an
+				  * executable's blob is made 0555 for that), not as
+				  * verified copies, so /tmp holds each blob once */
 };
 
 struct worker_report {
@@ -137,6 +143,9 @@ struct worker_report {
 	char *stdout_tail, *stderr_tail; /* last WORKER_TAIL_MAX bytes (malloc'd) or NULL */
 	uint64_t fetch_ms, run_ms, store_ms;
 	uint64_t inputs;            /* files placed in R */
+	bool timed_out;             /* the command was stopped at opts.timeout_ms (its
+				     * status is then 128 + SIGKILL); not in the packed
+				     * report */
 	struct wcache_stats cache;
 	bool probed;                /* the level was chosen by sbx_probe: */
 	bool host_userns, host_seccomp; /* what the host allows (sbx_caps) */

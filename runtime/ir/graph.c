@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "runtime/ir/graph.h"
+#include "runtime/lib/mpread.h"
 #include "runtime/lib/util.h"
 
 #define GRAPH_MAX_FILE ((size_t)1 << 31)
@@ -46,6 +47,11 @@ static void index_free(struct graph *g)
 
 void graph_node_release(struct graph_node *n)
 {
+	if (n->block) { /* loaded: everything in one block (graph_load) */
+		free(n->block);
+		memset(n, 0, sizeof(*n));
+		return;
+	}
 	free(n->label);
 	free(n->command);
 	free(n->deps);
@@ -53,6 +59,36 @@ void graph_node_release(struct graph_node *n)
 		free(n->outputs[i].path);
 	free(n->outputs);
 	memset(n, 0, sizeof(*n));
+}
+
+int graph_node_own(struct graph_node *n)
+{
+	struct graph_node own = { .hash = n->hash, .local = n->local, .ndeps = n->ndeps,
+				  .noutputs = n->noutputs };
+
+	if (!n->block)
+		return 0;
+	own.label = strdup(n->label);
+	own.command = strdup(n->command);
+	own.deps = calloc(n->ndeps + 1, sizeof(*own.deps));
+	own.outputs = calloc(n->noutputs + 1, sizeof(*own.outputs));
+	if (!own.label || !own.command || !own.deps || !own.outputs)
+		goto out_nomem;
+	if (n->ndeps)
+		memcpy(own.deps, n->deps, n->ndeps * sizeof(*own.deps));
+	for (size_t i = 0; i < n->noutputs; i++) {
+		own.outputs[i] = n->outputs[i];
+		if (!(own.outputs[i].path = strdup(n->outputs[i].path))) {
+			own.noutputs = i;
+			goto out_nomem;
+		}
+	}
+	graph_node_release(n);
+	*n = own;
+	return 0;
+out_nomem:
+	graph_node_release(&own);
+	return -ENOMEM;
 }
 
 void graph_release(struct graph *g)
@@ -193,10 +229,16 @@ static struct graph_index *index_get(struct graph *g)
 
 long graph_find_path(struct graph *g, const char *path, size_t *output)
 {
+	return graph_find_path_hashed(g, path, str_hash(path), output);
+}
+
+long graph_find_path_hashed(struct graph *g, const char *path, uint64_t path_hash,
+			    size_t *output)
+{
 	struct graph_index *ix = index_get(g);
 	uint32_t v;
 
-	if (!ix || (v = htab_find(&ix->paths, str_hash(path), path_eq, ix, path)) == HTAB_NONE)
+	if (!ix || (v = htab_find(&ix->paths, path_hash, path_eq, ix, path)) == HTAB_NONE)
 		return -1;
 	if (output)
 		*output = ix->outs[v].out;
@@ -283,104 +325,165 @@ int graph_save(const struct graph *g, const char *file)
 
 /* ---- load ------------------------------------------------------------------- */
 
-static char *obj_strdup(const msgpack_object *o)
-{
-	const char *p;
-	size_t n;
-	char *s;
+/*
+ * A node is read in two passes over its bytes: the first checks it and sizes one
+ * block (deps, outputs, then the strings), the second fills the block.  So a loaded
+ * node costs one allocation, and freeing the graph one free per node.
+ */
+struct node_size {
+	size_t ndeps, nout, strings;
+};
 
-	if (o->type == MSGPACK_OBJECT_STR) {
-		p = o->via.str.ptr;
-		n = o->via.str.size;
-	} else if (o->type == MSGPACK_OBJECT_BIN) {
-		p = o->via.bin.ptr;
-		n = o->via.bin.size;
-	} else {
-		return NULL;
-	}
-	if (memchr(p, '\0', n))
-		return NULL;
-	s = malloc(n + 1);
-	if (!s)
-		return NULL;
-	memcpy(s, p, n);
-	s[n] = '\0';
-	return s;
+static int rd_string(struct mpr *r, const char **s, size_t *len)
+{
+	int ret = mpr_bytes(r, s, len);
+	return ret < 0 || memchr(*s, '\0', *len) ? -EBADMSG : 0;
 }
 
-static int obj_hash(const msgpack_object *o, struct gg_hash *h, bool nil_ok)
+static int rd_hash(struct mpr *r, struct gg_hash *h, bool nil_ok)
 {
-	if (o->type == MSGPACK_OBJECT_NIL && nil_ok) {
+	const char *b;
+	size_t len;
+
+	if (nil_ok && mpr_nil(r)) {
 		memset(h, 0, sizeof(*h));
 		h->kind = GG_HASH_NONE;
 		return 0;
 	}
-	if (o->type != MSGPACK_OBJECT_BIN || o->via.bin.size != 1 + GG_HASH_LEN ||
-	    !hash_kind_valid((unsigned char)o->via.bin.ptr[0]))
+	if (mpr_bytes(r, &b, &len) < 0 || len != 1 + GG_HASH_LEN ||
+	    !hash_kind_valid((unsigned char)b[0]))
 		return -EBADMSG;
-	h->kind = (unsigned char)o->via.bin.ptr[0];
-	memcpy(h->bytes, o->via.bin.ptr + 1, GG_HASH_LEN);
+	h->kind = (unsigned char)b[0];
+	memcpy(h->bytes, b + 1, GG_HASH_LEN);
 	return 0;
 }
 
-static bool is_uint(const msgpack_object *o)
+static int rd_u32(struct mpr *r, uint32_t *v)
 {
-	return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER;
+	uint64_t x;
+	if (mpr_uint(r, &x) < 0 || x > UINT32_MAX)
+		return -EBADMSG;
+	*v = (uint32_t)x;
+	return 0;
 }
 
-static int load_node(const msgpack_object *o, size_t index, struct graph_node *n)
+/* The rest of an array of `n` elements of which `used` were read. */
+static int rd_skip_rest(struct mpr *r, size_t n, size_t used)
 {
-	const msgpack_object *f, *d, *outs;
+	for (size_t i = used; i < n; i++)
+		if (mpr_skip(r) < 0)
+			return -EBADMSG;
+	return 0;
+}
+
+/* An output [path, value, mode, final?, ...]; *path points into the buffer. */
+static int rd_output(struct mpr *r, struct graph_output *go, const char **path, size_t *len)
+{
+	size_t n;
+
+	if (mpr_array(r, &n) < 0 || n < 3 || rd_string(r, path, len) < 0 || !*len ||
+	    rd_hash(r, &go->value, true) < 0 || rd_u32(r, &go->mode) < 0)
+		return -EBADMSG;
+	go->final = true;
+	if (n >= 4 && mpr_bool(r, &go->final) < 0) {
+		if (mpr_skip(r) < 0)
+			return -EBADMSG;
+		go->final = false; /* (not a boolean: as the previous reader did) */
+	}
+	return rd_skip_rest(r, n, n >= 4 ? 4 : 3);
+}
+
+static char *put_str(char **at, const char *s, size_t len)
+{
+	char *d = *at;
+	memcpy(d, s, len);
+	d[len] = '\0';
+	*at = d + len + 1;
+	return d;
+}
+
+/*
+ * Node `index` at r: sized (fill NULL: *sz filled, n untouched) or filled into a
+ * block of the size the sizing pass asked for (fill: n's fields point into it).
+ */
+static int rd_node(struct mpr *r, size_t index, struct node_size *sz, struct graph_node *n,
+		   char *fill)
+{
+	const char *label, *command, *path;
+	size_t fields, ndeps, nout, llen, clen, plen;
+	struct gg_hash h;
+	uint64_t local;
+	char *at = NULL;
+
+	if (mpr_array(r, &fields) < 0 || fields < 6 || rd_hash(r, &h, false) < 0 ||
+	    h.kind != GG_HASH_THUNK || rd_string(r, &label, &llen) < 0 ||
+	    rd_string(r, &command, &clen) < 0 || mpr_uint(r, &local) < 0 || local > UINT32_MAX ||
+	    mpr_array(r, &ndeps) < 0)
+		return -EBADMSG;
+	if (fill) {
+		n->hash = h;
+		n->local = (uint32_t)local;
+		n->deps = (size_t *)fill;
+		n->outputs = (struct graph_output *)(fill + sz->ndeps * sizeof(size_t));
+		at = (char *)(n->outputs + sz->nout);
+		n->label = put_str(&at, label, llen);
+		n->command = put_str(&at, command, clen);
+		n->ndeps = ndeps;
+	}
+	for (size_t i = 0; i < ndeps; i++) {
+		uint64_t d;
+		if (mpr_uint(r, &d) < 0 || d >= index) /* topological order */
+			return -EBADMSG;
+		if (fill)
+			n->deps[i] = (size_t)d;
+	}
+	if (mpr_array(r, &nout) < 0)
+		return -EBADMSG;
+	if (!fill)
+		*sz = (struct node_size){ ndeps, nout, llen + clen + 2 };
+	for (size_t i = 0; i < nout; i++) {
+		struct graph_output go;
+		if (rd_output(r, &go, &path, &plen) < 0)
+			return -EBADMSG;
+		if (fill) {
+			go.path = put_str(&at, path, plen);
+			n->outputs[i] = go;
+		} else {
+			sz->strings += plen + 1;
+		}
+	}
+	if (fill)
+		n->noutputs = nout;
+	return rd_skip_rest(r, fields, 6);
+}
+
+static int load_node(struct mpr *r, size_t index, struct graph_node *n)
+{
+	struct mpr again = *r;
+	struct node_size sz;
+	char *block;
+	int ret;
 
 	memset(n, 0, sizeof(*n));
-	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 6)
-		return -EBADMSG;
-	f = o->via.array.ptr;
-	if (obj_hash(&f[0], &n->hash, false) < 0 || n->hash.kind != GG_HASH_THUNK)
-		return -EBADMSG;
-	n->label = obj_strdup(&f[1]);
-	n->command = obj_strdup(&f[2]);
-	if (!n->label || !n->command || !is_uint(&f[3]) || f[3].via.u64 > UINT32_MAX)
-		return -EBADMSG;
-	n->local = (uint32_t)f[3].via.u64;
-	d = &f[4];
-	outs = &f[5];
-	if (d->type != MSGPACK_OBJECT_ARRAY || outs->type != MSGPACK_OBJECT_ARRAY)
-		return -EBADMSG;
-	n->deps = calloc(d->via.array.size + 1, sizeof(*n->deps));
-	n->outputs = calloc(outs->via.array.size + 1, sizeof(*n->outputs));
-	if (!n->deps || !n->outputs)
+	if ((ret = rd_node(r, index, &sz, NULL, NULL)) < 0)
+		return ret;
+	block = malloc(sz.ndeps * sizeof(size_t) + sz.nout * sizeof(struct graph_output) +
+		       sz.strings);
+	if (!block)
 		return -ENOMEM;
-	for (uint32_t i = 0; i < d->via.array.size; i++) {
-		const msgpack_object *x = &d->via.array.ptr[i];
-		if (!is_uint(x) || x->via.u64 >= index) /* topological order */
-			return -EBADMSG;
-		n->deps[n->ndeps++] = (size_t)x->via.u64;
-	}
-	for (uint32_t i = 0; i < outs->via.array.size; i++) {
-		const msgpack_object *x = &outs->via.array.ptr[i];
-		struct graph_output *go = &n->outputs[i];
-		if (x->type != MSGPACK_OBJECT_ARRAY || x->via.array.size < 3)
-			return -EBADMSG;
-		go->path = obj_strdup(&x->via.array.ptr[0]);
-		n->noutputs = i + 1;
-		if (!go->path || obj_hash(&x->via.array.ptr[1], &go->value, true) < 0 ||
-		    !is_uint(&x->via.array.ptr[2]))
-			return -EBADMSG;
-		go->mode = (uint32_t)x->via.array.ptr[2].via.u64;
-		go->final = x->via.array.size < 4 ||
-			    (x->via.array.ptr[3].type == MSGPACK_OBJECT_BOOLEAN &&
-			     x->via.array.ptr[3].via.boolean);
-	}
+	(void)rd_node(&again, index, &sz, n, block); /* (the same bytes: checked) */
+	n->block = block;
 	return 0;
 }
 
 int graph_load(struct graph *g, const char *file)
 {
 	struct sbuf data = SBUF_INIT;
-	msgpack_unpacked up;
-	const msgpack_object *root, *f;
-	size_t off = 0;
+	struct mpr r;
+	size_t fields, nnodes, ndrv;
+	const char *magic, *tree;
+	size_t mlen, tlen;
+	uint64_t version;
 	int ret;
 
 	graph_init(g);
@@ -388,67 +491,58 @@ int graph_load(struct graph *g, const char *file)
 		sbuf_release(&data);
 		return ret;
 	}
-	msgpack_unpacked_init(&up);
-	if (msgpack_unpack_next(&up, data.buf, data.len, &off) != MSGPACK_UNPACK_SUCCESS ||
-	    off != data.len) {
-		ret = -EBADMSG;
+	r = (struct mpr){ (const uint8_t *)data.buf, (const uint8_t *)data.buf + data.len };
+	ret = -EBADMSG;
+	if (mpr_array(&r, &fields) < 0 || fields < 4 || mpr_bytes(&r, &magic, &mlen) < 0 ||
+	    mlen != strlen(GRAPH_MAGIC) || memcmp(magic, GRAPH_MAGIC, mlen) ||
+	    mpr_uint(&r, &version) < 0)
 		goto out;
-	}
-	root = &up.data;
-	if (root->type != MSGPACK_OBJECT_ARRAY || root->via.array.size < 4) {
-		ret = -EBADMSG;
-		goto out;
-	}
-	f = root->via.array.ptr;
-	if (f[0].type != MSGPACK_OBJECT_STR || f[0].via.str.size != strlen(GRAPH_MAGIC) ||
-	    memcmp(f[0].via.str.ptr, GRAPH_MAGIC, f[0].via.str.size) || !is_uint(&f[1])) {
-		ret = -EBADMSG;
-		goto out;
-	}
-	if (f[1].via.u64 != GRAPH_VERSION) {
+	if (version != GRAPH_VERSION) {
 		ret = -EPROTONOSUPPORT;
 		goto out;
 	}
-	g->tree = obj_strdup(&f[2]);
-	if (!g->tree || f[3].type != MSGPACK_OBJECT_ARRAY) {
-		ret = -EBADMSG;
+	if (rd_string(&r, &tree, &tlen) < 0)
+		goto out;
+	if (!(g->tree = strndup(tree, tlen))) {
+		ret = -ENOMEM;
 		goto out;
 	}
-	for (uint32_t i = 0; i < f[3].via.array.size; i++) {
-		struct graph_node n;
-		ret = load_node(&f[3].via.array.ptr[i], i, &n);
-		if (ret < 0 || (ret = graph_add(g, &n)) < 0) {
-			graph_node_release(&n);
-			goto out;
-		}
+	if (mpr_array(&r, &nnodes) < 0)
+		goto out;
+	if (nnodes && !(g->nodes = calloc(nnodes, sizeof(*g->nodes)))) {
+		ret = -ENOMEM;
+		goto out;
 	}
-	if (root->via.array.size >= 5 && f[4].type == MSGPACK_OBJECT_ARRAY) {
-		const msgpack_object *d = &f[4];
-		g->driver_inputs = calloc(d->via.array.size + 1, sizeof(*g->driver_inputs));
-		if (!g->driver_inputs) {
+	g->alloc = nnodes;
+	for (size_t i = 0; i < nnodes; i++, g->n++)
+		if ((ret = load_node(&r, i, &g->nodes[i])) < 0)
+			goto out;
+	ret = -EBADMSG;
+	if (fields >= 5) {
+		if (mpr_array(&r, &ndrv) < 0)
+			goto out;
+		if (!(g->driver_inputs = calloc(ndrv + 1, sizeof(*g->driver_inputs)))) {
 			ret = -ENOMEM;
 			goto out;
 		}
-		for (uint32_t i = 0; i < d->via.array.size; i++) {
-			const msgpack_object *x = &d->via.array.ptr[i];
+		for (size_t i = 0; i < ndrv; i++) {
 			struct graph_output *go = &g->driver_inputs[i];
-			if (x->type != MSGPACK_OBJECT_ARRAY || x->via.array.size < 3) {
-				ret = -EBADMSG;
+			const char *path;
+			size_t plen;
+			if (rd_output(&r, go, &path, &plen) < 0)
 				goto out;
-			}
-			go->path = obj_strdup(&x->via.array.ptr[0]);
-			g->ndriver_inputs = i + 1;
-			if (!go->path || obj_hash(&x->via.array.ptr[1], &go->value, true) < 0 ||
-			    !is_uint(&x->via.array.ptr[2])) {
-				ret = -EBADMSG;
-				goto out;
-			}
-			go->mode = (uint32_t)x->via.array.ptr[2].via.u64;
 			go->final = true;
+			if (!(go->path = strndup(path, plen))) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			g->ndriver_inputs = i + 1;
 		}
 	}
+	if (rd_skip_rest(&r, fields, fields >= 5 ? 5 : 4) < 0 || r.p != r.end)
+		goto out;
+	ret = 0;
 out:
-	msgpack_unpacked_destroy(&up);
 	sbuf_release(&data);
 	if (ret < 0)
 		graph_release(g);

@@ -28,8 +28,10 @@
  * 16 digest bytes.  A reader refuses another version (-EPROTONOSUPPORT) and any
  * malformed file (-EBADMSG).
  *
- * Ownership: struct graph owns its nodes and every string in them.  Errors: 0 or
- * -errno; nothing prints.
+ * Ownership: struct graph owns its nodes and every string in them.  A node
+ * graph_load read holds its deps, outputs and strings in one block (`block`): code
+ * that replaces one of them calls graph_node_own first.  Errors: 0 or -errno;
+ * nothing prints.
  */
 #ifndef GG_GRAPH_H
 #define GG_GRAPH_H
@@ -59,6 +61,7 @@ struct graph_node {
 	size_t ndeps;
 	struct graph_output *outputs;
 	size_t noutputs;
+	void *block;  /* a loaded node: deps, outputs and strings in this one block */
 };
 
 struct graph_index; /* path -> (node, output) and hash -> node */
@@ -89,6 +92,9 @@ int graph_load(struct graph *g, const char *file);
  * index, or -1.  graph_find_hash: the node whose thunk hash is h, or -1.
  */
 long graph_find_path(struct graph *g, const char *path, size_t *output);
+/* The same, for a caller that has str_hash(path) at hand already. */
+long graph_find_path_hashed(struct graph *g, const char *path, uint64_t path_hash,
+			    size_t *output);
 long graph_find_hash(struct graph *g, const struct gg_hash *h);
 
 /*
@@ -104,6 +110,11 @@ void graph_reindex(struct graph *g);
 
 /* Free what a node owns (label, command, deps, outputs) and zero it. */
 void graph_node_release(struct graph_node *n);
+
+/* Give a loaded node its own label, command, deps, outputs and paths (each a
+ * separate allocation, as graph_add takes them), so they can be replaced one by
+ * one.  0 (also for a node that has them already) or -ENOMEM. */
+int graph_node_own(struct graph_node *n);
 
 /* Number of edges (sum of deps). */
 size_t graph_edges(const struct graph *g);

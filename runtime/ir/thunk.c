@@ -2,8 +2,9 @@
  * thunk.c - the thunk IR, its canonical msgpack encoding and its strict decoder
  * (see thunk.h for the layout byte by byte).
  *
- * Encoding uses msgpack-c's packer (header-only, shortest forms) over a capped
- * buffer.  Decoding is hand-written rather than msgpack_unpack: it must reject every
+ * Encoding writes the shortest forms (those msgpack-c's packer picks) straight into
+ * a capped buffer, the stack's when hashing.  Decoding is hand-written rather than
+ * msgpack_unpack: it must reject every
  * non-canonical form (the packer's shortest-form choice is part of the format),
  * check each count against the bytes left before allocating, and never build a
  * generic object tree for untrusted input.
@@ -12,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#include <msgpack.h>
 
 #include "runtime/ir/thunk.h"
 #include "runtime/lib/util.h"
@@ -55,43 +54,51 @@ void thunk_init(struct thunk *t)
 	*t = (struct thunk)THUNK_INIT;
 }
 
-static void strv_release(struct thunk_strv *v)
+/* Free one of t's strings: one thunk_decode put in t->strings goes with the block. */
+static void str_free(const struct thunk *t, char *p)
+{
+	if (!t->strings || p < t->strings || p >= t->strings + t->strings_len)
+		free(p);
+}
+
+static void strv_release(const struct thunk *t, struct thunk_strv *v)
 {
 	for (size_t i = 0; i < v->n; i++)
-		free(v->v[i]);
+		str_free(t, v->v[i]);
 	free(v->v);
 	*v = (struct thunk_strv){ 0 };
 }
 
-static void inputs_release(struct thunk_inputs *v)
+static void inputs_release(const struct thunk *t, struct thunk_inputs *v)
 {
 	for (size_t i = 0; i < v->n; i++)
-		free(v->v[i].path);
+		str_free(t, v->v[i].path);
 	free(v->v);
 	*v = (struct thunk_inputs){ 0 };
 }
 
-static void listings_release(struct thunk_listings *v)
+static void listings_release(const struct thunk *t, struct thunk_listings *v)
 {
 	for (size_t i = 0; i < v->n; i++)
-		free(v->v[i].path);
+		str_free(t, v->v[i].path);
 	free(v->v);
 	*v = (struct thunk_listings){ 0 };
 }
 
 void thunk_release(struct thunk *t)
 {
-	free(t->exe.path);
-	free(t->interp);
-	strv_release(&t->argv);
-	strv_release(&t->env);
-	free(t->cwd);
-	inputs_release(&t->inputs);
-	strv_release(&t->missing);
-	strv_release(&t->notdir);
-	listings_release(&t->listings);
-	inputs_release(&t->objects);
-	strv_release(&t->outputs);
+	str_free(t, t->exe.path);
+	str_free(t, t->interp);
+	strv_release(t, &t->argv);
+	strv_release(t, &t->env);
+	str_free(t, t->cwd);
+	inputs_release(t, &t->inputs);
+	strv_release(t, &t->missing);
+	strv_release(t, &t->notdir);
+	listings_release(t, &t->listings);
+	inputs_release(t, &t->objects);
+	strv_release(t, &t->outputs);
+	free(t->strings);
 	thunk_init(t);
 }
 
@@ -191,12 +198,12 @@ int thunk_set_exe(struct thunk *t, const char *path, const struct gg_hash *h,
 	ret = input_fill(&in, path, h, output, mode);
 	if (ret < 0)
 		return ret;
-	free(t->exe.path);
+	str_free(t, t->exe.path);
 	t->exe = in;
 	return 0;
 }
 
-static int set_str(char **field, const char *s)
+static int set_str(struct thunk *t, char **field, const char *s)
 {
 	char *copy;
 	int ret;
@@ -204,19 +211,19 @@ static int set_str(char **field, const char *s)
 	ret = dup_str(s, false, &copy);
 	if (ret < 0)
 		return ret;
-	free(*field);
+	str_free(t, *field);
 	*field = copy;
 	return 0;
 }
 
 int thunk_set_interp(struct thunk *t, const char *path)
 {
-	return set_str(&t->interp, path);
+	return set_str(t, &t->interp, path);
 }
 
 int thunk_set_cwd(struct thunk *t, const char *path)
 {
-	return set_str(&t->cwd, path);
+	return set_str(t, &t->cwd, path);
 }
 
 int thunk_add_arg(struct thunk *t, const char *arg)
@@ -228,11 +235,11 @@ int thunk_set_argv(struct thunk *t, char *const argv[])
 {
 	int ret = 0;
 
-	strv_release(&t->argv);
+	strv_release(t, &t->argv);
 	for (size_t i = 0; argv && argv[i]; i++) {
 		ret = strv_add(&t->argv, argv[i], false);
 		if (ret < 0) {
-			strv_release(&t->argv);
+			strv_release(t, &t->argv);
 			break;
 		}
 	}
@@ -369,11 +376,11 @@ int thunk_set_env(struct thunk *t, char *const envp[], const char *const *allow)
 {
 	int ret = 0;
 
-	strv_release(&t->env);
+	strv_release(t, &t->env);
 	for (size_t i = 0; envp && envp[i]; i++) {
 		ret = thunk_add_env(t, envp[i], allow);
 		if (ret < 0) {
-			strv_release(&t->env);
+			strv_release(t, &t->env);
 			return ret;
 		}
 	}
@@ -456,14 +463,14 @@ static void sort_if_needed(void *base, size_t n, size_t size,
 }
 
 /* Sort a string list; drop exact duplicates. */
-static void strv_canon(struct thunk_strv *v)
+static void strv_canon(const struct thunk *t, struct thunk_strv *v)
 {
 	size_t out = 0;
 
 	sort_if_needed(v->v, v->n, sizeof(*v->v), cmp_strp);
 	for (size_t i = 0; i < v->n; i++) {
 		if (out > 0 && strcmp(v->v[out - 1], v->v[i]) == 0) {
-			free(v->v[i]);
+			str_free(t, v->v[i]);
 			continue;
 		}
 		v->v[out++] = v->v[i];
@@ -476,7 +483,8 @@ static void strv_canon(struct thunk_strv *v)
  * the exact duplicates of a path; two of one path that differ otherwise (same()
  * says no) are -EINVAL.
  */
-static int paths_canon(void *base, size_t *n, size_t size, int (*cmp)(const void *, const void *),
+static int paths_canon(const struct thunk *t, void *base, size_t *n, size_t size,
+		       int (*cmp)(const void *, const void *),
 		       bool (*same)(const void *, const void *))
 {
 	char *v = base;
@@ -488,7 +496,7 @@ static int paths_canon(void *base, size_t *n, size_t size, int (*cmp)(const void
 		if (prev && strcmp(*(char **)prev, *(char **)cur) == 0) {
 			if (!same(prev, cur))
 				return -EINVAL;
-			free(*(char **)cur);
+			str_free(t, *(char **)cur);
 			continue;
 		}
 		if (out != i)
@@ -499,19 +507,19 @@ static int paths_canon(void *base, size_t *n, size_t size, int (*cmp)(const void
 	return 0;
 }
 
-static int inputs_canon(struct thunk_inputs *v)
+static int inputs_canon(const struct thunk *t, struct thunk_inputs *v)
 {
-	return paths_canon(v->v, &v->n, sizeof(*v->v), cmp_input, input_same);
+	return paths_canon(t, v->v, &v->n, sizeof(*v->v), cmp_input, input_same);
 }
 
-static int listings_canon(struct thunk_listings *v)
+static int listings_canon(const struct thunk *t, struct thunk_listings *v)
 {
-	return paths_canon(v->v, &v->n, sizeof(*v->v), cmp_listing, listing_same);
+	return paths_canon(t, v->v, &v->n, sizeof(*v->v), cmp_listing, listing_same);
 }
 
-static int env_canon(struct thunk_strv *v)
+static int env_canon(const struct thunk *t, struct thunk_strv *v)
 {
-	strv_canon(v);
+	strv_canon(t, v);
 	/* Entries of one name share the prefix "NAME=", so they are adjacent now. */
 	for (size_t i = 1; i < v->n; i++) {
 		size_t a = env_name_len(v->v[i - 1]), b = env_name_len(v->v[i]);
@@ -544,13 +552,13 @@ int thunk_canonicalize(struct thunk *t)
 {
 	int ret;
 
-	strv_canon(&t->missing);
-	strv_canon(&t->notdir);
-	strv_canon(&t->outputs);
+	strv_canon(t, &t->missing);
+	strv_canon(t, &t->notdir);
+	strv_canon(t, &t->outputs);
 	if (strv_overlap(&t->missing, &t->notdir))
 		return -EINVAL;
-	if ((ret = env_canon(&t->env)) < 0 || (ret = inputs_canon(&t->inputs)) < 0 ||
-	    (ret = inputs_canon(&t->objects)) < 0 || (ret = listings_canon(&t->listings)) < 0)
+	if ((ret = env_canon(t, &t->env)) < 0 || (ret = inputs_canon(t, &t->inputs)) < 0 ||
+	    (ret = inputs_canon(t, &t->objects)) < 0 || (ret = listings_canon(t, &t->listings)) < 0)
 		return ret;
 	return 0;
 }
@@ -558,17 +566,29 @@ int thunk_canonicalize(struct thunk *t)
 /* ---- encoding ----------------------------------------------------------------- */
 
 struct enc {
-	char *buf;  /* owned until handed to the caller */
+	char *buf;  /* owned until handed to the caller, when heap */
 	size_t len, cap;
+	bool heap;  /* buf is malloc'd (else the caller's, on its stack) */
 	int err;    /* first error: -ENOMEM, -E2BIG, -EINVAL */
 	thunk_resolve_fn *resolve; /* NULL: encode references as they are */
 	void *ctx;
 };
 
-static int enc_write(void *data, const char *p, size_t n)
-{
-	struct enc *e = data;
+static int enc_grow_write(struct enc *e, const char *p, size_t n);
 
+/* Bytes out: room is the usual case. */
+static void put(struct enc *e, const void *p, size_t n)
+{
+	if (__builtin_expect(n <= e->cap - e->len && !e->err, 1)) {
+		memcpy(e->buf + e->len, p, n);
+		e->len += n;
+		return;
+	}
+	(void)enc_grow_write(e, p, n);
+}
+
+static int enc_grow_write(struct enc *e, const char *p, size_t n)
+{
 	if (e->err)
 		return -1;
 	if (n > THUNK_MAX_ENCODED - e->len) {
@@ -583,11 +603,14 @@ static int enc_write(void *data, const char *p, size_t n)
 			want *= 2;
 		if (want > THUNK_MAX_ENCODED)
 			want = THUNK_MAX_ENCODED;
-		b = realloc(e->buf, want);
+		b = e->heap ? realloc(e->buf, want) : malloc(want);
 		if (!b) {
 			e->err = -ENOMEM;
 			return -1;
 		}
+		if (!e->heap && e->len)
+			memcpy(b, e->buf, e->len);
+		e->heap = true;
 		e->buf = b;
 		e->cap = want;
 	}
@@ -602,31 +625,79 @@ static void enc_fail(struct enc *e, int err)
 		e->err = err;
 }
 
-static void pack_strn(msgpack_packer *pk, const char *s, size_t len)
+/*
+ * msgpack headers in their shortest form (the decoder accepts nothing else): the
+ * fix form (tag fix | n, for n <= fix_max; fix < 0: none), then the 8-, 16- and
+ * 32-bit forms (t8 < 0: none).
+ */
+static void put_hdr(struct enc *e, uint64_t n, int fix, uint64_t fix_max, int t8, uint8_t t16,
+		    uint8_t t32)
 {
-	msgpack_pack_str_with_body(pk, s, len);
+	uint8_t b[5];
+	size_t k;
+
+	if (fix >= 0 && n <= fix_max) {
+		b[0] = (uint8_t)(fix | (int)n);
+		k = 1;
+	} else if (t8 >= 0 && n < 0x100) {
+		b[0] = (uint8_t)t8;
+		b[1] = (uint8_t)n;
+		k = 2;
+	} else if (n < 0x10000) {
+		b[0] = t16;
+		b[1] = (uint8_t)(n >> 8);
+		b[2] = (uint8_t)n;
+		k = 3;
+	} else {
+		b[0] = t32;
+		for (int i = 0; i < 4; i++)
+			b[1 + i] = (uint8_t)(n >> (24 - 8 * i));
+		k = 5;
+	}
+	put(e, b, k);
 }
 
-static void pack_str(msgpack_packer *pk, const char *s, bool nonempty)
+static void put_array(struct enc *e, size_t n)
 {
-	struct enc *e = pk->data;
+	put_hdr(e, n, 0x90, 15, -1, 0xdc, 0xdd);
+}
+
+static void put_uint(struct enc *e, uint32_t v)
+{
+	put_hdr(e, v, 0x00, 0x7f, 0xcc, 0xcd, 0xce);
+}
+
+static void put_bool(struct enc *e, bool v)
+{
+	uint8_t b = v ? 0xc3 : 0xc2;
+	put(e, &b, 1);
+}
+
+static void pack_strn(struct enc *e, const char *s, size_t len)
+{
+	put_hdr(e, len, 0xa0, 31, 0xd9, 0xda, 0xdb);
+	put(e, s, len);
+}
+
+static void pack_str(struct enc *e, const char *s, bool nonempty)
+{
 	size_t len = s ? strlen(s) : 0;
 
 	if (len > THUNK_MAX_STR || (nonempty && len == 0))
 		enc_fail(e, -EINVAL);
-	pack_strn(pk, s ? s : "", len);
+	pack_strn(e, s ? s : "", len);
 }
 
-static void pack_hash(msgpack_packer *pk, const struct gg_hash *h)
+static void pack_hash(struct enc *e, const struct gg_hash *h)
 {
-	msgpack_pack_bin(pk, HASH_BIN_LEN);
-	msgpack_pack_bin_body(pk, &h->kind, 1);
-	msgpack_pack_bin_body(pk, h->bytes, GG_HASH_LEN);
+	uint8_t b[2 + HASH_BIN_LEN] = { 0xc4, HASH_BIN_LEN, h->kind };
+
+	memcpy(b + 3, h->bytes, GG_HASH_LEN);
+	put(e, b, sizeof(b));
 }
 
-static void pack_input(msgpack_packer *pk, const struct thunk_input *in)
+static void pack_input(struct enc *e, const struct thunk_input *in)
 {
-	struct enc *e = pk->data;
 	struct gg_hash h = in->hash;
 	uint32_t output = in->output;
 
@@ -641,36 +712,35 @@ static void pack_input(msgpack_packer *pk, const struct thunk_input *in)
 			enc_fail(e, -EINVAL);
 		output = 0;
 	}
-	msgpack_pack_array(pk, 4);
-	pack_str(pk, in->path, true);
-	pack_hash(pk, &h);
-	msgpack_pack_uint32(pk, output);
-	msgpack_pack_uint32(pk, in->mode);
+	put_array(e, 4);
+	pack_str(e, in->path, true);
+	pack_hash(e, &h);
+	put_uint(e, output);
+	put_uint(e, in->mode);
 }
 
-static void pack_strv(msgpack_packer *pk, const struct thunk_strv *v, bool nonempty)
+static void pack_strv(struct enc *e, const struct thunk_strv *v, bool nonempty)
 {
 	if (v->n > THUNK_MAX_LIST)
-		enc_fail(pk->data, -EINVAL);
-	msgpack_pack_array(pk, v->n);
+		enc_fail(e, -EINVAL);
+	put_array(e, v->n);
 	for (size_t i = 0; i < v->n; i++)
-		pack_str(pk, v->v[i], nonempty);
+		pack_str(e, v->v[i], nonempty);
 }
 
-static void pack_inputs(msgpack_packer *pk, const struct thunk_inputs *v)
+static void pack_inputs(struct enc *e, const struct thunk_inputs *v)
 {
 	if (v->n > THUNK_MAX_LIST)
-		enc_fail(pk->data, -EINVAL);
-	msgpack_pack_array(pk, v->n);
+		enc_fail(e, -EINVAL);
+	put_array(e, v->n);
 	for (size_t i = 0; i < v->n; i++)
-		pack_input(pk, &v->v[i]);
+		pack_input(e, &v->v[i]);
 }
 
-static int encode(struct thunk *t, thunk_resolve_fn *resolve, void *ctx, char **buf,
-		  size_t *len)
+/* t's encoding into e (its buffer as the caller set it up); 0 or -errno (then the
+ * caller frees e->buf when e->heap). */
+static int encode(struct thunk *t, struct enc *e)
 {
-	struct enc e = { .resolve = resolve, .ctx = ctx };
-	msgpack_packer pk;
 	int ret;
 
 	ret = thunk_canonicalize(t);
@@ -679,62 +749,61 @@ static int encode(struct thunk *t, thunk_resolve_fn *resolve, void *ctx, char **
 	if (!t->exe.path || t->umask > 0777 || (t->local & ~THUNK_LOCAL_ALL) ||
 	    (t->pure && t->local) || t->listings.n > THUNK_MAX_LIST)
 		return -EINVAL;
-	msgpack_packer_init(&pk, &e, enc_write);
-	msgpack_pack_array(&pk, THUNK_FIELDS);
-	pack_strn(&pk, THUNK_MAGIC, strlen(THUNK_MAGIC));
-	msgpack_pack_uint32(&pk, THUNK_VERSION);
-	pack_input(&pk, &t->exe);
-	pack_str(&pk, t->interp, false);
-	pack_strv(&pk, &t->argv, false);
-	pack_strv(&pk, &t->env, false);
-	pack_str(&pk, t->cwd, false);
-	msgpack_pack_uint32(&pk, t->umask);
-	pack_inputs(&pk, &t->inputs);
-	pack_strv(&pk, &t->missing, true);
-	pack_strv(&pk, &t->notdir, true);
-	msgpack_pack_array(&pk, t->listings.n);
+	put_array(e, THUNK_FIELDS);
+	pack_strn(e, THUNK_MAGIC, strlen(THUNK_MAGIC));
+	put_uint(e, THUNK_VERSION);
+	pack_input(e, &t->exe);
+	pack_str(e, t->interp, false);
+	pack_strv(e, &t->argv, false);
+	pack_strv(e, &t->env, false);
+	pack_str(e, t->cwd, false);
+	put_uint(e, t->umask);
+	pack_inputs(e, &t->inputs);
+	pack_strv(e, &t->missing, true);
+	pack_strv(e, &t->notdir, true);
+	put_array(e, t->listings.n);
 	for (size_t i = 0; i < t->listings.n; i++) {
 		const struct thunk_listing *l = &t->listings.v[i];
 
 		if (l->hash.kind != GG_HASH_LIST)
-			enc_fail(&e, -EINVAL);
-		msgpack_pack_array(&pk, 2);
-		pack_str(&pk, l->path, true);
-		pack_hash(&pk, &l->hash);
+			enc_fail(e, -EINVAL);
+		put_array(e, 2);
+		pack_str(e, l->path, true);
+		pack_hash(e, &l->hash);
 	}
-	pack_inputs(&pk, &t->objects);
-	pack_strv(&pk, &t->outputs, true);
-	msgpack_pack_uint32(&pk, t->local);
-	if (t->pure)
-		msgpack_pack_true(&pk);
-	else
-		msgpack_pack_false(&pk);
-	if (e.err) {
+	pack_inputs(e, &t->objects);
+	pack_strv(e, &t->outputs, true);
+	put_uint(e, t->local);
+	put_bool(e, t->pure);
+	return e->err;
+}
+
+int thunk_encode(struct thunk *t, char **buf, size_t *len)
+{
+	struct enc e = { .heap = true };
+	int ret = encode(t, &e);
+
+	if (ret < 0) {
 		free(e.buf);
-		return e.err;
+		return ret;
 	}
 	*buf = e.buf;
 	*len = e.len;
 	return 0;
 }
 
-int thunk_encode(struct thunk *t, char **buf, size_t *len)
-{
-	return encode(t, NULL, NULL, buf, len);
-}
-
+/* Hashed where it is encoded: a usual thunk fits the stack buffer, no allocation. */
 static int hash_encoding(struct thunk *t, thunk_resolve_fn *resolve, void *ctx,
 			 struct gg_hash *out)
 {
-	char *buf;
-	size_t len;
-	int ret;
+	char local[8192];
+	struct enc e = { .buf = local, .cap = sizeof(local), .resolve = resolve, .ctx = ctx };
+	int ret = encode(t, &e);
 
-	ret = encode(t, resolve, ctx, &buf, &len);
-	if (ret < 0)
-		return ret;
-	ret = hash_buf(GG_HASH_THUNK, buf, len, out);
-	free(buf);
+	if (ret == 0)
+		ret = hash_buf(GG_HASH_THUNK, e.buf, e.len, out);
+	if (e.heap)
+		free(e.buf);
 	return ret;
 }
 
@@ -751,6 +820,107 @@ int thunk_cache_key(struct thunk *t, thunk_resolve_fn *resolve, void *ctx,
 	return hash_encoding(t, resolve, ctx, out);
 }
 
+/* The size of the msgpack unsigned integer at p (the encoder's forms), or 0. */
+static size_t uint_size(const unsigned char *p, const unsigned char *end)
+{
+	static const uint8_t size[] = { 2, 3, 5, 9 };
+	size_t n = p < end ? (*p <= 0x7f ? 1 : *p >= 0xcc && *p <= 0xcf ? size[*p - 0xcc] : 0) : 0;
+	return n <= (size_t)(end - p) ? n : 0;
+}
+
+/*
+ * In buf (a copy of th's encoding), the input whose hash starts at `at` gets cur's
+ * value as pack_input writes it: 0, 1 when a field would change length (the caller
+ * encodes), or -errno as encoding would fail.
+ */
+static int patch_input(unsigned char *buf, size_t len, const struct thunk_input *in,
+		       uint32_t at, thunk_resolve_fn *resolve, void *ctx)
+{
+	unsigned char tail[16];
+	struct enc t = { .buf = (char *)tail, .cap = sizeof(tail) };
+	struct gg_hash h = in->hash;
+	uint32_t output = in->output;
+	size_t o1, o2;
+
+	if (!input_hash_ok(&h, output))
+		return -EINVAL;
+	if (h.kind == GG_HASH_THUNK && resolve) {
+		int ret = resolve(ctx, &in->hash, in->output, &h);
+		if (ret < 0)
+			return ret;
+		if (h.kind != GG_HASH_VALUE)
+			return -EINVAL;
+		output = 0;
+	}
+	if (!at || len < 2 + HASH_BIN_LEN || at > len - (2 + HASH_BIN_LEN) ||
+	    buf[at] != 0xc4 || buf[at + 1] != HASH_BIN_LEN)
+		return 1;
+	if (!(o1 = uint_size(buf + at + 2 + HASH_BIN_LEN, buf + len)) ||
+	    !(o2 = uint_size(buf + at + 2 + HASH_BIN_LEN + o1, buf + len)))
+		return 1;
+	put_uint(&t, output);
+	put_uint(&t, in->mode);
+	if (t.err || t.len != o1 + o2)
+		return 1;
+	buf[at + 2] = h.kind;
+	memcpy(buf + at + 3, h.bytes, GG_HASH_LEN);
+	memcpy(buf + at + 2 + HASH_BIN_LEN, tail, t.len);
+	return 0;
+}
+
+static bool same_paths(const struct thunk_inputs *a, const struct thunk_inputs *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->v[i].path != b->v[i].path)
+			return false;
+	return true;
+}
+
+int thunk_cache_key_like(struct thunk *cur, const struct thunk *th, thunk_resolve_fn *resolve,
+			 void *ctx, struct gg_hash *out)
+{
+	unsigned char local[8192], *buf = local;
+	size_t len = th->enc_len;
+	int ret = 1;
+
+	if (!resolve)
+		return -EINVAL;
+	if (!th->enc || !len || cur->exe.path != th->exe.path ||
+	    !same_paths(&cur->inputs, &th->inputs) || !same_paths(&cur->objects, &th->objects) ||
+	    cur->listings.n != th->listings.n || cur->argv.v != th->argv.v ||
+	    cur->env.v != th->env.v || cur->outputs.v != th->outputs.v)
+		goto out_encode;
+	if (len > sizeof(local) && !(buf = malloc(len)))
+		return -ENOMEM;
+	memcpy(buf, th->enc, len);
+	if ((ret = patch_input(buf, len, &cur->exe, th->exe.at, resolve, ctx)) != 0)
+		goto out_free;
+	for (size_t i = 0; i < cur->inputs.n && ret == 0; i++)
+		ret = patch_input(buf, len, &cur->inputs.v[i], th->inputs.v[i].at, resolve, ctx);
+	for (size_t i = 0; i < cur->objects.n && ret == 0; i++)
+		ret = patch_input(buf, len, &cur->objects.v[i], th->objects.v[i].at, resolve, ctx);
+	for (size_t i = 0; i < cur->listings.n && ret == 0; i++) {
+		const struct thunk_listing *l = &cur->listings.v[i];
+		uint32_t at = th->listings.v[i].at;
+		if (l->path != th->listings.v[i].path || l->hash.kind != GG_HASH_LIST || !at ||
+		    len < 2 + HASH_BIN_LEN || at > len - (2 + HASH_BIN_LEN) || buf[at] != 0xc4)
+			ret = l->hash.kind != GG_HASH_LIST ? -EINVAL : 1;
+		else
+			memcpy(buf + at + 3, l->hash.bytes, GG_HASH_LEN);
+	}
+	if (ret == 0)
+		ret = hash_buf(GG_HASH_THUNK, buf, len, out);
+out_free:
+	if (buf != local)
+		free(buf);
+	if (ret <= 0)
+		return ret;
+out_encode:
+	return thunk_cache_key(cur, resolve, ctx, out);
+}
+
 /* ---- decoding ----------------------------------------------------------------- */
 
 /*
@@ -759,6 +929,8 @@ int thunk_cache_key(struct thunk *t, thunk_resolve_fn *resolve, void *ctx,
  */
 struct rd {
 	const uint8_t *p, *end;
+	const uint8_t *base; /* the start of the encoding (offsets: thunk_input.at) */
+	char *pool; /* where decoded strings go (each fits: see thunk_decode) */
 };
 
 static size_t rd_left(const struct rd *r)
@@ -900,8 +1072,11 @@ static int rd_strdup(struct rd *r, bool nonempty, char **out)
 		return ret;
 	if (nonempty && len == 0)
 		return -EBADMSG;
-	*out = strndup(s, len);
-	return *out ? 0 : -ENOMEM;
+	*out = r->pool;
+	memcpy(r->pool, s, len);
+	r->pool[len] = '\0';
+	r->pool += len + 1;
+	return 0;
 }
 
 static int rd_hash(struct rd *r, struct gg_hash *h)
@@ -924,7 +1099,10 @@ static int rd_input(struct rd *r, struct thunk_input *in)
 		return ret;
 	if (n != 4)
 		return -EBADMSG;
-	if ((ret = rd_strdup(r, true, &in->path)) < 0 || (ret = rd_hash(r, &in->hash)) < 0 ||
+	if ((ret = rd_strdup(r, true, &in->path)) < 0)
+		return ret;
+	in->at = (uint32_t)(r->p - r->base);
+	if ((ret = rd_hash(r, &in->hash)) < 0 ||
 	    (ret = rd_u32(r, UINT32_MAX, &in->output)) < 0 ||
 	    (ret = rd_u32(r, UINT32_MAX, &in->mode)) < 0)
 		return ret;
@@ -1016,6 +1194,7 @@ static int rd_listings(struct rd *r, struct thunk_listings *v)
 		if ((ret = rd_strdup(r, true, &l->path)) < 0)
 			return ret;
 		v->n++;
+		l->at = (uint32_t)(r->p - r->base);
 		if ((ret = rd_hash(r, &l->hash)) < 0)
 			return ret;
 		if (l->hash.kind != GG_HASH_LIST)
@@ -1085,6 +1264,17 @@ int thunk_decode(const void *buf, size_t len, struct thunk *out)
 		return -EINVAL;
 	if (!buf)
 		return -EBADMSG;
+	/* Every string, with its NUL, fits in the bytes that encode it (a header byte
+	 * at least, then the body): after a copy of the encoding (thunk_cache_key_like
+	 * patches it), len more bytes hold them all. */
+	if (!(out->strings = malloc(2 * len)))
+		return -ENOMEM;
+	out->strings_len = 2 * len;
+	memcpy(out->strings, buf, len);
+	out->enc = (const unsigned char *)out->strings;
+	out->enc_len = len;
+	r.pool = out->strings + len;
+	r.base = buf;
 	ret = decode(&r, out);
 	if (ret < 0)
 		thunk_release(out);

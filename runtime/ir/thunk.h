@@ -151,11 +151,13 @@ struct thunk_input {
 	struct gg_hash hash; /* GG_HASH_VALUE: contents; GG_HASH_THUNK: producing thunk */
 	uint32_t output;     /* for a reference: index in the producer's outputs; else 0 */
 	uint32_t mode;       /* recorded st_mode */
+	uint32_t at;         /* thunk_decode: where its hash is in the encoding; else 0 */
 };
 
 struct thunk_listing {
 	char *path;          /* owned, non-empty */
 	struct gg_hash hash; /* GG_HASH_LIST: thunk_listing_hash of the names */
+	uint32_t at;         /* thunk_decode: where its hash is in the encoding; else 0 */
 };
 
 /* Growable arrays; each owns its elements.  n <= alloc.  A thunk_strv is not
@@ -179,6 +181,12 @@ struct thunk {
 	struct thunk_strv outputs;
 	uint32_t local;           /* enum thunk_local bits */
 	bool pure;
+	/* thunk_decode's block: a copy of the encoding (enc, enc_len bytes), then the
+	 * strings (strings set later are their own allocations) */
+	char *strings;
+	size_t strings_len;
+	const unsigned char *enc;
+	size_t enc_len;
 };
 
 #define THUNK_INIT { .umask = 022 }
@@ -272,6 +280,18 @@ typedef int thunk_resolve_fn(void *ctx, const struct gg_hash *producer, uint32_t
 			     struct gg_hash *value);
 int thunk_cache_key(struct thunk *t, thunk_resolve_fn *resolve, void *ctx,
 		    struct gg_hash *out);
+
+/*
+ * thunk_cache_key(cur) for a `cur` that is `th` (as thunk_decode made it, not changed
+ * since) but for the hashes and modes of its executable, inputs, objects and
+ * listings: a copy of the arrays of th (same elements, same path pointers) with
+ * those fields rewritten.  The key comes from th's encoding with the new fields
+ * patched in, the same bytes thunk_cache_key would encode, without encoding again;
+ * when a patch would change a field's length (a mode or output needing another
+ * msgpack form) or cur is not such a copy, it is thunk_cache_key(cur).
+ */
+int thunk_cache_key_like(struct thunk *cur, const struct thunk *th, thunk_resolve_fn *resolve,
+			 void *ctx, struct gg_hash *out);
 
 /* Field-by-field equality; lists compare in order (canonicalize both first). */
 bool thunk_equal(const struct thunk *a, const struct thunk *b);

@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -263,12 +266,7 @@ void strlist_release(struct strlist *l)
 
 uint64_t str_hash(const char *s)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ull;
-	}
-	return h;
+	return XXH3_64bits(s, strlen(s));
 }
 
 static bool strset_eq(const void *ctx, uint32_t val, const void *key)
@@ -449,13 +447,35 @@ static int sbuf_chunk(void *ctx, const void *p, size_t n)
 int file_read_all(const char *path, struct sbuf *sb, size_t cap)
 {
 	char buf[65536];
+	struct stat st;
 	int fd, ret;
 
 	sbuf_init(sb, cap);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	ret = fd_read_each(fd, buf, sizeof(buf), sbuf_chunk, sb);
+	/* a regular file is read straight into a buffer of its size (a 10 MB graph
+	 * is not copied through 64 KB chunks and a doubling buffer); what it grew by
+	 * meanwhile, or what a pipe holds, the chunked way */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+	    sbuf_grow(sb, (size_t)st.st_size) == 0) {
+		while (sb->len < (size_t)st.st_size) {
+			ssize_t r = read(fd, sb->buf + sb->len, (size_t)st.st_size - sb->len);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0) {
+				ret = -errno;
+				goto out_close;
+			}
+			if (r == 0)
+				break;
+			sb->len += (size_t)r;
+		}
+		sb->buf[sb->len] = '\0';
+	}
+	ret = sbuf_error(sb) == -E2BIG ? -E2BIG
+					: fd_read_each(fd, buf, sizeof(buf), sbuf_chunk, sb);
+out_close:
 	close(fd);
 	return ret;
 }

@@ -118,7 +118,7 @@ int strset_add(struct strset *s, const char *str);
 bool strset_has(const struct strset *s, const char *str);
 void strset_release(struct strset *s);
 
-/* 64-bit FNV-1a of a NUL-terminated string. */
+/* 64-bit XXH3 of a NUL-terminated string (for tables in memory: never stored). */
 uint64_t str_hash(const char *s);
 
 /* ---- paths ----------------------------------------------------------------- */

@@ -21,7 +21,7 @@
 
 #include "runtime/store/cache.h"
 #include "runtime/lib/htab.h"
-#include "runtime/lib/mpcheck.h"
+#include "runtime/lib/mpread.h"
 #include "runtime/lib/util.h"
 
 #define CACHE_MAGIC "ggcache"
@@ -40,62 +40,62 @@ void cache_entry_release(struct cache_entry *e)
 	e->n = 0;
 }
 
+/* The rest of an array of n elements, `used` of them read. */
+static int skip_rest(struct mpr *r, size_t n, size_t used)
+{
+	for (size_t i = used; i < n; i++)
+		if (mpr_skip(r) < 0)
+			return -EBADMSG;
+	return 0;
+}
+
 int cache_entry_decode(const void *buf, size_t len, struct cache_entry *e)
 {
-	msgpack_unpacked up;
-	const msgpack_object *f, *outs;
-	size_t off = 0;
-	int ret;
+	struct mpr r = { buf, (const uint8_t *)buf + len };
+	size_t fields, nout;
+	const char *magic;
+	size_t mlen;
+	uint64_t version;
+	int ret = -EBADMSG;
 
 	e->v = NULL;
 	e->n = 0;
-	msgpack_unpacked_init(&up);
-	ret = -EBADMSG;
-	if (!mp_check(buf, len) || /* bounded counts first (mpcheck.h) */
-	    msgpack_unpack_next(&up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS)
-		goto out;
-	f = up.data.via.array.ptr;
-	if (up.data.type != MSGPACK_OBJECT_ARRAY || up.data.via.array.size < 3 ||
-	    f[0].type != MSGPACK_OBJECT_STR || f[0].via.str.size != strlen(CACHE_MAGIC) ||
-	    memcmp(f[0].via.str.ptr, CACHE_MAGIC, f[0].via.str.size) ||
-	    f[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER || f[1].via.u64 != CACHE_VERSION ||
-	    f[2].type != MSGPACK_OBJECT_ARRAY)
-		goto out;
-	outs = &f[2];
-	e->v = calloc(outs->via.array.size + 1, sizeof(*e->v));
-	if (!e->v) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	for (uint32_t i = 0; i < outs->via.array.size; i++) {
-		const msgpack_object *o = &outs->via.array.ptr[i], *x;
+	if (mpr_array(&r, &fields) < 0 || fields < 3 || mpr_bytes(&r, &magic, &mlen) < 0 ||
+	    mlen != strlen(CACHE_MAGIC) || memcmp(magic, CACHE_MAGIC, mlen) ||
+	    mpr_uint(&r, &version) < 0 || version != CACHE_VERSION || mpr_array(&r, &nout) < 0)
+		return -EBADMSG;
+	if (!(e->v = calloc(nout + 1, sizeof(*e->v))))
+		return -ENOMEM;
+	for (size_t i = 0; i < nout; i++) {
 		struct cache_output *co = &e->v[i];
-		if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 3)
+		const char *path, *h;
+		size_t n, plen, hlen;
+		uint64_t mode;
+
+		if (mpr_array(&r, &n) < 0 || n < 3 || mpr_bytes(&r, &path, &plen) < 0 ||
+		    memchr(path, '\0', plen))
 			goto out;
-		x = o->via.array.ptr;
-		if (x[0].type != MSGPACK_OBJECT_STR ||
-		    (x[1].type != MSGPACK_OBJECT_NIL &&
-		     (x[1].type != MSGPACK_OBJECT_BIN || x[1].via.bin.size != 1 + GG_HASH_LEN ||
-		      x[1].via.bin.ptr[0] != GG_HASH_VALUE)) ||
-		    x[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+		if (!mpr_nil(&r)) { /* (nil: removed, value unset) */
+			if (mpr_bytes(&r, &h, &hlen) < 0 || hlen != 1 + GG_HASH_LEN ||
+			    h[0] != GG_HASH_VALUE)
+				goto out;
+			co->value.kind = GG_HASH_VALUE;
+			memcpy(co->value.bytes, h + 1, GG_HASH_LEN);
+		}
+		if (mpr_uint(&r, &mode) < 0 || mode > UINT32_MAX || skip_rest(&r, n, 3) < 0)
 			goto out;
-		co->path = strndup(x[0].via.str.ptr, x[0].via.str.size);
-		e->n = i + 1;
-		if (!co->path) {
+		co->mode = (uint32_t)mode;
+		if (!(co->path = strndup(path, plen))) {
 			ret = -ENOMEM;
 			goto out;
 		}
-		if (x[1].type == MSGPACK_OBJECT_BIN) { /* (nil: removed, value unset) */
-			co->value.kind = GG_HASH_VALUE;
-			memcpy(co->value.bytes, x[1].via.bin.ptr + 1, GG_HASH_LEN);
-		}
-		co->mode = (uint32_t)x[2].via.u64;
+		e->n = i + 1;
 	}
-	ret = 0;
+	if (skip_rest(&r, fields, 3) < 0)
+		goto out;
+	return 0;
 out:
-	if (ret < 0)
-		cache_entry_release(e);
-	msgpack_unpacked_destroy(&up);
+	cache_entry_release(e);
 	return ret;
 }
 

@@ -33,6 +33,8 @@ struct sc_entry {
 
 struct statcache {
 	char *file;
+	char *loaded;   /* the paths of the entries read from the file, one block */
+	size_t loaded_len;
 	struct sc_entry *ent; /* in the order they were added */
 	size_t n, alloc;
 	struct htab ix; /* str_hash(path) -> index into ent */
@@ -52,12 +54,21 @@ static bool path_eq(const void *ctx, uint32_t val, const void *key)
 	return !strcmp(sc->ent[val].path, key);
 }
 
-/* The entry for path, created empty (path set, rest zero) if absent and asked to. */
+static bool path_loaded(const struct statcache *sc, const char *p)
+{
+	return sc->loaded && p >= sc->loaded && p < sc->loaded + sc->loaded_len;
+}
+
+/*
+ * The entry for path, created empty (path set, rest zero) if absent and asked to:
+ * with a copy of path, or with path itself when it lies in sc->loaded.
+ */
 static struct sc_entry *entry_get(struct statcache *sc, const char *path, bool create)
 {
 	uint64_t h = str_hash(path);
 	uint32_t i = htab_find(&sc->ix, h, path_eq, sc, path);
 	struct sc_entry *e;
+	bool own = !path_loaded(sc, path);
 
 	if (i != HTAB_NONE)
 		return &sc->ent[i];
@@ -73,10 +84,11 @@ static struct sc_entry *entry_get(struct statcache *sc, const char *path, bool c
 	}
 	e = &sc->ent[sc->n];
 	memset(e, 0, sizeof(*e));
-	if (!(e->path = strdup(path)))
+	if (!(e->path = own ? strdup(path) : (char *)path))
 		return NULL;
 	if (htab_add(&sc->ix, h, (uint32_t)sc->n) < 0) {
-		free(e->path);
+		if (own)
+			free(e->path);
 		return NULL;
 	}
 	sc->n++;
@@ -102,11 +114,17 @@ static int load(struct statcache *sc, const unsigned char *b, size_t len)
 		return -EBADMSG;
 	count = rd32(b + 12);
 	sc->saved_ns = (int64_t)rd64(b + 16);
-	if (count > MAX_ENTRIES)
+	if (count > MAX_ENTRIES || count > len / (4 + 1 + 8 * 6 + 4 + 17))
 		return -EBADMSG;
-	for (uint32_t i = 0; i < count; i++) {
+	/* one block for the paths (each shorter than its record), room made once */
+	if (!(sc->loaded = malloc(len)) || htab_reserve(&sc->ix, count) < 0 ||
+	    !(sc->ent = malloc((count ? count : 1) * sizeof(*sc->ent))))
+		return -ENOMEM;
+	sc->loaded_len = len;
+	sc->alloc = count ? count : 1;
+	for (uint32_t i = 0, at = 0; i < count; i++) {
 		uint32_t pl;
-		char path[PATH_MAX];
+		char *path = sc->loaded + at;
 		struct sc_entry *e;
 
 		if (len - off < 4)
@@ -117,6 +135,7 @@ static int load(struct statcache *sc, const unsigned char *b, size_t len)
 			return -EBADMSG;
 		memcpy(path, b + off, pl);
 		path[pl] = '\0';
+		at += pl + 1;
 		off += pl;
 		e = entry_get(sc, path, true);
 		if (!e)
@@ -140,7 +159,11 @@ static int load(struct statcache *sc, const unsigned char *b, size_t len)
 static void clear(struct statcache *sc)
 {
 	for (size_t i = 0; i < sc->n; i++)
-		free(sc->ent[i].path);
+		if (!path_loaded(sc, sc->ent[i].path))
+			free(sc->ent[i].path);
+	free(sc->loaded);
+	sc->loaded = NULL;
+	sc->loaded_len = 0;
 	free(sc->ent);
 	htab_release(&sc->ix);
 	sc->ent = NULL;
@@ -253,6 +276,18 @@ bool statcache_last_mtime(const struct statcache *sc, const char *path,
 	return true;
 }
 
+bool statcache_seen(const struct statcache *sc, const char *path, uint32_t *mode,
+		    int64_t *mtime_ns)
+{
+	struct sc_entry *e = entry_get((struct statcache *)sc, path, false);
+
+	if (!e || !e->checked)
+		return false;
+	*mode = e->mode;
+	*mtime_ns = e->mtime_ns;
+	return true;
+}
+
 const struct statcache_stats *statcache_stats(const struct statcache *sc)
 {
 	return &sc->stats;
@@ -266,6 +301,16 @@ static bool entry_matches(const struct statcache *sc, const struct sc_entry *e,
 	       e->size == (uint64_t)st->st_size && e->mtime_ns == mt &&
 	       e->ctime_ns == ts_ns(st->st_ctim) && e->mode == st->st_mode &&
 	       mt < e->hashed_ns - RACY_NS && ts_ns(st->st_ctim) < e->hashed_ns - RACY_NS;
+}
+
+bool statcache_validate(struct statcache *sc, const char *path, const struct stat *sb)
+{
+	struct sc_entry *e = entry_get(sc, path, false);
+
+	if (!e || (!S_ISREG(sb->st_mode) && !S_ISLNK(sb->st_mode)) || !entry_matches(sc, e, sb))
+		return false;
+	e->checked = true;
+	return true;
 }
 
 int statcache_hash(struct statcache *sc, struct store *st, const char *path, unsigned flags,

@@ -35,6 +35,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "runtime/ir/hash.h"
 #include "runtime/store/store.h"
@@ -65,6 +66,14 @@ void statcache_free(struct statcache *sc);
 int statcache_hash(struct statcache *sc, struct store *st, const char *path, unsigned flags,
 		   struct gg_hash *out, uint32_t *mode);
 
+/*
+ * lstat data `sb` of path, taken by the caller with nothing written to the path
+ * since: when it matches what the cache holds (as statcache_hash would find), the
+ * path counts as validated this run (statcache_hash answers it without looking
+ * again) and true; else false and nothing changes.
+ */
+bool statcache_validate(struct statcache *sc, const char *path, const struct stat *sb);
+
 /* Forget a path (after writing it, say). */
 void statcache_forget(struct statcache *sc, const char *path);
 
@@ -76,6 +85,15 @@ void statcache_forget(struct statcache *sc, const char *path);
  */
 bool statcache_last_mtime(const struct statcache *sc, const char *path,
 			  const struct gg_hash *value, int64_t *mtime_ns);
+
+/*
+ * What this run saw of `path` without looking again: true and *mode, *mtime_ns (ns
+ * since the epoch) when statcache_hash validated the path since statcache_open and
+ * nothing forgot it since (the run's snapshot of the file, as statcache_hash answers
+ * it); false otherwise.  The stat data is lstat's.
+ */
+bool statcache_seen(const struct statcache *sc, const char *path, uint32_t *mode,
+		    int64_t *mtime_ns);
 
 const struct statcache_stats *statcache_stats(const struct statcache *sc);
 

@@ -1,6 +1,7 @@
 /*
  * thunkpack.c - the thunks of a graph in one file (see thunkpack.h).
  */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -108,7 +109,8 @@ int thunkpack_open(const char *ggdir, struct thunkpack **out)
 		ret = -EBADMSG;
 		goto out_close;
 	}
-	m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	/* every page is read by the checks below: mapped in one go, not one fault each */
+	m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
 	if (m == MAP_FAILED) {
 		ret = -errno;
 		goto out_close;
@@ -134,17 +136,49 @@ out_close:
 	return ret;
 }
 
+/* The digest's first 8 bytes, big-endian: its place in the sorted index. */
+static uint64_t digest_key(const unsigned char *d)
+{
+	uint64_t k;
+	memcpy(&k, d, sizeof(k));
+	return be64toh(k);
+}
+
+/*
+ * Digests are uniform, so the index is searched by interpolation: the first probe is
+ * where the digest's leading bytes say it is, and the window around it closes in a
+ * few steps (binary search from there on, so a skewed index costs at most log n).
+ */
 static const unsigned char *pack_find(const struct thunkpack *p, const struct gg_hash *h)
 {
 	size_t lo = 0, hi;
+	uint64_t want;
+	unsigned probes = 0;
 
-	if (!p || h->kind != GG_HASH_THUNK)
+	if (!p || h->kind != GG_HASH_THUNK || !p->count)
 		return NULL;
 	hi = p->count;
+	want = digest_key(h->bytes);
 	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const unsigned char *e = p->idx + mid * IDX_ENT;
-		int c = memcmp(e, h->bytes, GG_HASH_LEN);
+		size_t mid;
+		const unsigned char *e;
+		int c;
+
+		if (probes++ < 4) {
+			uint64_t klo = digest_key(p->idx + lo * IDX_ENT);
+			uint64_t khi = digest_key(p->idx + (hi - 1) * IDX_ENT);
+			if (want <= klo)
+				mid = lo;
+			else if (want >= khi)
+				mid = hi - 1;
+			else
+				mid = lo + (size_t)((unsigned __int128)(want - klo) * (hi - 1 - lo) /
+						    (khi - klo));
+		} else {
+			mid = lo + (hi - lo) / 2;
+		}
+		e = p->idx + mid * IDX_ENT;
+		c = memcmp(e, h->bytes, GG_HASH_LEN);
 		if (!c)
 			return e;
 		if (c < 0)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Proves that the Lambda stand-in behaves like Lambda and that the lambda engine works through it: the emulator's SigV4 check agrees with AWS's test vectors and refuses a wrong secret with one clear line; its Runtime API runs a package's bootstrap in a root holding only /var/task, /tmp, /proc and /dev, as uid 993, with namespaces and seccomp refused and Lambda's environment, reuses an environment (its /tmp kept), kills it on a deadline or on demand and reports Lambda's error types, and throttles past K environments; the engine runs jobs through that bootstrap, uploads every blob a thunk names to S3 (s3rver) before invoking it and not again, and fetches an output blob from the bucket verified by hash, refusing a corrupt one; and the packaged function (gg lambda package) runs a real thunk there at level 3 end to end (fetch from S3, run, upload, answer), also through a 429 storm and a function killed mid-invocation.
+# Proves that the Lambda stand-in behaves like Lambda and that the lambda engine works through it: the emulator's SigV4 check agrees with AWS's test vectors and refuses a wrong secret with one clear line; its Runtime API runs a package's bootstrap in a root holding only /var/task, /tmp, /proc and /dev, as uid 993, with namespaces and seccomp refused and Lambda's environment, reuses an environment (its /tmp kept), kills it on a deadline or on demand and reports Lambda's error types, and throttles past K environments; the engine runs jobs through that bootstrap, uploads every blob a thunk names to S3 (s3rver) before invoking it and not again, and fetches an output blob from the bucket verified by hash, refusing a corrupt one (its thunk runs again); the packaged function (gg lambda package) runs a real thunk there at level 3 end to end (fetch from S3, run, upload, answer), also through a 429 storm and a function killed mid-invocation; `gg lambda deploy` creates the function (provided.al2023, x86_64, waiting until it is Active), updates it (configuration, then code through the bucket), and refuses a role Lambda cannot assume or wrong credentials with one clear line; a small recorded build runs on the deployed function with a per-thunk --json (engine, level, times), and with --fallback-local a thunk Lambda keeps failing runs in the local sandbox while a command that fails still fails.
 set -euo pipefail
 . tests/e2e/lib.sh
 
@@ -191,10 +191,11 @@ head -c 100 /dev/urandom >"$T/bad.bin"
 bad_hash=V$(printf '%032x' 12345)
 s3_put "$T/bad.bin" "pre/$bad_hash"
 lambda_emu_ctl /_emu/faults "[{\"answer\":{\"ran\":true,\"status\":0,\"level\":3,\"outputs\":[{\"path\":\"/o/bad\",\"value\":\"$bad_hash\",\"mode\":33188}]}}]" >/dev/null
-tap_run "a job whose output blob is corrupt in the bucket fails" "$T/corrupt.log" \
-	not "$DRIVE" --ggdir "$T/gg2" --jobs 1 --params remote=s3://bkt/pre --input "$T/in/f1"
-tap_check "... naming the blob, and nothing corrupt enters the store" \
-	eval 'grep -q "cannot download blob $bad_hash" "$T/corrupt.log" && test ! -e "$T/gg2/blobs/${bad_hash:1:2}/${bad_hash:3}"'
+tap_run "a job whose output blob is corrupt in the bucket completes" "$T/corrupt.log" \
+	"$DRIVE" --ggdir "$T/gg2" --jobs 1 --params remote=s3://bkt/pre --input "$T/in/f1"
+tap_check "... by running its thunk again (the corrupt copy deleted from the bucket); nothing corrupt enters the store" \
+	eval 'grep -q "^job 0 ret 0 ran 1 status 0 " "$T/corrupt.log" && grep -q " relaunched 1 " "$T/corrupt.log" &&
+		not grep -qx "$bad_hash" <(s3_keys pre) && test ! -e "$T/gg2/blobs/${bad_hash:1:2}/${bad_hash:3}"'
 
 # the real function: `gg lambda package` unzipped in the emulator's isolated
 # environment; its bootstrap serves the Runtime API (runtime/engine/lambda_runtime.h),
@@ -227,5 +228,111 @@ tap_check "... backed off 3 times, relaunched once, then ran at level 3 with its
 	eval 'grep -q "^job 0 ret 0 ran 1 status 0 level 3 outputs 1 " "$T/rt2.log" &&
 		grep -q "throttled 3 .* worker_deaths 1 relaunched 1 " "$T/rt2.log" &&
 		grep -q "^output $T/work/out.txt " "$T/rt2.log"'
+
+
+# ---- gg lambda deploy: the control plane -------------------------------------------------
+
+ROLE=arn:aws:iam::123456789012:role/gg-worker
+lambda_emu_ctl /_emu/config '{"mode":"noop","settle_ms":300}' >/dev/null
+# fn_conf: the emulator's view of function gg, one line
+fn_conf() {
+	lambda_emu_ctl /_emu/functions | python3 -c 'import json, sys
+c = json.load(sys.stdin)["gg"]
+print(c["Runtime"], c["Architectures"][0], c["Handler"], c["MemorySize"], c["Timeout"],
+      c["EphemeralStorage"]["Size"], c["State"], c["LastUpdateStatus"], c["CodeSize"])'
+}
+tap_run "gg lambda deploy creates the function" "$T/deploy1.log" \
+	"$GG" lambda deploy --role "$ROLE" --package "$T/fn.zip" --memory 1024 --timeout 120 --tmp 1024
+tap_check "... provided.al2023, x86_64, handler bootstrap, 1024 MB, 120 s, /tmp 1024 MB, the whole zip, Active once it returns" \
+	eval 'test "$(fn_conf)" == "provided.al2023 x86_64 bootstrap 1024 120 1024 Active Successful $(stat -c %s "$T/fn.zip")" &&
+		grep -q "^gg: created lambda function .gg. (arn:aws:lambda:us-east-1:123456789012:function:gg)" "$T/deploy1.log" &&
+		test "$(lambda_emu_stat functions_created)" == 1'
+tap_check "... after polling GetFunction while it was Pending" test "$(lambda_emu_stat function_gets)" -ge 2
+tap_run "a second gg lambda deploy (more memory, the package through the bucket)" "$T/deploy2.log" \
+	"$GG" lambda deploy --role "$ROLE" --package "$T/fn.zip" --memory 2048 --timeout 120 --tmp 1024 \
+	--via-bucket --remote s3://bkt/dep
+tap_check "... updates it: configuration and code, the zip read by Lambda from s3://bkt/dep/lambda/" \
+	eval 'test "$(fn_conf)" == "provided.al2023 x86_64 bootstrap 2048 120 1024 Active Successful $(stat -c %s "$T/fn.zip")" &&
+		grep -q "^gg: updated lambda function .gg. .*through s3, dep/lambda/gg-[0-9a-f]*\.zip" "$T/deploy2.log" &&
+		test "$(lambda_emu_stat functions_created) $(lambda_emu_stat config_updates) $(lambda_emu_stat code_updates) $(lambda_emu_stat code_from_s3)" == "1 1 1 1" &&
+		s3_keys dep | grep -q "^lambda/gg-[0-9a-f]*\.zip$"'
+tap_run "gg lambda deploy with a role of another account fails" "$T/deploy-role.log" \
+	not "$GG" lambda deploy --role arn:aws:iam::999999999999:role/x --package "$T/fn.zip"
+tap_check "... with one line: 400 InvalidParameterValueException, the role cannot be assumed; the code untouched" \
+	eval 'test "$(wc -l <"$T/deploy-role.log")" == 1 &&
+		grep -q "^gg: cannot update the configuration of lambda function .gg. .*: 400 InvalidParameterValueException: The role defined for the function cannot be assumed by Lambda" "$T/deploy-role.log" &&
+		test "$(lambda_emu_stat code_updates)" == 1'
+tap_run "gg lambda deploy with wrong credentials fails" "$T/deploy-cred.log" \
+	not env AWS_SECRET_ACCESS_KEY=wrong "$GG" lambda deploy --role "$ROLE" --package "$T/fn.zip"
+tap_check "... with one line: 403 InvalidSignatureException, the key id, not the secret" \
+	eval 'test "$(wc -l <"$T/deploy-cred.log")" == 1 &&
+		grep -q "^gg: cannot get lambda function .gg. at .*key id .S3RVER.*: 403 InvalidSignatureException: The request signature" "$T/deploy-cred.log" &&
+		not grep -q wrong "$T/deploy-cred.log"'
+tap_check "... as does a malformed role, before any request" \
+	test "$("$GG" lambda deploy --role gg-worker --package "$T/fn.zip" 2>&1)" == \
+	"gg: invalid role 'gg-worker': want arn:aws:iam::ACCOUNT:role/NAME"
+
+# ---- a recorded build on the deployed function; --json per thunk; --fallback-local -------
+
+# three thunks: two runs of mk (a dynamically linked program) and a cat of both
+mkdir -p "$T/proj"
+printf 'all.txt: o1.txt o2.txt\n\tcat o1.txt o2.txt >all.txt\no1.txt:\n\t%s o1.txt\no2.txt:\n\t%s o2.txt\n' \
+	"$T/src/mk" "$T/src/mk" >"$T/proj/Makefile"
+export GG_DIR=$T/ggp
+setup "record the small project (make -j2)" in_dir "$T/proj" "$GG" record -- make -j2
+setup "gg infer" in_dir "$T/proj" "$GG" infer
+cp "$T/proj/all.txt" "$T/all.recorded"
+lambda_emu_ctl /_emu/config '{"mode":"runtime"}' >/dev/null
+# thunks_are LOG ENGINE RESULT FALLBACK LEVEL: every entry of the "thunks" array of
+# the --json line in LOG has that engine, result, fallback flag (and level, unless -)
+thunks_are() {
+	python3 - "$@" <<'PYEOF'
+import json, sys
+log, engine, result, fb, level = sys.argv[1:6]
+j = json.loads(open(log).read().strip().splitlines()[-1])
+ts = j["thunks"]
+bad = [t for t in ts if t["engine"] != engine or t["result"] != result or
+       t["fallback"] != (fb == "yes") or (level != "-" and t.get("level") != int(level)) or
+       set(t.get("times_ms", {})) != {"total", "fetch", "run", "upload"}]
+print(len(ts), "thunks;", "not as expected:", bad[:2])
+sys.exit(0 if len(ts) == 3 and not bad and len(ts) == j["total"] else 1)
+PYEOF
+}
+jkey() { python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])[sys.argv[2]])' "$@"; }
+rm -f "$T/proj/"*.txt
+rm -rf "$T/fn" # the package unzipped by hand is gone: the deployed one runs
+tap_run "gg build --engine lambda --no-cache --json on the deployed function exits 0" "$T/b1.log" \
+	in_dir "$T/proj" "$GG" build --engine lambda --remote s3://bkt/b --no-cache -j 4 --json
+tap_check "... its output is the recorded one" cmp "$T/proj/all.txt" "$T/all.recorded"
+tap_check "... --json lists each thunk: engine lambda, level 3, ran, times (fetch, run, upload)" \
+	thunks_are "$T/b1.log" lambda ran no 3
+tap_check "... run by the deployed package (the zip unzipped by hand deleted, old environments retired)" \
+	eval 'test ! -e "$T/fn" && grep -q "env [0-9]* killed: new code deployed" "$T/emu2/emu.log" &&
+		test "$(lambda_emu_stat answered.200)" -ge 3'
+lambda_emu_ctl /_emu/faults '[{"status":500,"count":1000}]' >/dev/null
+rm -f "$T/proj/"*.txt
+tap_run "Lambda failing every invocation (500), --fallback-local: the build exits 0" "$T/b2.log" \
+	in_dir "$T/proj" "$GG" build --engine lambda:attempts=2,backoff_ms=1 --remote s3://bkt/b \
+	--no-cache -j 4 --json --fallback-local
+tap_check "... each thunk ran in the local sandbox after lambda gave up, counted" \
+	eval 'thunks_are "$T/b2.log" local ran yes - && test "$(jkey "$T/b2.log" fallbacks)" == 3 &&
+		grep -q "^gg: .*: lambda could not run it (gave up after 2 attempts: .* 500 ServiceException.*): running it on the local engine" "$T/b2.log"'
+tap_check "... its output is the recorded one" cmp "$T/proj/all.txt" "$T/all.recorded"
+rm -f "$T/proj/"*.txt
+tap_run "the same without --fallback-local fails" "$T/b3.log" \
+	not in_dir "$T/proj" "$GG" build --engine lambda:attempts=2,backoff_ms=1 --remote s3://bkt/b \
+	--no-cache -j 4
+tap_check "... saying lambda gave up after 2 attempts" \
+	grep -q "gg: FAILED: .*cannot run: gave up after 2 attempts: lambda function 'gg' .* 500 ServiceException" "$T/b3.log"
+lambda_emu_ctl /_emu/reset '{}' >/dev/null
+lambda_emu_ctl /_emu/faults '[{"answer":{"ran":true,"status":1,"level":3,"outputs":[],"stderr_tail":"failed on purpose"},"count":1000}]' >/dev/null
+rm -f "$T/proj/"*.txt
+tap_run "a command that fails on Lambda (exit status 1), --fallback-local: the build fails" "$T/b4.log" \
+	not in_dir "$T/proj" "$GG" build --engine lambda --remote s3://bkt/b --no-cache -j 4 --json \
+	--fallback-local --no-self-correct
+tap_check "... not run locally: its failure is the command's, reported as such" \
+	eval 'test "$(jkey "$T/b4.log" fallbacks)" == 0 && test "$(jkey "$T/b4.log" ran)" == 0 &&
+		grep -q "gg: FAILED: .*exit status 1.*stderr: failed on purpose" "$T/b4.log"'
+lambda_emu_ctl /_emu/reset '{}' >/dev/null
 
 tap_finish

@@ -35,7 +35,8 @@
 
 #include "runtime/engine/engine.h"
 
-enum fake_kind { FAKE_OK, FAKE_FAIL, FAKE_ERROR };
+/* FAKE_INFRA: could not run, the infrastructure's fault (engine_result.infra) */
+enum fake_kind { FAKE_OK, FAKE_FAIL, FAKE_ERROR, FAKE_INFRA };
 
 struct fake_outcome {
 	enum fake_kind kind;
@@ -204,9 +205,10 @@ static int fake_collect(struct engine *e, struct engine_done *done, size_t max)
 		r->ms = j.delay;
 		if (e->aborted) {
 			done[n].ret = -ECANCELED;
-		} else if (j.kind == FAKE_ERROR) {
+		} else if (j.kind == FAKE_ERROR || j.kind == FAKE_INFRA) {
 			done[n].ret = -EIO;
 			r->err = strdup("scripted: cannot run");
+			r->infra = j.kind == FAKE_INFRA;
 		} else {
 			done[n].ret = 0;
 			r->ran = true;

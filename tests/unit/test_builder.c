@@ -333,6 +333,81 @@ static void test_builder__engine_error_is_reported(void **state)
 	assert_string_equal(f->failed_text, "cannot run: scripted: cannot run");
 }
 
+/* The fallback engine of --fallback-local: every job runs there and succeeds. */
+static struct fake_outcome script_ok(void *ctx, uint64_t tag)
+{
+	(void)ctx;
+	(void)tag;
+	return (struct fake_outcome){ FAKE_OK, 1 };
+}
+
+static size_t fallback_started;
+
+static int fallback_create(const struct engine_config *cfg, struct engine **out, char *err,
+			   size_t errlen)
+{
+	int ret = fake_create(cfg, out, err, errlen);
+	if (ret == 0)
+		fake_engine_script(*out, script_ok, NULL, false);
+	return ret;
+}
+
+static void fallback_free(struct engine *e)
+{
+	fallback_started += e->started;
+	cur->protocol_errors += e->protocol_errors;
+	fake_free(e);
+}
+
+static const struct engine_ops fallback_ops = {
+	.name = "fallback",
+	.create = fallback_create,
+	.free = fallback_free,
+	.can_start_more = fake_can_start_more,
+	.start = fake_start,
+	.fd = fake_fd,
+	.collect = fake_collect,
+	.abort = fake_abort,
+};
+
+/*
+ * --fallback-local: a node the main engine could not run for the infrastructure's
+ * sake runs on the fallback engine; one whose command failed, or that could not
+ * run for another reason, fails as without it.
+ */
+static void test_builder__fallback_only_for_infra_failures(void **state)
+{
+	struct fx *f = *state;
+	struct build_opts o = { .keep_going = true, .fallback_engine = &fallback_ops };
+	struct build_stats st;
+	const int dep0[] = { 0, -1 };
+
+	add_node(f, "infra", NULL);        /* 0: the service kept failing it */
+	add_node(f, "user", dep0);         /* 1: runs on the main engine after 0 */
+	add_node(f, "fails", NULL);        /* 2: its command failed */
+	add_node(f, "broken", NULL);       /* 3: could not run, not the infrastructure */
+	f->outcome[0] = (struct fake_outcome){ FAKE_INFRA, 1 };
+	f->outcome[2] = (struct fake_outcome){ FAKE_FAIL, 1 };
+	f->outcome[3] = (struct fake_outcome){ FAKE_ERROR, 1 };
+	fallback_started = 0;
+	assert_int_equal(build(f, &o, &st), -ENOTRECOVERABLE);
+	assert_int_equal(st.fallbacks, 1);
+	assert_int_equal(fallback_started, 1);
+	assert_int_equal(st.ran, 2);       /* infra (on the fallback) and user */
+	assert_int_equal(st.failed, 2);    /* fails and broken */
+	assert_int_equal(f->events[BUILD_EV_NOTE], 1);
+
+	/* without the option the infrastructure's failure is a failure */
+	o.fallback_engine = NULL;
+	o.no_cache = true;
+	fallback_started = 0;
+	assert_int_equal(build(f, &o, &st), -ENOTRECOVERABLE);
+	assert_int_equal(st.failed, 3);
+	assert_int_equal(st.skipped, 1);   /* user */
+	assert_int_equal(st.fallbacks, 0);
+	assert_int_equal(fallback_started, 0);
+}
+
 /* Ctrl-C (the cancel descriptor) aborts what runs and starts nothing more. */
 static void test_builder__cancel_aborts(void **state)
 {
@@ -392,6 +467,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_builder__engine_error_is_reported, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_builder__cancel_aborts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_builder__fallback_only_for_infra_failures, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_builder__forced_runs_despite_cache, setup,
 						teardown),
 	};

@@ -350,6 +350,26 @@ static void test_lambda__dead_worker_relaunched_bounded(void **state)
 	release(&r);
 }
 
+static void test_lambda__deadline_stop_relaunched(void **state)
+{
+	struct run r;
+	struct lambda_stats s;
+	(void)state;
+	/* the worker stopped the command for the function's deadline (lambda_runtime.h):
+	 * no result, run again; any other Gg.* error fails the job (above) */
+	emu_post("/_emu/faults", "[{\"function_error\":\"thunk T1 stopped after 900 ms, 2000 ms "
+				 "before the function's deadline\",\"error_type\":\"Gg.Deadline\"}]");
+	create(&r, "retries=2", 1);
+	start_n(&r, 1);
+	drain(&r);
+	assert_all_ran(&r);
+	lambda_engine_stats(r.e, &s);
+	assert_int_equal(s.worker_deaths, 1);
+	assert_int_equal(s.relaunched, 1);
+	assert_int_equal(s.function_errors, 0);
+	release(&r);
+}
+
 static void test_lambda__no_answer_times_out_and_retries(void **state)
 {
 	struct run r;
@@ -437,6 +457,119 @@ static void test_lambda__concurrency_limit_throttles(void **state)
 	release(&r);
 }
 
+/* The account's concurrency (engine parameter): never more in flight, no 429. */
+static void test_lambda__concurrency_limit_respected(void **state)
+{
+	struct run r;
+	struct lambda_stats s;
+	(void)state;
+	emu_post("/_emu/config", "{\"delay_ms\":100}");
+	create(&r, "concurrency=3,straggler=0", 12);
+	start_n(&r, 12);
+	drain(&r);
+	assert_all_ran(&r);
+	lambda_engine_stats(r.e, &s);
+	assert_true(s.limited > 0);
+	assert_int_equal(s.throttled, 0);
+	assert_int_equal(s.max_in_flight, 3);
+	assert_int_equal(emu_stat("max_inflight"), 3);
+	assert_int_equal(emu_stat("answered.200"), 12);
+	release(&r);
+}
+
+/* The same limit from the environment (GG_LAMBDA_CONCURRENCY); a parameter wins. */
+static void test_lambda__concurrency_from_environment(void **state)
+{
+	struct run r;
+	struct lambda_stats s;
+	(void)state;
+	emu_post("/_emu/config", "{\"delay_ms\":50}");
+	setenv("GG_LAMBDA_CONCURRENCY", "2", 1);
+	create(&r, "straggler=0", 8);
+	start_n(&r, 8);
+	drain(&r);
+	assert_all_ran(&r);
+	lambda_engine_stats(r.e, &s);
+	assert_int_equal(s.max_in_flight, 2);
+	release(&r);
+	create(&r, "straggler=0,concurrency=4", 8);
+	unsetenv("GG_LAMBDA_CONCURRENCY");
+	start_n(&r, 8);
+	drain(&r);
+	assert_all_ran(&r);
+	lambda_engine_stats(r.e, &s);
+	assert_int_equal(s.max_in_flight, 4);
+	release(&r);
+	setenv("GG_LAMBDA_CONCURRENCY", "many", 1);
+	{
+		struct engine_config cfg = { .st = &st, .ggdir = dir, .slots = 4 };
+		struct engine *e = NULL;
+		char err[1024] = "";
+		assert_int_equal(engine_lambda.create(&cfg, &e, err, sizeof(err)), -EINVAL);
+		assert_null(e);
+	}
+	unsetenv("GG_LAMBDA_CONCURRENCY");
+}
+
+/* New environments: `burst` at once; with no refill (env_rate=0) the engine keeps
+ * reusing the warm ones: every job runs, never more in flight than the burst. */
+static void test_lambda__new_environments_bounded_by_burst(void **state)
+{
+	struct run r;
+	struct lambda_stats s;
+	(void)state;
+	emu_post("/_emu/config", "{\"delay_ms\":50}");
+	create(&r, "burst=2,env_rate=0,straggler=0", 10);
+	start_n(&r, 10);
+	drain(&r);
+	assert_all_ran(&r);
+	lambda_engine_stats(r.e, &s);
+	assert_int_equal(s.environments, 2);
+	assert_int_equal(s.max_in_flight, 2);
+	assert_int_equal(s.invocations, 10);
+	assert_int_equal(emu_stat("max_inflight"), 2);
+	release(&r);
+}
+
+/* The token bucket, on explicit times (ms): burst, refill rate, cap. */
+static void test_lambda__bucket_burst_then_rate(void **state)
+{
+	static const struct {
+		uint64_t at;
+		bool take;     /* take (true) or ask next (false) */
+		bool want_ok;  /* take: the answer */
+		uint64_t want_next;
+	} steps[] = {
+		{ 0, true, true, 0 }, { 0, true, true, 0 }, { 0, true, true, 0 },
+		{ 0, true, false, 0 },                 /* the burst of 3 is spent */
+		{ 0, false, false, 10 },               /* 1,000 per 10 s: one per 10 ms */
+		{ 9, true, false, 0 }, { 10, true, true, 0 }, { 15, false, false, 20 },
+		{ 10000, true, true, 0 }, { 10000, true, true, 0 }, { 10000, true, true, 0 },
+		{ 10000, true, false, 0 },             /* refilled to the cap, not past it */
+		{ 10005, false, false, 10010 },
+	};
+	struct lambda_bucket b, z;
+	(void)state;
+	lambda_bucket_init(&b, 3, 1000, 0);
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		if (steps[i].take)
+			assert_int_equal(lambda_bucket_take(&b, steps[i].at), steps[i].want_ok);
+		else
+			assert_int_equal(lambda_bucket_next(&b, steps[i].at), steps[i].want_next);
+	}
+	/* no refill: once empty, never */
+	lambda_bucket_init(&z, 1, 0, 5);
+	assert_true(lambda_bucket_take(&z, 5));
+	assert_false(lambda_bucket_take(&z, 1000000));
+	assert_int_equal(lambda_bucket_next(&z, 1000000), UINT64_MAX);
+	/* the default account: 1,000 at once, then 100 per second */
+	lambda_bucket_init(&z, 1000, 1000, 0);
+	for (int i = 0; i < 1000; i++)
+		assert_true(lambda_bucket_take(&z, 0));
+	assert_false(lambda_bucket_take(&z, 0));
+	assert_int_equal(lambda_bucket_next(&z, 0), 10);
+}
+
 static void test_lambda__straggler_relaunched_first_wins(void **state)
 {
 	struct run r;
@@ -454,6 +587,33 @@ static void test_lambda__straggler_relaunched_first_wins(void **state)
 	assert_int_equal(s.stragglers, 1);
 	assert_int_equal(s.duplicate_wins, 1);
 	assert_int_equal(s.invocations, 12);
+	release(&r);
+}
+
+/* The straggler's loser runs on (its environment is busy until it answers): it
+ * still counts against the concurrency, so the next jobs wait instead of meeting
+ * 429s. */
+static void test_lambda__losing_twin_counts_against_concurrency(void **state)
+{
+	struct run r;
+	struct lambda_stats s;
+	uint64_t limited;
+	(void)state;
+	create(&r, "straggler=2,straggler_min_ms=100,concurrency=2", 16);
+	start_n(&r, 10);
+	drain(&r);
+	emu_post("/_emu/faults", "[{\"delay_ms\":5000}]");
+	start_n(&r, 1); /* its duplicate answers at once; the original runs on */
+	drain(&r);
+	lambda_engine_stats(r.e, &s);
+	assert_int_equal(s.duplicate_wins, 1);
+	limited = s.limited; /* the warm-up's: 10 jobs, 2 at a time */
+	start_n(&r, 2); /* one slot left beside the orphan: the second job waits */
+	drain(&r);
+	assert_all_ran(&r);
+	lambda_engine_stats(r.e, &s);
+	assert_int_equal(s.limited, limited + 1);
+	assert_int_equal(s.throttled, 0);
 	release(&r);
 }
 
@@ -618,17 +778,23 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lambda__payload_names_the_thunk),
 		cmocka_unit_test(test_lambda__answer_parse),
+		cmocka_unit_test(test_lambda__bucket_burst_then_rate),
 		cmocka_unit_test_setup(test_lambda__invokes_signed, fresh),
 		cmocka_unit_test_setup(test_lambda__throttle_storm_backs_off, fresh),
 		cmocka_unit_test_setup(test_lambda__server_errors_and_drops_retried, fresh),
 		cmocka_unit_test_setup(test_lambda__gives_up_after_attempts, fresh),
 		cmocka_unit_test_setup(test_lambda__function_error_fails_the_job, fresh),
 		cmocka_unit_test_setup(test_lambda__dead_worker_relaunched_bounded, fresh),
+		cmocka_unit_test_setup(test_lambda__deadline_stop_relaunched, fresh),
 		cmocka_unit_test_setup(test_lambda__no_answer_times_out_and_retries, fresh),
 		cmocka_unit_test_setup(test_lambda__bad_credentials_one_clear_error, fresh),
 		cmocka_unit_test_setup(test_lambda__unknown_function_and_too_large, fresh),
 		cmocka_unit_test_setup(test_lambda__concurrency_limit_throttles, fresh),
+		cmocka_unit_test_setup(test_lambda__concurrency_limit_respected, fresh),
+		cmocka_unit_test_setup(test_lambda__concurrency_from_environment, fresh),
+		cmocka_unit_test_setup(test_lambda__new_environments_bounded_by_burst, fresh),
 		cmocka_unit_test_setup(test_lambda__straggler_relaunched_first_wins, fresh),
+		cmocka_unit_test_setup(test_lambda__losing_twin_counts_against_concurrency, fresh),
 		cmocka_unit_test_setup(test_lambda__outputs_must_reach_the_store, fresh),
 		cmocka_unit_test_setup(test_lambda__abort_completes_everything, fresh),
 	};

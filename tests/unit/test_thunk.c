@@ -640,6 +640,98 @@ static void test_thunk__cache_key_resolves_references(void **state)
 	thunk_release(&b);
 }
 
+/* cur as the builder makes it (build_key.c): th's scalars and strings, own arrays. */
+static void copy_arrays(struct thunk *cur, const struct thunk *th)
+{
+	*cur = *th;
+	cur->inputs.v = malloc(th->inputs.n * sizeof(*th->inputs.v));
+	cur->objects.v = malloc(th->objects.n * sizeof(*th->objects.v));
+	cur->listings.v = malloc(th->listings.n * sizeof(*th->listings.v));
+	assert_non_null(cur->inputs.v);
+	assert_non_null(cur->objects.v);
+	assert_non_null(cur->listings.v);
+	memcpy(cur->inputs.v, th->inputs.v, th->inputs.n * sizeof(*th->inputs.v));
+	memcpy(cur->objects.v, th->objects.v, th->objects.n * sizeof(*th->objects.v));
+	memcpy(cur->listings.v, th->listings.v, th->listings.n * sizeof(*th->listings.v));
+}
+
+static void free_arrays(struct thunk *cur)
+{
+	free(cur->inputs.v);
+	free(cur->objects.v);
+	free(cur->listings.v);
+}
+
+/* The key from the patched encoding and the key from encoding cur: the same. */
+static void assert_like_key(struct thunk *cur, const struct thunk *th, const struct gg_hash *gen)
+{
+	struct gg_hash like, full;
+
+	assert_int_equal(thunk_cache_key_like(cur, th, resolve_table, (void *)gen, &like), 0);
+	assert_int_equal(thunk_cache_key(cur, resolve_table, (void *)gen, &full), 0);
+	assert_true(hash_equal(&like, &full));
+}
+
+/*
+ * thunk_cache_key_like patches a decoded thunk's encoding: every field it rewrites
+ * (values, modes of either length, references, listings, the executable) gives the
+ * key thunk_cache_key computes; errors are the same; a thunk that is not a copy of
+ * the decoded one, or was never decoded, is encoded the usual way.
+ */
+static void test_thunk__cache_key_like_matches_encoding(void **state)
+{
+	struct gg_hash gen = thunk_named("generator"), other = value_of("other"), k1, k2;
+	struct thunk orig, th, cur;
+	char *buf;
+	size_t len;
+
+	build_sample(&orig, 0);
+	encode_ok(&orig, &buf, &len);
+	assert_int_equal(thunk_decode(buf, len, &th), 0);
+	free(buf);
+
+	copy_arrays(&cur, &th);
+	assert_like_key(&cur, &th, &gen); /* as decoded: the reference resolved */
+	{ /* the key comes from th's bytes (an argument altered there shows in it) */
+		unsigned char *enc = (unsigned char *)th.enc;
+		unsigned char *arg = memmem(enc, th.enc_len, "hello.c", 7);
+		assert_non_null(arg);
+		arg[0] = 'j';
+		assert_int_equal(thunk_cache_key_like(&cur, &th, resolve_table, &gen, &k1), 0);
+		assert_int_equal(thunk_cache_key(&cur, resolve_table, &gen, &k2), 0);
+		assert_false(hash_equal(&k1, &k2));
+		arg[0] = 'h';
+	}
+	cur.inputs.v[0].hash = other;     /* an edited input */
+	cur.inputs.v[1].mode = 0100600;   /* a mode of the same msgpack form */
+	cur.exe.hash = other;
+	cur.listings.v[0].hash = listing_of("new", "names");
+	cur.objects.v[0].hash = other;
+	assert_like_key(&cur, &th, &gen);
+	cur.inputs.v[2].mode = 0644; /* a shorter form: encoded afresh, the same key */
+	assert_like_key(&cur, &th, &gen);
+	for (size_t i = 0; i < cur.inputs.n; i++)
+		if (cur.inputs.v[i].hash.kind == GG_HASH_THUNK)
+			cur.inputs.v[i].output = 0; /* resolve_table knows output 1 only */
+	assert_int_equal(thunk_cache_key_like(&cur, &th, resolve_table, &gen, &k1), -ENOENT);
+	free_arrays(&cur);
+
+	/* not a copy of th (another path string): encoded */
+	copy_arrays(&cur, &th);
+	cur.inputs.v[0].path = "/src/another.c";
+	assert_int_equal(thunk_cache_key_like(&cur, &th, resolve_table, &gen, &k1), 0);
+	assert_int_equal(thunk_cache_key(&cur, resolve_table, &gen, &k2), 0);
+	assert_true(hash_equal(&k1, &k2));
+	free_arrays(&cur);
+
+	/* never decoded: no encoding to patch */
+	assert_int_equal(thunk_cache_key_like(&orig, &orig, resolve_table, &gen, &k1), 0);
+	assert_int_equal(thunk_cache_key(&orig, resolve_table, &gen, &k2), 0);
+	assert_true(hash_equal(&k1, &k2));
+	thunk_release(&th);
+	thunk_release(&orig);
+}
+
 static void test_thunk__listing_hash(void **state)
 {
 	const char *one[] = { "b.h", "a.h", ".", "c.h", ".." };
@@ -692,6 +784,7 @@ int main(void)
 		cmocka_unit_test(test_thunk__non_canonical_rejected),
 		cmocka_unit_test(test_thunk__canonicalize_duplicates),
 		cmocka_unit_test(test_thunk__cache_key_resolves_references),
+		cmocka_unit_test(test_thunk__cache_key_like_matches_encoding),
 		cmocka_unit_test(test_thunk__listing_hash),
 		cmocka_unit_test(test_thunk__local_names),
 	};

@@ -268,7 +268,8 @@ static void make_thunk(struct store *st, const char tree[64], struct gg_hash *ou
 	thunk_release(&th);
 }
 
-static void run_level(int level)
+/* trusted: worker_opts.trusted_source, with a cache of its own (see below) */
+static void run_level(int level, bool trusted)
 {
 	struct store st = STORE_INIT;
 	struct worker_opts o = { 0 };
@@ -281,7 +282,7 @@ static void run_level(int level)
 
 	snprintf(gg, sizeof(gg), "%s/gg", tmpdir);
 	snprintf(base, sizeof(base), "%s/r", tmpdir);
-	snprintf(cache, sizeof(cache), "%s/cache", tmpdir);
+	snprintf(cache, sizeof(cache), "%s/cache%s", tmpdir, trusted ? "-trusted" : "");
 	snprintf(tree, sizeof(tree), "/gg-test-tree/%d", level); /* exists only in R */
 	snprintf(shim, sizeof(shim), "%s/lib/libggshim.so", build);
 	assert_int_equal(store_init(&st, gg, STORE_CREATE), 0);
@@ -297,6 +298,7 @@ static void run_level(int level)
 	o.level = level;
 	o.shim = realpath(shim, NULL);
 	o.keep = true;
+	o.trusted_source = trusted;
 	assert_non_null(o.shim);
 	assert_int_equal(worker_exec(&o, &th, &rep), 0);
 	if (rep.res.err)
@@ -342,6 +344,25 @@ static void run_level(int level)
 		put(&st, "old\n", &th);
 		assert_true(hash_equal(&want, &th));
 	}
+	if (trusted) {
+		/* the cache entries are the store's blobs themselves: /tmp holds each once,
+		 * the executable's made 0555 */
+		struct stat a, b;
+		char hex[2 * GG_HASH_LEN + 1];
+		put(&st, "forty-two\n", &want);
+		assert_int_equal(store_path(&st, &want, p, sizeof(p)), 0);
+		assert_int_equal(stat(p, &a), 0);
+		snprintf(p, sizeof(p), "%s/%s", cache, hash_digest_hex(&want, hex));
+		assert_int_equal(stat(p, &b), 0);
+		assert_int_equal(a.st_ino, b.st_ino);
+		assert_int_equal(hash_file("/usr/bin/dash", &want, NULL), 0);
+		assert_int_equal(store_path(&st, &want, p, sizeof(p)), 0);
+		assert_int_equal(stat(p, &a), 0);
+		snprintf(p, sizeof(p), "%s/%s.x", cache, hash_digest_hex(&want, hex));
+		assert_int_equal(stat(p, &b), 0);
+		assert_int_equal(a.st_ino, b.st_ino);
+		assert_int_equal(b.st_mode & 07777, 0555);
+	}
 	unsetenv("AWS_SECRET_ACCESS_KEY");
 	unsetenv("LD_LIBRARY_PATH");
 	unsetenv("WORKER_ONLY");
@@ -355,12 +376,18 @@ static void test_worker__runs_at_level_1_with_its_recorded_environment(void **st
 	struct sbx_caps caps;
 	sbx_probe(&caps);
 	assert_true(caps.userns); /* this test machine has namespaces: see sbx.h */
-	run_level(SBX_LEVEL_NS);
+	run_level(SBX_LEVEL_NS, false);
 }
 
 static void test_worker__runs_at_level_3_with_its_recorded_environment(void **state)
 {
-	run_level(SBX_LEVEL_NONE);
+	run_level(SBX_LEVEL_NONE, false);
+}
+
+static void test_worker__trusted_source_links_its_blobs(void **state)
+{
+	(void)state;
+	run_level(SBX_LEVEL_NONE, true);
 }
 
 static void test_worker__fails_on_a_reference(void **state)
@@ -451,6 +478,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_worker__runs_at_level_3_with_its_recorded_environment,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_worker__trusted_source_links_its_blobs, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_worker__fails_on_a_reference, setup, teardown),
 		cmocka_unit_test(test_worker__report_round_trips_as_msgpack),
 	};
