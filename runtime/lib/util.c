@@ -480,6 +480,23 @@ out_close:
 	return ret;
 }
 
+int open_regular(const char *path, int extra, struct stat *sb)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | extra);
+	int ret;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, sb) < 0)
+		ret = -errno;
+	else if (!S_ISREG(sb->st_mode))
+		ret = -EINVAL;
+	else
+		return fd;
+	close(fd);
+	return ret;
+}
+
 int file_write_atomic(const char *path, const void *buf, size_t len, bool sync)
 {
 	char *tmp = NULL;

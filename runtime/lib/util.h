@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "runtime/lib/htab.h"
 
@@ -150,6 +151,10 @@ int path_abs(const char *path, const char *base, char **out);
  * caller releases it).  0, or -errno (-E2BIG past the cap).
  */
 int file_read_all(const char *path, struct sbuf *sb, size_t cap);
+
+/* open(path, O_RDONLY | O_CLOEXEC | extra) of a regular file, *sb its fstat: the fd,
+ * or -errno (-EINVAL: not a regular file). */
+int open_regular(const char *path, int extra, struct stat *sb);
 
 /*
  * The one read loop: read fd to EOF through buf[cap] (EINTR retried), handing each

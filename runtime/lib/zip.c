@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "runtime/lib/zip.h"
+#include "runtime/lib/util.h"
 
 #define ZIP_DOS_TIME 0x0000u
 #define ZIP_DOS_DATE 0x0021u /* 1980-01-01 */
@@ -189,17 +190,8 @@ int zip_add_file(struct zip_writer *z, const char *name, const char *src, mode_t
 	ssize_t n;
 	int fd, ret;
 
-	fd = open(src, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &sb) < 0) {
-		ret = -errno;
-		goto out_close;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		ret = -EINVAL;
-		goto out_close;
-	}
+	if ((fd = open_regular(src, 0, &sb)) < 0)
+		return fd;
 	if ((ret = begin_entry(z, name, mode, &e)) < 0)
 		goto out_close;
 	while ((n = read(fd, buf, sizeof(buf))) != 0) {

@@ -408,17 +408,8 @@ int store_adopt_file(struct store *st, const char *path, unsigned flags, struct 
 	uint64_t n;
 	int fd, ret;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &sb) < 0) {
-		ret = -errno;
-		goto out_close;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		ret = -EINVAL;
-		goto out_close;
-	}
+	if ((fd = open_regular(path, O_NOCTTY | O_NOFOLLOW, &sb)) < 0)
+		return fd;
 	if ((ret = hash_fd_as(fd, GG_HASH_VALUE, &h, &n)) < 0)
 		goto out_close;
 	adopt_ways(st, fd, &sb, &move, &clone);

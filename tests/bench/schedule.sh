@@ -43,13 +43,17 @@ mkdir -p "$T/synth"
 /usr/bin/time -f 'gentrace: %e s' "$GENTRACE" "$T/synth" "$NODES" $((NODES * 10))
 (cd "$T/synth" && /usr/bin/time -f 'gg infer: %e s, %M KB peak RSS' "$GG" infer --stats | sed -n '3p')
 
-# cached_builds LABEL GG: RUNS fully cached builds, each run's figures and the medians.
+# cached_builds LABEL GG DIR: RUNS fully cached builds in DIR, each run's figures and
+# the medians (a build that fails is reported, and ends this part).
 cached_builds() {
-	local label=$1 gg=$2 run wall=() rss=() cpu=() line w r u s c
+	local label=$1 gg=$2 dir=$3 run wall=() rss=() cpu=() line w r u s c
 	echo "== gg build, fully cached: $label ($gg)"
 	for ((run = 1; run <= RUNS; run++)); do
-		line=$(cd "$T/synth" && /usr/bin/time -f 'TIME %e %M %U %S' timeout 1800 "$gg" build -j2 2>&1 |
-			tail -n 2 | tr '\n' ' ')
+		if ! line=$(cd "$dir" && /usr/bin/time -f 'TIME %e %M %U %S' timeout 1800 "$gg" build -j2 2>&1 |
+			tail -n 2 | tr '\n' ' '); then
+			echo "run $run: failed: $line"
+			return 0
+		fi
 		echo "run $run: ${line%%TIME*}"
 		read -r w r u s <<<"${line##*TIME }"
 		c=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')
@@ -61,9 +65,15 @@ cached_builds() {
 	echo "$label: median $(printf '%s\n' "${wall[@]}" | median) s wall," \
 		"$(printf '%s\n' "${cpu[@]}" | median) s CPU, $(printf '%s\n' "${rss[@]}" | median) KB peak RSS"
 }
-cached_builds "this tree" "$GG"
+cached_builds "this tree" "$GG" "$T/synth"
 if [[ -n ${OLD_GG:-} ]]; then
-	cached_builds "before issue 9" "$OLD_GG"
+	# its own copy of the recording, inferred and built once by the older gg (the
+	# .gg formats differ)
+	cp -a "$T/synth" "$T/old"
+	find "$T/old/.gg" -mindepth 1 -maxdepth 1 ! -name trace -exec rm -rf {} +
+	(cd "$T/old" && "$OLD_GG" infer >/dev/null && timeout 1800 "$OLD_GG" build -j2 >/dev/null 2>&1) ||
+		echo "before issue 9: its infer or first build failed"
+	cached_builds "before issue 9" "$OLD_GG" "$T/old"
 else
 	# Measured once (build.c before issue 9, 2 shared cores): 44.0 to 83.3 s and
 	# 1,506 to 1,553 MB peak RSS for 99,999 cached thunks.  OLD_GG measures it again.

@@ -59,8 +59,10 @@ setup "zlib: cmake -G Ninja" cmake -S "$src" -B "$dir" -G Ninja -DCMAKE_BUILD_TY
 setup "zlib: gg record -- ninja -j2" in_dir "$dir" "$GG" record -- ninja -j2
 setup "zlib: gg infer" in_dir "$dir" "$GG" infer
 in_dir "$dir" "$GG" graph --json >"$T/graph.json"
-# the artifacts: every output under the build directory but the depfiles ninja deletes
-mapfile -t arts < <(python3 - "$T/graph.json" "$dir" <<'EOF'
+# artifacts_of GRAPH_JSON DIR: every output under DIR but the depfiles ninja deletes,
+# relative to DIR ("./...")
+artifacts_of() {
+	python3 - "$1" "$2" <<'EOF'
 import json, os, sys
 top = sys.argv[2]
 for t in json.load(open(sys.argv[1]))["thunks"]:
@@ -69,7 +71,8 @@ for t in json.load(open(sys.argv[1]))["thunks"]:
         if p.startswith(top + "/") and not p.endswith(".d"):
             print("./" + os.path.relpath(p, top))
 EOF
-)
+}
+mapfile -t arts < <(artifacts_of "$T/graph.json" "$dir")
 save_artifacts "$dir" "$T/recorded" "${arts[@]}"
 setup "zlib: the recording has artifacts" test -s "$T/recorded.list"
 pure_of() {
@@ -298,16 +301,7 @@ setup "pkgconf: meson setup" in_dir "$psrc" meson setup build --buildtype=releas
 setup "pkgconf: gg record -- ninja -j2" in_dir "$pdir" "$GG" record -- ninja -j2
 setup "pkgconf: gg infer" in_dir "$pdir" "$GG" infer
 in_dir "$pdir" "$GG" graph --json >"$T/pgraph.json"
-mapfile -t parts < <(python3 - "$T/pgraph.json" "$pdir" <<'EOF'
-import json, os, sys
-top = sys.argv[2]
-for t in json.load(open(sys.argv[1]))["thunks"]:
-    for o in t["outputs"]:
-        p = o["path"]
-        if p.startswith(top + "/") and not p.endswith(".d"):
-            print("./" + os.path.relpath(p, top))
-EOF
-)
+mapfile -t parts < <(artifacts_of "$T/pgraph.json" "$pdir")
 save_artifacts "$pdir" "$T/precorded" "${parts[@]}"
 setup "pkgconf: the recording has artifacts" test -s "$T/precorded.list"
 GRAPH=$T/pgraph.json

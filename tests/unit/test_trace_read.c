@@ -19,25 +19,6 @@
 
 #include "trace_forge.h"
 
-/* Read one forged log from memory into a fresh trace. */
-static int read_buf(struct trace *t, struct strlist *w, const char *name, const void *buf,
-		    size_t len)
-{
-	int ret;
-	trace_init(t);
-	*w = (struct strlist)STRLIST_INIT;
-	ret = trace_add_buf(t, name, buf, len, w);
-	if (ret == 0)
-		assert_int_equal(trace_link(t), 0);
-	return ret;
-}
-
-static void done(struct trace *t, struct strlist *w)
-{
-	trace_release(t);
-	strlist_release(w);
-}
-
 /* ---- roundtrip ------------------------------------------------------------------- */
 
 static void test_trace_read__roundtrip_each_record_type(void **state)
@@ -167,7 +148,7 @@ static void test_trace_read__roundtrip_each_record_type(void **state)
 	tenc_uint(&e, EACCES);
 	forge_add(&f, &e);
 
-	assert_int_equal(read_buf(&t, &w, "/tr/42-18ec000000000001.ggt", f.buf, f.len), 0);
+	assert_int_equal(forge_read(&t, &w, "/tr/42-18ec000000000001.ggt", f.buf, f.len), 0);
 	assert_int_equal(w.n, 0);
 	assert_int_equal(t.nimages, 1);
 	im = t.images[0];
@@ -301,7 +282,7 @@ static void test_trace_read__roundtrip_each_record_type(void **state)
 	assert_int_equal(im->exit.code, 3);
 	assert_ptr_equal(trace_find(&t, "42-18ec000000000001"), im);
 	assert_null(trace_find(&t, "nope"));
-	done(&t, &w);
+	forge_done(&t, &w);
 }
 
 /* Strings are bytes: bin is accepted like str, and nothing is checked for UTF-8. */
@@ -326,12 +307,12 @@ static void test_trace_read__strings_are_bytes(void **state)
 	tenc_int(&e, 0);
 	forge_add(&f, &e);
 
-	assert_int_equal(read_buf(&t, &w, "5-1.ggt", f.buf, f.len), 0);
+	assert_int_equal(forge_read(&t, &w, "5-1.ggt", f.buf, f.len), 0);
 	assert_int_equal(t.nimages, 1);
 	assert_string_equal(t.images[0]->exe, "/bin/\xe9t\xe9");
 	assert_int_equal(t.images[0]->nevents, 1);
 	assert_string_equal(t.images[0]->events[0].path, "/\xffx");
-	done(&t, &w);
+	forge_done(&t, &w);
 }
 
 /* Unknown record types and fields past the known ones are skipped silently. */
@@ -359,12 +340,12 @@ static void test_trace_read__ignores_unknown_types_and_fields(void **state)
 	tenc_array(&e, 0);
 	forge_add(&f, &e);
 
-	assert_int_equal(read_buf(&t, &w, "5-1.ggt", f.buf, f.len), 0);
+	assert_int_equal(forge_read(&t, &w, "5-1.ggt", f.buf, f.len), 0);
 	assert_int_equal(w.n, 0);
 	assert_int_equal(t.images[0]->nevents, 1);
 	assert_int_equal(t.images[0]->events[0].type, GG_REC_CHDIR);
 	assert_string_equal(t.images[0]->events[0].path, "/x");
-	done(&t, &w);
+	forge_done(&t, &w);
 }
 
 /* Every msgpack type passes the structure check in fields the reader skips. */
@@ -394,10 +375,10 @@ static void test_trace_read__accepts_every_msgpack_type(void **state)
 	rec_proc(&f, 1, 5, 4, GG_ORIGIN_ROOT, "/bin/sh", NULL);
 	forge_raw(&f, rec, sizeof(rec));
 	rec_exit(&f, 3, GG_EXIT_EXIT, 0);
-	assert_int_equal(read_buf(&t, &w, "5-1.ggt", f.buf, f.len), 0);
+	assert_int_equal(forge_read(&t, &w, "5-1.ggt", f.buf, f.len), 0);
 	assert_int_equal(w.n, 0);
 	assert_int_equal(t.images[0]->nevents, 1);
-	done(&t, &w);
+	forge_done(&t, &w);
 }
 
 /* ---- damaged logs ---------------------------------------------------------------- */
@@ -428,7 +409,7 @@ static void test_trace_read__torn_tail_at_every_offset(void **state)
 				torn_at = f.ends[r];
 			}
 		}
-		assert_int_equal(read_buf(&t, &w, "/d/7-1.ggt", f.buf, len), 0);
+		assert_int_equal(forge_read(&t, &w, "/d/7-1.ggt", f.buf, len), 0);
 
 		if (len == 0) {
 			assert_int_equal(t.nimages, 0);
@@ -469,7 +450,7 @@ static void test_trace_read__torn_tail_at_every_offset(void **state)
 				assert_string_equal(im->warnings.v[0], want);
 			}
 		}
-		done(&t, &w);
+		forge_done(&t, &w);
 	}
 }
 
@@ -487,14 +468,14 @@ static void test_trace_read__bad_checksum_stops_reading(void **state)
 	rec_exit(&f, 12, GG_EXIT_EXIT, 0);
 	f.buf[f.ends[0] + GG_TRACE_RECHDR_LEN + 3] ^= 0x20; /* inside OPEN's payload */
 
-	assert_int_equal(read_buf(&t, &w, "7-1.ggt", f.buf, f.len), 0);
+	assert_int_equal(forge_read(&t, &w, "7-1.ggt", f.buf, f.len), 0);
 	assert_int_equal(t.nimages, 1);
 	assert_int_equal(t.images[0]->nevents, 0);
 	snprintf(want, sizeof(want), "7-1.ggt: torn record at offset %zu, skipped %zu bytes",
 		 f.ends[0], f.len - f.ends[0]);
 	assert_int_equal(w.n, 1);
 	assert_string_equal(w.v[0], want);
-	done(&t, &w);
+	forge_done(&t, &w);
 }
 
 /* A length past GG_TRACE_MAX_RECORD is torn, not an allocation. */
@@ -508,11 +489,11 @@ static void test_trace_read__huge_length_is_torn(void **state)
 	rec_proc(&f, 10, 7, 6, GG_ORIGIN_ROOT, "/bin/cat", NULL);
 	memcpy(f.buf + f.len, "\xff\xff\xff\x7f\0\0\0\0xxxx", 12);
 	f.len += 12;
-	assert_int_equal(read_buf(&t, &w, "7-1.ggt", f.buf, f.len), 0);
+	assert_int_equal(forge_read(&t, &w, "7-1.ggt", f.buf, f.len), 0);
 	assert_int_equal(t.nimages, 1);
 	assert_int_equal(w.n, 1);
 	assert_non_null(strstr(w.v[0], "torn record at offset"));
-	done(&t, &w);
+	forge_done(&t, &w);
 }
 
 /*
@@ -545,7 +526,7 @@ static void test_trace_read__malformed_record_is_skipped(void **state)
 	forge_raw(&f, bomb, sizeof(bomb));
 	rec_exit(&f, 12, GG_EXIT_EXIT, 4);
 
-	assert_int_equal(read_buf(&t, &w, "7-1.ggt", f.buf, f.len), 0);
+	assert_int_equal(forge_read(&t, &w, "7-1.ggt", f.buf, f.len), 0);
 	assert_int_equal(t.nimages, 1);
 	assert_int_equal(t.images[0]->nevents, 1);
 	assert_int_equal(t.images[0]->events[0].type, GG_REC_EXIT);
@@ -556,7 +537,7 @@ static void test_trace_read__malformed_record_is_skipped(void **state)
 	assert_string_equal(w.v[1], want);
 	assert_int_equal(t.images[0]->exit.kind, TRACE_EXIT_STATUS);
 	assert_int_equal(t.images[0]->exit.code, 4);
-	done(&t, &w);
+	forge_done(&t, &w);
 }
 
 /* Forge a LIST record whose names array announces `count` but holds `names`. */
@@ -593,7 +574,7 @@ static void test_trace_read__list_truncated_flag(void **state)
 	forge_list_counted(&f, 11, 2, names, 1);
 	forge_list_counted(&f, 12, 2, names, 0);
 	forge_list_counted(&f, 13, 2, names, -1);
-	assert_int_equal(read_buf(&t, &w, "7-1.ggt", f.buf, f.len), 0);
+	assert_int_equal(forge_read(&t, &w, "7-1.ggt", f.buf, f.len), 0);
 	assert_int_equal(w.n, 0);
 	im = t.images[0];
 	assert_int_equal(im->nevents, 3);
@@ -604,7 +585,7 @@ static void test_trace_read__list_truncated_flag(void **state)
 		assert_int_equal(im->events[i].u.list.names.n, 2);
 		assert_string_equal(im->events[i].u.list.names.v[1], "..."); /* a name, no marker */
 	}
-	done(&t, &w);
+	forge_done(&t, &w);
 }
 
 /*
@@ -633,7 +614,7 @@ static void test_trace_read__payload_not_consumed_exactly(void **state)
 	forge_list_counted(&f, 14, 3, names, 0);
 	rec_exit(&f, 15, GG_EXIT_EXIT, 0);
 
-	assert_int_equal(read_buf(&t, &w, "7-1.ggt", f.buf, f.len), 0);
+	assert_int_equal(forge_read(&t, &w, "7-1.ggt", f.buf, f.len), 0);
 	assert_int_equal(w.n, 3);
 	snprintf(want, sizeof(want),
 		 "7-1.ggt: malformed record at offset %zu: 4 bytes after its end, skipped", at1);
@@ -650,7 +631,7 @@ static void test_trace_read__payload_not_consumed_exactly(void **state)
 	assert_int_equal(t.images[0]->events[1].type, GG_REC_EXIT);
 	/* the image keeps its warnings too */
 	assert_int_equal(t.images[0]->warnings.n, 3);
-	done(&t, &w);
+	forge_done(&t, &w);
 }
 
 /* Too few fields for the record type is malformed too. */
@@ -667,11 +648,11 @@ static void test_trace_read__short_record_is_malformed(void **state)
 	tenc_uint(&e, GG_FN_wait);
 	tenc_int(&e, 8);
 	forge_add(&f, &e);
-	assert_int_equal(read_buf(&t, &w, "7-1.ggt", f.buf, f.len), 0);
+	assert_int_equal(forge_read(&t, &w, "7-1.ggt", f.buf, f.len), 0);
 	assert_int_equal(t.images[0]->nevents, 0);
 	assert_int_equal(w.n, 1);
 	assert_non_null(strstr(w.v[0], "malformed record"));
-	done(&t, &w);
+	forge_done(&t, &w);
 }
 
 static void test_trace_read__bad_magic_skips_file(void **state)
@@ -683,11 +664,11 @@ static void test_trace_read__bad_magic_skips_file(void **state)
 	forge_init(&f);
 	rec_proc(&f, 10, 7, 6, GG_ORIGIN_ROOT, "/bin/cat", NULL);
 	f.buf[0] = 'X';
-	assert_int_equal(read_buf(&t, &w, "7-1.ggt", f.buf, f.len), 0);
+	assert_int_equal(forge_read(&t, &w, "7-1.ggt", f.buf, f.len), 0);
 	assert_int_equal(t.nimages, 0);
 	assert_int_equal(w.n, 1);
 	assert_string_equal(w.v[0], "7-1.ggt: not a gg trace log (bad magic), skipped");
-	done(&t, &w);
+	forge_done(&t, &w);
 }
 
 static void test_trace_read__newer_version_is_refused(void **state)
@@ -699,11 +680,11 @@ static void test_trace_read__newer_version_is_refused(void **state)
 	forge_init(&f);
 	rec_proc(&f, 10, 7, 6, GG_ORIGIN_ROOT, "/bin/cat", NULL);
 	f.buf[8] = (char)(GG_TRACE_VERSION + 1);
-	assert_int_equal(read_buf(&t, &w, "/d/7-1.ggt", f.buf, f.len), -EPROTONOSUPPORT);
+	assert_int_equal(forge_read(&t, &w, "/d/7-1.ggt", f.buf, f.len), -EPROTONOSUPPORT);
 	assert_int_equal(t.nimages, 0);
 	assert_non_null(strstr(t.error, "'/d/7-1.ggt'"));
 	assert_non_null(strstr(t.error, "newer"));
-	done(&t, &w);
+	forge_done(&t, &w);
 }
 
 static void test_trace_read__empty_file(void **state)
@@ -711,11 +692,11 @@ static void test_trace_read__empty_file(void **state)
 	struct trace t;
 	struct strlist w;
 
-	assert_int_equal(read_buf(&t, &w, "7-1.ggt", "", 0), 0);
+	assert_int_equal(forge_read(&t, &w, "7-1.ggt", "", 0), 0);
 	assert_int_equal(t.nimages, 0);
 	assert_int_equal(w.n, 1);
 	assert_string_equal(w.v[0], "7-1.ggt: empty log, skipped");
-	done(&t, &w);
+	forge_done(&t, &w);
 }
 
 static void test_trace_read__truncated_header(void **state)
@@ -725,11 +706,11 @@ static void test_trace_read__truncated_header(void **state)
 	struct strlist w;
 
 	tenc_file_header(hdr);
-	assert_int_equal(read_buf(&t, &w, "7-1.ggt", hdr, 10), 0);
+	assert_int_equal(forge_read(&t, &w, "7-1.ggt", hdr, 10), 0);
 	assert_int_equal(t.nimages, 0);
 	assert_int_equal(w.n, 1);
 	assert_string_equal(w.v[0], "7-1.ggt: truncated header (10 bytes), skipped");
-	done(&t, &w);
+	forge_done(&t, &w);
 }
 
 static void test_trace_read__first_record_must_be_proc(void **state)
@@ -741,11 +722,11 @@ static void test_trace_read__first_record_must_be_proc(void **state)
 	forge_init(&f);
 	rec_exit(&f, 12, GG_EXIT_EXIT, 0);
 	rec_proc(&f, 10, 7, 6, GG_ORIGIN_ROOT, "/bin/cat", NULL);
-	assert_int_equal(read_buf(&t, &w, "7-1.ggt", f.buf, f.len), 0);
+	assert_int_equal(forge_read(&t, &w, "7-1.ggt", f.buf, f.len), 0);
 	assert_int_equal(t.nimages, 0);
 	assert_int_equal(w.n, 1);
 	assert_non_null(strstr(w.v[0], "not a proc record"));
-	done(&t, &w);
+	forge_done(&t, &w);
 }
 
 static void test_trace_read__memory_cap(void **state)
@@ -760,7 +741,7 @@ static void test_trace_read__memory_cap(void **state)
 	t.mem_cap = 1000; /* less than one arena chunk */
 	assert_int_equal(trace_add_buf(&t, "7-1.ggt", f.buf, f.len, &w), -EFBIG);
 	assert_non_null(strstr(t.error, "trace too large"));
-	done(&t, &w);
+	forge_done(&t, &w);
 }
 
 /* ---- directories and linking -------------------------------------------------------- */

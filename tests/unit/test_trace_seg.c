@@ -95,20 +95,7 @@ static void seg_ab(struct seg *s)
 
 static int read_seg(struct trace *t, struct strlist *w, const struct seg *s, size_t len)
 {
-	int ret;
-
-	trace_init(t);
-	*w = (struct strlist)STRLIST_INIT;
-	ret = trace_add_buf(t, "/tr/seg-10-18ec000000000001.ggt", s->buf, len, w);
-	if (ret == 0)
-		assert_int_equal(trace_link(t), 0);
-	return ret;
-}
-
-static void done(struct trace *t, struct strlist *w)
-{
-	trace_release(t);
-	strlist_release(w);
+	return forge_read(t, w, "/tr/seg-10-18ec000000000001.ggt", s->buf, len);
 }
 
 static void test_trace_seg__interleaved_images(void **state)
@@ -140,7 +127,7 @@ static void test_trace_seg__interleaved_images(void **state)
 	assert_ptr_equal(b->parent, a);
 	assert_int_equal(b->link, TRACE_LINK_FORK);
 	assert_int_equal(b->exit.kind, TRACE_EXIT_STATUS);
-	done(&t, &w);
+	forge_done(&t, &w);
 }
 
 /* Cut the segment anywhere inside its last record (A's EXIT): the records before
@@ -176,7 +163,7 @@ static void test_trace_seg__torn_tail(void **state)
 		assert_int_equal(who->warnings.n, 1);
 		assert_string_equal(who->warnings.v[0], want);
 		assert_int_equal((who == a ? b : a)->warnings.n, 0);
-		done(&t, &w);
+		forge_done(&t, &w);
 	}
 }
 
@@ -224,7 +211,7 @@ static void test_trace_seg__checksum_mismatch(void **state)
 		 * is intact, else the image of the record before (A's open) */
 		const struct trace_image *who = cases[c].at >= 24 ? b : a;
 		assert_int_equal(who->warnings.n, 1);
-		done(&t, &w);
+		forge_done(&t, &w);
 	}
 }
 
@@ -276,7 +263,7 @@ static void test_trace_seg__torn_in_middle(void **state)
 	assert_int_equal(a->nevents, 3); /* open (the whole copy), wait, exit */
 	assert_int_equal(b->nevents, 2);
 	assert_string_equal(b->events[0].path, "/b/out");
-	done(&t, &w);
+	forge_done(&t, &w);
 }
 
 /* An image whose PROC record is lost is skipped, named in the warning; the others
@@ -298,7 +285,7 @@ static void test_trace_seg__image_without_proc(void **state)
 	assert_int_equal(w.n, 1);
 	assert_string_equal(w.v[0], "/tr/seg-10-18ec000000000001.ggt: image " LOG_B
 				    ": first record is not a proc record, skipped");
-	done(&t, &w);
+	forge_done(&t, &w);
 }
 
 /* Header only, or nothing but garbage: no image, one warning, no error. */
@@ -313,7 +300,7 @@ static void test_trace_seg__empty_and_garbage(void **state)
 	assert_int_equal(t.nimages, 0);
 	assert_int_equal(w.n, 1);
 	assert_string_equal(w.v[0], "/tr/seg-10-18ec000000000001.ggt: no records, skipped");
-	done(&t, &w);
+	forge_done(&t, &w);
 
 	for (int i = 0; i < 3; i++)
 		seg_raw(&s, "\xf7gg\x1e", 4);
@@ -324,7 +311,7 @@ static void test_trace_seg__empty_and_garbage(void **state)
 	assert_int_equal(w.n, 2);
 	assert_string_equal(w.v[0],
 			    "/tr/seg-10-18ec000000000001.ggt: torn record at offset 16, skipped 48 bytes");
-	done(&t, &w);
+	forge_done(&t, &w);
 }
 
 /* A version newer than this reader is refused, as for version-1 logs. */
@@ -338,7 +325,7 @@ static void test_trace_seg__newer_version_refused(void **state)
 	s.buf[8] = (char)(GG_TRACE_VERSION + 1);
 	assert_int_equal(read_seg(&t, &w, &s, s.len), -EPROTONOSUPPORT);
 	assert_non_null(strstr(t.error, "newer than this gg reads"));
-	done(&t, &w);
+	forge_done(&t, &w);
 }
 
 static void write_file(const char *path, const void *p, size_t n)

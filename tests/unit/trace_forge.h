@@ -25,6 +25,7 @@
 
 #include "shim/trace_enc.h"
 #include "runtime/lib/util.h"
+#include "runtime/trace/trace_read.h"
 
 struct forge {
 	char buf[1 << 16];
@@ -146,6 +147,27 @@ static inline void forge_raw(struct forge *f, const void *payload, uint32_t n)
 	memcpy(f->buf + f->len + 8, payload, n);
 	f->len += 8 + n;
 	f->ends[f->nrec++] = f->len;
+}
+
+/* Read one log (or segment) from memory into a fresh trace, linked (the includer has
+ * cmocka); forge_done releases what it made. */
+static inline __attribute__((unused)) int forge_read(struct trace *t, struct strlist *w,
+						     const char *name, const void *buf, size_t len)
+{
+	int ret;
+
+	trace_init(t);
+	*w = (struct strlist)STRLIST_INIT;
+	ret = trace_add_buf(t, name, buf, len, w);
+	if (ret == 0)
+		assert_int_equal(trace_link(t), 0);
+	return ret;
+}
+
+static inline __attribute__((unused)) void forge_done(struct trace *t, struct strlist *w)
+{
+	trace_release(t);
+	strlist_release(w);
 }
 
 #endif
