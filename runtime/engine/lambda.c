@@ -160,18 +160,6 @@ static uint64_t next_rand(struct engine *e)
 	return e->rnd * 0x2545F4914F6CDD1DULL;
 }
 
-static char *xfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xfmt(const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
-
 static int param_uint(const char *params, const char *key, unsigned *out)
 {
 	size_t kl = strlen(key);
@@ -368,7 +356,7 @@ static void complete(struct engine *e, struct ljob *j, int ret, char *err)
 		j->res->err = err;
 	}
 	if (ret && ret != -ECANCELED && !j->res->err)
-		j->res->err = xfmt("lambda: %s", strerror(-ret));
+		j->res->err = str_printf("lambda: %s", strerror(-ret));
 	j->state = L_DONE;
 	j->ret = ret;
 	live_del(e, j);
@@ -571,7 +559,7 @@ static void invoke_now(struct engine *e, struct ljob *j)
 	j->state = L_INVOKE;
 	j->duplicated = false;
 	if ((ret = inv_launch(e, j, false)) < 0)
-		complete(e, j, ret, xfmt("cannot invoke %s: %s", e->who, strerror(-ret)));
+		complete(e, j, ret, str_printf("cannot invoke %s: %s", e->who, strerror(-ret)));
 }
 
 /* Launch j's invocation when the account's limits allow: now, or from the wait
@@ -671,12 +659,12 @@ static void answered(struct engine *e, struct ljob *j, struct lambda_answer *a, 
 	r->run_ms = a->run_ms;
 	r->upload_ms = a->upload_ms;
 	if (hash_is_set(&a->thunk) && !hash_equal(&a->thunk, &j->thunk)) {
-		complete(e, j, -EBADMSG, xfmt("%s answered for thunk %s, not %s", e->who,
+		complete(e, j, -EBADMSG, str_printf("%s answered for thunk %s, not %s", e->who,
 					      hash_to_hex(&a->thunk, hex), hash_to_hex(&j->thunk, hex2)));
 		return;
 	}
 	if (!a->ran) {
-		char *msg = xfmt("worker could not run thunk %s: %s", hash_to_hex(&j->thunk, hex),
+		char *msg = str_printf("worker could not run thunk %s: %s", hash_to_hex(&j->thunk, hex),
 				 a->error ? a->error : "no reason given");
 		r->infra = true;
 		complete(e, j, -EIO, msg);
@@ -687,7 +675,7 @@ static void answered(struct engine *e, struct ljob *j, struct lambda_answer *a, 
 	r->undeclared = a->undeclared;
 	a->undeclared = NULL;
 	if (a->status != 0) {
-		r->err = xfmt("exit status %d%s%s", a->status,
+		r->err = str_printf("exit status %d%s%s", a->status,
 			      a->stderr_tail && *a->stderr_tail ? "; stderr: " : "",
 			      a->stderr_tail ? a->stderr_tail : "");
 		complete(e, j, 0, NULL);
@@ -704,7 +692,7 @@ static void answered(struct engine *e, struct ljob *j, struct lambda_answer *a, 
 		return;
 	}
 	if (!e->s3) {
-		complete(e, j, -ENOENT, xfmt("output blob %s of thunk %s is not in the local store "
+		complete(e, j, -ENOENT, str_printf("output blob %s of thunk %s is not in the local store "
 					     "and the lambda engine has no remote",
 					     hash_to_hex(&e->blobs[j->blobs[0]].h, hex),
 					     hash_to_hex(&j->thunk, hex2)));
@@ -763,7 +751,7 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
 			lambda_answer_release(&a);
 			return;
 		}
-		err = xfmt("%s answered something that is not a worker report: %.120s", e->who,
+		err = str_printf("%s answered something that is not a worker report: %.120s", e->who,
 			   v->body.buf ? v->body.buf : "");
 		inv_drop(e, v);
 		j->res->infra = true;
@@ -782,11 +770,11 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
 			/* Gg.Deadline: the worker stopped the command for the function's
 			 * deadline (lambda_runtime.h), as good as a timeout */
 			e->stats.worker_deaths++;
-			err = xfmt("%s: the worker died: %s: %s", e->who, type, msg ? msg : "");
+			err = str_printf("%s: the worker died: %s: %s", e->who, type, msg ? msg : "");
 			goto dead;
 		}
 		e->stats.function_errors++;
-		err = xfmt("%s failed (%s): %s: %s", e->who, v->fn_error, type ? type : "Unknown",
+		err = str_printf("%s failed (%s): %s: %s", e->who, v->fn_error, type ? type : "Unknown",
 			   msg ? msg : "");
 		inv_drop(e, v);
 		j->res->infra = true;
@@ -798,7 +786,7 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
 	}
 	if (rc == CURLE_OPERATION_TIMEDOUT && status == 0) {
 		e->stats.transport_errors++;
-		err = xfmt("%s: no answer within %.1f s", e->who, (double)ms / 1000.0);
+		err = str_printf("%s: no answer within %.1f s", e->who, (double)ms / 1000.0);
 		goto dead;
 	}
 	if (rc != CURLE_OK || status == 429 || status >= 500) {
@@ -810,9 +798,9 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
 			e->stats.server_errors++;
 		if (rc == CURLE_OK)
 			lambda_error_parse(v->body.buf ? v->body.buf : "", v->body.len, &type, &msg);
-		err = rc != CURLE_OK ? xfmt("%s: %s", e->who, v->curl_err[0] ? v->curl_err
+		err = rc != CURLE_OK ? str_printf("%s: %s", e->who, v->curl_err[0] ? v->curl_err
 								     : curl_easy_strerror(rc))
-				     : xfmt("%s: %ld %s: %s", e->who, status,
+				     : str_printf("%s: %ld %s: %s", e->who, status,
 					    v->err_type[0] ? v->err_type : type ? type : "",
 					    msg ? msg : "");
 		inv_drop(e, v);
@@ -821,7 +809,7 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
 			goto out_free;
 		}
 		if (++j->refusals >= e->attempts) {
-			char *full = xfmt("gave up after %u attempts: %s", j->refusals, err ? err : "");
+			char *full = str_printf("gave up after %u attempts: %s", j->refusals, err ? err : "");
 			free(err);
 			j->res->infra = true;
 			complete(e, j, -EIO, full);
@@ -833,7 +821,7 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
 	}
 	/* another status: the request itself is wrong (credentials, function, size) */
 	lambda_error_parse(v->body.buf ? v->body.buf : "", v->body.len, &type, &msg);
-	err = xfmt("%s: %ld %s: %s", e->who, status,
+	err = str_printf("%s: %ld %s: %s", e->who, status,
 		   v->err_type[0] ? v->err_type : type ? type : "",
 		   msg ? msg : status == 202 ? "accepted as an asynchronous invocation" : "");
 	inv_drop(e, v);
@@ -919,7 +907,7 @@ static int s3_build(struct engine *e)
 			}
 			if (idx < 0) {
 				free(bl->msg);
-				bl->msg = xfmt("cannot queue blob %s: %s", hex, strerror((int)-idx));
+				bl->msg = str_printf("cannot queue blob %s: %s", hex, strerror((int)-idx));
 				if (kind >= 3)
 					bl->down = D_FAILED;
 				else
@@ -974,7 +962,7 @@ static void s3_harvest(struct engine *e)
 		}
 		if (r->err && (bl->up == B_FAILED || bl->down == D_FAILED)) {
 			free(bl->msg);
-			bl->msg = xfmt("%s", r->msg ? r->msg : strerror(-r->err));
+			bl->msg = str_printf("%s", r->msg ? r->msg : strerror(-r->err));
 		}
 	}
 	s3_batch_free(b);
@@ -1028,7 +1016,7 @@ static void s3_advance(struct engine *e)
 				invoke(e, j);
 			} else {
 				j->res->infra = true;
-				complete(e, j, -EBADMSG, xfmt("thunk %s: its outputs in the bucket are "
+				complete(e, j, -EBADMSG, str_printf("thunk %s: its outputs in the bucket are "
 							      "corrupt after %u runs",
 							      hash_to_hex(&j->thunk, hex),
 							      j->relaunches + 1));
@@ -1038,7 +1026,7 @@ static void s3_advance(struct engine *e)
 		if (failed) {
 			char hex[GG_HASH_HEX_SIZE];
 			j->res->infra = true;
-			complete(e, j, -EIO, xfmt("cannot %s blob %s: %s",
+			complete(e, j, -EIO, str_printf("cannot %s blob %s: %s",
 						  j->state == L_UPLOAD ? "upload" : "download",
 						  hash_to_hex(&failed->h, hex),
 						  failed->msg ? failed->msg : "failed"));
@@ -1151,8 +1139,8 @@ static int lambda_create(const struct engine_config *cfg, struct engine **out, c
 	sigv4_uri_encode(&path, e->function, strlen(e->function), false);
 	sbuf_addstr(&path, "/invocations");
 	if ((ret = sbuf_error(&path)) < 0 || !(e->invoke_path = sbuf_detach(&path, NULL)) ||
-	    !(e->invoke_url = xfmt("%s%s", e->ep.url_base, e->invoke_path)) ||
-	    !(e->who = xfmt("lambda function '%s' at %s (%s)", e->function, e->ep.url_base,
+	    !(e->invoke_url = str_printf("%s%s", e->ep.url_base, e->invoke_path)) ||
+	    !(e->who = str_printf("lambda function '%s' at %s (%s)", e->function, e->ep.url_base,
 			    aws_credentials_describe(&e->cfg.cred, keybuf, sizeof(keybuf))))) {
 		errbuf_set(err, errlen, "out of memory");
 		ret = -ENOMEM;

@@ -126,42 +126,6 @@ static uint64_t epoch_ms(void)
 	return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
 }
 
-/* The answer: the worker's report with the upload time. */
-static int answer_json(const struct worker_report *w, uint64_t fetch_ms, uint64_t upload_ms,
-		       struct json *j)
-{
-	char hex[GG_HASH_HEX_SIZE];
-	json_obj_begin(j);
-	json_kv_str(j, "thunk", hash_to_hex(&w->thunk, hex));
-	json_kv_bool(j, "ran", w->res.ran);
-	json_kv_int(j, "status", w->res.status);
-	json_kv_int(j, "level", w->res.level);
-	json_key(j, "outputs");
-	json_arr_begin(j);
-	for (size_t i = 0; i < w->res.outputs.n; i++) {
-		const struct cache_output *o = &w->res.outputs.v[i];
-		json_obj_begin(j);
-		json_kv_str(j, "path", o->path);
-		json_kv_str(j, "value", hash_is_set(&o->value) ? hash_to_hex(&o->value, hex) : NULL);
-		json_kv_uint(j, "mode", o->mode);
-		json_obj_end(j);
-	}
-	json_arr_end(j);
-	json_kv_str(j, "error", w->res.err);
-	json_kv_str(j, "undeclared", w->res.undeclared);
-	json_kv_str(j, "stdout_tail", w->stdout_tail ? w->stdout_tail : "");
-	json_kv_str(j, "stderr_tail", w->stderr_tail ? w->stderr_tail : "");
-	json_key(j, "times_ms");
-	json_obj_begin(j);
-	json_kv_uint(j, "fetch", fetch_ms);
-	json_kv_uint(j, "run", w->run_ms);
-	json_kv_uint(j, "store", w->store_ms);
-	json_kv_uint(j, "upload", upload_ms);
-	json_obj_end(j);
-	json_obj_end(j);
-	return json_error(j);
-}
-
 /* Fetch the thunk and every blob it names into the worker's store. */
 static int fetch(struct rt *r, const struct gg_hash *th, char *err, size_t errlen)
 {
@@ -289,8 +253,12 @@ static void event(struct rt *r, const char *body, size_t len)
 			goto out;
 		}
 	}
+	/* the answer: the worker's report, with this fetch and the upload in its times */
+	w.fetch_ms += fetch_ms;
+	w.upload_ms = upload_ms;
+	w.uploaded = true;
 	json_init(&j, LAMBDA_ANSWER_MAX);
-	if (answer_json(&w, fetch_ms + w.fetch_ms, upload_ms, &j) == 0) {
+	if (worker_report_json(&w, &j) == 0) {
 		snprintf(path, sizeof(path), "/invocation/%s/response", r->rid);
 		request(r, "POST", path, j.sb.buf, NULL, &resp);
 	} else {

@@ -1012,10 +1012,11 @@ int worker_report_json(const struct worker_report *r, struct json *j)
 	json_key(j, "outputs");
 	json_arr_begin(j);
 	for (size_t i = 0; i < r->res.outputs.n; i++) {
+		const struct cache_output *o = &r->res.outputs.v[i];
 		json_obj_begin(j);
-		json_kv_str(j, "path", r->res.outputs.v[i].path);
-		json_kv_str(j, "value", hash_to_hex(&r->res.outputs.v[i].value, hex));
-		json_kv_uint(j, "mode", r->res.outputs.v[i].mode);
+		json_kv_str(j, "path", o->path);
+		json_kv_str(j, "value", hash_is_set(&o->value) ? hash_to_hex(&o->value, hex) : NULL);
+		json_kv_uint(j, "mode", o->mode);
 		json_obj_end(j);
 	}
 	json_arr_end(j);
@@ -1028,6 +1029,8 @@ int worker_report_json(const struct worker_report *r, struct json *j)
 	json_kv_uint(j, "fetch", r->fetch_ms);
 	json_kv_uint(j, "run", r->run_ms);
 	json_kv_uint(j, "store", r->store_ms);
+	if (r->uploaded)
+		json_kv_uint(j, "upload", r->upload_ms);
 	json_obj_end(j);
 	json_key(j, "cache");
 	json_obj_begin(j);

@@ -142,6 +142,8 @@ struct worker_report {
 	char *root;                 /* R (malloc'd) */
 	char *stdout_tail, *stderr_tail; /* last WORKER_TAIL_MAX bytes (malloc'd) or NULL */
 	uint64_t fetch_ms, run_ms, store_ms;
+	uint64_t upload_ms;         /* set by a caller that uploaded the outputs */
+	bool uploaded;              /* upload_ms is set (the Lambda worker's answer) */
 	uint64_t inputs;            /* files placed in R */
 	bool timed_out;             /* the command was stopped at opts.timeout_ms (its
 				     * status is then 128 + SIGKILL); not in the packed
@@ -169,6 +171,9 @@ int worker_exec(const struct worker_opts *o, const struct gg_hash *h,
  *    "times_ms":{"fetch":1,"run":20,"store":1},
  *    "cache":{"hits":60,"misses":3,"fetched_bytes":123},"inputs":63,"root":"/tmp/gg/r/..",
  *    "host":{"userns":false,"seccomp":false}}     (host: when the level was probed)
+ * An output's value is null when unset (a file the command removed); times_ms has
+ * "upload" too when the report says it was uploaded (the Lambda worker's answer,
+ * lambda_proto.h).
  */
 int worker_report_json(const struct worker_report *r, struct json *j);
 

@@ -32,6 +32,9 @@ __attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...);
 /* Print "gg: warning: <message>" to stderr. */
 __attribute__((format(printf, 1, 2))) void warning(const char *fmt, ...);
 
+/* A formatted string, malloc'd; NULL on ENOMEM. */
+__attribute__((format(printf, 1, 2))) char *str_printf(const char *fmt, ...);
+
 /* vsnprintf into an error buffer of len bytes; nothing when buf is NULL or len 0. */
 __attribute__((format(printf, 3, 4))) void errbuf_set(char *buf, size_t len, const char *fmt, ...);
 
