@@ -68,6 +68,7 @@ static int copy_node(const struct graph_node *from, struct graph_node *to)
 	to->label = strdup(from->label);
 	to->command = strdup(from->command);
 	to->local = from->local;
+	to->ms = from->ms;
 	to->outputs = calloc(from->noutputs + 1, sizeof(*to->outputs));
 	to->deps = calloc(1, sizeof(*to->deps));
 	if (!to->label || !to->command || !to->outputs || !to->deps)

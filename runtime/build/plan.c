@@ -326,9 +326,31 @@ static int find_cycle(struct plan *p, const struct plan_dag *dag, const uint32_t
 	return -ELOOP;
 }
 
+/*
+ * The weight of a node whose duration is not known (0): the mean of the known
+ * ones, so that a node new since the recording ranks as a typical one rather than
+ * as the lightest; 1 when none is known (or no weights: every node weighs 1).
+ */
+static uint64_t unknown_weight(const struct plan_dag *dag, const uint32_t *order, size_t nsel)
+{
+	uint64_t sum = 0, known = 0;
+	if (!dag->weight)
+		return 1;
+	for (size_t k = 0; k < nsel; k++) {
+		uint64_t w = dag->weight(dag->ctx, order[k]);
+		if (!w)
+			continue;
+		sum = w > UINT64_MAX - sum ? UINT64_MAX : sum + w;
+		known++;
+	}
+	return known && sum / known ? sum / known : 1;
+}
+
+/* cp[x]: x's weight plus the heaviest cp of its users, in reverse topological order. */
 static void critical_paths(struct plan *p, const struct plan_dag *dag, const uint32_t *order,
 			   size_t nsel)
 {
+	uint64_t unknown = unknown_weight(dag, order, nsel);
 	for (size_t k = nsel; k-- > 0;) {
 		uint32_t x = order[k];
 		uint64_t w = dag->weight ? dag->weight(dag->ctx, x) : 1, m = 0;
@@ -336,7 +358,7 @@ static void critical_paths(struct plan *p, const struct plan_dag *dag, const uin
 			if (p->cp[p->users[j]] > m)
 				m = p->cp[p->users[j]];
 		if (!w)
-			w = 1;
+			w = unknown;
 		p->cp[x] = m > UINT64_MAX - w ? UINT64_MAX : m + w;
 	}
 }

@@ -36,7 +36,10 @@
  *     weights along the heaviest path from the node to the end of the build through
  *     its (selected) users, its own weight included.  Ties go to the lower index
  *     (graph order), so the order is deterministic.  A weight is the node's recorded
- *     duration when known (any unit, the same for all), else 1.
+ *     duration when known (any unit, the same for all: the builder gives
+ *     milliseconds), else the mean of the known weights of the selection (1 when
+ *     none is known): list scheduling by the longest remaining path in time
+ *     (HEFT's upward rank, on identical machines).
  *
  * Cost: plan_init is O(n + edges); plan_node_done is O(users of the node) plus
  * O(log ready) per node made READY, plus, once per build, O(n) when it stops; a
@@ -73,7 +76,7 @@ enum plan_state {
  * deps is asked for the dependencies of each node (indexes < n, in any order,
  * repetitions allowed), so the caller's own node structures need no copy.  weight
  * (NULL: every node weighs 1) gives a node's recorded duration, 0 when unknown
- * (then 1).
+ * (then the mean of the known ones, see above).
  */
 struct plan_dag {
 	size_t n;

@@ -111,6 +111,8 @@ struct engine_job {
 	int require_level;         /* 0: any */
 	bool supervise;            /* name the first undeclared path (slower) */
 	unsigned long long seed;   /* deterministic randomness */
+	uint64_t expect_ms;        /* the thunk's recorded duration (graph_node.ms), 0: not
+				      known; remote engines judge stragglers by it */
 	/* host engine (runs in the tree): a recorded run, for one.  Strings "NAME=VALUE"
 	 * added to the thunk's environment (LD_PRELOAD, GG_TRACE_DIR: the caller's;
 	 * NULL-terminated, kept alive like th), or NULL; and with outputs_optional the

@@ -6,7 +6,7 @@
  *   - every job not yet collected is on the `live` list (UPLOAD, INVOKE, BACKOFF,
  *     DOWNLOAD) or on the `done` queue (DONE, waiting for collect());
  *   - an invocation (struct inv) is one HTTP request in the multi handle; a job has
- *     0, 1 or 2 of them (2: a straggler's duplicate);
+ *     0 to 3 of them (a straggler's duplicates: at most JOB_DUPS);
  *   - blobs the engine has dealt with are in one table (struct blob) with their
  *     bucket state (UNKNOWN -> HEAD -> PRESENT | MISSING -> PUT -> PRESENT, or
  *     FAILED for one round) and their download state (NONE -> GET -> NONE);
@@ -40,8 +40,9 @@
 
 #define DEFAULT_SLOTS 1000
 #define ERR_MAX 1024
-#define RING 256                   /* durations kept for the straggler median */
+#define RING 256                   /* durations (and ratios) kept for the straggler rule */
 #define STRAGGLER_SAMPLES 8
+#define JOB_DUPS 2                 /* duplicates of one attempt: a duplicate can straggle too */
 #define S3_TICK_MS 20              /* stepping an S3 batch whose timers we cannot see */
 #define CONNECT_TIMEOUT_MS 10000
 #define POOL_MAX 256               /* idle easy handles kept */
@@ -80,10 +81,11 @@ struct ljob {
 	size_t payload_len;
 	char payload_sha[SIGV4_SHA256_HEX_SIZE];
 	unsigned timeout_ms;
-	struct inv *inv[2];
+	uint64_t expect_ms;         /* the thunk's recorded duration, 0: not known */
+	struct inv *inv[1 + JOB_DUPS];
 	unsigned ninv;
 	unsigned refusals, relaunches;
-	bool duplicated;
+	unsigned dups;              /* duplicates launched since the attempt started */
 	bool purge;                 /* DOWNLOAD: an output's copy in the bucket is corrupt */
 	struct ljob *wnext;         /* L_WAIT: the next in the wait FIFO */
 	int ret;                    /* DONE: the completion's */
@@ -103,7 +105,8 @@ struct engine {
 	unsigned slots;
 	/* configuration */
 	char *function, *remote;
-	unsigned attempts, retries, backoff_ms, backoff_max_ms, straggler, straggler_min_ms;
+	unsigned attempts, retries, backoff_ms, backoff_max_ms;
+	struct lambda_straggler_rule strag;
 	unsigned invoke_timeout_ms;
 	struct aws_config cfg;
 	struct aws_endpoint ep;
@@ -137,10 +140,13 @@ struct engine {
 	 * function keeps its environment until it answers, so they still count in
 	 * ninv against the concurrency (dropping them made the service answer 429s) */
 	struct inv *orphans;
-	/* stragglers */
-	uint32_t ring[RING];
-	size_t nring, ring_pos;
+	/* stragglers: the last invocations' times (ms) and, for thunks with a recorded
+	 * duration, their time / that duration (percent); the jobs found due at the
+	 * last scan that wait for room (first invocations queue behind them) */
+	uint32_t ring[RING], ratio[RING];
+	size_t nring, ring_pos, nratio, ratio_pos;
 	uint64_t next_scan;
+	unsigned nwant;
 	/* state */
 	bool aborted;
 	int fatal;
@@ -557,18 +563,19 @@ static void invoke_now(struct engine *e, struct ljob *j)
 {
 	int ret;
 	j->state = L_INVOKE;
-	j->duplicated = false;
+	j->dups = 0;
 	if ((ret = inv_launch(e, j, false)) < 0)
 		complete(e, j, ret, str_printf("cannot invoke %s: %s", e->who, strerror(-ret)));
 }
 
 /* Launch j's invocation when the account's limits allow: now, or from the wait
- * FIFO (behind the jobs already waiting), launched by timers(). */
+ * FIFO (behind the jobs already waiting, and after the due duplicates), launched
+ * by timers(). */
 static void invoke(struct engine *e, struct ljob *j)
 {
 	if (j->state == L_BACKOFF)
 		e->nbackoff--;
-	if (!e->wait_head && limits_allow(e, clock_now_ms()) == 0) {
+	if (!e->wait_head && !e->nwant && limits_allow(e, clock_now_ms()) == 0) {
 		invoke_now(e, j);
 		return;
 	}
@@ -596,12 +603,20 @@ static void backoff(struct engine *e, struct ljob *j)
 	e->nbackoff++;
 }
 
-static void ring_add(struct engine *e, uint64_t ms)
+/* An answered invocation of j that ran ms: into the rings of the straggler rule. */
+static void ring_add(struct engine *e, const struct ljob *j, uint64_t ms)
 {
 	e->ring[e->ring_pos] = ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
 	e->ring_pos = (e->ring_pos + 1) % RING;
 	if (e->nring < RING)
 		e->nring++;
+	if (j->expect_ms) {
+		uint64_t pct = ms * 100 / j->expect_ms;
+		e->ratio[e->ratio_pos] = pct > UINT32_MAX ? UINT32_MAX : (uint32_t)pct;
+		e->ratio_pos = (e->ratio_pos + 1) % RING;
+		if (e->nratio < RING)
+			e->nratio++;
+	}
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -610,17 +625,38 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The straggler threshold (ms), or 0 while there is none. */
-static uint64_t straggler_after(struct engine *e)
+/* The median of ring[0..n), or 0 with fewer than STRAGGLER_SAMPLES. */
+static uint64_t ring_median(const uint32_t *ring, size_t n)
 {
 	uint32_t tmp[RING];
-	uint64_t t;
-	if (!e->straggler || e->nring < STRAGGLER_SAMPLES)
+	if (n < STRAGGLER_SAMPLES)
 		return 0;
-	memcpy(tmp, e->ring, e->nring * sizeof(tmp[0]));
-	qsort(tmp, e->nring, sizeof(tmp[0]), cmp_u32);
-	t = (uint64_t)tmp[e->nring / 2] * e->straggler;
-	return t < e->straggler_min_ms ? e->straggler_min_ms : t;
+	memcpy(tmp, ring, n * sizeof(tmp[0]));
+	qsort(tmp, n, sizeof(tmp[0]), cmp_u32);
+	return tmp[n / 2];
+}
+
+uint64_t lambda_straggler_after(const struct lambda_straggler_rule *r, uint64_t expect_ms,
+				unsigned scale_pct, uint64_t peers_ms)
+{
+	uint64_t t;
+	if (expect_ms && r->pct) {
+		/* clamped so that nothing overflows: 2^32 ms is 50 days, 1000x a lot */
+		uint64_t d, pct = r->pct < 100000 ? r->pct : 100000;
+		if (!scale_pct)
+			return 0;
+		if (expect_ms > UINT32_MAX)
+			expect_ms = UINT32_MAX;
+		d = expect_ms * (scale_pct < 100000 ? scale_pct : 100000) / 100;
+		t = d * pct / 100;
+		if (t < d + r->margin_ms)
+			t = d + r->margin_ms;
+	} else if (!expect_ms && r->factor && peers_ms) {
+		t = peers_ms * r->factor;
+	} else {
+		return 0;
+	}
+	return t < r->min_ms ? r->min_ms : t;
 }
 
 /* Does the store hold every output blob?  Those it lacks go into j->blobs. */
@@ -741,7 +777,7 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
 	if (rc == CURLE_OK && status == 200 && !v->fn_error[0]) {
 		if (lambda_answer_parse(v->body.buf ? v->body.buf : "", v->body.len, &a) == 0) {
 			bool dup = v->dup;
-			ring_add(e, ms);
+			ring_add(e, j, ms);
 			inv_drop(e, v);
 			if (dup)
 				e->stats.duplicate_wins++;
@@ -1091,15 +1127,18 @@ static int lambda_create(const struct engine_config *cfg, struct engine **out, c
 	e->retries = 2;
 	e->backoff_ms = 100;
 	e->backoff_max_ms = 20000;
-	e->straggler = 4;
-	e->straggler_min_ms = 1000;
+	e->strag = (struct lambda_straggler_rule){ .pct = 150, .spare_pct = 100, .margin_ms = 300,
+						   .factor = 4, .min_ms = 500 };
 	e->concurrency = e->burst = e->env_rate = 1000;
 	if ((ret = param_uint(p, "attempts", &e->attempts)) < 0 ||
 	    (ret = param_uint(p, "retries", &e->retries)) < 0 ||
 	    (ret = param_uint(p, "backoff_ms", &e->backoff_ms)) < 0 ||
 	    (ret = param_uint(p, "backoff_max_ms", &e->backoff_max_ms)) < 0 ||
-	    (ret = param_uint(p, "straggler", &e->straggler)) < 0 ||
-	    (ret = param_uint(p, "straggler_min_ms", &e->straggler_min_ms)) < 0 ||
+	    (ret = param_uint(p, "straggler", &e->strag.factor)) < 0 ||
+	    (ret = param_uint(p, "straggler_pct", &e->strag.pct)) < 0 ||
+	    (ret = param_uint(p, "straggler_spare_pct", &e->strag.spare_pct)) < 0 ||
+	    (ret = param_uint(p, "straggler_margin_ms", &e->strag.margin_ms)) < 0 ||
+	    (ret = param_uint(p, "straggler_min_ms", &e->strag.min_ms)) < 0 ||
 	    (ret = param_uint(p, "invoke_timeout_ms", &e->invoke_timeout_ms)) < 0 ||
 	    (ret = env_uint("GG_LAMBDA_CONCURRENCY", &e->concurrency)) < 0 ||
 	    (ret = env_uint("GG_LAMBDA_BURST", &e->burst)) < 0 ||
@@ -1289,6 +1328,7 @@ static int lambda_start(struct engine *e, const struct engine_job *job, struct e
 	j->tag = job->tag;
 	j->res = res;
 	j->timeout_ms = job->timeout_ms;
+	j->expect_ms = job->expect_ms;
 	/* The thunk blob the payload names.  With a bucket, the portable copy
 	 * (worker.h): references to other thunks' outputs become the values the tree
 	 * holds now (the builder materialized them), symlink targets and locale files
@@ -1350,13 +1390,77 @@ static int lambda_fd(struct engine *e)
 	return http_loop_fd(e->loop);
 }
 
-/* Backoffs that are due, stragglers; arm the timer for the next deadline. */
+/*
+ * Stragglers (lambda.h): every job the straggler rule finds due gets its
+ * duplicate while the account's limits allow; those left waiting for room are
+ * counted in e->nwant, and first invocations queue behind them (invoke()).  A
+ * scan walks every live job: at most every 10 ms, unless duplicates wait for
+ * room (then at each call: an invocation may just have ended).  Sets
+ * e->next_scan (0: none planned).
+ */
+static void stragglers(struct engine *e, uint64_t now)
+{
+	unsigned max_dups = e->slots / 10 ? e->slots / 10 : 1, want = 0;
+	uint64_t peers, scale, next = 0;
+	struct lambda_straggler_rule rule = e->strag;
+
+	if (!e->ninv || (!e->strag.pct && !e->strag.factor)) {
+		e->nwant = 0;
+		e->next_scan = 0;
+		return;
+	}
+	if (now < e->next_scan && !e->nwant)
+		return;
+	peers = ring_median(e->ring, e->nring);
+	scale = ring_median(e->ratio, e->nratio);
+	/* a tenth of the concurrency idle and nothing waiting: the builder has no
+	 * more work to give (the build's tail), a duplicate delays nobody */
+	if (rule.pct && !e->wait_head && e->ninv + e->concurrency / 10 < e->concurrency &&
+	    e->strag.spare_pct < rule.pct)
+		rule.pct = e->strag.spare_pct;
+	for (struct ljob *j = e->live; j; j = j->next) {
+		uint64_t after, due, at, last = 0;
+		if (j->state != L_INVOKE || !j->ninv || j->dups >= JOB_DUPS ||
+		    j->ninv >= 1 + JOB_DUPS)
+			continue;
+		for (unsigned k = 0; k < j->ninv; k++) /* the newest invocation is judged */
+			if (j->inv[k]->start_ms > last)
+				last = j->inv[k]->start_ms;
+		after = lambda_straggler_after(&rule, j->expect_ms,
+					       scale > UINT32_MAX ? UINT32_MAX : (unsigned)scale, peers);
+		if (!after) {
+			if (!(j->expect_ms ? e->strag.pct : e->strag.factor))
+				continue; /* this rule is off */
+			due = now + 100; /* no threshold before enough completions */
+		} else if ((due = last + after) <= now) {
+			if (e->ndups >= max_dups) {
+				due = now + 10;
+			} else if ((at = limits_allow(e, now)) != 0) {
+				want++;
+				due = at;
+			} else {
+				if (inv_launch(e, j, true) == 0) {
+					j->dups++;
+					e->stats.stragglers++;
+				}
+				continue;
+			}
+		}
+		if (due != UINT64_MAX && (!next || due < next))
+			next = due;
+	}
+	e->nwant = want;
+	/* no sooner than 10 ms from now: a scan walks every live job */
+	e->next_scan = next ? (next > now + 10 ? next : now + 10) : 0;
+}
+
+/* Due duplicates, the wait FIFO, due backoffs; arm the timer for the next deadline. */
 static void timers(struct engine *e)
 {
-	uint64_t now = clock_now_ms(), wake = 0, after;
-	unsigned max_dups = e->slots / 10 ? e->slots / 10 : 1;
+	uint64_t now = clock_now_ms(), wake = 0;
 
-	while (e->wait_head) { /* the wait FIFO first: it was there before the backoffs */
+	stragglers(e, now); /* first: a straggler holds up its users */
+	while (e->wait_head) { /* then the wait FIFO: it was there before the backoffs */
 		struct ljob *j = e->wait_head;
 		uint64_t at = limits_allow(e, now);
 		if (at) {
@@ -1382,28 +1486,7 @@ static void timers(struct engine *e)
 				wake = j->not_before;
 		}
 	}
-	after = straggler_after(e);
-	if (after && e->ninv && now >= e->next_scan) {
-		uint64_t next = 0;
-		for (struct ljob *j = e->live; j; j = j->next) {
-			uint64_t due;
-			if (j->state != L_INVOKE || j->duplicated || j->ninv != 1)
-				continue;
-			due = j->inv[0]->start_ms + after;
-			if (due <= now && e->ndups < max_dups && !e->wait_head &&
-			    limits_allow(e, now) == 0) {
-				if (inv_launch(e, j, true) == 0) {
-					j->duplicated = true;
-					e->stats.stragglers++;
-				}
-			} else if (!next || due < next) {
-				next = due;
-			}
-		}
-		/* no sooner than 10 ms from now: a scan walks every live job */
-		e->next_scan = next ? (next > now + 10 ? next : now + 10) : now + after;
-	}
-	if (after && e->ninv && (!wake || e->next_scan < wake))
+	if (e->next_scan && e->ninv && (!wake || e->next_scan < wake))
 		wake = e->next_scan;
 	if (e->batch && (!wake || now + S3_TICK_MS < wake))
 		wake = now + S3_TICK_MS;

@@ -15,9 +15,20 @@
  *   retries=N            relaunches after the worker died or timed out (2)
  *   backoff_ms=B         full-jitter backoff: a wait drawn from [0, min(max, B*2^k)]
  *   backoff_max_ms=M     after the k-th refusal (100, 20000)
- *   straggler=F          relaunch a job running F times longer than the median of
- *                        the last completed ones (4; 0: never)
- *   straggler_min_ms=S   ... but never before S ms (1000), nor before 8 completions
+ *   straggler_pct=P      relaunch a job whose thunk has a recorded duration D
+ *   straggler_margin_ms=M   (engine_job.expect_ms) once its invocation has run
+ *                        max(P% of D', D' + M) ms (150, 300), D' being D scaled by
+ *                        the median ratio of the invocations' times to their
+ *                        recorded durations so far (this function's speed against
+ *                        the recording's machine); P 0: never
+ *   straggler_spare_pct=Q   P while a tenth of the concurrency is idle and no
+ *                        job waits for room (the build's tail: nothing else to
+ *                        run, a duplicate delays nobody) (100: D' + M), if lower
+ *   straggler=F          a job without one: relaunched once running F times
+ *                        longer than the median of the last completed ones (4;
+ *                        0: never)
+ *   straggler_min_ms=S   ... either way never before S ms (500), nor before 8
+ *                        completions (lambda_straggler_after below)
  *   invoke_timeout_ms=T  the client's limit for one invocation (the job's timeout
  *                        + 60 s, else 16 min: past Lambda's 15)
  *   concurrency=N        the account's concurrency: invocations in flight at most
@@ -35,8 +46,8 @@
  * AWS_ENDPOINT_URL, profiles; credentials required).  RLIMIT_NOFILE is raised to
  * its hard limit at create: one connection per invocation in flight.
  *
- * A job's states (each job has at most two invocations in flight: the first and
- * a straggler's duplicate):
+ * A job's states (each job has at most three invocations in flight: the first and
+ * a straggler's duplicates):
  *
  *   start --> UPLOAD --all blobs in the bucket--> INVOKE --answer--> DOWNLOAD --> DONE
  *               |  (thunk, exe, inputs, objects;      |  ^               (outputs the
@@ -70,11 +81,16 @@
  *                                with -ECANCELED (not run, no message), so the user
  *                                sees one clear line
  *   - stragglers: a job in INVOKE for longer than the threshold above gets a second
- *     invocation (at most one, and at most slots/10 duplicates at once); the first
- *     answer that is a valid result wins; the other invocation is left to finish
- *     as an orphan, its answer ignored: its function keeps an environment until
- *     then, so it still counts against the concurrency.  An attempt that fails
- *     while its twin still runs is forgotten.
+ *     invocation, and a third if the second runs past the threshold too (a
+ *     duplicate can straggle as well; at most slots/10 duplicates at once); the
+ *     first answer that is a valid result wins; the others are left to finish
+ *     as orphans, their answers ignored: a function keeps its environment until
+ *     then, so they still count against the concurrency.  An attempt that fails
+ *     while a twin still runs is forgotten.  A due duplicate goes before new
+ *     work: while one waits for room under the account's limits, first
+ *     invocations queue in the wait FIFO behind it (with -j equal to the
+ *     concurrency, the builder refills every freed environment at once, and a
+ *     duplicate would never get one).
  *   - DOWNLOAD: outputs whose blobs the local store lacks are fetched from the
  *     bucket into it (verified by hash, s3.h), so a completion's outputs are "in
  *     the store" as engine.h requires.  A blob whose bucket copy does not hash
@@ -147,6 +163,26 @@ void lambda_bucket_init(struct lambda_bucket *b, unsigned burst, unsigned per_10
 bool lambda_bucket_take(struct lambda_bucket *b, uint64_t now_ms);
 /* When the next token is there (now_ms if it is; UINT64_MAX: never). */
 uint64_t lambda_bucket_next(struct lambda_bucket *b, uint64_t now_ms);
+
+/*
+ * The straggler rule (the parameters above): how long (ms) an invocation may run
+ * before its job gets a duplicate, or 0 for "no threshold yet".  expect_ms: the
+ * thunk's recorded duration (0: not known); scale_pct: the median of the
+ * completed invocations' time / recorded duration, in percent (0: fewer than 8
+ * known); peers_ms: the median time of the completed invocations (0: fewer than
+ * 8).  With a duration and a scale:
+ * max(pct% of expect x scale, expect x scale + margin_ms, min_ms); else with
+ * peers: max(peers x factor, min_ms).  Pure.
+ */
+struct lambda_straggler_rule {
+	unsigned pct, margin_ms;    /* against the thunk's own duration (150, 300) */
+	unsigned spare_pct;         /* pct with idle capacity (100; stragglers() only) */
+	unsigned factor;            /* against the peers' median (4) */
+	unsigned min_ms;            /* a floor (500) */
+};
+
+uint64_t lambda_straggler_after(const struct lambda_straggler_rule *r, uint64_t expect_ms,
+				unsigned scale_pct, uint64_t peers_ms);
 
 /* The counts of a lambda engine (e must come from engine_lambda.create). */
 void lambda_engine_stats(struct engine *e, struct lambda_stats *out);

@@ -63,7 +63,7 @@ void graph_node_release(struct graph_node *n)
 
 int graph_node_own(struct graph_node *n)
 {
-	struct graph_node own = { .hash = n->hash, .local = n->local, .ndeps = n->ndeps,
+	struct graph_node own = { .hash = n->hash, .local = n->local, .ms = n->ms, .ndeps = n->ndeps,
 				  .noutputs = n->noutputs };
 
 	if (!n->block)
@@ -290,7 +290,7 @@ int graph_save(const struct graph *g, const char *file)
 	msgpack_pack_array(&pk, g->n);
 	for (size_t i = 0; i < g->n; i++) {
 		const struct graph_node *n = &g->nodes[i];
-		msgpack_pack_array(&pk, 6);
+		msgpack_pack_array(&pk, 7);
 		pack_hash(&pk, &n->hash);
 		pack_str(&pk, n->label);
 		pack_str(&pk, n->command);
@@ -309,6 +309,7 @@ int graph_save(const struct graph *g, const char *file)
 			else
 				msgpack_pack_false(&pk);
 		}
+		msgpack_pack_uint32(&pk, n->ms);
 	}
 	msgpack_pack_array(&pk, g->ndriver_inputs);
 	for (size_t k = 0; k < g->ndriver_inputs; k++) {
@@ -454,7 +455,9 @@ static int rd_node(struct mpr *r, size_t index, struct node_size *sz, struct gra
 	}
 	if (fill)
 		n->noutputs = nout;
-	return rd_skip_rest(r, fields, 6);
+	if (fields >= 7 && rd_u32(r, fill ? &n->ms : &(uint32_t){ 0 }) < 0)
+		return -EBADMSG;
+	return rd_skip_rest(r, fields, fields >= 7 ? 7 : 6);
 }
 
 static int load_node(struct mpr *r, size_t index, struct graph_node *n)

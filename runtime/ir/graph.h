@@ -13,7 +13,7 @@
  *
  *   [ "gggraph", GRAPH_VERSION, tree, [node...], [driver input...] ]
  *   node   = [ thunk hash (bin 17), label (str), command (str), local (uint),
- *              deps [uint...], outputs [output...] ]
+ *              deps [uint...], outputs [output...], ms (uint, optional) ]
  *   output = [ path (str), value (bin 17, or nil when the content is not known:
  *              a version that a later thunk overwrote), mode (uint), final (bool:
  *              this node wrote the path's last version) ]
@@ -24,9 +24,11 @@
  *
  * tree is the build tree the graph was inferred for (absolute path); label is the
  * node's main output (for people), command its shell command or argv joined, local
- * the thunk's enum thunk_local bits.  A hash is the kind byte ('T' or 'V') and the
- * 16 digest bytes.  A reader refuses another version (-EPROTONOSUPPORT) and any
- * malformed file (-EBADMSG).
+ * the thunk's enum thunk_local bits, ms its recorded duration in milliseconds (0 or
+ * absent: not known; the scheduler's weight, plan.h).  A reader skips the fields
+ * of a node past those it knows, so a graph with ms reads in an older gg.  A hash
+ * is the kind byte ('T' or 'V') and the 16 digest bytes.  A reader refuses another
+ * version (-EPROTONOSUPPORT) and any malformed file (-EBADMSG).
  *
  * Ownership: struct graph owns its nodes and every string in them.  A node
  * graph_load read holds its deps, outputs and strings in one block (`block`): code
@@ -57,6 +59,7 @@ struct graph_node {
 	char *label;
 	char *command;
 	uint32_t local;
+	uint32_t ms;  /* recorded duration (ms), 0 when not known */
 	size_t *deps; /* indexes of earlier nodes */
 	size_t ndeps;
 	struct graph_output *outputs;

@@ -20,13 +20,19 @@
 #      lambda_sleepd sleeping each thunk's duration with 1,000 concurrent
 #      environments (429 past them), 1% of the invocations made 10x slower on purpose,
 #      its S3 traffic answered from the client's store: makespan / max(critical path,
-#      total work / 1,000) (target <= 1.10), straggler relaunches, throttled answers;
-#      then the same durations with the graph ordered longest path first
-#      (lambda_graphgen --lpt: the order duration weights would give the plan; the
-#      builder gives it no weights yet).
+#      total work / 1,000) (target <= 1.10), and makespan / the fan-in bound
+#      (lambda_graphgen's fluid_ms: a group's links wait for all its compiles, which
+#      puts the best possible makespan of the default graph 1.18x above the first
+#      bound, before the stragglers' lost environment time), straggler relaunches, throttled
+#      answers; then the same durations with the graph ordered longest path first
+#      (lambda_graphgen --lpt: the order the plan follows with the recorded
+#      durations as weights, so both builds should take about as long).
 # Driven by tests/tools/lambda_drive (1, 2) and gg (3).  Prints numbers, asserts
 # nothing.  WIDE_RUNS (3): fan-out runs against lambda_sleepd (each printed, and the
-# median); MK=0 skips 3, MK_LPT=0 its second build.
+# median); MK=0 skips 3, MK_LPT=0 its second build, MK_LOG=FILE keeps lambda_sleepd's
+# log of each makespan build's invocations (FILE, FILE--lpt), MK_PARAMS the lambda
+# engine's parameters for them (e.g. straggler_pct=200: runtime/engine/lambda.h);
+# PARTS ("1 2 3") the parts to run, e.g. PARTS=3 for the makespan alone.
 set -euo pipefail
 TOP=$(pwd -P)
 BUILD=${BUILD:-build}
@@ -45,6 +51,8 @@ WIDE_DELAY_MS=${WIDE_DELAY_MS:-2000}
 WIDE_RUNS=${WIDE_RUNS:-3}
 MK_N=${MK_N:-20000}
 MK_SCALE=${MK_SCALE:-100}
+PARTS=${PARTS:-1 2 3}
+part() { [[ " $PARTS " == *" $1 "* ]]; }
 
 T=$(mktemp -d /tmp/gg-bench-lambda.XXXXXX)
 SLEEPD_PID=
@@ -91,14 +99,17 @@ start_sleepd() {
 echo "lambda engine benchmark, $(nproc) cores, load $(load)"
 
 # ---- 1. throughput -------------------------------------------------------------------
+if part 1; then
 "$DRIVE" --ggdir "$T/gg" --jobs 200 --slots "$NOOP_J" --quiet >/dev/null # warm-up
 out=$("$DRIVE" --ggdir "$T/gg" --jobs "$NOOP_N" --slots "$NOOP_J" --quiet | head -n 1)
 wall=$(field "$out" wall_ms)
 printf 'throughput: %d invocations, -j %d: %.0f invocations/s, client CPU %.3f ms each (%d failed; load %s)\n' \
 	"$NOOP_N" "$NOOP_J" "$(calc "$NOOP_N * 1000 / $wall")" \
 	"$(calc "$(field "$out" cpu_us_per_job) / 1000")" "$(field "$out" failed)" "$(load)"
+fi
 
 # ---- 2. fan-out ------------------------------------------------------------------------
+if part 2; then
 limits="concurrency=$WIDE_N,burst=$WIDE_N"
 start_sleepd "$T/sleepd" --delay-ms "$WIDE_DELAY_MS"
 walls=()
@@ -136,22 +147,26 @@ printf 'fan-out (emulator): %d invocations at once, each answered after %d ms: a
 	"$WIDE_N" "$WIDE_DELAY_MS" "$(calc "$(field "$sum" wall_ms) / 1000")" \
 	"$(field "$sum" rss_mb)" "$(field "$sum" threads_max)" "$(field "$sum" cpu_ms)" \
 	"$(field "$stats" max_in_flight)" "$(field "$sum" failed)" "$(calc "$c1 - $c0")" "$(load)"
+fi
 
 # ---- 3. makespan -----------------------------------------------------------------------
-[[ ${MK:-1} == 0 ]] && exit 0
+{ [[ ${MK:-1} == 0 ]] || ! part 3; } && exit 0
 # makespan LABEL [--lpt]: one gg build of a fresh synthetic graph
 makespan() {
-	local label=$1 mk=$T/mk${2:-} gen bound st lline cpu relaunches l0 t0 t1
+	local label=$1 mk=$T/mk${2:-} gen bound fluid tight st lline cpu relaunches l0 t0 t1
 	shift
 	gen=$("$GRAPHGEN" "$@" "$mk" "$MK_N" "$MK_SCALE")
 	bound=$(field "$gen" bound_ms)
+	fluid=$(field "$gen" fluid_ms)
+	tight=$((fluid > bound ? fluid : bound))
 	start_sleepd "$T/sleepd-mk$*" --ggdir "$mk/.gg" --concurrency 1000 --straggle-every 100 \
-		--straggle-factor 10
+		--straggle-factor 10 ${MK_LOG:+--log "$MK_LOG${1:-}"}
 	l0=$(load)
 	t0=$(now_ms)
 	if ! (cd "$mk" && AWS_ENDPOINT_URL_LAMBDA=$SLEEPD_URL AWS_ENDPOINT_URL_S3=$SLEEPD_URL \
 		GG_DIR=$mk/.gg /usr/bin/time -f 'client_cpu_s %U %S rss_kb %M' "$GG" build \
-		--engine lambda --remote s3://bench/gg --remote-read-only --no-cache -j 1000 \
+		--engine "lambda${MK_PARAMS:+:$MK_PARAMS}" --remote s3://bench/gg --remote-read-only \
+		--no-cache -j 1000 \
 		>"$T/mk.out" 2>"$T/mk.err"); then
 		echo "makespan ($label): gg build failed:"
 		tail -n 5 "$T/mk.out" "$T/mk.err"
@@ -164,16 +179,17 @@ makespan() {
 	lline=$(grep '^gg: lambda:' "$T/mk.out" || true)
 	cpu=$(grep client_cpu_s "$T/mk.err" || true)
 	relaunches=$(grep -oE '[0-9]+ straggler relaunches' <<<"$lline" | grep -oE '^[0-9]+' || echo '?')
-	printf 'makespan (%s): %d thunks, -j 1000 against 1,000 environments, %d stragglers planted (10x): makespan %.1f s, bound %.1f s (critical path %.1f s, work / 1,000 %.1f s): ratio %.2f; %s straggler relaunches, %d throttled answers, %d invocations; client CPU %.1f s user + %.1f s system, RSS %.0f MB; load %s at the start, %s at the end\n' \
+	printf 'makespan (%s): %d thunks, -j 1000 against 1,000 environments, %d stragglers planted (10x): makespan %.1f s, bound %.1f s (critical path %.1f s, work / 1,000 %.1f s): ratio %.2f; against the fan-in bound %.1f s (lambda_graphgen: no schedule beats it): %.2f; %s straggler relaunches, %d throttled answers, %d invocations; client CPU %.1f s user + %.1f s system, RSS %.0f MB; load %s at the start, %s at the end\n' \
 		"$label" "$MK_N" "$(jfield "$st" stragglers)" \
 		"$(calc "($t1 - $t0) / 1000")" "$(calc "$bound / 1000")" \
 		"$(calc "$(field "$gen" critical_ms) / 1000")" "$(calc "$(field "$gen" work_ms) / 1000000")" \
-		"$(calc "($t1 - $t0) / $bound")" "$relaunches" "$(jfield "$st" throttled)" \
+		"$(calc "($t1 - $t0) / $bound")" "$(calc "$tight / 1000")" "$(calc "($t1 - $t0) / $tight")" \
+		"$relaunches" "$(jfield "$st" throttled)" \
 		"$(jfield "$st" invocations)" "$(field "$cpu" client_cpu_s)" \
 		"$(awk '{print $3}' <<<"$cpu")" "$(calc "$(field "$cpu" rss_kb) / 1024")" "$l0" "$(load)"
 	rm -rf "$mk"
 }
 makespan "graph order"
-# the same durations, the graph ordered longest path first: what the plan would do
-# with the durations as weights (the builder passes it none yet)
+# the same durations, the graph ordered longest path first: what the plan does with
+# the durations as weights (a check that it does)
 [[ ${MK_LPT:-1} == 0 ]] || makespan "longest first" --lpt

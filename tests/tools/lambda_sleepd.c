@@ -6,7 +6,7 @@
  *
  *   lambda_sleepd --port-file FILE [--delay-ms D] [--ggdir DIR] [--concurrency K]
  *                 [--straggle-every N] [--straggle-factor F] [--parent PID]
- *                 [--access-key ID] [--secret KEY] [--region R]
+ *                 [--access-key ID] [--secret KEY] [--region R] [--log FILE]
  *
  * Listens on 127.0.0.1 and a port the kernel picks (backlog: the kernel's
  * somaxconn), writes "http://127.0.0.1:PORT" to FILE.  Connections are kept
@@ -29,6 +29,10 @@
  * busy until its function returns.  Every other request is the bucket's
  * (s3_answer below: blobs served from --ggdir's store, for the engine's S3
  * traffic).
+ *
+ * --log FILE: a line per invocation taken, "RX_MS MS STRAGGLER LABEL" (CLOCK_MONOTONIC
+ * ms when read, how long it is held, 1 for a planted straggler, the thunk's first
+ * output's file name or "-"), for a look at a schedule after the fact.
  *
  * GET /_stats: {"invocations":I,"answered":A,"throttled":T,"bad_signatures":B,
  * "stragglers":S,"inflight":F,"max_inflight":M,"first_rx_ms":X,"last_rx_ms":Y,
@@ -88,6 +92,8 @@ static struct {
 	size_t nheap, aheap;
 	uint64_t invocations, answered, throttled, bad_sig, stragglers, inflight, max_inflight;
 	uint64_t first_rx, last_rx;
+	FILE *log;
+	char label[256];        /* the last answered thunk's first output's file name */
 } S;
 
 static volatile sig_atomic_t stop;
@@ -280,12 +286,17 @@ static char *invocation_answer(const char *body, size_t blen, unsigned *ms)
 	size_t nout = 0;
 
 	*ms = S.delay_ms;
+	strcpy(S.label, "-");
 	if (lambda_payload_parse(body, blen, &pl, &blobs) < 0)
 		return NULL;
 	free(blobs);
 	sbuf_addf(&sb, "{\"thunk\":\"%s\",\"ran\":true,\"status\":0,\"level\":3,\"outputs\":[",
 		  hash_to_hex(&pl.thunk, hex));
 	if (S.have_store && store_load_thunk(&S.st, &pl.thunk, &th) == 0) {
+		if (th.outputs.n) {
+			const char *b = strrchr(th.outputs.v[0], '/');
+			snprintf(S.label, sizeof(S.label), "%s", b ? b + 1 : th.outputs.v[0]);
+		}
 		for (size_t i = 0; i < th.argv.n; i++) {
 			const char *a = th.argv.v[i];
 			if (!strncmp(a, "ms=", 3))
@@ -441,6 +452,10 @@ static int handle(struct conn *c, char *hend, size_t blen)
 	if (S.straggle_every && S.invocations % S.straggle_every == S.straggle_every / 2) {
 		ms *= S.straggle_factor;
 		S.stragglers++;
+		if (S.log)
+			fprintf(S.log, "%llu %u 1 %s\n", (unsigned long long)now, ms, S.label);
+	} else if (S.log) {
+		fprintf(S.log, "%llu %u 0 %s\n", (unsigned long long)now, ms, S.label);
 	}
 	resp = response(200, "OK", "X-Amz-Executed-Version: $LATEST\r\n", ans, &rlen);
 	free(ans);
@@ -581,6 +596,12 @@ int main(int argc, char **argv)
 			S.secret = v;
 		else if (!strcmp(k, "--region"))
 			S.region = v;
+		else if (!strcmp(k, "--log")) {
+			if (!(S.log = fopen(v, "w"))) {
+				fprintf(stderr, "lambda_sleepd: cannot open '%s': %s\n", v, strerror(errno));
+				return 2;
+			}
+		}
 		else {
 			fprintf(stderr, "lambda_sleepd: unknown option '%s'\n", k);
 			return 2;
@@ -589,7 +610,7 @@ int main(int argc, char **argv)
 	if (!port_file) {
 		fprintf(stderr, "usage: lambda_sleepd --port-file FILE [--delay-ms D] [--ggdir DIR] "
 				"[--concurrency K] [--straggle-every N] [--straggle-factor F] "
-				"[--parent PID]\n");
+				"[--parent PID] [--log FILE]\n");
 		return 2;
 	}
 	if (ggdir) {

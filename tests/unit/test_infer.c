@@ -348,6 +348,7 @@ static void test_infer__compile_and_link_edges(void **state)
 	assert_int_equal(G.nodes[a].ndeps, 0);
 	assert_int_equal(S.pure, 3);
 	assert_int_equal(S.edges, 2);
+	assert_int_equal(G.nodes[a].ms, 1); /* a few ns of forged records, rounded up */
 }
 
 static void test_infer__temporaries_are_neither(void **state)

@@ -173,6 +173,7 @@ struct run {
 	int ret[64];
 	bool seen[64];
 	size_t n;
+	size_t order[64], ndone;    /* tags in the order of their completions */
 };
 
 static void create(struct run *r, const char *params, unsigned slots)
@@ -182,6 +183,18 @@ static void create(struct run *r, const char *params, unsigned slots)
 	memset(r, 0, sizeof(*r));
 	if (engine_lambda.create(&cfg, &r->e, err, sizeof(err)) != 0)
 		fail_msg("create: %s", err);
+}
+
+/* Start n jobs whose thunk's recorded duration is expect_ms (0: not known). */
+static void start_n_expect(struct run *r, size_t n, uint64_t expect_ms)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct engine_job job = { .tag = r->n, .th = &th, .staging = dir,
+					  .expect_ms = expect_ms };
+		assert_true(engine_lambda.can_start_more(r->e));
+		assert_int_equal(engine_lambda.start(r->e, &job, &r->res[r->n]), 0);
+		r->n++;
+	}
 }
 
 static void start_n(struct run *r, size_t n)
@@ -213,6 +226,7 @@ static void drain(struct run *r)
 			assert_false(r->seen[d[i].tag]);
 			r->seen[d[i].tag] = true;
 			r->ret[d[i].tag] = d[i].ret;
+			r->order[r->ndone++] = d[i].tag;
 			left--;
 		}
 	}
@@ -590,6 +604,134 @@ static void test_lambda__straggler_relaunched_first_wins(void **state)
 	release(&r);
 }
 
+/* The straggler rule (lambda_straggler_after), table-driven. */
+static void test_lambda__straggler_rule(void **state)
+{
+	static const struct lambda_straggler_rule rule = { .pct = 200, .margin_ms = 500,
+							   .factor = 4, .min_ms = 1000 };
+	static const struct {
+		uint64_t expect;
+		unsigned scale;
+		uint64_t peers, want;
+	} cases[] = {
+		{ 1500, 100, 300, 3000 },    /* its own 2x, not 4x the peers' 300 ms */
+		{ 1500, 100, 0, 3000 },      /* peers unknown: no matter */
+		{ 20000, 100, 300, 40000 },  /* a long thunk is not a straggler at 1,200 ms */
+		{ 700, 100, 5000, 1400 },    /* nor is a short one let run 4 x 5 s */
+		{ 300, 100, 300, 1000 },     /* 2x and + 500 ms both under the floor */
+		{ 600, 100, 300, 1200 },     /* 2x */
+		{ 1500, 150, 300, 4500 },    /* the function runs 1.5x the recording */
+		{ 1500, 50, 300, 1500 },     /* ... or half: 750 -> 1,500 */
+		{ 1500, 0, 300, 0 },         /* no ratio known yet: no threshold */
+		{ 0, 100, 300, 1200 },       /* no recorded duration: 4x the peers' median */
+		{ 0, 100, 100, 1000 },       /* ... with the floor */
+		{ 0, 0, 0, 0 },              /* nothing known */
+		{ UINT64_MAX, UINT32_MAX, 0, 8589934590000ULL }, /* clamped, no overflow */
+	};
+	struct lambda_straggler_rule off = rule;
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(lambda_straggler_after(&rule, cases[i].expect, cases[i].scale,
+							cases[i].peers), cases[i].want);
+	off.pct = 0; /* off for thunks with a duration; the peers' rule still for the others */
+	assert_int_equal(lambda_straggler_after(&off, 1500, 100, 300), 0);
+	assert_int_equal(lambda_straggler_after(&off, 0, 100, 300), 1200);
+	off = rule;
+	off.margin_ms = 2000; /* a margin past 2x */
+	assert_int_equal(lambda_straggler_after(&off, 1500, 100, 300), 3500);
+	off = rule;
+	off.factor = 0;
+	assert_int_equal(lambda_straggler_after(&off, 0, 100, 300), 0);
+	assert_int_equal(lambda_straggler_after(&off, 1500, 100, 300), 3000);
+}
+
+/*
+ * With recorded durations, a job is judged by its own: the peers (noop answers,
+ * a few ms for thunks recorded at 50 ms) make 1 s look long, yet a job recorded
+ * at 100 s that answers after 1.5 s gets no duplicate (the peers' rule is off:
+ * straggler=0, and would not apply anyway); one recorded at 50 ms that answers
+ * after 5 s does, at its floor.
+ */
+static void test_lambda__straggler_judged_by_its_own_duration(void **state)
+{
+	struct run r;
+	struct lambda_stats s;
+	(void)state;
+	create(&r, "straggler=0,straggler_pct=200,straggler_margin_ms=0,straggler_min_ms=100", 16);
+	start_n_expect(&r, 10, 50); /* the ratio of the function's times to the recording's */
+	drain(&r);
+	emu_post("/_emu/faults", "[{\"delay_ms\":1500}]");
+	start_n_expect(&r, 1, 100000);
+	drain(&r);
+	lambda_engine_stats(r.e, &s);
+	assert_int_equal(s.stragglers, 0);
+	emu_post("/_emu/faults", "[{\"delay_ms\":5000}]");
+	start_n_expect(&r, 1, 50);
+	drain(&r);
+	assert_all_ran(&r);
+	lambda_engine_stats(r.e, &s);
+	assert_int_equal(s.stragglers, 1);
+	assert_int_equal(s.duplicate_wins, 1);
+	assert_int_equal(s.invocations, 13);
+	release(&r);
+}
+
+/* A duplicate can straggle too (1% of the invocations are slow, duplicates
+ * included): once it runs past the threshold as well, a third invocation goes. */
+static void test_lambda__straggling_duplicate_relaunched(void **state)
+{
+	struct run r;
+	struct lambda_stats s;
+	(void)state;
+	/* 32 slots: up to 3 duplicates at once (a tenth of the slots) */
+	create(&r, "straggler=0,straggler_pct=200,straggler_margin_ms=0,straggler_min_ms=100", 32);
+	start_n_expect(&r, 10, 50);
+	drain(&r);
+	emu_post("/_emu/faults", "[{\"delay_ms\":5000},{\"delay_ms\":5000}]");
+	start_n_expect(&r, 1, 50);
+	drain(&r);
+	assert_all_ran(&r);
+	lambda_engine_stats(r.e, &s);
+	assert_int_equal(s.stragglers, 2);
+	assert_int_equal(s.duplicate_wins, 1);
+	assert_int_equal(s.invocations, 13);
+	release(&r);
+}
+
+/*
+ * A due duplicate goes before new work: concurrency 2, a straggler A (5 s) and B
+ * (600 ms) in flight, C and D waiting for room.  When B ends, A's duplicate takes
+ * its environment, so A completes before C and D (without the priority, C and D
+ * would go first, the duplicate only once the wait FIFO is empty).
+ */
+static void test_lambda__duplicate_before_new_work(void **state)
+{
+	struct run r;
+	struct lambda_stats s;
+	size_t a = 10, pos_a = 0, pos_c = 0;
+	(void)state;
+	create(&r, "straggler=0,straggler_pct=200,straggler_margin_ms=0,straggler_min_ms=100,"
+		   "concurrency=2", 16);
+	start_n_expect(&r, 10, 50);
+	drain(&r);
+	emu_post("/_emu/faults", "[{\"delay_ms\":5000},{\"delay_ms\":600}]");
+	start_n_expect(&r, 4, 50); /* A = 10, B = 11, C = 12, D = 13 */
+	drain(&r);
+	assert_all_ran(&r);
+	for (size_t k = 0; k < r.ndone; k++) {
+		if (r.order[k] == a)
+			pos_a = k;
+		if (r.order[k] == a + 2)
+			pos_c = k;
+	}
+	assert_true(pos_a < pos_c);
+	lambda_engine_stats(r.e, &s);
+	assert_int_equal(s.stragglers, 1);
+	assert_int_equal(s.duplicate_wins, 1);
+	assert_int_equal(s.throttled, 0);
+	release(&r);
+}
+
 /* The straggler's loser runs on (its environment is busy until it answers): it
  * still counts against the concurrency, so the next jobs wait instead of meeting
  * 429s. */
@@ -779,6 +921,7 @@ int main(void)
 		cmocka_unit_test(test_lambda__payload_names_the_thunk),
 		cmocka_unit_test(test_lambda__answer_parse),
 		cmocka_unit_test(test_lambda__bucket_burst_then_rate),
+		cmocka_unit_test(test_lambda__straggler_rule),
 		cmocka_unit_test_setup(test_lambda__invokes_signed, fresh),
 		cmocka_unit_test_setup(test_lambda__throttle_storm_backs_off, fresh),
 		cmocka_unit_test_setup(test_lambda__server_errors_and_drops_retried, fresh),
@@ -794,6 +937,9 @@ int main(void)
 		cmocka_unit_test_setup(test_lambda__concurrency_from_environment, fresh),
 		cmocka_unit_test_setup(test_lambda__new_environments_bounded_by_burst, fresh),
 		cmocka_unit_test_setup(test_lambda__straggler_relaunched_first_wins, fresh),
+		cmocka_unit_test_setup(test_lambda__straggler_judged_by_its_own_duration, fresh),
+		cmocka_unit_test_setup(test_lambda__duplicate_before_new_work, fresh),
+		cmocka_unit_test_setup(test_lambda__straggling_duplicate_relaunched, fresh),
 		cmocka_unit_test_setup(test_lambda__losing_twin_counts_against_concurrency, fresh),
 		cmocka_unit_test_setup(test_lambda__outputs_must_reach_the_store, fresh),
 		cmocka_unit_test_setup(test_lambda__abort_completes_everything, fresh),

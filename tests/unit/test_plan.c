@@ -571,7 +571,10 @@ static void test_plan__critical_path_fan_out_starts_chain_early(void **state)
 	dag_free(&d);
 }
 
-/* Weights: a node of recorded weight 100 beats a chain of three of weight 1 (0 = unknown = 1). */
+/*
+ * Weights: a node of recorded weight 100 beats a chain of three of weight 1; the
+ * chain's head, of unknown weight (0), weighs the mean of the known ones (34).
+ */
 static void test_plan__critical_path_uses_weights(void **state)
 {
 	struct dag d;
@@ -589,7 +592,7 @@ static void test_plan__critical_path_uses_weights(void **state)
 	tb_init(&b, &d, 1);
 	assert_int_equal(tb_plan(&b, NULL, 0, false), 0);
 	assert_int_equal(plan_critical_path(&b.p, 0), 100);
-	assert_int_equal(plan_critical_path(&b.p, 1), 3);
+	assert_int_equal(plan_critical_path(&b.p, 1), 36);
 	assert_true(plan_next_ready(&b.p, &node));
 	assert_int_equal(node, 0);
 	assert_true(plan_next_ready(&b.p, &node));
@@ -601,6 +604,52 @@ static void test_plan__critical_path_uses_weights(void **state)
 	assert_counted_once(&b);
 	tb_release(&b);
 	dag_free(&d);
+}
+
+/*
+ * The longest path in time goes first, not the longest in nodes (table-driven):
+ * nodes 0..4 form a chain of five of weight w5 each, 5..6 a chain of two of weight
+ * w2 each, 7 a singleton of weight w1.  One slot: the three heads are ready, and
+ * the first started is the one whose path weighs most.
+ */
+static void test_plan__weights_pick_the_longest_time_path_first(void **state)
+{
+	static const struct {
+		uint64_t w5, w2, w1;
+		size_t first;
+		uint64_t cp_first;
+	} cases[] = {
+		{ 10, 40, 30, 5, 80 },  /* 2 x 40 beats 5 x 10: fewer nodes, more time */
+		{ 10, 20, 30, 0, 50 },  /* 5 x 10 beats 2 x 20 and 30 */
+		{ 10, 20, 90, 7, 90 },  /* one long compile beats both chains */
+		{ 1, 1, 1, 0, 5 },      /* equal weights: by node count, as without weights */
+		{ 0, 0, 0, 0, 5 },      /* nothing known: every node weighs 1 */
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(*cases); c++) {
+		struct dag d;
+		struct tb b;
+		size_t node;
+		dag_new(&d, 8);
+		for (size_t i = 1; i < 5; i++)
+			dag_edge(&d, i, i - 1);
+		dag_edge(&d, 6, 5);
+		d.weight = calloc(8, sizeof(*d.weight));
+		assert_non_null(d.weight);
+		for (size_t i = 0; i < 5; i++)
+			d.weight[i] = cases[c].w5;
+		d.weight[5] = d.weight[6] = cases[c].w2;
+		d.weight[7] = cases[c].w1;
+		tb_init(&b, &d, 1);
+		assert_int_equal(tb_plan(&b, NULL, 0, false), 0);
+		assert_int_equal(plan_critical_path(&b.p, cases[c].first), cases[c].cp_first);
+		assert_true(plan_next_ready(&b.p, &node));
+		assert_int_equal(node, cases[c].first);
+		tb_report(&b, node, PLAN_DONE);
+		assert_int_equal(tb_run(&b), 0);
+		assert_counted_once(&b);
+		tb_release(&b);
+		dag_free(&d);
+	}
 }
 
 static void test_plan__cycle_rejected(void **state)
@@ -780,6 +829,7 @@ int main(void)
 		cmocka_unit_test(test_plan__critical_path_starts_long_chain_first),
 		cmocka_unit_test(test_plan__critical_path_fan_out_starts_chain_early),
 		cmocka_unit_test(test_plan__critical_path_uses_weights),
+		cmocka_unit_test(test_plan__weights_pick_the_longest_time_path_first),
 		cmocka_unit_test(test_plan__cycle_rejected),
 		cmocka_unit_test(test_plan__rejects_bad_input),
 		cmocka_unit_test(test_plan__targets_select_their_deps),
