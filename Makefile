@@ -38,6 +38,12 @@ endif
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs libseccomp libxxhash msgpack libcurl libcrypto 2>/dev/null)
+# bin/gg loads libcurl and libcrypto when it first uses them (runtime/engine/netlibs.c):
+# it links the rest only, and learns the sonames to open here.
+GG_LIBS = $(shell pkg-config --libs libseccomp libxxhash msgpack 2>/dev/null) -ldl
+soname = $(shell objdump -p $(shell pkg-config --variable=libdir $(1) 2>/dev/null)/$(2).so 2>/dev/null | awk '/SONAME/ { print $$2 }')
+NETLIBS_CFLAGS = -DGG_LIBCURL_SONAME='"$(or $(call soname,libcurl,libcurl),libcurl.so.4)"' \
+	-DGG_LIBCRYPTO_SONAME='"$(or $(call soname,libcrypto,libcrypto),libcrypto.so.3)"'
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 
 # The shim links nothing but libc: msgpack's packer and xxHash are used header-only.
@@ -51,7 +57,9 @@ SHIM_LDFLAGS := -shared -Wl,-z,nodelete -Wl,-z,now $(SHIM_SAN_FLAGS)
 # Library code shared by the gg command and the unit tests.
 # shim modules without interposition (encoder, path resolution) are also unit-tested.
 SHIM_PURE := shim/trace_enc.c shim/path.c shim/vpath.c shim/vexec.c
-LIB_SRC := $(sort $(filter-out runtime/cli/%,$(wildcard runtime/*/*.c inferer/*.c inferer/*/*.c sandbox/*.c)) $(SHIM_PURE))
+NETLIBS_SRC := runtime/engine/netlibs.c
+LIB_SRC := $(sort $(filter-out runtime/cli/% $(NETLIBS_SRC),$(wildcard runtime/*/*.c inferer/*.c inferer/*/*.c sandbox/*.c)) $(SHIM_PURE))
+NETLIBS_OBJ := $(NETLIBS_SRC:%.c=$(BUILD)/%.o)
 # Main-level code (prints, exits): the gg command's verbs.
 CMD_SRC := $(sort $(wildcard runtime/cli/*.c))
 CMD_OBJ := $(CMD_SRC:%.c=$(BUILD)/%.o)
@@ -103,10 +111,12 @@ $(LIB_A): $(LIB_OBJ)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(GG): $(CMD_OBJ) $(LIB_A)
+$(NETLIBS_OBJ): ALL_CFLAGS += $(NETLIBS_CFLAGS)
+
+$(GG): $(CMD_OBJ) $(NETLIBS_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+	$(Q)$(CC) $(SAN_FLAGS) -o $@ $^ $(GG_LIBS) -lpthread
 
 $(BOOTSTRAP): $(CMD_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)

@@ -813,7 +813,8 @@ static int analyse(struct run *r, struct cmd *c)
 	for (size_t i = 0; i < r->pt.used.n; i++) {
 		struct pst *s = &r->pt.used.v[i];
 		/* a compiler cache's own files: not the build's (wrapcache.h) */
-		if (!(s->flags & P_OBJECT) && wrapcache_is_scratch(&r->wc, s->path))
+		if (!(s->flags & P_OBJECT) &&
+		    wrapcache_is_scratch(&r->wc, s->path, !(s->flags & P_WROTE)))
 			continue;
 		if (s->flags & P_OBJECT) {
 			if (!(s->flags & P_WROTE) &&
@@ -1038,6 +1039,35 @@ static void cache_recorded(struct run *r, const struct cmd *c, struct graph *g,
 	free(e.v); /* the paths belong to the node */
 }
 
+/* The last record time (CLOCK_MONOTONIC ns) of p's images and of its subtree's. */
+static uint64_t proc_last_t(const struct proc *p)
+{
+	uint64_t last = 0;
+	for (const struct trace_image *im = p->head; im; im = im->exec_next) {
+		if (im->t > last)
+			last = im->t;
+		if (im->nevents && im->events[im->nevents - 1].t > last)
+			last = im->events[im->nevents - 1].t; /* (records in time order) */
+	}
+	for (size_t k = 0; k < p->kids.n; k++) {
+		uint64_t t = proc_last_t(p->kids.v[k]);
+		if (t > last)
+			last = t;
+	}
+	return last;
+}
+
+/* The command's recorded duration in ms (graph_node.ms): from its start to the
+ * last record of its process tree, at least 1; 0 when the records tell nothing. */
+static uint32_t cmd_ms(const struct cmd *c)
+{
+	uint64_t last = proc_last_t(c->root), ms;
+	if (!c->t_start || last <= c->t_start)
+		return 0;
+	ms = (last - c->t_start + 999999) / 1000000;
+	return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+}
+
 /* Build, hash and store the thunk of command ci; add its graph node. */
 static int make_thunk(struct run *r, struct graph *g, size_t ci)
 {
@@ -1190,6 +1220,7 @@ static int make_thunk(struct run *r, struct graph *g, size_t ci)
 		}
 	}
 	r->stats->edges += node.ndeps;
+	node.ms = cmd_ms(c);
 	c->node = (long)g->n;
 	ret = graph_add(g, &node);
 	if (ret == 0)

@@ -277,7 +277,7 @@ static bool tagged_memo(struct wrapcache *w, const char *dir, size_t len)
 	return t;
 }
 
-bool wrapcache_is_scratch(struct wrapcache *w, const char *path)
+bool wrapcache_is_scratch(struct wrapcache *w, const char *path, bool may_be_dir)
 {
 	size_t len;
 
@@ -292,7 +292,7 @@ bool wrapcache_is_scratch(struct wrapcache *w, const char *path)
 	for (len = strlen(path); len > 1;) {
 		if (w->tree && under(w->tree, path, len))
 			return false; /* an ancestor of the tree: so are the ones above */
-		if (tagged_memo(w, path, len))
+		if ((may_be_dir || path[len] == '/') && tagged_memo(w, path, len))
 			return true;
 		while (len > 0 && path[len - 1] != '/')
 			len--;

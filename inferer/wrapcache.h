@@ -84,7 +84,12 @@ int wrapcache_add_dir(struct wrapcache *w, const char *dir);
 int wrapcache_note_process(struct wrapcache *w, const char *exe, const char *const *env,
 			   size_t n, const char *cwd);
 
-/* true if `path` (absolute, normal) is at or below a tool cache directory. */
-bool wrapcache_is_scratch(struct wrapcache *w, const char *path);
+/*
+ * true if `path` (absolute, normal) is at or below a tool cache directory.
+ * may_be_dir: the path itself may be a (tagged) directory; false for a file the
+ * caller knows (one it wrote), whose own name is then not probed for a tag (a
+ * `gg infer` of 10,000 compiles saves an open of "<each temporary>/CACHEDIR.TAG").
+ */
+bool wrapcache_is_scratch(struct wrapcache *w, const char *path, bool may_be_dir);
 
 #endif

@@ -46,70 +46,136 @@
 #include "shim/shim.h"
 #include "shim/vpath.h"
 
-#define TBUF_CAP (64u * 1024)
+/* glibc's (posix/register-atfork.c, exported since 2.3.2): pthread_atfork(3) is
+ * __register_atfork with the calling object's __dso_handle. */
+extern int __register_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void),
+			     void *dso_handle);
+extern void *__dso_handle;
+
+/*
+ * The per-thread record buffer: a start-up PROC of at most TBUF_PROC_MAX bytes and
+ * the OBJS after it share it (one writev for both), and every other record has at
+ * least 64 KiB.  Pages never written cost nothing.
+ */
+#define TBUF_PROC_MAX (64u * 1024)
+#define TBUF_CAP (TBUF_PROC_MAX + 64u * 1024)
 #define SEEN_SLOTS 8192u      /* dedupe set of existence checks, per image */
+#define OBJS_SLOTS 128u       /* objects reported, per image (then seen_tab) */
 #define WFD_MAX 65536         /* descriptors tracked for writing */
 #define LOG_FD_FLOOR 900
+#define STRS_CAP (7 * PATH_MAX + 512) /* g.strs: six kept strings, then the cwd */
 
 enum shim_mode { MODE_OFF = 0, MODE_LAZY = 1, MODE_LOGGING = 2 };
 
+/* The fork handlers (shim_atfork_ensure): not for an image that does not record. */
+enum atfork_state { ATFORK_NONE = 0, ATFORK_WANTED, ATFORK_REGISTERING, ATFORK_DONE };
+
+/*
+ * The image's state.  Start-up cost on a virtual machine is mostly page faults
+ * (some ten microseconds each): everything an image writes at start-up, at fork and
+ * per record is packed at the start of this struct, the strings by their length in
+ * strs[] (not one PATH_MAX array each), so that a short-lived image writes one page
+ * of it.  It is the shim's only zero-initialised object in this file, so the first
+ * in .bss, which starts in the page of the shim's few initialised variables (.data,
+ * with real_* of the wrappers): a page the loader writes anyway (relocations, and
+ * zeroing .bss's head).
+ */
 static struct {
 	_Atomic int mode;
 	pid_t pid;
 	int origin;
-	_Atomic int log_fd;
 	uint64_t start_ns; /* with pid: the image's identity in the segment */
-	char log_id[48];   /* "<pid>-<start_ns as 16 hex>" */
-	char parent_log[48];
-	char trace_dir[PATH_MAX];
-	char seg_path[PATH_MAX + 64]; /* trace_dir/seg-<root>.ggt */
-	bool seen_dirty; /* fork child: seen[] is the parent's until the first record */
+	bool seen_dirty; /* fork child: seen_tab is the parent's until the first record */
 	bool fsize_limited; /* RLIMIT_FSIZE set: SIGXFSZ blocked around writes */
-	char lib_path[PATH_MAX];
-	char exe[PATH_MAX];
-	char **argv;
-	char **envp;
-	_Atomic unsigned cwd_seq;
-	char cwd[PATH_MAX];
 	bool warned;
 	bool failed; /* recording stopped after a trace failure (not GG_SHIM_OFF at start) */
 	bool top;    /* the top recorded process (GG_SHIM_ROOT): the one that warns */
-	char root_env[48]; /* "GG_SHIM_ROOT=<root log id>" for the children */
-	char trace_env[PATH_MAX + 16]; /* "GG_TRACE_DIR=..." set by the root */
 	bool exit_recorded;
+	bool have_key;
+	_Atomic unsigned cwd_seq;
 	_Atomic int opening; /* a thread is opening the log (log_open) */
 	_Atomic int stdin_seen;    /* STDIN recorded */
 	_Atomic uint64_t net_seen; /* NET recorded, by domain */
+	_Atomic unsigned clock_calls; /* now_ns */
+	_Atomic int atfork; /* enum atfork_state */
 	pthread_key_t buf_key;
-	bool have_key;
-} g = { .log_fd = -1 };
+	char **argv;
+	char **envp;
+	char *empty[1]; /* an empty string vector */
+	char log_id[48];   /* "<pid>-<start_ns as 16 hex>" */
+	char parent_log[48];
+	char root_env[48]; /* "GG_SHIM_ROOT=<root log id>" for the children */
+	/*
+	 * The dedupe set of existence checks (seen_first): SEEN_SLOTS hashes, mapped
+	 * at the first check, wiped in a fork child (scratch_wipe; seen_wiped: the
+	 * kernel took the advice), whose set starts empty.
+	 */
+	_Atomic(_Atomic uint64_t *) seen_tab;
+	bool seen_wiped;
+	/* the objects OBJS reported (hashes, as seen_first); seen_tab past it */
+	_Atomic uint64_t objs_seen[OBJS_SLOTS];
+	/* set once at start-up (shim_init; "" from its start), in strs[] (str_keep) */
+	const char *trace_dir;
+	const char *seg_path;  /* trace_dir/seg-<root>.ggt */
+	const char *lib_path;
+	const char *exe;
+	const char *trace_env; /* "GG_TRACE_DIR=..." set by the root */
+	const char *vinterp;   /* GG_VROOT: the loader's virtual path, links resolved */
+	char *cwd;             /* PATH_MAX bytes, the last in strs[]; under cwd_seq */
+	size_t strs_len;
+	char strs[STRS_CAP];
+	_Atomic uint64_t wfd[WFD_MAX / 64]; /* descriptors open for writing */
+} g;
 
-static _Atomic uint64_t seen[SEEN_SLOTS];
-static _Atomic uint64_t wfd[WFD_MAX / 64];
+/* -1 until start-up opens the segment. */
+static _Atomic int log_fd = -1;
 
 static __thread int t_guard;
 static __thread char *t_buf;
+/* &errno, once per thread: a fork child's wrappers, which read it on entry, would
+ * call libc's __errno_location, a page of code it has not run yet (a fault) */
+static __thread int *t_errno;
+
+static inline int *errno_ptr(void)
+{
+	int *p = t_errno;
+	if (__builtin_expect(!p, 0))
+		t_errno = p = &errno;
+	return p;
+}
 
 /* ---- small async-signal-safe helpers ------------------------------------ */
 
-static uint64_t now_ns(clockid_t clk)
+/*
+ * An image's first CLOCK_SYSCALLS clock readings come from the system call: the
+ * vDSO's first call faults in its two data pages and libc's clock_gettime page
+ * (three page faults, each worth some ten system calls on a virtual machine), and
+ * most images write only a few records.  The later ones use the vDSO.
+ */
+#define CLOCK_SYSCALLS 16u
+
+static SHIM_HOT uint64_t now_ns(clockid_t clk)
 {
 	struct timespec ts;
-	clock_gettime(clk, &ts);
+
+	if (atomic_load_explicit(&g.clock_calls, memory_order_relaxed) >= CLOCK_SYSCALLS ||
+	    atomic_fetch_add_explicit(&g.clock_calls, 1, memory_order_relaxed) >= CLOCK_SYSCALLS ||
+	    shim_sys(SYS_clock_gettime, clk, &ts, 0) != 0)
+		clock_gettime(clk, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static pid_t raw_getpid(void)
+static SHIM_HOT pid_t raw_getpid(void)
 {
-	return (pid_t)syscall(SYS_getpid);
+	return (pid_t)shim_sys(SYS_getpid, 0, 0, 0);
 }
 
-static int raw_close(int fd)
+static SHIM_HOT int raw_close(int fd)
 {
-	return (int)syscall(SYS_close, fd);
+	return (int)shim_sys(SYS_close, fd, 0, 0);
 }
 
-static size_t fmt_u64(char *out, uint64_t v, unsigned base, unsigned width)
+static SHIM_HOT size_t fmt_u64(char *out, uint64_t v, unsigned base, unsigned width)
 {
 	char tmp[24];
 	size_t n = 0;
@@ -125,7 +191,7 @@ static size_t fmt_u64(char *out, uint64_t v, unsigned base, unsigned width)
 	return n;
 }
 
-static char *cat(char *p, const char *s)
+static SHIM_HOT char *cat(char *p, const char *s)
 {
 	size_t n = strlen(s);
 	memcpy(p, s, n + 1);
@@ -163,7 +229,7 @@ void *shim_dlsym(const char *name)
  * its shell variables, and its getenv finds nothing before its main runs) and it
  * would be the one a preload library calls.
  */
-const char *shim_getenv(const char *name)
+SHIM_HOT const char *shim_getenv(const char *name)
 {
 	size_t n = strlen(name);
 	for (char **e = environ; e && *e; e++)
@@ -173,7 +239,7 @@ const char *shim_getenv(const char *name)
 }
 
 /* Put `entry` ("NAME=value", static storage) in environ, replacing NAME. */
-static void shim_setenv(char *entry)
+static SHIM_HOT void shim_setenv(char *entry)
 {
 	size_t klen = (size_t)(strchr(entry, '=') - entry) + 1, n = 0;
 	char **nv;
@@ -207,20 +273,35 @@ static void shim_setenv(char *entry)
 static char ccache_env[] = "CCACHE_DISABLE=1";
 #define CCACHE_NODISABLE "CCACHE_NODISABLE="
 
-static bool env_is_passthrough(const char *entry)
+static bool has_prefix(const char *s, const char *prefix);
+
+/*
+ * The names a fork child looks for in every environment it execs (env_scan), kept
+ * in RELRO by the GOT rather than in .rodata: fork copies no page tables of file
+ * mappings, so the child would fault .rodata's page in, where the GOT's page is the
+ * parent's relocated (anonymous) copy, mapped in the child too.
+ */
+#define ENV_KEY(name, str) static const char name[] __attribute__((section(".data.rel.ro"))) = str
+ENV_KEY(key_preload, "LD_PRELOAD=");
+ENV_KEY(key_trace_dir, GG_ENV_TRACE_DIR "=");
+ENV_KEY(key_shim_off, GG_ENV_SHIM_OFF "=");
+ENV_KEY(key_shim_root, GG_ENV_SHIM_ROOT "=");
+ENV_KEY(key_ccache_disable, "CCACHE_DISABLE=");
+ENV_KEY(key_ccache_nodisable, CCACHE_NODISABLE);
+
+static SHIM_HOT bool env_is_passthrough(const char *entry)
 {
-	return !strcmp(entry, ccache_env);
+	return has_prefix(entry, ccache_env) && !entry[sizeof(ccache_env) - 1];
 }
 
-static bool env_is_ccache_switch(const char *entry)
+static SHIM_HOT bool env_is_ccache_switch(const char *entry)
 {
-	return !strncmp(entry, "CCACHE_DISABLE=", 15) ||
-	       !strncmp(entry, CCACHE_NODISABLE, sizeof(CCACHE_NODISABLE) - 1);
+	return has_prefix(entry, key_ccache_disable) || has_prefix(entry, key_ccache_nodisable);
 }
 
 /* Put CCACHE_DISABLE=1 in environ, drop CCACHE_NODISABLE (in place, as unsetenv(3)
  * does).  true if environ changed. */
-static bool shim_env_passthrough(void)
+static SHIM_HOT bool shim_env_passthrough(void)
 {
 	size_t k = 0;
 	bool has = false, changed = false;
@@ -244,7 +325,7 @@ static bool shim_env_passthrough(void)
 
 /* ---- enabling and disabling --------------------------------------------- */
 
-bool shim_enabled(void)
+SHIM_HOT bool shim_enabled(void)
 {
 	return atomic_load_explicit(&g.mode, memory_order_relaxed) != MODE_OFF;
 }
@@ -282,9 +363,9 @@ static void shim_disable(const char *what, int err)
 
 static int log_open(void);
 
-bool shim_enter(struct shim_call *c)
+SHIM_HOT bool shim_enter(struct shim_call *c)
 {
-	c->saved_errno = errno;
+	c->saved_errno = *errno_ptr();
 	c->err = 0;
 	c->active = false;
 	c->map = false;
@@ -313,10 +394,10 @@ bool shim_enter_v(struct shim_call *c)
  * Noticed before a process starts another (fork, exec, spawn), so that one warning
  * is printed and the children are told (GG_SHIM_OFF) instead of each failing anew.
  */
-void shim_check_alive(void)
+SHIM_HOT void shim_check_alive(void)
 {
 	struct stat st;
-	int fd = atomic_load_explicit(&g.log_fd, memory_order_relaxed);
+	int fd = atomic_load_explicit(&log_fd, memory_order_relaxed);
 	if (atomic_load_explicit(&g.mode, memory_order_relaxed) != MODE_LOGGING || fd < 0 ||
 	    shim_in_detached_child())
 		return;
@@ -324,7 +405,7 @@ void shim_check_alive(void)
 		shim_disable(g.trace_dir, ENOENT);
 }
 
-bool shim_enter_proc(struct shim_call *c)
+SHIM_HOT bool shim_enter_proc(struct shim_call *c)
 {
 	shim_check_alive();
 	if (shim_enter(c))
@@ -341,7 +422,7 @@ bool shim_enter_proc(struct shim_call *c)
 	return true;
 }
 
-bool shim_log_pending(void)
+SHIM_HOT bool shim_log_pending(void)
 {
 	return atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_LAZY;
 }
@@ -350,17 +431,17 @@ bool shim_log_pending(void)
  * Around the real exec: a child that shares our memory (clone(CLONE_VM|CLONE_VFORK))
  * shares the guard too, and a successful exec never comes back to clear it.
  */
-void shim_exec_begin(void)
+SHIM_HOT void shim_exec_begin(void)
 {
 	t_guard = 0;
 }
 
-void shim_exec_end(void)
+SHIM_HOT void shim_exec_end(void)
 {
 	t_guard = 1;
 }
 
-void shim_leave(struct shim_call *c)
+SHIM_HOT void shim_leave(struct shim_call *c)
 {
 	t_guard = 0;
 	errno = c->err;
@@ -371,25 +452,32 @@ void shim_leave(struct shim_call *c)
 static void cwd_refresh(void)
 {
 	char tmp[PATH_MAX];
-	long n = syscall(SYS_getcwd, tmp, sizeof(tmp));
+	long n = shim_sys(SYS_getcwd, tmp, sizeof(tmp), 0);
 	if (n <= 0 || tmp[0] != '/')
 		tmp[0] = '\0';
 	if (shim_vr && tmp[0]) {
 		vpath_set_cwd(&shim_vp, tmp); /* for the exec plans */
 		shim_vunmap(tmp);	       /* recorded: the virtual cwd, R/x -> /x */
 	}
+	if (!g.cwd) /* before start-up */
+		return;
 	atomic_fetch_add(&g.cwd_seq, 1);
 	memcpy(g.cwd, tmp, strlen(tmp) + 1);
 	atomic_fetch_add(&g.cwd_seq, 1);
 }
 
+/* The recorded cwd into out[PATH_MAX]: up to its end only (the bytes after it in
+ * g.strs would be pages more to touch). */
 static void cwd_copy(char *out)
 {
 	unsigned s1, s2;
 	do {
+		size_t i = 0;
 		s1 = atomic_load(&g.cwd_seq);
-		memcpy(out, g.cwd, PATH_MAX);
-		out[PATH_MAX - 1] = '\0';
+		if (g.cwd)
+			for (; i < PATH_MAX - 1 && g.cwd[i]; i++)
+				out[i] = g.cwd[i];
+		out[i] = '\0';
 		s2 = atomic_load(&g.cwd_seq);
 	} while (s1 != s2 || (s1 & 1));
 	if (!out[0]) {
@@ -447,13 +535,42 @@ void shim_abspath(int dirfd, const char *path, char *out)
 
 /* ---- the log -------------------------------------------------------------- */
 
-static char *tbuf(void)
+/* An anonymous mapping for scratch state (scratch_wipe tells the kernel before a
+ * fork that a fork child starts without it). */
+static SHIM_HOT void *scratch_map(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static __thread bool t_buf_wiped;
+
+/*
+ * Before a fork: the scratch state a fork child never needs from its parent (this
+ * thread's record buffer, the dedupe set) is wiped in the child (MADV_WIPEONFORK,
+ * Linux 4.14), so that neither side takes a copy-on-write fault on it after the
+ * fork (bash writes its WAIT record after every command it forks).  Advised at the
+ * first fork rather than when mapped: most images never fork.  g.seen_wiped: the
+ * kernel took the advice for g.seen_tab (the child's set starts empty).
+ */
+static SHIM_HOT void scratch_wipe(void)
+{
+	_Atomic uint64_t *tab = atomic_load(&g.seen_tab);
+
+	if (t_buf && !t_buf_wiped)
+		t_buf_wiped = shim_sys(SYS_madvise, t_buf, TBUF_CAP, MADV_WIPEONFORK) == 0;
+	if (tab && !g.seen_wiped)
+		g.seen_wiped = shim_sys(SYS_madvise, tab, SEEN_SLOTS * sizeof(*tab),
+				      MADV_WIPEONFORK) == 0;
+}
+
+static SHIM_HOT char *tbuf(void)
 {
 	void *p;
 	if (t_buf)
 		return t_buf;
-	p = mmap(NULL, TBUF_CAP, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
+	p = scratch_map(TBUF_CAP);
+	if (!p)
 		return NULL;
 	t_buf = p;
 	if (g.have_key)
@@ -469,103 +586,125 @@ static void tbuf_free(void *p)
 }
 
 /*
- * Append one record finished by tenc_finish() (rec[0..n)) to the segment at fd,
- * framed for the image (pid, start): one writev, whole or not at all.  A short write
- * is not completed (its rest would land after other processes' records: the reader
- * skips the torn part, trace_format.h) and counts as a full disk.  0 or -errno.
+ * Append the records rec[0..n) and, if rec2, rec2[0..n2) (each finished by
+ * tenc_finish()) to the segment at fd, framed for the image (pid, start): one
+ * writev, whole or not at all.  A short write is not completed (its rest would land
+ * after other processes' records: the reader skips the torn part, trace_format.h)
+ * and counts as a full disk.  0 or -errno.
  */
-static int rec_write(int fd, const char *rec, size_t n, pid_t pid, uint64_t start)
+static SHIM_HOT int rec_write2(int fd, const char *rec, size_t n, const char *rec2, size_t n2,
+			       pid_t pid, uint64_t start)
 {
-	char hdr[GG_TRACE_SEG_RECHDR_LEN];
-	struct iovec iov[2] = {
-		{ .iov_base = hdr, .iov_len = sizeof(hdr) },
-		{ .iov_base = (char *)rec + GG_TRACE_RECHDR_LEN, .iov_len = n - GG_TRACE_RECHDR_LEN },
-	};
+	char hdr[2][GG_TRACE_SEG_RECHDR_LEN];
+	struct iovec iov[4];
+	size_t want = 0;
+	int niov = 0;
 	sigset_t xfsz, old;
 	ssize_t w;
 
-	tenc_seg_frame(hdr, rec, (uint32_t)pid, start);
+	for (int i = 0; i < 2; i++) {
+		const char *r = i ? rec2 : rec;
+		size_t len = (i ? n2 : n) - GG_TRACE_RECHDR_LEN;
+		if (!r)
+			break;
+		tenc_seg_frame(hdr[i], r, (uint32_t)pid, start);
+		iov[niov++] = (struct iovec){ .iov_base = hdr[i], .iov_len = sizeof(hdr[i]) };
+		iov[niov++] = (struct iovec){ .iov_base = (char *)r + GG_TRACE_RECHDR_LEN,
+					      .iov_len = len };
+		want += sizeof(hdr[i]) + len;
+	}
 	if (g.fsize_limited) { /* past RLIMIT_FSIZE: EFBIG, not a SIGXFSZ that kills */
 		sigemptyset(&xfsz);
 		sigaddset(&xfsz, SIGXFSZ);
-		syscall(SYS_rt_sigprocmask, SIG_BLOCK, &xfsz, &old, sizeof(long));
+		shim_sys4(SYS_rt_sigprocmask, SIG_BLOCK, (long)&xfsz, (long)&old, sizeof(long));
 	}
 	do
-		w = writev(fd, iov, 2);
-	while (w < 0 && errno == EINTR);
-	if (w < 0)
-		w = -errno;
+		w = shim_sys(SYS_writev, fd, iov, niov);
+	while (w == -EINTR);
 	if (g.fsize_limited)
-		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof(long));
+		shim_sys4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&old, 0, sizeof(long));
 	if (w < 0)
 		return (int)w;
-	return (size_t)w == sizeof(hdr) + n - GG_TRACE_RECHDR_LEN ? 0 : -ENOSPC;
+	return (size_t)w == want ? 0 : -ENOSPC;
+}
+
+static SHIM_HOT int rec_write(int fd, const char *rec, size_t n, pid_t pid, uint64_t start)
+{
+	return rec_write2(fd, rec, n, NULL, GG_TRACE_RECHDR_LEN, pid, start);
 }
 
 static int seg_open(void);
 
-/* Emit a finished record to the segment, writing the PROC first in a fork child. */
-static void emit(struct tenc *e)
+/* Emit rec[0..n), a record finished by tenc_finish() (n < 0: its error, nothing to
+ * write), to the segment, writing the PROC first in a fork child. */
+static SHIM_HOT void emit_rec(const char *rec, ssize_t n)
 {
-	ssize_t n = tenc_finish(e);
 	int fd, r;
 
 	if (n < 0 || atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_OFF)
 		return;
 	if (atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_LAZY && log_open() < 0)
 		return;
-	fd = atomic_load_explicit(&g.log_fd, memory_order_relaxed);
+	fd = atomic_load_explicit(&log_fd, memory_order_relaxed);
 	if (fd < 0)
 		return;
-	r = rec_write(fd, e->buf, (size_t)n, g.pid, g.start_ns);
+	r = rec_write(fd, rec, (size_t)n, g.pid, g.start_ns);
 	if (r == -EBADF) {
 		/* closed behind the wrappers' back (a raw close syscall): open it again */
 		int nfd = seg_open(), cur = fd;
-		if (nfd >= 0 && !atomic_compare_exchange_strong(&g.log_fd, &cur, nfd)) {
+		if (nfd >= 0 && !atomic_compare_exchange_strong(&log_fd, &cur, nfd)) {
 			raw_close(nfd);
 			nfd = cur;
 		}
-		r = nfd < 0 ? nfd : rec_write(nfd, e->buf, (size_t)n, g.pid, g.start_ns);
+		r = nfd < 0 ? nfd : rec_write(nfd, rec, (size_t)n, g.pid, g.start_ns);
 	}
 	if (r < 0)
 		shim_disable(g.seg_path, -r);
 }
 
-static int stdio_type(int fd)
+/* Finish the record in e and emit it. */
+static SHIM_HOT void emit(struct tenc *e)
+{
+	emit_rec(e->buf, tenc_finish(e));
+}
+
+static SHIM_HOT int stdio_type(int fd)
 {
 	struct stat st;
-	if (fstat(fd, &st) < 0)
+	/* the system call: glibc's fstat is fstatat(fd, "", AT_EMPTY_PATH), whose ""
+	 * the kernel reads from a page of libc's that is not mapped yet at start-up */
+	if (shim_sys(SYS_fstat, fd, &st, 0) < 0)
 		return -1;
 	return (int)((st.st_mode & S_IFMT) >> 12);
 }
 
 /* The path the image was exec'd as: under GG_VROOT the kernel's is R's loader or the
  * resolved executable, the parent passes the path it gave in GG_VEXECFN. */
-static const char *proc_execfn(void)
+static SHIM_HOT const char *proc_execfn(void)
 {
 	const char *v = shim_vr ? shim_getenv(GG_ENV_VEXECFN) : NULL;
 	return v && v[0] ? v : shim_vname((const char *)getauxval(AT_EXECFN));
 }
 
-/* PROC: the first record of a log (see trace_format.h for the fields). */
-static int write_proc(int fd, pid_t pid, int origin, uint64_t start_ns, const char *log_parent,
-		      char **argv, char **envp)
+/* Bytes a PROC with these vectors is encoded into (proc_encode's cap). */
+static SHIM_HOT size_t proc_cap(char **argv, char **envp)
 {
-	char cwd[PATH_MAX];
 	size_t cap = 4096 + 2 * PATH_MAX + tenc_strv_size(argv) + tenc_strv_size(envp);
-	char *buf = NULL;
-	mode_t um;
-	int r;
 
 	cap = (cap + 4095) & ~(size_t)4095;
-	if (cap > GG_TRACE_MAX_RECORD)
-		cap = GG_TRACE_MAX_RECORD;
-	buf = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (buf == MAP_FAILED)
-		return -ENOMEM;
-	cwd_copy(cwd);
-	um = (mode_t)syscall(SYS_umask, 022);
-	syscall(SYS_umask, um);
+	return cap > GG_TRACE_MAX_RECORD ? GG_TRACE_MAX_RECORD : cap;
+}
+
+/* PROC: the first record of a log (see trace_format.h for the fields), encoded
+ * into buf[cap], cap = proc_cap(argv, envp), cwd the recorded cwd.  Its length, or
+ * -errno. */
+static SHIM_HOT ssize_t proc_encode(char *buf, size_t cap, pid_t pid, int origin, uint64_t start_ns,
+			   const char *log_parent, char **argv, char **envp, const char *cwd)
+{
+	mode_t um;
+
+	um = (mode_t)shim_sys(SYS_umask, 022, 0, 0);
+	shim_sys(SYS_umask, um, 0, 0);
 
 	struct tenc e = TENC_INIT(buf, cap);
 	size_t budget = cap - 4096 - 2 * PATH_MAX, argv_need = tenc_strv_size(argv);
@@ -574,30 +713,84 @@ static int write_proc(int fd, pid_t pid, int origin, uint64_t start_ns, const ch
 	if (argv_need + tenc_strv_size(envp) + 64 <= budget)
 		argv_budget = argv_need + 16;
 	struct gg_rec_proc rec = {
-		.pid = pid, .ppid = getppid(), .origin = (uint64_t)origin, .start_ns = start_ns,
+		.pid = pid, .ppid = shim_sys(SYS_getppid, 0, 0, 0), .origin = (uint64_t)origin,
+		.start_ns = start_ns,
 		.exe = g.exe, .execfn = proc_execfn(),
 		.argv = { argv, argv_budget }, .env = { envp, budget - argv_budget },
-		.cwd = cwd, .umask = um, .uid = getuid(), .gid = getgid(), .parent_log = log_parent,
+		.cwd = cwd, .umask = um, .uid = (uint64_t)shim_sys(SYS_getuid, 0, 0, 0),
+		.gid = (uint64_t)shim_sys(SYS_getgid, 0, 0, 0), .parent_log = log_parent,
 		.stdio = { stdio_type(0), stdio_type(1), stdio_type(2) },
 	};
 	tenc_rec_proc(&e, now_ns(CLOCK_MONOTONIC), &rec);
-	ssize_t n = tenc_finish(&e);
+	return tenc_finish(&e);
+}
+
+/* PROC alone, from a buffer of its own (a fork child's first record may be waiting
+ * in the per-thread buffer).  0 or -errno. */
+static int write_proc(int fd, pid_t pid, int origin, uint64_t start_ns, const char *log_parent,
+		      char **argv, char **envp)
+{
+	size_t cap = proc_cap(argv, envp);
+	char *buf, cwd[PATH_MAX];
+	ssize_t n;
+	int r;
+
+	buf = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		return -ENOMEM;
+	cwd_copy(cwd);
+	n = proc_encode(buf, cap, pid, origin, start_ns, log_parent, argv, envp, cwd);
 	r = n < 0 ? (int)n : rec_write(fd, buf, (size_t)n, pid, start_ns);
 	munmap(buf, cap);
 	return r;
 }
 
+static ssize_t objs_encode_init(char *buf, size_t cap);
+
+/*
+ * The start of an exec'd image: its PROC and its OBJS encoded one after the other
+ * in the per-thread buffer (free at start-up) and written with one writev.  A PROC
+ * too big for the buffer is written alone; *objs_done is then false and the caller
+ * writes the OBJS once the image logs.  0 or -errno.
+ */
+static SHIM_HOT int write_start(int fd, bool *objs_done)
+{
+	size_t cap = proc_cap(g.argv, g.envp), off;
+	char *buf = cap <= TBUF_PROC_MAX ? tbuf() : NULL, *cwd;
+	ssize_t n, n2;
+
+	*objs_done = false;
+	if (!buf)
+		return write_proc(fd, g.pid, g.origin, g.start_ns, "", g.argv, g.envp);
+	/* g.cwd as it is (start-up is single-threaded), unless it has no name: then
+	 * cwd_copy's answer, at the end of the buffer (read before OBJS gets there) */
+	cwd = g.cwd;
+	if (!cwd[0]) {
+		cwd = buf + TBUF_CAP - PATH_MAX;
+		cwd_copy(cwd);
+	}
+	n = proc_encode(buf, cap, g.pid, g.origin, g.start_ns, "", g.argv, g.envp, cwd);
+	if (n < 0)
+		return (int)n;
+	*objs_done = true;
+	off = ((size_t)n + 15) & ~(size_t)15;
+	n2 = objs_encode_init(buf + off, TBUF_CAP - off); /* too big: lost, as from emit() */
+	return rec_write2(fd, buf, (size_t)n, n2 > 0 ? buf + off : NULL,
+			  n2 > 0 ? (size_t)n2 : GG_TRACE_RECHDR_LEN, g.pid, g.start_ns);
+}
+
 /* Move a new descriptor of the segment high, out of the program's way. */
-static int fd_move_high(int fd)
+static SHIM_HOT int fd_move_high(int fd)
 {
 	struct rlimit rl;
 	int hi = LOG_FD_FLOOR, nfd;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 2 * LOG_FD_FLOOR)
+	if (shim_sys4(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, (long)&rl) == 0 &&
+	    rl.rlim_cur < 2 * LOG_FD_FLOOR)
 		hi = (int)(rl.rlim_cur / 2);
 	if (hi <= fd)
 		return fd;
-	nfd = fcntl(fd, F_DUPFD_CLOEXEC, hi);
+	nfd = (int)shim_sys(SYS_fcntl, fd, F_DUPFD_CLOEXEC, hi);
 	if (nfd < 0)
 		return fd;
 	raw_close(fd);
@@ -651,10 +844,9 @@ static int seg_create(void)
 	if (r < 0)
 		goto out_close;
 out_append:
-	if (fcntl(fd, F_SETFL, O_WRONLY | O_APPEND) < 0) {
-		r = -errno;
+	r = (int)shim_sys(SYS_fcntl, fd, F_SETFL, O_WRONLY | O_APPEND);
+	if (r < 0)
 		goto out_close;
-	}
 	return fd;
 out_close:
 	raw_close(fd);
@@ -665,22 +857,20 @@ out_close:
  * A new O_APPEND descriptor of the recording's segment, high and close-on-exec:
  * opened by path (no file is created per image), created if it is not there yet.
  */
-static int seg_open(void)
+static SHIM_HOT int seg_open(void)
 {
 	int fd = -EEXIST;
 
 	for (int tries = 0; tries < 3 && fd == -EEXIST; tries++) {
-		fd = (int)syscall(SYS_openat, AT_FDCWD, g.seg_path, O_WRONLY | O_APPEND | O_CLOEXEC);
-		if (fd < 0 && errno == ENOENT)
+		fd = (int)shim_sys(SYS_openat, AT_FDCWD, g.seg_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+		if (fd == -ENOENT)
 			fd = seg_create();
-		else if (fd < 0)
-			fd = -errno;
 	}
 	return fd < 0 ? fd : fd_move_high(fd);
 }
 
 /* A new image identity (pid, start): log_id = "<pid>-<start as 16 hex>". */
-static void image_id_new(pid_t pid)
+static SHIM_HOT void image_id_new(pid_t pid)
 {
 	char *p;
 
@@ -690,50 +880,50 @@ static void image_id_new(pid_t pid)
 	fmt_u64(p, g.start_ns, 16, 16);
 }
 
-static char *empty_vec[1] = { NULL };
-
 static void rec_objs_init(void);
+static void seen_reset(void);
 
 /* Write this image's PROC (and OBJS) records, opening the segment if this image
  * has no descriptor of it (an exec'd image; a fork child inherits one). */
-static int log_open(void)
+static SHIM_HOT int log_open(void)
 {
 	int fd, r;
-	bool forked = g.origin == GG_ORIGIN_FORK;
+	bool forked = g.origin == GG_ORIGIN_FORK, objs_done = true;
 	int zero = 0;
 
 	/* several threads of a fork child may race to the first record: one writes */
 	if (!atomic_compare_exchange_strong(&g.opening, &zero, 1)) {
 		while (atomic_load(&g.mode) == MODE_LAZY)
 			sched_yield();
-		return atomic_load(&g.log_fd) >= 0 ? 0 : -EIO;
+		return atomic_load(&log_fd) >= 0 ? 0 : -EIO;
 	}
-	fd = atomic_load(&g.log_fd);
+	fd = atomic_load(&log_fd);
 	if (fd < 0) {
 		fd = seg_open();
 		if (fd < 0) {
 			shim_disable(g.seg_path, -fd);
 			goto out;
 		}
-		atomic_store(&g.log_fd, fd);
+		atomic_store(&log_fd, fd);
 	}
 	if (forked) {
 		image_id_new(g.pid);
 		if (g.seen_dirty)
-			memset(seen, 0, sizeof(seen));
+			seen_reset();
 		g.seen_dirty = false;
+		r = write_proc(fd, g.pid, g.origin, g.start_ns, g.parent_log, g.empty, g.empty);
+	} else {
+		r = write_start(fd, &objs_done);
 	}
-	r = write_proc(fd, g.pid, g.origin, g.start_ns, forked ? g.parent_log : "",
-		       forked ? empty_vec : g.argv, forked ? empty_vec : g.envp);
 	if (r < 0) {
-		atomic_store(&g.log_fd, -1);
+		atomic_store(&log_fd, -1);
 		raw_close(fd);
 		shim_disable(g.seg_path, -r);
 		fd = r;
 		goto out;
 	}
 	atomic_store(&g.mode, MODE_LOGGING);
-	if (!forked)
+	if (!objs_done)
 		rec_objs_init();
 	fd = 0;
 out:
@@ -743,53 +933,99 @@ out:
 
 int shim_log_fd(void)
 {
-	return atomic_load(&g.log_fd);
+	return atomic_load(&log_fd);
 }
 
 int shim_log_move_away(int fd)
 {
-	int cur = atomic_load(&g.log_fd);
+	int cur = atomic_load(&log_fd);
 	int nfd;
 	if (cur < 0 || fd != cur)
 		return 0;
-	nfd = fcntl(cur, F_DUPFD_CLOEXEC, cur + 1);
+	nfd = (int)shim_sys(SYS_fcntl, cur, F_DUPFD_CLOEXEC, cur + 1);
 	if (nfd < 0)
-		nfd = fcntl(cur, F_DUPFD_CLOEXEC, 3);
+		nfd = (int)shim_sys(SYS_fcntl, cur, F_DUPFD_CLOEXEC, 3);
 	if (nfd < 0 || nfd == fd)
 		return -EMFILE;
-	atomic_store(&g.log_fd, nfd);
+	atomic_store(&log_fd, nfd);
 	raw_close(cur);
 	return 0;
 }
 
 /* ---- dedupe of existence checks -------------------------------------------- */
 
+static SHIM_HOT uint64_t seen_hash(int fn, const char *path, size_t len, long flags, long ret)
+{
+	uint64_t h = XXH3_64bits_withSeed(path, len, ((uint64_t)fn << 48) ^
+							 ((uint64_t)flags << 16) ^ (uint64_t)ret);
+	return h ? h : 1;
+}
+
+/* Put h in the open-addressed set tab[slots]: 1 if it was not there, 0 if it was,
+ * -1 if its neighbourhood is full (entries are never removed, so it stays full). */
+static SHIM_HOT int set_claim(_Atomic uint64_t *tab, unsigned slots, uint64_t h)
+{
+	for (unsigned i = 0; i < 32; i++) {
+		unsigned slot = (unsigned)(h + i) % slots;
+		uint64_t cur = atomic_load_explicit(&tab[slot], memory_order_relaxed);
+		if (cur == h)
+			return 0;
+		if (cur == 0) {
+			uint64_t zero = 0;
+			if (atomic_compare_exchange_strong(&tab[slot], &zero, h))
+				return 1;
+			if (zero == h)
+				return 0;
+		}
+	}
+	return -1;
+}
+
+/* h in g.seen_tab, mapped at the first use: true if it was not there. */
+static bool seen_claim(uint64_t h)
+{
+	_Atomic uint64_t *tab = atomic_load(&g.seen_tab), *expect = NULL;
+
+	if (!tab) {
+		tab = scratch_map(SEEN_SLOTS * sizeof(*tab));
+		if (!tab)
+			return true;
+		if (!atomic_compare_exchange_strong(&g.seen_tab, &expect, tab)) {
+			munmap((void *)tab, SEEN_SLOTS * sizeof(*tab));
+			tab = expect;
+		}
+	}
+	return set_claim(tab, SEEN_SLOTS, h) != 0; /* full: record again rather than lose it */
+}
+
+/* A fork child's first record: forget what the parent reported. */
+static void seen_reset(void)
+{
+	_Atomic uint64_t *tab = atomic_load(&g.seen_tab);
+
+	if (tab && !g.seen_wiped)
+		memset((void *)tab, 0, SEEN_SLOTS * sizeof(*tab));
+	memset((void *)g.objs_seen, 0, sizeof(g.objs_seen));
+}
+
 /* True the first time (fn, path, flags, ret) is seen in this image. */
 static bool seen_first(int fn, const char *path, size_t len, long flags, long ret)
 {
-	uint64_t h;
-
 	/* a fork child's table is its parent's until its PROC is written (log_open) */
 	if (atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_LAZY && log_open() < 0)
 		return true;
-	h = XXH3_64bits_withSeed(path, len,
-					  ((uint64_t)fn << 48) ^ ((uint64_t)flags << 16) ^ (uint64_t)ret);
-	if (h == 0)
-		h = 1;
-	for (unsigned i = 0; i < 32; i++) {
-		unsigned slot = (unsigned)(h + i) % SEEN_SLOTS;
-		uint64_t cur = atomic_load_explicit(&seen[slot], memory_order_relaxed);
-		if (cur == h)
-			return false;
-		if (cur == 0) {
-			uint64_t zero = 0;
-			if (atomic_compare_exchange_strong(&seen[slot], &zero, h))
-				return true;
-			if (zero == h)
-				return false;
-		}
-	}
-	return true; /* table crowded: record again rather than lose it */
+	return seen_claim(seen_hash(fn, path, len, flags, ret));
+}
+
+/* True the first time the object `name` is reported in this image: a small set in
+ * g (no page of its own at start-up), then g.seen_tab.  The caller has logged. */
+static SHIM_HOT bool objs_first(const char *name)
+{
+	size_t len = strlen(name);
+	uint64_t h = seen_hash(GG_FN_dlopen, name, len, 0, 0);
+	int r = set_claim(g.objs_seen, OBJS_SLOTS, h);
+
+	return r < 0 ? seen_claim(h) : r == 1;
 }
 
 /* ---- record helpers ------------------------------------------------------------ */
@@ -994,7 +1230,7 @@ void rec_wait(int fn, pid_t pid, int status)
 	REC_EMIT(wait, .fn = (unsigned)fn, .pid = pid, .status = status);
 }
 
-void rec_exit(int how, int status)
+SHIM_HOT void rec_exit(int how, int status)
 {
 	if (g.exit_recorded || raw_getpid() != g.pid)
 		return;
@@ -1027,58 +1263,64 @@ void rec_net(int fn, int domain, int type, long ret, int err)
 
 /* ---- shared objects ----------------------------------------------------------- */
 
-/* Under GG_VROOT: the loader's virtual path, its links resolved (rec_objs_init). */
-static char vinterp[SHIM_VPATH_CAP];
-
 /* Under GG_VROOT, names are virtual (shim_vname), and neither the main program nor
  * the loader, which the loader run as a command names like any object, is one. */
-static bool obj_skip(const char *name)
+static SHIM_HOT bool obj_skip(const char *name)
 {
 	return !name || name[0] != '/' || !strcmp(name, g.lib_path) ||
-	       (shim_vr && (!strcmp(name, shim_vp.exe) || !strcmp(name, vinterp)));
+	       (shim_vr && (!strcmp(name, shim_vp.exe) || !strcmp(name, g.vinterp)));
 }
 
-#define OBJS_MAX 1024
-
-struct objs_snap {
+struct objs_fill {
 	const char *interp;
-	const char *names[OBJS_MAX];
-	size_t n;
+	struct tenc *e;
+	struct tenc_list l;
+	struct link_map *lm; /* objs_fill_handle: the namespace's first object */
 };
 
-/* OBJS's objects (a tenc_fill): the names of a snapshot. */
-static void objs_fill(struct tenc *e, void *ctx)
+/* Encode an object not reported yet (marking it reported); a full buffer ends the
+ * list (the rest is lost, as a whole record too big for the buffer would be). */
+static SHIM_HOT void objs_add(struct objs_fill *f, const char *name)
 {
-	const struct objs_snap *s = ctx;
-
-	tenc_array(e, (uint32_t)s->n);
-	for (size_t i = 0; i < s->n; i++)
-		tenc_str(e, s->names[i]);
+	if (f->l.cut || obj_skip(name) || !strcmp(name, f->interp) || !objs_first(name))
+		return;
+	tenc_list_str(f->e, &f->l, name, strlen(name), 0);
 }
 
-static void objs_emit(char *buf, struct objs_snap *s)
+static SHIM_HOT int objs_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
-	struct tenc e = TENC_INIT(buf, TBUF_CAP);
-	struct gg_rec_objs r = { .interp = s->interp, .objects = { .fill = objs_fill, .ctx = s } };
-
-	tenc_rec_objs(&e, now_ns(CLOCK_MONOTONIC), &r);
-	emit(&e);
-}
-
-/* Collect the objects not reported yet (marking them reported). */
-static int objs_cb(struct dl_phdr_info *info, size_t size, void *data)
-{
-	struct objs_snap *s = data;
-	const char *name = shim_vname(info->dlpi_name);
-
-	if (obj_skip(name) || !strcmp(name, s->interp) || s->n == OBJS_MAX)
-		return 0;
-	if (seen_first(GG_FN_dlopen, name, strlen(name), 0, 0))
-		s->names[s->n++] = name;
+	objs_add(data, shim_vname(info->dlpi_name));
 	return 0;
 }
 
-static const char *main_interp(void)
+/* OBJS's objects (a tenc_fill): those dl_iterate_phdr shows, encoded as it goes
+ * (names stay valid while mapped, and the loader's lock is held meanwhile). */
+static SHIM_HOT void objs_fill_phdr(struct tenc *e, void *ctx)
+{
+	struct objs_fill *f = ctx;
+
+	f->e = e;
+	tenc_list_open(e, &f->l);
+	dl_iterate_phdr(objs_cb, f);
+	tenc_list_close(e, &f->l);
+}
+
+/* Encode an OBJS into buf[cap]: its length, or -errno; 0 if there was no object
+ * to report and the record is not `always` wanted (after a dlopen). */
+static SHIM_HOT ssize_t objs_encode(char *buf, size_t cap, const char *interp, bool always,
+			   void (*fill)(struct tenc *, void *), struct objs_fill *f)
+{
+	struct tenc e = TENC_INIT(buf, cap);
+	struct gg_rec_objs r = { .interp = interp, .objects = { .fill = fill, .ctx = f } };
+
+	f->interp = interp;
+	tenc_rec_objs(&e, now_ns(CLOCK_MONOTONIC), &r);
+	if (!always && f->l.n == 0)
+		return 0;
+	return tenc_finish(&e);
+}
+
+static SHIM_HOT const char *main_interp(void)
 {
 	const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
 	unsigned long n = getauxval(AT_PHNUM);
@@ -1096,58 +1338,76 @@ static const char *main_interp(void)
 }
 
 /*
- * OBJS: at start-up every mapped object but the main program, the interpreter and the
- * shim; after a dlopen only the objects not reported before (one snapshot pass over
- * dl_iterate_phdr, names stay valid while mapped).
+ * The start-up OBJS into buf[cap]: every mapped object but the main program, the
+ * interpreter and the shim.  Its length or -errno.
  */
-static void rec_objs(bool after_dlopen)
-{
-	struct objs_snap s = { .interp = after_dlopen ? "" : main_interp() };
-	char *buf = tbuf();
-
-	if (!buf)
-		return;
-	dl_iterate_phdr(objs_cb, &s);
-	if (after_dlopen && !s.n)
-		return;
-	objs_emit(buf, &s);
-}
-
-static void rec_objs_init(void)
+static SHIM_HOT ssize_t objs_encode_init(char *buf, size_t cap)
 {
 	const char *interp = main_interp();
-	char host[SHIM_VPATH_CAP];
-	if (shim_vr && interp[0] && vpath_map(&shim_vp, NULL, interp, 0, host, sizeof(host)) > 0)
-		vpath_unmap(&shim_vp, host, vinterp, sizeof(vinterp));
-	rec_objs(false);
+	struct objs_fill f = { .interp = "" };
+
 	/* the loader is reported as interp: not as a new object after a dlopen */
 	if (interp[0])
-		seen_first(GG_FN_dlopen, interp, strlen(interp), 0, 0);
+		objs_first(interp);
+	return objs_encode(buf, cap, interp, true, objs_fill_phdr, &f);
+}
+
+/* Emit an OBJS objs_encode() left in buf (nothing when there was nothing new). */
+static void objs_emit(const char *buf, ssize_t n)
+{
+	if (n != 0)
+		emit_rec(buf, n);
+}
+
+/* The start-up OBJS on its own (write_start could not take it). */
+static void rec_objs_init(void)
+{
+	char *buf = tbuf();
+
+	if (buf)
+		objs_emit(buf, objs_encode_init(buf, TBUF_CAP));
+}
+
+/* After a dlopen: the objects not reported before. */
+void rec_objs_new(void)
+{
+	struct objs_fill f = { .interp = "" };
+	char *buf;
+
+	if (atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_LAZY && log_open() < 0)
+		return;
+	buf = tbuf();
+	if (buf)
+		objs_emit(buf, objs_encode(buf, TBUF_CAP, "", false, objs_fill_phdr, &f));
+}
+
+/* OBJS's objects (a tenc_fill): those of a dlmopen handle's namespace. */
+static void objs_fill_handle(struct tenc *e, void *ctx)
+{
+	struct objs_fill *f = ctx;
+
+	f->e = e;
+	tenc_list_open(e, &f->l);
+	for (struct link_map *lm = f->lm; lm; lm = lm->l_next)
+		objs_add(f, shim_vname(lm->l_name));
+	tenc_list_close(e, &f->l);
 }
 
 void rec_objs_handle(void *handle)
 {
-	struct objs_snap s = { .interp = "" };
+	struct objs_fill f = { .interp = "" };
 	struct link_map *lm = NULL;
-	char *buf = tbuf();
+	char *buf;
 
+	if (atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_LAZY && log_open() < 0)
+		return;
+	buf = tbuf();
 	if (!buf || dlinfo(handle, RTLD_DI_LINKMAP, &lm) != 0 || !lm)
 		return;
 	while (lm->l_prev)
 		lm = lm->l_prev;
-	for (; lm && s.n < OBJS_MAX; lm = lm->l_next) {
-		const char *name = shim_vname(lm->l_name);
-		if (!obj_skip(name) && seen_first(GG_FN_dlopen, name, strlen(name), 0, 0))
-			s.names[s.n++] = name;
-	}
-	if (!s.n)
-		return;
-	objs_emit(buf, &s);
-}
-
-void rec_objs_new(void)
-{
-	rec_objs(true);
+	f.lm = lm;
+	objs_emit(buf, objs_encode(buf, TBUF_CAP, "", false, objs_fill_handle, &f));
 }
 
 /* ---- exec records -------------------------------------------------------------- */
@@ -1157,7 +1417,7 @@ void rec_objs_new(void)
  * clone(CLONE_VM) is), the image's state belongs to the parent: write a one-off log
  * for this pid (PROC with origin FORK, then the record) and touch nothing shared.
  */
-bool shim_in_detached_child(void)
+SHIM_HOT bool shim_in_detached_child(void)
 {
 	return g.pid && raw_getpid() != g.pid;
 }
@@ -1171,14 +1431,14 @@ static void emit_detached(struct tenc *e)
 	pid_t pid = raw_getpid();
 	uint64_t start = now_ns(CLOCK_REALTIME);
 	ssize_t n = tenc_finish(e);
-	int fd = atomic_load(&g.log_fd);
+	int fd = atomic_load(&log_fd);
 	bool own = fd < 0;
 
 	if (n < 0)
 		return;
 	if (own && (fd = seg_open()) < 0)
 		return;
-	if (write_proc(fd, pid, GG_ORIGIN_FORK, start, g.log_id, empty_vec, empty_vec) == 0)
+	if (write_proc(fd, pid, GG_ORIGIN_FORK, start, g.log_id, g.empty, g.empty) == 0)
 		rec_write(fd, e->buf, (size_t)n, pid, start);
 	if (own)
 		raw_close(fd);
@@ -1214,7 +1474,7 @@ void rec_exec(int fn, const char *path, char *const argv[], char *const envp[], 
 	struct gg_rec_exec r = {
 		.fn = (unsigned)fn, .path = abs,
 		.argv = { argv, opaque ? budget / 2 : budget },
-		.env = { opaque ? envp : empty_vec, budget / 2 },
+		.env = { opaque ? envp : g.empty, budget / 2 },
 		.opaque = opaque,
 	};
 	tenc_rec_exec(&e, now_ns(CLOCK_MONOTONIC), &r);
@@ -1306,7 +1566,7 @@ void rec_spawn(int fn, const char *path, char *const argv[], char *const envp[],
 	struct gg_rec_spawn r = {
 		.fn = (unsigned)fn, .path = path,
 		.argv = { argv, budget },
-		.env = { opaque ? envp : empty_vec, budget },
+		.env = { opaque ? envp : g.empty, budget },
 		.ret = ret, .err = ret < 0 ? err : 0,
 		.actions = { .fill = spawn_fill, .ctx = &sf },
 		.opaque = opaque,
@@ -1324,9 +1584,9 @@ void shim_fd_opened(int fd, int flags)
 		return;
 	uint64_t bit = 1ull << (fd % 64);
 	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC)))
-		atomic_fetch_or(&wfd[fd / 64], bit);
+		atomic_fetch_or(&g.wfd[fd / 64], bit);
 	else
-		atomic_fetch_and(&wfd[fd / 64], ~bit);
+		atomic_fetch_and(&g.wfd[fd / 64], ~bit);
 }
 
 bool shim_fd_closed(int fd)
@@ -1334,7 +1594,7 @@ bool shim_fd_closed(int fd)
 	if (fd < 0 || fd >= WFD_MAX)
 		return false;
 	uint64_t bit = 1ull << (fd % 64);
-	return atomic_fetch_and(&wfd[fd / 64], ~bit) & bit;
+	return atomic_fetch_and(&g.wfd[fd / 64], ~bit) & bit;
 }
 
 void shim_fd_closed_range(unsigned first, unsigned last)
@@ -1344,7 +1604,7 @@ void shim_fd_closed_range(unsigned first, unsigned last)
 	for (unsigned fd = first; fd <= last;) {
 		unsigned lo = fd % 64, hi = (last / 64 == fd / 64) ? last % 64 : 63;
 		uint64_t mask = (hi == 63 ? ~0ull : ((1ull << (hi + 1)) - 1)) & ~((1ull << lo) - 1);
-		atomic_fetch_and(&wfd[fd / 64], ~mask);
+		atomic_fetch_and(&g.wfd[fd / 64], ~mask);
 		fd = (fd / 64 + 1) * 64;
 	}
 }
@@ -1353,28 +1613,74 @@ void shim_fd_dup(int oldfd, int newfd)
 {
 	if (oldfd < 0 || oldfd >= WFD_MAX || newfd < 0 || newfd >= WFD_MAX)
 		return;
-	uint64_t w = atomic_load(&wfd[oldfd / 64]) & (1ull << (oldfd % 64));
+	uint64_t w = atomic_load(&g.wfd[oldfd / 64]) & (1ull << (oldfd % 64));
 	shim_fd_opened(newfd, w ? O_WRONLY : O_RDONLY);
 }
 
 /* ---- environment across exec ------------------------------------------------------- */
 
-static bool env_has(char *const envp[], const char *key, const char *want_sub)
+/*
+ * String tests of the exec path as plain loops: a fork child about to exec faults in
+ * every page of libc code it runs for the first time (fork copies no page tables of
+ * file mappings), and these run in every one.
+ */
+static SHIM_HOT bool has_prefix(const char *s, const char *prefix)
 {
-	size_t kl = strlen(key);
-	for (size_t i = 0; envp && envp[i]; i++) {
-		if (strncmp(envp[i], key, kl) || envp[i][kl] != '=')
-			continue;
-		return !want_sub || strstr(envp[i] + kl + 1, want_sub);
-	}
-	return false;
+	for (; *prefix; s++, prefix++)
+		if (*s != *prefix)
+			return false;
+	return true;
 }
 
-size_t shim_env_fixup_need(char *const envp[])
+static SHIM_HOT bool has_sub(const char *hay, const char *needle)
 {
+	for (; *hay; hay++)
+		if (has_prefix(hay, needle))
+			return true;
+	return !*needle;
+}
+
+/* What an environment carries of the shim's variables (the first entry of each). */
+struct env_scan {
+	bool has_lib, has_dir, has_off, has_root, has_cc, cc_switch;
+	bool seen_lib; /* an LD_PRELOAD entry was met */
+};
+
+/* Scan envp; true if it needs shim_env_fixup (the shim's variables restored). */
+static SHIM_HOT bool env_scan(char *const envp[], bool off, struct env_scan *sc)
+{
+	*sc = (struct env_scan){ .has_root = !g.root_env[0], .has_cc = off };
+	for (size_t i = 0; envp && envp[i]; i++) {
+		const char *e = envp[i];
+		if (has_prefix(e, key_preload)) {
+			if (!sc->seen_lib)
+				sc->has_lib = has_sub(e + 11, g.lib_path);
+			sc->seen_lib = true;
+		} else if (has_prefix(e, key_trace_dir)) {
+			sc->has_dir = true;
+		} else if (has_prefix(e, key_shim_off)) {
+			sc->has_off = true;
+		} else if (has_prefix(e, key_shim_root)) {
+			sc->has_root = true;
+		} else if (!off && env_is_ccache_switch(e)) {
+			bool pass = env_is_passthrough(e);
+			sc->has_cc |= pass;
+			sc->cc_switch |= !pass;
+		}
+	}
+	return g.lib_path[0] && !((sc->has_lib || off) && sc->has_dir && sc->has_root &&
+				  (!off || sc->has_off) && sc->has_cc && !sc->cc_switch);
+}
+
+SHIM_HOT size_t shim_env_fixup_need(char *const envp[])
+{
+	struct env_scan sc;
 	size_t n = 0, bytes = 0;
+
+	if (!env_scan(envp, !shim_enabled(), &sc))
+		return 0;
 	for (; envp && envp[n]; n++)
-		if (!strncmp(envp[n], "LD_PRELOAD=", 11))
+		if (has_prefix(envp[n], key_preload))
 			bytes += strlen(envp[n]);
 	return n + 6 + (bytes + 3 * PATH_MAX + 64) / sizeof(char *) + 1;
 }
@@ -1383,27 +1689,20 @@ char *const *shim_env_fixup(char *const envp[], char **out, size_t cap, char *st
 			    size_t strcap)
 {
 	bool off = !shim_enabled();
-	bool has_lib = env_has(envp, "LD_PRELOAD", g.lib_path);
-	bool has_dir = env_has(envp, GG_ENV_TRACE_DIR, NULL);
-	bool has_off = env_has(envp, GG_ENV_SHIM_OFF, NULL);
-	bool has_root = !g.root_env[0] || env_has(envp, GG_ENV_SHIM_ROOT, NULL);
-	bool has_cc = off, cc_switch = false; /* CCACHE_DISABLE=1 alone, when recording */
+	struct env_scan sc;
+	bool has_lib;
 	size_t n = 0, k = 0;
 	char *s = strbuf, *end = strbuf + strcap;
 
-	for (size_t i = 0; !off && envp && envp[i]; i++) {
-		has_cc |= env_is_passthrough(envp[i]);
-		cc_switch |= env_is_ccache_switch(envp[i]) && !env_is_passthrough(envp[i]);
-	}
-	if (!g.lib_path[0] ||
-	    ((has_lib || off) && has_dir && has_root && (!off || has_off) && has_cc && !cc_switch))
+	if (!env_scan(envp, off, &sc))
 		return envp;
+	has_lib = sc.has_lib;
 	for (; envp && envp[n]; n++) {
 		if (k + 5 >= cap)
 			return envp;
 		if (!off && env_is_ccache_switch(envp[n]) && !env_is_passthrough(envp[n]))
 			continue; /* CCACHE_NODISABLE, or CCACHE_DISABLE=<other>: replaced */
-		if (!strncmp(envp[n], "LD_PRELOAD=", 11) && !has_lib && !off) {
+		if (has_prefix(envp[n], key_preload) && !has_lib && !off) {
 			size_t need = 11 + strlen(g.lib_path) + 1 + strlen(envp[n] + 11) + 1;
 			if ((size_t)(end - s) < need)
 				return envp;
@@ -1427,22 +1726,22 @@ char *const *shim_env_fixup(char *const envp[], char **out, size_t cap, char *st
 		s = cat(s, "LD_PRELOAD=");
 		s = cat(s, g.lib_path) + 1;
 	}
-	if (!has_dir) {
+	if (!sc.has_dir) {
 		if ((size_t)(end - s) < strlen(g.trace_dir) + 32)
 			return envp;
 		out[k++] = s;
 		s = cat(s, GG_ENV_TRACE_DIR "=");
 		s = cat(s, g.trace_dir) + 1;
 	}
-	if (off && !has_off) {
+	if (off && !sc.has_off) {
 		if ((size_t)(end - s) < 16)
 			return envp;
 		out[k++] = s;
 		s = cat(s, GG_ENV_SHIM_OFF "=1") + 1;
 	}
-	if (!has_root)
+	if (!sc.has_root)
 		out[k++] = g.root_env;
-	if (!has_cc)
+	if (!sc.has_cc)
 		out[k++] = ccache_env;
 	out[k] = NULL;
 	return out;
@@ -1452,31 +1751,32 @@ char *const *shim_env_fixup(char *const envp[], char **out, size_t cap, char *st
 
 static int mkdir_p(char *path)
 {
+	int r;
+
 	for (char *p = path + 1; *p; p++) {
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		syscall(SYS_mkdirat, AT_FDCWD, path, 0755);
+		shim_sys(SYS_mkdirat, AT_FDCWD, path, 0755);
 		*p = '/';
 	}
-	if (syscall(SYS_mkdirat, AT_FDCWD, path, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
+	r = (int)shim_sys(SYS_mkdirat, AT_FDCWD, path, 0755);
+	return r == -EEXIST ? 0 : r;
 }
 
 /*
- * The trace directory: GG_TRACE_DIR, else $GG_DIR/trace, else the nearest .gg/ above
- * the cwd, else a new ./.gg/.  The root image exports it so that every descendant,
- * whatever its cwd, writes to the same place.
+ * The trace directory into out[PATH_MAX], cwd the host's: GG_TRACE_DIR, else
+ * $GG_DIR/trace, else the nearest .gg/ above the cwd, else a new ./.gg/.  The root
+ * image exports it so that every descendant, whatever its cwd, writes to the same
+ * place.
  */
-static int find_trace_dir(char *out, bool *is_root)
+static void find_gg_dir(const char *cwd, char *out);
+
+static SHIM_HOT int find_trace_dir(const char *cwd, char *out, bool *is_root)
 {
 	const char *v = shim_getenv(GG_ENV_TRACE_DIR);
-	char cwd[PATH_MAX], probe[PATH_MAX + 16];
-	struct stat st;
 
 	*is_root = !(v && v[0]);
-	cwd_copy(cwd); /* a host path: GG_VROOT is read after this */
 	if (v && v[0]) {
 		path_join(cwd[0] ? cwd : NULL, v, out, PATH_MAX);
 		return 0;
@@ -1487,22 +1787,31 @@ static int find_trace_dir(char *out, bool *is_root)
 		strcat(out, "/trace");
 		return 0;
 	}
-	for (char *end = cwd + strlen(cwd);;) {
+	find_gg_dir(cwd, out);
+	return 0;
+}
+
+/* The nearest .gg/ above cwd, else a new ./.gg/: its trace directory into out.  Out
+ * of line: its probe buffer is on the stack only for the root image. */
+static __attribute__((noinline)) void find_gg_dir(const char *cwd, char *out)
+{
+	char probe[PATH_MAX + 16];
+	struct stat st;
+
+	for (const char *end = cwd + strlen(cwd);;) {
 		memcpy(probe, cwd, (size_t)(end - cwd));
 		strcpy(probe + (end - cwd), "/.gg");
 		if (stat(probe, &st) == 0 && S_ISDIR(st.st_mode)) {
 			path_join(NULL, probe, out, PATH_MAX - 8);
 			strcat(out, "/trace");
-			return 0;
+			return;
 		}
 		if (end == cwd)
 			break;
 		while (end > cwd && *--end != '/')
 			;
 	}
-	cwd_copy(cwd);
 	path_join(cwd, ".gg/trace", out, PATH_MAX);
-	return 0;
 }
 
 /*
@@ -1513,7 +1822,7 @@ static int find_trace_dir(char *out, bool *is_root)
  * before it records anything: its children were left without a parent, and their
  * commands (libtool's sort) outside any thunk.
  */
-static void atfork_prepare(void)
+static SHIM_HOT void atfork_prepare(void)
 {
 	if (atomic_load(&g.mode) == MODE_LAZY && !t_guard) {
 		t_guard = 1;
@@ -1521,9 +1830,11 @@ static void atfork_prepare(void)
 		t_guard = 0;
 	}
 	shim_check_alive();
+	shim_exec_prepare();
+	scratch_wipe();
 }
 
-static void atfork_child(void)
+static SHIM_HOT void atfork_child(void)
 {
 	char parent[48];
 
@@ -1541,98 +1852,224 @@ static void atfork_child(void)
 	atomic_store(&g.opening, 0);
 	atomic_store(&g.stdin_seen, 0);
 	atomic_store(&g.net_seen, 0);
-	/* cleared at the first record (log_open): most children exec first, and
-	 * writing 64 KiB of the parent's pages would copy them all */
+	/* the dedupe sets are cleared at the first record (log_open), when the kernel
+	 * has not wiped g.seen_tab already: most children exec first */
 	g.seen_dirty = true;
 	atomic_store(&g.mode, MODE_LAZY);
 }
 
-static int lib_path_cb(struct dl_phdr_info *info, size_t size, void *data)
+/*
+ * The fork handlers are registered at the image's first fork, not at start-up:
+ * most images never fork, and registering faults in two pages of libc's.  A thread
+ * forking while another registers waits for it.
+ */
+SHIM_HOT void shim_atfork_ensure(void)
 {
-	uintptr_t me = (uintptr_t)data;
+	int want = ATFORK_WANTED;
+
+	if (atomic_load_explicit(&g.atfork, memory_order_acquire) != ATFORK_WANTED &&
+	    atomic_load_explicit(&g.atfork, memory_order_acquire) != ATFORK_REGISTERING)
+		return;
+	if (atomic_compare_exchange_strong(&g.atfork, &want, ATFORK_REGISTERING)) {
+		/* pthread_atfork(3), without its stub from libc_nonshared.a (linked into the
+		 * shim it lands at the far end of its code: a page more to fault in) */
+		__register_atfork(atfork_prepare, NULL, atfork_child, &__dso_handle);
+		atomic_store(&g.atfork, ATFORK_DONE);
+		return;
+	}
+	while (atomic_load(&g.atfork) == ATFORK_REGISTERING)
+		sched_yield();
+}
+
+/*
+ * A copy of s in g.strs (at most PATH_MAX + 63 bytes of it), packed after the
+ * strings kept before: start-up only, single-threaded.  STRS_CAP holds the five
+ * strings kept and the cwd after them.
+ */
+static SHIM_HOT const char *str_keep(const char *s)
+{
+	char *p = g.strs + g.strs_len;
+	size_t n = 0;
+
+	while (n < PATH_MAX + 63 && s[n])
+		n++;
+	memcpy(p, s, n);
+	p[n] = '\0';
+	g.strs_len += n + 1;
+	return p;
+}
+
+/* The cwd's room, the last in g.strs (it changes with chdir: cwd_refresh); host:
+ * the host's cwd as getcwd gave it, "" to ask again. */
+static SHIM_HOT void cwd_init(const char *host)
+{
+	g.cwd = g.strs + g.strs_len;
+	if (shim_vr || !host[0])
+		cwd_refresh(); /* the virtual cwd, or /proc's answer */
+	else
+		memcpy(g.cwd, host, strlen(host) + 1);
+}
+
+struct lib_find {
+	uintptr_t me;     /* an address inside the shim */
+	const char *name; /* the loader's name for the shim */
+};
+
+static SHIM_HOT int lib_path_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	struct lib_find *f = data;
+
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-		if (ph->p_type == PT_LOAD && me >= lo && me < lo + ph->p_memsz) {
-			if (info->dlpi_name && info->dlpi_name[0])
-				realpath(info->dlpi_name, g.lib_path);
+		if (ph->p_type == PT_LOAD && f->me >= lo && f->me < lo + ph->p_memsz) {
+			f->name = info->dlpi_name;
 			return 1;
 		}
 	}
 	return 0;
 }
 
+/*
+ * The shim's path, as the children's LD_PRELOAD will name it: the loader's name for
+ * it when absolute (what LD_PRELOAD said: the children load the same file by it,
+ * with no realpath walk per image), else made absolute (into scratch[PATH_MAX]).
+ */
+static SHIM_HOT void lib_path_init(char *scratch)
+{
+	struct lib_find f = { .me = (uintptr_t)&lib_path_init, .name = NULL };
+
+	dl_iterate_phdr(lib_path_cb, &f);
+	if (!f.name || !f.name[0] || (f.name[0] != '/' && !realpath(f.name, scratch)))
+		g.lib_path = str_keep("");
+	else
+		g.lib_path = str_keep(f.name[0] == '/' ? f.name : scratch);
+}
+
+/* Under GG_VROOT: the loader's virtual path, its links resolved, for obj_skip (the
+ * loader run as a command is named like any object); scratch[SHIM_VPATH_CAP]. */
+static void vinterp_init(char *scratch)
+{
+	const char *interp = main_interp();
+	char host[SHIM_VPATH_CAP];
+
+	if (interp[0] && vpath_map(&shim_vp, NULL, interp, 0, host, sizeof(host)) > 0 &&
+	    vpath_unmap(&shim_vp, host, scratch, SHIM_VPATH_CAP) >= 0)
+		g.vinterp = str_keep(scratch);
+}
+
+/* The host's cwd into out[PATH_MAX] ("" if it has no name); false if getcwd did not
+ * give it (then /proc/self/cwd's answer). */
+static SHIM_HOT bool cwd_host(char *out)
+{
+	long n = shim_sys(SYS_getcwd, out, PATH_MAX, 0);
+	if (n <= 0 || out[0] != '/') {
+		n = shim_sys(SYS_readlink, "/proc/self/cwd", out, PATH_MAX - 1);
+		out[n > 0 ? n : 0] = '\0';
+		return false;
+	}
+	return true;
+}
+
+/* The top image's log id names the recording's segment: GG_SHIM_ROOT, or this
+ * image's when it has none (then exported). */
+static SHIM_HOT void root_init(void)
+{
+	const char *root = shim_getenv(GG_ENV_SHIM_ROOT);
+	char *p = cat(g.root_env, GG_ENV_SHIM_ROOT "="), *q = p;
+	unsigned long pid = 0;
+
+	for (size_t i = 0; root && i < 40 && ((root[i] >= '0' && root[i] <= '9') ||
+					      (root[i] >= 'a' && root[i] <= 'f') ||
+					      root[i] == '-'); i++)
+		*q++ = root[i];
+	*q = '\0';
+	if (q > p) {
+		/* its pid, the digits before '-' */
+		for (size_t i = 0; i < 10 && p[i] >= '0' && p[i] <= '9'; i++)
+			pid = pid * 10 + (unsigned long)(p[i] - '0');
+		g.top = pid == (unsigned long)g.pid;
+	} else {
+		g.top = true;
+		cat(p, g.log_id);
+		shim_setenv(g.root_env);
+	}
+}
+
+/*
+ * Start-up.  Its path-sized scratch is the per-thread record buffer, which the
+ * PROC takes next (its first page is written either way), not the stack: every
+ * call made below a few PATH_MAX arrays would touch a new page of stack.
+ */
 __attribute__((constructor)) static void shim_init(int argc, char **argv, char **envp)
 {
 	const char *off = shim_getenv(GG_ENV_SHIM_OFF);
-	bool is_root;
+	char *cwd, *tmp;
+	bool is_root, cwd_named;
 	ssize_t n;
 
 	t_guard = 1;
+	g.trace_dir = g.seg_path = g.lib_path = g.exe = g.trace_env = g.vinterp = "";
 	g.pid = raw_getpid();
 	if (off && off[0] == '1') {
 		/* not recording, but GG_VROOT still maps every path */
-		if (shim_getenv(GG_ENV_VROOT)) {
-			dl_iterate_phdr(lib_path_cb, (void *)(uintptr_t)&shim_init);
+		if (shim_getenv(GG_ENV_VROOT) && (tmp = tbuf())) {
+			lib_path_init(tmp);
 			shim_vroot_init();
-			cwd_refresh();
+			cwd_init("");
 		}
 		goto out;
 	}
 	image_id_new(g.pid);
-	{
-		/* the top image's log id names the recording's segment */
-		const char *root = shim_getenv(GG_ENV_SHIM_ROOT);
-		char *p = cat(g.root_env, GG_ENV_SHIM_ROOT "="), *q = p;
-		for (size_t i = 0; root && i < 40 && ((root[i] >= '0' && root[i] <= '9') ||
-						      (root[i] >= 'a' && root[i] <= 'f') ||
-						      root[i] == '-'); i++)
-			*q++ = root[i];
-		*q = '\0';
-		if (q > p) {
-			g.top = atol(root) == (long)g.pid;
-		} else {
-			g.top = true;
-			cat(p, g.log_id);
-			shim_setenv(g.root_env);
-		}
+	root_init();
+	cwd = tbuf();
+	if (!cwd) {
+		shim_disable("start-up", ENOMEM);
+		goto out;
 	}
-	g.argv = argv ? argv : empty_vec;
-	g.envp = envp ? envp : empty_vec;
+	g.argv = argv ? argv : g.empty;
+	g.envp = envp ? envp : g.empty;
 	if (shim_env_passthrough())
 		g.envp = environ; /* what the program sees is what the thunk records */
-	dl_iterate_phdr(lib_path_cb, (void *)(uintptr_t)&shim_init);
-	n = readlink("/proc/self/exe", g.exe, sizeof(g.exe) - 1);
-	g.exe[n > 0 ? n : 0] = '\0';
-	cwd_refresh();
-	find_trace_dir(g.trace_dir, &is_root);
-	{
-		char *p = cat(cat(g.seg_path, g.trace_dir), "/" GG_TRACE_SEG_PREFIX);
-		cat(cat(p, g.root_env + sizeof(GG_ENV_SHIM_ROOT)), GG_TRACE_SUFFIX);
-	}
+	cwd_named = cwd_host(cwd); /* the trace directory is a host path: GG_VROOT after it */
+	tmp = cwd + strlen(cwd) + 1; /* PATH_MAX + 64 bytes */
+	lib_path_init(tmp);
+	find_trace_dir(cwd, tmp, &is_root);
+	g.trace_dir = str_keep(tmp);
+	cat(cat(cat(cat(tmp, g.trace_dir), "/" GG_TRACE_SEG_PREFIX),
+		g.root_env + sizeof(GG_ENV_SHIM_ROOT)), GG_TRACE_SUFFIX);
+	g.seg_path = str_keep(tmp);
 	{
 		struct rlimit rl;
-		g.fsize_limited = getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
+		g.fsize_limited = shim_sys4(SYS_prlimit64, 0, RLIMIT_FSIZE, 0, (long)&rl) == 0 &&
+				  rl.rlim_cur != RLIM_INFINITY;
 	}
-	/* after the trace directory, which is a host path */
 	shim_vroot_init();
-	if (shim_vr) {
-		cwd_refresh();
-		if (shim_vp.exe[0]) /* the kernel's answer is R's loader */
-			memcpy(g.exe, shim_vp.exe, sizeof(g.exe));
-		else
-			shim_vunmap(g.exe);
-	}
+	n = shim_sys(SYS_readlink, "/proc/self/exe", tmp, PATH_MAX - 1);
+	tmp[n > 0 ? n : 0] = '\0';
+	if (shim_vr && shim_vp.exe[0]) /* the kernel's answer is R's loader */
+		g.exe = str_keep(shim_vp.exe);
+	else if (shim_vr)
+		shim_vunmap(tmp);
+	if (!g.exe[0])
+		g.exe = str_keep(tmp);
+	if (shim_vr)
+		vinterp_init(tmp);
 	g.origin = is_root ? GG_ORIGIN_ROOT : GG_ORIGIN_EXEC;
 	if (is_root) {
-		mkdir_p(g.trace_dir);
-		cat(cat(g.trace_env, GG_ENV_TRACE_DIR "="), g.trace_dir);
-		shim_setenv(g.trace_env);
+		memcpy(tmp, g.trace_dir, strlen(g.trace_dir) + 1);
+		mkdir_p(tmp);
+		cat(cat(tmp, GG_ENV_TRACE_DIR "="), g.trace_dir);
+		g.trace_env = str_keep(tmp);
+		shim_setenv((char *)g.trace_env);
 		g.envp = environ;
 	}
-	if (pthread_key_create(&g.buf_key, tbuf_free) == 0)
+	cwd_init(cwd_named ? cwd : ""); /* after GG_VROOT: the virtual cwd */
+	if (pthread_key_create(&g.buf_key, tbuf_free) == 0) {
 		g.have_key = true;
-	pthread_atfork(atfork_prepare, NULL, atfork_child);
+		pthread_setspecific(g.buf_key, t_buf);
+	}
+	atomic_store(&g.atfork, ATFORK_WANTED); /* registered before the first fork */
 	atomic_store(&g.mode, MODE_LAZY);
 	log_open();
 out:

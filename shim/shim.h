@@ -27,15 +27,53 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "shim/trace_enc.h"
 
 #define GG_EXPORT __attribute__((visibility("default")))
 
-/* The real function behind a wrapper, resolved once with dlsym(RTLD_NEXT). */
+/*
+ * Code of a process's start-up and exit, and of a fork child up to its exec: the
+ * linker groups it (.text.hot), so that a new image or a fork child, which maps
+ * none of the shim's code yet, faults it in a page-window or two (each fault about
+ * ten microseconds on a virtual machine) rather than wherever it lies.
+ */
+#define SHIM_HOT __attribute__((hot))
+
+/*
+ * Raw system calls that return -errno and leave errno alone, inline: a fork child
+ * faults in each page of libc code it runs for the first time (fork copies no page
+ * tables of file mappings), and the shim's fork and exec paths run in every child.
+ */
+static inline long shim_sys4(long n, long a, long b, long c, long d)
+{
+#if defined(__x86_64__)
+	long r;
+	register long r10 __asm__("r10") = d;
+	__asm__ volatile("syscall"
+			 : "=a"(r)
+			 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10)
+			 : "rcx", "r11", "memory");
+	return r;
+#else
+	int saved = errno;
+	long r = syscall(n, a, b, c, d);
+	if (r < 0)
+		r = -errno;
+	errno = saved;
+	return r;
+#endif
+}
+#define shim_sys(n, a, b, c) shim_sys4((n), (long)(a), (long)(b), (long)(c), 0)
+
+/* The real function behind a wrapper, resolved once with dlsym(RTLD_NEXT).  The
+ * pointers live in .data, by the shim's other small variables: a page written
+ * anyway at start-up, where in .bss they would fault in one of their own. */
 void *shim_dlsym(const char *name);
-#define DECL_REAL(name) static __typeof__(name) *real_##name
+#define DECL_REAL(name) static __typeof__(name) *real_##name __attribute__((section(".data")))
 #define REAL(name)                                                                \
 	({                                                                        \
 		if (__builtin_expect(real_##name == NULL, 0))                     \
@@ -252,6 +290,13 @@ int shim_log_move_away(int fd); /* if fd is the log's, move the log; 0 or -errno
 
 /* exec support (wrap_exec.c). */
 bool shim_is_static_elf(const char *path);
+/* Before a fork, in the parent: resolve the real functions a fork child's exec calls,
+ * once, so that no child looks them up itself (dlsym reads pages of every object's
+ * symbol tables, each a page fault in a fresh child). */
+void shim_exec_prepare(void);
+/* Register the fork handlers (shim.c) if this image records and has not yet: called
+ * before every fork that runs them (fork, daemon, forkpty: wrap_exec.c). */
+void shim_atfork_ensure(void);
 /*
  * The environment to pass to an exec: envp itself if it already carries the shim,
  * else a copy in out[cap] with LD_PRELOAD, GG_TRACE_DIR (and GG_SHIM_OFF) restored,
@@ -261,6 +306,7 @@ bool shim_is_static_elf(const char *path);
  */
 char *const *shim_env_fixup(char *const envp[], char **out, size_t cap, char *strbuf,
 			    size_t strcap);
+/* The `cap` shim_env_fixup needs for envp, 0 if it would return envp itself. */
 size_t shim_env_fixup_need(char *const envp[]);
 bool shim_enabled(void);
 /* A fork child that has not written its PROC yet (written at its first record). */

@@ -14,7 +14,11 @@
 
 #include "shim/trace_enc.h"
 
-static void put(struct tenc *e, const void *p, size_t n)
+/* The shim encodes its start-up and exit records with these: grouped with the
+ * shim's other start-up code (SHIM_HOT in shim/shim.h). */
+#define TENC_HOT __attribute__((hot))
+
+static TENC_HOT void put(struct tenc *e, const void *p, size_t n)
 {
 	if (e->overflow || n > e->cap - e->len) {
 		e->overflow = true;
@@ -24,7 +28,7 @@ static void put(struct tenc *e, const void *p, size_t n)
 	e->len += n;
 }
 
-static void put_be(struct tenc *e, uint8_t tag, uint64_t v, unsigned bytes)
+static TENC_HOT void put_be(struct tenc *e, uint8_t tag, uint64_t v, unsigned bytes)
 {
 	unsigned char b[9];
 	b[0] = tag;
@@ -33,30 +37,30 @@ static void put_be(struct tenc *e, uint8_t tag, uint64_t v, unsigned bytes)
 	put(e, b, 1 + bytes);
 }
 
-static void put_le32(char *p, uint32_t v)
+static TENC_HOT void put_le32(char *p, uint32_t v)
 {
 	for (int i = 0; i < 4; i++)
 		p[i] = (char)(v >> (8 * i));
 }
 
-static void file_header(char out[GG_TRACE_HEADER_LEN], uint32_t version)
+static TENC_HOT void file_header(char out[GG_TRACE_HEADER_LEN], uint32_t version)
 {
 	memcpy(out, GG_TRACE_MAGIC, GG_TRACE_MAGIC_LEN);
 	put_le32(out + 8, version);
 	put_le32(out + 12, 0);
 }
 
-void tenc_file_header(char out[GG_TRACE_HEADER_LEN])
+TENC_HOT void tenc_file_header(char out[GG_TRACE_HEADER_LEN])
 {
 	file_header(out, GG_TRACE_VERSION_LOG);
 }
 
-void tenc_seg_header(char out[GG_TRACE_HEADER_LEN])
+TENC_HOT void tenc_seg_header(char out[GG_TRACE_HEADER_LEN])
 {
 	file_header(out, GG_TRACE_VERSION_SEG);
 }
 
-void tenc_seg_frame(char hdr[GG_TRACE_SEG_RECHDR_LEN], const char *rec, uint32_t pid,
+TENC_HOT void tenc_seg_frame(char hdr[GG_TRACE_SEG_RECHDR_LEN], const char *rec, uint32_t pid,
 		    uint64_t start)
 {
 	put_le32(hdr, GG_TRACE_SEG_SYNC);
@@ -68,7 +72,7 @@ void tenc_seg_frame(char hdr[GG_TRACE_SEG_RECHDR_LEN], const char *rec, uint32_t
 	memcpy(hdr + 24, rec + 4, 4); /* check */
 }
 
-void tenc_uint(struct tenc *e, uint64_t v)
+TENC_HOT void tenc_uint(struct tenc *e, uint64_t v)
 {
 	if (v < 128) {
 		unsigned char b = (unsigned char)v;
@@ -84,7 +88,7 @@ void tenc_uint(struct tenc *e, uint64_t v)
 	}
 }
 
-void tenc_int(struct tenc *e, int64_t v)
+TENC_HOT void tenc_int(struct tenc *e, int64_t v)
 {
 	if (v >= 0) {
 		tenc_uint(e, (uint64_t)v);
@@ -102,19 +106,19 @@ void tenc_int(struct tenc *e, int64_t v)
 	}
 }
 
-void tenc_bool(struct tenc *e, bool v)
+TENC_HOT void tenc_bool(struct tenc *e, bool v)
 {
 	unsigned char b = v ? 0xc3 : 0xc2;
 	put(e, &b, 1);
 }
 
-void tenc_nil(struct tenc *e)
+TENC_HOT void tenc_nil(struct tenc *e)
 {
 	unsigned char b = 0xc0;
 	put(e, &b, 1);
 }
 
-void tenc_array(struct tenc *e, uint32_t n)
+TENC_HOT void tenc_array(struct tenc *e, uint32_t n)
 {
 	if (n < 16) {
 		unsigned char b = (unsigned char)(0x90 | n);
@@ -126,12 +130,12 @@ void tenc_array(struct tenc *e, uint32_t n)
 	}
 }
 
-static size_t str_hdr_size(size_t n)
+static TENC_HOT size_t str_hdr_size(size_t n)
 {
 	return n < 32 ? 1 : n <= UINT8_MAX ? 2 : n <= UINT16_MAX ? 3 : 5;
 }
 
-void tenc_strn(struct tenc *e, const char *s, size_t n)
+TENC_HOT void tenc_strn(struct tenc *e, const char *s, size_t n)
 {
 	if (n < 32) {
 		unsigned char b = (unsigned char)(0xa0 | n);
@@ -146,19 +150,19 @@ void tenc_strn(struct tenc *e, const char *s, size_t n)
 	put(e, s, n);
 }
 
-void tenc_str(struct tenc *e, const char *s)
+TENC_HOT void tenc_str(struct tenc *e, const char *s)
 {
 	tenc_strn(e, s ? s : "", s ? strlen(s) : 0);
 }
 
-size_t tenc_str_size(size_t n)
+TENC_HOT size_t tenc_str_size(size_t n)
 {
 	return str_hdr_size(n) + n;
 }
 
 #define LIST_HDR_MAX 5 /* array32: 0xdd + 4 bytes */
 
-void tenc_list_open(struct tenc *e, struct tenc_list *l)
+TENC_HOT void tenc_list_open(struct tenc *e, struct tenc_list *l)
 {
 	static const char zero[LIST_HDR_MAX];
 
@@ -168,7 +172,7 @@ void tenc_list_open(struct tenc *e, struct tenc_list *l)
 	put(e, zero, LIST_HDR_MAX);
 }
 
-bool tenc_list_str(struct tenc *e, struct tenc_list *l, const char *s, size_t n,
+TENC_HOT bool tenc_list_str(struct tenc *e, struct tenc_list *l, const char *s, size_t n,
 		   size_t reserve)
 {
 	size_t need = str_hdr_size(n) + n;
@@ -183,7 +187,7 @@ bool tenc_list_str(struct tenc *e, struct tenc_list *l, const char *s, size_t n,
 	return true;
 }
 
-void tenc_list_close(struct tenc *e, struct tenc_list *l)
+TENC_HOT void tenc_list_close(struct tenc *e, struct tenc_list *l)
 {
 	char hdr[LIST_HDR_MAX];
 	struct tenc h = TENC_INIT(hdr, sizeof(hdr));
@@ -198,7 +202,7 @@ void tenc_list_close(struct tenc *e, struct tenc_list *l)
 	e->len -= LIST_HDR_MAX - h.len;
 }
 
-size_t tenc_strv_size(char *const *v)
+TENC_HOT size_t tenc_strv_size(char *const *v)
 {
 	size_t total = 5;
 	for (size_t i = 0; v && v[i]; i++) {
@@ -208,7 +212,7 @@ size_t tenc_strv_size(char *const *v)
 	return total;
 }
 
-size_t tenc_strv(struct tenc *e, char *const *v, size_t budget)
+TENC_HOT size_t tenc_strv(struct tenc *e, char *const *v, size_t budget)
 {
 	size_t n = 0, used = 5 + 4; /* array header + a possible "..." */
 	bool cut = false;
@@ -229,7 +233,7 @@ size_t tenc_strv(struct tenc *e, char *const *v, size_t budget)
 	return n;
 }
 
-void tenc_begin(struct tenc *e, enum gg_rec type, uint64_t t, unsigned nfields)
+TENC_HOT void tenc_begin(struct tenc *e, enum gg_rec type, uint64_t t, unsigned nfields)
 {
 	char hdr[GG_TRACE_RECHDR_LEN] = { 0 };
 	e->len = 0;
@@ -240,7 +244,7 @@ void tenc_begin(struct tenc *e, enum gg_rec type, uint64_t t, unsigned nfields)
 	tenc_uint(e, t);
 }
 
-ssize_t tenc_finish(struct tenc *e)
+TENC_HOT ssize_t tenc_finish(struct tenc *e)
 {
 	size_t n;
 
@@ -269,7 +273,7 @@ ssize_t tenc_finish(struct tenc *e)
 #define TENC_PUT_STDIO(e_, x_) put_ints(e_, x_, 3)
 
 /* A fill field the caller left unset is an empty array. */
-static void put_fill(struct tenc *e, const struct tenc_fill *f)
+static TENC_HOT void put_fill(struct tenc *e, const struct tenc_fill *f)
 {
 	if (f->fill)
 		f->fill(e, f->ctx);
@@ -277,7 +281,7 @@ static void put_fill(struct tenc *e, const struct tenc_fill *f)
 		tenc_array(e, 0);
 }
 
-static void put_ints(struct tenc *e, const int *v, uint32_t n)
+static TENC_HOT void put_ints(struct tenc *e, const int *v, uint32_t n)
 {
 	tenc_array(e, n);
 	for (uint32_t i = 0; i < n; i++)
@@ -286,7 +290,7 @@ static void put_ints(struct tenc *e, const int *v, uint32_t n)
 
 #define TENC_PUT_(kind, name, presence, member, json, text) TENC_PUT_##kind(e, r->name);
 #define TENC_REC_(TYPE, number, name, head)                                              \
-	void tenc_rec_##name(struct tenc *e, uint64_t t, struct gg_rec_##name *r)        \
+	TENC_HOT void tenc_rec_##name(struct tenc *e, uint64_t t, struct gg_rec_##name *r) \
 	{                                                                                 \
 		tenc_begin(e, GG_REC_##TYPE, t, GG_SCHEMA_NFIELDS(GG_FIELDS_##TYPE));     \
 		GG_FIELDS_##TYPE(TENC_PUT_)                                               \
@@ -295,7 +299,7 @@ static void put_ints(struct tenc *e, const int *v, uint32_t n)
 TENC_REC_(PROC, 1, proc, X)
 GG_REC_SCHEMA(TENC_REC_)
 
-void tenc_spawn_action(struct tenc *e, const struct gg_spawn_action *r)
+TENC_HOT void tenc_spawn_action(struct tenc *e, const struct gg_spawn_action *r)
 {
 	tenc_array(e, GG_SCHEMA_NFIELDS(GG_FIELDS_SPAWN_ACTION));
 	GG_FIELDS_SPAWN_ACTION(TENC_PUT_)

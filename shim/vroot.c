@@ -21,7 +21,9 @@
 #include "shim/shim.h"
 #include "shim/vpath.h"
 
-bool shim_vr;
+/* read by every wrapper and at start-up: in .data, by the shim's other small
+ * variables (shim.c's g), not in a page of .bss of its own */
+bool shim_vr __attribute__((section(".data")));
 struct vpath shim_vp;
 static char vlibpath[VPATH_MAX];
 /* GG_VROOT as given, when it is not canonical: the loader names objects by the paths
@@ -99,9 +101,10 @@ void shim_vunmap(char *p)
 	vpath_unmap(&shim_vp, p, p, strlen(p) + 1);
 }
 
-const char *shim_vname(const char *name)
+/* shim_vr first: without GG_VROOT no page of shim_vp is touched */
+SHIM_HOT const char *shim_vname(const char *name)
 {
-	if (!shim_vp.root_len || !name)
+	if (!shim_vr || !name)
 		return name;
 	if (strncmp(name, shim_vp.root, shim_vp.root_len) == 0 && name[shim_vp.root_len] == '/')
 		return name + shim_vp.root_len;
@@ -189,15 +192,15 @@ void shim_vcheck_objects(void)
 		dl_iterate_phdr(check_cb, NULL);
 }
 
-void shim_vroot_init(void)
+/* The root R (GG_VROOT) set up: the buffers of this one on the stack only when
+ * there is a root (shim_vroot_init runs in every image). */
+static __attribute__((noinline)) void vroot_setup(const char *r)
 {
-	const char *r = shim_getenv(GG_ENV_VROOT), *exe, *lp;
+	const char *exe, *lp;
 	char root[VPATH_MAX], cwd[VPATH_MAX];
 	long n;
 	int rc;
 
-	if (!r || !r[0])
-		return;
 	/* R canonical: the kernel answers (getcwd, /proc/self/fd) name it so */
 	if (!realpath(r, root))
 		vroot_die("root does not exist: ", r);
@@ -208,6 +211,7 @@ void shim_vroot_init(void)
 	rc = vpath_init(&shim_vp, root, "/", exe);
 	if (rc < 0)
 		vroot_die("unusable root: ", r);
+	shim_vr = true; /* shim_vname maps from here on (the wrappers are still guarded) */
 	if (shim_vname(cwd) != cwd || !strcmp(cwd, shim_vp.root)) {
 		shim_vunmap(cwd);
 		vpath_init(&shim_vp, root, cwd, exe);
@@ -222,6 +226,13 @@ void shim_vroot_init(void)
 	if (lp && strlen(lp) < sizeof(vlibpath))
 		memcpy(vlibpath, lp, strlen(lp) + 1);
 	vbuf_have_key = pthread_key_create(&vbuf_key, vbuf_free) == 0;
-	shim_vr = true;
 	shim_vcheck_objects();
+}
+
+SHIM_HOT void shim_vroot_init(void)
+{
+	const char *r = shim_getenv(GG_ENV_VROOT);
+
+	if (r && r[0])
+		vroot_setup(r);
 }

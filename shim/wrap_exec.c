@@ -15,8 +15,12 @@
  *
  * Everything here may run in a vfork child: only stack buffers and syscalls (vfork
  * is fork here, so the level-3 plans' mmap'd buffers are the child's own).
+ *
+ * fork and the functions that fork through libc's internal fork register the shim's
+ * fork handlers before the first fork (shim_atfork_ensure).
  */
 #include <elf.h>
+#include <pty.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdatomic.h>
@@ -45,72 +49,116 @@ DECL_REAL(pclose);
 /* ---- static ELF detection ------------------------------------------------------ */
 
 /*
- * One ELF class: an executable or a PIE with no PT_INTERP among its first 64
- * program headers.  A macro, so both classes read the same (no malloc: stack).
+ * The first bytes of an executable, read once: a "#!" line (the kernel reads 256
+ * bytes of it, BINPRM_BUF_SIZE), or the ELF header and the first program headers,
+ * where a dynamic executable has its PT_INTERP (second, after PT_PHDR); the others
+ * are read from the file when needed.  On the stack of a fork child about to exec,
+ * so small: each stack page it writes is a copy-on-write fault.
  */
-#define ELF_CLASS_IS_STATIC(name, Ehdr, Phdr)                                                    \
-	static bool name(int fd, const unsigned char *hdr, ssize_t n)                             \
-	{                                                                                         \
-		const Ehdr *eh = (const Ehdr *)hdr;                                               \
-		Phdr ph[64];                                                                      \
-		size_t cnt;                                                                       \
-		if (n < (ssize_t)sizeof(Ehdr))                                                    \
-			return false;                                                             \
-		cnt = eh->e_phnum < 64 ? eh->e_phnum : 64;                                        \
-		if (eh->e_phentsize != sizeof(Phdr) ||                                            \
-		    pread(fd, ph, cnt * sizeof(ph[0]), (off_t)eh->e_phoff) !=                     \
-			    (ssize_t)(cnt * sizeof(ph[0])))                                       \
-			return false;                                                             \
-		for (size_t i = 0; i < cnt; i++)                                                  \
-			if (ph[i].p_type == PT_INTERP)                                            \
-				return false;                                                     \
-		return eh->e_type == ET_EXEC || eh->e_type == ET_DYN;                             \
-	}
+#define ELF_HEAD 256
 
-ELF_CLASS_IS_STATIC(elf64_is_static, Elf64_Ehdr, Elf64_Phdr)
-ELF_CLASS_IS_STATIC(elf32_is_static, Elf32_Ehdr, Elf32_Phdr)
+/* The file's bytes [start, start + len) in buf[ELF_HEAD]. */
+struct elf_window {
+	unsigned char *buf;
+	uint64_t start;
+	size_t len;
+};
 
-static bool elf_is_static(int fd, const unsigned char *hdr, ssize_t n)
+/* The p_type of the program header at off into *t, the window moved over the
+ * headers from off on (up to `left` bytes of them) when off is not in it; false if
+ * the file ends first. */
+static SHIM_HOT bool elf_ph_type(int fd, struct elf_window *w, uint64_t off, unsigned entsize,
+			uint64_t left, uint32_t *t)
 {
-	if (n < (ssize_t)sizeof(Elf32_Ehdr) || memcmp(hdr, ELFMAG, SELFMAG))
+	if (off < w->start || off + entsize > w->start + w->len) {
+		long n = shim_sys4(SYS_pread64, fd, (long)w->buf,
+				   left < ELF_HEAD ? (long)left : ELF_HEAD, (long)off);
+		if (n < (long)entsize)
+			return false;
+		w->start = off;
+		w->len = (size_t)n;
+	}
+	memcpy(t, w->buf + (off - w->start), sizeof(*t));
+	return true;
+}
+
+/*
+ * An executable or a PIE of either ELF class with no PT_INTERP among its first 64
+ * program headers (p_type is the first member in both classes).
+ */
+static SHIM_HOT bool elf_is_static(int fd, unsigned char *head, ssize_t n)
+{
+	struct elf_window w = { .buf = head, .start = 0, .len = n > 0 ? (size_t)n : 0 };
+	uint64_t phoff;
+	unsigned phnum, phentsize, type;
+	uint32_t pt;
+
+	if (n < (ssize_t)sizeof(Elf32_Ehdr) || memcmp(head, ELFMAG, SELFMAG))
 		return false;
-	if (hdr[EI_CLASS] == ELFCLASS64)
-		return elf64_is_static(fd, hdr, n);
-	if (hdr[EI_CLASS] == ELFCLASS32)
-		return elf32_is_static(fd, hdr, n);
-	return false;
+	if (head[EI_CLASS] == ELFCLASS64) {
+		Elf64_Ehdr eh;
+		if (n < (ssize_t)sizeof(eh))
+			return false;
+		memcpy(&eh, head, sizeof(eh));
+		phoff = eh.e_phoff, phnum = eh.e_phnum, phentsize = eh.e_phentsize;
+		type = eh.e_type;
+		if (phentsize != sizeof(Elf64_Phdr))
+			return false;
+	} else if (head[EI_CLASS] == ELFCLASS32) {
+		Elf32_Ehdr eh;
+		memcpy(&eh, head, sizeof(eh));
+		phoff = eh.e_phoff, phnum = eh.e_phnum, phentsize = eh.e_phentsize;
+		type = eh.e_type;
+		if (phentsize != sizeof(Elf32_Phdr))
+			return false;
+	} else {
+		return false;
+	}
+	if (phnum > 64)
+		phnum = 64;
+	for (unsigned i = 0; i < phnum; i++)
+		if (!elf_ph_type(fd, &w, phoff + (uint64_t)i * phentsize, phentsize,
+				 (uint64_t)(phnum - i) * phentsize, &pt) ||
+		    pt == PT_INTERP)
+			return false;
+	return type == ET_EXEC || type == ET_DYN;
 }
 
 /* A static ELF executable, or a script whose interpreter is one. */
-static bool is_static_at(int dirfd, const char *path, int depth)
+static SHIM_HOT bool is_static_at(int dirfd, const char *path, int depth)
 {
-	unsigned char hdr[sizeof(Elf64_Ehdr) > 256 ? sizeof(Elf64_Ehdr) : 256];
+	unsigned char head[ELF_HEAD];
 	bool st = false;
-	int fd = (int)syscall(SYS_openat, dirfd, path, O_RDONLY | O_CLOEXEC);
+	long fd = shim_sys4(SYS_openat, dirfd, (long)path, O_RDONLY | O_CLOEXEC, 0);
 	ssize_t n;
 
 	if (fd < 0)
 		return false;
-	n = pread(fd, hdr, sizeof(hdr) - 1, 0);
-	if (n > 2 && hdr[0] == '#' && hdr[1] == '!' && depth == 0) {
-		char *p = (char *)hdr + 2, *e;
-		hdr[n] = '\0';
+	n = shim_sys4(SYS_pread64, fd, (long)head, sizeof(head) - 1, 0);
+	if (n > 2 && head[0] == '#' && head[1] == '!' && depth == 0) {
+		char *p = (char *)head + 2, *e;
+		head[n] = '\0';
 		while (*p == ' ' || *p == '\t')
 			p++;
 		for (e = p; *e && *e != ' ' && *e != '\t' && *e != '\n'; e++)
 			;
 		*e = '\0';
-		syscall(SYS_close, fd);
+		shim_sys(SYS_close, fd, 0, 0);
 		return p[0] == '/' && is_static_at(AT_FDCWD, p, 1);
 	}
-	st = elf_is_static(fd, hdr, n);
-	syscall(SYS_close, fd);
+	st = elf_is_static((int)fd, head, n);
+	shim_sys(SYS_close, fd, 0, 0);
 	return st;
 }
 
-bool shim_is_static_elf(const char *path)
+SHIM_HOT bool shim_is_static_elf(const char *path)
 {
 	return is_static_at(AT_FDCWD, path, 0);
+}
+
+SHIM_HOT void shim_exec_prepare(void)
+{
+	(void)REAL(execve);
 }
 
 /* ---- environment ------------------------------------------------------------------ */
@@ -123,13 +171,14 @@ static size_t preload_len(char *const envp[])
 	return 0;
 }
 
-/* Declare the buffers for shim_env_fixup on the caller's stack. */
+/* Declare the buffers for shim_env_fixup on the caller's stack, when envp needs it
+ * (else a few bytes: the real exec's frame stays where the stack has pages). */
 #define ENV_FIXUP(envp, out)                                                       \
 	size_t nvec_ = shim_env_fixup_need(envp);                                  \
-	size_t nstr_ = preload_len(envp) + 3 * PATH_MAX + 64;                      \
-	char *vec_[nvec_];                                                         \
+	size_t nstr_ = nvec_ ? preload_len(envp) + 3 * PATH_MAX + 64 : 1;          \
+	char *vec_[nvec_ ? nvec_ : 1];                                             \
 	char str_[nstr_];                                                          \
-	char *const *out = shim_env_fixup(envp, vec_, nvec_, str_, nstr_)
+	char *const *out = nvec_ ? shim_env_fixup(envp, vec_, nvec_, str_, nstr_) : envp
 
 /* ---- level 3: every exec through the recorded loader (GG_VROOT) -------------------- */
 
@@ -485,7 +534,7 @@ out_record: {
  * command is most of the shim's cost per exec.  Its EXEC is written only if the exec
  * fails or the target is opaque (static: the new image will not log).
  */
-static int exec_one(int fn, const char *path, char *const argv[], char *const envp[])
+static SHIM_HOT int exec_one(int fn, const char *path, char *const argv[], char *const envp[])
 {
 	if (__builtin_expect(shim_vr, 0))
 		return vexec_one(fn, path, argv, envp);
@@ -586,7 +635,7 @@ static int exec_path(int fn, const char *file, char *const argv[], char *const e
 
 /* execve, execv, execl, execle: one body, the wrapper's shape (shim.h); fn names
  * the entry point in the record. */
-static int execve_fn(int fn, const char *path, char *const argv[], char *const envp[])
+static SHIM_HOT int execve_fn(int fn, const char *path, char *const argv[], char *const envp[])
 {
 	struct shim_call c;
 	if (!shim_enter_proc(&c))
@@ -597,7 +646,7 @@ static int execve_fn(int fn, const char *path, char *const argv[], char *const e
 	return -1;
 }
 
-GG_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+GG_EXPORT SHIM_HOT int execve(const char *path, char *const argv[], char *const envp[])
 {
 	return execve_fn(GG_FN_execve, path, argv, envp);
 }
@@ -997,6 +1046,42 @@ GG_EXPORT int pclose(FILE *f)
 GG_EXPORT pid_t vfork(void)
 {
 	return fork();
+}
+
+/*
+ * fork, and the libc functions that fork with the fork handlers run (glibc's daemon
+ * and forkpty call its internal fork): the shim's handlers are registered before
+ * the first of them (shim_atfork_ensure), so that an image that never forks does
+ * not register them.  _Fork runs no handlers, with or without the shim.
+ */
+DECL_REAL(fork);
+GG_EXPORT SHIM_HOT pid_t fork(void)
+{
+	shim_atfork_ensure();
+	return REAL(fork)();
+}
+
+pid_t __fork(void);
+DECL_REAL(__fork);
+GG_EXPORT pid_t __fork(void)
+{
+	shim_atfork_ensure();
+	return REAL(__fork)();
+}
+
+DECL_REAL(daemon);
+GG_EXPORT int daemon(int nochdir, int noclose)
+{
+	shim_atfork_ensure();
+	return REAL(daemon)(nochdir, noclose);
+}
+
+DECL_REAL(forkpty);
+GG_EXPORT pid_t forkpty(int *amaster, char *name, const struct termios *termp,
+			const struct winsize *winp)
+{
+	shim_atfork_ensure();
+	return REAL(forkpty)(amaster, name, termp, winp);
 }
 
 /* ---- wait ---------------------------------------------------------------------------------- */

@@ -596,6 +596,7 @@ static void launch(struct sched *s, struct bjob *j)
 		.tag = j->node, .th = corr ? &j->th : &j->cur, .staging = *dir,
 		.timeout_ms = s->o->timeout_ms, .require_level = e != ENG_HOST ? s->o->require_level : 0,
 		.supervise = !corr && j->supervise, .seed = 0x6767 ^ (unsigned long long)j->node,
+		.expect_ms = s->g->nodes[j->node].ms,
 		.env_add = j->env_add, .outputs_optional = record,
 	};
 	if ((ret = s->ops[e]->start(s->eng[e], &job, res)) < 0)
@@ -849,6 +850,8 @@ static void use_ahead(struct sched *s, size_t node, const struct cache_entry *hi
 			(void)statcache_validate(s->sc, hit->v[i].path, &sb);
 }
 
+static int open_engines(struct sched *s);
+
 static int dispatch(struct sched *s, struct bjob *j)
 {
 	const struct graph_node *gn = &s->g->nodes[j->node];
@@ -898,6 +901,8 @@ static int dispatch(struct sched *s, struct bjob *j)
 		     0);
 		j->phase = PH_PRE_CORRECT;
 	}
+	if (!s->engines_open && (ret = open_engines(s)) < 0)
+		return ret;
 	start_or_park(s, j);
 	return 0;
 }
@@ -926,6 +931,8 @@ static void drop_parked(struct sched *s)
  */
 static bool room(struct sched *s)
 {
+	if (!s->engines_open)
+		return true; /* (opened by the first node that runs) */
 	return s->ops[ENG_MAIN]->can_start_more(s->eng[ENG_MAIN]) ||
 	       (s->any_local && !s->park_head[ENG_MAIN] &&
 		s->ops[ENG_HOST]->can_start_more(s->eng[ENG_HOST]));
@@ -983,12 +990,22 @@ static size_t dag_deps(void *ctx, size_t node, const size_t **deps)
 	return g->nodes[node].ndeps;
 }
 
-/* Targets and forced hashes as node indexes; plan_init closes over the deps. */
+/* A node's recorded duration (ms; 0 when not known): the plan's weight. */
+static uint64_t dag_weight(void *ctx, size_t node)
+{
+	const struct graph *g = ctx;
+	return g->nodes[node].ms;
+}
+
+/*
+ * Targets and forced hashes as node indexes; plan_init closes over the deps and
+ * orders the ready nodes by their longest path in recorded time.
+ */
 static int select_nodes(struct sched *s)
 {
 	struct graph *g = s->g;
 	size_t *t = calloc(s->o->ntargets + s->o->nforce + 1, sizeof(*t)), nt = 0;
-	struct plan_dag dag = { .n = g->n, .deps = dag_deps, .ctx = g };
+	struct plan_dag dag = { .n = g->n, .deps = dag_deps, .weight = dag_weight, .ctx = g };
 	struct plan_opts po = { .keep_going = s->o->keep_going || s->o->verify,
 				.on_final = on_final, .ctx = s };
 	int ret = 0;
@@ -1093,7 +1110,11 @@ static void pick_staging(struct sched *s)
 	mkdir(s->staging_base, 0755);
 }
 
-/* The engines: opts' or the registry's, one instance each, and the level check. */
+/*
+ * The engines: opts' or the registry's, one instance each, and the level check;
+ * done for the first job that runs (a build that only takes results from the
+ * cache starts no engine: the local one forks a helper and probes the sandbox).
+ */
 static int open_engines(struct sched *s)
 {
 	const struct build_opts *o = s->o;
@@ -1102,6 +1123,8 @@ static int open_engines(struct sched *s)
 	char why[256] = "";
 	int ret, level;
 
+	s->engines_open = true;
+	pick_staging(s);
 	s->ops[ENG_MAIN] = o->engine ? o->engine : engines_find("local");
 	s->ops[ENG_HOST] = o->host_engine ? o->host_engine : engines_find("host");
 	s->ops[ENG_FALLBACK] = o->fallback_engine; /* NULL: none */
@@ -1267,9 +1290,6 @@ int build_run(const char *ggdir, struct graph *g, const struct build_opts *opts,
 		goto out;
 	}
 	if ((ret = check_stale(&s)) < 0)
-		goto out;
-	pick_staging(&s);
-	if ((ret = open_engines(&s)) < 0)
 		goto out;
 	s.result = calloc(g->n + 1, sizeof(*s.result));
 	s.forced = calloc(g->n + 1, sizeof(*s.forced));

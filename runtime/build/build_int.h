@@ -96,6 +96,7 @@ struct sched {
 	struct bjob **job;          /* [n] the node's job while it has one */
 	const struct engine_ops *ops[NENG];
 	struct engine *eng[NENG];
+	bool engines_open;          /* engines are opened for the first job that runs */
 	size_t inflight[NENG];
 	struct bjob *park_head[NENG], *park_tail[NENG];
 	size_t nparked;

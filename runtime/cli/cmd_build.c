@@ -573,9 +573,11 @@ static int run_verb(int argc, char **argv, bool verify, bool hashes)
 		printf(" (sandbox level %d)\n", st.level);
 	} else if (!ui.quiet || st.failed) {
 		/* total = cached + ran + corrected + failed + skipped (build.h) */
-		printf("gg: %zu thunks: %zu cached, %zu ran, %zu re-recorded, %zu failed, %zu skipped"
-		       " (sandbox level %d)\n", st.total, st.cached, st.ran, st.corrected, st.failed,
-		       st.skipped, st.level);
+		printf("gg: %zu thunks: %zu cached, %zu ran, %zu re-recorded, %zu failed, %zu skipped",
+		       st.total, st.cached, st.ran, st.corrected, st.failed, st.skipped);
+		if (st.level) /* (0: nothing ran, no sandbox was started) */
+			printf(" (sandbox level %d)", st.level);
+		putchar('\n');
 		if (lambda_engine)
 			lambda_summary();
 		if (st.fallbacks)

@@ -53,6 +53,7 @@
 #include "runtime/lib/json.h"
 #include "runtime/store/statcache.h"
 #include "runtime/store/store.h"
+#include "runtime/store/thunkpack.h"
 #include "runtime/ir/thunk.h"
 #include "runtime/lib/util.h"
 
@@ -498,7 +499,8 @@ static int cache_verify(int argc, char **argv)
 		/* the store removes corrupt blobs and stray files, never what it failed to read */
 		for (size_t i = 0; i < bl.rel.n; i++) {
 			struct stat sb;
-			if (fstatat(st.dirfd, bl.rel.v[i], &sb, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+			if (!strncmp(bl.rel.v[i], "thunks.pack", 11) || /* (the pack, written again) */
+			    (fstatat(st.dirfd, bl.rel.v[i], &sb, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT))
 				removed++;
 			else
 				printf("kept '%s/%s'\n", ggdir, bl.rel.v[i]);
@@ -1130,11 +1132,26 @@ static int list_blob_one(void *ctx, int shardfd, const char *shard, const char *
 	return 0;
 }
 
-/* Every blob name under <ggdir>/blobs (not verified). */
+/* Every blob name under <ggdir>/blobs and every thunk of the pack (not verified). */
 static void local_blobs(const struct store *st, struct gg_hash **out, size_t *n)
 {
 	struct blob_list l = { 0 };
+	struct hset loose = { 0 };
+	size_t nloose;
+
 	store_walk_blobs(st, list_blob_one, &l);
+	nloose = l.n;
+	for (size_t i = 0; i < nloose; i++)
+		if (hset_add(&loose, &l.v[i]) < 0)
+			die("out of memory");
+	for (size_t i = 0; i < thunkpack_count(st->pack); i++) {
+		struct gg_hash h;
+		thunkpack_hash_at(st->pack, i, &h);
+		if (hset_has(&loose, &h))
+			continue;
+		list_blob_one(&l, -1, NULL, NULL, &h);
+	}
+	hset_release(&loose);
 	*out = l.v;
 	*n = l.n;
 }

@@ -172,8 +172,9 @@ int cmd_infer(int argc, char **argv)
 	if (ret < 0)
 		die("%s", t.error);
 	cli_open_store(&st, ggdir, STORE_CREATE);
-	if (statcache_open(&sc, ggdir) < 0)
+	if (statcache_open(&sc, ggdir) < 0 || store_defer_thunks(&st) < 0)
 		die("out of memory");
+	(void)store_pack_reopen(&st); /* merges read the old graph's thunks from there */
 	ret = infer_run(&t, &st, sc, &opts, &g, &stats, &warnings, err, sizeof(err));
 	for (size_t i = 0; i < warnings.n; i++)
 		warning("%s", warnings.v[i]);
@@ -196,6 +197,17 @@ int cmd_infer(int argc, char **argv)
 			stats.thunks = g.n;
 			stats.edges = graph_edges(&g);
 		}
+	}
+	{
+		/* the thunks go to the pack (one file) before the graph naming them */
+		struct gg_hash *hs = malloc((g.n + 1) * sizeof(*hs));
+		if (!hs)
+			die("out of memory");
+		for (size_t i = 0; i < g.n; i++)
+			hs[i] = g.nodes[i].hash;
+		if ((ret = store_flush_thunks(&st, hs, g.n)) < 0)
+			die("cannot store the thunks: %s", strerror(-ret));
+		free(hs);
 	}
 	if ((ret = graph_save(&g, file)) < 0)
 		die("cannot write graph '%s': %s", file, strerror(-ret));

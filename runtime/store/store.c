@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 
 #include "runtime/store/store.h"
 #include "runtime/store/thunkpack.h"
+#include "runtime/lib/htab.h"
 #include "runtime/lib/util.h"
 #include "runtime/ir/thunk.h"
 
@@ -84,48 +86,38 @@ static int mkdirat_ok(int dirfd, const char *name)
 	return 0;
 }
 
-int store_init(struct store *st, const char *ggdir, unsigned flags)
+static int hexval(char c)
 {
-	struct stat sb;
-	int ret;
-
-	*st = (struct store)STORE_INIT;
-	st->flags = flags;
-	if (flags & STORE_CREATE) {
-		if (mkdir(ggdir, 0755) < 0 && errno != EEXIST)
-			return -errno;
-	}
-	st->dirfd = open(ggdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (st->dirfd < 0)
-		return -errno;
-	st->dir = strdup(ggdir);
-	if (!st->dir) {
-		ret = -ENOMEM;
-		goto out_release;
-	}
-	if (flags & STORE_CREATE) {
-		if ((ret = mkdirat_ok(st->dirfd, "blobs")) < 0 ||
-		    (ret = mkdirat_ok(st->dirfd, "tmp")) < 0)
-			goto out_release;
-	}
-	if (fstatat(st->dirfd, "blobs", &sb, 0) < 0 || fstatat(st->dirfd, "tmp", &sb, 0) < 0) {
-		ret = -errno;
-		goto out_release;
-	}
-	return 0;
-
-out_release:
-	store_release(st);
-	return ret;
+	return c <= '9' ? c - '0' : c - 'a' + 10;
 }
 
-void store_release(struct store *st)
+static unsigned shard_of(const char *rel)
 {
-	thunkpack_free(st->pack);
-	if (st->dirfd >= 0)
-		close(st->dirfd);
-	free(st->dir);
-	*st = (struct store)STORE_INIT;
+	return (unsigned)(hexval(rel[6]) << 4 | hexval(rel[7]));
+}
+
+static void shard_forget(struct store *st, const char *rel)
+{
+	unsigned b = shard_of(rel);
+	__atomic_fetch_and(&st->shards[b >> 6], ~(1ull << (b & 63)), __ATOMIC_RELAXED);
+}
+
+/* Make the shard directory of blob path `rel` ("blobs/ab/..."), once per store (a
+ * blob of each shard saves one mkdir per blob: 20,000 in a big `gg infer`). */
+static int shard_make(struct store *st, char *rel)
+{
+	unsigned b = shard_of(rel);
+	uint64_t bit = 1ull << (b & 63);
+	int ret;
+
+	if (__atomic_load_n(&st->shards[b >> 6], __ATOMIC_RELAXED) & bit)
+		return 0;
+	rel[8] = '\0'; /* "blobs/ab" */
+	ret = mkdirat_ok(st->dirfd, rel);
+	rel[8] = '/';
+	if (ret == 0)
+		__atomic_fetch_or(&st->shards[b >> 6], bit, __ATOMIC_RELAXED);
+	return ret;
 }
 
 static uint64_t tmp_random(void)
@@ -143,6 +135,68 @@ static uint64_t tmp_random(void)
 	       __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
 }
 
+/* A temporary's name suffix: the store's random seed plus a counter (one getrandom
+ * per store, not per blob); the pid beside it tells forked children apart. */
+static uint64_t tmp_next(struct store *st)
+{
+	return __atomic_add_fetch(&st->tmp_seed, 0x9e3779b97f4a7c15ULL, __ATOMIC_RELAXED);
+}
+
+int store_init(struct store *st, const char *ggdir, unsigned flags)
+{
+	struct stat sb;
+	int ret;
+
+	*st = (struct store)STORE_INIT;
+	st->flags = flags;
+	if (flags & STORE_CREATE) {
+		if (mkdir(ggdir, 0755) < 0 && errno != EEXIST)
+			return -errno;
+	}
+	st->tmp_seed = tmp_random();
+	st->dirfd = open(ggdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (st->dirfd < 0)
+		return -errno;
+	st->dir = strdup(ggdir);
+	if (!st->dir) {
+		ret = -ENOMEM;
+		goto out_release;
+	}
+	if (flags & STORE_CREATE) {
+		if ((ret = mkdirat_ok(st->dirfd, "blobs")) < 0 ||
+		    (ret = mkdirat_ok(st->dirfd, "tmp")) < 0)
+			goto out_release;
+	}
+	if (fstatat(st->dirfd, "blobs", &sb, 0) < 0 || fstatat(st->dirfd, "tmp", &sb, 0) < 0) {
+		ret = -errno;
+		goto out_release;
+	}
+	/* the thunks `gg infer` made are there only (store_defer_thunks) */
+	if ((ret = store_pack_reopen(st)) < 0 && ret != -ENOENT)
+		goto out_release;
+	return 0;
+
+out_release:
+	store_release(st);
+	return ret;
+}
+
+static void pending_free(struct store_pending *p);
+static int pending_write_loose(struct store *st);
+
+void store_release(struct store *st)
+{
+	if (st->pending) {
+		(void)pending_write_loose(st); /* never flushed: nothing may be lost */
+		pending_free(st->pending);
+	}
+	thunkpack_free(st->pack);
+	if (st->dirfd >= 0)
+		close(st->dirfd);
+	free(st->dir);
+	*st = (struct store)STORE_INIT;
+}
+
 int store_begin(struct store *st, enum gg_hash_kind kind, struct store_writer *w)
 {
 	int ret, fd = -1;
@@ -155,7 +209,7 @@ int store_begin(struct store *st, enum gg_hash_kind kind, struct store_writer *w
 		return -ENOMEM;
 	for (int i = 0; i < STORE_TMP_TRIES; i++) {
 		snprintf(w->tmpname, sizeof(w->tmpname), "tmp/%ld-%016" PRIx64 ".tmp",
-			 (long)getpid(), tmp_random());
+			 (long)getpid(), i ? tmp_random() : tmp_next(st));
 		fd = openat(st->dirfd, w->tmpname, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd >= 0 || errno != EEXIST)
 			break;
@@ -247,15 +301,17 @@ static int commit_as(struct store_writer *w, const struct gg_hash *hh, struct gg
 		ret = -errno;
 		goto out_abort;
 	}
-	rel[8] = '\0'; /* "blobs/ab" */
-	ret = mkdirat_ok(w->st->dirfd, rel);
-	rel[8] = '/';
-	if (ret < 0)
-		goto out_abort;
-	/* Atomic; replacing an existing blob of the same name replaces identical bytes. */
-	if (renameat(w->st->dirfd, w->tmpname, w->st->dirfd, rel) < 0) {
+	/* Atomic; replacing an existing blob of the same name replaces identical bytes.
+	 * ENOENT: the shard directory went away since it was made: make it again. */
+	for (int again = 1;; again--) {
+		if ((ret = shard_make(w->st, rel)) < 0)
+			goto out_abort;
+		if (renameat(w->st->dirfd, w->tmpname, w->st->dirfd, rel) == 0)
+			break;
 		ret = -errno;
-		goto out_abort;
+		if (ret != -ENOENT || !again)
+			goto out_abort;
+		shard_forget(w->st, rel);
 	}
 	if (w->st->flags & STORE_FSYNC) {
 		rel[8] = '\0';
@@ -339,10 +395,7 @@ static int adopt_move(struct store *st, const char *path, int fd, const struct s
 	blob_relpath(h, rel);
 	if (((st->flags & STORE_FSYNC) && fsync(fd) < 0) || fchmod(fd, 0444) < 0)
 		return -errno;
-	rel[8] = '\0';
-	ret = mkdirat_ok(st->dirfd, rel);
-	rel[8] = '/';
-	if (ret < 0)
+	if ((ret = shard_make(st, rel)) < 0)
 		return ret;
 	if (renameat(AT_FDCWD, path, st->dirfd, rel) < 0)
 		return -errno; /* EXDEV: another file system */
@@ -433,21 +486,230 @@ out_close:
 	return ret;
 }
 
+/* ---- deferred thunks ------------------------------------------------------------------- */
+
+struct pending_ent {
+	struct gg_hash h;
+	size_t off, len; /* in data */
+};
+
+struct store_pending {
+	pthread_mutex_t lock;
+	struct sbuf data;        /* the encodings, one after the other */
+	struct pending_ent *v;
+	size_t n, cap;
+	struct htab ix;          /* hash_key64 -> index into v */
+};
+
+static bool pending_eq(const void *ctx, uint32_t val, const void *key)
+{
+	const struct store_pending *p = ctx;
+	return hash_equal(&p->v[val].h, key);
+}
+
+static void pending_free(struct store_pending *p)
+{
+	pthread_mutex_destroy(&p->lock);
+	sbuf_release(&p->data);
+	htab_release(&p->ix);
+	free(p->v);
+	free(p);
+}
+
+int store_defer_thunks(struct store *st)
+{
+	if (st->pending)
+		return 0;
+	if (!(st->pending = calloc(1, sizeof(*st->pending))))
+		return -ENOMEM;
+	pthread_mutex_init(&st->pending->lock, NULL);
+	sbuf_init(&st->pending->data, 0);
+	return 0;
+}
+
+/* Copy of deferred thunk h (malloc'd, NUL past *len) into *buf: 0, or -ENOENT. */
+static int pending_get(const struct store *st, const struct gg_hash *h, char **buf, size_t *len)
+{
+	struct store_pending *p = st->pending;
+	uint32_t i;
+	int ret = -ENOENT;
+
+	if (!p || h->kind != GG_HASH_THUNK)
+		return -ENOENT;
+	pthread_mutex_lock(&p->lock);
+	if ((i = htab_find(&p->ix, hash_key64(h), pending_eq, p, h)) != HTAB_NONE) {
+		if (!(*buf = malloc(p->v[i].len + 1))) {
+			ret = -ENOMEM;
+		} else {
+			memcpy(*buf, p->data.buf + p->v[i].off, p->v[i].len);
+			(*buf)[p->v[i].len] = '\0';
+			*len = p->v[i].len;
+			ret = 0;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	return ret;
+}
+
+int store_thunk_bytes(const struct store *st, const struct gg_hash *h, const void **buf,
+		      size_t *len, char **owned)
+{
+	struct store_pending *p = st->pending;
+	uint32_t i = HTAB_NONE;
+	int ret;
+
+	*owned = NULL;
+	if (h->kind != GG_HASH_THUNK)
+		return -EINVAL;
+	if (p) {
+		pthread_mutex_lock(&p->lock);
+		if ((i = htab_find(&p->ix, hash_key64(h), pending_eq, p, h)) != HTAB_NONE) {
+			*buf = p->data.buf + p->v[i].off; /* (hashed when it was put) */
+			*len = p->v[i].len;
+		}
+		pthread_mutex_unlock(&p->lock);
+		if (i != HTAB_NONE)
+			return 0;
+	}
+	if (st->pack && thunkpack_get(st->pack, h, buf, len) == 0)
+		return 0;
+	if ((ret = store_get_buf(st, h, THUNK_MAX_ENCODED, owned, len)) < 0)
+		return ret;
+	*buf = *owned;
+	return 0;
+}
+
+static bool pending_has(const struct store *st, const struct gg_hash *h)
+{
+	struct store_pending *p = st->pending;
+	bool has;
+
+	if (!p || h->kind != GG_HASH_THUNK)
+		return false;
+	pthread_mutex_lock(&p->lock);
+	has = htab_find(&p->ix, hash_key64(h), pending_eq, p, h) != HTAB_NONE;
+	pthread_mutex_unlock(&p->lock);
+	return has;
+}
+
+static int pending_add(struct store *st, const struct gg_hash *h, const void *buf, size_t len)
+{
+	struct store_pending *p = st->pending;
+	uint64_t key = hash_key64(h);
+	int ret = 0;
+
+	pthread_mutex_lock(&p->lock);
+	if (htab_find(&p->ix, key, pending_eq, p, h) != HTAB_NONE)
+		goto out;
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 1024;
+		struct pending_ent *v = realloc(p->v, cap * sizeof(*v));
+		if (!v) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		p->v = v;
+		p->cap = cap;
+	}
+	p->v[p->n] = (struct pending_ent){ .h = *h, .off = p->data.len, .len = len };
+	if ((ret = sbuf_add(&p->data, buf, len)) < 0 ||
+	    (ret = htab_add(&p->ix, key, (uint32_t)p->n)) < 0) {
+		p->data.len = p->v[p->n].off;
+		goto out;
+	}
+	p->n++;
+out:
+	pthread_mutex_unlock(&p->lock);
+	return ret;
+}
+
+static int put_loose(struct store *st, const struct gg_hash *h, const void *buf, size_t len);
+static bool store_has_loose(const struct store *st, const struct gg_hash *h);
+
+/* Every deferred thunk as a loose blob; the deferral goes on (empty). */
+static int pending_write_loose(struct store *st)
+{
+	struct store_pending *p = st->pending;
+	int ret = 0, r;
+
+	for (size_t i = 0; i < p->n; i++)
+		if (!store_has_loose(st, &p->v[i].h) &&
+		    (r = put_loose(st, &p->v[i].h, p->data.buf + p->v[i].off, p->v[i].len)) < 0)
+			ret = ret ? ret : r;
+	sbuf_reset(&p->data);
+	htab_clear(&p->ix);
+	p->n = 0;
+	return ret;
+}
+
+int store_flush_thunks(struct store *st, const struct gg_hash *h, size_t n)
+{
+	struct store_pending *p = st->pending;
+	struct gg_hash *all = NULL;
+	size_t m = 0;
+	int ret;
+
+	if (!p || !p->n)
+		return 0;
+	/* the graph's thunks, and every deferred one (merges may defer more) */
+	if (!(all = malloc((n + p->n) * sizeof(*all)))) {
+		ret = -ENOMEM;
+		goto out_loose;
+	}
+	for (size_t i = 0; i < n; i++)
+		all[m++] = h[i];
+	for (size_t i = 0; i < p->n; i++)
+		all[m++] = p->v[i].h;
+	if ((ret = thunkpack_write(st, all, m)) < 0 || (ret = store_pack_reopen(st)) < 0)
+		goto out_loose;
+	for (size_t i = 0; i < p->n; i++)
+		if (!thunkpack_has(st->pack, &p->v[i].h)) {
+			ret = -EIO; /* (the pack left it out: it did not verify) */
+			goto out_loose;
+		}
+	sbuf_reset(&p->data);
+	htab_clear(&p->ix);
+	p->n = 0;
+	free(all);
+	return 0;
+out_loose:
+	free(all);
+	return pending_write_loose(st) < 0 ? ret : 0;
+}
+
+/* ---- one-shot puts ---------------------------------------------------------------------- */
+
 int store_put_buf(struct store *st, enum gg_hash_kind kind, const void *buf, size_t len,
 		  struct gg_hash *out)
 {
-	struct store_writer w;
 	struct gg_hash h;
 	int ret;
 
 	if (!stored_kind(kind))
 		return -EINVAL;
 	hash_buf(kind, buf, len, &h);
-	if (store_has(st, &h)) {
+	if (kind == GG_HASH_THUNK && st->pending) {
+		/* (one the pack holds: store_flush_thunks copies it from there) */
+		if (!(st->pack && thunkpack_has(st->pack, &h)) &&
+		    (ret = pending_add(st, &h, buf, len)) < 0)
+			return ret;
 		*out = h;
 		return 0;
 	}
-	ret = store_begin(st, kind, &w);
+	*out = h;
+	if (store_has_loose(st, &h))
+		return 0;
+	return put_loose(st, &h, buf, len);
+}
+
+/* Write blob h (its bytes: buf) loose. */
+static int put_loose(struct store *st, const struct gg_hash *h, const void *buf, size_t len)
+{
+	struct store_writer w;
+	struct gg_hash got;
+	int ret;
+
+	ret = store_begin(st, h->kind, &w);
 	if (ret < 0)
 		return ret;
 	ret = store_write(&w, buf, len);
@@ -455,10 +717,10 @@ int store_put_buf(struct store *st, enum gg_hash_kind kind, const void *buf, siz
 		store_abort(&w);
 		return ret;
 	}
-	return store_commit(&w, out);
+	return store_commit(&w, &got);
 }
 
-bool store_has(const struct store *st, const struct gg_hash *h)
+static bool store_has_loose(const struct store *st, const struct gg_hash *h)
 {
 	char rel[BLOB_REL_SIZE];
 	struct stat sb;
@@ -468,13 +730,44 @@ bool store_has(const struct store *st, const struct gg_hash *h)
 	return fstatat(st->dirfd, rel, &sb, 0) == 0 && S_ISREG(sb.st_mode);
 }
 
+bool store_has(const struct store *st, const struct gg_hash *h)
+{
+	if (h->kind == GG_HASH_THUNK &&
+	    (pending_has(st, h) || (st->pack && thunkpack_has(st->pack, h))))
+		return true;
+	return store_has_loose(st, h);
+}
+
+/* A THUNK only deferred or packed: written loose now (verified).  0 or -errno. */
+static int thunk_unpack(const struct store *st, const struct gg_hash *h)
+{
+	struct store *w = (struct store *)st; /* (writes files; the struct: atomics only) */
+	const void *packed;
+	char *buf = NULL;
+	size_t len;
+	int ret;
+
+	if (h->kind != GG_HASH_THUNK || store_has_loose(st, h))
+		return 0;
+	if (pending_get(st, h, &buf, &len) == 0)
+		ret = put_loose(w, h, buf, len);
+	else if (st->pack && thunkpack_get(st->pack, h, &packed, &len) == 0)
+		ret = put_loose(w, h, packed, len);
+	else
+		ret = 0; /* nowhere: the caller finds no file */
+	free(buf);
+	return ret;
+}
+
 int store_path(const struct store *st, const struct gg_hash *h, char *buf, size_t size)
 {
 	char rel[BLOB_REL_SIZE];
-	int n;
+	int n, ret;
 
 	if (blob_relpath(h, rel) < 0)
 		return -EINVAL;
+	if ((ret = thunk_unpack(st, h)) < 0)
+		return ret;
 	n = snprintf(buf, size, "%s/%s", st->dir, rel);
 	if (n < 0 || (size_t)n >= size)
 		return -ENAMETOOLONG;
@@ -488,6 +781,8 @@ int store_open(const struct store *st, const struct gg_hash *h)
 
 	if (blob_relpath(h, rel) < 0)
 		return -EINVAL;
+	if ((fd = thunk_unpack(st, h)) < 0)
+		return fd;
 	fd = openat(st->dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	return fd < 0 ? -errno : fd;
 }
@@ -495,7 +790,16 @@ int store_open(const struct store *st, const struct gg_hash *h)
 int store_verify_blob(const struct store *st, const struct gg_hash *h)
 {
 	struct gg_hash got;
+	const void *packed;
+	size_t len;
 	int fd, ret;
+
+	if (h->kind == GG_HASH_THUNK && !store_has_loose(st, h)) {
+		if (pending_has(st, h))
+			return 0; /* (hashed when it was put) */
+		if (st->pack && (ret = thunkpack_get(st->pack, h, &packed, &len)) != -ENOENT)
+			return ret;
+	}
 
 	fd = store_open(st, h);
 	if (fd < 0)
@@ -512,13 +816,28 @@ int store_get_buf(const struct store *st, const struct gg_hash *h, size_t max, c
 {
 	struct gg_hash got;
 	struct stat sb;
+	const void *packed;
 	char *data = NULL;
 	size_t have = 0;
-	int fd, ret;
+	int fd, ret, packed_ret = -ENOENT;
+
+	if (h->kind == GG_HASH_THUNK) { /* deferred or packed: no file to look for */
+		if ((ret = pending_get(st, h, buf, len)) != -ENOENT)
+			return ret;
+		if (st->pack && (packed_ret = thunkpack_get(st->pack, h, &packed, len)) == 0) {
+			if (*len > max)
+				return -EFBIG;
+			if (!(*buf = malloc(*len + 1)))
+				return -ENOMEM;
+			memcpy(*buf, packed, *len);
+			(*buf)[*len] = '\0';
+			return 0;
+		}
+	}
 
 	fd = store_open(st, h);
 	if (fd < 0)
-		return fd;
+		return fd == -ENOENT && packed_ret == -EBADMSG ? -EBADMSG : fd; /* (its packed copy) */
 	if (fstat(fd, &sb) < 0) {
 		ret = -errno;
 		goto out_close;
@@ -751,6 +1070,54 @@ static int verify_one(void *ctx, int shardfd, const char *shard, const char *nam
 	return 0;
 }
 
+/*
+ * The thunk pack's entries, each hashed against its name: a bad one is reported
+ * as "thunks.pack (thunk T...)"; with STORE_VERIFY_REMOVE the pack is written again
+ * from the entries that verify (the store's mapping keeps the old file).  A
+ * trailer that does not match is reported as "thunks.pack" (what is under it is
+ * judged entry by entry).
+ */
+static int verify_pack(const struct store *st, struct verify_ctx *v)
+{
+	struct gg_hash *good = NULL;
+	size_t n = thunkpack_count(st->pack), ngood = 0, nbad = 0;
+	int ret = 0;
+
+	if (!n)
+		return 0;
+	if (!(good = malloc(n * sizeof(*good))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct gg_hash h;
+		const void *b;
+		size_t len;
+		char hex[GG_HASH_HEX_LEN + 1], rel[GG_HASH_HEX_LEN + 32];
+		thunkpack_hash_at(st->pack, i, &h);
+		if (thunkpack_get(st->pack, &h, &b, &len) == 0) {
+			good[ngood++] = h;
+			v->s->count++;
+			v->s->bytes += len;
+			continue;
+		}
+		hash_to_hex(&h, hex);
+		snprintf(rel, sizeof(rel), "thunks.pack (thunk %s)", hex);
+		v->s->bad++;
+		nbad++;
+		if (v->bad)
+			v->bad(v->ctx, rel, -EBADMSG);
+	}
+	if (!thunkpack_trailer_ok(st->pack)) {
+		v->s->bad++;
+		if (v->bad)
+			v->bad(v->ctx, "thunks.pack", -EBADMSG);
+		nbad++;
+	}
+	if (nbad && (v->flags & STORE_VERIFY_REMOVE))
+		ret = thunkpack_write(st, good, ngood);
+	free(good);
+	return ret;
+}
+
 int store_verify_all(const struct store *st, unsigned flags, store_bad_fn *bad, void *ctx,
 		     struct store_stats *out)
 {
@@ -759,6 +1126,8 @@ int store_verify_all(const struct store *st, unsigned flags, store_bad_fn *bad, 
 	int ret;
 
 	ret = store_walk_blobs(st, verify_one, &v);
+	if (ret == 0)
+		ret = verify_pack(st, &v);
 	if (ret == 0)
 		ret = walk_tmp(st, stats_tmp, &s);
 	if (out)
@@ -825,6 +1194,7 @@ int store_load_thunk(const struct store *st, const struct gg_hash *h, struct thu
 		thunk_init(out);
 		return thunk_decode(packed, len, out);
 	}
+	/* (store_get_buf also finds a deferred thunk) */
 	/* not packed, or its packed copy does not verify: the loose blob decides */
 	ret = store_get_buf(st, h, THUNK_MAX_ENCODED, &buf, &len);
 	thunk_init(out);

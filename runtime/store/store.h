@@ -52,13 +52,18 @@ struct store {
 	int dirfd;    /* O_PATH descriptor of dir, or -1 */
 	unsigned flags;
 	struct thunkpack *pack; /* <ggdir>/thunks.pack mapped (thunkpack.h), or NULL */
+	uint64_t shards[4];     /* blobs/ab directories known to exist (bit 0xab; atomic) */
+	uint64_t tmp_seed;      /* random, for temporaries' names (with the pid, a counter) */
+	struct store_pending *pending; /* thunks kept for the pack (store_defer_thunks) */
 };
 
-#define STORE_INIT { .dir = NULL, .dirfd = -1, .flags = 0, .pack = NULL }
+#define STORE_INIT { .dir = NULL, .dirfd = -1, .flags = 0, .pack = NULL, .tmp_seed = 0, \
+		     .pending = NULL }
 
 /*
- * Open the store in the .gg directory `ggdir`.  Without STORE_CREATE, -ENOENT if
- * ggdir, ggdir/blobs or ggdir/tmp does not exist.  store_release closes it.
+ * Open the store in the .gg directory `ggdir`, and its thunk pack when there is one
+ * (store_pack_reopen).  Without STORE_CREATE, -ENOENT if ggdir, ggdir/blobs or
+ * ggdir/tmp does not exist.  store_release closes it.
  */
 int store_init(struct store *st, const char *ggdir, unsigned flags);
 void store_release(struct store *st);
@@ -119,12 +124,39 @@ int store_adopt_file(struct store *st, const char *path, unsigned flags, struct 
 int store_put_buf(struct store *st, enum gg_hash_kind kind, const void *buf, size_t len,
 		  struct gg_hash *out);
 
+/*
+ * Deferred thunks (issue 13: `gg infer` writes 10,000 thunks, and a file per thunk
+ * cost it half its time).  After store_defer_thunks, THUNK blobs given to
+ * store_put_buf are kept in memory; store_flush_thunks writes them, with the other
+ * thunks of `h` (the graph's: from the current pack or blobs/), into a new
+ * thunks.pack (thunkpack.h) and reopens it, so they never exist as loose blobs.
+ * Should the pack fail, they are written loose instead (and the error returned
+ * when that fails too).  store_release writes any still deferred loose.
+ *
+ * A THUNK that is only packed (or deferred) is still a blob like any other:
+ * store_has finds it, store_get_buf and store_verify_blob read the packed copy
+ * (verified), and store_open and store_path first write it loose, so callers that
+ * need a file (uploads, copies between stores) get one.  0 or -errno.
+ */
+int store_defer_thunks(struct store *st);
+int store_flush_thunks(struct store *st, const struct gg_hash *h, size_t n);
+/*
+ * The bytes of THUNK h, verified, without a copy where they are in memory: the
+ * deferred thunks' or the pack's (*owned NULL; valid until the next store_put_buf,
+ * store_flush_thunks or store_pack_reopen: not while other threads put thunks),
+ * else read from blobs/ into *owned (the caller frees it).  0 or -errno (-ENOENT,
+ * -EBADMSG).
+ */
+int store_thunk_bytes(const struct store *st, const struct gg_hash *h, const void **buf,
+		      size_t *len, char **owned);
+
 /* True if a blob named `h` exists (not verified). */
 bool store_has(const struct store *st, const struct gg_hash *h);
 
 /*
  * The blob's path, "<ggdir>/blobs/ab/cdef...[.t]", into buf.  -ENAMETOOLONG if it does
- * not fit, -EINVAL for a hash kind that is not stored (NONE, LIST).
+ * not fit, -EINVAL for a hash kind that is not stored (NONE, LIST).  A THUNK held
+ * only in the pack is written loose first (see store_defer_thunks).
  */
 int store_path(const struct store *st, const struct gg_hash *h, char *buf, size_t size);
 

@@ -60,10 +60,9 @@ void thunkpack_free(struct thunkpack *p)
 	free(p);
 }
 
-/* Header, trailer, index sorted and in bounds. */
+/* Header, index sorted and in bounds (the contents: thunkpack_get, thunkpack_check). */
 static bool pack_checks(const unsigned char *m, size_t size)
 {
-	struct gg_hash sum;
 	uint32_t count;
 	uint64_t data;
 
@@ -73,9 +72,6 @@ static bool pack_checks(const unsigned char *m, size_t size)
 	count = get_u32(m + 12);
 	data = PACK_HDR + (uint64_t)count * IDX_ENT;
 	if (data > size - TRAILER)
-		return false;
-	if (hash_buf(GG_HASH_VALUE, m, size - TRAILER, &sum) < 0 ||
-	    memcmp(sum.bytes, m + size - TRAILER, TRAILER))
 		return false;
 	for (uint32_t i = 0; i < count; i++) {
 		const unsigned char *e = m + PACK_HDR + (uint64_t)i * IDX_ENT;
@@ -209,6 +205,24 @@ int thunkpack_get(const struct thunkpack *p, const struct gg_hash *h, const void
 	return 0;
 }
 
+size_t thunkpack_count(const struct thunkpack *p)
+{
+	return p ? p->count : 0;
+}
+
+void thunkpack_hash_at(const struct thunkpack *p, size_t i, struct gg_hash *h)
+{
+	h->kind = GG_HASH_THUNK;
+	memcpy(h->bytes, p->idx + i * IDX_ENT, GG_HASH_LEN);
+}
+
+bool thunkpack_trailer_ok(const struct thunkpack *p)
+{
+	struct gg_hash sum;
+	return hash_buf(GG_HASH_VALUE, p->map, p->size - TRAILER, &sum) == 0 &&
+	       !memcmp(sum.bytes, p->map + p->size - TRAILER, TRAILER);
+}
+
 static int cmp_hash(const void *a, const void *b)
 {
 	return memcmp(((const struct gg_hash *)a)->bytes, ((const struct gg_hash *)b)->bytes,
@@ -218,7 +232,9 @@ static int cmp_hash(const void *a, const void *b)
 int thunkpack_write(const struct store *st, const struct gg_hash *h, size_t n)
 {
 	struct gg_hash *v = NULL, sum;
-	struct sbuf data = SBUF_INIT;
+	struct sbuf owned = SBUF_INIT; /* char *: the encodings read from blobs/ */
+	const void **src = NULL;       /* [k] where encoding k is */
+	uint64_t total = 0;
 	unsigned char *idx = NULL, hdr[PACK_HDR];
 	char tmp[PATH_MAX], path[PATH_MAX];
 	size_t m = 0, k = 0;
@@ -236,27 +252,28 @@ int thunkpack_write(const struct store *st, const struct gg_hash *h, size_t n)
 		ret = -ENOMEM;
 		goto out_free;
 	}
-	/* first pass: the encodings, verified as they are read; offsets relative */
+	if (!(src = malloc((m ? m : 1) * sizeof(*src)))) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	/* first pass: where each encoding is (verified as it is found); offsets relative */
 	for (size_t i = 0; i < m; i++) {
-		const void *b;
 		char *loose = NULL;
 		size_t len;
 		if (k && !memcmp(v[i].bytes, idx + (k - 1) * IDX_ENT, GG_HASH_LEN))
 			continue; /* a duplicate */
-		if (thunkpack_get(st->pack, &v[i], &b, &len) < 0) {
-			if (store_get_buf(st, &v[i], THUNK_MAX_ENCODED, &loose, &len) < 0)
-				continue; /* missing or corrupt: left out */
-			b = loose;
+		if (store_thunk_bytes(st, &v[i], &src[k], &len, &loose) < 0)
+			continue; /* missing or corrupt: left out */
+		if (loose && (ret = sbuf_add(&owned, &loose, sizeof(loose))) < 0) {
+			free(loose);
+			goto out_free;
 		}
 		memcpy(idx + k * IDX_ENT, v[i].bytes, GG_HASH_LEN);
-		put_u64(idx + k * IDX_ENT + 16, data.len);
+		put_u64(idx + k * IDX_ENT + 16, total);
 		put_u32(idx + k * IDX_ENT + 24, (uint32_t)len);
-		sbuf_add(&data, b, len);
-		free(loose);
+		total += len;
 		k++;
 	}
-	if ((ret = sbuf_error(&data)) < 0)
-		goto out_free;
 	base = PACK_HDR + (uint64_t)k * IDX_ENT;
 	for (size_t i = 0; i < k; i++)
 		put_u64(idx + i * IDX_ENT + 16, base + get_u64(idx + i * IDX_ENT + 16));
@@ -264,36 +281,45 @@ int thunkpack_write(const struct store *st, const struct gg_hash *h, size_t n)
 	put_u32(hdr + 8, THUNKPACK_VERSION);
 	put_u32(hdr + 12, (uint32_t)k);
 	{
-		/* the trailer: one hash over header, index and data */
-		struct sbuf all = SBUF_INIT;
-		sbuf_add(&all, hdr, PACK_HDR);
-		sbuf_add(&all, idx, k * IDX_ENT);
-		sbuf_add(&all, data.buf ? data.buf : "", data.len);
-		ret = sbuf_error(&all);
-		if (!ret)
-			ret = hash_buf(GG_HASH_VALUE, all.buf, all.len, &sum);
-		if (!ret)
-			ret = sbuf_add(&all, sum.bytes, TRAILER);
-		if (!ret) {
-			if (snprintf(tmp, sizeof(tmp), "%s/tmp/thunks.pack.%ld.tmp", st->dir,
-				     (long)getpid()) >= (int)sizeof(tmp) ||
-			    snprintf(path, sizeof(path), "%s/thunks.pack", st->dir) >= (int)sizeof(path))
-				ret = -ENAMETOOLONG;
-			else if (!(f = fopen(tmp, "we")))
-				ret = -errno;
-			else if (fwrite(all.buf, 1, all.len, f) != all.len)
-				ret = -EIO;
-			if (f && fclose(f) != 0 && !ret)
-				ret = -EIO;
-			if (f && !ret && rename(tmp, path) < 0)
-				ret = -errno;
-			if (f && ret)
-				unlink(tmp);
+		/* the trailer: one hash over header, index and data (streamed: no copy) */
+		struct hash_stream *hs = hash_stream_new(GG_HASH_VALUE);
+		if (!hs) {
+			ret = -ENOMEM;
+			goto out_free;
 		}
-		sbuf_release(&all);
+		hash_stream_update(hs, hdr, PACK_HDR);
+		hash_stream_update(hs, idx, k * IDX_ENT);
+		for (size_t i = 0; i < k; i++)
+			hash_stream_update(hs, src[i], get_u32(idx + i * IDX_ENT + 24));
+		hash_stream_final(hs, &sum);
+		hash_stream_free(hs);
+		if (snprintf(tmp, sizeof(tmp), "%s/tmp/thunks.pack.%ld.tmp", st->dir,
+			     (long)getpid()) >= (int)sizeof(tmp) ||
+		    snprintf(path, sizeof(path), "%s/thunks.pack", st->dir) >= (int)sizeof(path))
+			ret = -ENAMETOOLONG;
+		else if (!(f = fopen(tmp, "we")))
+			ret = -errno;
+		else if (fwrite(hdr, 1, PACK_HDR, f) != PACK_HDR || fwrite(idx, IDX_ENT, k, f) != k)
+			ret = -EIO;
+		for (size_t i = 0; f && !ret && i < k; i++) {
+			size_t len = get_u32(idx + i * IDX_ENT + 24);
+			if (fwrite(src[i], 1, len, f) != len)
+				ret = -EIO;
+		}
+		if (f && !ret && fwrite(sum.bytes, 1, TRAILER, f) != TRAILER)
+			ret = -EIO;
+		if (f && fclose(f) != 0 && !ret)
+			ret = -EIO;
+		if (f && !ret && rename(tmp, path) < 0)
+			ret = -errno;
+		if (f && ret)
+			unlink(tmp);
 	}
 out_free:
-	sbuf_release(&data);
+	for (size_t i = 0; i < owned.len / sizeof(char *); i++)
+		free(((char **)owned.buf)[i]);
+	sbuf_release(&owned);
+	free(src);
 	free(idx);
 	free(v);
 	return ret;

@@ -10,15 +10,20 @@
  *   data     the encodings
  *   trailer  16 bytes: the XXH3-128 digest (hash_buf VALUE) of everything before it
  *
- * Verification: the trailer is checked when the pack is opened (a pack that does not
- * check is not used: every thunk then comes from its loose blob), and every thunk
- * read from it is hashed against its name like a loose blob (store_get_buf), so a
- * read is never less verified than from blobs/.  The pack is only ever written
+ * Verification: the header and the index (sorted, in bounds) are checked when the
+ * pack is opened (a pack that does not check is not used), and every thunk read
+ * from it is hashed against its name like a loose blob (store_get_buf), so a read
+ * is never less verified than from blobs/, and a damaged encoding costs that thunk
+ * only.  The trailer is checked by `gg cache verify` (store_verify_all), which
+ * also hashes every entry and, asked to remove what is bad, writes the pack again
+ * without the entries that do not verify.  The pack is only ever written
  * whole (a temporary in <ggdir>/tmp renamed into place), from blobs that were
  * verified as they were read: concurrent readers keep the file they mapped.
- * Loose THUNK blobs stay in blobs/ (gc, push and verify are unchanged): the pack
- * is a read-side copy, made by the builder when a build read at least
- * THUNKPACK_MIN thunks that it lacks.
+ * `gg infer` writes the thunks it makes into the pack only (store_defer_thunks,
+ * store.h): they are never loose unless a caller needs a file (store_open,
+ * store_path write one), so the store treats a packed thunk as a blob like a
+ * loose one.  The builder rewrites the pack when a build read at least
+ * THUNKPACK_MIN thunks that it lacks (thunks re-recorded since, loose).
  *
  * Ownership: a struct thunkpack maps the file read-only; thunkpack_free unmaps it.
  * Thread-safe for lookups.  Errors: 0 or -errno; nothing prints.
@@ -39,7 +44,7 @@ struct store;
 struct thunkpack;
 
 /* Map <ggdir>/thunks.pack: 0 and *out (NULL when there is none), -EBADMSG when it
- * does not check (trailer, header, index order or bounds), other -errno. */
+ * does not check (header, index order or bounds), other -errno. */
 int thunkpack_open(const char *ggdir, struct thunkpack **out);
 void thunkpack_free(struct thunkpack *p);
 
@@ -51,6 +56,11 @@ int thunkpack_get(const struct thunkpack *p, const struct gg_hash *h, const void
 
 /* Does the pack (NULL: none) hold h? */
 bool thunkpack_has(const struct thunkpack *p, const struct gg_hash *h);
+/* The number of thunks (0 for NULL), the hash of the i-th (i < count, in index
+ * order), and whether the trailer matches the bytes before it. */
+size_t thunkpack_count(const struct thunkpack *p);
+void thunkpack_hash_at(const struct thunkpack *p, size_t i, struct gg_hash *h);
+bool thunkpack_trailer_ok(const struct thunkpack *p);
 
 /*
  * Write the pack of the n THUNK blobs h (duplicates and kinds other than THUNK are

@@ -19,6 +19,15 @@ staged_record() {
 		"$stage/opt/gg/bin/gg" trace dump --json | grep -q '"/etc/hostname"'
 }
 tap_check "an installed gg records with its own shim" staged_record
+# libcurl and libcrypto are loaded when first used (runtime/engine/netlibs.c): not
+# needed by bin/gg, still by the Lambda bootstrap (its package copies what it needs)
+needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
+lazy_libs() {
+	! needed "$stage/opt/gg/bin/gg" | grep -E '^lib(curl|crypto)\.' &&
+		needed "$stage/opt/gg/lib/gg/bootstrap" | grep -q '^libcurl\.so' &&
+		"$stage/opt/gg/bin/gg" cache push --help >/dev/null
+}
+tap_check "bin/gg needs neither libcurl nor libcrypto to start; the bootstrap links both" lazy_libs
 tap_check "lib/gg/bootstrap is installed and an installed gg packages it" \
 	bash -c "test -x '$stage/opt/gg/lib/gg/bootstrap' &&
 		'$stage/opt/gg/bin/gg' lambda package --list -o '$T/pkg.zip' | grep -q '^bootstrap .*/lib/gg/bootstrap$'"

@@ -138,27 +138,26 @@ tap_check "corrupt output blob: ./hello is the recorded one" cmp "$src/hello" "$
 tap_run "corrupt output blob: gg cache verify is clean again" "$T/verify2.log" \
 	in_dir "$src" "$GG" cache verify
 
+# `gg infer` put the thunks in the pack (thunkpack.h): damage one of them there
 link=$(q thunk "$T/graph.json" "$src/hello")
-thunk_blob=$(q blob "$GG_DIR" "$link")
-cp -p "$thunk_blob" "$T/thunk.saved"
-rm -f "$thunk_blob"
-brc=0
-in_dir "$src" "$GG" build >"$T/nothunk.log" 2>&1 || brc=$?
-rc_says() { ((brc == 1)) && grep -qF "$1" "$2"; }
-tap_check "missing thunk blob: gg build exits 1 with 'cannot read thunk T... (hello): its blob is missing'" \
-	rc_says "gg: cannot read thunk $link (hello): its blob is missing from the store" "$T/nothunk.log"
-cp -p "$T/thunk.saved" "$thunk_blob"
-q flip "$thunk_blob"
+pack=$GG_DIR/thunks.pack
+cp -p "$pack" "$T/pack.saved"
+q flippack "$GG_DIR" "$link"
 brc=0
 in_dir "$src" "$GG" build >"$T/badthunk.log" 2>&1 || brc=$?
-tap_check "corrupt thunk blob: gg build exits 1 with 'cannot read thunk ... corrupt blob'" \
+rc_says() { ((brc == 1)) && grep -qF "$1" "$2"; }
+tap_check "corrupt thunk: gg build exits 1 with 'cannot read thunk T... (hello): corrupt blob'" \
 	rc_says "gg: cannot read thunk $link (hello): corrupt blob" "$T/badthunk.log"
 verify_rc=0
 in_dir "$src" "$GG" cache verify --remove >"$T/verify3.log" 2>&1 || verify_rc=$?
-removed_it() { verify_names "$thunk_blob" "$T/verify3.log" && test ! -e "$thunk_blob"; }
-tap_check "corrupt thunk blob: gg cache verify --remove names it, exits 1 and removes it" removed_it
-cp -p "$T/thunk.saved" "$thunk_blob"
-tap_run "with the thunk blob back, gg build exits 0" "$T/back.log" in_dir "$src" "$GG" build
+removed_it() { verify_names "$pack (thunk $link)" "$T/verify3.log" && ! grep -qF "kept" "$T/verify3.log"; }
+tap_check "corrupt thunk: gg cache verify --remove names it, exits 1 and packs the rest again" removed_it
+brc=0
+in_dir "$src" "$GG" build >"$T/nothunk.log" 2>&1 || brc=$?
+tap_check "missing thunk: gg build exits 1 with 'cannot read thunk T... (hello): its blob is missing'" \
+	rc_says "gg: cannot read thunk $link (hello): its blob is missing from the store" "$T/nothunk.log"
+cp -p "$T/pack.saved" "$pack"
+tap_run "with the thunk back, gg build exits 0" "$T/back.log" in_dir "$src" "$GG" build
 
 # ---- unreferenced blobs ---------------------------------------------------------------
 # A build of an edited source stores new objects; with its results-cache entries
@@ -222,8 +221,8 @@ N=(nsenter -t "$ns" -m)
 in_full() { (cd "$src" && "${N[@]}" env GG_DIR="$full" "$@"); }
 fill_store() {
 	"${N[@]}" mount -t tmpfs -o size=16m gg-full "$full" &&
-		"${N[@]}" sh -c 'cp -a "$1/graph" "$1/statcache" "$2/" && mkdir "$2/tmp" &&
-			cd "$1" && find blobs -name "*.t" -print0 | xargs -0 cp -a --parents -t "$2" &&
+		"${N[@]}" sh -c 'cp -a "$1/graph" "$1/statcache" "$1/thunks.pack" "$2/" && mkdir "$2/tmp" &&
+			cd "$1" && find blobs -name "*.t" -print0 | xargs -0 -r cp -a --parents -t "$2" &&
 			a=$(df -B1 --output=avail "$2" | tail -n 1) &&
 			fallocate -l $((a - 262144)) "$2/filler"' sh "$GG_DIR" "$full"
 }

@@ -6,6 +6,8 @@
     replay_faults.py thunk GRAPH PATH              the hash of the thunk producing PATH
     replay_faults.py blob GGDIR HASH               the blob file of a V... or T... hash
     replay_faults.py flip FILE                     invert one byte in the middle of FILE
+    replay_faults.py flippack GGDIR HASH           invert one byte in the middle of thunk
+                                                   HASH's encoding in GGDIR/thunks.pack
     replay_faults.py findblob GGDIR FILE           the blob holding FILE's bytes (exit 1: none)
     replay_faults.py descendants PID               "pid starttime" of PID's descendants
     replay_faults.py strays LIST TREE              exit 1 (saying which) if a process of LIST
@@ -65,6 +67,21 @@ def flip(path):
         f.seek(off)
         f.write(bytes([data[off] ^ 0xFF]))
     os.chmod(path, 0o444)
+
+
+def flippack(ggdir, h):
+    path = os.path.join(ggdir, "thunks.pack")
+    with open(path, "r+b") as f:
+        data = f.read()
+        count = int.from_bytes(data[12:16], "little")
+        for i in range(count):
+            e = data[16 + 28 * i:16 + 28 * (i + 1)]
+            if e[:16].hex() == h[1:]:
+                off = int.from_bytes(e[16:24], "little") + int.from_bytes(e[24:28], "little") // 2
+                f.seek(off)
+                f.write(bytes([data[off] ^ 0xFF]))
+                return
+    sys.exit(f"{h} is not in {path}")
 
 
 def read(path):
@@ -215,6 +232,8 @@ def main(argv):
         print(blob(*args))
     elif cmd == "flip":
         flip(*args)
+    elif cmd == "flippack":
+        flippack(*args)
     elif cmd == "findblob":
         p = Store(args[0]).find(read(args[1]))
         if not p:

@@ -1,10 +1,12 @@
 /*
  * gentrace - forge a large synthetic recording for the inferer benchmark.
  *
- *   gentrace DIR NPROC NEVENTS
+ *   gentrace [--logs] DIR NPROC NEVENTS
  *
  * Makes DIR/src with 200 source files and 50 headers, and DIR/.gg/trace with the
- * logs of one `make` spawning NPROC-1 commands: 90% compiles (read one source and
+ * recording of one `make` spawning NPROC-1 commands, in one segment as the shim
+ * writes it (or, with --logs, one version-1 log per image as older shims did;
+ * shim/trace_format.h): 90% compiles (read one source and
  * a handful of headers, probe a few missing paths, write an object and remove a
  * temporary) and 10% links (read the objects of the previous compiles, write a
  * library).  Events are spread so that the whole trace holds about NEVENTS of them.
@@ -22,6 +24,8 @@
 
 static char root[PATH_MAX];
 static uint64_t clk = 1000;
+static uint64_t img_start; /* the current image's start_ns */
+static int seg_fd = -1;    /* the segment, or -1: one log per image (--logs) */
 static char buf[64 << 20]; /* as large as make's log, which passes through it */
 static size_t len;
 
@@ -44,7 +48,7 @@ static void begin(int pid, int ppid, int origin, const char *exe, char *const *a
 	char *env[] = { "PATH=/usr/bin:/bin", "LANG=C", NULL };
 	tenc_file_header(buf);
 	len = GG_TRACE_HEADER_LEN;
-	++clk;
+	img_start = ++clk;
 	tenc_rec_proc(&e, clk, &(struct gg_rec_proc){
 		.pid = pid, .ppid = ppid, .origin = origin, .start_ns = clk, .exe = exe,
 		.execfn = exe, .argv = { argv, 4096 }, .env = { env, 4096 }, .cwd = root,
@@ -52,11 +56,36 @@ static void begin(int pid, int ppid, int origin, const char *exe, char *const *a
 	put(&e);
 }
 
-static void finish(const char *dir, int pid)
+/* The records in buf (version 1) framed for the segment, appended to it. */
+static void finish_seg(int pid, uint64_t start)
+{
+	static char out[sizeof(buf) + sizeof(buf) / 2];
+	size_t n = 0;
+
+	for (size_t off = GG_TRACE_HEADER_LEN; off + GG_TRACE_RECHDR_LEN <= len;) {
+		uint32_t plen;
+		memcpy(&plen, buf + off, 4);
+		tenc_seg_frame(out + n, buf + off, (uint32_t)pid, start);
+		n += GG_TRACE_SEG_RECHDR_LEN;
+		memcpy(out + n, buf + off + GG_TRACE_RECHDR_LEN, plen);
+		n += plen;
+		off += GG_TRACE_RECHDR_LEN + plen;
+	}
+	if (write(seg_fd, out, n) != (ssize_t)n) {
+		perror("segment");
+		exit(1);
+	}
+}
+
+static void finish(const char *dir, int pid, uint64_t start)
 {
 	char path[PATH_MAX + 64];
 	int fd;
-	snprintf(path, sizeof(path), "%s/%d-%016llx.ggt", dir, pid, (unsigned long long)clk);
+	if (seg_fd >= 0) {
+		finish_seg(pid, start);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/%d-%016llx.ggt", dir, pid, (unsigned long long)start);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0 || write(fd, buf, len) != (ssize_t)len) {
 		perror(path);
@@ -119,8 +148,13 @@ int main(int argc, char **argv)
 	static char make_log[64 << 20];
 	size_t make_len;
 
+	bool logs = argc > 1 && !strcmp(argv[1], "--logs");
+	uint64_t make_start;
+
+	if (logs)
+		argc--, argv++;
 	if (argc != 4) {
-		fprintf(stderr, "usage: gentrace DIR NPROC NEVENTS\n");
+		fprintf(stderr, "usage: gentrace [--logs] DIR NPROC NEVENTS\n");
 		return 2;
 	}
 	if (!realpath(argv[1], root)) {
@@ -146,6 +180,18 @@ int main(int argc, char **argv)
 
 	/* make's log accumulates spawns and waits between the commands' logs */
 	begin(1000, 1, GG_ORIGIN_ROOT, "/usr/bin/make", mk);
+	make_start = img_start;
+	if (!logs) {
+		char hdr[GG_TRACE_HEADER_LEN];
+		snprintf(path, sizeof(path), "%s/" GG_TRACE_SEG_PREFIX "1000-%016llx.ggt", dir,
+			 (unsigned long long)make_start);
+		seg_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+		tenc_seg_header(hdr);
+		if (seg_fd < 0 || write(seg_fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr)) {
+			perror(path);
+			return 1;
+		}
+	}
 	memcpy(make_log, buf, len);
 	make_len = len;
 	for (int c = 1; c < nproc; c++) {
@@ -191,7 +237,7 @@ int main(int argc, char **argv)
 			snprintf(path, sizeof(path), "%s/obj/o%d.o", root, c);
 			ev_open(path, O_WRONLY | O_CREAT | O_TRUNC, 4);
 		}
-		finish(dir, pid);
+		finish(dir, pid, img_start);
 		{ /* make's wait, appended to its log (not the log copied through buf: quadratic) */
 			len = 0;
 			ev_wait(pid);
@@ -201,7 +247,7 @@ int main(int argc, char **argv)
 	}
 	memcpy(buf, make_log, make_len);
 	len = make_len;
-	finish(dir, 1000);
+	finish(dir, 1000, make_start);
 	/* the outputs exist, as after a real build */
 	snprintf(dir, sizeof(dir), "%s/obj", root);
 	mkdir(dir, 0755);

@@ -505,6 +505,23 @@ static void test_store__corrupt_blob_detected(void **state)
 	assert_int_equal(store_verify_blob(&f->st, &bad), 0);
 }
 
+/* A shard directory removed behind the store's back is made again. */
+static void test_store__shard_removed_meanwhile(void **state)
+{
+	struct fixture *f = *state;
+	struct gg_hash h;
+	char path[PATH_MAX], *slash;
+
+	assert_int_equal(store_put_buf(&f->st, GG_HASH_VALUE, "first", 5, &h), 0);
+	assert_int_equal(store_path(&f->st, &h, path, sizeof(path)), 0);
+	assert_int_equal(unlink(path), 0);
+	slash = strrchr(path, '/');
+	*slash = '\0';
+	assert_int_equal(rmdir(path), 0);
+	assert_int_equal(store_put_buf(&f->st, GG_HASH_VALUE, "first", 5, &h), 0);
+	assert_int_equal(store_verify_blob(&f->st, &h), 0);
+}
+
 /* With STORE_FSYNC the same operations work (durability itself is not observable). */
 static void test_store__fsync_mode(void **state)
 {
@@ -624,14 +641,82 @@ static void test_store__thunk_pack_serves_verified_copies(void **state)
 	assert_int_equal(len, 9);
 	assert_memory_equal(b, "thunk two", 9);
 	assert_int_equal(thunkpack_get(f->st.pack, &absent, &b, &len), -ENOENT);
-	/* one flipped byte: the trailer does not check, the pack is not used */
+	/* one flipped byte in the last encoding: that thunk does not verify, the others
+	 * still serve; gg cache verify names it and, asked to, packs the rest again */
 	snprintf(packpath, sizeof(packpath), "%s/thunks.pack", f->ggdir);
 	assert_non_null(fp = fopen(packpath, "r+"));
 	assert_int_equal(fseek(fp, -(long)(GG_HASH_LEN + 3), SEEK_END), 0);
 	assert_int_equal(fputc('X', fp), 'X');
 	fclose(fp);
 	assert_int_equal(store_pack_reopen(&f->st), 0);
-	assert_null(f->st.pack);
+	assert_non_null(f->st.pack);
+	assert_false(thunkpack_trailer_ok(f->st.pack));
+	int bad = 0;
+	for (int i = 0; i < 3; i++) {
+		int r = thunkpack_get(f->st.pack, &t[i], &b, &len);
+		assert_true(r == 0 || r == -EBADMSG);
+		bad += r == -EBADMSG;
+	}
+	assert_int_equal(bad, 1);
+	struct store_stats s;
+	assert_int_equal(store_verify_all(&f->st, STORE_VERIFY_REMOVE, NULL, NULL, &s), 0);
+	assert_int_equal(s.bad, 2); /* the entry and the trailer */
+	assert_int_equal(store_pack_reopen(&f->st), 0);
+	assert_int_equal(thunkpack_count(f->st.pack), 2);
+	assert_true(thunkpack_trailer_ok(f->st.pack));
+	assert_int_equal(store_verify_all(&f->st, 0, NULL, NULL, &s), 0);
+	assert_int_equal(s.bad, 0);
+}
+
+/* Deferred thunks: in memory until flushed into the pack, never loose; readers find
+ * them the whole time; a file is written only for a caller that needs one. */
+static void test_store__deferred_thunks_go_to_the_pack(void **state)
+{
+	struct fixture *f = *state;
+	struct gg_hash t[300], v;
+	char buf[64], path[PATH_MAX], *got;
+	size_t len;
+	struct stat sb;
+
+	assert_int_equal(store_defer_thunks(&f->st), 0);
+	for (int i = 0; i < 300; i++) {
+		int n = snprintf(buf, sizeof(buf), "deferred thunk %d", i);
+		assert_int_equal(store_put_buf(&f->st, GG_HASH_THUNK, buf, (size_t)n, &t[i]), 0);
+	}
+	assert_int_equal(store_put_buf(&f->st, GG_HASH_VALUE, "a value", 7, &v), 0);
+	assert_int_equal(stats(&f->st).count, 1); /* the value only */
+	assert_true(store_has(&f->st, &t[7]));
+	assert_int_equal(store_get_buf(&f->st, &t[7], 100, &got, &len), 0);
+	assert_string_equal(got, "deferred thunk 7");
+	free(got);
+	assert_int_equal(store_verify_blob(&f->st, &t[8]), 0);
+
+	assert_int_equal(store_flush_thunks(&f->st, t, 150), 0); /* (the rest: deferred too) */
+	assert_int_equal(stats(&f->st).count, 1);
+	assert_int_equal(thunkpack_count(f->st.pack), 300);
+	assert_int_equal(store_get_buf(&f->st, &t[299], 100, &got, &len), 0);
+	assert_string_equal(got, "deferred thunk 299");
+	free(got);
+
+	/* a caller that needs a file gets one, verified */
+	assert_int_equal(store_path(&f->st, &t[3], path, sizeof(path)), 0);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(store_verify_blob(&f->st, &t[3]), 0);
+	assert_int_equal(stats(&f->st).count, 2);
+
+	/* the pack is found by a store opened later */
+	struct store again;
+	assert_int_equal(store_init(&again, f->ggdir, 0), 0);
+	assert_true(store_has(&again, &t[200]));
+	store_release(&again);
+
+	/* never flushed: store_release writes them loose, nothing is lost */
+	assert_int_equal(store_defer_thunks(&f->st), 0);
+	assert_int_equal(store_put_buf(&f->st, GG_HASH_THUNK, "late one", 8, &v), 0);
+	store_release(&f->st);
+	assert_int_equal(store_init(&f->st, f->ggdir, 0), 0);
+	assert_int_equal(store_verify_blob(&f->st, &v), 0);
+	assert_int_equal(stats(&f->st).count, 3);
 }
 
 int main(void)
@@ -648,10 +733,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_store__killed_while_streaming, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__abort_removes_temporary, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__corrupt_blob_detected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__shard_removed_meanwhile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__fsync_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__adopt_moves_on_same_fs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__adopt_copies_when_it_must, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__thunk_pack_serves_verified_copies, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_store__deferred_thunks_go_to_the_pack, setup,
 						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -101,16 +101,17 @@ static void test_wrapcache__tagged_directory_is_scratch(void **state)
 
 	assert_int_equal(wrapcache_init(&w, f->tree), 0);
 	join(p, sizeof(p), f->cache, "3/stats");
-	assert_true(wrapcache_is_scratch(&w, p));
-	assert_true(wrapcache_is_scratch(&w, f->cache)); /* the directory itself */
+	assert_true(wrapcache_is_scratch(&w, p, true));
+	assert_true(wrapcache_is_scratch(&w, f->cache, true)); /* the directory itself */
+	assert_false(wrapcache_is_scratch(&w, f->cache, false)); /* (not probed: a file's name) */
 	join(p, sizeof(p), f->plain, "x");
-	assert_false(wrapcache_is_scratch(&w, p));
-	assert_false(wrapcache_is_scratch(&w, "/usr/include/stdio.h"));
+	assert_false(wrapcache_is_scratch(&w, p, true));
+	assert_false(wrapcache_is_scratch(&w, "/usr/include/stdio.h", true));
 	/* a tag without the signature is not one */
 	join(bad, sizeof(bad), f->plain, "CACHEDIR.TAG");
 	put(bad, "Signature: not the right one at all, sorry\n");
 	join(p, sizeof(p), f->plain, "y");
-	assert_false(wrapcache_is_scratch(&w, p));
+	assert_false(wrapcache_is_scratch(&w, p, true));
 	wrapcache_release(&w);
 }
 
@@ -127,7 +128,7 @@ static void test_wrapcache__tagged_directory_in_tree_is_not_scratch(void **state
 	put(p, WRAPCACHE_TAG_SIGNATURE "\n");
 	assert_int_equal(wrapcache_init(&w, f->tree), 0);
 	join(p, sizeof(p), target, "release/prog");
-	assert_false(wrapcache_is_scratch(&w, p));
+	assert_false(wrapcache_is_scratch(&w, p, true));
 	wrapcache_release(&w);
 
 	/* a tree inside a tagged directory: the tree is still the build's, and the
@@ -135,9 +136,9 @@ static void test_wrapcache__tagged_directory_in_tree_is_not_scratch(void **state
 	join(p, sizeof(p), f->cache, "proj");
 	assert_int_equal(wrapcache_init(&w, p), 0);
 	join(target, sizeof(target), p, "x.o");
-	assert_false(wrapcache_is_scratch(&w, target));
+	assert_false(wrapcache_is_scratch(&w, target, true));
 	join(target, sizeof(target), f->cache, "3/stats");
-	assert_false(wrapcache_is_scratch(&w, target));
+	assert_false(wrapcache_is_scratch(&w, target, true));
 	wrapcache_release(&w);
 }
 
@@ -167,15 +168,15 @@ static void test_wrapcache__settings_of_a_ccache_process(void **state)
 		assert_int_equal(wrapcache_note_process(&w, "/usr/bin/ccache", env, 4, f->tree), 0);
 	}
 	join(p, sizeof(p), f->top, "rel-cache/a/b/stats");
-	assert_true(wrapcache_is_scratch(&w, p));
+	assert_true(wrapcache_is_scratch(&w, p, true));
 	join(p, sizeof(p), f->home, ".cache/ccache/0/stats");
-	assert_true(wrapcache_is_scratch(&w, p));
+	assert_true(wrapcache_is_scratch(&w, p, true));
 	join(p, sizeof(p), f->home, "from-conf/tmp/x.i");
-	assert_true(wrapcache_is_scratch(&w, p));
+	assert_true(wrapcache_is_scratch(&w, p, true));
 	join(p, sizeof(p), f->home, "other");
-	assert_false(wrapcache_is_scratch(&w, p));
+	assert_false(wrapcache_is_scratch(&w, p, true));
 	join(p, sizeof(p), f->tree, "a.o");
-	assert_false(wrapcache_is_scratch(&w, p));
+	assert_false(wrapcache_is_scratch(&w, p, true));
 	wrapcache_release(&w);
 
 	/* an empty CCACHE_CONFIGPATH file; XDG_CONFIG_HOME's file, written without spaces */
@@ -198,7 +199,7 @@ static void test_wrapcache__settings_of_a_ccache_process(void **state)
 		assert_int_equal(wrapcache_note_process(&w, "/usr/bin/ccache", env, 2, "/"), 0);
 	}
 	join(p, sizeof(p), f->plain, "xdg-conf-cache/1/stats");
-	assert_true(wrapcache_is_scratch(&w, p));
+	assert_true(wrapcache_is_scratch(&w, p, true));
 	wrapcache_release(&w);
 }
 
@@ -223,9 +224,9 @@ static void test_wrapcache__tree_and_root_are_never_caches(void **state)
 	assert_int_equal(wrapcache_add_dir(&w, p), 0);
 	assert_int_equal(w.dirs.n, 1);
 	join(p, sizeof(p), f->tree, "ccache/1/stats");
-	assert_true(wrapcache_is_scratch(&w, p));
+	assert_true(wrapcache_is_scratch(&w, p, true));
 	join(p, sizeof(p), f->tree, "ccache.c");
-	assert_false(wrapcache_is_scratch(&w, p));
+	assert_false(wrapcache_is_scratch(&w, p, true));
 	wrapcache_release(&w);
 }
 
