@@ -81,8 +81,7 @@ push_ok() {
 }
 tap_check "the bucket holds every results entry of A and one graph" push_ok
 tap_check "... and every blob of A's store" diff -u \
-	<((cd "$GG_DIR/blobs" && find . -type f) | sed -nE 's#^\./(..)/([0-9a-f]{30})(\.t)?$#\1\2\3#p' |
-		sed -E 's#^(.{32})\.t$#T\1#; t; s#^#V#' | LC_ALL=C sort) \
+	<(store_blob_names "$GG_DIR") \
 	<(grep -E '^[TV][0-9a-f]{32}$' "$T/keys.push")
 
 # ---- A deleted; a fresh tree at the same path ---------------------------------------------

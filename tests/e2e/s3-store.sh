@@ -21,11 +21,9 @@ s3rver_env
 DIRECT=$S3RVER_ENDPOINT
 unset GG_REMOTE
 
-# The blobs of a store, as printed hashes, sorted.
+# The blobs of a store, as printed hashes, sorted (loose and packed).
 local_blobs() {
-	(cd "$1/blobs" 2>/dev/null && find . -type f) |
-		sed -nE 's#^\./(..)/([0-9a-f]{30})(\.t)?$#\1\2\3#p' |
-		sed -E 's#^(.{32})\.t$#T\1#; t; s#^#V#' | LC_ALL=C sort
+	store_blob_names "$1"
 }
 
 # The keys under s3://bkt/PREFIX/, as aws s3 ls sees them (names only), sorted.

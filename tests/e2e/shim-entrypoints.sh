@@ -107,6 +107,10 @@ fork            hasproc  origin=fork parent^= exit.status=7
 fork            has      proc.origin=fork op=open fn=open path=@W/fork-child.txt ret=3
 fork            hasnot   proc.argv.1=fork op=open path=@W/fork-child.txt
 fork            has      proc.argv.1=fork op=wait fn=waitpid status=1792
+forkpty         hasproc  origin=fork parent^= exit.status=9
+forkpty         has      proc.origin=fork op=open fn=open path=@W/forkpty-child.txt ret>0
+daemon          has      proc.origin=fork op=open fn=open path=@W/daemon-child.txt ret>0
+daemon          hasnot   proc.argv.1=daemon op=open path=@W/daemon-child.txt
 open            has      op=open fn=open path=@W/f.txt flags=577 mode=420 ret=3 errno=0
 open            has      op=open fn=open path=@W/f.txt flags=0 ret=3
 open            has      op=fd fn=close fd=3 ret=0

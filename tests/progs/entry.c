@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pty.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <sys/socket.h>
@@ -604,6 +605,46 @@ static void c_fork(void)
 		_exit(7);
 	}
 	reap("fork child", pid);
+}
+
+/* forkpty: the child is an image of origin fork, like fork's (the shim's fork
+ * handlers are registered by its wrapper, at the first fork). */
+static void c_forkpty(void)
+{
+	int master = -1;
+	pid_t pid = forkpty(&master, NULL, NULL, NULL);
+
+	if (pid == 0) {
+		int fd = open("forkpty-child.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		_exit(fd >= 0 ? 9 : 1);
+	}
+	if (pid < 0)
+		printf("forkpty failed: %s\n", errname(errno));
+	reap("forkpty child", pid);
+	if (master >= 0)
+		close(master);
+}
+
+/* daemon: its child (here a grandchild, so that this program can wait for it) is an
+ * image of origin fork too. */
+static void c_daemon(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int fd;
+		if (daemon(1, 1) < 0)
+			_exit(1);
+		fd = open("daemon-child.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd >= 0)
+			close(fd);
+		rename("daemon-child.txt", "daemon-done.txt");
+		_exit(0);
+	}
+	reap("daemon parent", pid);
+	for (int i = 0; i < 500 && access("daemon-done.txt", F_OK) < 0; i++)
+		usleep(10000);
+	printf("daemon child: %s\n", access("daemon-done.txt", F_OK) == 0 ? "done" : "not done");
 }
 
 /* ---- open family ----------------------------------------------------------- */
@@ -2271,6 +2312,8 @@ static const struct ecase cases[] = {
 	{"vfork", c_vfork},
 	{"clone-vfork", c_clone_vfork},
 	{"fork", c_fork},
+	{"forkpty", c_forkpty},
+	{"daemon", c_daemon},
 	{"open", c_open},
 	{"open-missing", c_open_missing},
 	{"open-longpath", c_open_longpath},
