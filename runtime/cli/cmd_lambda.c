@@ -204,12 +204,15 @@ static int lambda_deploy_cmd(int argc, char **argv)
 		unlink(tmpzip);
 	if (ret < 0)
 		die("%s", err);
-	printf("gg: %s lambda function '%s' (%s): %s, %s, handler %s, %u MB, %u s, /tmp %u MB; "
-	       "package %.1f MB %s%s\n", res.created ? "created" : "updated", o.function,
-	       res.arn[0] ? res.arn : "no ARN given", LAMBDA_DEPLOY_RUNTIME, LAMBDA_DEPLOY_ARCH,
-	       LAMBDA_DEPLOY_HANDLER, o.memory_mb, o.timeout_s, o.tmp_mb,
-	       (double)res.zip_bytes / 1e6, res.via_bucket ? "through s3, " : "inline",
-	       res.via_bucket ? res.s3_key : "");
+	printf("gg: %s lambda function '%s' (%s): %s, %s, handler %s, %u MB, %u s, /tmp %u MB; ",
+	       res.created ? "created" : "updated", o.function, res.arn[0] ? res.arn : "no ARN given",
+	       LAMBDA_DEPLOY_RUNTIME, LAMBDA_DEPLOY_ARCH, LAMBDA_DEPLOY_HANDLER, o.memory_mb,
+	       o.timeout_s, o.tmp_mb);
+	if (res.code_unchanged)
+		printf("code unchanged (its CodeSha256 is the package's), not sent again\n");
+	else
+		printf("package %.1f MB %s%s\n", (double)res.zip_bytes / 1e6,
+		       res.via_bucket ? "through s3, " : "inline", res.via_bucket ? res.s3_key : "");
 	return 0;
 }
 

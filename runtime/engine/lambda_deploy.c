@@ -128,6 +128,24 @@ int lambda_deploy_base64(const void *p, size_t n, struct sbuf *out)
 	return sbuf_error(out);
 }
 
+/* The package's CodeSha256 as Lambda gives it: the base64 of its SHA-256. */
+static int package_sha256_b64(const char *zip, struct sbuf *out)
+{
+	char hex[SIGV4_SHA256_HEX_SIZE];
+	unsigned char raw[32];
+	int ret;
+
+	if ((ret = sigv4_sha256_hex_file(zip, hex)) < 0)
+		return ret;
+	for (size_t i = 0; i < sizeof(raw); i++) {
+		unsigned v;
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return -EINVAL;
+		raw[i] = (unsigned char)v;
+	}
+	return lambda_deploy_base64(raw, sizeof(raw), out);
+}
+
 static void code_members(struct json *j, const struct lambda_deploy_code *c)
 {
 	if (c->zip_b64) {
@@ -591,7 +609,7 @@ int lambda_deploy(const struct lambda_deploy_opts *o, struct lambda_deploy_resul
 	struct client c = { .cfg = AWS_CONFIG_INIT, .ep = AWS_ENDPOINT_INIT, .o = o };
 	struct lambda_deploy_code code = { 0 };
 	struct lambda_function_state s;
-	struct sbuf b64 = SBUF_INIT, body = SBUF_INIT, sub = SBUF_INIT;
+	struct sbuf b64 = SBUF_INIT, body = SBUF_INIT, sub = SBUF_INIT, pkg_sha = SBUF_INIT;
 	char keybuf[256], *bucket = NULL, *key = NULL, *v;
 	struct stat sta;
 	bool exists;
@@ -633,6 +651,9 @@ int lambda_deploy(const struct lambda_deploy_opts *o, struct lambda_deploy_resul
 	if (ret < 0 && ret != -ENOENT)
 		goto out_release;
 	exists = ret == 0;
+	if (exists && s.code_sha256 && package_sha256_b64(o->zip, &pkg_sha) == 0 &&
+	    pkg_sha.buf && !strcmp(pkg_sha.buf, s.code_sha256))
+		res->code_unchanged = true; /* (what runs is this package: not sent again) */
 	lambda_function_state_release(&s);
 	if (!exists) {
 		if ((ret = prepare_code(&c, res, &code, &b64, &bucket, &key, err, errlen)) < 0)
@@ -665,6 +686,10 @@ int lambda_deploy(const struct lambda_deploy_opts *o, struct lambda_deploy_resul
 			  errlen)) < 0 ||
 	    (ret = wait_ready(&c, "its configuration update", res, err, errlen)) < 0)
 		goto out_release;
+	if (res->code_unchanged) {
+		res->via_bucket = false;
+		goto out_release;
+	}
 	if ((ret = prepare_code(&c, res, &code, &b64, &bucket, &key, err, errlen)) < 0)
 		goto out_release;
 	sbuf_reset(&body);
@@ -681,6 +706,7 @@ int lambda_deploy(const struct lambda_deploy_opts *o, struct lambda_deploy_resul
 		goto out_release;
 	ret = wait_ready(&c, "its code update", res, err, errlen);
 out_release:
+	sbuf_release(&pkg_sha);
 	if (c.easy)
 		curl_easy_cleanup(c.easy);
 	free(c.ca_file);

@@ -105,6 +105,8 @@ void lambda_function_state_release(struct lambda_function_state *s);
 struct lambda_deploy_result {
 	bool created;           /* CreateFunction (else the updates) */
 	bool via_bucket;        /* the code went through S3 */
+	bool code_unchanged;    /* an update: the function's CodeSha256 was the package's,
+				 * so its code was not sent again */
 	uint64_t zip_bytes;
 	char arn[256];
 	char code_sha256[64];   /* as Lambda reports it */

@@ -248,14 +248,24 @@ tap_check "... provided.al2023, x86_64, handler bootstrap, 1024 MB, 120 s, /tmp 
 		grep -q "^gg: created lambda function .gg. (arn:aws:lambda:us-east-1:123456789012:function:gg)" "$T/deploy1.log" &&
 		test "$(lambda_emu_stat functions_created)" == 1'
 tap_check "... after polling GetFunction while it was Pending" test "$(lambda_emu_stat function_gets)" -ge 2
-tap_run "a second gg lambda deploy (more memory, the package through the bucket)" "$T/deploy2.log" \
-	"$GG" lambda deploy --role "$ROLE" --package "$T/fn.zip" --memory 2048 --timeout 120 --tmp 1024 \
+# a package with other bytes (one more file), so that its code goes up again
+python3 -c 'import shutil, sys, zipfile
+shutil.copy(sys.argv[1], sys.argv[2])
+with zipfile.ZipFile(sys.argv[2], "a") as z:
+    z.writestr("NOTE", "deployed by lambda-emu.sh\n")' "$T/fn.zip" "$T/fn2.zip"
+tap_run "a second gg lambda deploy (more memory, another package through the bucket)" "$T/deploy2.log" \
+	"$GG" lambda deploy --role "$ROLE" --package "$T/fn2.zip" --memory 2048 --timeout 120 --tmp 1024 \
 	--via-bucket --remote s3://bkt/dep
 tap_check "... updates it: configuration and code, the zip read by Lambda from s3://bkt/dep/lambda/" \
-	eval 'test "$(fn_conf)" == "provided.al2023 x86_64 bootstrap 2048 120 1024 Active Successful $(stat -c %s "$T/fn.zip")" &&
+	eval 'test "$(fn_conf)" == "provided.al2023 x86_64 bootstrap 2048 120 1024 Active Successful $(stat -c %s "$T/fn2.zip")" &&
 		grep -q "^gg: updated lambda function .gg. .*through s3, dep/lambda/gg-[0-9a-f]*\.zip" "$T/deploy2.log" &&
 		test "$(lambda_emu_stat functions_created) $(lambda_emu_stat config_updates) $(lambda_emu_stat code_updates) $(lambda_emu_stat code_from_s3)" == "1 1 1 1" &&
 		s3_keys dep | grep -q "^lambda/gg-[0-9a-f]*\.zip$"'
+tap_run "a third gg lambda deploy of the same package" "$T/deploy3.log" \
+	"$GG" lambda deploy --role "$ROLE" --package "$T/fn2.zip" --memory 2048 --timeout 120 --tmp 1024
+tap_check "... compares CodeSha256 and sends no code (the configuration still updated)" \
+	eval 'grep -q "^gg: updated lambda function .gg. .*code unchanged (its CodeSha256 is the package.s), not sent again" "$T/deploy3.log" &&
+		test "$(lambda_emu_stat config_updates) $(lambda_emu_stat code_updates)" == "2 1"'
 tap_run "gg lambda deploy with a role of another account fails" "$T/deploy-role.log" \
 	not "$GG" lambda deploy --role arn:aws:iam::999999999999:role/x --package "$T/fn.zip"
 tap_check "... with one line: 400 InvalidParameterValueException, the role cannot be assumed; the code untouched" \
