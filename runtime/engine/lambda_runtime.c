@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <sys/time.h>
 
 #include "runtime/engine/http.h"
@@ -18,6 +19,7 @@
 #include "runtime/engine/s3_store.h"
 #include "runtime/engine/worker.h"
 #include "runtime/ir/thunk.h"
+#include "runtime/lib/htab.h"
 #include "runtime/lib/json.h"
 #include "runtime/lib/util.h"
 #include "runtime/store/ggdir.h"
@@ -37,7 +39,68 @@ struct rt {
 	/* the event */
 	char rid[128];
 	uint64_t deadline_ms;    /* epoch ms, 0: none */
+	/* which event last used each blob, for trimming the store (lambda_runtime.h) */
+	uint64_t tick;           /* events so far */
+	struct use { struct gg_hash h; uint64_t tick; } *use;
+	size_t nuse, ause;
+	struct htab use_ix;      /* hash_key64 -> index into use */
+	uint64_t budget;         /* bytes; 0 until known */
 };
+
+static bool use_eq(const void *ctx, uint32_t val, const void *key)
+{
+	const struct rt *r = ctx;
+	return hash_equal(&r->use[val].h, key);
+}
+
+/* h is used by this event (best effort: out of memory, it is simply not known). */
+static void note_use(struct rt *r, const struct gg_hash *h)
+{
+	uint32_t *v = htab_ref(&r->use_ix, hash_key64(h), use_eq, r, h);
+
+	if (!hash_is_set(h))
+		return;
+	if (v) {
+		r->use[*v].tick = r->tick;
+		return;
+	}
+	if (r->nuse == r->ause) {
+		size_t na = r->ause ? 2 * r->ause : 1024;
+		struct use *nu = realloc(r->use, na * sizeof(*nu));
+		if (!nu)
+			return;
+		r->use = nu;
+		r->ause = na;
+	}
+	if (htab_add(&r->use_ix, hash_key64(h), (uint32_t)r->nuse) < 0)
+		return;
+	r->use[r->nuse++] = (struct use){ .h = *h, .tick = r->tick };
+}
+
+static uint64_t last_use(void *ctx, const struct gg_hash *h)
+{
+	struct rt *r = ctx;
+	uint32_t i = htab_find(&r->use_ix, hash_key64(h), use_eq, r, h);
+	return i == HTAB_NONE ? 0 : r->use[i].tick;
+}
+
+/* After an event: over the budget, the store down to three quarters of it. */
+static void trim_store(struct rt *r)
+{
+	struct statvfs fs;
+	uint64_t used;
+
+	if (statvfs(r->work, &fs) < 0)
+		return;
+	if (!r->budget) {
+		const char *v = getenv("GG_WORKER_CACHE_MB");
+		uint64_t mb = r->o->cache_mb ? r->o->cache_mb : v && *v ? strtoull(v, NULL, 10) : 0;
+		r->budget = mb ? mb << 20 : (uint64_t)fs.f_blocks * fs.f_frsize / 2;
+	}
+	used = (uint64_t)(fs.f_blocks - fs.f_bfree) * fs.f_frsize;
+	if (used > r->budget)
+		(void)store_trim(&r->st, r->budget / 4 * 3, last_use, r, NULL, NULL);
+}
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
@@ -135,6 +198,7 @@ static int fetch(struct rt *r, const struct gg_hash *th, char *err, size_t errle
 	size_t n = 0;
 	int ret;
 
+	note_use(r, th);
 	if ((ret = s3store_pull(r->s3, &r->st, th, 1, NULL, &stats)) < 0 || stats.missing) {
 		errbuf_set(err, errlen, "cannot fetch thunk %s from %s: %s",
 			   hash_to_hex(th, (char[GG_HASH_HEX_SIZE]){ 0 }), s3_client_url(r->s3),
@@ -156,6 +220,8 @@ static int fetch(struct rt *r, const struct gg_hash *th, char *err, size_t errle
 		hs[n++] = t.inputs.v[i].hash;
 	for (size_t i = 0; i < t.objects.n; i++)
 		hs[n++] = t.objects.v[i].hash;
+	for (size_t i = 0; i < n; i++)
+		note_use(r, &hs[i]);
 	if ((ret = s3store_pull(r->s3, &r->st, hs, n, NULL, &stats)) < 0 || stats.missing) {
 		errbuf_set(err, errlen, "cannot fetch the inputs of thunk %s from %s: %zu missing, %zu failed",
 			   hash_to_hex(th, (char[GG_HASH_HEX_SIZE]){ 0 }), s3_client_url(r->s3),
@@ -240,8 +306,10 @@ static void event(struct rt *r, const char *body, size_t len)
 		size_t n = 0;
 		uint64_t t1 = clock_now_ms();
 		for (size_t i = 0; hs && i < w.res.outputs.n; i++)
-			if (hash_is_set(&w.res.outputs.v[i].value))
+			if (hash_is_set(&w.res.outputs.v[i].value)) {
 				hs[n++] = w.res.outputs.v[i].value;
+				note_use(r, &w.res.outputs.v[i].value);
+			}
 		ret = hs ? s3store_push(r->s3, &r->st, hs, n, NULL, &stats) : -ENOMEM;
 		free(hs);
 		upload_ms = clock_now_ms() - t1;
@@ -273,7 +341,7 @@ out:
 
 int lambda_runtime_run(const struct lambda_runtime_opts *o, char *err, size_t errlen)
 {
-	struct rt r = { .o = o, .st = STORE_INIT };
+	struct rt r = { .o = o, .st = STORE_INIT, .use_ix = HTAB_INIT };
 	struct sbuf ev = SBUF_INIT;
 	const char *api = o->api ? o->api : getenv("AWS_LAMBDA_RUNTIME_API");
 	char store_dir[1100];
@@ -309,8 +377,10 @@ int lambda_runtime_run(const struct lambda_runtime_opts *o, char *err, size_t er
 			ret = status < 0 ? (int)status : -EPROTO;
 			goto out;
 		}
+		r.tick++;
 		event(&r, ev.buf ? ev.buf : "", ev.len);
 		sbuf_release(&ev);
+		trim_store(&r);
 		if (o->max_events && ++events >= o->max_events)
 			break;
 	}
@@ -319,6 +389,8 @@ out:
 	sbuf_release(&ev);
 	s3_client_free(r.s3);
 	free(r.s3_url);
+	htab_release(&r.use_ix);
+	free(r.use);
 	store_release(&r.st);
 	curl_easy_cleanup(r.easy);
 	return ret;

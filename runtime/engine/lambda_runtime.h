@@ -33,9 +33,13 @@
  * -errno otherwise with err filled.  S3 credentials and endpoint come from the
  * environment Lambda gives the function (aws_config.h).  Nothing prints.
  *
- * Limits: the worker's store under <work>/store keeps every blob fetched or made
- * for the environment's lifetime (no eviction yet: bounded by Lambda's /tmp);
- * the input cache is worker.h's, bounded.
+ * Limits: the worker's store under <work>/store keeps the blobs fetched or made
+ * for later invocations of the environment, within a budget: cache_mb, else
+ * $GG_WORKER_CACHE_MB, else half of the size of the file system holding <work>
+ * (Lambda's /tmp).  After an event, when the file system holds more than that,
+ * the store is trimmed (store_trim) to three quarters of it, least recently used
+ * blobs first (the runtime remembers which event last used each blob: its thunk,
+ * inputs and outputs).  The input cache is worker.h's, bounded.
  */
 #ifndef GG_ENGINE_LAMBDA_RUNTIME_H
 #define GG_ENGINE_LAMBDA_RUNTIME_H
@@ -48,6 +52,7 @@ struct lambda_runtime_opts {
 	const char *shim;       /* libggshim.so for level 3 (worker.h) */
 	unsigned max_events;    /* 0: until the Runtime API goes away */
 	unsigned margin_ms;     /* 0: 2000 */
+	unsigned cache_mb;      /* the store's budget (above); 0: the default */
 };
 
 int lambda_runtime_run(const struct lambda_runtime_opts *o, char *err, size_t errlen);

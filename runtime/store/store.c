@@ -1135,6 +1135,80 @@ int store_verify_all(const struct store *st, unsigned flags, store_bad_fn *bad, 
 	return ret;
 }
 
+/* ---- trimming --------------------------------------------------------------------------- */
+
+struct trim_ent {
+	struct gg_hash h;
+	uint64_t size, used;
+};
+
+struct trim_ctx {
+	struct trim_ent *v;
+	size_t n, cap;
+	uint64_t total;
+	store_last_use_fn *last_use;
+	void *ctx;
+};
+
+static int trim_one(void *ctx, int shardfd, const char *shard, const char *name,
+		    const struct gg_hash *h)
+{
+	struct trim_ctx *t = ctx;
+	struct stat sb;
+
+	if (!h || fstatat(shardfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode))
+		return 0;
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 1024;
+		struct trim_ent *v = realloc(t->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		t->v = v;
+		t->cap = cap;
+	}
+	t->v[t->n++] = (struct trim_ent){ .h = *h, .size = (uint64_t)sb.st_size,
+					  .used = t->last_use(t->ctx, h) };
+	t->total += (uint64_t)sb.st_size;
+	return 0;
+}
+
+static int trim_cmp(const void *a, const void *b)
+{
+	const struct trim_ent *x = a, *y = b;
+	if (x->used != y->used)
+		return x->used < y->used ? -1 : 1;
+	return x->size > y->size ? -1 : x->size < y->size;
+}
+
+int store_trim(struct store *st, uint64_t keep, store_last_use_fn *last_use, void *ctx,
+	       uint64_t *removed, uint64_t *left)
+{
+	struct trim_ctx t = { .last_use = last_use, .ctx = ctx };
+	uint64_t gone = 0;
+	int ret;
+
+	if ((ret = store_walk_blobs(st, trim_one, &t)) < 0)
+		goto out;
+	if (t.total > keep) {
+		qsort(t.v, t.n, sizeof(*t.v), trim_cmp);
+		for (size_t i = 0; i < t.n && t.total > keep; i++) {
+			char rel[BLOB_REL_SIZE];
+			blob_relpath(&t.v[i].h, rel);
+			if (unlinkat(st->dirfd, rel, 0) == 0 || errno == ENOENT) {
+				t.total -= t.v[i].size;
+				gone++;
+			}
+		}
+	}
+out:
+	if (removed)
+		*removed = gone;
+	if (left)
+		*left = t.total;
+	free(t.v);
+	return ret;
+}
+
 struct gc_ctx {
 	time_t now;
 	unsigned min_age;

@@ -216,6 +216,18 @@ int store_verify_all(const struct store *st, unsigned flags, store_bad_fn *bad, 
 		     struct store_stats *out);
 
 /*
+ * Keep the loose blobs under `keep` bytes (the Lambda worker's store in /tmp, which
+ * later invocations of an environment reuse): when they take more, remove them
+ * least recently used first until they take at most `keep`.  last_use(ctx, h) says
+ * when h was last used (larger: more recent; 0: not known, removed first; ties: the
+ * larger blob first).  The thunk pack is left alone.  *removed and *left (may be
+ * NULL) get the count removed and the bytes that stay.  0 or -errno.
+ */
+typedef uint64_t store_last_use_fn(void *ctx, const struct gg_hash *h);
+int store_trim(struct store *st, uint64_t keep, store_last_use_fn *last_use, void *ctx,
+	       uint64_t *removed, uint64_t *left);
+
+/*
  * Remove temporaries left by dead writers: files in tmp/ whose flock can be taken
  * (no live writer holds it) and whose mtime is at least `min_age` seconds old (a
  * writer locks its temporary right after creating it; a small min_age such as 60

@@ -522,6 +522,44 @@ static void test_store__shard_removed_meanwhile(void **state)
 	assert_int_equal(store_verify_blob(&f->st, &h), 0);
 }
 
+static uint64_t use_of(void *ctx, const struct gg_hash *h)
+{
+	const struct gg_hash *order = ctx; /* [4]: used at times 1..4 */
+	for (int i = 0; i < 4; i++)
+		if (hash_equal(&order[i], h))
+			return (uint64_t)i + 1;
+	return 0;
+}
+
+/* Over its budget, the store drops what was used longest ago (unknown first). */
+static void test_store__trim_drops_least_recently_used(void **state)
+{
+	struct fixture *f = *state;
+	struct gg_hash used[4], unknown;
+	char buf[1000];
+	uint64_t removed, left;
+
+	memset(buf, 'a', sizeof(buf));
+	for (int i = 0; i < 4; i++) {
+		buf[0] = (char)('0' + i);
+		assert_int_equal(store_put_buf(&f->st, GG_HASH_VALUE, buf, sizeof(buf), &used[i]), 0);
+	}
+	assert_int_equal(store_put_buf(&f->st, GG_HASH_VALUE, "never used", 10, &unknown), 0);
+	/* under the budget: nothing goes */
+	assert_int_equal(store_trim(&f->st, 5000, use_of, used, &removed, &left), 0);
+	assert_int_equal(removed, 0);
+	assert_int_equal(left, 4010);
+	/* 2,500 bytes: the unknown one, then the two used first */
+	assert_int_equal(store_trim(&f->st, 2500, use_of, used, &removed, &left), 0);
+	assert_int_equal(removed, 3);
+	assert_int_equal(left, 2000);
+	assert_false(store_has(&f->st, &unknown));
+	assert_false(store_has(&f->st, &used[0]));
+	assert_false(store_has(&f->st, &used[1]));
+	assert_true(store_has(&f->st, &used[2]));
+	assert_true(store_has(&f->st, &used[3]));
+}
+
 /* With STORE_FSYNC the same operations work (durability itself is not observable). */
 static void test_store__fsync_mode(void **state)
 {
@@ -734,6 +772,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_store__abort_removes_temporary, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__corrupt_blob_detected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__shard_removed_meanwhile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__trim_drops_least_recently_used, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_store__fsync_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__adopt_moves_on_same_fs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__adopt_copies_when_it_must, setup, teardown),
