@@ -169,33 +169,23 @@ static union netlib_arg netlib_take(int kind, va_list ap)
 	return a;
 }
 
-CURLcode(curl_easy_setopt)(CURL *h, CURLoption option, ...)
-{
-	typedef CURLcode (*fn_t)(CURL *, CURLoption, ...);
-	int kind = netlib_arg_kind((int)option);
-	union netlib_arg arg;
-	va_list ap;
+/* A setter (curl_easy_setopt, curl_multi_setopt): its one argument forwarded. */
+#define NETLIB_SETOPT(ret, name, handle_t, option_t, fail)                               \
+	ret(name)(handle_t *h, option_t option, ...)                                       \
+	{                                                                                 \
+		typedef ret (*fn_t)(handle_t *, option_t, ...);                           \
+		int kind = netlib_arg_kind((int)option);                                  \
+		union netlib_arg arg;                                                     \
+		va_list ap;                                                               \
+		NETLIB_RESOLVE(lib_curl, name, fn_t);                                     \
+		va_start(ap, option);                                                     \
+		arg = netlib_take(kind, ap);                                              \
+		va_end(ap);                                                               \
+		return f_ ? NETLIB_CALL_ARG(f_, h, option, kind, arg) : (fail);           \
+	}
 
-	NETLIB_RESOLVE(lib_curl, curl_easy_setopt, fn_t);
-	va_start(ap, option);
-	arg = netlib_take(kind, ap);
-	va_end(ap);
-	return f_ ? NETLIB_CALL_ARG(f_, h, option, kind, arg) : CURLE_FAILED_INIT;
-}
-
-CURLMcode(curl_multi_setopt)(CURLM *m, CURLMoption option, ...)
-{
-	typedef CURLMcode (*fn_t)(CURLM *, CURLMoption, ...);
-	int kind = netlib_arg_kind((int)option);
-	union netlib_arg arg;
-	va_list ap;
-
-	NETLIB_RESOLVE(lib_curl, curl_multi_setopt, fn_t);
-	va_start(ap, option);
-	arg = netlib_take(kind, ap);
-	va_end(ap);
-	return f_ ? NETLIB_CALL_ARG(f_, m, option, kind, arg) : CURLM_INTERNAL_ERROR;
-}
+NETLIB_SETOPT(CURLcode, curl_easy_setopt, CURL, CURLoption, CURLE_FAILED_INIT)
+NETLIB_SETOPT(CURLMcode, curl_multi_setopt, CURLM, CURLMoption, CURLM_INTERNAL_ERROR)
 
 /* Every curl_easy_getinfo argument is a pointer to where the value goes. */
 CURLcode(curl_easy_getinfo)(CURL *h, CURLINFO info, ...)
