@@ -100,6 +100,11 @@ EOF
 
 # answers_ok LOG FROM WANT: the emulator's answers from line FROM of its log: at
 # least WANT distinct thunks answered status 0 at level 3, none at another level
+# The builds below that count the relaunches their faults cause turn the straggler
+# rule off: on a loaded machine a duplicate launched for a slow thunk can stand in
+# for a dying worker's invocation (no relaunch then), which is right but uncountable.
+NOSTRAGGLERS=straggler=0,straggler_pct=0
+
 answers_ok() {
 	python3 - "$1" "$2" "$3" <<'EOF'
 import json, sys
@@ -204,7 +209,7 @@ lambda_emu_ctl /_emu/reset '{}' >/dev/null
 lambda_emu_ctl /_emu/faults '[{"status":429,"count":8},{"kill":true,"after_ms":200,"count":1}]' >/dev/null
 log0=$(wc -l <"$T/emu/emu.log")
 tap_run "zlib: 4 objects through a 429 storm and a worker killed mid-thunk: exits 0" "$T/build2.log" \
-	in_dir "$dir" "$GG" build --engine lambda:backoff_ms=20,backoff_max_ms=500 --remote s3://bkt/z \
+	in_dir "$dir" "$GG" build --engine lambda:backoff_ms=20,backoff_max_ms=500,$NOSTRAGGLERS --remote s3://bkt/z \
 	--no-cache -j 16 --json "${objs[@]}"
 tap_check "zlib: ... each is byte-identical to the recorded build's" \
 	same_artifacts "$T/recorded" "$dir" "${arts[@]}"
@@ -254,7 +259,7 @@ clog0=$(wc -l <"$T/cproxy/requests.log")
 log0=$(wc -l <"$T/emu/emu.log")
 tap_run "zlib: a full build through a silent worker, a hung command, S3 errors and drops, a corrupted upload: exits 0" \
 	"$T/build3.log" in_dir "$dir" env AWS_ENDPOINT_URL_S3="$CPROXY" \
-	"$GG" build --engine lambda --remote s3://bkt/z --no-cache -j 16 --json
+	"$GG" build --engine "lambda:$NOSTRAGGLERS" --remote s3://bkt/z --no-cache -j 16 --json
 proxy_ctl "$WPROXY" '{"error_rate":0,"drop_rate":0}' >/dev/null
 tap_check "zlib: ... every artifact is byte-identical to the recorded build's" \
 	same_artifacts "$T/recorded" "$dir" "${arts[@]}"
