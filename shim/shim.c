@@ -131,6 +131,10 @@ static struct {
 static _Atomic int log_fd = -1;
 
 static __thread int t_guard;
+/* Between the shim's prepare fork handler and its parent or child one: the handlers
+ * the program registered before the shim's (at its first fork) run in the child
+ * before atfork_child, and what they record is the child's (shim_enter). */
+static __thread bool t_forking;
 static __thread char *t_buf;
 /* &errno, once per thread: a fork child's wrappers, which read it on entry, would
  * call libc's __errno_location, a page of code it has not run yet (a fault) */
@@ -198,19 +202,63 @@ static SHIM_HOT char *cat(char *p, const char *s)
 	return p + n;
 }
 
+/*
+ * Around the shim's own writes once the program set RLIMIT_FSIZE (g.fsize_limited):
+ * past the limit a write fails with EFBIG, and must not raise a SIGXFSZ that ends
+ * the program.  The kernel sends it to the writing thread (send_sig in mm/filemap.c
+ * generic_write_check_limits): blocked, it stays pending, and is taken back (unless
+ * one of the program's was pending already) before the mask is restored.
+ */
+struct xfsz_guard {
+	bool on, was_pending;
+	sigset_t set, old;
+};
+
+static SHIM_HOT void xfsz_block(struct xfsz_guard *x)
+{
+	sigset_t pend;
+
+	x->on = g.fsize_limited;
+	x->was_pending = false;
+	if (!x->on)
+		return;
+	sigemptyset(&x->set);
+	sigaddset(&x->set, SIGXFSZ);
+	shim_sys4(SYS_rt_sigprocmask, SIG_BLOCK, (long)&x->set, (long)&x->old, sizeof(long));
+	if (sigismember(&x->old, SIGXFSZ) &&
+	    shim_sys(SYS_rt_sigpending, &pend, sizeof(long), 0) == 0)
+		x->was_pending = sigismember(&pend, SIGXFSZ);
+}
+
+/* efbig: the write failed with EFBIG (the kernel sent SIGXFSZ). */
+static SHIM_HOT void xfsz_unblock(struct xfsz_guard *x, bool efbig)
+{
+	struct timespec zero = { 0, 0 };
+
+	if (!x->on)
+		return;
+	if (efbig && !x->was_pending)
+		shim_sys4(SYS_rt_sigtimedwait, (long)&x->set, 0, (long)&zero, sizeof(long));
+	shim_sys4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&x->old, 0, sizeof(long));
+}
+
 static void write_all_stderr(const char *s)
 {
 	size_t n = strlen(s);
+	struct xfsz_guard xg;
+	long w = 0;
+
+	xfsz_block(&xg); /* stderr may be a file past the program's RLIMIT_FSIZE */
 	while (n) {
-		ssize_t w = write(2, s, n);
-		if (w <= 0) {
-			if (w < 0 && errno == EINTR)
-				continue;
-			return;
-		}
+		w = shim_sys(SYS_write, 2, s, n);
+		if (w == -EINTR)
+			continue;
+		if (w <= 0)
+			break;
 		s += w;
 		n -= (size_t)w;
 	}
+	xfsz_unblock(&xg, w == -EFBIG);
 }
 
 /* Keeps errno: the real call must see the errno the program left. */
@@ -363,9 +411,13 @@ static void shim_disable(const char *what, int err)
 
 static int log_open(void);
 
+static void fork_fixup(void);
+
 SHIM_HOT bool shim_enter(struct shim_call *c)
 {
 	c->saved_errno = *errno_ptr();
+	if (__builtin_expect(t_forking, 0))
+		fork_fixup();
 	c->err = 0;
 	c->active = false;
 	c->map = false;
@@ -599,7 +651,7 @@ static SHIM_HOT int rec_write2(int fd, const char *rec, size_t n, const char *re
 	struct iovec iov[4];
 	size_t want = 0;
 	int niov = 0;
-	sigset_t xfsz, old;
+	struct xfsz_guard xg;
 	ssize_t w;
 
 	for (int i = 0; i < 2; i++) {
@@ -613,19 +665,25 @@ static SHIM_HOT int rec_write2(int fd, const char *rec, size_t n, const char *re
 					      .iov_len = len };
 		want += sizeof(hdr[i]) + len;
 	}
-	if (g.fsize_limited) { /* past RLIMIT_FSIZE: EFBIG, not a SIGXFSZ that kills */
-		sigemptyset(&xfsz);
-		sigaddset(&xfsz, SIGXFSZ);
-		shim_sys4(SYS_rt_sigprocmask, SIG_BLOCK, (long)&xfsz, (long)&old, sizeof(long));
-	}
+	xfsz_block(&xg);
 	do
 		w = shim_sys(SYS_writev, fd, iov, niov);
 	while (w == -EINTR);
-	if (g.fsize_limited)
-		shim_sys4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&old, 0, sizeof(long));
+	xfsz_unblock(&xg, w == -EFBIG);
 	if (w < 0)
 		return (int)w;
 	return (size_t)w == want ? 0 : -ENOSPC;
+}
+
+/* RLIMIT_FSIZE read again: at start-up, and after the program set a limit (the
+ * segment is shared, so its offset soon passes a small limit: a write past it must
+ * fail with EFBIG, not raise a SIGXFSZ that ends the program).  Keeps errno. */
+SHIM_HOT void shim_fsize_changed(void)
+{
+	struct rlimit rl;
+
+	g.fsize_limited = shim_sys4(SYS_prlimit64, 0, RLIMIT_FSIZE, 0, (long)&rl) == 0 &&
+			  rl.rlim_cur != RLIM_INFINITY;
 }
 
 static SHIM_HOT int rec_write(int fd, const char *rec, size_t n, pid_t pid, uint64_t start)
@@ -1832,21 +1890,36 @@ static SHIM_HOT void atfork_prepare(void)
 	shim_check_alive();
 	shim_exec_prepare();
 	scratch_wipe();
+	t_forking = true;
 }
 
-static SHIM_HOT void atfork_child(void)
+static SHIM_HOT void atfork_parent(void)
+{
+	t_forking = false;
+}
+
+/* The fork child's state, once: from atfork_child, or from the first wrapper a fork
+ * handler the program registered before the shim's calls in the child (t_forking). */
+static SHIM_HOT void fork_child_reset(pid_t pid)
 {
 	char parent[48];
+	unsigned seq = atomic_load(&g.cwd_seq);
 
+	/* another thread of the parent was changing the cwd: its copy may be torn, and
+	 * an odd count would keep cwd_copy waiting for a writer the child has not */
+	if (seq & 1) {
+		atomic_store(&g.cwd_seq, seq + 1);
+		cwd_refresh();
+	}
 	if (atomic_load(&g.mode) == MODE_OFF) {
-		g.pid = raw_getpid(); /* a disabled image stays disabled, in its own name */
+		g.pid = pid; /* a disabled image stays disabled, in its own name */
 		return;
 	}
 	memcpy(parent, g.log_id, sizeof(parent));
 	memcpy(g.parent_log, parent, sizeof(parent));
 	g.log_id[0] = '\0';
 	/* the segment's descriptor is kept: the child appends its own framed records */
-	g.pid = raw_getpid();
+	g.pid = pid;
 	g.origin = GG_ORIGIN_FORK;
 	g.exit_recorded = false;
 	atomic_store(&g.opening, 0);
@@ -1856,6 +1929,20 @@ static SHIM_HOT void atfork_child(void)
 	 * has not wiped g.seen_tab already: most children exec first */
 	g.seen_dirty = true;
 	atomic_store(&g.mode, MODE_LAZY);
+}
+
+static void fork_fixup(void)
+{
+	pid_t pid = raw_getpid();
+
+	if (pid != g.pid)
+		fork_child_reset(pid);
+}
+
+static SHIM_HOT void atfork_child(void)
+{
+	fork_fixup();
+	t_forking = false;
 }
 
 /*
@@ -1873,7 +1960,7 @@ SHIM_HOT void shim_atfork_ensure(void)
 	if (atomic_compare_exchange_strong(&g.atfork, &want, ATFORK_REGISTERING)) {
 		/* pthread_atfork(3), without its stub from libc_nonshared.a (linked into the
 		 * shim it lands at the far end of its code: a page more to fault in) */
-		__register_atfork(atfork_prepare, NULL, atfork_child, &__dso_handle);
+		__register_atfork(atfork_prepare, atfork_parent, atfork_child, &__dso_handle);
 		atomic_store(&g.atfork, ATFORK_DONE);
 		return;
 	}
@@ -1964,7 +2051,8 @@ static SHIM_HOT bool cwd_host(char *out)
 {
 	long n = shim_sys(SYS_getcwd, out, PATH_MAX, 0);
 	if (n <= 0 || out[0] != '/') {
-		n = shim_sys(SYS_readlink, "/proc/self/cwd", out, PATH_MAX - 1);
+		n = shim_sys4(SYS_readlinkat, AT_FDCWD, (long)"/proc/self/cwd", (long)out,
+			      PATH_MAX - 1);
 		out[n > 0 ? n : 0] = '\0';
 		return false;
 	}
@@ -1978,8 +2066,10 @@ static SHIM_HOT void root_init(void)
 	const char *root = shim_getenv(GG_ENV_SHIM_ROOT);
 	char *p = cat(g.root_env, GG_ENV_SHIM_ROOT "="), *q = p;
 	unsigned long pid = 0;
+	/* a log id is at most 27 characters: a longer value is cut to what fits */
+	size_t max = sizeof(g.root_env) - sizeof(GG_ENV_SHIM_ROOT "=");
 
-	for (size_t i = 0; root && i < 40 && ((root[i] >= '0' && root[i] <= '9') ||
+	for (size_t i = 0; root && i < max && ((root[i] >= '0' && root[i] <= '9') ||
 					      (root[i] >= 'a' && root[i] <= 'f') ||
 					      root[i] == '-'); i++)
 		*q++ = root[i];
@@ -2007,6 +2097,7 @@ __attribute__((constructor)) static void shim_init(int argc, char **argv, char *
 	char *cwd, *tmp;
 	bool is_root, cwd_named;
 	ssize_t n;
+	int saved_errno = errno; /* main sees the errno the program starts with (C11 7.5) */
 
 	t_guard = 1;
 	g.trace_dir = g.seg_path = g.lib_path = g.exe = g.trace_env = g.vinterp = "";
@@ -2039,13 +2130,10 @@ __attribute__((constructor)) static void shim_init(int argc, char **argv, char *
 	cat(cat(cat(cat(tmp, g.trace_dir), "/" GG_TRACE_SEG_PREFIX),
 		g.root_env + sizeof(GG_ENV_SHIM_ROOT)), GG_TRACE_SUFFIX);
 	g.seg_path = str_keep(tmp);
-	{
-		struct rlimit rl;
-		g.fsize_limited = shim_sys4(SYS_prlimit64, 0, RLIMIT_FSIZE, 0, (long)&rl) == 0 &&
-				  rl.rlim_cur != RLIM_INFINITY;
-	}
+	shim_fsize_changed();
 	shim_vroot_init();
-	n = shim_sys(SYS_readlink, "/proc/self/exe", tmp, PATH_MAX - 1);
+	n = shim_sys4(SYS_readlinkat, AT_FDCWD, (long)"/proc/self/exe", (long)tmp,
+		      PATH_MAX - 1);
 	tmp[n > 0 ? n : 0] = '\0';
 	if (shim_vr && shim_vp.exe[0]) /* the kernel's answer is R's loader */
 		g.exe = str_keep(shim_vp.exe);
@@ -2074,6 +2162,7 @@ __attribute__((constructor)) static void shim_init(int argc, char **argv, char *
 	log_open();
 out:
 	t_guard = 0;
+	errno = saved_errno;
 }
 
 __attribute__((destructor)) static void shim_fini(void)

@@ -286,9 +286,13 @@ bool shim_fd_closed(int fd); /* true if fd was open for writing */
 void shim_fd_dup(int oldfd, int newfd);
 void shim_fd_closed_range(unsigned first, unsigned last);
 int shim_log_fd(void);        /* the trace segment's descriptor, or -1 */
+/* After the program set a resource limit: RLIMIT_FSIZE read again (keeps errno). */
+void shim_fsize_changed(void);
 int shim_log_move_away(int fd); /* if fd is the log's, move the log; 0 or -errno */
 
 /* exec support (wrap_exec.c). */
+/* The exec of path is opaque: a static ELF executable (or a script run by one), or
+ * set-user-ID or set-group-ID to other ids (the loader ignores LD_PRELOAD). */
 bool shim_is_static_elf(const char *path);
 /* Before a fork, in the parent: resolve the real functions a fork child's exec calls,
  * once, so that no child looks them up itself (dlsym reads pages of every object's

@@ -137,7 +137,8 @@
  *                Written before an exec-family call (which does not return on
  *                success): path is what is executed (for execvp, each candidate of
  *                the PATH search is one record), opaque is true when path is a
- *                static ELF executable (no PT_INTERP), which no shim can see into.
+ *                static ELF executable (no PT_INTERP), or set-user-ID/set-group-ID
+ *                to other ids (the loader ignores LD_PRELOAD): no shim sees into it.
  *                env[] is the environment passed, for opaque images only (a
  *                dynamic image records its own environment in its PROC); else [].
  *  10    EXECFAIL fn, path, err                        the exec above failed

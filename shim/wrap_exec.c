@@ -29,6 +29,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -124,7 +129,37 @@ static SHIM_HOT bool elf_is_static(int fd, unsigned char *head, ssize_t n)
 	return type == ET_EXEC || type == ET_DYN;
 }
 
-/* A static ELF executable, or a script whose interpreter is one. */
+/*
+ * An exec of the file at fd that the kernel makes secure (AT_SECURE) for its set-user-ID
+ * or set-group-ID bit: the new effective id differs from the real one (security/
+ * commoncap.c cap_bprm_creds_from_file), and the loader then ignores an LD_PRELOAD
+ * with a '/' (ld.so(8)): no shim sees into the image.  Bits on a nosuid mount, or
+ * under no_new_privs, change nothing.  (File capabilities are not looked at.)
+ */
+static SHIM_HOT bool exec_is_secure(long fd)
+{
+	struct stat st;
+	struct statfs sfs;
+	bool uid_change, gid_change;
+	int saved, nnp;
+
+	if (shim_sys(SYS_fstat, fd, &st, 0) < 0 || !(st.st_mode & (S_ISUID | S_ISGID)))
+		return false;
+	uid_change = (st.st_mode & S_ISUID) && st.st_uid != (uid_t)shim_sys(SYS_getuid, 0, 0, 0);
+	gid_change = (st.st_mode & S_ISGID) && (st.st_mode & S_IXGRP) &&
+		     st.st_gid != (gid_t)shim_sys(SYS_getgid, 0, 0, 0);
+	if (!uid_change && !gid_change)
+		return false;
+	if (shim_sys(SYS_fstatfs, fd, &sfs, 0) == 0 && (sfs.f_flags & ST_NOSUID))
+		return false;
+	saved = errno; /* prctl's five arguments: more than shim_sys4 passes */
+	nnp = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0);
+	errno = saved;
+	return nnp != 1;
+}
+
+/* A static ELF executable, or a script whose interpreter is one; or an executable
+ * whose exec is secure (set-user-ID, set-group-ID): both opaque to the shim. */
 static SHIM_HOT bool is_static_at(int dirfd, const char *path, int depth)
 {
 	unsigned char head[ELF_HEAD];
@@ -146,7 +181,7 @@ static SHIM_HOT bool is_static_at(int dirfd, const char *path, int depth)
 		shim_sys(SYS_close, fd, 0, 0);
 		return p[0] == '/' && is_static_at(AT_FDCWD, p, 1);
 	}
-	st = elf_is_static((int)fd, head, n);
+	st = elf_is_static((int)fd, head, n) || exec_is_secure(fd);
 	shim_sys(SYS_close, fd, 0, 0);
 	return st;
 }
@@ -1083,6 +1118,31 @@ GG_EXPORT pid_t forkpty(int *amaster, char *name, const struct termios *termp,
 	shim_atfork_ensure();
 	return REAL(forkpty)(amaster, name, termp, winp);
 }
+
+/* ---- resource limits ----------------------------------------------------------------------- */
+
+/*
+ * A limit on the file size applies to the trace segment too, which every image of the
+ * recording appends to (`ulimit -f` in a shell that then waits for a child): the shim
+ * blocks SIGXFSZ around its writes once the limit is set.  Nothing is recorded.
+ */
+#define RLIMIT_WRAP(name, params, args)                                            \
+	DECL_REAL(name);                                                           \
+	GG_EXPORT int name params                                                  \
+	{                                                                          \
+		int ret = REAL(name) args;                                         \
+		if (ret == 0)                                                      \
+			shim_fsize_changed();                                      \
+		return ret;                                                        \
+	}
+
+RLIMIT_WRAP(setrlimit, (__rlimit_resource_t r, const struct rlimit *l), (r, l))
+RLIMIT_WRAP(setrlimit64, (__rlimit_resource_t r, const struct rlimit64 *l), (r, l))
+RLIMIT_WRAP(prlimit, (pid_t p, __rlimit_resource_t r, const struct rlimit *l, struct rlimit *o),
+	    (p, r, l, o))
+RLIMIT_WRAP(prlimit64,
+	    (pid_t p, __rlimit_resource_t r, const struct rlimit64 *l, struct rlimit64 *o),
+	    (p, r, l, o))
 
 /* ---- wait ---------------------------------------------------------------------------------- */
 

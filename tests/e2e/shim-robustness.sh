@@ -134,6 +134,24 @@ else
 fi
 check "fork without exec: the child's open is in the child's image (origin fork, parent = the parent's log)"
 
+# --- a program's fork handler runs before the shim's ------------------------------------------
+# The shim registers its handlers at the first fork, after the program's: a child handler
+# of the program's runs first in the child, and what it records is still the child's.
+run fork-atfork plain "$ROBUST" fork-atfork
+run fork-atfork record "$ROBUST" fork-atfork
+same fork-atfork
+P=$(pid_of fork-atfork record parent-pid) C=$(pid_of fork-atfork record child-pid)
+if [[ -z "$P" || -z "$C" ]]; then
+	echo "the program did not print its pids" >>"$DIAG"
+else
+	q fork-atfork hasproc pid="$C" ppid="$P" origin=fork exit.status=0
+	q fork-atfork has proc.pid="$C" proc.origin=fork op=open fn=open path="$W/atfork-child.txt" ret=3
+	q fork-atfork hasnot proc.pid="$P" op=open path="$W/atfork-child.txt"
+	q fork-atfork has proc.pid="$C" op=open fn=open path="$W/child-file.txt"
+	qeq fork-atfork 2 countproc
+fi
+check "a pthread_atfork child handler of the program's: its open is the child's, not the parent's"
+
 # --- fork while other threads are recording ---------------------------------------------------
 run fork-threads plain "$ROBUST" fork-threads 40
 run fork-threads record "$ROBUST" fork-threads 40
@@ -143,6 +161,16 @@ for i in 0 7 19 39; do
 	q fork-threads has proc.origin=fork op=open path="$W/fork-$i.txt" ret\>=3
 done
 check "fork while 4 threads record: 40 children recorded, no deadlock"
+
+# --- fork while another thread changes directory -----------------------------------------------
+# A fork can catch the cwd half copied by another thread: the child must neither wait for
+# that thread (which it has not) nor record a torn path.
+run fork-chdir plain "$ROBUST" fork-chdir 300
+run fork-chdir record "$ROBUST" fork-chdir 300
+same fork-chdir
+qeq fork-chdir 300 count op=open fn=open proc.origin=fork "path~=^$W(/d{200})*/relative\.txt\$"
+qeq fork-chdir 300 count op=open "path\$=relative.txt"
+check "fork while a thread changes directory: 300 children, none hangs, every path whole"
 
 # --- cleared environments -----------------------------------------------------------------------
 run env-i plain env -i "$ROBUST" mark envi
@@ -237,6 +265,47 @@ else
 	check "a static executable exec'd under the shim"
 fi
 
+# --- a set-user-ID executable ------------------------------------------------------------------------
+# Its exec is secure: the loader ignores LD_PRELOAD, so no image of it will log, and a
+# fork child that execs it (whose EXEC the shim otherwise leaves to the new image) must
+# record the exec, opaque.  Needs root (to give the file to another user) and a mount
+# that honours set-user-ID.
+SUID=$T/suid-robust
+if [[ $(id -u) == 0 ]] && cp "$ROBUST" "$SUID" && chown 65534 "$SUID" && chmod 4755 "$SUID" &&
+	! findmnt -n -o OPTIONS -T "$SUID" | grep -qw nosuid; then
+	cat >"$T/forkexec.c" <<'EOF'
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(int argc, char **argv)
+{
+	int st = 0;
+	pid_t pid = fork();
+	if (pid == 0) {
+		execv(argv[1], argv + 1);
+		_exit(127);
+	}
+	waitpid(pid, &st, 0);
+	printf("child exited %d\n", WEXITSTATUS(st));
+	return 0;
+}
+EOF
+	if cc -O1 -o "$T/forkexec" "$T/forkexec.c" >"$T/cc.log" 2>&1; then
+		run suid plain "$T/forkexec" "$SUID" mark suid
+		run suid record "$T/forkexec" "$SUID" mark suid
+		same suid
+		q suid has proc.origin=fork op=exec fn=execv path="$SUID" opaque=true "env*^=PATH="
+		qeq suid 0 countproc argv.1=mark
+		check "a set-user-ID executable exec'd by a fork child: its exec is recorded, opaque"
+	else
+		tap_diag "$T/cc.log" 5 >>"$DIAG"
+		check "a set-user-ID executable exec'd by a fork child (cc)"
+	fi
+else
+	echo "ok - a set-user-ID executable # SKIP needs root and a mount without nosuid"
+	TAP_COUNT=$((TAP_COUNT + 1))
+fi
+
 # --- SIGKILL ----------------------------------------------------------------------------------
 run sigkill plain "$ROBUST" sigkill-child
 run sigkill record "$ROBUST" sigkill-child
@@ -261,6 +330,18 @@ run errno record "$ENTRY" errno-keep
 same errno
 q errno has op=open fn=open path="$W/f.txt" ret=3
 check "errno after intercepted calls is what glibc leaves (successes keep it, failures set it)"
+
+# errno as main finds it: zero (C11 7.5), whatever the shim's start-up probed or failed at
+run errno-start plain "$ROBUST" errno-at-start
+: >"$T/afile"
+for dir in "" "$T/afile/trace"; do # none given (./.gg is looked for, then made); unwritable
+	rc=0
+	(cd "$W" && exec env LD_PRELOAD="$SHIM" ${dir:+GG_TRACE_DIR="$dir"} "$ROBUST" errno-at-start) \
+		</dev/null >"$T/errno-start.bare.out" 2>/dev/null || rc=$?
+	echo "$rc" >"$T/errno-start.bare.rc"
+	same errno-start bare
+done
+check "errno at main is 0 under the shim (no trace dir given; an unwritable one)"
 
 # --- signal handlers calling intercepted functions ------------------------------------------
 run sigstorm plain "$ROBUST" sigstorm 5000
@@ -294,6 +375,30 @@ run bigdir record "$ROBUST" bigdir 20000
 same bigdir
 q bigdir has op=list fn=opendir path="$W/big" names#=20000 names*=entry-000000 names*=entry-019999
 check "a listing of 20000 names is recorded whole"
+
+# --- a file size limit set by the program --------------------------------------------------------------
+# `ulimit -f 0` in a recorded subshell, which then runs and waits for a command: the
+# segment is past the limit, so the shim's writes fail, and the SIGXFSZ the kernel
+# sends with EFBIG must not end the subshell.
+run fsize plain bash -c '(ulimit -f 0; "$0" mark fsize; echo "after: $?") | cat; echo "subshell: $?"' "$ROBUST"
+run fsize bare env LD_PRELOAD="$SHIM" GG_TRACE_DIR="$TRACE" \
+	bash -c '(ulimit -f 0; "$0" mark fsize; echo "after: $?") | cat; echo "subshell: $?"' "$ROBUST"
+same fsize bare
+if [[ $(grep -cv '^gg: warning: cannot write trace' "$T/fsize.bare.err") != 0 ]]; then
+	{ echo "stderr:"; head -n 5 "$T/fsize.bare.err"; } >>"$DIAG"
+fi
+check "ulimit -f in a recorded subshell: no SIGXFSZ, the subshell and its command run unchanged"
+
+# --- a GG_SHIM_ROOT longer than any log id -----------------------------------------------------------
+# Names the recording's segment; the shim keeps it in a fixed buffer: cut, never overrun.
+long_root=1234-$(printf '0123456789abcdef%.0s' 1 2 3 4)
+run longroot plain "$ROBUST" exec "$ROBUST" fork-open
+run longroot bare env LD_PRELOAD="$SHIM" GG_TRACE_DIR="$TRACE" GG_SHIM_ROOT="$long_root" \
+	"$ROBUST" exec "$ROBUST" fork-open
+same longroot bare
+q longroot has op=open fn=open path="$W/child-file.txt" ret=3
+q longroot has op=open fn=open path="$W/parent-file.txt" ret=3
+check "GG_SHIM_ROOT longer than a log id: the program runs unchanged and is recorded"
 
 # --- the trace cannot be written ---------------------------------------------------------------------
 : >"$T/afile"

@@ -5,8 +5,16 @@
  *                                 th-<thread>-<i>.txt, at the same time
  *     robust fork-open            fork; the child (no exec) opens child-file.txt;
  *                                 pids on stderr: "parent-pid=P" "child-pid=C"
+ *     robust fork-atfork          a pthread_atfork child handler (registered before
+ *                                 the first fork) opens atfork-child.txt; then
+ *                                 fork, the child opens child-file.txt; pids on
+ *                                 stderr as for fork-open
  *     robust fork-threads N       while 4 threads open files in a loop, fork N
  *                                 children that each open fork-<i>.txt
+ *     robust fork-chdir N         while a thread changes directory in a loop, fork N
+ *                                 children that each open a relative path (each
+ *                                 child is killed by SIGALRM if it hangs 5 s)
+ *     robust errno-at-start       print errno as main found it (C11: zero)
  *     robust mark MARK            print MARK, open mark-MARK.txt (an event to find)
  *     robust exec PROG ARG...     execv
  *     robust exec-env0 PROG ARG...      execve with an empty environment
@@ -127,6 +135,34 @@ static int do_fork_open(void)
 	return 0;
 }
 
+/* Runs in the child before the shim's own child handler (registered at the first
+ * fork, after this one): its open must still be the child's. */
+static void atfork_child_opens(void)
+{
+	int fd = open("atfork-child.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	if (fd >= 0)
+		close(fd);
+}
+
+static int do_fork_atfork(void)
+{
+	pid_t pid;
+
+	pthread_atfork(NULL, NULL, atfork_child_opens);
+	fprintf(stderr, "parent-pid=%d\n", (int)getpid());
+	pid = fork();
+	if (pid == 0) {
+		int fd = open("child-file.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		fprintf(stderr, "child-pid=%d\n", (int)getpid());
+		printf("child: open fd=%d\n", fd);
+		_exit(fd >= 0 ? 0 : 1);
+	}
+	reap("child", pid);
+	printf("parent: atfork-child.txt %s\n", access("atfork-child.txt", F_OK) ? "missing" : "made");
+	return 0;
+}
+
 static atomic_int stop_spinning;
 
 static void *spinner(void *arg)
@@ -168,6 +204,54 @@ static int do_fork_threads(int n)
 	for (int i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
 	printf("fork-threads: %d of %d children opened their file\n", ok, n);
+	return 0;
+}
+
+/* Between a deep directory (a cwd of some 3800 bytes: a long copy each time the
+ * shim notes it) and the start. */
+static char chdir_base[PATH_MAX], chdir_deep[PATH_MAX];
+
+static void *chdirer(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&stop_spinning)) {
+		if (chdir(chdir_deep) != 0 || chdir(chdir_base) != 0)
+			break;
+	}
+	return NULL;
+}
+
+static int do_fork_chdir(int n)
+{
+	pthread_t t;
+	int ok = 0, hung = 0;
+
+	if (!getcwd(chdir_base, sizeof chdir_base))
+		return 1;
+	strcpy(chdir_deep, chdir_base);
+	for (size_t n = strlen(chdir_deep); n + 202 < 3800; n += 201) {
+		chdir_deep[n] = '/';
+		memset(chdir_deep + n + 1, 'd', 200);
+		chdir_deep[n + 201] = '\0';
+		mkdir(chdir_deep, 0755);
+	}
+	pthread_create(&t, NULL, chdirer, NULL);
+	for (int i = 0; i < n; i++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			alarm(5);
+			int fd = open("relative.txt", O_RDONLY);
+			_exit(fd >= 0 || errno == ENOENT ? 0 : 1);
+		}
+		int st = 0;
+		if (pid > 0 && waitpid(pid, &st, 0) == pid) {
+			ok += WIFEXITED(st) && WEXITSTATUS(st) == 0;
+			hung += WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM;
+		}
+	}
+	atomic_store(&stop_spinning, 1);
+	pthread_join(t, NULL);
+	printf("fork-chdir: %d of %d children done, %d hung\n", ok, n, hung);
 	return 0;
 }
 
@@ -350,6 +434,7 @@ static int do_extra_lib(int do_exec)
 
 int main(int argc, char **argv)
 {
+	int errno_at_start = errno;
 	const char *c = argc > 1 ? argv[1] : "";
 
 	setvbuf(stdout, NULL, _IONBF, 0);
@@ -358,8 +443,16 @@ int main(int argc, char **argv)
 		return do_threads(atoi(argv[2]), atoi(argv[3]));
 	if (!strcmp(c, "fork-open"))
 		return do_fork_open();
+	if (!strcmp(c, "fork-atfork"))
+		return do_fork_atfork();
 	if (!strcmp(c, "fork-threads") && argc > 2)
 		return do_fork_threads(atoi(argv[2]));
+	if (!strcmp(c, "fork-chdir") && argc > 2)
+		return do_fork_chdir(atoi(argv[2]));
+	if (!strcmp(c, "errno-at-start")) {
+		printf("errno at start: %d\n", errno_at_start);
+		return 0;
+	}
 	if (!strcmp(c, "mark") && argc > 2)
 		return do_mark(argv[2]);
 	if (!strncmp(c, "exec", 4) && argc > 2)
@@ -378,7 +471,7 @@ int main(int argc, char **argv)
 		return do_closeall();
 	if (!strcmp(c, "extra-lib"))
 		return do_extra_lib(argc > 2 && !strcmp(argv[2], "exec"));
-	fprintf(stderr, "usage: robust threads N M | fork-open | fork-threads N | mark M | exec* PROG ARG... |"
+	fprintf(stderr, "usage: robust threads N M | fork-open | fork-atfork | fork-threads N | fork-chdir N | errno-at-start | mark M | exec* PROG ARG... |"
 			" bigargv N | bigdir N | sigkill-child | selfkill | closeall | extra-lib [exec]\n");
 	return 2;
 }
