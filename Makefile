@@ -161,14 +161,16 @@ check: deps
 FUZZ_SECONDS ?= 20
 FUZZ_CC ?= clang
 FUZZ_DIR := build-check/fuzz
-FUZZ_TARGETS := trace_read thunk_decode cache_log thunk_pack
+FUZZ_TARGETS := trace_read thunk_decode cache_log thunk_pack statcache
 FUZZ_trace_read_SRC := runtime/trace/trace_read.c runtime/lib/mpcheck.c runtime/lib/htab.c runtime/lib/util.c
-FUZZ_thunk_decode_SRC := runtime/ir/thunk.c runtime/ir/hash.c runtime/store/store.c runtime/store/thunkpack.c \
+FUZZ_thunk_decode_SRC := runtime/ir/thunk.c runtime/ir/hash.c runtime/store/store.c runtime/store/blobpack.c \
 	runtime/lib/htab.c runtime/lib/util.c
 FUZZ_cache_log_SRC := runtime/store/cache.c runtime/ir/hash.c runtime/lib/htab.c runtime/lib/mpread.c \
 	runtime/lib/util.c
-FUZZ_thunk_pack_SRC := runtime/store/thunkpack.c runtime/store/store.c runtime/ir/thunk.c \
+FUZZ_thunk_pack_SRC := runtime/store/blobpack.c runtime/store/store.c runtime/ir/thunk.c \
 	runtime/ir/hash.c runtime/lib/htab.c runtime/lib/util.c
+FUZZ_statcache_SRC := runtime/store/statcache.c runtime/store/blobpack.c runtime/store/store.c \
+	runtime/ir/thunk.c runtime/ir/hash.c runtime/lib/htab.c runtime/lib/util.c
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard runtime/*/*.c runtime/*/*.h shim/*.h)
 	@mkdir -p $(dir $@)
@@ -182,7 +184,7 @@ fuzz: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 		mkdir -p $(FUZZ_DIR)/corpus-$$t; \
 		echo "  FUZZ    $$t ($(FUZZ_SECONDS) s)"; \
 		$(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
-			$(FUZZ_DIR)/corpus-$$t tests/fuzz/corpus/$$(case $$t in trace_read) echo trace;; cache_log) echo cache;; thunk_pack) echo pack;; *) echo thunk;; esac) \
+			$(FUZZ_DIR)/corpus-$$t tests/fuzz/corpus/$$(case $$t in trace_read) echo trace;; cache_log) echo cache;; thunk_pack) echo pack;; statcache) echo statcache;; *) echo thunk;; esac) \
 			>$(FUZZ_DIR)/$$t.log 2>&1 || { tail -n 40 $(FUZZ_DIR)/$$t.log; exit 1; }; \
 		grep -E '^#[0-9]+.*DONE|Done [0-9]+ runs' $(FUZZ_DIR)/$$t.log | tail -n 1; \
 	done

@@ -50,7 +50,7 @@
 #include "runtime/ir/thunk.h"
 #include "runtime/lib/util.h"
 #include "runtime/store/cache.h"
-#include "runtime/store/thunkpack.h"
+#include "runtime/store/blobpack.h"
 #include "runtime/lib/statahead.h"
 #include "runtime/store/ggdir.h"
 #include "runtime/store/materialize.h"
@@ -222,7 +222,7 @@ static int materialize_all(struct sched *s, const struct cache_entry *e, bool *s
 {
 	for (size_t i = 0; i < e->n; i++) {
 		const struct cache_output *o = &e->v[i];
-		char hex[GG_HASH_HEX_SIZE], blob[PATH_MAX];
+		char hex[GG_HASH_HEX_SIZE];
 		bool changed = false;
 		int ret;
 		if (!hash_is_set(&o->value))
@@ -235,8 +235,8 @@ static int materialize_all(struct sched *s, const struct cache_entry *e, bool *s
 		if ((ret == -ENOENT && !store_has(&s->st, &o->value)) || ret == -EBADMSG) {
 			if (store_fault)
 				*store_fault = true;
-			if (ret == -EBADMSG && store_path(&s->st, &o->value, blob, sizeof(blob)) == 0)
-				unlink(blob);
+			if (ret == -EBADMSG)
+				(void)store_remove(&s->st, &o->value);
 			return failf(s, ret, "blob %s of '%s' is %s", hash_to_hex(&o->value, hex),
 				     o->path, ret == -ENOENT ? "missing from the store"
 							     : "corrupt (removed from the store)");
@@ -659,6 +659,26 @@ static void fail_node(struct sched *s, struct bjob *j, int ret, int corrected)
 	plan_node_done(&s->plan, node, s->o->verify ? PLAN_DONE : PLAN_FAILED);
 }
 
+/*
+ * What a run took becomes the node's weight for the next plan, as ninja's log keeps
+ * the times of the last build: a remote worker's time for the command itself (not
+ * its transfers), else the engine's.  A time close to the one known (within 20 ms,
+ * or a factor of two) leaves it, so that noise does not rewrite the graph after
+ * every build.
+ */
+static void note_duration(struct sched *s, size_t node, const struct engine_result *r)
+{
+	uint64_t ms = r->run_ms ? r->run_ms : r->ms, have = s->g->nodes[node].ms;
+
+	ms = ms ? ms : 1; /* (0 in the graph: not known) */
+	if (have && (ms < have + 20 && have < ms + 20)) /* (close in absolute terms) */
+		return;
+	if (have && ms <= 2 * have && have <= 2 * ms)
+		return;
+	s->g->nodes[node].ms = ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+	s->stats->weights_changed = true;
+}
+
 /* A run (PH_RUN) completed with engine ret `ret`. */
 static void on_finished(struct sched *s, struct bjob *j, int ret)
 {
@@ -684,6 +704,8 @@ static void on_finished(struct sched *s, struct bjob *j, int ret)
 		start_or_park(s, j); /* a new staging directory, a START event */
 		return;
 	}
+	if (ret == 0 && r->ran && r->status == 0)
+		note_duration(s, j->node, r);
 	if (ret == 0 && r->ran && r->status == 0 && !r->err && j->recorded)
 		adopt_host_run(s, j); /* (a declared output it did not make is an error) */
 	if (ret == 0 && r->ran && r->status == 0 && !r->err) {
@@ -1249,8 +1271,8 @@ static int wait_and_collect(struct sched *s)
 }
 
 /*
- * Write the thunk pack (thunkpack.h) of every thunk of the graph when at least
- * THUNKPACK_MIN of them are not in the current pack (a new graph, or the first
+ * Write the thunk pack (blobpack.h) of every thunk of the graph when at least
+ * BLOBPACK_MIN of them are not in the current pack (a new graph, or the first
  * build), so the next build reads them from one file instead of one file each.
  * An optimisation: a failure changes nothing but the speed.
  */
@@ -1259,13 +1281,13 @@ static void pack_thunks(struct sched *s)
 	struct gg_hash *h;
 	size_t loose = 0;
 
-	for (size_t i = 0; i < s->g->n && loose < THUNKPACK_MIN; i++)
-		loose += !thunkpack_has(s->st.pack, &s->g->nodes[i].hash);
-	if (loose < THUNKPACK_MIN || !(h = malloc(s->g->n * sizeof(*h))))
+	for (size_t i = 0; i < s->g->n && loose < BLOBPACK_MIN; i++)
+		loose += !blobpack_has(s->st.pack, &s->g->nodes[i].hash);
+	if (loose < BLOBPACK_MIN || !(h = malloc(s->g->n * sizeof(*h))))
 		return;
 	for (size_t i = 0; i < s->g->n; i++)
 		h[i] = s->g->nodes[i].hash;
-	(void)thunkpack_write(&s->st, h, s->g->n);
+	(void)blobpack_write(&s->st, GG_HASH_THUNK, h, s->g->n, NULL, 0);
 	free(h);
 }
 

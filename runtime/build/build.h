@@ -170,6 +170,8 @@ struct build_stats {
 	size_t remote_published;         /* keys handed to opts->remote->publish */
 	size_t fallbacks;                /* runs handed to opts->fallback_engine */
 	bool graph_changed;              /* a thunk was re-recorded: the caller saves the graph */
+	bool weights_changed;            /* a node's duration (graph_node.ms) was updated from
+					    what its run took: the caller saves the graph */
 	int level;                       /* sandbox level; 0: nothing needed a sandbox */
 	char level_why[256];
 };

@@ -530,7 +530,7 @@ static int run_verb(int argc, char **argv, bool verify, bool hashes)
 		status = 1;
 		goto out;
 	}
-	if (st.corrected || st.graph_changed) {
+	if (st.corrected || st.graph_changed || st.weights_changed) {
 		if (asprintf(&graphfile, "%s/graph", ggdir) < 0 || graph_save(&g, graphfile) < 0)
 			warning("cannot save the updated graph");
 	}

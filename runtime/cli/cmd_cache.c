@@ -52,8 +52,8 @@
 #include "runtime/ir/graph.h"
 #include "runtime/lib/json.h"
 #include "runtime/store/statcache.h"
+#include "runtime/store/blobpack.h"
 #include "runtime/store/store.h"
-#include "runtime/store/thunkpack.h"
 #include "runtime/ir/thunk.h"
 #include "runtime/lib/util.h"
 
@@ -326,25 +326,23 @@ static int count_entry(void *ctx, const struct gg_hash *key, const struct cache_
 }
 
 /*
- * Entries of <ggdir>/statcache, from its header (statcache.h: magic, u32 version,
- * u32 count, little endian).  0 when there is none, -1 when it does not parse.
+ * Entries of <ggdir>/statcache (statcache.h: an append-only log, so the paths of
+ * its live records, which takes reading it).  0 when there is none, -1 when it
+ * does not parse.
  */
 static long long statcache_entries(const char *ggdir)
 {
-	char path[PATH_MAX];
-	unsigned char h[16];
-	int fd;
-	ssize_t n;
+	struct statcache *sc;
+	long long n;
+	int ret = statcache_open(&sc, ggdir);
 
-	snprintf(path, sizeof(path), "%s/statcache", ggdir);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return errno == ENOENT ? 0 : -1;
-	n = read(fd, h, sizeof(h));
-	close(fd);
-	if (n != (ssize_t)sizeof(h) || memcmp(h, "GGSTATC\n", 8) ||
-	    (h[8] | h[9] << 8 | h[10] << 16 | (uint32_t)h[11] << 24) != STATCACHE_VERSION)
+	if (ret < 0 || ret == STATCACHE_IGNORED) {
+		statcache_free(sc);
 		return -1;
-	return h[12] | h[13] << 8 | h[14] << 16 | (long long)h[15] << 24;
+	}
+	n = (long long)statcache_count(sc);
+	statcache_free(sc);
+	return n;
 }
 
 /* ---- gg cache stats ------------------------------------------------------------------ */
@@ -402,6 +400,8 @@ static int cache_stats(int argc, char **argv)
 		json_kv_str(&j, "dir", ggdir);
 		json_kv_uint(&j, "blobs", s.count);
 		json_kv_uint(&j, "bytes", s.bytes);
+		json_kv_uint(&j, "packed", s.packed);
+		json_kv_uint(&j, "packed_bytes", s.packed_bytes);
 		json_kv_uint(&j, "tmp", s.tmp_count);
 		json_kv_uint(&j, "tmp_bytes", s.tmp_bytes);
 		json_kv_uint(&j, "staging", staging);
@@ -421,6 +421,8 @@ static int cache_stats(int argc, char **argv)
 	} else {
 		printf("store:          %s\n", ggdir);
 		printf("blobs:          %llu (%s)\n", (unsigned long long)s.count, human(s.bytes, a));
+		printf("packed blobs:   %llu (%s)\n", (unsigned long long)s.packed,
+		       human(s.packed_bytes, b));
 		printf("temporaries:    %llu (%s)\n", (unsigned long long)s.tmp_count,
 		       human(s.tmp_bytes, b));
 		printf("staging:        %llu job directories", (unsigned long long)staging);
@@ -499,7 +501,8 @@ static int cache_verify(int argc, char **argv)
 		/* the store removes corrupt blobs and stray files, never what it failed to read */
 		for (size_t i = 0; i < bl.rel.n; i++) {
 			struct stat sb;
-			if (!strncmp(bl.rel.v[i], "thunks.pack", 11) || /* (the pack, written again) */
+			if (!strncmp(bl.rel.v[i], "thunks.pack", 11) || /* (the packs, written again) */
+			    !strncmp(bl.rel.v[i], BLOBPACK_DIR "/", sizeof(BLOBPACK_DIR)) ||
 			    (fstatat(st.dirfd, bl.rel.v[i], &sb, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT))
 				removed++;
 			else
@@ -805,12 +808,20 @@ static int gc_blob_one(void *ctx, int shardfd, const char *shard, const char *na
 	return 0;
 }
 
+/* A packed blob the graph still names stays (packs are not aged: gc_blobs runs
+ * only while no other gg uses the store). */
+static bool gc_keep_packed(void *ctx, const struct gg_hash *h)
+{
+	return hset_has(ctx, h);
+}
+
 static void gc_blobs(const char *ggdir, struct store *st, const struct gc_opts *o,
 		     struct gc_report *r)
 {
 	struct hset live = { 0 };
 	char dir[PATH_MAX], why[PATH_MAX + 64];
 	struct gc_blobs_ctx c = { .live = &live, .o = o, .r = r, .dir = dir };
+	uint64_t packed, packed_bytes;
 	int ret;
 
 	if (store_busy(ggdir, why, sizeof(why)))
@@ -820,6 +831,15 @@ static void gc_blobs(const char *ggdir, struct store *st, const struct gc_opts *
 	snprintf(dir, sizeof(dir), "%s/blobs", ggdir);
 	if ((ret = store_walk_blobs(st, gc_blob_one, &c)) < 0)
 		die("cannot open '%s': %s", dir, strerror(-ret));
+	if ((ret = store_repack_values(st, gc_keep_packed, &live, o->dry_run, &packed,
+				       &packed_bytes)) < 0)
+		die("cannot write the value packs in '%s/%s': %s", ggdir, BLOBPACK_DIR,
+		    strerror(-ret));
+	if (o->dry_run && packed)
+		printf("would drop %llu unreferenced blobs from the value packs\n",
+		       (unsigned long long)packed);
+	r->blobs += packed;
+	r->blob_bytes += packed_bytes;
 	hset_release(&live);
 }
 
@@ -1132,26 +1152,35 @@ static int list_blob_one(void *ctx, int shardfd, const char *shard, const char *
 	return 0;
 }
 
-/* Every blob name under <ggdir>/blobs and every thunk of the pack (not verified). */
+struct packed_list {
+	struct blob_list *l;
+	struct hset seen;
+};
+
+static int list_packed_one(void *ctx, const struct gg_hash *h)
+{
+	struct packed_list *p = ctx;
+	if (hset_has(&p->seen, h))
+		return 0;
+	if (hset_add(&p->seen, h) < 0)
+		die("out of memory");
+	return list_blob_one(p->l, -1, NULL, NULL, h);
+}
+
+/* Every blob name under <ggdir>/blobs and every packed blob, once (not verified). */
 static void local_blobs(const struct store *st, struct gg_hash **out, size_t *n)
 {
 	struct blob_list l = { 0 };
-	struct hset loose = { 0 };
+	struct packed_list p = { .l = &l };
 	size_t nloose;
 
 	store_walk_blobs(st, list_blob_one, &l);
 	nloose = l.n;
 	for (size_t i = 0; i < nloose; i++)
-		if (hset_add(&loose, &l.v[i]) < 0)
+		if (hset_add(&p.seen, &l.v[i]) < 0)
 			die("out of memory");
-	for (size_t i = 0; i < thunkpack_count(st->pack); i++) {
-		struct gg_hash h;
-		thunkpack_hash_at(st->pack, i, &h);
-		if (hset_has(&loose, &h))
-			continue;
-		list_blob_one(&l, -1, NULL, NULL, &h);
-	}
-	hset_release(&loose);
+	store_walk_packed(st, list_packed_one, &p);
+	hset_release(&p.seen);
 	*out = l.v;
 	*n = l.n;
 }

@@ -136,8 +136,9 @@ int cmd_infer(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (is_help(argv[i])) {
 			fputs(infer_usage, stdout);
-			fputs("\nRead the recording (.gg/trace), cut it into thunks, store them and\n"
-			      "their inputs in .gg/blobs, and write the graph to .gg/graph.\n\n"
+			fputs("\nRead the recording (.gg/trace), cut it into thunks, store them, their\n"
+			      "inputs and outputs (small ones packed: .gg/thunks.pack, .gg/packs/;\n"
+			      "others in .gg/blobs), and write the graph to .gg/graph.\n\n"
 			      "  --stats          print processes, thunks, reasons, edges, bytes\n"
 			      "  --json           the statistics as JSON\n"
 			      "  --trace-dir D    read the recording from D\n"
@@ -172,7 +173,7 @@ int cmd_infer(int argc, char **argv)
 	if (ret < 0)
 		die("%s", t.error);
 	cli_open_store(&st, ggdir, STORE_CREATE);
-	if (statcache_open(&sc, ggdir) < 0 || store_defer_thunks(&st) < 0)
+	if (statcache_open(&sc, ggdir) < 0 || store_defer(&st) < 0)
 		die("out of memory");
 	(void)store_pack_reopen(&st); /* merges read the old graph's thunks from there */
 	ret = infer_run(&t, &st, sc, &opts, &g, &stats, &warnings, err, sizeof(err));
@@ -205,7 +206,7 @@ int cmd_infer(int argc, char **argv)
 			die("out of memory");
 		for (size_t i = 0; i < g.n; i++)
 			hs[i] = g.nodes[i].hash;
-		if ((ret = store_flush_thunks(&st, hs, g.n)) < 0)
+		if ((ret = store_flush(&st, hs, g.n)) < 0)
 			die("cannot store the thunks: %s", strerror(-ret));
 		free(hs);
 	}
@@ -260,8 +261,9 @@ int cmd_infer(int argc, char **argv)
 		       stats.missing, stats.objects);
 		printf("files hashed   %zu (%.1f MiB read)\n", stats.sources_hashed,
 		       stats.bytes_hashed / 1048576.0);
-		printf("store          %llu blobs, %.1f MiB\n", (unsigned long long)ss.count,
-		       ss.bytes / 1048576.0);
+		printf("store          %llu blobs, %.1f MiB; %llu packed, %.1f MiB\n",
+		       (unsigned long long)ss.count, ss.bytes / 1048576.0,
+		       (unsigned long long)ss.packed, ss.packed_bytes / 1048576.0);
 		printf("time           %.3f s\n", t1 - t0);
 	} else {
 		printf("gg: %zu thunks (%zu pure, %zu local-only) from %zu processes, %zu edges\n",

@@ -451,6 +451,23 @@ int fd_read_each(int fd, void *buf, size_t cap, fd_chunk_fn *fn, void *ctx)
 	}
 }
 
+ssize_t fd_read_upto(int fd, void *buf, size_t cap)
+{
+	size_t have = 0;
+
+	while (have < cap) {
+		ssize_t n = read(fd, (char *)buf + have, cap - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		have += (size_t)n;
+	}
+	return (ssize_t)have;
+}
+
 static int sbuf_chunk(void *ctx, const void *p, size_t n)
 {
 	return sbuf_add(ctx, p, n);

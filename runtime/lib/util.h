@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 #include "runtime/lib/htab.h"
 
@@ -165,6 +166,8 @@ int open_regular(const char *path, int extra, struct stat *sb);
  */
 typedef int fd_chunk_fn(void *ctx, const void *p, size_t n);
 int fd_read_each(int fd, void *buf, size_t cap, fd_chunk_fn *fn, void *ctx);
+/* Read fd into buf until EOF or `cap` bytes (EINTR retried): the count, or -errno. */
+ssize_t fd_read_upto(int fd, void *buf, size_t cap);
 
 /*
  * Replace the file at `path` with `len` bytes, atomically: written to a temporary

@@ -1,5 +1,5 @@
 /*
- * thunkpack.c - the thunks of a graph in one file (see thunkpack.h).
+ * blobpack.c - many blobs of one kind in one file (see blobpack.h).
  */
 #include <endian.h>
 #include <errno.h>
@@ -13,17 +13,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "runtime/store/thunkpack.h"
+#include "runtime/store/blobpack.h"
 #include "runtime/store/store.h"
 #include "runtime/ir/thunk.h"
 #include "runtime/lib/util.h"
 
-#define PACK_MAGIC "GGTPACK"
+#define MAGIC_THUNK "GGTPACK" /* (8 bytes with the NUL) */
+#define MAGIC_VALUE "GGVPACK"
 #define PACK_HDR 16u
 #define IDX_ENT 28u /* digest 16, u64 offset, u32 len */
 #define TRAILER GG_HASH_LEN
 
-struct thunkpack {
+struct blobpack {
+	enum gg_hash_kind kind;
 	const unsigned char *map;
 	size_t size;
 	uint32_t count;
@@ -52,7 +54,7 @@ static void put_u64(unsigned char *b, uint64_t v)
 	put_u32(b + 4, (uint32_t)(v >> 32));
 }
 
-void thunkpack_free(struct thunkpack *p)
+void blobpack_free(struct blobpack *p)
 {
 	if (!p)
 		return;
@@ -60,14 +62,19 @@ void thunkpack_free(struct thunkpack *p)
 	free(p);
 }
 
-/* Header, index sorted and in bounds (the contents: thunkpack_get, thunkpack_check). */
-static bool pack_checks(const unsigned char *m, size_t size)
+static const char *pack_magic(enum gg_hash_kind kind)
+{
+	return kind == GG_HASH_THUNK ? MAGIC_THUNK : MAGIC_VALUE;
+}
+
+/* Header, index sorted and in bounds (the contents: blobpack_get, blobpack_check). */
+static bool pack_checks(const unsigned char *m, size_t size, enum gg_hash_kind kind)
 {
 	uint32_t count;
 	uint64_t data;
 
-	if (size < PACK_HDR + TRAILER || memcmp(m, PACK_MAGIC, 8) ||
-	    get_u32(m + 8) != THUNKPACK_VERSION)
+	if (size < PACK_HDR + TRAILER || memcmp(m, pack_magic(kind), 8) ||
+	    get_u32(m + 8) != BLOBPACK_VERSION)
 		return false;
 	count = get_u32(m + 12);
 	data = PACK_HDR + (uint64_t)count * IDX_ENT;
@@ -84,24 +91,23 @@ static bool pack_checks(const unsigned char *m, size_t size)
 	return true;
 }
 
-int thunkpack_open(const char *ggdir, struct thunkpack **out)
+int blobpack_open(const char *path, enum gg_hash_kind kind, struct blobpack **out)
 {
-	char path[PATH_MAX];
-	struct thunkpack *p;
+	struct blobpack *p;
 	struct stat sb;
 	void *m;
 	int fd, ret;
 
 	*out = NULL;
-	if (snprintf(path, sizeof(path), "%s/thunks.pack", ggdir) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
+	if (kind != GG_HASH_THUNK && kind != GG_HASH_VALUE)
+		return -EINVAL;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return errno == ENOENT ? 0 : -errno;
 	if (fstat(fd, &sb) < 0) {
 		ret = -errno;
 		goto out_close;
 	}
-	if (sb.st_size < (off_t)(PACK_HDR + TRAILER) || (uint64_t)sb.st_size > THUNKPACK_MAX_FILE) {
+	if (sb.st_size < (off_t)(PACK_HDR + TRAILER) || (uint64_t)sb.st_size > BLOBPACK_MAX_FILE) {
 		ret = -EBADMSG;
 		goto out_close;
 	}
@@ -111,7 +117,7 @@ int thunkpack_open(const char *ggdir, struct thunkpack **out)
 		ret = -errno;
 		goto out_close;
 	}
-	if (!pack_checks(m, (size_t)sb.st_size)) {
+	if (!pack_checks(m, (size_t)sb.st_size, kind)) {
 		munmap(m, (size_t)sb.st_size);
 		ret = -EBADMSG;
 		goto out_close;
@@ -121,6 +127,7 @@ int thunkpack_open(const char *ggdir, struct thunkpack **out)
 		ret = -ENOMEM;
 		goto out_close;
 	}
+	p->kind = kind;
 	p->map = m;
 	p->size = (size_t)sb.st_size;
 	p->count = get_u32(p->map + 12);
@@ -145,13 +152,13 @@ static uint64_t digest_key(const unsigned char *d)
  * where the digest's leading bytes say it is, and the window around it closes in a
  * few steps (binary search from there on, so a skewed index costs at most log n).
  */
-static const unsigned char *pack_find(const struct thunkpack *p, const struct gg_hash *h)
+static const unsigned char *pack_find(const struct blobpack *p, const struct gg_hash *h)
 {
 	size_t lo = 0, hi;
 	uint64_t want;
 	unsigned probes = 0;
 
-	if (!p || h->kind != GG_HASH_THUNK || !p->count)
+	if (!p || h->kind != p->kind || !p->count)
 		return NULL;
 	hi = p->count;
 	want = digest_key(h->bytes);
@@ -185,12 +192,12 @@ static const unsigned char *pack_find(const struct thunkpack *p, const struct gg
 	return NULL;
 }
 
-bool thunkpack_has(const struct thunkpack *p, const struct gg_hash *h)
+bool blobpack_has(const struct blobpack *p, const struct gg_hash *h)
 {
 	return pack_find(p, h) != NULL;
 }
 
-int thunkpack_get(const struct thunkpack *p, const struct gg_hash *h, const void **buf,
+int blobpack_get(const struct blobpack *p, const struct gg_hash *h, const void **buf,
 		  size_t *len)
 {
 	const unsigned char *e = pack_find(p, h);
@@ -200,23 +207,28 @@ int thunkpack_get(const struct thunkpack *p, const struct gg_hash *h, const void
 		return -ENOENT;
 	*buf = p->map + get_u64(e + 16);
 	*len = get_u32(e + 24);
-	if (hash_buf(GG_HASH_THUNK, *buf, *len, &got) < 0 || !hash_equal(&got, h))
+	if (hash_buf(p->kind, *buf, *len, &got) < 0 || !hash_equal(&got, h))
 		return -EBADMSG;
 	return 0;
 }
 
-size_t thunkpack_count(const struct thunkpack *p)
+size_t blobpack_count(const struct blobpack *p)
 {
 	return p ? p->count : 0;
 }
 
-void thunkpack_hash_at(const struct thunkpack *p, size_t i, struct gg_hash *h)
+void blobpack_hash_at(const struct blobpack *p, size_t i, struct gg_hash *h)
 {
-	h->kind = GG_HASH_THUNK;
+	h->kind = p->kind;
 	memcpy(h->bytes, p->idx + i * IDX_ENT, GG_HASH_LEN);
 }
 
-bool thunkpack_trailer_ok(const struct thunkpack *p)
+size_t blobpack_len_at(const struct blobpack *p, size_t i)
+{
+	return get_u32(p->idx + i * IDX_ENT + 24);
+}
+
+bool blobpack_trailer_ok(const struct blobpack *p)
 {
 	struct gg_hash sum;
 	return hash_buf(GG_HASH_VALUE, p->map, p->size - TRAILER, &sum) == 0 &&
@@ -229,7 +241,25 @@ static int cmp_hash(const void *a, const void *b)
 		      GG_HASH_LEN);
 }
 
-int thunkpack_write(const struct store *st, const struct gg_hash *h, size_t n)
+/* Where the pack of `kind` whose trailer is `sum` goes: 0, or -ENAMETOOLONG. */
+static int pack_path(const struct store *st, enum gg_hash_kind kind, const struct gg_hash *sum,
+		     char *path, size_t size)
+{
+	int n;
+
+	if (kind == GG_HASH_THUNK) {
+		n = snprintf(path, size, "%s/thunks.pack", st->dir);
+	} else {
+		char hex[GG_HASH_HEX_LEN + 1];
+		hash_to_hex(sum, hex);
+		/* (hex[0] is the kind letter: the name is the first 16 digits of the digest) */
+		n = snprintf(path, size, "%s/" BLOBPACK_DIR "/values-%.16s.pack", st->dir, hex + 1);
+	}
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+int blobpack_write(const struct store *st, enum gg_hash_kind kind, const struct gg_hash *h,
+		   size_t n, char *written, size_t size)
 {
 	struct gg_hash *v = NULL, sum;
 	struct sbuf owned = SBUF_INIT; /* char *: the encodings read from blobs/ */
@@ -237,15 +267,19 @@ int thunkpack_write(const struct store *st, const struct gg_hash *h, size_t n)
 	uint64_t total = 0;
 	unsigned char *idx = NULL, hdr[PACK_HDR];
 	char tmp[PATH_MAX], path[PATH_MAX];
-	size_t m = 0, k = 0;
+	size_t m = 0, k = 0, max = kind == GG_HASH_THUNK ? THUNK_MAX_ENCODED : BLOBPACK_MAX_BLOB;
 	uint64_t base;
 	FILE *f = NULL;
 	int ret = 0;
 
+	if (written && size)
+		written[0] = '\0';
+	if (kind != GG_HASH_THUNK && kind != GG_HASH_VALUE)
+		return -EINVAL;
 	if (!(v = malloc((n ? n : 1) * sizeof(*v))))
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++)
-		if (h[i].kind == GG_HASH_THUNK)
+		if (h[i].kind == kind)
 			v[m++] = h[i];
 	qsort(v, m, sizeof(*v), cmp_hash);
 	if (m >= UINT32_MAX || !(idx = malloc((m ? m : 1) * IDX_ENT))) {
@@ -262,8 +296,12 @@ int thunkpack_write(const struct store *st, const struct gg_hash *h, size_t n)
 		size_t len;
 		if (k && !memcmp(v[i].bytes, idx + (k - 1) * IDX_ENT, GG_HASH_LEN))
 			continue; /* a duplicate */
-		if (store_thunk_bytes(st, &v[i], &src[k], &len, &loose) < 0)
+		if (store_blob_bytes(st, &v[i], max, &src[k], &len, &loose) < 0)
 			continue; /* missing or corrupt: left out */
+		if (total + len > BLOBPACK_MAX_FILE / 2) {
+			free(loose);
+			continue; /* left where it is */
+		}
 		if (loose && (ret = sbuf_add(&owned, &loose, sizeof(loose))) < 0) {
 			free(loose);
 			goto out_free;
@@ -277,8 +315,8 @@ int thunkpack_write(const struct store *st, const struct gg_hash *h, size_t n)
 	base = PACK_HDR + (uint64_t)k * IDX_ENT;
 	for (size_t i = 0; i < k; i++)
 		put_u64(idx + i * IDX_ENT + 16, base + get_u64(idx + i * IDX_ENT + 16));
-	memcpy(hdr, PACK_MAGIC, 8);
-	put_u32(hdr + 8, THUNKPACK_VERSION);
+	memcpy(hdr, pack_magic(kind), 8);
+	put_u32(hdr + 8, BLOBPACK_VERSION);
 	put_u32(hdr + 12, (uint32_t)k);
 	{
 		/* the trailer: one hash over header, index and data (streamed: no copy) */
@@ -293,10 +331,14 @@ int thunkpack_write(const struct store *st, const struct gg_hash *h, size_t n)
 			hash_stream_update(hs, src[i], get_u32(idx + i * IDX_ENT + 24));
 		hash_stream_final(hs, &sum);
 		hash_stream_free(hs);
-		if (snprintf(tmp, sizeof(tmp), "%s/tmp/thunks.pack.%ld.tmp", st->dir,
+		if (snprintf(tmp, sizeof(tmp), "%s/tmp/%s.pack.%ld.tmp", st->dir,
+			     kind == GG_HASH_THUNK ? "thunks" : "values",
 			     (long)getpid()) >= (int)sizeof(tmp) ||
-		    snprintf(path, sizeof(path), "%s/thunks.pack", st->dir) >= (int)sizeof(path))
+		    pack_path(st, kind, &sum, path, sizeof(path)) < 0)
 			ret = -ENAMETOOLONG;
+		else if (kind == GG_HASH_VALUE && mkdirat(st->dirfd, BLOBPACK_DIR, 0755) < 0 &&
+			 errno != EEXIST)
+			ret = -errno;
 		else if (!(f = fopen(tmp, "we")))
 			ret = -errno;
 		else if (fwrite(hdr, 1, PACK_HDR, f) != PACK_HDR || fwrite(idx, IDX_ENT, k, f) != k)
@@ -314,6 +356,8 @@ int thunkpack_write(const struct store *st, const struct gg_hash *h, size_t n)
 			ret = -errno;
 		if (f && ret)
 			unlink(tmp);
+		if (!ret && written && snprintf(written, size, "%s", path) >= (int)size)
+			ret = -ENAMETOOLONG;
 	}
 out_free:
 	for (size_t i = 0; i < owned.len / sizeof(char *); i++)

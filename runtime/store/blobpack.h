@@ -1,73 +1,94 @@
 /*
- * thunkpack.h - the thunks of a graph in one file, so a build reads them without
- * one open per thunk (issue 13: fewer files per thunk; git's packs are the model).
+ * blobpack.h - many blobs of one kind in one file, so that a build reads them, and
+ * `gg infer` writes them, without one file each (issue 13: fewer files per thunk;
+ * git's packs are the model).
  *
- * File: <ggdir>/thunks.pack, little endian:
+ * Two kinds of pack live in a .gg directory:
  *
- *   header   "GGTPACK\0" (8 bytes), u32 THUNKPACK_VERSION, u32 count
+ *   <ggdir>/thunks.pack               THUNK blobs: the thunks of the graph (one file,
+ *                                     written whole again when the graph changes)
+ *   <ggdir>/packs/values-<16 hex>.pack  small VALUE blobs `gg infer` stored (sources
+ *                                     and outputs up to BLOBPACK_MAX_BLOB bytes), one
+ *                                     pack per infer that stored new ones; the name is
+ *                                     the first 16 hex digits of the pack's trailer
+ *
+ * File format, little endian:
+ *
+ *   header   magic (8 bytes: "GGTPACK\0" for thunks, "GGVPACK\0" for values),
+ *            u32 BLOBPACK_VERSION, u32 count
  *   index    count x { digest (16 bytes), u64 offset, u32 len }, sorted by digest,
- *            no duplicates; offset/len: the thunk's canonical encoding in the file
- *   data     the encodings
+ *            no duplicates; offset/len: the blob's bytes in the file
+ *   data     the blobs' bytes
  *   trailer  16 bytes: the XXH3-128 digest (hash_buf VALUE) of everything before it
  *
  * Verification: the header and the index (sorted, in bounds) are checked when the
- * pack is opened (a pack that does not check is not used), and every thunk read
+ * pack is opened (a pack that does not check is not used), and every blob read
  * from it is hashed against its name like a loose blob (store_get_buf), so a read
- * is never less verified than from blobs/, and a damaged encoding costs that thunk
+ * is never less verified than from blobs/, and a damaged entry costs that blob
  * only.  The trailer is checked by `gg cache verify` (store_verify_all), which
  * also hashes every entry and, asked to remove what is bad, writes the pack again
- * without the entries that do not verify.  The pack is only ever written
- * whole (a temporary in <ggdir>/tmp renamed into place), from blobs that were
- * verified as they were read: concurrent readers keep the file they mapped.
- * `gg infer` writes the thunks it makes into the pack only (store_defer_thunks,
- * store.h): they are never loose unless a caller needs a file (store_open,
- * store_path write one), so the store treats a packed thunk as a blob like a
- * loose one.  The builder rewrites the pack when a build read at least
- * THUNKPACK_MIN thunks that it lacks (thunks re-recorded since, loose).
+ * without the entries that do not verify.  A pack is only ever written whole (a
+ * temporary in <ggdir>/tmp renamed into place), from blobs that were verified as
+ * they were read: concurrent readers keep the file they mapped.
  *
- * Ownership: a struct thunkpack maps the file read-only; thunkpack_free unmaps it.
+ * `gg infer` writes the thunks and small values it makes into packs only
+ * (store_defer, store.h): they are never loose unless a caller needs a file
+ * (store_open, store_path write one), so the store treats a packed blob as a blob
+ * like a loose one.  The builder rewrites the thunk pack when a build read at
+ * least BLOBPACK_MIN thunks that it lacks (thunks re-recorded since, loose).  When
+ * more than STORE_VALUE_PACKS value packs exist, the next flush merges them all into
+ * one (store.c).
+ *
+ * Ownership: a struct blobpack maps the file read-only; blobpack_free unmaps it.
  * Thread-safe for lookups.  Errors: 0 or -errno; nothing prints.
  */
-#ifndef GG_THUNKPACK_H
-#define GG_THUNKPACK_H
+#ifndef GG_BLOBPACK_H
+#define GG_BLOBPACK_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "runtime/ir/hash.h"
 
-#define THUNKPACK_VERSION 1
-#define THUNKPACK_MIN 256
-#define THUNKPACK_MAX_FILE (4ull << 30)
+#define BLOBPACK_VERSION 1
+#define BLOBPACK_MIN 256
+#define BLOBPACK_MAX_FILE (4ull << 30)
+#define BLOBPACK_MAX_BLOB (64u << 10) /* a VALUE larger than this stays a file */
+#define BLOBPACK_DIR "packs"          /* under the .gg directory: the value packs */
 
 struct store;
-struct thunkpack;
+struct blobpack;
 
-/* Map <ggdir>/thunks.pack: 0 and *out (NULL when there is none), -EBADMSG when it
- * does not check (header, index order or bounds), other -errno. */
-int thunkpack_open(const char *ggdir, struct thunkpack **out);
-void thunkpack_free(struct thunkpack *p);
+/* Map the pack file `path` holding blobs of `kind`: 0 and *out (NULL when there is
+ * no such file), -EBADMSG when it does not check (magic, header, index order or
+ * bounds), other -errno. */
+int blobpack_open(const char *path, enum gg_hash_kind kind, struct blobpack **out);
+void blobpack_free(struct blobpack *p);
 
-/* The encoding of THUNK h in the pack, verified against h: 0 and *buf, *len (into
- * the mapping, valid until thunkpack_free), -ENOENT when the pack lacks it,
- * -EBADMSG when the bytes do not match the name. */
-int thunkpack_get(const struct thunkpack *p, const struct gg_hash *h, const void **buf,
-		  size_t *len);
+/* The bytes of blob h in the pack, verified against h: 0 and *buf, *len (into the
+ * mapping, valid until blobpack_free), -ENOENT when the pack lacks it, -EBADMSG when
+ * the bytes do not match the name. */
+int blobpack_get(const struct blobpack *p, const struct gg_hash *h, const void **buf,
+		 size_t *len);
 
 /* Does the pack (NULL: none) hold h? */
-bool thunkpack_has(const struct thunkpack *p, const struct gg_hash *h);
-/* The number of thunks (0 for NULL), the hash of the i-th (i < count, in index
+bool blobpack_has(const struct blobpack *p, const struct gg_hash *h);
+/* The number of blobs (0 for NULL), the hash of the i-th (i < count, in index
  * order), and whether the trailer matches the bytes before it. */
-size_t thunkpack_count(const struct thunkpack *p);
-void thunkpack_hash_at(const struct thunkpack *p, size_t i, struct gg_hash *h);
-bool thunkpack_trailer_ok(const struct thunkpack *p);
+size_t blobpack_count(const struct blobpack *p);
+void blobpack_hash_at(const struct blobpack *p, size_t i, struct gg_hash *h);
+size_t blobpack_len_at(const struct blobpack *p, size_t i);
+bool blobpack_trailer_ok(const struct blobpack *p);
 
 /*
- * Write the pack of the n THUNK blobs h (duplicates and kinds other than THUNK are
- * passed over; a blob that is missing or does not verify is left out), each read
- * from st's current pack or from blobs/, and rename it into place.  The caller
- * reopens it (store_pack_reopen).  0 or -errno.
+ * Write a pack of the blobs of `kind` among the n hashes h (duplicates and other
+ * kinds are passed over; a blob that is missing, does not verify or would make
+ * the file too large is left out), each read from what st holds (deferred, packed
+ * or loose: store_blob_bytes), and rename it into place: thunks.pack for THUNK,
+ * packs/values-<16 hex>.pack for VALUE.  The path written goes to `written` (may be
+ * NULL).  The caller reopens the store's packs (store_pack_reopen).  0 or -errno.
  */
-int thunkpack_write(const struct store *st, const struct gg_hash *h, size_t n);
+int blobpack_write(const struct store *st, enum gg_hash_kind kind, const struct gg_hash *h,
+		   size_t n, char *written, size_t size);
 
 #endif

@@ -14,8 +14,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "runtime/store/blobpack.h"
 #include "runtime/store/ggdir.h"
 #include "runtime/store/materialize.h"
+
+/* write(2) all of buf[len] to fd: 0 or -errno. */
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t k = write(fd, buf, len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		buf += k;
+		len -= (size_t)k;
+	}
+	return 0;
+}
 
 /*
  * Copy `in` to `out` and check that the bytes copied are the blob `value` names: a
@@ -33,7 +49,7 @@ static int copy_verified(int in, int out, const struct gg_hash *value)
 	if (!hs)
 		return -ENOMEM;
 	for (;;) {
-		ssize_t n = read(in, buf, sizeof(buf)), w = 0;
+		ssize_t n = read(in, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -43,22 +59,43 @@ static int copy_verified(int in, int out, const struct gg_hash *value)
 		if (n == 0)
 			break;
 		hash_stream_update(hs, buf, (size_t)n);
-		while (w < n) {
-			ssize_t k = write(out, buf + w, (size_t)(n - w));
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k < 0) {
-				ret = -errno;
-				goto out_free;
-			}
-			w += k;
-		}
+		if ((ret = write_all(out, buf, (size_t)n)) < 0)
+			goto out_free;
 	}
 	hash_stream_final(hs, &got);
 	if (!hash_equal(&got, value))
 		ret = -EBADMSG;
 out_free:
 	hash_stream_free(hs);
+	return ret;
+}
+
+/*
+ * The bytes of a packed blob (verified when they were found: store_blob_bytes) at
+ * `tmp`, as make_temp does from a file.
+ */
+static int make_temp_bytes(const void *bytes, size_t len, const char *tmp, uint32_t mode)
+{
+	int out, ret;
+
+	if (S_ISLNK(mode)) {
+		char target[PATH_MAX];
+		if (len >= sizeof(target))
+			return -EBADMSG;
+		memcpy(target, bytes, len);
+		target[len] = '\0';
+		unlink(tmp);
+		return symlink(target, tmp) < 0 ? -errno : 0;
+	}
+	if ((out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+		return -errno;
+	ret = write_all(out, bytes, len);
+	if (ret == 0 && fchmod(out, mode & 07777) < 0)
+		ret = -errno;
+	if (close(out) < 0 && ret == 0)
+		ret = -errno;
+	if (ret < 0)
+		unlink(tmp);
 	return ret;
 }
 
@@ -130,6 +167,9 @@ int materialize(struct store *st, struct statcache *sc, const char *path,
 	uint32_t cur_mode = 0;
 	int64_t was_ns = 0;
 	bool in_store, was;
+	const void *bytes = NULL; /* a packed blob's: no file to open */
+	char *owned = NULL;
+	size_t len = 0;
 	int in = -1, ret;
 
 	if (changed)
@@ -152,10 +192,13 @@ int materialize(struct store *st, struct statcache *sc, const char *path,
 	} else {
 		strcpy(dir, "/");
 	}
-	in = store_open(st, value);
-	if (in < 0) {
-		ret = in;
-		goto out;
+	if (!store_packed(st, value) ||
+	    store_blob_bytes(st, value, BLOBPACK_MAX_BLOB, &bytes, &len, &owned) < 0) {
+		bytes = NULL;
+		if ((in = store_open(st, value)) < 0) { /* (also says why the bytes were not had) */
+			ret = in;
+			goto out;
+		}
 	}
 	in_store = same_fs(st, dir);
 	for (;;) {
@@ -165,7 +208,8 @@ int materialize(struct store *st, struct statcache *sc, const char *path,
 			in_store = false;
 		if (!in_store)
 			snprintf(tmp, sizeof(tmp), "%s.gg-%d.tmp", path, (int)getpid());
-		if ((ret = make_temp(in, tmp, value, mode)) < 0)
+		if ((ret = bytes ? make_temp_bytes(bytes, len, tmp, mode)
+				 : make_temp(in, tmp, value, mode)) < 0)
 			goto out;
 		if (rename(tmp, path) == 0)
 			break;
@@ -175,7 +219,7 @@ int materialize(struct store *st, struct statcache *sc, const char *path,
 			goto out;
 		/* another mount of the same file system: next to the path, then */
 		in_store = false;
-		if (lseek(in, 0, SEEK_SET) < 0) {
+		if (in >= 0 && lseek(in, 0, SEEK_SET) < 0) {
 			ret = -errno;
 			goto out;
 		}
@@ -195,6 +239,7 @@ int materialize(struct store *st, struct statcache *sc, const char *path,
 out:
 	if (in >= 0)
 		close(in);
+	free(owned);
 	free(dir);
 	return ret;
 }

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "runtime/store/store.h"
-#include "runtime/store/thunkpack.h"
+#include "runtime/store/blobpack.h"
 #include "runtime/lib/htab.h"
 #include "runtime/lib/util.h"
 #include "runtime/ir/thunk.h"
@@ -171,7 +171,7 @@ int store_init(struct store *st, const char *ggdir, unsigned flags)
 		ret = -errno;
 		goto out_release;
 	}
-	/* the thunks `gg infer` made are there only (store_defer_thunks) */
+	/* the thunks and small values `gg infer` made are there only (store_defer) */
 	if ((ret = store_pack_reopen(st)) < 0 && ret != -ENOENT)
 		goto out_release;
 	return 0;
@@ -183,6 +183,7 @@ out_release:
 
 static void pending_free(struct store_pending *p);
 static int pending_write_loose(struct store *st);
+static void vpacks_free(struct store_vpacks *v);
 
 void store_release(struct store *st)
 {
@@ -190,7 +191,8 @@ void store_release(struct store *st)
 		(void)pending_write_loose(st); /* never flushed: nothing may be lost */
 		pending_free(st->pending);
 	}
-	thunkpack_free(st->pack);
+	blobpack_free(st->pack);
+	vpacks_free(st->vpacks);
 	if (st->dirfd >= 0)
 		close(st->dirfd);
 	free(st->dir);
@@ -346,14 +348,18 @@ static int writer_chunk(void *ctx, const void *p, size_t n)
 	return store_write(ctx, p, n);
 }
 
+static int defer_fd(struct store *st, int fd, struct gg_hash *out, uint64_t *size,
+		    struct store_writer *w);
+
 int store_put_fd(struct store *st, int fd, struct gg_hash *out, uint64_t *size)
 {
 	struct store_writer w;
 	char buf[STORE_COPY_BUF];
 	int ret;
 
-	ret = store_begin(st, GG_HASH_VALUE, &w);
-	if (ret < 0)
+	if (st->pending && (ret = defer_fd(st, fd, out, size, &w)) != -EFBIG)
+		return ret; /* deferred, or an error; -EFBIG: w holds what was read */
+	if (!st->pending && (ret = store_begin(st, GG_HASH_VALUE, &w)) < 0)
 		return ret;
 	if ((ret = fd_read_each(fd, buf, sizeof(buf), writer_chunk, &w)) < 0)
 		goto out_abort;
@@ -486,7 +492,7 @@ out_close:
 	return ret;
 }
 
-/* ---- deferred thunks ------------------------------------------------------------------- */
+/* ---- deferred blobs and packs ------------------------------------------------------- */
 
 struct pending_ent {
 	struct gg_hash h;
@@ -495,11 +501,41 @@ struct pending_ent {
 
 struct store_pending {
 	pthread_mutex_t lock;
-	struct sbuf data;        /* the encodings, one after the other */
+	struct sbuf data;        /* the blobs' bytes, one after the other */
 	struct pending_ent *v;
 	size_t n, cap;
 	struct htab ix;          /* hash_key64 -> index into v */
 };
+
+/*
+ * The value packs under packs/, mapped: several, read in turn (any order will do).
+ * A blob whose packed copy was found damaged is remembered as bad: the store then
+ * no longer counts it as held (store_has), so the next copy of those bytes is
+ * stored loose, and that copy serves from then on (loose copies are read first).
+ */
+struct store_vpacks {
+	struct blobpack **p;
+	char **path;
+	size_t n;
+	pthread_mutex_t lock; /* for bad */
+	struct gg_hash *bad;
+	size_t nbad;
+};
+
+static void vpacks_free(struct store_vpacks *v)
+{
+	if (!v)
+		return;
+	pthread_mutex_destroy(&v->lock);
+	free(v->bad);
+	for (size_t i = 0; i < v->n; i++) {
+		blobpack_free(v->p[i]);
+		free(v->path[i]);
+	}
+	free(v->p);
+	free(v->path);
+	free(v);
+}
 
 static bool pending_eq(const void *ctx, uint32_t val, const void *key)
 {
@@ -516,7 +552,7 @@ static void pending_free(struct store_pending *p)
 	free(p);
 }
 
-int store_defer_thunks(struct store *st)
+int store_defer(struct store *st)
 {
 	if (st->pending)
 		return 0;
@@ -527,14 +563,14 @@ int store_defer_thunks(struct store *st)
 	return 0;
 }
 
-/* Copy of deferred thunk h (malloc'd, NUL past *len) into *buf: 0, or -ENOENT. */
+/* Copy of deferred blob h (malloc'd, NUL past *len) into *buf: 0, or -ENOENT. */
 static int pending_get(const struct store *st, const struct gg_hash *h, char **buf, size_t *len)
 {
 	struct store_pending *p = st->pending;
 	uint32_t i;
 	int ret = -ENOENT;
 
-	if (!p || h->kind != GG_HASH_THUNK)
+	if (!p)
 		return -ENOENT;
 	pthread_mutex_lock(&p->lock);
 	if ((i = htab_find(&p->ix, hash_key64(h), pending_eq, p, h)) != HTAB_NONE) {
@@ -551,15 +587,165 @@ static int pending_get(const struct store *st, const struct gg_hash *h, char **b
 	return ret;
 }
 
-int store_thunk_bytes(const struct store *st, const struct gg_hash *h, const void **buf,
-		      size_t *len, char **owned)
+static bool vpacks_bad(struct store_vpacks *v, const struct gg_hash *h, bool mark)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&v->lock);
+	for (size_t i = 0; i < v->nbad && !found; i++)
+		found = hash_equal(&v->bad[i], h);
+	if (!found && mark) {
+		struct gg_hash *b = realloc(v->bad, (v->nbad + 1) * sizeof(*b));
+		if (b) { /* (else only forgotten: the copy is still verified at every read) */
+			v->bad = b;
+			v->bad[v->nbad] = *h;
+			__atomic_store_n(&v->nbad, v->nbad + 1, __ATOMIC_RELEASE);
+		}
+	}
+	pthread_mutex_unlock(&v->lock);
+	return found;
+}
+
+/* The packed copy of h, verified: 0, -ENOENT (in no pack), -EBADMSG (every copy bad). */
+static int packed_get(const struct store *st, const struct gg_hash *h, const void **buf,
+		      size_t *len)
+{
+	int ret = -ENOENT;
+
+	if (h->kind == GG_HASH_THUNK)
+		return st->pack ? blobpack_get(st->pack, h, buf, len) : -ENOENT;
+	for (size_t i = 0; st->vpacks && i < st->vpacks->n && ret != 0; i++) {
+		int r = blobpack_get(st->vpacks->p[i], h, buf, len);
+		if (r != -ENOENT)
+			ret = r; /* (a bad copy: another pack may hold a good one) */
+	}
+	if (ret == -EBADMSG)
+		vpacks_bad(st->vpacks, h, true);
+	return ret;
+}
+
+static bool packed_has(const struct store *st, const struct gg_hash *h)
+{
+	if (h->kind == GG_HASH_THUNK)
+		return st->pack && blobpack_has(st->pack, h);
+	for (size_t i = 0; st->vpacks && i < st->vpacks->n; i++)
+		if (blobpack_has(st->vpacks->p[i], h))
+			return !__atomic_load_n(&st->vpacks->nbad, __ATOMIC_ACQUIRE) ||
+			       !vpacks_bad(st->vpacks, h, false);
+	return false;
+}
+
+int store_walk_packed(const struct store *st, store_packed_fn *fn, void *ctx)
+{
+	size_t np = st->vpacks ? st->vpacks->n : 0;
+	int ret;
+
+	for (size_t k = 0; k <= np; k++) {
+		const struct blobpack *p = k ? st->vpacks->p[k - 1] : st->pack;
+		for (size_t i = 0; i < blobpack_count(p); i++) {
+			struct gg_hash h;
+			blobpack_hash_at(p, i, &h);
+			if ((ret = fn(ctx, &h)) != 0)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+/* store_repack_values, and without reopening the packs (the old mappings stay: other
+ * threads may be reading them). */
+static int repack_values(struct store *st, store_keep_fn *keep, void *ctx, bool dry_run,
+			 uint64_t *removed, uint64_t *bytes)
+{
+	struct store_vpacks *vp = st->vpacks;
+	struct gg_hash *kept = NULL;
+	size_t cap = 0;
+	int ret = 0;
+
+	*removed = *bytes = 0;
+	for (size_t k = 0; vp && k < vp->n && ret == 0; k++) {
+		const struct blobpack *p = vp->p[k];
+		size_t n = blobpack_count(p), m = 0;
+		char written[PATH_MAX];
+		if (n > cap) {
+			struct gg_hash *v = realloc(kept, n * sizeof(*v));
+			if (!v) {
+				ret = -ENOMEM;
+				break;
+			}
+			kept = v;
+			cap = n;
+		}
+		for (size_t i = 0; i < n; i++) {
+			blobpack_hash_at(p, i, &kept[m]);
+			if (keep(ctx, &kept[m])) {
+				m++;
+			} else {
+				(*removed)++;
+				*bytes += blobpack_len_at(p, i);
+			}
+		}
+		if (m == n || dry_run)
+			continue;
+		written[0] = '\0';
+		if (m && (ret = blobpack_write(st, GG_HASH_VALUE, kept, m, written, sizeof(written))) < 0)
+			break;
+		if (strcmp(written, vp->path[k]) != 0 && unlink(vp->path[k]) < 0 && errno != ENOENT)
+			ret = -errno;
+		if (m) { /* (the mapping holds what the new file holds, and more) */
+			char *copy = strdup(written);
+			if (copy) {
+				free(vp->path[k]);
+				vp->path[k] = copy;
+			}
+		}
+	}
+	free(kept);
+	return ret;
+}
+
+int store_repack_values(struct store *st, store_keep_fn *keep, void *ctx, bool dry_run,
+			uint64_t *removed, uint64_t *bytes)
+{
+	int ret = repack_values(st, keep, ctx, dry_run, removed, bytes), r;
+
+	if (!dry_run && (r = store_pack_reopen(st)) < 0 && !ret)
+		ret = r;
+	return ret;
+}
+
+static bool keep_other(void *ctx, const struct gg_hash *h)
+{
+	return !hash_equal(ctx, h);
+}
+
+int store_remove(struct store *st, const struct gg_hash *h)
+{
+	char rel[BLOB_REL_SIZE];
+	uint64_t n, bytes;
+	int ret = 0, r;
+
+	if (blob_relpath(h, rel) < 0)
+		return -EINVAL;
+	if (unlinkat(st->dirfd, rel, 0) < 0 && errno != ENOENT)
+		ret = -errno;
+	if (h->kind == GG_HASH_VALUE && st->vpacks) {
+		vpacks_bad(st->vpacks, h, true); /* (no longer held, for this process too) */
+		if ((r = repack_values(st, keep_other, (void *)h, false, &n, &bytes)) < 0 && !ret)
+			ret = r;
+	}
+	return ret;
+}
+
+int store_blob_bytes(const struct store *st, const struct gg_hash *h, size_t max,
+		     const void **buf, size_t *len, char **owned)
 {
 	struct store_pending *p = st->pending;
 	uint32_t i = HTAB_NONE;
 	int ret;
 
 	*owned = NULL;
-	if (h->kind != GG_HASH_THUNK)
+	if (!stored_kind(h->kind))
 		return -EINVAL;
 	if (p) {
 		pthread_mutex_lock(&p->lock);
@@ -569,11 +755,11 @@ int store_thunk_bytes(const struct store *st, const struct gg_hash *h, const voi
 		}
 		pthread_mutex_unlock(&p->lock);
 		if (i != HTAB_NONE)
-			return 0;
+			return *len > max ? -EFBIG : 0;
 	}
-	if (st->pack && thunkpack_get(st->pack, h, buf, len) == 0)
-		return 0;
-	if ((ret = store_get_buf(st, h, THUNK_MAX_ENCODED, owned, len)) < 0)
+	if (packed_get(st, h, buf, len) == 0)
+		return *len > max ? -EFBIG : 0;
+	if ((ret = store_get_buf(st, h, max, owned, len)) < 0)
 		return ret;
 	*buf = *owned;
 	return 0;
@@ -584,7 +770,7 @@ static bool pending_has(const struct store *st, const struct gg_hash *h)
 	struct store_pending *p = st->pending;
 	bool has;
 
-	if (!p || h->kind != GG_HASH_THUNK)
+	if (!p)
 		return false;
 	pthread_mutex_lock(&p->lock);
 	has = htab_find(&p->ix, hash_key64(h), pending_eq, p, h) != HTAB_NONE;
@@ -592,6 +778,8 @@ static bool pending_has(const struct store *st, const struct gg_hash *h)
 	return has;
 }
 
+/* Keep blob h (hashed from buf) for the packs: 0, or -EFBIG when the deferred bytes
+ * would pass STORE_DEFER_MAX (the caller writes it loose), other -errno. */
 static int pending_add(struct store *st, const struct gg_hash *h, const void *buf, size_t len)
 {
 	struct store_pending *p = st->pending;
@@ -601,6 +789,10 @@ static int pending_add(struct store *st, const struct gg_hash *h, const void *bu
 	pthread_mutex_lock(&p->lock);
 	if (htab_find(&p->ix, key, pending_eq, p, h) != HTAB_NONE)
 		goto out;
+	if (p->data.len + len > STORE_DEFER_MAX) {
+		ret = -EFBIG;
+		goto out;
+	}
 	if (p->n == p->cap) {
 		size_t cap = p->cap ? 2 * p->cap : 1024;
 		struct pending_ent *v = realloc(p->v, cap * sizeof(*v));
@@ -626,55 +818,156 @@ out:
 static int put_loose(struct store *st, const struct gg_hash *h, const void *buf, size_t len);
 static bool store_has_loose(const struct store *st, const struct gg_hash *h);
 
-/* Every deferred thunk as a loose blob; the deferral goes on (empty). */
+static void pending_clear(struct store_pending *p)
+{
+	sbuf_reset(&p->data);
+	htab_clear(&p->ix);
+	p->n = 0;
+}
+
+/* Every deferred blob no pack holds, as a loose blob; the deferral goes on (empty). */
 static int pending_write_loose(struct store *st)
 {
 	struct store_pending *p = st->pending;
 	int ret = 0, r;
 
 	for (size_t i = 0; i < p->n; i++)
-		if (!store_has_loose(st, &p->v[i].h) &&
+		if (!packed_has(st, &p->v[i].h) && !store_has_loose(st, &p->v[i].h) &&
 		    (r = put_loose(st, &p->v[i].h, p->data.buf + p->v[i].off, p->v[i].len)) < 0)
 			ret = ret ? ret : r;
-	sbuf_reset(&p->data);
-	htab_clear(&p->ix);
-	p->n = 0;
+	pending_clear(p);
 	return ret;
 }
 
-int store_flush_thunks(struct store *st, const struct gg_hash *h, size_t n)
+/*
+ * store_put_fd's deferral: a regular file of at most BLOBPACK_MAX_BLOB bytes from
+ * fd's offset is read whole and put as a buffer.  -EFBIG when it is not one, with w
+ * begun and holding the bytes read so far (the caller goes on copying into it).
+ */
+static int defer_fd(struct store *st, int fd, struct gg_hash *out, uint64_t *size,
+		    struct store_writer *w)
+{
+	char *buf = NULL;
+	struct stat sb;
+	ssize_t have = 0;
+	int ret;
+
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size <= BLOBPACK_MAX_BLOB) {
+		if (!(buf = malloc(BLOBPACK_MAX_BLOB + 1)))
+			return -ENOMEM;
+		/* one byte past the limit: a file that grew since fstat is copied instead */
+		if ((have = fd_read_upto(fd, buf, BLOBPACK_MAX_BLOB + 1)) < 0) {
+			ret = (int)have;
+			goto out_free;
+		}
+		if (have <= BLOBPACK_MAX_BLOB) {
+			if ((ret = store_put_buf(st, GG_HASH_VALUE, buf, (size_t)have, out)) == 0 &&
+			    size)
+				*size = (uint64_t)have;
+			goto out_free;
+		}
+	}
+	if ((ret = store_begin(st, GG_HASH_VALUE, w)) < 0)
+		goto out_free;
+	if (have && (ret = store_write(w, buf, (size_t)have)) < 0) {
+		store_abort(w);
+		goto out_free;
+	}
+	ret = -EFBIG;
+out_free:
+	free(buf);
+	return ret;
+}
+
+/* The deferred blobs of `kind`, and the n hashes h: one array (caller frees). */
+static struct gg_hash *pending_list(const struct store_pending *p, enum gg_hash_kind kind,
+				    const struct gg_hash *h, size_t n, size_t *m)
+{
+	struct gg_hash *all = malloc((n + p->n + 1) * sizeof(*all));
+
+	*m = 0;
+	if (!all)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		all[(*m)++] = h[i];
+	for (size_t i = 0; i < p->n; i++)
+		if (p->v[i].h.kind == kind)
+			all[(*m)++] = p->v[i].h;
+	return all;
+}
+
+/*
+ * The deferred values into a new value pack; with more than STORE_VALUE_PACKS packs
+ * already, every value pack's blobs too, and the old packs removed once the new one
+ * is in place (a process that mapped one keeps it; one that lists packs/ meanwhile
+ * may miss the new pack and finds those blobs missing: a cache miss, never a wrong
+ * blob).
+ */
+static int flush_values(struct store *st)
+{
+	struct store_pending *p = st->pending;
+	struct store_vpacks *old = st->vpacks;
+	char written[PATH_MAX];
+	struct gg_hash *all = NULL;
+	size_t m = 0, extra = 0;
+	bool merge = old && old->n >= STORE_VALUE_PACKS;
+	int ret;
+
+	for (size_t k = 0; merge && k < old->n; k++)
+		extra += blobpack_count(old->p[k]);
+	if (!(all = pending_list(p, GG_HASH_VALUE, NULL, 0, &m)))
+		return -ENOMEM;
+	if (!m) {
+		free(all);
+		return 0;
+	}
+	if (merge) {
+		struct gg_hash *more = realloc(all, (m + extra) * sizeof(*all));
+		if (!more) {
+			free(all);
+			return -ENOMEM;
+		}
+		all = more;
+		for (size_t k = 0; k < old->n; k++)
+			for (size_t i = 0; i < blobpack_count(old->p[k]); i++)
+				blobpack_hash_at(old->p[k], i, &all[m++]);
+	}
+	ret = blobpack_write(st, GG_HASH_VALUE, all, m, written, sizeof(written));
+	for (size_t k = 0; ret == 0 && merge && k < old->n; k++)
+		if (strcmp(old->path[k], written) != 0)
+			unlink(old->path[k]);
+	free(all);
+	return ret;
+}
+
+int store_flush(struct store *st, const struct gg_hash *h, size_t n)
 {
 	struct store_pending *p = st->pending;
 	struct gg_hash *all = NULL;
-	size_t m = 0;
-	int ret;
+	size_t m = 0, thunks = 0;
+	int ret = 0, r;
 
 	if (!p || !p->n)
 		return 0;
+	for (size_t i = 0; i < p->n; i++)
+		thunks += p->v[i].h.kind == GG_HASH_THUNK;
 	/* the graph's thunks, and every deferred one (merges may defer more) */
-	if (!(all = malloc((n + p->n) * sizeof(*all)))) {
-		ret = -ENOMEM;
-		goto out_loose;
+	if (thunks) {
+		if (!(all = pending_list(p, GG_HASH_THUNK, h, n, &m)))
+			ret = -ENOMEM;
+		else
+			ret = blobpack_write(st, GG_HASH_THUNK, all, m, NULL, 0);
+		free(all);
 	}
-	for (size_t i = 0; i < n; i++)
-		all[m++] = h[i];
-	for (size_t i = 0; i < p->n; i++)
-		all[m++] = p->v[i].h;
-	if ((ret = thunkpack_write(st, all, m)) < 0 || (ret = store_pack_reopen(st)) < 0)
-		goto out_loose;
-	for (size_t i = 0; i < p->n; i++)
-		if (!thunkpack_has(st->pack, &p->v[i].h)) {
-			ret = -EIO; /* (the pack left it out: it did not verify) */
-			goto out_loose;
-		}
-	sbuf_reset(&p->data);
-	htab_clear(&p->ix);
-	p->n = 0;
-	free(all);
-	return 0;
-out_loose:
-	free(all);
-	return pending_write_loose(st) < 0 ? ret : 0;
+	if (thunks < p->n && (r = flush_values(st)) < 0)
+		ret = ret ? ret : r;
+	if ((r = store_pack_reopen(st)) < 0)
+		ret = ret ? ret : r;
+	/* what a pack left out (it did not verify, or a pack could not be written) */
+	for (size_t i = 0; i < p->n && !ret; i++)
+		if (!packed_has(st, &p->v[i].h))
+			ret = -EIO;
+	return pending_write_loose(st) < 0 ? (ret ? ret : -EIO) : 0;
 }
 
 /* ---- one-shot puts ---------------------------------------------------------------------- */
@@ -688,15 +981,14 @@ int store_put_buf(struct store *st, enum gg_hash_kind kind, const void *buf, siz
 	if (!stored_kind(kind))
 		return -EINVAL;
 	hash_buf(kind, buf, len, &h);
-	if (kind == GG_HASH_THUNK && st->pending) {
-		/* (one the pack holds: store_flush_thunks copies it from there) */
-		if (!(st->pack && thunkpack_has(st->pack, &h)) &&
-		    (ret = pending_add(st, &h, buf, len)) < 0)
-			return ret;
-		*out = h;
-		return 0;
-	}
 	*out = h;
+	if (st->pending && (kind == GG_HASH_THUNK || len <= BLOBPACK_MAX_BLOB)) {
+		/* (one a pack holds: store_flush copies a thunk from there) */
+		if (packed_has(st, &h) || (kind == GG_HASH_VALUE && store_has_loose(st, &h)))
+			return 0;
+		if ((ret = pending_add(st, &h, buf, len)) != -EFBIG)
+			return ret;
+	}
 	if (store_has_loose(st, &h))
 		return 0;
 	return put_loose(st, &h, buf, len);
@@ -730,16 +1022,20 @@ static bool store_has_loose(const struct store *st, const struct gg_hash *h)
 	return fstatat(st->dirfd, rel, &sb, 0) == 0 && S_ISREG(sb.st_mode);
 }
 
+bool store_packed(const struct store *st, const struct gg_hash *h)
+{
+	return pending_has(st, h) || packed_has(st, h);
+}
+
 bool store_has(const struct store *st, const struct gg_hash *h)
 {
-	if (h->kind == GG_HASH_THUNK &&
-	    (pending_has(st, h) || (st->pack && thunkpack_has(st->pack, h))))
+	if (pending_has(st, h) || packed_has(st, h))
 		return true;
 	return store_has_loose(st, h);
 }
 
-/* A THUNK only deferred or packed: written loose now (verified).  0 or -errno. */
-static int thunk_unpack(const struct store *st, const struct gg_hash *h)
+/* A blob only deferred or packed: written loose now (verified).  0 or -errno. */
+static int blob_unpack(const struct store *st, const struct gg_hash *h)
 {
 	struct store *w = (struct store *)st; /* (writes files; the struct: atomics only) */
 	const void *packed;
@@ -747,13 +1043,14 @@ static int thunk_unpack(const struct store *st, const struct gg_hash *h)
 	size_t len;
 	int ret;
 
-	if (h->kind != GG_HASH_THUNK || store_has_loose(st, h))
+	if (!stored_kind(h->kind) || (!st->pending && !st->pack && !st->vpacks) ||
+	    store_has_loose(st, h))
 		return 0;
 	if (pending_get(st, h, &buf, &len) == 0)
 		ret = put_loose(w, h, buf, len);
-	else if (st->pack && thunkpack_get(st->pack, h, &packed, &len) == 0)
+	else if ((ret = packed_get(st, h, &packed, &len)) == 0)
 		ret = put_loose(w, h, packed, len);
-	else
+	else if (ret == -ENOENT)
 		ret = 0; /* nowhere: the caller finds no file */
 	free(buf);
 	return ret;
@@ -766,7 +1063,7 @@ int store_path(const struct store *st, const struct gg_hash *h, char *buf, size_
 
 	if (blob_relpath(h, rel) < 0)
 		return -EINVAL;
-	if ((ret = thunk_unpack(st, h)) < 0)
+	if ((ret = blob_unpack(st, h)) < 0)
 		return ret;
 	n = snprintf(buf, size, "%s/%s", st->dir, rel);
 	if (n < 0 || (size_t)n >= size)
@@ -781,7 +1078,7 @@ int store_open(const struct store *st, const struct gg_hash *h)
 
 	if (blob_relpath(h, rel) < 0)
 		return -EINVAL;
-	if ((fd = thunk_unpack(st, h)) < 0)
+	if ((fd = blob_unpack(st, h)) < 0)
 		return fd;
 	fd = openat(st->dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	return fd < 0 ? -errno : fd;
@@ -794,10 +1091,10 @@ int store_verify_blob(const struct store *st, const struct gg_hash *h)
 	size_t len;
 	int fd, ret;
 
-	if (h->kind == GG_HASH_THUNK && !store_has_loose(st, h)) {
+	if (!store_has_loose(st, h)) {
 		if (pending_has(st, h))
 			return 0; /* (hashed when it was put) */
-		if (st->pack && (ret = thunkpack_get(st->pack, h, &packed, &len)) != -ENOENT)
+		if ((ret = packed_get(st, h, &packed, &len)) != -ENOENT)
 			return ret;
 	}
 
@@ -819,12 +1116,13 @@ int store_get_buf(const struct store *st, const struct gg_hash *h, size_t max, c
 	const void *packed;
 	char *data = NULL;
 	size_t have = 0;
+	ssize_t n;
 	int fd, ret, packed_ret = -ENOENT;
 
-	if (h->kind == GG_HASH_THUNK) { /* deferred or packed: no file to look for */
+	if (st->pending || st->pack || st->vpacks) { /* deferred or packed: no file to read */
 		if ((ret = pending_get(st, h, buf, len)) != -ENOENT)
 			return ret;
-		if (st->pack && (packed_ret = thunkpack_get(st->pack, h, &packed, len)) == 0) {
+		if ((packed_ret = packed_get(st, h, &packed, len)) == 0) {
 			if (*len > max)
 				return -EFBIG;
 			if (!(*buf = malloc(*len + 1)))
@@ -852,19 +1150,11 @@ int store_get_buf(const struct store *st, const struct gg_hash *h, size_t max, c
 		goto out_close;
 	}
 	/* Read one byte past the expected size to notice a blob that grew. */
-	while (have <= (size_t)sb.st_size) {
-		ssize_t n = read(fd, data + have, (size_t)sb.st_size + 1 - have);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			ret = -errno;
-			goto out_free;
-		}
-		if (n == 0)
-			break;
-		have += (size_t)n;
+	if ((n = fd_read_upto(fd, data, (size_t)sb.st_size + 1)) < 0) {
+		ret = (int)n;
+		goto out_free;
 	}
+	have = (size_t)n;
 	if (have != (size_t)sb.st_size) {
 		ret = -EBADMSG;
 		goto out_free;
@@ -983,6 +1273,12 @@ int store_stats(const struct store *st, struct store_stats *out)
 	ret = store_walk_blobs(st, stats_one, &s);
 	if (ret == 0)
 		ret = walk_tmp(st, stats_tmp, &s);
+	for (size_t k = 0; k <= (st->vpacks ? st->vpacks->n : 0); k++) {
+		const struct blobpack *p = k ? st->vpacks->p[k - 1] : st->pack;
+		s.packed += blobpack_count(p);
+		for (size_t i = 0; i < blobpack_count(p); i++)
+			s.packed_bytes += blobpack_len_at(p, i);
+	}
 	if (ret == 0)
 		*out = s;
 	return ret;
@@ -1071,16 +1367,19 @@ static int verify_one(void *ctx, int shardfd, const char *shard, const char *nam
 }
 
 /*
- * The thunk pack's entries, each hashed against its name: a bad one is reported
- * as "thunks.pack (thunk T...)"; with STORE_VERIFY_REMOVE the pack is written again
- * from the entries that verify (the store's mapping keeps the old file).  A
- * trailer that does not match is reported as "thunks.pack" (what is under it is
- * judged entry by entry).
+ * One pack's entries, each hashed against its name: a bad one is reported as
+ * "<pack> (T...)"; with STORE_VERIFY_REMOVE the pack is written again from the
+ * entries that verify (the store's mapping keeps the old file) and, for a value
+ * pack, the old file removed.  A trailer that does not match is reported as
+ * "<pack>" (what is under it is judged entry by entry).  `name`: the pack's path
+ * relative to the .gg directory, `path`: its full path (value packs).
  */
-static int verify_pack(const struct store *st, struct verify_ctx *v)
+static int verify_pack(const struct store *st, const struct blobpack *p, enum gg_hash_kind kind,
+		       const char *name, const char *path, struct verify_ctx *v)
 {
 	struct gg_hash *good = NULL;
-	size_t n = thunkpack_count(st->pack), ngood = 0, nbad = 0;
+	size_t n = blobpack_count(p), ngood = 0, nbad = 0;
+	char written[PATH_MAX];
 	int ret = 0;
 
 	if (!n)
@@ -1091,31 +1390,93 @@ static int verify_pack(const struct store *st, struct verify_ctx *v)
 		struct gg_hash h;
 		const void *b;
 		size_t len;
-		char hex[GG_HASH_HEX_LEN + 1], rel[GG_HASH_HEX_LEN + 32];
-		thunkpack_hash_at(st->pack, i, &h);
-		if (thunkpack_get(st->pack, &h, &b, &len) == 0) {
+		char hex[GG_HASH_HEX_LEN + 1], rel[PATH_MAX + GG_HASH_HEX_LEN + 8];
+		blobpack_hash_at(p, i, &h);
+		if (blobpack_get(p, &h, &b, &len) == 0) {
 			good[ngood++] = h;
 			v->s->count++;
 			v->s->bytes += len;
 			continue;
 		}
 		hash_to_hex(&h, hex);
-		snprintf(rel, sizeof(rel), "thunks.pack (thunk %s)", hex);
+		snprintf(rel, sizeof(rel), "%s (%s %s)", name,
+			 kind == GG_HASH_THUNK ? "thunk" : "value", hex);
 		v->s->bad++;
 		nbad++;
 		if (v->bad)
 			v->bad(v->ctx, rel, -EBADMSG);
 	}
-	if (!thunkpack_trailer_ok(st->pack)) {
+	if (!blobpack_trailer_ok(p)) {
 		v->s->bad++;
 		if (v->bad)
-			v->bad(v->ctx, "thunks.pack", -EBADMSG);
+			v->bad(v->ctx, name, -EBADMSG);
 		nbad++;
 	}
-	if (nbad && (v->flags & STORE_VERIFY_REMOVE))
-		ret = thunkpack_write(st, good, ngood);
+	if (nbad && (v->flags & STORE_VERIFY_REMOVE)) {
+		ret = blobpack_write(st, kind, good, ngood, written, sizeof(written));
+		if (ret == 0 && path && strcmp(path, written) != 0)
+			unlink(path);
+	}
 	free(good);
 	return ret;
+}
+
+/* Files in packs/ that are not an open value pack (one that did not check when it
+ * was opened, or a stray file): reported, and removed when asked. */
+static int verify_pack_dir(const struct store *st, struct verify_ctx *v)
+{
+	const struct store_vpacks *vp = st->vpacks;
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	if ((fd = openat(st->dirfd, BLOBPACK_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!(d = fdopendir(fd))) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		char rel[PATH_MAX];
+		bool known = false;
+		if (de->d_name[0] == '.')
+			continue;
+		for (size_t i = 0; vp && i < vp->n && !known; i++) {
+			const char *base = strrchr(vp->path[i], '/');
+			known = base && !strcmp(base + 1, de->d_name);
+		}
+		if (known)
+			continue;
+		snprintf(rel, sizeof(rel), BLOBPACK_DIR "/%s", de->d_name);
+		v->s->bad++;
+		if (v->bad)
+			v->bad(v->ctx, rel, -EBADMSG);
+		if ((v->flags & STORE_VERIFY_REMOVE) && !is_dir_at(dirfd(d), de->d_name))
+			unlinkat(dirfd(d), de->d_name, 0);
+	}
+	closedir(d);
+	return 0;
+}
+
+/* The packs: any file in packs/ that is not one, the thunk pack, each value pack. */
+static int verify_packs(const struct store *st, struct verify_ctx *v)
+{
+	const struct store_vpacks *vp = st->vpacks;
+	int ret;
+
+	/* (first: a pack written again below is not a stray) */
+	if ((ret = verify_pack_dir(st, v)) < 0)
+		return ret;
+	if ((ret = verify_pack(st, st->pack, GG_HASH_THUNK, "thunks.pack", NULL, v)) < 0)
+		return ret;
+	for (size_t i = 0; vp && i < vp->n; i++) {
+		const char *base = strrchr(vp->path[i], '/');
+		char rel[PATH_MAX];
+		snprintf(rel, sizeof(rel), BLOBPACK_DIR "/%s", base ? base + 1 : vp->path[i]);
+		if ((ret = verify_pack(st, vp->p[i], GG_HASH_VALUE, rel, vp->path[i], v)) < 0)
+			return ret;
+	}
+	return 0;
 }
 
 int store_verify_all(const struct store *st, unsigned flags, store_bad_fn *bad, void *ctx,
@@ -1127,7 +1488,7 @@ int store_verify_all(const struct store *st, unsigned flags, store_bad_fn *bad, 
 
 	ret = store_walk_blobs(st, verify_one, &v);
 	if (ret == 0)
-		ret = verify_pack(st, &v);
+		ret = verify_packs(st, &v);
 	if (ret == 0)
 		ret = walk_tmp(st, stats_tmp, &s);
 	if (out)
@@ -1243,17 +1604,98 @@ int store_gc_tmp(const struct store *st, unsigned min_age, uint64_t *removed)
 	return ret;
 }
 
+/* Add pack p (now v's) found at path to v (grown by doubling; *cap: its room). */
+static int vpacks_add(struct store_vpacks *v, size_t *cap, struct blobpack *p, const char *path)
+{
+	char *copy = strdup(path);
+
+	if (copy && v->n == *cap) {
+		size_t c = *cap ? 2 * *cap : 8;
+		struct blobpack **np = realloc(v->p, c * sizeof(*np));
+		char **pp;
+		if (np)
+			v->p = np;
+		if (!np || !(pp = realloc(v->path, c * sizeof(*pp)))) {
+			free(copy);
+			copy = NULL;
+		} else {
+			v->path = pp;
+			*cap = c;
+		}
+	}
+	if (!copy) {
+		blobpack_free(p);
+		return -ENOMEM;
+	}
+	v->p[v->n] = p;
+	v->path[v->n++] = copy;
+	return 0;
+}
+
+/* packs/values-*.pack, each mapped if it checks: 0 and *out (NULL when none), -errno. */
+static int vpacks_open(const struct store *st, struct store_vpacks **out)
+{
+	struct store_vpacks *v = NULL;
+	struct dirent *de;
+	size_t cap = 0;
+	DIR *d;
+	int fd, ret = 0;
+
+	*out = NULL;
+	if ((fd = openat(st->dirfd, BLOBPACK_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!(d = fdopendir(fd))) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d)) && ret == 0) {
+		size_t len = strlen(de->d_name);
+		struct blobpack *p;
+		char path[PATH_MAX];
+		if (strncmp(de->d_name, "values-", 7) || len < 12 ||
+		    strcmp(de->d_name + len - 5, ".pack"))
+			continue;
+		if (snprintf(path, sizeof(path), "%s/" BLOBPACK_DIR "/%s", st->dir, de->d_name) >=
+		    (int)sizeof(path))
+			continue;
+		if (blobpack_open(path, GG_HASH_VALUE, &p) < 0 || !p)
+			continue; /* gone meanwhile, or does not check: not used */
+		if (!v) {
+			if (!(v = calloc(1, sizeof(*v)))) {
+				blobpack_free(p);
+				ret = -ENOMEM;
+				continue;
+			}
+			pthread_mutex_init(&v->lock, NULL);
+		}
+		ret = vpacks_add(v, &cap, p, path);
+	}
+	closedir(d);
+	if (ret < 0) {
+		vpacks_free(v);
+		return ret;
+	}
+	*out = v;
+	return 0;
+}
+
 int store_pack_reopen(struct store *st)
 {
-	struct thunkpack *p;
-	int ret = thunkpack_open(st->dir, &p);
+	char path[PATH_MAX];
+	struct blobpack *p = NULL;
+	struct store_vpacks *v = NULL;
+	int ret;
 
-	thunkpack_free(st->pack);
-	st->pack = NULL;
-	if (ret == -EBADMSG)
-		return 0; /* not used: the loose blobs serve */
-	if (ret == 0)
-		st->pack = p;
+	if (snprintf(path, sizeof(path), "%s/thunks.pack", st->dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	ret = blobpack_open(path, GG_HASH_THUNK, &p);
+	blobpack_free(st->pack);
+	st->pack = ret == 0 ? p : NULL; /* -EBADMSG: not used, the loose blobs serve */
+	if (ret < 0 && ret != -EBADMSG)
+		return ret;
+	ret = vpacks_open(st, &v);
+	vpacks_free(st->vpacks);
+	st->vpacks = v;
 	return ret;
 }
 
@@ -1264,7 +1706,7 @@ int store_load_thunk(const struct store *st, const struct gg_hash *h, struct thu
 	size_t len;
 	int ret;
 
-	if (st->pack && thunkpack_get(st->pack, h, &packed, &len) == 0) {
+	if (st->pack && blobpack_get(st->pack, h, &packed, &len) == 0) {
 		thunk_init(out);
 		return thunk_decode(packed, len, out);
 	}

@@ -8,8 +8,14 @@
  *     blobs/ab/cdef0123....t      a THUNK blob: a canonical thunk encoding
  *                                 (runtime/thunk.h) whose THUNK hash is abcdef...
  *     tmp/<pid>-<rand>.tmp        blobs being written
+ *     thunks.pack                 THUNK blobs packed in one file (blobpack.h)
+ *     packs/values-<hex>.pack     small VALUE blobs packed, one file per `gg infer`
+ *                                 that stored new ones (blobpack.h)
  *
  * Invariants:
+ *  - A blob is loose (a file under blobs/) or packed, or both; every function
+ *    below finds either (store_defer).  A pack, like a loose blob, only ever
+ *    appears by rename(2) of a complete temporary.
  *  - A name under blobs/ only ever appears by rename(2) of a complete temporary file
  *    in tmp/ (same filesystem) whose contents were hashed while they were written.
  *    A reader therefore never sees a half-written blob under a real name.
@@ -45,25 +51,26 @@
 #define STORE_CREATE 0x1 /* create blobs/ and tmp/ (and the .gg dir itself) if absent */
 #define STORE_FSYNC 0x2  /* fsync blobs and their directory on commit */
 
-struct thunkpack;
+struct blobpack;
+struct store_vpacks;
 
 struct store {
 	char *dir;    /* the .gg directory, as given (owned) */
 	int dirfd;    /* O_PATH descriptor of dir, or -1 */
 	unsigned flags;
-	struct thunkpack *pack; /* <ggdir>/thunks.pack mapped (thunkpack.h), or NULL */
+	struct blobpack *pack;  /* <ggdir>/thunks.pack mapped (blobpack.h), or NULL */
+	struct store_vpacks *vpacks; /* the value packs mapped (packs/), or NULL */
 	uint64_t shards[4];     /* blobs/ab directories known to exist (bit 0xab; atomic) */
 	uint64_t tmp_seed;      /* random, for temporaries' names (with the pid, a counter) */
-	struct store_pending *pending; /* thunks kept for the pack (store_defer_thunks) */
+	struct store_pending *pending; /* blobs kept for the packs (store_defer) */
 };
 
-#define STORE_INIT { .dir = NULL, .dirfd = -1, .flags = 0, .pack = NULL, .tmp_seed = 0, \
-		     .pending = NULL }
+#define STORE_INIT { .dir = NULL, .dirfd = -1, .flags = 0, .pack = NULL, .vpacks = NULL, \
+		     .tmp_seed = 0, .pending = NULL }
 
 /*
- * Open the store in the .gg directory `ggdir`, and its thunk pack when there is one
- * (store_pack_reopen).  Without STORE_CREATE, -ENOENT if ggdir, ggdir/blobs or
- * ggdir/tmp does not exist.  store_release closes it.
+ * Open the store in the .gg directory `ggdir`, and its packs (store_pack_reopen).
+ * Without STORE_CREATE, -ENOENT if ggdir, ggdir/blobs or ggdir/tmp does not exist.  store_release closes it.
  */
 int store_init(struct store *st, const char *ggdir, unsigned flags);
 void store_release(struct store *st);
@@ -125,38 +132,72 @@ int store_put_buf(struct store *st, enum gg_hash_kind kind, const void *buf, siz
 		  struct gg_hash *out);
 
 /*
- * Deferred thunks (issue 13: `gg infer` writes 10,000 thunks, and a file per thunk
- * cost it half its time).  After store_defer_thunks, THUNK blobs given to
- * store_put_buf are kept in memory; store_flush_thunks writes them, with the other
- * thunks of `h` (the graph's: from the current pack or blobs/), into a new
- * thunks.pack (thunkpack.h) and reopens it, so they never exist as loose blobs.
- * Should the pack fail, they are written loose instead (and the error returned
- * when that fails too).  store_release writes any still deferred loose.
+ * Deferred blobs (issue 13: `gg infer` stores 10,000 thunks and as many small
+ * outputs, and a file each cost it most of its time).  After store_defer, THUNK
+ * blobs and VALUE blobs of at most BLOBPACK_MAX_BLOB bytes given to store_put_buf,
+ * store_put_fd or store_put_file are kept in memory (up to STORE_DEFER_MAX bytes in
+ * all; past that they are written loose).  store_flush writes the deferred thunks,
+ * with the other thunks of `h` (the graph's: from the current pack or blobs/), into
+ * a new thunks.pack, and the deferred values into one new value pack (merged with
+ * the existing ones when there are more than STORE_VALUE_PACKS), and reopens the
+ * packs, so none of them ever exists as a loose file.  What a pack could not take
+ * is written loose instead (and the error returned when that fails too).
+ * store_release writes any still deferred loose.
  *
- * A THUNK that is only packed (or deferred) is still a blob like any other:
+ * A blob that is only packed (or deferred) is still a blob like any other:
  * store_has finds it, store_get_buf and store_verify_blob read the packed copy
  * (verified), and store_open and store_path first write it loose, so callers that
- * need a file (uploads, copies between stores) get one.  0 or -errno.
+ * need a file (uploads, copies between stores, materializing) get one.
+ * 0 or -errno.
  */
-int store_defer_thunks(struct store *st);
-int store_flush_thunks(struct store *st, const struct gg_hash *h, size_t n);
+#define STORE_DEFER_MAX (256u << 20)
+#define STORE_VALUE_PACKS 8
+int store_defer(struct store *st);
+int store_flush(struct store *st, const struct gg_hash *h, size_t n);
 /*
- * The bytes of THUNK h, verified, without a copy where they are in memory: the
- * deferred thunks' or the pack's (*owned NULL; valid until the next store_put_buf,
- * store_flush_thunks or store_pack_reopen: not while other threads put thunks),
- * else read from blobs/ into *owned (the caller frees it).  0 or -errno (-ENOENT,
- * -EBADMSG).
+ * The bytes of blob h (at most `max`), verified, without a copy where they are in
+ * memory: the deferred blobs' or a pack's (*owned NULL; valid until the next
+ * store_put_*, store_flush or store_pack_reopen: not while other threads put
+ * blobs), else read from blobs/ into *owned (the caller frees it).  0 or -errno
+ * (-ENOENT, -EBADMSG, -EFBIG).
  */
-int store_thunk_bytes(const struct store *st, const struct gg_hash *h, const void **buf,
-		      size_t *len, char **owned);
+int store_blob_bytes(const struct store *st, const struct gg_hash *h, size_t max,
+		     const void **buf, size_t *len, char **owned);
+/*
+ * Every packed blob's hash (the thunk pack's, then each value pack's; not
+ * verified, duplicates possible): fn returns 0 to go on, anything else stops the
+ * walk and is returned.
+ */
+typedef int store_packed_fn(void *ctx, const struct gg_hash *h);
+int store_walk_packed(const struct store *st, store_packed_fn *fn, void *ctx);
+/*
+ * Drop from the value packs the blobs keep() refuses (`gg cache gc --blobs`): each
+ * pack holding any is written again without them (and removed when none is left),
+ * then the packs reopened.  With dry_run only counted.  *removed and *bytes get
+ * the entries dropped and their size.  Not while another process uses the store
+ * (it could be reading a pack this removes).  0 or -errno.
+ */
+typedef bool store_keep_fn(void *ctx, const struct gg_hash *h);
+int store_repack_values(struct store *st, store_keep_fn *keep, void *ctx, bool dry_run,
+			uint64_t *removed, uint64_t *bytes);
+/*
+ * Remove blob h from the store (one found damaged): its loose file, and its entry
+ * of every value pack holding it (those packs are written again; this process
+ * keeps its mappings, so other threads may go on reading them, but counts h as no
+ * longer held).  0 or -errno.
+ */
+int store_remove(struct store *st, const struct gg_hash *h);
 
 /* True if a blob named `h` exists (not verified). */
 bool store_has(const struct store *st, const struct gg_hash *h);
+/* True if blob h is deferred or in a pack (then store_blob_bytes has it without a
+ * file; not verified). */
+bool store_packed(const struct store *st, const struct gg_hash *h);
 
 /*
  * The blob's path, "<ggdir>/blobs/ab/cdef...[.t]", into buf.  -ENAMETOOLONG if it does
- * not fit, -EINVAL for a hash kind that is not stored (NONE, LIST).  A THUNK held
- * only in the pack is written loose first (see store_defer_thunks).
+ * not fit, -EINVAL for a hash kind that is not stored (NONE, LIST).  A blob held
+ * only in a pack is written loose first (see store_defer).
  */
 int store_path(const struct store *st, const struct gg_hash *h, char *buf, size_t size);
 
@@ -183,10 +224,12 @@ struct store_stats {
 	uint64_t tmp_count; /* files in tmp/ (writers in progress or leftovers) */
 	uint64_t tmp_bytes;
 	uint64_t bad;       /* store_verify_all: corrupt, unreadable or stray entries */
+	uint64_t packed;    /* store_stats: entries of the packs (not in count) */
+	uint64_t packed_bytes;
 };
 
-/* Count blobs and temporaries.  Entries under blobs/ that are not blob names are
- * ignored here (store_verify_all reports them). */
+/* Count loose blobs, packed ones and temporaries.  Entries under blobs/ that are not
+ * blob names are ignored here (store_verify_all reports them). */
 int store_stats(const struct store *st, struct store_stats *out);
 
 /*
@@ -245,9 +288,10 @@ struct thunk;
 int store_load_thunk(const struct store *st, const struct gg_hash *h, struct thunk *out);
 
 /*
- * (Re)open <ggdir>/thunks.pack (thunkpack.h) for store_load_thunk; no pack, or one
- * that does not check, leaves st->pack NULL and returns 0 (loose blobs serve).
- * Not while other threads use st.  store_release closes it.  0 or -errno.
+ * (Re)open <ggdir>/thunks.pack and the value packs under <ggdir>/packs (blobpack.h);
+ * no pack, or one that does not check, is not used (loose blobs serve): st->pack
+ * stays NULL.  Not while other threads use st.  store_release closes them.
+ * 0 or -errno.
  */
 int store_pack_reopen(struct store *st);
 

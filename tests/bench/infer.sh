@@ -21,7 +21,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
 # time_infer DIR COLD: prints "seconds maxrss_kb" of one `gg infer`
 time_infer() {
 	local dir=$1 cold=$2
-	if [[ $cold == 1 ]]; then rm -rf "$dir/.gg/blobs" "$dir/.gg/statcache" "$dir/.gg/tmp" "$dir/.gg/thunks.pack" "$dir/.gg/graph"; fi
+	if [[ $cold == 1 ]]; then rm -rf "$dir/.gg/blobs" "$dir/.gg/statcache" "$dir/.gg/tmp" "$dir/.gg/thunks.pack" "$dir/.gg/packs" "$dir/.gg/graph"; fi
 	(cd "$dir" && /usr/bin/time -f '%e %M' "$GG" infer 2>&1 >/dev/null | tail -n 1)
 }
 

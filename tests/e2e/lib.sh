@@ -130,20 +130,23 @@ e2e_cleanup() {
 # e2e_init: check that gg and the shim are built, create the temporary directory
 # $T (removed at exit) and move there.
 # store_blob_names GGDIR: the names of every blob of a store, as printed hashes
-# ("V..." / "T..."), sorted: the files under blobs/ and the thunks of thunks.pack
-# (where `gg infer` puts the thunks it makes: runtime/store/thunkpack.h).
+# ("V..." / "T..."), sorted: the files under blobs/, the thunks of thunks.pack and
+# the values of packs/*.pack (where `gg infer` puts the thunks and small values it
+# stores: runtime/store/blobpack.h).
 store_blob_names() {
 	{
 		(cd "$1/blobs" 2>/dev/null && find . -type f) |
 			sed -nE 's#^\./(..)/([0-9a-f]{30})(\.t)?$#\1\2\3#p' |
 			sed -E 's#^(.{32})\.t$#T\1#; t; s#^#V#'
 		python3 -c '
-import os, sys
-p = os.path.join(sys.argv[1], "thunks.pack")
-if os.path.exists(p):
-    d = open(p, "rb").read()
-    for i in range(int.from_bytes(d[12:16], "little")):
-        print("T" + d[16 + 28 * i:32 + 28 * i].hex())' "$1"
+import glob, os, sys
+packs = [(os.path.join(sys.argv[1], "thunks.pack"), "T")]
+packs += [(p, "V") for p in glob.glob(os.path.join(sys.argv[1], "packs", "*.pack"))]
+for p, kind in packs:
+    if os.path.exists(p):
+        d = open(p, "rb").read()
+        for i in range(int.from_bytes(d[12:16], "little")):
+            print(kind + d[16 + 28 * i:32 + 28 * i].hex())' "$1"
 	} | LC_ALL=C sort -u
 }
 

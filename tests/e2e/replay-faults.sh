@@ -17,7 +17,7 @@ src=$T/hello
 built=$T/built # the tree right after the recorded build
 export GG_DIR=$T/gg
 artifacts=('./hello' './*.o' './lib/*.a')
-q() { python3 "$TOP/tests/e2e/replay_faults.py" "$@"; }
+q() { GG=$GG python3 "$TOP/tests/e2e/replay_faults.py" "$@"; }
 
 setup "fetch GNU hello" corpus hello "$src"
 setup "./configure" in_dir "$src" ./configure
@@ -28,6 +28,10 @@ save_artifacts "$src" "$T/recorded" "${artifacts[@]}"
 save_artifacts "$src" "$T/recorded-lib" './lib/*.o' './lib/*.a'
 in_dir "$src" "$GG" graph --json >"$T/graph.json"
 q outputs "$T/graph.json" >"$T/outputs"
+# (before any build copies it out of the pack into a file)
+packed() { [[ $(q where "$GG_DIR" "$1") == *" (value $1)" ]]; }
+tap_check "gg infer stored src/hello.o's value in a value pack, not as a file" \
+	packed "$(q value "$T/graph.json" "$src/src/hello.o")"
 
 # The recorded tree without its build outputs.  The compile thunks list their
 # .deps/*.Po files as inputs with the recorded build's contents: those stay, so that
@@ -115,18 +119,21 @@ tap_run "Ctrl-C: the next gg build completes" "$T/int2.log" in_dir "$src" "$GG" 
 tap_check "Ctrl-C: then every artifact is byte-identical to the recorded build's" identical
 
 # ---- blobs gone or damaged (everything is cached now) ------------------------------
+# (`gg infer` packed the small ones: runtime/store/blobpack.h; q finds them there)
 hello_o=$src/src/hello.o
-obj_blob=$(q blob "$GG_DIR" "$(q value "$T/graph.json" "$hello_o")")
-rm -f "$hello_o" "$obj_blob"
+obj_value=$(q value "$T/graph.json" "$hello_o")
+rm -f "$hello_o"
+q drop "$GG_DIR" "$obj_value"
 tap_run "missing output blob: gg build exits 0" "$T/miss.log" in_dir "$src" "$GG" build
 tap_check "missing output blob: the message names it and the thunk runs again" \
 	grep -q "of '$hello_o' is missing from the store: running it again" "$T/miss.log"
-obj_back() { cmp "$hello_o" "$T/recorded/src/hello.o" && test -f "$obj_blob"; }
+obj_back() { cmp "$hello_o" "$T/recorded/src/hello.o" && q has "$GG_DIR" "$obj_value"; }
 tap_check "missing output blob: src/hello.o is the recorded one, its blob is back" obj_back
 
-exe_blob=$(q blob "$GG_DIR" "$(q value "$T/graph.json" "$src/hello")")
+exe_value=$(q value "$T/graph.json" "$src/hello")
+exe_blob=$(q where "$GG_DIR" "$exe_value")
 rm -f "$src/hello"
-q flip "$exe_blob"
+q corrupt "$GG_DIR" "$exe_value"
 verify_rc=0
 in_dir "$src" "$GG" cache verify >"$T/verify1.log" 2>&1 || verify_rc=$?
 verify_names() { ((verify_rc == 1)) && grep -qF "corrupt blob '$1'" "$2"; }
@@ -138,7 +145,7 @@ tap_check "corrupt output blob: ./hello is the recorded one" cmp "$src/hello" "$
 tap_run "corrupt output blob: gg cache verify is clean again" "$T/verify2.log" \
 	in_dir "$src" "$GG" cache verify
 
-# `gg infer` put the thunks in the pack (thunkpack.h): damage one of them there
+# `gg infer` put the thunks in the pack (blobpack.h): damage one of them there
 link=$(q thunk "$T/graph.json" "$src/hello")
 pack=$GG_DIR/thunks.pack
 cp -p "$pack" "$T/pack.saved"

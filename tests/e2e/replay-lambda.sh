@@ -96,6 +96,7 @@ for t in json.load(open(sys.argv[1]))["thunks"]:
 EOF
 	rm -rf "$GG_DIR/results"
 	find "$GG_DIR/blobs" -type f ! -name '*.t' -delete
+	rm -rf "$GG_DIR/packs" # (the small values `gg infer` stored)
 }
 
 # answers_ok LOG FROM WANT: the emulator's answers from line FROM of its log: at
@@ -202,6 +203,7 @@ forget_objs() {
 		rm -f "$dir/$o" "$dir/$o.d"
 	done
 	find "$GG_DIR/blobs" -type f ! -name '*.t' -delete
+	rm -rf "$GG_DIR/packs" # (the small values `gg infer` stored)
 }
 setup "zlib: 4 objects of the static library chosen" test "${#objs[@]}" == 4
 setup "zlib: delete them and every value blob of the local store" forget_objs

@@ -9,6 +9,15 @@
     replay_faults.py flippack GGDIR HASH           invert one byte in the middle of thunk
                                                    HASH's encoding in GGDIR/thunks.pack
     replay_faults.py findblob GGDIR FILE           the blob holding FILE's bytes (exit 1: none)
+    replay_faults.py where GGDIR HASH              where value HASH is, as `gg cache verify`
+                                                   names it: its file, else "PACK (value HASH)"
+    replay_faults.py has GGDIR HASH                exit 0 if the store holds value HASH (loose
+                                                   or packed), else 1
+    replay_faults.py drop GGDIR HASH               remove value HASH from the store: its file,
+                                                   and its entry of every value pack (written
+                                                   again, trailer and all)
+    replay_faults.py corrupt GGDIR HASH            invert one byte of value HASH where it is
+                                                   (its file, else its bytes in a pack)
     replay_faults.py descendants PID               "pid starttime" of PID's descendants
     replay_faults.py strays LIST TREE              exit 1 (saying which) if a process of LIST
                                                    still lives, or any process runs with
@@ -84,6 +93,86 @@ def flippack(ggdir, h):
     sys.exit(f"{h} is not in {path}")
 
 
+def packs(ggdir):
+    """[(path, [(hash, offset, len)])] of GGDIR's value packs (runtime/store/blobpack.h)."""
+    out = []
+    top = os.path.join(ggdir, "packs")
+    for name in sorted(os.listdir(top)) if os.path.isdir(top) else []:
+        p = os.path.join(top, name)
+        with open(p, "rb") as f:
+            data = f.read()
+        if data[:8] != b"GGVPACK\0":
+            continue
+        count = int.from_bytes(data[12:16], "little")
+        ents = []
+        for i in range(count):
+            e = data[16 + 28 * i:16 + 28 * (i + 1)]
+            ents.append(("V" + e[:16].hex(), int.from_bytes(e[16:24], "little"),
+                         int.from_bytes(e[24:28], "little")))
+        out.append((p, ents))
+    return out
+
+
+def where(ggdir, h):
+    loose = blob(ggdir, h)
+    if os.path.exists(loose):
+        return loose
+    for p, ents in packs(ggdir):
+        if any(e[0] == h for e in ents):
+            return "%s (value %s)" % (p, h)
+    return None
+
+
+def drop(ggdir, h):
+    loose = blob(ggdir, h)
+    if os.path.exists(loose):
+        os.unlink(loose)
+    for p, ents in packs(ggdir):
+        if not any(e[0] == h for e in ents):
+            continue
+        with open(p, "rb") as f:
+            data = f.read()
+        kept = [e for e in ents if e[0] != h]
+        base = 16 + 28 * len(kept)
+        index, body = b"", b""
+        for name, off, n in kept:
+            index += bytes.fromhex(name[1:]) + (base + len(body)).to_bytes(8, "little") + n.to_bytes(4, "little")
+            body += data[off:off + n]
+        head = data[:12] + len(kept).to_bytes(4, "little") + index + body
+        with open(p, "wb") as f:  # (the trailer: XXH3-128 of the rest, as gg writes it)
+            f.write(head + xxh128(head))
+
+
+def xxh128(data):
+    """The digest gg's trailer holds, from `gg cache put` of the bytes (its own hash)."""
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "bytes"), "wb") as f:
+            f.write(data)
+        env = dict(os.environ, GG_DIR=os.path.join(d, "gg"))
+        out = subprocess.run([os.environ["GG"], "cache", "put", os.path.join(d, "bytes")],
+                             env=env, check=True, capture_output=True, text=True).stdout.split()[0]
+    return bytes.fromhex(out[1:])
+
+
+def corrupt(ggdir, h):
+    loose = blob(ggdir, h)
+    if os.path.exists(loose):
+        flip(loose)
+        return
+    for p, ents in packs(ggdir):
+        for name, off, n in ents:
+            if name == h:
+                with open(p, "r+b") as f:
+                    f.seek(off + n // 2)
+                    b = f.read(1)
+                    f.seek(off + n // 2)
+                    f.write(bytes([b[0] ^ 0xFF]))
+                return
+    sys.exit(f"{h} is not in {ggdir}")
+
+
 def read(path):
     if os.path.islink(path):
         return os.readlink(path).encode()
@@ -102,12 +191,20 @@ class Store:
             for name in os.listdir(d):
                 p = os.path.join(d, name)
                 if not name.endswith(".t") and os.path.isfile(p):
-                    self.by_size.setdefault(os.path.getsize(p), []).append(p)
+                    self.by_size.setdefault(os.path.getsize(p), []).append((p, None))
+        for p, ents in packs(ggdir):
+            for name, off, n in ents:
+                self.by_size.setdefault(n, []).append((p, (name, off)))
 
     def find(self, data):
-        for p in self.by_size.get(len(data), []):
-            if read(p) == data:
+        for p, packed in self.by_size.get(len(data), []):
+            if packed is None and read(p) == data:
                 return p
+            if packed is not None:
+                with open(p, "rb") as f:
+                    f.seek(packed[1])
+                    if f.read(len(data)) == data:
+                        return "%s (value %s)" % (p, packed[0])
         return None
 
 
@@ -239,6 +336,17 @@ def main(argv):
         if not p:
             sys.exit(1)
         print(p)
+    elif cmd == "where":
+        w = where(*args)
+        if not w:
+            sys.exit(f"{args[1]} is not in {args[0]}")
+        print(w)
+    elif cmd == "has":
+        sys.exit(0 if where(*args) else 1)
+    elif cmd == "drop":
+        drop(*args)
+    elif cmd == "corrupt":
+        corrupt(*args)
     elif cmd == "descendants":
         descendants(int(args[0]))
     elif cmd == "strays":

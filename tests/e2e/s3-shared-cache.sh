@@ -44,6 +44,7 @@ for t in json.load(sys.stdin)["thunks"]:
 	rm -rf "$GG_DIR/cache"
 	chmod -R u+w "$GG_DIR/blobs"
 	find "$GG_DIR/blobs" -type f ! -name '*.t' -delete
+	rm -rf "$GG_DIR/packs" # (the small values `gg infer` stored)
 }
 ran_zero() { # ran_zero LOG: the build ran nothing, every thunk cached
 	[[ $(json "$1" 'j["ran"]') == 0 && $(json "$1" 'j["corrected"]') == 0 &&

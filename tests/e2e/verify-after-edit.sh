@@ -122,14 +122,28 @@ adds_up() { # adds_up LOG TOTAL CACHED RAN RECORDED FAILED SKIPPED: the text sum
 	[[ "$line" == "gg: $2 thunks: $3 cached, $4 ran, $5 re-recorded, $6 failed, $7 skipped "* ]] &&
 		(($3 + $4 + $5 + $6 + $7 == $2))
 }
+# (-j1: what ran before host.txt failed depends on the order the plan chose, by the
+# durations the earlier runs measured; nothing starts after the failure)
+stopped() { # stopped LOG: the text summary of a build that stopped at its one failure
+	local ran
+	ran=$(grep -oE '^gg: 5 thunks: 0 cached, [0-3] ran, 0 re-recorded, 1 failed, [1-4] skipped' "$1" |
+		sed -E 's/.* ([0-3]) ran.*/\1/') || { grep '^gg: [0-9]* thunks: ' "$1"; return 1; }
+	adds_up "$1" 5 0 "$ran" 0 1 $((4 - ran)) && grep -q '^gg: skipped final.txt: ' "$1"
+}
 fresh
 in_dir "$p" "$GG" build -j1 >"$T/count1.log" 2>&1 || true
-tap_check "a failure stops the build: 5 thunks = 0 cached + 0 ran + 0 re-recorded + 1 failed + 4 skipped" \
-	adds_up "$T/count1.log" 5 0 0 0 1 4
+tap_check "a failure stops the build: 5 thunks = 0 cached + N ran + 0 re-recorded + 1 failed + 4-N skipped, final.txt among them" \
+	stopped "$T/count1.log"
 fresh
 in_dir "$p" "$GG" build -j1 --json >"$T/count1.json" 2>/dev/null || true
-tap_check "the same with --json: total 5 = cached 0 + ran 0 + corrected 0 + failed 1 + skipped 4" \
-	test "$(json "$T/count1.json" total cached ran corrected failed skipped)" = "5 0 0 0 1 4"
+stopped_json() {
+	local v
+	v=$(json "$T/count1.json" total cached ran corrected failed skipped)
+	[[ "$v" =~ ^5\ 0\ ([0-3])\ 0\ 1\ ([1-4])$ ]] &&
+		((BASH_REMATCH[1] + BASH_REMATCH[2] == 4)) || { echo "$v"; false; }
+}
+tap_check "the same with --json: total 5 = cached 0 + ran N + corrected 0 + failed 1 + skipped 4-N" \
+	stopped_json
 fresh
 in_dir "$p" "$GG" build -j2 -k >"$T/count2.log" 2>&1 || true
 tap_check "with -k: 5 thunks = 0 cached + 3 ran + 0 re-recorded + 1 failed + 1 skipped (its dependent)" \

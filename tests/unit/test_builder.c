@@ -237,6 +237,34 @@ static void test_builder__diamond_runs_then_is_cached(void **state)
 	assert_int_equal(f->events[BUILD_EV_CACHED], 4);
 }
 
+/* What a run took becomes its node's weight for the next plan, unless it is close
+ * to the one known (noise does not make the caller rewrite the graph). */
+static void test_builder__durations_become_weights(void **state)
+{
+	struct fx *f = *state;
+	struct build_opts o = { .no_cache = true };
+	struct build_stats st;
+
+	add_node(f, "unknown", NULL);
+	add_node(f, "close", NULL);
+	add_node(f, "slower", NULL);
+	f->g.nodes[1].ms = 100;
+	f->g.nodes[2].ms = 100;
+	f->outcome[0] = (struct fake_outcome){ FAKE_OK, 40 };
+	f->outcome[1] = (struct fake_outcome){ FAKE_OK, 150 };
+	f->outcome[2] = (struct fake_outcome){ FAKE_OK, 450 };
+	assert_int_equal(build(f, &o, &st), 0);
+	assert_true(st.weights_changed);
+	assert_int_equal(f->g.nodes[0].ms, 40);
+	assert_int_equal(f->g.nodes[1].ms, 100);
+	assert_int_equal(f->g.nodes[2].ms, 450);
+	assert_int_equal(build(f, &o, &st), 0);
+	assert_false(st.weights_changed); /* the same times again */
+	f->outcome[1] = (struct fake_outcome){ FAKE_FAIL, 900 };
+	assert_int_not_equal(build(f, &o, &st), 0);
+	assert_false(st.weights_changed); /* (a failed run's time is not its weight) */
+}
+
 /* The longest chain starts first: x (alone) loses to the head of a -> b -> c. */
 static void test_builder__critical_path_first(void **state)
 {
@@ -457,6 +485,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_builder__diamond_runs_then_is_cached, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_builder__durations_become_weights, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_builder__critical_path_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_builder__failure_keep_going, setup, teardown),

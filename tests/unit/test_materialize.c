@@ -268,6 +268,39 @@ static void test_materialize__sweep_dead_temporaries(void **state)
 	assert_int_equal(removed, 0);
 }
 
+/* A packed blob (`gg infer` packs small ones) goes into the tree from the pack's
+ * bytes: no loose copy is written on the way; a file and a symbolic link. */
+static void test_materialize__from_a_pack(void **state)
+{
+	struct fixture *f = *state;
+	static const char data[] = "packed output\n";
+	char path[PATH_MAX], link[PATH_MAX], blobs[PATH_MAX], buf[64];
+	struct gg_hash h, target;
+	struct stat sb;
+	bool changed;
+
+	assert_int_equal(store_defer(&f->st), 0);
+	assert_int_equal(store_put_buf(&f->st, GG_HASH_VALUE, data, sizeof(data) - 1, &h), 0);
+	assert_int_equal(store_put_buf(&f->st, GG_HASH_VALUE, "out.txt", 7, &target), 0);
+	assert_int_equal(store_flush(&f->st, NULL, 0), 0);
+	assert_true(store_packed(&f->st, &h));
+	snprintf(blobs, sizeof(blobs), "%s/blobs", f->ggdir);
+	assert_int_equal(count_entries(blobs), 0);
+
+	snprintf(path, sizeof(path), "%s/sub/out.txt", f->top);
+	assert_int_equal(materialize(&f->st, f->sc, path, &h, 0100640, &changed), 0);
+	assert_true(changed);
+	assert_int_equal(read_file(path, buf, sizeof(buf)), sizeof(data) - 1);
+	assert_memory_equal(buf, data, sizeof(data) - 1);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0640);
+	snprintf(link, sizeof(link), "%s/sub/link", f->top);
+	assert_int_equal(materialize(&f->st, f->sc, link, &target, 0120777, &changed), 0);
+	assert_int_equal(readlink(link, buf, sizeof(buf)), 7);
+	assert_memory_equal(buf, "out.txt", 7);
+	assert_int_equal(count_entries(blobs), 0); /* (nothing loose, no shard made) */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -276,6 +309,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_materialize__same_bytes_get_their_time_back, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_materialize__symlink, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_materialize__from_a_pack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_materialize__corrupt_blob_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_materialize__missing_blob, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_materialize__sweep_dead_temporaries, setup,

@@ -1,5 +1,6 @@
 /* Unit tests for runtime/store.c: roundtrips, streaming, concurrency, killed writers,
  * corruption. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -20,7 +21,7 @@
 
 #include "runtime/ir/hash.h"
 #include "runtime/store/store.h"
-#include "runtime/store/thunkpack.h"
+#include "runtime/store/blobpack.h"
 
 struct fixture {
 	char top[64];       /* mkdtemp'd directory */
@@ -573,11 +574,6 @@ static void test_store__fsync_mode(void **state)
 	store_release(&st);
 }
 
-/*
- * The thunk pack (thunkpack.h): holds the THUNK blobs it was given (not VALUE ones,
- * not missing ones), serves them verified without their loose files, and a pack
- * whose trailer does not check is not used at all.
- */
 /* An output given away is renamed into the store on the same file system, once. */
 static void test_store__adopt_moves_on_same_fs(void **state)
 {
@@ -650,6 +646,11 @@ static void test_store__adopt_copies_when_it_must(void **state)
 	assert_int_equal(stats(&f->st).tmp_count, 0);
 }
 
+/*
+ * The thunk pack (blobpack.h): holds the THUNK blobs it was given (not VALUE ones,
+ * not missing ones), serves them verified without their loose files, and one
+ * damaged entry costs that thunk only; gg cache verify names it and packs the rest.
+ */
 static void test_store__thunk_pack_serves_verified_copies(void **state)
 {
 	struct fixture *f = *state;
@@ -665,20 +666,20 @@ static void test_store__thunk_pack_serves_verified_copies(void **state)
 	assert_int_equal(store_put_buf(&f->st, GG_HASH_VALUE, "a value", 7, &v), 0);
 	assert_int_equal(hash_buf(GG_HASH_THUNK, "never stored", 12, &absent), 0);
 	in[0] = t[2], in[1] = v, in[2] = t[0], in[3] = absent, in[4] = t[1], in[5] = t[0];
-	assert_int_equal(thunkpack_write(&f->st, in, 6), 0);
+	assert_int_equal(blobpack_write(&f->st, GG_HASH_THUNK, in, 6, NULL, 0), 0);
 	assert_int_equal(store_pack_reopen(&f->st), 0);
 	assert_non_null(f->st.pack);
 	for (int i = 0; i < 3; i++)
-		assert_true(thunkpack_has(f->st.pack, &t[i]));
-	assert_false(thunkpack_has(f->st.pack, &v));
-	assert_false(thunkpack_has(f->st.pack, &absent));
+		assert_true(blobpack_has(f->st.pack, &t[i]));
+	assert_false(blobpack_has(f->st.pack, &v));
+	assert_false(blobpack_has(f->st.pack, &absent));
 	/* the loose file is not read: gone, and the pack still serves it */
 	assert_int_equal(store_path(&f->st, &t[1], path, sizeof(path)), 0);
 	assert_int_equal(unlink(path), 0);
-	assert_int_equal(thunkpack_get(f->st.pack, &t[1], &b, &len), 0);
+	assert_int_equal(blobpack_get(f->st.pack, &t[1], &b, &len), 0);
 	assert_int_equal(len, 9);
 	assert_memory_equal(b, "thunk two", 9);
-	assert_int_equal(thunkpack_get(f->st.pack, &absent, &b, &len), -ENOENT);
+	assert_int_equal(blobpack_get(f->st.pack, &absent, &b, &len), -ENOENT);
 	/* one flipped byte in the last encoding: that thunk does not verify, the others
 	 * still serve; gg cache verify names it and, asked to, packs the rest again */
 	snprintf(packpath, sizeof(packpath), "%s/thunks.pack", f->ggdir);
@@ -688,10 +689,10 @@ static void test_store__thunk_pack_serves_verified_copies(void **state)
 	fclose(fp);
 	assert_int_equal(store_pack_reopen(&f->st), 0);
 	assert_non_null(f->st.pack);
-	assert_false(thunkpack_trailer_ok(f->st.pack));
+	assert_false(blobpack_trailer_ok(f->st.pack));
 	int bad = 0;
 	for (int i = 0; i < 3; i++) {
-		int r = thunkpack_get(f->st.pack, &t[i], &b, &len);
+		int r = blobpack_get(f->st.pack, &t[i], &b, &len);
 		assert_true(r == 0 || r == -EBADMSG);
 		bad += r == -EBADMSG;
 	}
@@ -700,8 +701,8 @@ static void test_store__thunk_pack_serves_verified_copies(void **state)
 	assert_int_equal(store_verify_all(&f->st, STORE_VERIFY_REMOVE, NULL, NULL, &s), 0);
 	assert_int_equal(s.bad, 2); /* the entry and the trailer */
 	assert_int_equal(store_pack_reopen(&f->st), 0);
-	assert_int_equal(thunkpack_count(f->st.pack), 2);
-	assert_true(thunkpack_trailer_ok(f->st.pack));
+	assert_int_equal(blobpack_count(f->st.pack), 2);
+	assert_true(blobpack_trailer_ok(f->st.pack));
 	assert_int_equal(store_verify_all(&f->st, 0, NULL, NULL, &s), 0);
 	assert_int_equal(s.bad, 0);
 }
@@ -716,22 +717,22 @@ static void test_store__deferred_thunks_go_to_the_pack(void **state)
 	size_t len;
 	struct stat sb;
 
-	assert_int_equal(store_defer_thunks(&f->st), 0);
+	assert_int_equal(store_defer(&f->st), 0);
 	for (int i = 0; i < 300; i++) {
 		int n = snprintf(buf, sizeof(buf), "deferred thunk %d", i);
 		assert_int_equal(store_put_buf(&f->st, GG_HASH_THUNK, buf, (size_t)n, &t[i]), 0);
 	}
 	assert_int_equal(store_put_buf(&f->st, GG_HASH_VALUE, "a value", 7, &v), 0);
-	assert_int_equal(stats(&f->st).count, 1); /* the value only */
+	assert_int_equal(stats(&f->st).count, 0); /* (the value: deferred too) */
 	assert_true(store_has(&f->st, &t[7]));
 	assert_int_equal(store_get_buf(&f->st, &t[7], 100, &got, &len), 0);
 	assert_string_equal(got, "deferred thunk 7");
 	free(got);
 	assert_int_equal(store_verify_blob(&f->st, &t[8]), 0);
 
-	assert_int_equal(store_flush_thunks(&f->st, t, 150), 0); /* (the rest: deferred too) */
-	assert_int_equal(stats(&f->st).count, 1);
-	assert_int_equal(thunkpack_count(f->st.pack), 300);
+	assert_int_equal(store_flush(&f->st, t, 150), 0); /* (the rest: deferred too) */
+	assert_int_equal(stats(&f->st).count, 0);
+	assert_int_equal(blobpack_count(f->st.pack), 300);
 	assert_int_equal(store_get_buf(&f->st, &t[299], 100, &got, &len), 0);
 	assert_string_equal(got, "deferred thunk 299");
 	free(got);
@@ -740,7 +741,7 @@ static void test_store__deferred_thunks_go_to_the_pack(void **state)
 	assert_int_equal(store_path(&f->st, &t[3], path, sizeof(path)), 0);
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(store_verify_blob(&f->st, &t[3]), 0);
-	assert_int_equal(stats(&f->st).count, 2);
+	assert_int_equal(stats(&f->st).count, 1);
 
 	/* the pack is found by a store opened later */
 	struct store again;
@@ -749,12 +750,193 @@ static void test_store__deferred_thunks_go_to_the_pack(void **state)
 	store_release(&again);
 
 	/* never flushed: store_release writes them loose, nothing is lost */
-	assert_int_equal(store_defer_thunks(&f->st), 0);
+	assert_int_equal(store_defer(&f->st), 0);
 	assert_int_equal(store_put_buf(&f->st, GG_HASH_THUNK, "late one", 8, &v), 0);
 	store_release(&f->st);
 	assert_int_equal(store_init(&f->st, f->ggdir, 0), 0);
 	assert_int_equal(store_verify_blob(&f->st, &v), 0);
-	assert_int_equal(stats(&f->st).count, 3);
+	assert_int_equal(stats(&f->st).count, 2);
+}
+
+static void print_bad(void *ctx, const char *rel, int err)
+{
+	(void)ctx;
+	print_message("bad: %s: %s\n", rel, strerror(-err));
+}
+
+/* The value packs under packs/, as paths (sorted), and their count. */
+static size_t value_packs(const struct fixture *f, char paths[][PATH_MAX], size_t max)
+{
+	char dir[PATH_MAX];
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/" BLOBPACK_DIR, f->ggdir);
+	if (!(d = opendir(dir)))
+		return 0;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && n < max &&
+		    snprintf(paths[n], PATH_MAX, "%s/%.200s", dir, de->d_name) < PATH_MAX)
+			n++;
+	closedir(d);
+	return n;
+}
+
+/*
+ * Deferred values: small ones (buffers and files) wait in memory and go into one
+ * value pack per flush, never loose; a large one is a file at once; readers find
+ * them all the whole time; past STORE_VALUE_PACKS packs a flush merges them; a
+ * damaged entry costs that blob only and gg cache verify packs the rest again.
+ */
+static void test_store__deferred_values_go_to_value_packs(void **state)
+{
+	struct fixture *f = *state;
+	struct gg_hash v[20], fv, big, late[STORE_VALUE_PACKS], h;
+	char buf[64], path[PATH_MAX], packs[16][PATH_MAX], *got, *large;
+	size_t len, large_len = BLOBPACK_MAX_BLOB + 1;
+	struct store_stats s;
+	uint64_t size;
+	int fd;
+
+	assert_int_equal(store_defer(&f->st), 0);
+	for (int i = 0; i < 20; i++) {
+		int n = snprintf(buf, sizeof(buf), "small output %d", i);
+		assert_int_equal(store_put_buf(&f->st, GG_HASH_VALUE, buf, (size_t)n, &v[i]), 0);
+	}
+	snprintf(path, sizeof(path), "%s/src.c", f->top);
+	write_file(path, "int main;\n", 10);
+	assert_int_equal(store_put_file(&f->st, path, &fv, &size), 0);
+	assert_int_equal(size, 10);
+	assert_non_null(large = malloc(large_len));
+	memset(large, 'x', large_len);
+	snprintf(path, sizeof(path), "%s/large.o", f->top);
+	write_file(path, large, large_len);
+	assert_int_equal(store_put_file(&f->st, path, &big, &size), 0);
+	assert_int_equal(size, large_len);
+	assert_int_equal(stats(&f->st).count, 1); /* the large one only */
+	assert_true(store_has(&f->st, &fv));
+	assert_int_equal(store_get_buf(&f->st, &v[4], 100, &got, &len), 0);
+	assert_string_equal(got, "small output 4");
+	free(got);
+	assert_int_equal(store_verify_blob(&f->st, &fv), 0);
+
+	assert_int_equal(store_flush(&f->st, NULL, 0), 0);
+	assert_int_equal(value_packs(f, packs, 16), 1);
+	assert_int_equal(stats(&f->st).count, 1);
+	assert_int_equal(store_get_buf(&f->st, &v[19], 100, &got, &len), 0);
+	assert_string_equal(got, "small output 19");
+	free(got);
+	/* the same bytes again: already packed, nothing deferred or written */
+	assert_int_equal(store_put_buf(&f->st, GG_HASH_VALUE, "small output 3", 14, &v[3]), 0);
+	assert_int_equal(store_flush(&f->st, NULL, 0), 0);
+	assert_int_equal(value_packs(f, packs, 16), 1);
+	/* a caller that needs a file gets one, with the bytes */
+	assert_true((fd = store_open(&f->st, &fv)) >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 10);
+	assert_memory_equal(buf, "int main;\n", 10);
+	close(fd);
+	assert_int_equal(stats(&f->st).count, 2);
+
+	/* one pack per flush, until a flush finds STORE_VALUE_PACKS: then one in all */
+	for (int i = 0; i < STORE_VALUE_PACKS; i++) {
+		int n = snprintf(buf, sizeof(buf), "later output %d", i);
+		assert_int_equal(store_put_buf(&f->st, GG_HASH_VALUE, buf, (size_t)n, &late[i]), 0);
+		assert_int_equal(store_flush(&f->st, NULL, 0), 0);
+		assert_int_equal(value_packs(f, packs, 16), i < STORE_VALUE_PACKS - 1 ? (size_t)i + 2 : 1);
+	}
+	struct store again;
+	assert_int_equal(store_init(&again, f->ggdir, 0), 0);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(store_verify_blob(&again, &v[i]), 0);
+	for (int i = 0; i < STORE_VALUE_PACKS; i++)
+		assert_true(store_has(&again, &late[i]));
+	assert_int_equal(store_get_buf(&again, &big, large_len, &got, &len), 0);
+	assert_int_equal(len, large_len);
+	free(got);
+	store_release(&again);
+
+	/* a flipped byte in the first blob's bytes (the data follows the index) */
+	assert_int_equal(value_packs(f, packs, 16), 1);
+	assert_true((fd = open(packs[0], O_RDWR)) >= 0);
+	uint32_t count;
+	assert_int_equal(pread(fd, &count, 4, 12), 4);
+	assert_int_equal(pwrite(fd, "!", 1, 16 + (off_t)count * 28), 1);
+	close(fd);
+	struct blobpack *bp;
+	struct gg_hash first;
+	const void *b;
+	assert_int_equal(blobpack_open(packs[0], GG_HASH_VALUE, &bp), 0);
+	blobpack_hash_at(bp, 0, &first);
+	assert_int_equal(blobpack_count(bp), 20 + 1 + STORE_VALUE_PACKS);
+	for (size_t i = 0; i < blobpack_count(bp); i++) {
+		struct gg_hash h;
+		blobpack_hash_at(bp, i, &h);
+		assert_int_equal(blobpack_get(bp, &h, &b, &len), i ? 0 : -EBADMSG);
+	}
+	assert_false(blobpack_trailer_ok(bp));
+	{
+		struct blobpack *as_thunks;
+		assert_int_equal(blobpack_open(packs[0], GG_HASH_THUNK, &as_thunks), -EBADMSG);
+	}
+	blobpack_free(bp);
+	assert_int_equal(store_pack_reopen(&f->st), 0);
+	/* the damaged one: held until a read finds it bad, then stored afresh, loose */
+	char bytes[64];
+	int blen = -1;
+	for (int i = 0; i < 20 && blen < 0; i++)
+		if (hash_equal(&v[i], &first))
+			blen = snprintf(bytes, sizeof(bytes), "small output %d", i);
+	for (int i = 0; i < STORE_VALUE_PACKS && blen < 0; i++)
+		if (hash_equal(&late[i], &first))
+			blen = snprintf(bytes, sizeof(bytes), "later output %d", i);
+	if (blen < 0 && hash_equal(&fv, &first))
+		blen = snprintf(bytes, sizeof(bytes), "int main;\n");
+	assert_true(blen > 0);
+	assert_int_equal(store_path(&f->st, &fv, path, sizeof(path)), 0);
+	assert_int_equal(unlink(path), 0); /* (fv's loose copy: packed only again) */
+	struct store plain; /* (a store that defers nothing, as the builder's) */
+	assert_int_equal(store_init(&plain, f->ggdir, 0), 0);
+	assert_true(store_has(&plain, &first));
+	assert_int_equal(store_open(&plain, &first), -EBADMSG);
+	assert_false(store_has(&plain, &first));
+	assert_int_equal(store_put_buf(&plain, GG_HASH_VALUE, bytes, (size_t)blen, &h), 0);
+	assert_true(hash_equal(&h, &first));
+	assert_int_equal(store_verify_blob(&plain, &first), 0);
+	assert_int_equal(store_get_buf(&plain, &first, 100, &got, &len), 0);
+	assert_memory_equal(got, bytes, (size_t)blen);
+	free(got);
+	store_release(&plain);
+	assert_int_equal(store_verify_all(&f->st, STORE_VERIFY_REMOVE, print_bad, NULL, &s), 0);
+	assert_int_equal(s.bad, 2); /* the entry and the trailer */
+	assert_int_equal(store_pack_reopen(&f->st), 0);
+	assert_int_equal(value_packs(f, packs, 16), 1);
+	assert_int_equal(store_verify_all(&f->st, 0, NULL, NULL, &s), 0);
+	assert_int_equal(s.bad, 0);
+	/* (20 + 1 + 8 packed, one of them dropped; the loose files: the large one and
+	 * the damaged one stored again) */
+	assert_int_equal(s.count, 20 + 1 + STORE_VALUE_PACKS - 1 + 2);
+
+	/* a stray file in packs/ is reported, and removed when asked */
+	snprintf(path, sizeof(path), "%s/" BLOBPACK_DIR "/values-junk.pack", f->ggdir);
+	write_file(path, "junk", 4);
+	assert_int_equal(store_pack_reopen(&f->st), 0);
+	assert_int_equal(store_verify_all(&f->st, STORE_VERIFY_REMOVE, NULL, NULL, &s), 0);
+	assert_int_equal(s.bad, 1);
+	assert_int_equal(access(path, F_OK), -1);
+
+	/* store_remove: out of its pack, for this store and the next one */
+	assert_int_equal(store_pack_reopen(&f->st), 0);
+	assert_true(store_has(&f->st, &late[1]));
+	assert_int_equal(store_remove(&f->st, &late[1]), 0);
+	assert_false(store_has(&f->st, &late[1]));
+	assert_true(store_has(&f->st, &late[2]));
+	assert_int_equal(store_init(&again, f->ggdir, 0), 0);
+	assert_false(store_has(&again, &late[1]));
+	assert_int_equal(store_verify_blob(&again, &late[2]), 0);
+	store_release(&again);
+	assert_int_equal(value_packs(f, packs, 16), 1);
+	free(large);
 }
 
 int main(void)
@@ -777,6 +959,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_store__fsync_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__adopt_moves_on_same_fs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__adopt_copies_when_it_must, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__deferred_values_go_to_value_packs, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_store__thunk_pack_serves_verified_copies, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_store__deferred_thunks_go_to_the_pack, setup,

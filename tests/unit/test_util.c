@@ -171,6 +171,26 @@ static void test_util__path_normalize_table(void **state)
 	assert_int_equal(path_normalize(NULL, "/", small, 1), -ENAMETOOLONG);
 }
 
+/* fd_read_upto: stops at the cap or at EOF, whatever the pieces the pipe gives. */
+static void test_util__fd_read_upto(void **state)
+{
+	char buf[16];
+	int p[2];
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(write(p[1], "0123456789", 10), 10);
+	assert_int_equal(fd_read_upto(p[0], buf, 4), 4);
+	assert_memory_equal(buf, "0123", 4);
+	assert_int_equal(write(p[1], "abc", 3), 3);
+	close(p[1]);
+	assert_int_equal(fd_read_upto(p[0], buf, sizeof(buf)), 9);
+	assert_memory_equal(buf, "456789abc", 9);
+	assert_int_equal(fd_read_upto(p[0], buf, sizeof(buf)), 0);
+	close(p[0]);
+	assert_int_equal(fd_read_upto(p[0], buf, sizeof(buf)), -EBADF);
+}
+
 static void test_util__path_base(void **state)
 {
 	assert_string_equal(path_base("/usr/bin/cc"), "cc");
@@ -187,6 +207,7 @@ int main(void)
 		cmocka_unit_test(test_util__sbuf_detach_empty),
 		cmocka_unit_test(test_util__strlist_push_and_cap),
 		cmocka_unit_test(test_util__strset),
+		cmocka_unit_test(test_util__fd_read_upto),
 		cmocka_unit_test(test_util__path_abs_table),
 		cmocka_unit_test(test_util__path_abs_relative_to_cwd),
 		cmocka_unit_test(test_util__path_normalize_table),
