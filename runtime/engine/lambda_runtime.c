@@ -84,22 +84,36 @@ static uint64_t last_use(void *ctx, const struct gg_hash *h)
 	return i == HTAB_NONE ? 0 : r->use[i].tick;
 }
 
-/* After an event: over the budget, the store down to three quarters of it. */
+/*
+ * What the worker may keep in /tmp between events: cache_mb, else GG_WORKER_CACHE_MB,
+ * else half of the file system.  Half of it for the store (blobs as they came from
+ * S3), half for the worker's cache (worker.h: the copies its roots are made of,
+ * trimmed by the worker after each job).
+ */
+static void set_budget(struct rt *r)
+{
+	const char *v = getenv("GG_WORKER_CACHE_MB");
+	uint64_t mb = r->o->cache_mb ? r->o->cache_mb : v && *v ? strtoull(v, NULL, 10) : 0;
+	struct statvfs fs;
+
+	if (mb)
+		r->budget = mb << 20;
+	else if (statvfs(r->work, &fs) == 0)
+		r->budget = (uint64_t)fs.f_blocks * fs.f_frsize / 2;
+}
+
+/* After an event: the file system past the budget, the store down to three quarters
+ * of its half. */
 static void trim_store(struct rt *r)
 {
 	struct statvfs fs;
 	uint64_t used;
 
-	if (statvfs(r->work, &fs) < 0)
+	if (!r->budget || statvfs(r->work, &fs) < 0)
 		return;
-	if (!r->budget) {
-		const char *v = getenv("GG_WORKER_CACHE_MB");
-		uint64_t mb = r->o->cache_mb ? r->o->cache_mb : v && *v ? strtoull(v, NULL, 10) : 0;
-		r->budget = mb ? mb << 20 : (uint64_t)fs.f_blocks * fs.f_frsize / 2;
-	}
 	used = (uint64_t)(fs.f_blocks - fs.f_bfree) * fs.f_frsize;
 	if (used > r->budget)
-		(void)store_trim(&r->st, r->budget / 4 * 3, last_use, r, NULL, NULL);
+		(void)store_trim(&r->st, r->budget / 2 / 4 * 3, last_use, r, NULL, NULL);
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
@@ -275,6 +289,7 @@ static void event(struct rt *r, const char *body, size_t len)
 	wo.blobs = r->st.dir;
 	wo.cache_dir = cache;
 	wo.root_base = roots;
+	wo.cache_max = r->budget / 2; /* (0, no budget: the worker's default) */
 	wo.shim = r->o->shim;
 	wo.trusted_source = true; /* r->st: every blob verified by s3.h as it came in */
 	wo.level = p.level;
@@ -365,6 +380,7 @@ int lambda_runtime_run(const struct lambda_runtime_opts *o, char *err, size_t er
 		post_error(&r, "/init/error", "Gg.Init", err);
 		goto out;
 	}
+	set_budget(&r);
 	for (;;) {
 		long status;
 		sbuf_init(&ev, EVENT_MAX);

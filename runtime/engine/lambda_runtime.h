@@ -36,10 +36,13 @@
  * Limits: the worker's store under <work>/store keeps the blobs fetched or made
  * for later invocations of the environment, within a budget: cache_mb, else
  * $GG_WORKER_CACHE_MB, else half of the size of the file system holding <work>
- * (Lambda's /tmp).  After an event, when the file system holds more than that,
- * the store is trimmed (store_trim) to three quarters of it, least recently used
- * blobs first (the runtime remembers which event last used each blob: its thunk,
- * inputs and outputs).  The input cache is worker.h's, bounded.
+ * (Lambda's /tmp).  Half of it is the store's: after an event, when the file
+ * system holds more than the budget, the store is trimmed (store_trim) to three
+ * quarters of its half, least recently used blobs first (the runtime remembers
+ * which event last used each blob: its thunk, inputs and outputs).  The other half
+ * bounds the input cache (worker_opts.cache_max, trimmed by the worker after each
+ * job).  Both hold hard links of the same files, so a blob's space comes back once
+ * neither names it: trimming only one of them would free nothing.
  */
 #ifndef GG_ENGINE_LAMBDA_RUNTIME_H
 #define GG_ENGINE_LAMBDA_RUNTIME_H

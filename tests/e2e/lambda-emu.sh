@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Proves that the Lambda stand-in behaves like Lambda and that the lambda engine works through it: the emulator's SigV4 check agrees with AWS's test vectors and refuses a wrong secret with one clear line; its Runtime API runs a package's bootstrap in a root holding only /var/task, /tmp, /proc and /dev, as uid 993, with namespaces and seccomp refused and Lambda's environment, reuses an environment (its /tmp kept), kills it on a deadline or on demand and reports Lambda's error types, and throttles past K environments; the engine runs jobs through that bootstrap, uploads every blob a thunk names to S3 (s3rver) before invoking it and not again, and fetches an output blob from the bucket verified by hash, refusing a corrupt one (its thunk runs again); the packaged function (gg lambda package) runs a real thunk there at level 3 end to end (fetch from S3, run, upload, answer), also through a 429 storm and a function killed mid-invocation; `gg lambda deploy` creates the function (provided.al2023, x86_64, waiting until it is Active), updates it (configuration, then code through the bucket), and refuses a role Lambda cannot assume or wrong credentials with one clear line; a small recorded build runs on the deployed function with a per-thunk --json (engine, level, times), and with --fallback-local a thunk Lambda keeps failing runs in the local sandbox while a command that fails still fails.
+# Proves that the Lambda stand-in behaves like Lambda and that the lambda engine works through it: the emulator's SigV4 check agrees with AWS's test vectors and refuses a wrong secret with one clear line; its Runtime API runs a package's bootstrap in a root holding only /var/task, /tmp, /proc and /dev, as uid 993, with namespaces and seccomp refused and Lambda's environment, reuses an environment (its /tmp kept), kills it on a deadline or on demand and reports Lambda's error types, and throttles past K environments; the engine runs jobs through that bootstrap, uploads every blob a thunk names to S3 (s3rver) before invoking it and not again, and fetches an output blob from the bucket verified by hash, refusing a corrupt one (its thunk runs again); the packaged function (gg lambda package) runs a real thunk there at level 3 end to end (fetch from S3, run, upload, answer), also through a 429 storm and a function killed mid-invocation, and six thunks in a row in one environment whose /tmp could not hold all their blobs (the worker's store and input cache trimmed); `gg lambda deploy` creates the function (provided.al2023, x86_64, waiting until it is Active), updates it (configuration, then code through the bucket), and refuses a role Lambda cannot assume or wrong credentials with one clear line; a small recorded build runs on the deployed function with a per-thunk --json (engine, level, times), and with --fallback-local a thunk Lambda keeps failing runs in the local sandbox while a command that fails still fails.
 set -euo pipefail
 . tests/e2e/lib.sh
 
@@ -228,6 +228,37 @@ tap_check "... backed off 3 times, relaunched once, then ran at level 3 with its
 	eval 'grep -q "^job 0 ret 0 ran 1 status 0 level 3 outputs 1 " "$T/rt2.log" &&
 		grep -q "throttled 3 .* worker_deaths 1 relaunched 1 " "$T/rt2.log" &&
 		grep -q "^output $T/work/out.txt " "$T/rt2.log"'
+
+# The worker's store in /tmp is trimmed after each event once the file system is past
+# its budget (half of /tmp here): one environment with a 12 MiB /tmp runs six thunks
+# in a row, each with its own 2 MiB input besides the 2 MiB of libc; kept, the blobs
+# would not fit in /tmp by the sixth.
+saved_emu=("$LAMBDA_EMU_ENDPOINT" "$LAMBDA_EMU_PID")
+setup "start an emulator with one environment and a 12 MiB /tmp" \
+	lambda_emu_start "$T/emu3" --mode runtime --package "$T/fn" --launcher "$LAUNCH" \
+	--concurrency 1 --tmp-mb 12 --timeout-s 60 --pass-env AWS_ENDPOINT_URL_S3
+trimmed_runs() {
+	local i
+	for i in 1 2 3 4 5 6; do
+		head -c $((2 << 20)) /dev/urandom >"$T/in/big$i"
+		"$DRIVE" --ggdir "$T/gg5" --jobs 1 --params remote=s3://bkt/trim \
+			--exe "$T/src/mk" --arg "out$i.txt" --cwd "$T/work" --output "$T/work/out$i.txt" \
+			--input "$libc" --input "$ldso" --input "$T/in/big$i" >"$T/trim$i.log" 2>&1 || {
+			cat "$T/trim$i.log"
+			return 1
+		}
+		grep -q "^job 0 ret 0 ran 1 status 0 level 3 " "$T/trim$i.log" || {
+			cat "$T/trim$i.log"
+			return 1
+		}
+	done
+	test "$(lambda_emu_stat envs_started) $(lambda_emu_stat envs_killed)" == "1 0"
+}
+tap_check "six thunks with 2 MiB inputs in a row run in one environment with a 12 MiB /tmp (its store and input cache trimmed)" \
+	trimmed_runs
+# (the next checks talk to the first emulator again)
+LAMBDA_EMU_ENDPOINT=${saved_emu[0]} LAMBDA_EMU_PID=${saved_emu[1]}
+export LAMBDA_EMU_ENDPOINT LAMBDA_EMU_PID AWS_ENDPOINT_URL_LAMBDA=$LAMBDA_EMU_ENDPOINT
 
 
 # ---- gg lambda deploy: the control plane -------------------------------------------------
