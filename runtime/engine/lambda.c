@@ -141,12 +141,15 @@ struct engine {
 	 * ninv against the concurrency (dropping them made the service answer 429s) */
 	struct inv *orphans;
 	/* stragglers: the last invocations' times (ms) and, for thunks with a recorded
-	 * duration, their time / that duration (percent); the jobs found due at the
-	 * last scan that wait for room (first invocations queue behind them) */
-	uint32_t ring[RING], ratio[RING];
-	size_t nring, ring_pos, nratio, ratio_pos;
+	 * duration, their time / that duration (percent) and their time less its
+	 * scaled duration (ms, the residual); the jobs found due at the last scan
+	 * that wait for room (first invocations queue behind them) */
+	uint32_t ring[RING], ratio[RING], resid[RING];
+	size_t nring, ring_pos, nratio, ratio_pos, nresid, resid_pos;
 	uint64_t next_scan;
 	unsigned nwant;
+	uint64_t scan_peers, scan_scale; /* the medians at the last scan */
+	struct lambda_straggler_rule scan_rule; /* the rule fitted then */
 	/* state */
 	bool aborted;
 	int fatal;
@@ -487,27 +490,28 @@ static int inv_launch(struct engine *e, struct ljob *j, bool dup)
 		goto out_free;
 	if ((ret = sigv4_sign_headers(&rq, &cred, &signed_hdrs)) < 0)
 		goto out_free;
-	v->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-	v->hdrs = v->hdrs ? curl_slist_append(v->hdrs, "X-Amz-Invocation-Type: RequestResponse") : NULL;
-	v->hdrs = v->hdrs ? curl_slist_append(v->hdrs, "Expect:") : NULL;
-	for (size_t i = 0; v->hdrs && i < signed_hdrs.n; i++) {
-		struct curl_slist *nl = curl_slist_append(v->hdrs, signed_hdrs.v[i]);
-		if (!nl) {
-			curl_slist_free_all(v->hdrs);
-			v->hdrs = NULL;
-		}
+	ret = -ENOMEM;
+	for (size_t i = 0; i < 3 + signed_hdrs.n; i++) {
+		static const char *const fixed[3] = { "Content-Type: application/json",
+						      "X-Amz-Invocation-Type: RequestResponse",
+						      "Expect:" };
+		/* on failure curl_slist_append returns NULL and leaves the list as it was */
+		struct curl_slist *nl = curl_slist_append(v->hdrs, i < 3 ? fixed[i] : signed_hdrs.v[i - 3]);
+		if (!nl)
+			goto out_free;
 		v->hdrs = nl;
 	}
 	strlist_release(&signed_hdrs);
-	ret = -ENOMEM;
-	if (!v->hdrs)
-		goto out_free;
 	tmo = e->invoke_timeout_ms ? e->invoke_timeout_ms
 				   : j->timeout_ms ? j->timeout_ms + 60000u : 16u * 60 * 1000;
 	curl_easy_setopt(v->easy, CURLOPT_URL, e->invoke_url);
 	curl_easy_setopt(v->easy, CURLOPT_POST, 1L);
-	curl_easy_setopt(v->easy, CURLOPT_POSTFIELDS, j->payload);
+	/* copied: a losing twin outlives its job (an orphan) and may not have sent
+	 * its request yet when the job is freed (CURLOPT_POSTFIELDS is not copied) */
 	curl_easy_setopt(v->easy, CURLOPT_POSTFIELDSIZE, (long)j->payload_len);
+	ret = -ENOMEM;
+	if (curl_easy_setopt(v->easy, CURLOPT_COPYPOSTFIELDS, j->payload) != CURLE_OK)
+		goto out_free;
 	curl_easy_setopt(v->easy, CURLOPT_HTTPHEADER, v->hdrs);
 	curl_easy_setopt(v->easy, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(v->easy, CURLOPT_WRITEDATA, v);
@@ -558,6 +562,29 @@ static uint64_t limits_allow(struct engine *e, uint64_t now)
 	return 0;
 }
 
+/*
+ * A first invocation of j has just started: the straggler scan must come no later
+ * than its threshold (by the medians of the last scan, with the lower of the two
+ * percentages), however far off the scan planned for the jobs already running is.
+ */
+static void scan_by(struct engine *e, const struct ljob *j, uint64_t now)
+{
+	struct lambda_straggler_rule rule = e->scan_scale ? e->scan_rule : e->strag;
+	uint64_t after, due;
+	if (!(j->expect_ms ? rule.pct : rule.factor))
+		return; /* this rule is off */
+	if (rule.spare_pct < rule.pct)
+		rule.pct = rule.spare_pct;
+	after = lambda_straggler_after(&rule, j->expect_ms,
+				       e->scan_scale > UINT32_MAX ? UINT32_MAX : (unsigned)e->scan_scale,
+				       e->scan_peers);
+	due = now + (after ? after : 100);
+	if (e->next_scan && e->next_scan <= due)
+		return;
+	e->next_scan = due;
+	http_loop_signal(e->loop); /* timers() arms the timer for it */
+}
+
 /* Launch j's invocation (state INVOKE) now, or complete it with the error. */
 static void invoke_now(struct engine *e, struct ljob *j)
 {
@@ -566,6 +593,8 @@ static void invoke_now(struct engine *e, struct ljob *j)
 	j->dups = 0;
 	if ((ret = inv_launch(e, j, false)) < 0)
 		complete(e, j, ret, str_printf("cannot invoke %s: %s", e->who, strerror(-ret)));
+	else
+		scan_by(e, j, j->inv[0]->start_ms);
 }
 
 /* Launch j's invocation when the account's limits allow: now, or from the wait
@@ -603,9 +632,18 @@ static void backoff(struct engine *e, struct ljob *j)
 	e->nbackoff++;
 }
 
-/* An answered invocation of j that ran ms: into the rings of the straggler rule. */
+/* An answered invocation of j that ran ms: into the rings of the straggler rule
+ * (the residual against the scale of the last scan, when there was one). */
 static void ring_add(struct engine *e, const struct ljob *j, uint64_t ms)
 {
+	if (j->expect_ms && e->scan_scale) {
+		uint64_t want = j->expect_ms * e->scan_scale / 100;
+		uint64_t r = ms > want ? ms - want : 0;
+		e->resid[e->resid_pos] = r > UINT32_MAX ? UINT32_MAX : (uint32_t)r;
+		e->resid_pos = (e->resid_pos + 1) % RING;
+		if (e->nresid < RING)
+			e->nresid++;
+	}
 	e->ring[e->ring_pos] = ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
 	e->ring_pos = (e->ring_pos + 1) % RING;
 	if (e->nring < RING)
@@ -625,15 +663,48 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The median of ring[0..n), or 0 with fewer than STRAGGLER_SAMPLES. */
-static uint64_t ring_median(const uint32_t *ring, size_t n)
+/* The pct-th percentile of ring[0..n), or 0 with fewer than STRAGGLER_SAMPLES. */
+/* The pct-th percentile of the ring: 0 while fewer than STRAGGLER_SAMPLES are in, so
+ * a known value is at least 1 (a median of 0 ms, answers faster than the clock's
+ * tick, must not read as "not known yet": that turned the straggler rule off). */
+static uint64_t ring_quantile(const uint32_t *ring, size_t n, unsigned pct)
 {
-	uint32_t tmp[RING];
+	uint32_t tmp[RING], v;
 	if (n < STRAGGLER_SAMPLES)
 		return 0;
 	memcpy(tmp, ring, n * sizeof(tmp[0]));
 	qsort(tmp, n, sizeof(tmp[0]), cmp_u32);
-	return tmp[n / 2];
+	v = tmp[n * pct / 100 < n ? n * pct / 100 : n - 1];
+	return v ? v : 1;
+}
+
+static uint64_t ring_median(const uint32_t *ring, size_t n)
+{
+	return ring_quantile(ring, n, 50);
+}
+
+struct lambda_straggler_rule lambda_straggler_fit(const struct lambda_straggler_rule *r,
+						  unsigned scale_pct, unsigned tail_pct,
+						  uint64_t resid_ms)
+{
+	struct lambda_straggler_rule f = *r;
+	uint64_t pct, margin;
+	if (!r->fit || !scale_pct || !tail_pct)
+		return f;
+	/* the spread of the ratios, tail over median, with a tenth more */
+	pct = (uint64_t)(tail_pct > scale_pct ? tail_pct : scale_pct) * 110 / scale_pct;
+	if (pct < LAMBDA_FIT_MIN_PCT)
+		pct = LAMBDA_FIT_MIN_PCT;
+	if (pct < f.pct)
+		f.pct = (unsigned)pct;
+	if (!resid_ms || resid_ms > UINT32_MAX)
+		return f; /* not known: the margin stays */
+	margin = 2 * resid_ms;
+	if (margin < LAMBDA_FIT_MIN_MARGIN_MS)
+		margin = LAMBDA_FIT_MIN_MARGIN_MS;
+	if (margin < f.margin_ms)
+		f.margin_ms = (unsigned)margin;
+	return f;
 }
 
 uint64_t lambda_straggler_after(const struct lambda_straggler_rule *r, uint64_t expect_ms,
@@ -649,7 +720,7 @@ uint64_t lambda_straggler_after(const struct lambda_straggler_rule *r, uint64_t 
 			expect_ms = UINT32_MAX;
 		d = expect_ms * (scale_pct < 100000 ? scale_pct : 100000) / 100;
 		t = d * pct / 100;
-		if (t < d + r->margin_ms)
+		if (pct >= 100 && t < d + r->margin_ms) /* under 100: a hedge, no margin */
 			t = d + r->margin_ms;
 	} else if (!expect_ms && r->factor && peers_ms) {
 		t = peers_ms * r->factor;
@@ -790,11 +861,12 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
 		err = str_printf("%s answered something that is not a worker report: %.120s", e->who,
 			   v->body.buf ? v->body.buf : "");
 		inv_drop(e, v);
-		j->res->infra = true;
-		if (!twin)
+		if (!twin) {
+			j->res->infra = true;
 			complete(e, j, -EBADMSG, err);
-		else
-			free(err);
+		} else {
+			free(err); /* a twin still runs: its answer decides */
+		}
 		return;
 	}
 	if (rc == CURLE_OK && status == 200) {
@@ -813,11 +885,12 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
 		err = str_printf("%s failed (%s): %s: %s", e->who, v->fn_error, type ? type : "Unknown",
 			   msg ? msg : "");
 		inv_drop(e, v);
-		j->res->infra = true;
-		if (!twin)
+		if (!twin) {
+			j->res->infra = true;
 			complete(e, j, -EREMOTEIO, err);
-		else
+		} else {
 			free(err);
+		}
 		goto out_free;
 	}
 	if (rc == CURLE_OPERATION_TIMEDOUT && status == 0) {
@@ -1128,7 +1201,7 @@ static int lambda_create(const struct engine_config *cfg, struct engine **out, c
 	e->backoff_ms = 100;
 	e->backoff_max_ms = 20000;
 	e->strag = (struct lambda_straggler_rule){ .pct = 150, .spare_pct = 100, .margin_ms = 300,
-						   .factor = 4, .min_ms = 500 };
+						   .factor = 4, .min_ms = 500, .fit = 1 };
 	e->concurrency = e->burst = e->env_rate = 1000;
 	if ((ret = param_uint(p, "attempts", &e->attempts)) < 0 ||
 	    (ret = param_uint(p, "retries", &e->retries)) < 0 ||
@@ -1139,6 +1212,7 @@ static int lambda_create(const struct engine_config *cfg, struct engine **out, c
 	    (ret = param_uint(p, "straggler_spare_pct", &e->strag.spare_pct)) < 0 ||
 	    (ret = param_uint(p, "straggler_margin_ms", &e->strag.margin_ms)) < 0 ||
 	    (ret = param_uint(p, "straggler_min_ms", &e->strag.min_ms)) < 0 ||
+	    (ret = param_uint(p, "straggler_fit", &e->strag.fit)) < 0 ||
 	    (ret = param_uint(p, "invoke_timeout_ms", &e->invoke_timeout_ms)) < 0 ||
 	    (ret = env_uint("GG_LAMBDA_CONCURRENCY", &e->concurrency)) < 0 ||
 	    (ret = env_uint("GG_LAMBDA_BURST", &e->burst)) < 0 ||
@@ -1411,13 +1485,16 @@ static void stragglers(struct engine *e, uint64_t now)
 	}
 	if (now < e->next_scan && !e->nwant)
 		return;
-	peers = ring_median(e->ring, e->nring);
-	scale = ring_median(e->ratio, e->nratio);
+	peers = e->scan_peers = ring_median(e->ring, e->nring);
+	scale = e->scan_scale = ring_median(e->ratio, e->nratio);
+	rule = e->scan_rule = lambda_straggler_fit(&e->strag, scale > UINT32_MAX ? UINT32_MAX : (unsigned)scale,
+						   (unsigned)ring_quantile(e->ratio, e->nratio, 95),
+						   ring_quantile(e->resid, e->nresid, 95));
 	/* a tenth of the concurrency idle and nothing waiting: the builder has no
 	 * more work to give (the build's tail), a duplicate delays nobody */
 	if (rule.pct && !e->wait_head && e->ninv + e->concurrency / 10 < e->concurrency &&
-	    e->strag.spare_pct < rule.pct)
-		rule.pct = e->strag.spare_pct;
+	    rule.spare_pct < rule.pct)
+		rule.pct = rule.spare_pct ? rule.spare_pct : 1; /* 0: at the floor */
 	for (struct ljob *j = e->live; j; j = j->next) {
 		uint64_t after, due, at, last = 0;
 		if (j->state != L_INVOKE || !j->ninv || j->dups >= JOB_DUPS ||

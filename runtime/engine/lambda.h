@@ -21,9 +21,21 @@
  *                        the median ratio of the invocations' times to their
  *                        recorded durations so far (this function's speed against
  *                        the recording's machine); P 0: never
+ *   straggler_fit=0|1    (1) once the ratios are known, P and M are fitted to
+ *                        their spread, never above the values given: P to 110%
+ *                        of the 95th percentile of the ratios over their median
+ *                        (at least LAMBDA_FIT_MIN_PCT), M to twice the 95th
+ *                        percentile of the residuals, an invocation's time less
+ *                        its D' (at least LAMBDA_FIT_MIN_MARGIN_MS): a function
+ *                        whose times follow the recording closely gets its
+ *                        duplicates soon after D', a noisy one as late as P and
+ *                        M allow (lambda_straggler_fit below)
  *   straggler_spare_pct=Q   P while a tenth of the concurrency is idle and no
  *                        job waits for room (the build's tail: nothing else to
- *                        run, a duplicate delays nobody) (100: D' + M), if lower
+ *                        run, a duplicate delays nobody) (100: D' + M), if lower;
+ *                        under 100 a hedge before the thunk is late, without M
+ *                        (0: a duplicate once it has run S ms; each costs an
+ *                        invocation more in the tail)
  *   straggler=F          a job without one: relaunched once running F times
  *                        longer than the median of the last completed ones (4;
  *                        0: never)
@@ -171,11 +183,13 @@ uint64_t lambda_bucket_next(struct lambda_bucket *b, uint64_t now_ms);
  * completed invocations' time / recorded duration, in percent (0: fewer than 8
  * known); peers_ms: the median time of the completed invocations (0: fewer than
  * 8).  With a duration and a scale:
- * max(pct% of expect x scale, expect x scale + margin_ms, min_ms); else with
- * peers: max(peers x factor, min_ms).  Pure.
+ * max(pct% of expect x scale, expect x scale + margin_ms, min_ms), without the
+ * margin when pct is under 100 (a hedge); else with peers: max(peers x factor,
+ * min_ms).  Pure.
  */
 struct lambda_straggler_rule {
 	unsigned pct, margin_ms;    /* against the thunk's own duration (150, 300) */
+	unsigned fit;               /* fitted to the times seen (1; lambda_straggler_fit) */
 	unsigned spare_pct;         /* pct with idle capacity (100; stragglers() only) */
 	unsigned factor;            /* against the peers' median (4) */
 	unsigned min_ms;            /* a floor (500) */
@@ -183,6 +197,20 @@ struct lambda_straggler_rule {
 
 uint64_t lambda_straggler_after(const struct lambda_straggler_rule *r, uint64_t expect_ms,
 				unsigned scale_pct, uint64_t peers_ms);
+
+/*
+ * The rule fitted to the times seen (straggler_fit above): scale_pct the median of
+ * the ratios (time / recorded duration, percent), tail_pct their 95th percentile,
+ * resid_ms the 95th percentile of the residuals (time - D', ms; 0: not known, the
+ * margin stays).  pct becomes max(LAMBDA_FIT_MIN_PCT, 110% of tail / median) and
+ * margin_ms max(LAMBDA_FIT_MIN_MARGIN_MS, 2 x resid_ms), each only if lower than
+ * r's; r as it is when r->fit is 0 or a ratio is unknown (0).  Pure.
+ */
+#define LAMBDA_FIT_MIN_PCT 105
+#define LAMBDA_FIT_MIN_MARGIN_MS 50
+struct lambda_straggler_rule lambda_straggler_fit(const struct lambda_straggler_rule *r,
+						  unsigned scale_pct, unsigned tail_pct,
+						  uint64_t resid_ms);
 
 /* The counts of a lambda engine (e must come from engine_lambda.create). */
 void lambda_engine_stats(struct engine *e, struct lambda_stats *out);

@@ -26,11 +26,16 @@
 #      bound, before the stragglers' lost environment time), straggler relaunches, throttled
 #      answers; then the same durations with the graph ordered longest path first
 #      (lambda_graphgen --lpt: the order the plan follows with the recorded
-#      durations as weights, so both builds should take about as long).
+#      durations as weights, so both builds should take about as long); then the
+#      same thunks and durations in another shape (lambda_graphgen --shape=libs: a
+#      group's k-th link needs only the k-th slice of its compiles and the link
+#      before), where the chains overlap the compiles and issue 12's bound is
+#      within a schedule's reach (its "fan-in bound" is that bound).
 # Driven by tests/tools/lambda_drive (1, 2) and gg (3).  Prints numbers, asserts
 # nothing.  WIDE_RUNS (3): fan-out runs against lambda_sleepd (each printed, and the
 # median); MK=0 skips 3, MK_LPT=0 its second build, MK_LOG=FILE keeps lambda_sleepd's
-# log of each makespan build's invocations (FILE, FILE--lpt), MK_PARAMS the lambda
+# log of each makespan build's invocations (FILE, FILE--lpt, FILE--shape=libs),
+# MK_LIBS=0 skips the libs shape, MK_PARAMS the lambda
 # engine's parameters for them (e.g. straggler_pct=200: runtime/engine/lambda.h);
 # PARTS ("1 2 3") the parts to run, e.g. PARTS=3 for the makespan alone.
 set -euo pipefail
@@ -193,3 +198,5 @@ makespan "graph order"
 # the same durations, the graph ordered longest path first: what the plan does with
 # the durations as weights (a check that it does)
 [[ ${MK_LPT:-1} == 0 ]] || makespan "longest first" --lpt
+# another shape of the same thunks: the links need only their slice of the compiles
+[[ ${MK_LIBS:-1} == 0 ]] || makespan "libs shape" --shape=libs

@@ -3,7 +3,8 @@
  * benchmark (tests/bench/lambda.sh): thunks with recorded durations, for
  * `gg build --engine lambda` against tests/tools/lambda_sleepd.
  *
- *   lambda_graphgen [--lpt] DIR [N [SCALE_PCT [SEED]]]   (defaults 20000, 100, 1)
+ *   lambda_graphgen [--lpt] [--shape=chain|libs] DIR [N [SCALE_PCT [SEED]]]
+ *                                                (defaults 20000, 100, 1)
  *
  * Makes DIR/.gg (a store and a graph whose tree is DIR) with N thunks in groups of
  * 200: 190 "compiles" (no dependencies, durations log-normal: median 1.5 s, sigma
@@ -15,6 +16,14 @@
  * "node I\n" is put in the store now, as if a worker had already uploaded it).
  * Each graph node carries D as its recorded duration (graph_node.ms), which the
  * builder gives the plan as its weight and the engine as the thunk's expected time.
+ *
+ * --shape=libs: the same nodes and durations, other edges: the group's k-th link
+ * needs the k-th slice of 19 of its compiles and the link before it (a chain of
+ * libraries, each archiving its own objects on top of the one before), so a
+ * chain can start as soon as its first slice is done and runs alongside the
+ * rest of the compiles.  The shape issue 12's bound fits: a schedule can come
+ * close to max(critical path, work / 1000).  fluid_ms is that bound there (no
+ * tighter one is computed for this shape).
  *
  * --lpt: the same durations, but the groups in the graph's order by their heaviest
  * path (longest first) and each group's compiles longest first: the order the
@@ -117,7 +126,7 @@ static void fail_on(const char *what, int err)
 int main(int argc, char **argv)
 {
 	const char *dir;
-	bool lpt = false;
+	bool lpt = false, libs = false;
 	size_t n = 20000, *order, *gorder, ng;
 	unsigned scale = 100;
 	char ggdir[PATH_MAX], outdir[PATH_MAX], file[PATH_MAX + 64];
@@ -127,14 +136,21 @@ int main(int argc, char **argv)
 	uint64_t size, work = 0, crit = 0, *cp, *dur, *gwc, *gq;
 	int ret;
 
-	if (argc < 2) {
-		fprintf(stderr, "usage: lambda_graphgen DIR [N [SCALE_PCT [SEED]]]\n");
-		return 2;
-	}
-	if (!strcmp(argv[1], "--lpt")) {
-		lpt = true;
+	while (argc > 1 && !strncmp(argv[1], "--", 2)) {
+		if (!strcmp(argv[1], "--lpt"))
+			lpt = true;
+		else if (!strcmp(argv[1], "--shape=libs"))
+			libs = true;
+		else if (strcmp(argv[1], "--shape=chain"))
+			argc = 0; /* unknown: the usage */
+		if (!argc)
+			break;
 		argv++;
 		argc--;
+	}
+	if (argc < 2) {
+		fprintf(stderr, "usage: lambda_graphgen [--lpt] [--shape=chain|libs] DIR [N [SCALE_PCT [SEED]]]\n");
+		return 2;
 	}
 	if (argc < 2)
 		return 2;
@@ -215,7 +231,13 @@ int main(int argc, char **argv)
 		node.deps = calloc(GROUP, sizeof(*node.deps));
 		if (!node.deps)
 			fail_on("memory", ENOMEM);
-		if (link && in_group == GROUP - CHAIN) {
+		if (link && libs) {
+			size_t slice = (GROUP - CHAIN) / CHAIN, k0 = base + (in_group - (GROUP - CHAIN)) * slice;
+			for (size_t k = k0; k < k0 + slice; k++)
+				node.deps[nd++] = k;
+			if (in_group > GROUP - CHAIN)
+				node.deps[nd++] = i - 1;
+		} else if (link && in_group == GROUP - CHAIN) {
 			for (size_t k = base; k < i; k++)
 				node.deps[nd++] = k;
 		} else if (link) {
@@ -269,7 +291,8 @@ int main(int argc, char **argv)
 	printf("thunks %zu work_ms %llu critical_ms %llu bound_ms %llu fluid_ms %llu\n", n,
 	       (unsigned long long)work, (unsigned long long)crit,
 	       (unsigned long long)(crit > work / 1000 ? crit : work / 1000),
-	       (unsigned long long)fluid_bound(gwc, gq, ng, gorder));
+	       (unsigned long long)(libs ? (crit > work / 1000 ? crit : work / 1000)
+					 : fluid_bound(gwc, gq, ng, gorder)));
 	graph_release(&g);
 	store_release(&st);
 	free(cp);

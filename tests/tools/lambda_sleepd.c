@@ -32,7 +32,9 @@
  *
  * --log FILE: a line per invocation taken, "RX_MS MS STRAGGLER LABEL" (CLOCK_MONOTONIC
  * ms when read, how long it is held, 1 for a planted straggler, the thunk's first
- * output's file name or "-"), for a look at a schedule after the fact.
+ * output's file name or "-"), for a look at a schedule after the fact; and one
+ * "RX_MS 0 H LABEL" per HEAD of a thunk's blob the store holds (the engine asks
+ * when it takes the thunk from the builder, before it invokes).
  *
  * GET /_stats: {"invocations":I,"answered":A,"throttled":T,"bad_signatures":B,
  * "stragglers":S,"inflight":F,"max_inflight":M,"first_rx_ms":X,"last_rx_ms":Y,
@@ -361,6 +363,17 @@ static int s3_answer(struct conn *c, const char *method, const char *path)
 	if (!strcmp(method, "DELETE")) {
 		resp = response(204, "No Content", NULL, "", &rlen);
 		return send_now(c, resp, rlen);
+	}
+	if (S.log && S.have_store && name && !strcmp(method, "HEAD") &&
+	    hash_from_hex_str(name + 1, &h) == 0 && h.kind == GG_HASH_THUNK) {
+		/* the engine checks a thunk's blob when it takes the thunk: a line for it */
+		struct thunk th = THUNK_INIT;
+		if (store_load_thunk(&S.st, &h, &th) == 0 && th.outputs.n) {
+			const char *b = strrchr(th.outputs.v[0], '/');
+			fprintf(S.log, "%llu 0 H %s\n", (unsigned long long)now_ms(),
+				b ? b + 1 : th.outputs.v[0]);
+		}
+		thunk_release(&th);
 	}
 	if (S.have_store && name && hash_from_hex_str(name + 1, &h) == 0 &&
 	    store_path(&S.st, &h, file, sizeof(file)) == 0) {

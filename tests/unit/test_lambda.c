@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -640,9 +643,57 @@ static void test_lambda__straggler_rule(void **state)
 	off.margin_ms = 2000; /* a margin past 2x */
 	assert_int_equal(lambda_straggler_after(&off, 1500, 100, 300), 3500);
 	off = rule;
+	off.pct = 50; /* a hedge (the spare rule under 100): no margin, the floor stays */
+	assert_int_equal(lambda_straggler_after(&off, 4000, 100, 300), 2000);
+	assert_int_equal(lambda_straggler_after(&off, 1500, 100, 300), 1000);
+	off.pct = 0;
+	assert_int_equal(lambda_straggler_after(&off, 1500, 100, 300), 0); /* off */
+	off = rule;
 	off.factor = 0;
 	assert_int_equal(lambda_straggler_after(&off, 0, 100, 300), 0);
 	assert_int_equal(lambda_straggler_after(&off, 1500, 100, 300), 3000);
+}
+
+/* The rule fitted to the spread of the times seen (lambda_straggler_fit), table-driven. */
+static void test_lambda__straggler_fit(void **state)
+{
+	static const struct lambda_straggler_rule rule = { .pct = 150, .margin_ms = 300, .fit = 1,
+							   .factor = 4, .min_ms = 500 };
+	static const struct {
+		unsigned scale, tail;
+		uint64_t resid;
+		unsigned pct, margin;
+	} cases[] = {
+		{ 100, 102, 10, 112, 50 },   /* close to the recording: soon after D' */
+		{ 100, 100, 40, 110, 80 },   /* no spread: 110%, twice the residuals */
+		{ 100, 100, 1, 110, 50 },    /* ... at least the minimum margin */
+		{ 200, 204, 10, 112, 50 },   /* the spread counts, not the scale */
+		{ 100, 96, 10, 110, 50 },    /* a tail under the median (rounding): 110% */
+		{ 100, 150, 100, 150, 200 }, /* noisy: 165% capped at the rule's 150% */
+		{ 100, 300, 400, 150, 300 }, /* ... and the margin at 300 */
+		{ 100, 102, 0, 112, 300 },   /* residuals not known: the margin stays */
+		{ 0, 102, 10, 150, 300 },    /* ratios not known: the rule as it is */
+		{ 100, 0, 10, 150, 300 },
+		{ 1, UINT32_MAX, 10, 150, 50 }, /* no overflow */
+	};
+	struct lambda_straggler_rule f, off = rule;
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		f = lambda_straggler_fit(&rule, cases[i].scale, cases[i].tail, cases[i].resid);
+		if (f.pct != cases[i].pct || f.margin_ms != cases[i].margin)
+			fail_msg("case %zu: pct %u margin %u, want %u %u", i, f.pct, f.margin_ms,
+				 cases[i].pct, cases[i].margin);
+		assert_int_equal(f.min_ms, 500);
+		assert_int_equal(f.factor, 4);
+	}
+	off.fit = 0;
+	f = lambda_straggler_fit(&off, 100, 100, 10);
+	assert_int_equal(f.pct, 150);
+	assert_int_equal(f.margin_ms, 300);
+	off = rule;
+	off.pct = 105; /* a rule already tighter than the fit */
+	f = lambda_straggler_fit(&off, 100, 120, 10);
+	assert_int_equal(f.pct, 105);
 }
 
 /*
@@ -673,6 +724,82 @@ static void test_lambda__straggler_judged_by_its_own_duration(void **state)
 	assert_int_equal(s.stragglers, 1);
 	assert_int_equal(s.duplicate_wins, 1);
 	assert_int_equal(s.invocations, 13);
+	release(&r);
+}
+
+/* Drive the engine for ms (completions into r, each once). */
+static void pump(struct run *r, unsigned ms)
+{
+	uint64_t until = clock_now_ms() + ms;
+	while (clock_now_ms() < until) {
+		struct pollfd p = { .fd = engine_lambda.fd(r->e), .events = POLLIN };
+		struct engine_done d[16];
+		int n;
+		poll(&p, 1, 5);
+		n = engine_lambda.collect(r->e, d, 16);
+		assert_true(n >= 0);
+		for (int i = 0; i < n; i++) {
+			assert_false(r->seen[d[i].tag]);
+			r->seen[d[i].tag] = true;
+			r->ret[d[i].tag] = d[i].ret;
+			r->order[r->ndone++] = d[i].tag;
+		}
+	}
+}
+
+/*
+ * A job launched after a straggler scan is judged at its own threshold, not at the
+ * next scan planned for the jobs already running: a long job L (recorded 1,000 s)
+ * runs, then a short one S (recorded 50 ms) straggles (3 s) and gets its duplicate
+ * within its threshold (the next scan once waited for L's, 20 s and more away, and
+ * S finished unhelped).
+ */
+static void test_lambda__straggler_started_later_judged_in_time(void **state)
+{
+	struct run r;
+	struct lambda_stats s;
+	(void)state;
+	create(&r, "straggler=0,straggler_pct=200,straggler_margin_ms=0,straggler_min_ms=100", 16);
+	start_n_expect(&r, 10, 50);
+	drain(&r);
+	emu_post("/_emu/faults", "[{\"delay_ms\":3000},{\"delay_ms\":3000}]");
+	start_n_expect(&r, 1, 1000000); /* L */
+	pump(&r, 100); /* a scan with L alone plans the next one for L's threshold */
+	start_n_expect(&r, 1, 50); /* S */
+	drain(&r);
+	assert_all_ran(&r);
+	lambda_engine_stats(r.e, &s);
+	assert_int_equal(s.stragglers, 1);
+	assert_int_equal(s.duplicate_wins, 1);
+	assert_true(r.order[r.ndone - 1] == 10); /* S (11) before L */
+	release(&r);
+}
+
+/*
+ * An invocation that fails while its twin still runs is forgotten, and so is its
+ * failure: the twin's valid answer completes the job as a plain success (the
+ * function error once left res->infra set on it).
+ */
+static void test_lambda__twin_failure_leaves_no_trace(void **state)
+{
+	struct run r;
+	struct lambda_stats s;
+	(void)state;
+	create(&r, "straggler=2,straggler_min_ms=100", 16);
+	start_n(&r, 10);
+	drain(&r);
+	/* the original fails after 1 s, its duplicate (at 100 ms) answers after 2 s */
+	emu_post("/_emu/faults", "[{\"delay_ms\":1000,\"function_error\":\"boom\",\"error_type\":\"Gg.Oops\"},"
+				 "{\"delay_ms\":2000}]");
+	start_n(&r, 1);
+	drain(&r);
+	assert_all_ran(&r);
+	lambda_engine_stats(r.e, &s);
+	assert_int_equal(s.stragglers, 1);
+	assert_int_equal(s.function_errors, 1);
+	assert_int_equal(s.duplicate_wins, 1);
+	assert_false(r.res[10].infra);
+	assert_null(r.res[10].err);
 	release(&r);
 }
 
@@ -757,6 +884,194 @@ static void test_lambda__losing_twin_counts_against_concurrency(void **state)
 	assert_int_equal(s.limited, limited + 1);
 	assert_int_equal(s.throttled, 0);
 	release(&r);
+}
+
+/* ---- a bare endpoint of the test's own --------------------------------------------
+ * For what the emulator cannot stage: a connection that the kernel does not accept
+ * for a while.  Requests are read without blocking, in the loop that drives the
+ * engine; answers (a noop worker report) close the connection. */
+
+struct bare_conn {
+	int fd;
+	char buf[8192];
+	size_t len;
+	bool complete, held;
+};
+
+struct bare {
+	int lfd;
+	struct bare_conn c[32];
+	size_t n;
+	bool hold;                  /* park the next complete requests unanswered */
+};
+
+static void bare_listen(struct bare *b, int backlog)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	char u[64];
+	memset(b, 0, sizeof(*b));
+	b->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	assert_true(b->lfd >= 0);
+	assert_int_equal(bind(b->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(b->lfd, backlog), 0);
+	assert_int_equal(getsockname(b->lfd, (struct sockaddr *)&sa, &sl), 0);
+	snprintf(u, sizeof(u), "http://127.0.0.1:%d", ntohs(sa.sin_port));
+	setenv("AWS_ENDPOINT_URL_LAMBDA", u, 1);
+}
+
+/* The body of a request (after its headers; its bytes may be anything), or NULL. */
+static const char *bare_body(const struct bare_conn *c)
+{
+	const char *p = memmem(c->buf, c->len, "\r\n\r\n", 4);
+	return p ? p + 4 : NULL;
+}
+
+static void bare_answer(struct bare_conn *c)
+{
+	static const char body[] = "{\"ran\":true,\"status\":0,\"level\":3,\"outputs\":[]}";
+	char resp[512];
+	int n = snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", strlen(body), body);
+	assert_int_equal(write(c->fd, resp, (size_t)n), n);
+	close(c->fd);
+	c->fd = -1;
+}
+
+/* Accept what is pending, read what arrived, answer complete requests unless held. */
+static void bare_step(struct bare *b)
+{
+	int fd;
+	while (b->n < 32 && (fd = accept4(b->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
+		b->c[b->n++] = (struct bare_conn){ .fd = fd };
+	for (size_t i = 0; i < b->n; i++) {
+		struct bare_conn *c = &b->c[i];
+		const char *body, *cl;
+		ssize_t got;
+		if (c->fd < 0 || c->complete)
+			continue;
+		while ((got = read(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len)) > 0)
+			c->len += (size_t)got;
+		c->buf[c->len] = 0;
+		body = bare_body(c);
+		cl = strcasestr(c->buf, "\r\ncontent-length:");
+		if (!body || !cl || cl > body ||
+		    (size_t)(c->buf + c->len - body) < strtoul(cl + 17, NULL, 10))
+			continue;
+		c->complete = true;
+		c->held = b->hold;
+		if (!c->held)
+			bare_answer(c);
+	}
+}
+
+/* Drive the engine and the endpoint for ms; completions into r. */
+static void bare_drive(struct run *r, struct bare *b, unsigned ms)
+{
+	uint64_t until = clock_now_ms() + ms;
+	while (clock_now_ms() < until) {
+		struct pollfd p[2] = { { .fd = engine_lambda.fd(r->e), .events = POLLIN },
+				       { .fd = b->lfd, .events = POLLIN } };
+		struct engine_done d[16];
+		int n;
+		poll(p, 2, 5);
+		bare_step(b);
+		n = engine_lambda.collect(r->e, d, 16);
+		assert_true(n >= 0);
+		for (int i = 0; i < n; i++) {
+			assert_false(r->seen[d[i].tag]);
+			r->seen[d[i].tag] = true;
+			r->ret[d[i].tag] = d[i].ret;
+			r->order[r->ndone++] = d[i].tag;
+		}
+		bare_step(b);
+	}
+}
+
+static void bare_close(struct bare *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (b->c[i].fd >= 0)
+			close(b->c[i].fd);
+	close(b->lfd);
+}
+
+/*
+ * A losing twin may still be sending when its job is over: the straggler's
+ * duplicate cannot connect yet (the endpoint's accept queue is full), the
+ * original answers, the job is collected and freed; when the duplicate's
+ * connection goes through a second later, its request must still carry the
+ * payload the signature covers (it once pointed into the freed job: libcurl
+ * does not copy CURLOPT_POSTFIELDS).
+ */
+static void test_lambda__orphan_sends_its_payload_after_the_job(void **state)
+{
+	struct run r;
+	struct bare b;
+	struct lambda_stats s;
+	struct bare_conn *orig = NULL, *dup = NULL;
+	int filler, lfd;
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	(void)state;
+	bare_listen(&b, 16);
+	create(&r, "straggler=2,straggler_min_ms=200", 16);
+	start_n(&r, 8); /* the durations the threshold is made of */
+	while (r.ndone < 8)
+		bare_drive(&r, &b, 20);
+	assert_all_ran(&r);
+	b.hold = true;
+	start_n(&r, 1);
+	for (int k = 0; k < 400 && !orig; k++) {
+		bare_drive(&r, &b, 5);
+		for (size_t i = 0; i < b.n; i++)
+			if (b.c[i].held)
+				orig = &b.c[i];
+	}
+	assert_non_null(orig);
+	/* the accept queue full: a backlog of 0 holds one connection, the filler's */
+	assert_int_equal(listen(b.lfd, 0), 0);
+	assert_int_equal(getsockname(b.lfd, (struct sockaddr *)&sa, &sl), 0);
+	filler = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_true(filler >= 0);
+	connect(filler, (struct sockaddr *)&sa, sizeof(sa));
+	lfd = b.lfd; /* nothing accepted meanwhile: the filler stays queued */
+	b.lfd = -1;
+	for (int k = 0; k < 100; k++) { /* the duplicate goes, its SYN is dropped */
+		lambda_engine_stats(r.e, &s);
+		if (s.stragglers)
+			break;
+		bare_drive(&r, &b, 10);
+	}
+	assert_int_equal(s.stragglers, 1);
+	bare_drive(&r, &b, 100); /* its connect() is under way */
+	bare_answer(orig); /* the original wins */
+	while (!r.seen[8])
+		bare_drive(&r, &b, 10);
+	assert_int_equal(r.ret[8], 0);
+	/* room in the queue: the duplicate's SYN goes through when retransmitted */
+	{
+		int fd = accept4(lfd, NULL, NULL, 0);
+		assert_true(fd >= 0);
+		close(fd);
+		close(filler);
+		b.lfd = lfd;
+	}
+	for (int k = 0; k < 1000 && !dup; k++) {
+		bare_drive(&r, &b, 10);
+		for (size_t i = 0; i < b.n; i++)
+			if (b.c[i].held && &b.c[i] != orig)
+				dup = &b.c[i];
+	}
+	assert_non_null(dup);
+	assert_int_equal(dup->len - (size_t)(bare_body(dup) - dup->buf),
+			 orig->len - (size_t)(bare_body(orig) - orig->buf));
+	assert_memory_equal(bare_body(dup), bare_body(orig), orig->len - (size_t)(bare_body(orig) - orig->buf));
+	lambda_engine_stats(r.e, &s);
+	assert_int_equal(s.duplicate_wins, 0);
+	assert_int_equal(s.invocations, 10);
+	release(&r);
+	bare_close(&b);
 }
 
 static void test_lambda__outputs_must_reach_the_store(void **state)
@@ -922,6 +1237,7 @@ int main(void)
 		cmocka_unit_test(test_lambda__answer_parse),
 		cmocka_unit_test(test_lambda__bucket_burst_then_rate),
 		cmocka_unit_test(test_lambda__straggler_rule),
+		cmocka_unit_test(test_lambda__straggler_fit),
 		cmocka_unit_test_setup(test_lambda__invokes_signed, fresh),
 		cmocka_unit_test_setup(test_lambda__throttle_storm_backs_off, fresh),
 		cmocka_unit_test_setup(test_lambda__server_errors_and_drops_retried, fresh),
@@ -940,7 +1256,10 @@ int main(void)
 		cmocka_unit_test_setup(test_lambda__straggler_judged_by_its_own_duration, fresh),
 		cmocka_unit_test_setup(test_lambda__duplicate_before_new_work, fresh),
 		cmocka_unit_test_setup(test_lambda__straggling_duplicate_relaunched, fresh),
+		cmocka_unit_test_setup(test_lambda__straggler_started_later_judged_in_time, fresh),
+		cmocka_unit_test_setup(test_lambda__twin_failure_leaves_no_trace, fresh),
 		cmocka_unit_test_setup(test_lambda__losing_twin_counts_against_concurrency, fresh),
+		cmocka_unit_test_setup(test_lambda__orphan_sends_its_payload_after_the_job, fresh),
 		cmocka_unit_test_setup(test_lambda__outputs_must_reach_the_store, fresh),
 		cmocka_unit_test_setup(test_lambda__abort_completes_everything, fresh),
 	};
