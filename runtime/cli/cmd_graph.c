@@ -172,7 +172,7 @@ int cmd_infer(int argc, char **argv)
 	ret = trace_open_dir(&t, tdir, &warnings);
 	if (ret < 0)
 		die("%s", t.error);
-	cli_open_store(&st, ggdir, STORE_CREATE);
+	cli_open_store(&st, ggdir, STORE_CREATE | STORE_LAZY_PACKS);
 	if (statcache_open(&sc, ggdir) < 0 || store_defer(&st) < 0)
 		die("out of memory");
 	(void)store_pack_reopen(&st); /* merges read the old graph's thunks from there */

@@ -91,7 +91,8 @@ static bool pack_checks(const unsigned char *m, size_t size, enum gg_hash_kind k
 	return true;
 }
 
-int blobpack_open(const char *path, enum gg_hash_kind kind, struct blobpack **out)
+int blobpack_open(const char *path, enum gg_hash_kind kind, unsigned flags,
+		  struct blobpack **out)
 {
 	struct blobpack *p;
 	struct stat sb;
@@ -111,8 +112,8 @@ int blobpack_open(const char *path, enum gg_hash_kind kind, struct blobpack **ou
 		ret = -EBADMSG;
 		goto out_close;
 	}
-	/* every page is read by the checks below: mapped in one go, not one fault each */
-	m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+	m = mmap(NULL, (size_t)sb.st_size, PROT_READ,
+		 MAP_PRIVATE | (flags & BLOBPACK_POPULATE ? MAP_POPULATE : 0), fd, 0);
 	if (m == MAP_FAILED) {
 		ret = -errno;
 		goto out_close;

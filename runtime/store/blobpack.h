@@ -61,8 +61,12 @@ struct blobpack;
 
 /* Map the pack file `path` holding blobs of `kind`: 0 and *out (NULL when there is
  * no such file), -EBADMSG when it does not check (magic, header, index order or
- * bounds), other -errno. */
-int blobpack_open(const char *path, enum gg_hash_kind kind, struct blobpack **out);
+ * bounds), other -errno.  With BLOBPACK_POPULATE the whole file is read in at once
+ * (a build reads most of it: one fault instead of one per 64 KiB); else only the
+ * header and index are (`gg infer`, which only asks what the pack holds). */
+#define BLOBPACK_POPULATE 0x1
+int blobpack_open(const char *path, enum gg_hash_kind kind, unsigned flags,
+		  struct blobpack **out);
 void blobpack_free(struct blobpack *p);
 
 /* The bytes of blob h in the pack, verified against h: 0 and *buf, *len (into the

@@ -184,6 +184,7 @@ out_release:
 static void pending_free(struct store_pending *p);
 static int pending_write_loose(struct store *st);
 static void vpacks_free(struct store_vpacks *v);
+static int pack_reopen(struct store *st, bool populate);
 
 void store_release(struct store *st)
 {
@@ -961,7 +962,8 @@ int store_flush(struct store *st, const struct gg_hash *h, size_t n)
 	}
 	if (thunks < p->n && (r = flush_values(st)) < 0)
 		ret = ret ? ret : r;
-	if ((r = store_pack_reopen(st)) < 0)
+	/* (only asked what they hold: `gg infer` reads no blob back) */
+	if ((r = pack_reopen(st, false)) < 0)
 		ret = ret ? ret : r;
 	/* what a pack left out (it did not verify, or a pack could not be written) */
 	for (size_t i = 0; i < p->n && !ret; i++)
@@ -1633,7 +1635,7 @@ static int vpacks_add(struct store_vpacks *v, size_t *cap, struct blobpack *p, c
 }
 
 /* packs/values-*.pack, each mapped if it checks: 0 and *out (NULL when none), -errno. */
-static int vpacks_open(const struct store *st, struct store_vpacks **out)
+static int vpacks_open(const struct store *st, bool populate, struct store_vpacks **out)
 {
 	struct store_vpacks *v = NULL;
 	struct dirent *de;
@@ -1658,7 +1660,7 @@ static int vpacks_open(const struct store *st, struct store_vpacks **out)
 		if (snprintf(path, sizeof(path), "%s/" BLOBPACK_DIR "/%s", st->dir, de->d_name) >=
 		    (int)sizeof(path))
 			continue;
-		if (blobpack_open(path, GG_HASH_VALUE, &p) < 0 || !p)
+		if (blobpack_open(path, GG_HASH_VALUE, populate ? BLOBPACK_POPULATE : 0, &p) < 0 || !p)
 			continue; /* gone meanwhile, or does not check: not used */
 		if (!v) {
 			if (!(v = calloc(1, sizeof(*v)))) {
@@ -1679,7 +1681,8 @@ static int vpacks_open(const struct store *st, struct store_vpacks **out)
 	return 0;
 }
 
-int store_pack_reopen(struct store *st)
+/* store_pack_reopen; `populate`: the packs read in whole (BLOBPACK_POPULATE). */
+static int pack_reopen(struct store *st, bool populate)
 {
 	char path[PATH_MAX];
 	struct blobpack *p = NULL;
@@ -1688,15 +1691,20 @@ int store_pack_reopen(struct store *st)
 
 	if (snprintf(path, sizeof(path), "%s/thunks.pack", st->dir) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
-	ret = blobpack_open(path, GG_HASH_THUNK, &p);
+	ret = blobpack_open(path, GG_HASH_THUNK, populate ? BLOBPACK_POPULATE : 0, &p);
 	blobpack_free(st->pack);
 	st->pack = ret == 0 ? p : NULL; /* -EBADMSG: not used, the loose blobs serve */
 	if (ret < 0 && ret != -EBADMSG)
 		return ret;
-	ret = vpacks_open(st, &v);
+	ret = vpacks_open(st, populate, &v);
 	vpacks_free(st->vpacks);
 	st->vpacks = v;
 	return ret;
+}
+
+int store_pack_reopen(struct store *st)
+{
+	return pack_reopen(st, !(st->flags & STORE_LAZY_PACKS));
 }
 
 int store_load_thunk(const struct store *st, const struct gg_hash *h, struct thunk *out)

@@ -50,6 +50,9 @@
 /* store_init flags */
 #define STORE_CREATE 0x1 /* create blobs/ and tmp/ (and the .gg dir itself) if absent */
 #define STORE_FSYNC 0x2  /* fsync blobs and their directory on commit */
+#define STORE_LAZY_PACKS 0x4 /* map the packs without reading them in whole
+				(blobpack.h BLOBPACK_POPULATE): for a process
+				that reads few of their blobs (`gg infer`) */
 
 struct blobpack;
 struct store_vpacks;

@@ -36,7 +36,7 @@ static void try_pack(const uint8_t *data, size_t size, enum gg_hash_kind kind)
 	if (size && write(fd, data, size) != (ssize_t)size)
 		abort();
 	close(fd);
-	if (blobpack_open(path, kind, &p) < 0 || !p)
+	if (blobpack_open(path, kind, size & 1 ? BLOBPACK_POPULATE : 0, &p) < 0 || !p)
 		return;
 	/* the first index entry's digest, if any, looked up */
 	h.kind = (uint8_t)kind;

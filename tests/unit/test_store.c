@@ -866,7 +866,7 @@ static void test_store__deferred_values_go_to_value_packs(void **state)
 	struct blobpack *bp;
 	struct gg_hash first;
 	const void *b;
-	assert_int_equal(blobpack_open(packs[0], GG_HASH_VALUE, &bp), 0);
+	assert_int_equal(blobpack_open(packs[0], GG_HASH_VALUE, 0, &bp), 0);
 	blobpack_hash_at(bp, 0, &first);
 	assert_int_equal(blobpack_count(bp), 20 + 1 + STORE_VALUE_PACKS);
 	for (size_t i = 0; i < blobpack_count(bp); i++) {
@@ -877,7 +877,7 @@ static void test_store__deferred_values_go_to_value_packs(void **state)
 	assert_false(blobpack_trailer_ok(bp));
 	{
 		struct blobpack *as_thunks;
-		assert_int_equal(blobpack_open(packs[0], GG_HASH_THUNK, &as_thunks), -EBADMSG);
+		assert_int_equal(blobpack_open(packs[0], GG_HASH_THUNK, BLOBPACK_POPULATE, &as_thunks), -EBADMSG);
 	}
 	blobpack_free(bp);
 	assert_int_equal(store_pack_reopen(&f->st), 0);
