@@ -62,8 +62,9 @@ struct blobpack;
 /* Map the pack file `path` holding blobs of `kind`: 0 and *out (NULL when there is
  * no such file), -EBADMSG when it does not check (magic, header, index order or
  * bounds), other -errno.  With BLOBPACK_POPULATE the whole file is read in at once
- * (a build reads most of it: one fault instead of one per 64 KiB); else only the
- * header and index are (`gg infer`, which only asks what the pack holds). */
+ * (a build reads most of the thunk pack: one fault instead of one per 64 KiB);
+ * else only the header and index are (value packs; `gg infer`, which only asks
+ * what the packs hold). */
 #define BLOBPACK_POPULATE 0x1
 int blobpack_open(const char *path, enum gg_hash_kind kind, unsigned flags,
 		  struct blobpack **out);

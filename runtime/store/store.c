@@ -1634,8 +1634,9 @@ static int vpacks_add(struct store_vpacks *v, size_t *cap, struct blobpack *p, c
 	return 0;
 }
 
-/* packs/values-*.pack, each mapped if it checks: 0 and *out (NULL when none), -errno. */
-static int vpacks_open(const struct store *st, bool populate, struct store_vpacks **out)
+/* packs/values-*.pack, each mapped if it checks (not read in: a process reads few of
+ * their blobs, a no-op build none): 0 and *out (NULL when none), -errno. */
+static int vpacks_open(const struct store *st, struct store_vpacks **out)
 {
 	struct store_vpacks *v = NULL;
 	struct dirent *de;
@@ -1660,7 +1661,7 @@ static int vpacks_open(const struct store *st, bool populate, struct store_vpack
 		if (snprintf(path, sizeof(path), "%s/" BLOBPACK_DIR "/%s", st->dir, de->d_name) >=
 		    (int)sizeof(path))
 			continue;
-		if (blobpack_open(path, GG_HASH_VALUE, populate ? BLOBPACK_POPULATE : 0, &p) < 0 || !p)
+		if (blobpack_open(path, GG_HASH_VALUE, 0, &p) < 0 || !p)
 			continue; /* gone meanwhile, or does not check: not used */
 		if (!v) {
 			if (!(v = calloc(1, sizeof(*v)))) {
@@ -1681,7 +1682,7 @@ static int vpacks_open(const struct store *st, bool populate, struct store_vpack
 	return 0;
 }
 
-/* store_pack_reopen; `populate`: the packs read in whole (BLOBPACK_POPULATE). */
+/* store_pack_reopen; `populate`: the thunk pack read in whole (BLOBPACK_POPULATE). */
 static int pack_reopen(struct store *st, bool populate)
 {
 	char path[PATH_MAX];
@@ -1696,7 +1697,7 @@ static int pack_reopen(struct store *st, bool populate)
 	st->pack = ret == 0 ? p : NULL; /* -EBADMSG: not used, the loose blobs serve */
 	if (ret < 0 && ret != -EBADMSG)
 		return ret;
-	ret = vpacks_open(st, populate, &v);
+	ret = vpacks_open(st, &v);
 	vpacks_free(st->vpacks);
 	st->vpacks = v;
 	return ret;
