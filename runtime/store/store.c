@@ -1024,6 +1024,13 @@ static bool store_has_loose(const struct store *st, const struct gg_hash *h)
 	return fstatat(st->dirfd, rel, &sb, 0) == 0 && S_ISREG(sb.st_mode);
 }
 
+/* Can any blob be deferred or packed (else only loose ones are, and no lookup of
+ * the packs is worth making)? */
+static bool holds_packed(const struct store *st)
+{
+	return st->pending || st->pack || st->vpacks;
+}
+
 bool store_packed(const struct store *st, const struct gg_hash *h)
 {
 	return pending_has(st, h) || packed_has(st, h);
@@ -1045,7 +1052,7 @@ static int blob_unpack(const struct store *st, const struct gg_hash *h)
 	size_t len;
 	int ret;
 
-	if (!stored_kind(h->kind) || (!st->pending && !st->pack && !st->vpacks) ||
+	if (!stored_kind(h->kind) || !holds_packed(st) ||
 	    store_has_loose(st, h))
 		return 0;
 	if (pending_get(st, h, &buf, &len) == 0)
@@ -1121,7 +1128,7 @@ int store_get_buf(const struct store *st, const struct gg_hash *h, size_t max, c
 	ssize_t n;
 	int fd, ret, packed_ret = -ENOENT;
 
-	if (st->pending || st->pack || st->vpacks) { /* deferred or packed: no file to read */
+	if (holds_packed(st)) { /* deferred or packed: no file to read */
 		if ((ret = pending_get(st, h, buf, len)) != -ENOENT)
 			return ret;
 		if ((packed_ret = packed_get(st, h, &packed, len)) == 0) {
