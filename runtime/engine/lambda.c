@@ -632,29 +632,26 @@ static void backoff(struct engine *e, struct ljob *j)
 	e->nbackoff++;
 }
 
+/* v (clamped to 32 bits) into a ring of RING values: its next slot *pos, *n the count. */
+static void ring_push(uint32_t *ring, size_t *pos, size_t *n, uint64_t v)
+{
+	ring[*pos] = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+	*pos = (*pos + 1) % RING;
+	if (*n < RING)
+		(*n)++;
+}
+
 /* An answered invocation of j that ran ms: into the rings of the straggler rule
  * (the residual against the scale of the last scan, when there was one). */
 static void ring_add(struct engine *e, const struct ljob *j, uint64_t ms)
 {
 	if (j->expect_ms && e->scan_scale) {
 		uint64_t want = j->expect_ms * e->scan_scale / 100;
-		uint64_t r = ms > want ? ms - want : 0;
-		e->resid[e->resid_pos] = r > UINT32_MAX ? UINT32_MAX : (uint32_t)r;
-		e->resid_pos = (e->resid_pos + 1) % RING;
-		if (e->nresid < RING)
-			e->nresid++;
+		ring_push(e->resid, &e->resid_pos, &e->nresid, ms > want ? ms - want : 0);
 	}
-	e->ring[e->ring_pos] = ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
-	e->ring_pos = (e->ring_pos + 1) % RING;
-	if (e->nring < RING)
-		e->nring++;
-	if (j->expect_ms) {
-		uint64_t pct = ms * 100 / j->expect_ms;
-		e->ratio[e->ratio_pos] = pct > UINT32_MAX ? UINT32_MAX : (uint32_t)pct;
-		e->ratio_pos = (e->ratio_pos + 1) % RING;
-		if (e->nratio < RING)
-			e->nratio++;
-	}
+	ring_push(e->ring, &e->ring_pos, &e->nring, ms);
+	if (j->expect_ms)
+		ring_push(e->ratio, &e->ratio_pos, &e->nratio, ms * 100 / j->expect_ms);
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -663,7 +660,6 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The pct-th percentile of ring[0..n), or 0 with fewer than STRAGGLER_SAMPLES. */
 /* The pct-th percentile of the ring: 0 while fewer than STRAGGLER_SAMPLES are in, so
  * a known value is at least 1 (a median of 0 ms, answers faster than the clock's
  * tick, must not read as "not known yet": that turned the straggler rule off). */
