@@ -393,11 +393,12 @@ static void lambda_summary(void)
 	struct lambda_meter_totals t;
 	if (!lambda_meter_totals(&t))
 		return;
-	printf("gg: lambda: %llu thunks run remotely, %llu relaunched, %llu straggler relaunches, "
-	       "%llu throttled; %.1f MB up, %.1f MB down; estimated cost $%.4f "
-	       "(%.1f GB-s at %u MB, an estimate)\n",
+	printf("gg: lambda: %llu thunks run remotely, %llu relaunched, %llu straggler relaunches "
+	       "(%llu losers stopped early), %llu throttled; %.1f MB up, %.1f MB down; estimated "
+	       "cost $%.4f (%.1f GB-s at %u MB, an estimate)\n",
 	       (unsigned long long)t.jobs, (unsigned long long)t.st.relaunched,
-	       (unsigned long long)t.st.stragglers, (unsigned long long)t.st.throttled,
+	       (unsigned long long)t.st.stragglers, (unsigned long long)t.st.stopped_early,
+	       (unsigned long long)t.st.throttled,
 	       (double)t.st.bytes_uploaded / 1e6, (double)t.st.bytes_downloaded / 1e6,
 	       lambda_meter_cost(&t, lambda_memory_mb()),
 	       (double)t.ms / 1000.0 * lambda_memory_mb() / 1024.0, lambda_memory_mb());
@@ -414,6 +415,8 @@ static void lambda_json(struct json *j)
 	json_kv_uint(j, "lambda_worker_deaths", t.st.worker_deaths);
 	json_kv_uint(j, "lambda_relaunched", t.st.relaunched);
 	json_kv_uint(j, "lambda_stragglers", t.st.stragglers);
+	json_kv_uint(j, "lambda_stop_keys", t.st.stop_keys);
+	json_kv_uint(j, "lambda_stopped_early", t.st.stopped_early);
 	json_kv_uint(j, "lambda_bytes_up", t.st.bytes_uploaded);
 	json_kv_uint(j, "lambda_bytes_down", t.st.bytes_downloaded);
 	json_kv_uint(j, "lambda_ms", t.ms);

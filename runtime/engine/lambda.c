@@ -46,6 +46,7 @@
 #define S3_TICK_MS 20              /* stepping an S3 batch whose timers we cannot see */
 #define CONNECT_TIMEOUT_MS 10000
 #define POOL_MAX 256               /* idle easy handles kept */
+#define KICK_EVERY 16              /* start()s between two kicks (kick below) */
 
 /* L_WAIT: held back by the account's limits, in the wait FIFO */
 enum lstate { L_UPLOAD, L_INVOKE, L_BACKOFF, L_WAIT, L_DOWNLOAD, L_DONE };
@@ -57,11 +58,27 @@ enum bdown { D_NONE, D_GET, D_FAILED, D_BAD, D_DELETE };
 
 struct ljob;
 
+/*
+ * A stop key (lambda_proto.h): PUT when a job's answer won while its twins still
+ * run, so that their workers stop; DELETEd once they have all answered.  Keys of
+ * twins still running when the engine is freed stay in the bucket (they stop those
+ * twins; lambda.h).
+ */
+enum mstate { M_PUT, M_PUTTING, M_UP, M_DEL, M_DELETING, M_GONE };
+struct stopmark {
+	char key[LAMBDA_STOP_MAX];
+	unsigned orphans;           /* its job's invocations still running */
+	enum mstate state;          /* M_PUT/M_DEL: wanted in the next batch; M_GONE:
+				     * not in the bucket (never put, or deleted) */
+	struct stopmark *next;
+};
+
 struct inv {
 	struct ljob *j;
 	CURL *easy;
 	struct curl_slist *hdrs;
 	struct inv *onext;          /* an orphan (j NULL): the next on the engine's list */
+	struct stopmark *mark;      /* an orphan's stop key, or NULL */
 	struct sbuf body;           /* the answer, capped at LAMBDA_ANSWER_MAX */
 	char fn_error[64];          /* X-Amz-Function-Error */
 	char err_type[128];         /* x-amzn-ErrorType */
@@ -82,6 +99,7 @@ struct ljob {
 	char payload_sha[SIGV4_SHA256_HEX_SIZE];
 	unsigned timeout_ms;
 	uint64_t expect_ms;         /* the thunk's recorded duration, 0: not known */
+	char stop[LAMBDA_STOP_MAX]; /* the payload's stop key, "" for none */
 	struct inv *inv[1 + JOB_DUPS];
 	unsigned ninv;
 	unsigned refusals, relaunches;
@@ -91,6 +109,8 @@ struct ljob {
 	int ret;                    /* DONE: the completion's */
 	uint64_t not_before;
 	struct ljob *prev, *next;   /* live list, or the done queue (next only) */
+	struct ljob *sprev, *snext; /* UPLOAD and DOWNLOAD: the S3 queue */
+	bool on_s3;
 };
 
 struct blob {
@@ -121,6 +141,11 @@ struct engine {
 	struct s3_client *s3;
 	struct s3_batch *batch;
 	bool s3_dirty;
+	struct ljob *s3_head, *s3_tail; /* jobs in UPLOAD or DOWNLOAD, oldest first */
+	unsigned starts;            /* start()s, for kick() */
+	uint32_t *failed;           /* blobs FAILED this round (indexes) */
+	size_t nfailed, afailed;
+	bool failed_all;            /* (out of memory for that list: look at every blob) */
 	/* blobs: open addressing on the hash's first bytes, index+1 in slots */
 	struct blob *blobs;
 	size_t nblobs, ablobs;
@@ -140,6 +165,7 @@ struct engine {
 	 * function keeps its environment until it answers, so they still count in
 	 * ninv against the concurrency (dropping them made the service answer 429s) */
 	struct inv *orphans;
+	struct stopmark *marks;     /* the stop keys of answered jobs with orphans */
 	/* stragglers: the last invocations' times (ms) and, for thunks with a recorded
 	 * duration, their time / that duration (percent) and their time less its
 	 * scaled duration (ms, the residual); the jobs found due at the last scan
@@ -329,6 +355,36 @@ static void live_del(struct engine *e, struct ljob *j)
 	j->prev = j->next = NULL;
 }
 
+/* j's state, keeping the S3 queue (the jobs in UPLOAD or DOWNLOAD, in the order
+ * they entered it: the builder's) up to date. */
+static void set_state(struct engine *e, struct ljob *j, enum lstate st)
+{
+	bool s3 = st == L_UPLOAD || st == L_DOWNLOAD;
+	j->state = st;
+	if (s3 == j->on_s3)
+		return;
+	if (s3) {
+		j->snext = NULL;
+		j->sprev = e->s3_tail;
+		if (e->s3_tail)
+			e->s3_tail->snext = j;
+		else
+			e->s3_head = j;
+		e->s3_tail = j;
+	} else {
+		if (j->sprev)
+			j->sprev->snext = j->snext;
+		else
+			e->s3_head = j->snext;
+		if (j->snext)
+			j->snext->sprev = j->sprev;
+		else
+			e->s3_tail = j->sprev;
+		j->sprev = j->snext = NULL;
+	}
+	j->on_s3 = s3;
+}
+
 static void job_free(struct ljob *j)
 {
 	free(j->blobs);
@@ -366,7 +422,7 @@ static void complete(struct engine *e, struct ljob *j, int ret, char *err)
 	}
 	if (ret && ret != -ECANCELED && !j->res->err)
 		j->res->err = str_printf("lambda: %s", strerror(-ret));
-	j->state = L_DONE;
+	set_state(e, j, L_DONE);
 	j->ret = ret;
 	live_del(e, j);
 	if (e->done_tail)
@@ -431,6 +487,50 @@ static void inv_orphan(struct engine *e, struct inv *v)
 	e->orphans = v;
 }
 
+/* Free the stop keys that are out of the bucket and of every orphan. */
+static void marks_sweep(struct engine *e)
+{
+	struct stopmark **pp = &e->marks, *m;
+	while ((m = *pp)) {
+		if (m->state == M_GONE && !m->orphans) {
+			*pp = m->next;
+			free(m);
+		} else {
+			pp = &m->next;
+		}
+	}
+}
+
+/* j's answer won while its other n invocations still run: their stop key, to PUT
+ * (NULL: j has none, or out of memory: they run to their end). */
+static struct stopmark *mark_new(struct engine *e, const struct ljob *j, unsigned n)
+{
+	struct stopmark *m;
+	if (!j->stop[0] || !e->s3 || !(m = calloc(1, sizeof(*m))))
+		return NULL;
+	memcpy(m->key, j->stop, sizeof(m->key));
+	m->orphans = n;
+	m->state = M_PUT;
+	m->next = e->marks;
+	e->marks = m;
+	e->s3_dirty = true;
+	return m;
+}
+
+/* One of m's orphans has answered (or was dropped). */
+static void mark_unref(struct engine *e, struct stopmark *m)
+{
+	if (--m->orphans)
+		return;
+	if (m->state == M_PUT) {
+		m->state = M_GONE; /* never sent: nothing to take back */
+	} else if (m->state == M_UP) {
+		m->state = M_DEL;
+		e->s3_dirty = true;
+	} /* M_PUTTING: s3_harvest deletes it once it is up */
+	marks_sweep(e);
+}
+
 /* An orphan answered (or is dropped): out of the list, the loop and ninv. */
 static void orphan_end(struct engine *e, struct inv *v)
 {
@@ -439,6 +539,8 @@ static void orphan_end(struct engine *e, struct inv *v)
 		pp = &(*pp)->onext;
 	if (*pp)
 		*pp = v->onext;
+	if (v->mark)
+		mark_unref(e, v->mark);
 	http_loop_remove(e->loop, v->easy);
 	e->ninv--;
 	inv_free(e, v);
@@ -589,7 +691,7 @@ static void scan_by(struct engine *e, const struct ljob *j, uint64_t now)
 static void invoke_now(struct engine *e, struct ljob *j)
 {
 	int ret;
-	j->state = L_INVOKE;
+	set_state(e, j, L_INVOKE);
 	j->dups = 0;
 	if ((ret = inv_launch(e, j, false)) < 0)
 		complete(e, j, ret, str_printf("cannot invoke %s: %s", e->who, strerror(-ret)));
@@ -609,7 +711,7 @@ static void invoke(struct engine *e, struct ljob *j)
 		return;
 	}
 	e->stats.limited++;
-	j->state = L_WAIT;
+	set_state(e, j, L_WAIT);
 	j->wnext = NULL;
 	if (e->wait_tail)
 		e->wait_tail->wnext = j;
@@ -628,7 +730,7 @@ static void backoff(struct engine *e, struct ljob *j)
 		cap = e->backoff_max_ms;
 	wait = cap ? next_rand(e) % (cap + 1) : 0;
 	j->not_before = clock_now_ms() + wait;
-	j->state = L_BACKOFF;
+	set_state(e, j, L_BACKOFF);
 	e->nbackoff++;
 }
 
@@ -801,7 +903,7 @@ static void answered(struct engine *e, struct ljob *j, struct lambda_answer *a, 
 					     hash_to_hex(&j->thunk, hex2)));
 		return;
 	}
-	j->state = L_DOWNLOAD;
+	set_state(e, j, L_DOWNLOAD);
 	e->s3_dirty = true;
 }
 
@@ -833,6 +935,9 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
 	if (!v)
 		return;
 	if (!v->j) { /* an orphan's answer: nobody wants it */
+		if (rc == CURLE_OK && v->fn_error[0] && v->body.buf &&
+		    strstr(v->body.buf, "Gg.Superseded"))
+			e->stats.stopped_early++;
 		orphan_end(e, v);
 		return;
 	}
@@ -848,8 +953,14 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
 			inv_drop(e, v);
 			if (dup)
 				e->stats.duplicate_wins++;
-			while (j->ninv)
-				inv_orphan(e, j->inv[0]); /* the twin loses, runs on */
+			if (j->ninv) { /* the twins lose: told to stop, they run on until then */
+				struct stopmark *m = mark_new(e, j, j->ninv);
+				while (j->ninv) {
+					struct inv *o = j->inv[0];
+					inv_orphan(e, o);
+					o->mark = m;
+				}
+			}
 			answered(e, j, &a, ms);
 			lambda_answer_release(&a);
 			return;
@@ -870,9 +981,11 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
 		 * runtime died, the sandbox timed out) */
 		lambda_error_parse(v->body.buf ? v->body.buf : "", v->body.len, &type, &msg);
 		if (type && (!strncmp(type, "Runtime.", 8) || !strncmp(type, "Sandbox.", 8) ||
-			     !strcmp(type, "Gg.Deadline"))) {
+			     !strcmp(type, "Gg.Deadline") || !strcmp(type, "Gg.Superseded"))) {
 			/* Gg.Deadline: the worker stopped the command for the function's
-			 * deadline (lambda_runtime.h), as good as a timeout */
+			 * deadline (lambda_runtime.h), as good as a timeout; Gg.Superseded
+			 * reaches a job only if a stop key was found that this job did not
+			 * put (someone else's doing): run it again, bounded, all the same */
 			e->stats.worker_deaths++;
 			err = str_printf("%s: the worker died: %s: %s", e->who, type, msg ? msg : "");
 			goto dead;
@@ -968,6 +1081,22 @@ out_free:
 
 /* ---- S3: uploads before, downloads after ------------------------------------------- */
 
+/* Blob b failed this round: s3_advance makes it UNKNOWN/NONE again afterwards. */
+static void note_failed(struct engine *e, uint32_t b)
+{
+	if (e->nfailed == e->afailed) {
+		size_t na = e->afailed ? 2 * e->afailed : 64;
+		uint32_t *nf = realloc(e->failed, na * sizeof(*nf));
+		if (!nf) {
+			e->failed_all = true;
+			return;
+		}
+		e->failed = nf;
+		e->afailed = na;
+	}
+	e->failed[e->nfailed++] = b;
+}
+
 /* Queue what the waiting jobs need into a new batch. */
 static int s3_build(struct engine *e)
 {
@@ -975,9 +1104,7 @@ static int s3_build(struct engine *e)
 	struct s3_batch *b = NULL;
 	long idx;
 
-	for (struct ljob *j = e->live; j; j = j->next) {
-		if (j->state != L_UPLOAD && j->state != L_DOWNLOAD)
-			continue;
+	for (struct ljob *j = e->s3_head; j; j = j->snext) {
 		for (size_t i = 0; i < j->nblobs; i++) {
 			struct blob *bl = &e->blobs[j->blobs[i]];
 			int kind = 0; /* 1 HEAD, 2 PUT, 3 GET, 4 DELETE */
@@ -1017,12 +1144,28 @@ static int s3_build(struct engine *e)
 					bl->down = D_FAILED;
 				else
 					bl->up = B_FAILED;
+				note_failed(e, j->blobs[i]);
 				continue;
 			}
-			/* the blob's index, not its address: the table may grow meanwhile */
-			s3_batch_set_udata(b, (size_t)idx, (void *)(uintptr_t)(j->blobs[i] + 1));
+			/* the blob's index, not its address: the table may grow meanwhile
+			 * (shifted: an odd udata is a stop key's) */
+			s3_batch_set_udata(b, (size_t)idx, (void *)(((uintptr_t)j->blobs[i] + 1) << 1));
 		}
 	}
+	for (struct stopmark *m = e->marks; m; m = m->next) {
+		if (m->state != M_PUT && m->state != M_DEL)
+			continue;
+		if (!b && !(b = s3_batch_new(e->s3)))
+			return -ENOMEM;
+		idx = m->state == M_PUT ? s3_batch_put_buf(b, m->key, "", 0) : s3_batch_delete(b, m->key);
+		if (idx < 0) {
+			m->state = M_GONE;
+			continue;
+		}
+		m->state = m->state == M_PUT ? M_PUTTING : M_DELETING;
+		s3_batch_set_udata(b, (size_t)idx, (void *)((uintptr_t)m | 1));
+	}
+	marks_sweep(e);
 	e->batch = b;
 	return 0;
 }
@@ -1038,7 +1181,19 @@ static void s3_harvest(struct engine *e)
 		struct blob *bl;
 		if (!u)
 			continue;
-		bl = &e->blobs[u - 1];
+		if (u & 1) { /* a stop key */
+			struct stopmark *m = (struct stopmark *)(u & ~(uintptr_t)1);
+			if (op == S3_OP_PUT && !r->err) {
+				e->stats.stop_keys++;
+				m->state = m->orphans ? M_UP : M_DEL;
+			} else {
+				/* not put (its twins run to their end), or deleted (a failed
+				 * DELETE leaves a key that stops nothing: it is unique) */
+				m->state = M_GONE;
+			}
+			continue;
+		}
+		bl = &e->blobs[(u >> 1) - 1];
 		if (op == S3_OP_HEAD) {
 			if (!r->err)
 				bl->up = r->size == bl->size ? B_PRESENT : B_MISSING;
@@ -1066,24 +1221,24 @@ static void s3_harvest(struct engine *e)
 			bl->up = B_UNKNOWN;
 		}
 		if (r->err && (bl->up == B_FAILED || bl->down == D_FAILED)) {
+			note_failed(e, (uint32_t)((u >> 1) - 1));
 			free(bl->msg);
 			bl->msg = str_printf("%s", r->msg ? r->msg : strerror(-r->err));
 		}
 	}
 	s3_batch_free(b);
 	e->batch = NULL;
+	marks_sweep(e);
 }
 
 /* Move the jobs waiting on S3 that can move; forget this round's failures. */
 static void s3_advance(struct engine *e)
 {
 	struct ljob *j, *nj;
-	for (j = e->live; j; j = nj) {
+	for (j = e->s3_head; j; j = nj) {
 		const struct blob *failed = NULL;
 		bool ready = true;
-		nj = j->next;
-		if (j->state != L_UPLOAD && j->state != L_DOWNLOAD)
-			continue;
+		nj = j->snext;
 		for (size_t i = 0; i < j->nblobs; i++) {
 			const struct blob *bl = &e->blobs[j->blobs[i]];
 			if (j->state == L_UPLOAD) {
@@ -1141,12 +1296,15 @@ static void s3_advance(struct engine *e)
 			complete(e, j, 0, NULL);
 		}
 	}
-	for (size_t i = 0; i < e->nblobs; i++) {
-		if (e->blobs[i].up == B_FAILED)
-			e->blobs[i].up = B_UNKNOWN;
-		if (e->blobs[i].down == D_FAILED)
-			e->blobs[i].down = D_NONE;
+	for (size_t k = 0; k < (e->failed_all ? e->nblobs : e->nfailed); k++) {
+		struct blob *bl = &e->blobs[e->failed_all ? k : e->failed[k]];
+		if (bl->up == B_FAILED)
+			bl->up = B_UNKNOWN;
+		if (bl->down == D_FAILED)
+			bl->down = D_NONE;
 	}
+	e->nfailed = 0;
+	e->failed_all = false;
 }
 
 static void s3_pump(struct engine *e)
@@ -1290,11 +1448,34 @@ out_free:
 	return ret;
 }
 
+/*
+ * The build is over: the stop keys whose twins have all answered (a DELETE wanted
+ * or in flight) are deleted now, in one blocking batch; those of twins still
+ * running stay in the bucket, to stop them (lambda.h).
+ */
+static void marks_flush(struct engine *e)
+{
+	struct s3_batch *b;
+	if (!e->s3 || !e->marks || e->aborted || !(b = s3_batch_new(e->s3)))
+		return;
+	for (struct stopmark *m = e->marks; m; m = m->next)
+		if (!m->orphans && (m->state == M_UP || m->state == M_DEL || m->state == M_DELETING))
+			(void)s3_batch_delete(b, m->key);
+	if (s3_batch_count(b))
+		(void)s3_batch_run(b);
+	s3_batch_free(b);
+}
+
 static void lambda_free(struct engine *e)
 {
 	struct ljob *j;
 	if (!e)
 		return;
+	if (e->batch) {
+		s3_batch_free(e->batch);
+		e->batch = NULL;
+	}
+	marks_flush(e);
 	while (e->orphans)
 		orphan_end(e, e->orphans);
 	while ((j = e->live)) {
@@ -1307,8 +1488,11 @@ static void lambda_free(struct engine *e)
 		e->done_head = j->next;
 		job_free(j);
 	}
-	if (e->batch)
-		s3_batch_free(e->batch);
+	while (e->marks) {
+		struct stopmark *m = e->marks;
+		e->marks = m->next;
+		free(m);
+	}
 	s3_client_free(e->s3);
 	while (e->npool)
 		curl_easy_cleanup(e->pool[--e->npool]);
@@ -1317,6 +1501,7 @@ static void lambda_free(struct engine *e)
 		free(e->blobs[i].msg);
 	free(e->blobs);
 	free(e->bslot);
+	free(e->failed);
 	aws_endpoint_release(&e->ep);
 	aws_config_release(&e->cfg);
 	free(e->function);
@@ -1373,6 +1558,38 @@ static int job_blobs(struct engine *e, struct ljob *j, const struct thunk *th, c
 	return 0;
 }
 
+/*
+ * Move what can move, from start(): a builder starting a thousand jobs before it
+ * next collects would otherwise hold their S3 checks and invocations back until
+ * then, every environment idle through the burst.  Every KICK_EVERY starts.
+ */
+static void kick(struct engine *e)
+{
+	if (++e->starts % KICK_EVERY)
+		return;
+	s3_pump(e);
+	(void)http_loop_run(e->loop, on_done, e); /* an error shows at the next collect */
+}
+
+/*
+ * When j's worker first looks for its stop key (lambda_proto.h): when j could first
+ * get a duplicate by the straggler rule as known now (scan_by's threshold), else at
+ * its recorded duration, else at the rule's floor.  Before then no twin can exist.
+ */
+static unsigned stop_check_ms(const struct engine *e, const struct ljob *j)
+{
+	struct lambda_straggler_rule rule = e->scan_scale ? e->scan_rule : e->strag;
+	uint64_t after;
+	if (rule.spare_pct < rule.pct)
+		rule.pct = rule.spare_pct;
+	after = lambda_straggler_after(&rule, j->expect_ms,
+				       e->scan_scale > UINT32_MAX ? UINT32_MAX : (unsigned)e->scan_scale,
+				       e->scan_peers);
+	if (!after)
+		after = j->expect_ms > rule.min_ms ? j->expect_ms : rule.min_ms;
+	return after < UINT32_MAX ? (unsigned)after : UINT32_MAX;
+}
+
 static int lambda_start(struct engine *e, const struct engine_job *job, struct engine_result *res)
 {
 	struct lambda_payload pl = { .blobs = e->remote, .timeout_ms = job->timeout_ms,
@@ -1406,7 +1623,7 @@ static int lambda_start(struct engine *e, const struct engine_job *job, struct e
 	 * job->th as it is: canonical, so encoding it in place changes nothing. */
 	live_add(e, j);
 	e->njobs++;
-	j->state = L_INVOKE;
+	set_state(e, j, L_INVOKE);
 	if (e->s3) {
 		char perr[ERR_MAX] = "";
 		if ((ret = worker_portable(e->st, job->th, NULL, NULL, &port, perr,
@@ -1428,6 +1645,15 @@ static int lambda_start(struct engine *e, const struct engine_job *job, struct e
 		goto out_fail;
 	thunk_release(&port);
 	pl.thunk = j->thunk;
+	if (e->s3 && (e->strag.pct || e->strag.factor)) {
+		/* the twins' stop key: unique to this job (a key of another build's job
+		 * must stop nothing), put only if a duplicate loses */
+		char hex[GG_HASH_HEX_SIZE];
+		snprintf(j->stop, sizeof(j->stop), "stop/%s.%016llx", hash_to_hex(&j->thunk, hex),
+			 (unsigned long long)next_rand(e));
+		memcpy(pl.stop, j->stop, sizeof(pl.stop));
+		pl.stop_check_ms = stop_check_ms(e, j);
+	}
 	if ((ret = lambda_payload_write(&pl, &sb)) < 0)
 		goto out_fail;
 	j->payload = sbuf_detach(&sb, &j->payload_len);
@@ -1438,13 +1664,14 @@ static int lambda_start(struct engine *e, const struct engine_job *job, struct e
 	if ((ret = sigv4_sha256_hex(j->payload, j->payload_len, j->payload_sha)) < 0)
 		goto out_fail;
 	if (e->s3) {
-		j->state = L_UPLOAD;
+		set_state(e, j, L_UPLOAD);
 		e->s3_dirty = true;
 		http_loop_signal(e->loop); /* collect() builds the batch */
 	} else {
-		j->state = L_INVOKE;
+		set_state(e, j, L_INVOKE);
 		invoke(e, j);
 	}
+	kick(e);
 	return 0;
 out_fail:
 	/* accepted, and complete at once: the completion carries the reason */

@@ -71,8 +71,11 @@
  *     payload names), then every blob it needs is made present in the bucket before
  *     the function is invoked: a worker never meets a 404 (StanfordSNR/gg#24).  A
  *     blob known present is not asked about again for the engine's lifetime.  S3
- *     work runs as s3.h batches, one at a time, stepped from collect(); the S3
- *     client's epoll set is watched by the engine's descriptor.
+ *     work runs as s3.h batches, one at a time, of the jobs waiting on S3 in the
+ *     order they came (the builder's), stepped from collect() and, every few
+ *     start()s, from start() too (a builder starting a thousand jobs at once gets
+ *     the first ones invoked while it starts the rest); the S3 client's epoll set
+ *     is watched by the engine's descriptor.
  *   - INVOKE: POST /2015-03-31/functions/NAME/invocations, RequestResponse, SigV4
  *     (service "lambda", signed at each attempt), payload lambda_proto.h.
  *       200                      the worker's answer (lambda_proto.h) -> DOWNLOAD;
@@ -97,7 +100,13 @@
  *     duplicate can straggle as well; at most slots/10 duplicates at once); the
  *     first answer that is a valid result wins; the others are left to finish
  *     as orphans, their answers ignored: a function keeps its environment until
- *     then, so they still count against the concurrency.  An attempt that fails
+ *     then, so they still count against the concurrency.  With a bucket, each job
+ *     has a stop key (lambda_proto.h: "stop/T<hash>.<16 random hex>", its first
+ *     look at the time the job could first get a duplicate): when orphans are
+ *     left, the engine PUTs it (an empty object, in the next S3 batch), their
+ *     workers find it and answer Gg.Superseded, and once all of them have
+ *     answered it is DELETEd (at the latest when the engine is freed; the keys
+ *     of orphans still running then stay, to stop them).  An attempt that fails
  *     while a twin still runs is forgotten.  A due duplicate goes before new
  *     work: while one waits for room under the account's limits, first
  *     invocations queue in the wait FIFO behind it (with -j equal to the
@@ -152,6 +161,8 @@ struct lambda_stats {
 	uint64_t corrupt_blobs;     /* downloads refused: the bucket's copy was corrupt */
 	uint64_t stragglers;        /* duplicate invocations launched */
 	uint64_t duplicate_wins;    /* jobs whose duplicate answered first */
+	uint64_t stop_keys;         /* stop keys put: a job's twins told to stop */
+	uint64_t stopped_early;     /* twins that stopped for one (Gg.Superseded) */
 	uint64_t blobs_uploaded, bytes_uploaded;
 	uint64_t blobs_downloaded, bytes_downloaded;
 	uint64_t max_in_flight;     /* invocations at once */

@@ -3,7 +3,9 @@
  * for the payload (runtime/lib/json.h) and a small bounded JSON reader for the
  * answers, which reads only the keys it knows and skips the rest.
  */
+#include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,12 +28,39 @@ int lambda_payload_write(const struct lambda_payload *p, struct sbuf *out)
 	json_kv_uint(&j, "timeout_ms", p->timeout_ms);
 	json_kv_int(&j, "level", p->level);
 	json_kv_uint(&j, "seed", p->seed);
+	if (p->stop[0]) {
+		json_kv_str(&j, "stop", p->stop);
+		json_kv_uint(&j, "stop_check_ms", p->stop_check_ms);
+	}
 	json_obj_end(&j);
 	ret = json_error(&j);
 	if (!ret)
 		ret = sbuf_add(out, j.sb.buf, j.sb.len);
 	json_release(&j);
 	return ret;
+}
+
+uint64_t lambda_stop_first(unsigned check_ms)
+{
+	return check_ms ? check_ms : LAMBDA_STOP_POLL_MS;
+}
+
+uint64_t lambda_stop_next(uint64_t elapsed_ms)
+{
+	uint64_t step = elapsed_ms / 8;
+	return elapsed_ms + (step > LAMBDA_STOP_POLL_MS ? step : LAMBDA_STOP_POLL_MS);
+}
+
+/* A stop key as lambda_proto.h allows it: a plain relative object name. */
+static bool stop_key_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (!n || n >= LAMBDA_STOP_MAX || s[0] == '/' || strstr(s, ".."))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(isalnum((unsigned char)s[i]) || strchr("./_-", s[i])))
+			return false;
+	return true;
 }
 
 /* ---- the reader ------------------------------------------------------------------- */
@@ -578,11 +607,22 @@ int lambda_payload_parse(const char *buf, size_t len, struct lambda_payload *p, 
 		} else if (!strcmp(key, "blobs")) {
 			free(*blobs);
 			ret = str_or_null(&c, blobs);
+		} else if (!strcmp(key, "stop")) {
+			if ((ret = str(&c, &s)) == 0) {
+				if (stop_key_ok(s))
+					snprintf(p->stop, sizeof(p->stop), "%s", s);
+				else
+					ret = -EBADMSG;
+				free(s);
+			}
 		} else if (!strcmp(key, "version") || !strcmp(key, "timeout_ms") ||
-			   !strcmp(key, "level") || !strcmp(key, "seed")) {
+			   !strcmp(key, "level") || !strcmp(key, "seed") ||
+			   !strcmp(key, "stop_check_ms")) {
 			if ((ret = int_val(&c, &v)) == 0) {
 				if (key[0] == 'v')
 					version = v == LAMBDA_PROTO_VERSION;
+				else if (!strcmp(key, "stop_check_ms"))
+					p->stop_check_ms = v > 0 && v < UINT32_MAX ? (unsigned)v : 0;
 				else if (key[0] == 't')
 					p->timeout_ms = v > 0 && v < UINT32_MAX ? (unsigned)v : 0;
 				else if (key[0] == 'l')

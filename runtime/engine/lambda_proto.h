@@ -6,7 +6,7 @@
  * Payload (the event, JSON, far below Lambda's 6 MB: the thunk travels by hash):
  *
  *   {"version":1,"thunk":"T<32 hex>","blobs":"s3://BUCKET[/PREFIX]",
- *    "timeout_ms":N,"level":L,"seed":S}
+ *    "timeout_ms":N,"level":L,"seed":S[,"stop":"stop/NAME","stop_check_ms":W]}
  *
  *   thunk       the thunk blob; it and every VALUE blob it names (exe, inputs,
  *               objects) are at blobs/<printed hash> before the invocation starts
@@ -15,6 +15,18 @@
  *               Lambda-Runtime-Deadline-Ms)
  *   level       the sandbox level required (0: any)
  *   seed        deterministic randomness
+ *   stop        optional: a key under the blobs' prefix that the engine PUTs once
+ *               another invocation of the same job has answered (the first valid
+ *               answer wins, lambda.h's stragglers): the worker looks for it while
+ *               the command runs (HEAD), and when it is there stops the command
+ *               and answers the error Gg.Superseded, so that the losing twin frees
+ *               its environment instead of running to its end.  Unique to the
+ *               job (the engine's random name: "stop/T<32 hex>.<16 hex>"), so
+ *               a key left from another build stops nothing.  At most
+ *               LAMBDA_STOP_MAX - 1 characters of [A-Za-z0-9./_-], no "..".
+ *   stop_check_ms  when to look first (ms since the command started); later
+ *               looks follow lambda_stop_next().  Absent or 0 with a stop key:
+ *               LAMBDA_STOP_POLL_MS.
  *
  * Answer (the function's response body): the worker's report (worker.h,
  * worker_report_json) with the Lambda worker's upload time added:
@@ -61,13 +73,29 @@
 #define LAMBDA_ANSWER_MAX (6u << 20)
 #define LAMBDA_MAX_OUTPUTS 65536
 
+#define LAMBDA_STOP_MAX 96
+#define LAMBDA_STOP_POLL_MS 250   /* the shortest time between two looks */
+
 struct lambda_payload {
 	struct gg_hash thunk;
 	const char *blobs;       /* "s3://..." or "" */
 	unsigned timeout_ms;
 	int level;
 	unsigned long long seed;
+	char stop[LAMBDA_STOP_MAX]; /* "" or the stop key (above) */
+	unsigned stop_check_ms;
 };
+
+/*
+ * The worker's next look for the stop key, in ms since the command started, after
+ * a look at elapsed_ms: an eighth of the time run so far later, at least
+ * LAMBDA_STOP_POLL_MS (a twin's win is seen within about 12% of the loser's run,
+ * with about 20 looks over a run 100 times longer than the first).  The first
+ * look is at check_ms (0: LAMBDA_STOP_POLL_MS).  Pure; the benchmark's stand-in
+ * (tests/tools/lambda_sleepd.c) follows it too.
+ */
+uint64_t lambda_stop_first(unsigned check_ms);
+uint64_t lambda_stop_next(uint64_t elapsed_ms);
 
 /* The payload as JSON, appended to out.  sbuf_error(out). */
 int lambda_payload_write(const struct lambda_payload *p, struct sbuf *out);

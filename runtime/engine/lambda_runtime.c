@@ -5,12 +5,16 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/statvfs.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "runtime/engine/http.h"
 #include "runtime/engine/lambda_proto.h"
@@ -34,6 +38,7 @@ struct rt {
 	char work[1024];
 	CURL *easy;
 	struct s3_client *s3;
+	struct s3_client *s3w;   /* the stop watcher's (its thread's alone), same url */
 	char *s3_url;
 	struct store st;
 	/* the event */
@@ -249,6 +254,98 @@ out_release:
 	return ret;
 }
 
+/*
+ * The stop watcher (lambda_proto.h, "stop"): a thread that, while the command runs,
+ * looks for the payload's stop key in the bucket at lambda_stop_first/next and,
+ * once it is there, raises `cancel` (the sandbox then kills the command).  It ends
+ * when `quit` is raised.  A look that fails (the bucket unreachable, a 5xx) is
+ * simply not a stop: the command runs on.
+ */
+struct watch {
+	struct s3_client *s3;
+	const char *key;
+	unsigned check_ms;
+	int cancel, quit;        /* eventfds */
+	bool stopped;            /* the key was found, cancel raised */
+	pthread_t th;
+};
+
+static void *watch_main(void *arg)
+{
+	struct watch *w = arg;
+	uint64_t t0 = clock_now_ms(), at = lambda_stop_first(w->check_ms);
+	for (;;) {
+		struct pollfd pf = { .fd = w->quit, .events = POLLIN };
+		uint64_t now = clock_now_ms() - t0;
+		struct s3_batch *b;
+		int r;
+		if (now < at) {
+			uint64_t wait = at - now;
+			r = poll(&pf, 1, wait > INT32_MAX ? INT32_MAX : (int)wait);
+			if (r > 0 || (r < 0 && errno != EINTR))
+				break;
+			continue;
+		}
+		if ((b = s3_batch_new(w->s3))) {
+			if (s3_batch_head(b, w->key) >= 0 && s3_batch_run(b) == 0)
+				w->stopped = true;
+			s3_batch_free(b);
+		}
+		if (w->stopped) {
+			uint64_t one = 1;
+			if (write(w->cancel, &one, sizeof(one)) < 0)
+				w->stopped = false; /* (an eventfd: cannot fail) */
+			break;
+		}
+		at = lambda_stop_next(clock_now_ms() - t0);
+	}
+	return NULL;
+}
+
+/* Start watching for p's stop key: 0 (w->cancel is the command's cancel_fd) or
+ * -errno (the command then runs unwatched). */
+static int watch_start(struct rt *r, const struct lambda_payload *p, struct watch *w)
+{
+	struct s3_opts so = { .url = r->s3_url };
+	char err[ERR_MAX];
+	int ret;
+
+	*w = (struct watch){ .key = p->stop, .check_ms = p->stop_check_ms, .cancel = -1, .quit = -1 };
+	if (!r->s3w && s3_client_new(&so, &r->s3w, err, sizeof(err)) < 0)
+		return -EIO;
+	w->s3 = r->s3w;
+	w->cancel = eventfd(0, EFD_CLOEXEC);
+	w->quit = eventfd(0, EFD_CLOEXEC);
+	if (w->cancel < 0 || w->quit < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	if ((ret = -pthread_create(&w->th, NULL, watch_main, w)) < 0)
+		goto fail;
+	return 0;
+fail:
+	if (w->cancel >= 0)
+		close(w->cancel);
+	if (w->quit >= 0)
+		close(w->quit);
+	w->cancel = w->quit = -1;
+	return ret;
+}
+
+static void watch_end(struct watch *w)
+{
+	uint64_t one = 1;
+	if (w->quit < 0)
+		return;
+	if (write(w->quit, &one, sizeof(one)) == sizeof(one))
+		pthread_join(w->th, NULL);
+	else
+		pthread_detach(w->th); /* (cannot happen) */
+	close(w->quit);
+	close(w->cancel);
+	w->quit = w->cancel = -1;
+}
+
 /* One event, answered (or its error posted). */
 static void event(struct rt *r, const char *body, size_t len)
 {
@@ -257,6 +354,7 @@ static void event(struct rt *r, const char *body, size_t len)
 	struct worker_report w;
 	struct s3_opts so = { 0 };
 	struct s3store_stats stats;
+	struct watch watch = { .cancel = -1, .quit = -1 };
 	struct json j;
 	struct sbuf resp = SBUF_INIT;
 	char err[ERR_MAX] = "", *blobs = NULL, path[256], cache[1100], roots[1100];
@@ -270,8 +368,9 @@ static void event(struct rt *r, const char *body, size_t len)
 	}
 	if (!r->s3 || strcmp(r->s3_url, blobs)) {
 		s3_client_free(r->s3);
+		s3_client_free(r->s3w);
 		free(r->s3_url);
-		r->s3 = NULL;
+		r->s3 = r->s3w = NULL;
 		r->s3_url = strdup(blobs);
 		so.url = blobs;
 		if (!r->s3_url || s3_client_new(&so, &r->s3, err, sizeof(err)) < 0) {
@@ -304,8 +403,22 @@ static void event(struct rt *r, const char *body, size_t len)
 			by_deadline = true;
 		}
 	}
+	if (p.stop[0] && watch_start(r, &p, &watch) == 0) {
+		wo.cancellable = true;
+		wo.cancel_fd = watch.cancel;
+	}
 	ret = worker_exec(&wo, &p.thunk, &w);
 	(void)ret; /* ran or not, the report says how it went */
+	watch_end(&watch);
+	if (watch.stopped && !w.res.ran) {
+		/* a twin answered first: nothing of this run is wanted */
+		snprintf(err, sizeof(err), "thunk %s stopped after %" PRIu64 " ms: another "
+			 "invocation answered first (stop key %s)",
+			 hash_to_hex(&p.thunk, (char[GG_HASH_HEX_SIZE]){ 0 }), w.run_ms, p.stop);
+		event_error(r, "Gg.Superseded", err);
+		worker_report_release(&w);
+		goto out;
+	}
 	if (w.timed_out && by_deadline) {
 		/* stopped for the function's deadline, not for the thunk's own limit:
 		 * not the thunk's failure, so not an answer the engine would keep */
@@ -404,6 +517,7 @@ int lambda_runtime_run(const struct lambda_runtime_opts *o, char *err, size_t er
 out:
 	sbuf_release(&ev);
 	s3_client_free(r.s3);
+	s3_client_free(r.s3w);
 	free(r.s3_url);
 	htab_release(&r.use_ix);
 	free(r.use);

@@ -19,7 +19,12 @@
  *             before the deadline (the payload's own timeout if sooner), so the
  *             answer still goes out in time; a command stopped for the deadline
  *             (not for its own timeout) is no result: it is POSTed to
- *             .../ID/error as Gg.Deadline, which the engine relaunches (bounded)
+ *             .../ID/error as Gg.Deadline, which the engine relaunches (bounded);
+ *             with a stop key in the payload (lambda_proto.h), a second thread
+ *             looks for it in the bucket (HEAD, its own S3 client) at
+ *             lambda_stop_first/next while the command runs, and once it is
+ *             there the command is stopped (worker_opts.cancel_fd) and the event
+ *             answered Gg.Superseded: another invocation of the job won
  *   upload    the outputs' blobs, to the same bucket, before the answer
  *   answer    POST .../invocation/ID/response with lambda_proto.h's answer (the
  *             worker's report and the upload time); a fetch or upload that failed,

@@ -784,6 +784,7 @@ static int run(struct job *j, int level)
 	plan.stdout_path = outp;
 	plan.stderr_path = errp;
 	plan.timeout_ms = j->o->timeout_ms;
+	plan.cancel_fd = j->o->cancellable ? j->o->cancel_fd : -1;
 	if (level == SBX_LEVEL_NS) {
 		if ((ret = plan_level1(j, &m)) < 0) {
 			errf(j, "cannot plan the sandbox: %s", strerror(-ret));

@@ -126,6 +126,9 @@ struct worker_opts {
 	const char *shim;        /* libggshim.so for level 3 (host path) */
 	int level;               /* 0: the best (1 if namespaces work, else 3); 1 or 3 */
 	unsigned timeout_ms;     /* 0: none */
+	bool cancellable;        /* cancel_fd is set: */
+	int cancel_fd;           /* readable: the command is stopped (sbx_plan.cancel_fd);
+				  * the job then could not run, res.err "cancelled" */
 	unsigned long long seed; /* deterministic randomness (level 1) */
 	bool keep;               /* leave R in place (its path is in the report) */
 	bool trusted_source;     /* the source is this worker's own store, every blob

@@ -19,7 +19,9 @@
 #      fans of compiles into chains of links, time-scaled by MK_SCALE percent) against
 #      lambda_sleepd sleeping each thunk's duration with 1,000 concurrent
 #      environments (429 past them), 1% of the invocations made 10x slower on purpose,
-#      its S3 traffic answered from the client's store: makespan / max(critical path,
+#      a losing twin ended when its worker would find its stop key (lambda_proto.h),
+#      its S3 traffic answered from the client's store (the graph's thunks and
+#      outputs packed, as `gg infer` leaves them): makespan / max(critical path,
 #      total work / 1,000) (target <= 1.10), and makespan / the fan-in bound
 #      (lambda_graphgen's fluid_ms: a group's links wait for all its compiles, which
 #      puts the best possible makespan of the default graph 1.18x above the first
@@ -35,7 +37,7 @@
 # nothing.  WIDE_RUNS (3): fan-out runs against lambda_sleepd (each printed, and the
 # median); MK=0 skips 3, MK_LPT=0 its second build, MK_LOG=FILE keeps lambda_sleepd's
 # log of each makespan build's invocations (FILE, FILE--lpt, FILE--shape=libs),
-# MK_LIBS=0 skips the libs shape, MK_PARAMS the lambda
+# MK_LIBS=0 skips the libs shape, MK_GRAPH=0 the graph-order one, MK_PARAMS the lambda
 # engine's parameters for them (e.g. straggler_pct=200: runtime/engine/lambda.h);
 # PARTS ("1 2 3") the parts to run, e.g. PARTS=3 for the makespan alone.
 set -euo pipefail
@@ -184,17 +186,17 @@ makespan() {
 	lline=$(grep '^gg: lambda:' "$T/mk.out" || true)
 	cpu=$(grep client_cpu_s "$T/mk.err" || true)
 	relaunches=$(grep -oE '[0-9]+ straggler relaunches' <<<"$lline" | grep -oE '^[0-9]+' || echo '?')
-	printf 'makespan (%s): %d thunks, -j 1000 against 1,000 environments, %d stragglers planted (10x): makespan %.1f s, bound %.1f s (critical path %.1f s, work / 1,000 %.1f s): ratio %.2f; against the fan-in bound %.1f s (lambda_graphgen: no schedule beats it): %.2f; %s straggler relaunches, %d throttled answers, %d invocations; client CPU %.1f s user + %.1f s system, RSS %.0f MB; load %s at the start, %s at the end\n' \
+	printf 'makespan (%s): %d thunks, -j 1000 against 1,000 environments, %d stragglers planted (10x): makespan %.1f s, bound %.1f s (critical path %.1f s, work / 1,000 %.1f s): ratio %.2f; against the fan-in bound %.1f s (lambda_graphgen: no schedule beats it): %.2f; %s straggler relaunches (%d losing twins stopped by their stop key), %d throttled answers, %d invocations; client CPU %.1f s user + %.1f s system, RSS %.0f MB; load %s at the start, %s at the end\n' \
 		"$label" "$MK_N" "$(jfield "$st" stragglers)" \
 		"$(calc "($t1 - $t0) / 1000")" "$(calc "$bound / 1000")" \
 		"$(calc "$(field "$gen" critical_ms) / 1000")" "$(calc "$(field "$gen" work_ms) / 1000000")" \
 		"$(calc "($t1 - $t0) / $bound")" "$(calc "$tight / 1000")" "$(calc "($t1 - $t0) / $tight")" \
-		"$relaunches" "$(jfield "$st" throttled)" \
+		"$relaunches" "$(jfield "$st" stopped)" "$(jfield "$st" throttled)" \
 		"$(jfield "$st" invocations)" "$(field "$cpu" client_cpu_s)" \
 		"$(awk '{print $3}' <<<"$cpu")" "$(calc "$(field "$cpu" rss_kb) / 1024")" "$l0" "$(load)"
 	rm -rf "$mk"
 }
-makespan "graph order"
+[[ ${MK_GRAPH:-1} == 0 ]] || makespan "graph order"
 # the same durations, the graph ordered longest path first: what the plan does with
 # the durations as weights (a check that it does)
 [[ ${MK_LPT:-1} == 0 ]] || makespan "longest first" --lpt

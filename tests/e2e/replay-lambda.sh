@@ -162,7 +162,11 @@ EOF
 
 setup "zlib: delete every output and every value blob of the local store" forget
 log0=$(wc -l <"$T/emu/emu.log")
-tap_run "zlib: gg build --engine lambda --remote s3://bkt/z --no-cache -j 16 exits 0" "$T/build1.log" \
+# The first invocation's command hangs (its processes stopped as they appear, its
+# deadline 5 minutes away): a straggler, whose duplicate must win and whose worker
+# must then stop it when it finds the stop key the client put (lambda_proto.h).
+lambda_emu_ctl /_emu/faults '[{"stall":true,"timeout_s":300}]' >/dev/null
+tap_run "zlib: gg build --engine lambda --remote s3://bkt/z --no-cache -j 16 exits 0 (its first command hung)" "$T/build1.log" \
 	in_dir "$dir" "$GG" build --engine lambda --remote s3://bkt/z --no-cache -j 16 --json
 tap_check "zlib: every artifact is byte-identical to the recorded build's" \
 	same_artifacts "$T/recorded" "$dir" "${arts[@]}"
@@ -183,6 +187,44 @@ sys.exit(0 if j["lambda_jobs"] == int(sys.argv[2]) and j["lambda_invocations"] >
          j["lambda_bytes_up"] > 0 and j["lambda_bytes_down"] > 0 and j["lambda_ms"] > 0 else 1)' "$T/build1.log" "$pure"
 tap_check "zlib: every output blob came back from the bucket into the local store" outputs_back
 tap_check "zlib: the emulator verified every signature" test "$(lambda_emu_stat signature_failures)" == 0
+# superseded_soon: within 60 s, the worker of the hung invocation posted
+# Gg.Superseded (it stopped the command for the stop key; the client may have gone
+# by then), not killed at its deadline (other losers may have stopped too)
+superseded_soon() {
+	local i said=
+	# the env that stalled, if it posted Gg.Superseded after its stall
+	stalled_then_superseded() {
+		tail -n +"$((log0 + 1))" "$T/emu/emu.log" | awk '
+			/ env [0-9]+ stalled: / && !env { env = $3 }
+			env && $0 ~ (" env " env " posted Gg.Superseded$") { print env; exit }'
+	}
+	for ((i = 0; i < 60; i++)); do
+		said=$(stalled_then_superseded)
+		[[ -n $said ]] && break
+		sleep 1
+	done
+	echo "stalled $(lambda_emu_stat stalled) timeouts $(lambda_emu_stat timeouts);" \
+		"the stalled env that then posted Gg.Superseded: ${said:-none}"
+	test "$(lambda_emu_stat stalled)" == 1 && test "$(lambda_emu_stat timeouts)" == 0 && [[ -n $said ]]
+}
+tap_check "zlib: the hung command got a duplicate, which won; its worker then found the stop key and stopped it (Gg.Superseded, long before its deadline)" \
+	eval 'python3 -c "
+import json, sys
+j = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+print({k: j[k] for k in (\"lambda_stragglers\", \"lambda_stop_keys\", \"lambda_stopped_early\")})
+sys.exit(0 if j[\"lambda_stragglers\"] >= 1 and j[\"lambda_stop_keys\"] >= 1 else 1)" "$T/build1.log" && superseded_soon'
+# stop keys left: only those of losers still running when the build ended
+stop_keys_left() {
+	local left early keys
+	left=$(s3rver_aws s3 ls s3://bkt/z/stop/ | wc -l)
+	read -r keys early < <(python3 -c '
+import json, sys
+j = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+print(j["lambda_stop_keys"], j["lambda_stopped_early"])' "$T/build1.log")
+	echo "stop keys put $keys, losers stopped during the build $early, keys left $left"
+	((left <= keys - early))
+}
+tap_check "zlib: the client deleted the stop key of every loser that answered during the build" stop_keys_left
 
 # ---- faults on the same recording --------------------------------------------------------
 

@@ -14,7 +14,8 @@
  * Each thunk is /bin/true with the arguments lambda_sleepd reads: "ms=D" (its
  * duration in ms) and "out=VALUE" (its one output, DIR/out/nI, whose content
  * "node I\n" is put in the store now, as if a worker had already uploaded it).
- * Each graph node carries D as its recorded duration (graph_node.ms), which the
+ * The store holds the thunks in a pack and the outputs in a value pack, as `gg
+ * infer` leaves it.  Each graph node carries D as its recorded duration (graph_node.ms), which the
  * builder gives the plan as its weight and the engine as the thunk's expected time.
  *
  * --shape=libs: the same nodes and durations, other edges: the group's k-th link
@@ -165,7 +166,8 @@ int main(int argc, char **argv)
 	snprintf(outdir, sizeof(outdir), "%s/out", dir);
 	if ((mkdir(dir, 0755) < 0 && errno != EEXIST) || (mkdir(outdir, 0755) < 0 && errno != EEXIST))
 		fail_on(dir, errno);
-	if ((ret = store_init(&st, ggdir, STORE_CREATE)) < 0)
+	/* thunks and outputs deferred, then packed, as `gg infer` leaves a store */
+	if ((ret = store_init(&st, ggdir, STORE_CREATE)) < 0 || (ret = store_defer(&st)) < 0)
 		fail_on("store", -ret);
 	if ((ret = store_put_file(&st, "/bin/true", &exe, &size)) < 0)
 		fail_on("/bin/true", -ret);
@@ -284,6 +286,16 @@ int main(int argc, char **argv)
 		node.noutputs = 1;
 		if ((ret = graph_add(&g, &node)) < 0)
 			fail_on("graph_add", -ret);
+	}
+	{
+		struct gg_hash *hs = calloc(g.n ? g.n : 1, sizeof(*hs));
+		if (!hs)
+			fail_on("memory", ENOMEM);
+		for (size_t i = 0; i < g.n; i++)
+			hs[i] = g.nodes[i].hash;
+		if ((ret = store_flush(&st, hs, g.n)) < 0)
+			fail_on("store_flush", -ret);
+		free(hs);
 	}
 	snprintf(file, sizeof(file), "%s/graph", ggdir);
 	if ((ret = graph_save(&g, file)) < 0)

@@ -7,6 +7,7 @@
  *   lambda_sleepd --port-file FILE [--delay-ms D] [--ggdir DIR] [--concurrency K]
  *                 [--straggle-every N] [--straggle-factor F] [--parent PID]
  *                 [--access-key ID] [--secret KEY] [--region R] [--log FILE]
+ *                 [--head-ms H]
  *
  * Listens on 127.0.0.1 and a port the kernel picks (backlog: the kernel's
  * somaxconn), writes "http://127.0.0.1:PORT" to FILE.  Connections are kept
@@ -30,11 +31,18 @@
  * (s3_answer below: blobs served from --ggdir's store, for the engine's S3
  * traffic).
  *
+ * Stop keys (lambda_proto.h): a PUT of an object under stop/ ends the invocations
+ * in flight whose payload names that key as the Lambda worker would: at its first
+ * look for the key (lambda_stop_first, then lambda_stop_next from the invocation's
+ * start) that comes after the PUT, plus --head-ms (20: an S3 HEAD from Lambda),
+ * answered as the worker's error Gg.Superseded; the environment is free from then.
+ *
  * --log FILE: a line per invocation taken, "RX_MS MS STRAGGLER LABEL" (CLOCK_MONOTONIC
  * ms when read, how long it is held, 1 for a planted straggler, the thunk's first
- * output's file name or "-"), for a look at a schedule after the fact; and one
- * "RX_MS 0 H LABEL" per HEAD of a thunk's blob the store holds (the engine asks
- * when it takes the thunk from the builder, before it invokes).
+ * output's file name or "-"), for a look at a schedule after the fact; one
+ * "RX_MS MS S LABEL" when a stop key ends an invocation read at RX_MS after MS ms;
+ * and one "RX_MS 0 H LABEL" per HEAD of a thunk's blob the store holds (the engine
+ * asks when it takes the thunk from the builder, before it invokes).
  *
  * GET /_stats: {"invocations":I,"answered":A,"throttled":T,"bad_signatures":B,
  * "stragglers":S,"inflight":F,"max_inflight":M,"first_rx_ms":X,"last_rx_ms":Y,
@@ -82,10 +90,15 @@ struct pend {
 	uint64_t gen;
 	char *resp;
 	size_t resp_len;
+	bool dead;              /* replaced by an earlier answer (a stop key) */
+	uint64_t rx;            /* when the invocation was read */
+	unsigned check_ms;      /* its payload's stop_check_ms */
+	char stop[LAMBDA_STOP_MAX]; /* its payload's stop key, "" for none */
+	char label[64];
 };
 
 static struct {
-	unsigned delay_ms, concurrency, straggle_every, straggle_factor;
+	unsigned delay_ms, concurrency, straggle_every, straggle_factor, head_ms;
 	const char *key, *secret, *region;
 	struct store st;
 	bool have_store;
@@ -93,6 +106,8 @@ static struct {
 	struct pend *heap;
 	size_t nheap, aheap;
 	uint64_t invocations, answered, throttled, bad_sig, stragglers, inflight, max_inflight;
+	uint64_t stopped;       /* invocations ended by a stop key */
+	struct lambda_payload pl; /* the last invocation's payload */
 	uint64_t first_rx, last_rx;
 	FILE *log;
 	char label[256];        /* the last answered thunk's first output's file name */
@@ -292,6 +307,7 @@ static char *invocation_answer(const char *body, size_t blen, unsigned *ms)
 	if (lambda_payload_parse(body, blen, &pl, &blobs) < 0)
 		return NULL;
 	free(blobs);
+	S.pl = pl;
 	sbuf_addf(&sb, "{\"thunk\":\"%s\",\"ran\":true,\"status\":0,\"level\":3,\"outputs\":[",
 		  hash_to_hex(&pl.thunk, hex));
 	if (S.have_store && store_load_thunk(&S.st, &pl.thunk, &th) == 0) {
@@ -323,16 +339,58 @@ static char *stats_json(void)
 	getrusage(RUSAGE_SELF, &ru);
 	if (asprintf(&s, "{\"invocations\":%llu,\"answered\":%llu,\"throttled\":%llu,"
 		     "\"bad_signatures\":%llu,\"stragglers\":%llu,\"inflight\":%llu,"
-		     "\"max_inflight\":%llu,\"first_rx_ms\":%llu,\"last_rx_ms\":%llu,\"cpu_ms\":%llu}",
+		     "\"max_inflight\":%llu,\"first_rx_ms\":%llu,\"last_rx_ms\":%llu,\"cpu_ms\":%llu,"
+		     "\"stopped\":%llu}",
 		     (unsigned long long)S.invocations, (unsigned long long)S.answered,
 		     (unsigned long long)S.throttled, (unsigned long long)S.bad_sig,
 		     (unsigned long long)S.stragglers, (unsigned long long)S.inflight,
 		     (unsigned long long)S.max_inflight, (unsigned long long)S.first_rx,
 		     (unsigned long long)S.last_rx,
 		     (unsigned long long)(ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000 +
-					  ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000)) < 0)
+					  ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000),
+		     (unsigned long long)S.stopped) < 0)
 		abort();
 	return s;
+}
+
+/*
+ * Stop key `key` was put now: every invocation in flight that watches it answers
+ * Gg.Superseded at its worker's first look after now (+ head_ms), if that comes
+ * before its own answer.
+ */
+static void stop_key(const char *key)
+{
+	uint64_t now = now_ms();
+	size_t n = S.nheap;
+	char *q = strchr(key, '?');
+	size_t klen = q ? (size_t)(q - key) : strlen(key);
+	for (size_t i = 0; i < n; i++) {
+		struct pend *p = &S.heap[i], np;
+		uint64_t look;
+		size_t rlen;
+		if (p->dead || !p->stop[0] || strlen(p->stop) != klen || memcmp(p->stop, key, klen))
+			continue;
+		look = lambda_stop_first(p->check_ms);
+		while (p->rx + look < now)
+			look = lambda_stop_next(look + S.head_ms);
+		if (p->rx + look + S.head_ms >= p->due)
+			continue;
+		np = *p;
+		np.dead = false;
+		np.due = p->rx + look + S.head_ms;
+		np.resp = response(200, "OK", "X-Amz-Function-Error: Unhandled\r\n",
+				   "{\"errorMessage\":\"another invocation answered first\","
+				   "\"errorType\":\"Gg.Superseded\"}", &rlen);
+		np.resp_len = rlen;
+		free(p->resp);
+		p->resp = NULL;
+		p->dead = true;
+		S.stopped++;
+		if (S.log)
+			fprintf(S.log, "%llu %llu S %s\n", (unsigned long long)np.rx,
+				(unsigned long long)(np.due - np.rx), np.label);
+		heap_push(np); /* (may move the heap: p is not used after) */
+	}
 }
 
 /*
@@ -351,6 +409,9 @@ static int s3_answer(struct conn *c, const char *method, const char *path)
 	long size = -1;
 
 	if (!strcmp(method, "PUT")) {
+		const char *k = strstr(path, "/stop/");
+		if (k)
+			stop_key(k + 1);
 		resp = response(200, "OK", "ETag: \"0\"\r\n", "", &rlen);
 		return send_now(c, resp, rlen);
 	}
@@ -430,7 +491,7 @@ static int handle(struct conn *c, char *hend, size_t blen)
 		return send_now(c, resp, rlen);
 	}
 	if (!strcmp(path, "/_reset")) {
-		S.invocations = S.answered = S.throttled = S.bad_sig = S.stragglers = 0;
+		S.invocations = S.answered = S.throttled = S.bad_sig = S.stragglers = S.stopped = 0;
 		S.max_inflight = S.inflight;
 		S.first_rx = S.last_rx = 0;
 		resp = response(200, "OK", NULL, "{}", &rlen);
@@ -476,8 +537,13 @@ static int handle(struct conn *c, char *hend, size_t blen)
 	if (S.inflight > S.max_inflight)
 		S.max_inflight = S.inflight;
 	c->waiting = true;
-	heap_push((struct pend){ .due = now + ms, .c = c, .gen = c->gen, .resp = resp,
-				 .resp_len = rlen });
+	{
+		struct pend p = { .due = now + ms, .c = c, .gen = c->gen, .resp = resp,
+				  .resp_len = rlen, .rx = now, .check_ms = S.pl.stop_check_ms };
+		memcpy(p.stop, S.pl.stop, sizeof(p.stop));
+		snprintf(p.label, sizeof(p.label), "%s", S.label);
+		heap_push(p);
+	}
 	return 0;
 }
 
@@ -558,6 +624,8 @@ static void fire_due(void)
 	while (S.nheap && S.heap[0].due <= now) {
 		struct pend p = heap_pop();
 		struct conn *c = p.c;
+		if (p.dead)
+			continue; /* its stop key's answer is on the heap */
 		S.inflight--;
 		c->waiting = false;
 		if (p.gen != c->gen || c->fd < 0) { /* the client went away */
@@ -584,6 +652,7 @@ int main(int argc, char **argv)
 
 	S.concurrency = 100000;
 	S.straggle_factor = 10;
+	S.head_ms = 20;
 	S.key = "S3RVER";
 	S.secret = "S3RVER";
 	S.region = "us-east-1";
@@ -595,6 +664,8 @@ int main(int argc, char **argv)
 			S.delay_ms = (unsigned)strtoul(v, NULL, 10);
 		else if (!strcmp(k, "--ggdir"))
 			ggdir = v;
+		else if (!strcmp(k, "--head-ms"))
+			S.head_ms = (unsigned)strtoul(v, NULL, 10);
 		else if (!strcmp(k, "--concurrency"))
 			S.concurrency = (unsigned)strtoul(v, NULL, 10);
 		else if (!strcmp(k, "--straggle-every"))

@@ -1180,6 +1180,56 @@ static void test_lambda__payload_names_the_thunk(void **state)
 	sbuf_release(&sb);
 }
 
+/* The stop key travels with its first look; keys that are not plain relative names
+ * are refused; the looks thin out as the run goes on. */
+static void test_lambda__payload_stop_key(void **state)
+{
+	struct lambda_payload p = { .blobs = "s3://b/p", .stop_check_ms = 1500 }, q;
+	struct sbuf sb = SBUF_INIT;
+	char hex[GG_HASH_HEX_SIZE], doc[512], *blobs;
+	static const char *const bad[] = { "/stop/x", "stop/../x", "stop/a b", "stop/x?y=1", "" };
+	(void)state;
+	assert_int_equal(hash_buf(GG_HASH_THUNK, "t", 1, &p.thunk), 0);
+	snprintf(p.stop, sizeof(p.stop), "stop/%s.00112233aabbccdd", hash_to_hex(&p.thunk, hex));
+	assert_int_equal(lambda_payload_write(&p, &sb), 0);
+	assert_non_null(strstr(sb.buf, ",\"stop\":\"stop/T"));
+	assert_non_null(strstr(sb.buf, ",\"stop_check_ms\":1500}"));
+	assert_int_equal(lambda_payload_parse(sb.buf, sb.len, &q, &blobs), 0);
+	assert_string_equal(q.stop, p.stop);
+	assert_int_equal(q.stop_check_ms, 1500);
+	free(blobs);
+	sbuf_release(&sb);
+	/* without one: no key in the payload, none parsed */
+	p.stop[0] = 0;
+	assert_int_equal(lambda_payload_write(&p, &sb), 0);
+	assert_null(strstr(sb.buf, "stop"));
+	assert_int_equal(lambda_payload_parse(sb.buf, sb.len, &q, &blobs), 0);
+	assert_string_equal(q.stop, "");
+	free(blobs);
+	sbuf_release(&sb);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(doc, sizeof(doc), "{\"version\":1,\"thunk\":\"%s\",\"stop\":\"%s\"}", hex, bad[i]);
+		assert_int_equal(lambda_payload_parse(doc, strlen(doc), &q, &blobs), -EBADMSG);
+	}
+	/* the looks: first at check_ms (a floor without one), then an eighth of the time
+	 * run later, never sooner than LAMBDA_STOP_POLL_MS */
+	assert_int_equal(lambda_stop_first(0), LAMBDA_STOP_POLL_MS);
+	assert_int_equal(lambda_stop_first(1500), 1500);
+	assert_int_equal(lambda_stop_next(500), 500 + LAMBDA_STOP_POLL_MS);
+	assert_int_equal(lambda_stop_next(8000), 9000);
+	{
+		uint64_t at = lambda_stop_first(1000);
+		unsigned looks = 1;
+		while (at < 100000) {
+			uint64_t next = lambda_stop_next(at);
+			assert_true(next - at <= at / 8 + LAMBDA_STOP_POLL_MS);
+			at = next;
+			looks++;
+		}
+		assert_true(looks < 60); /* a 100-second loser costs few HEADs */
+	}
+}
+
 static void test_lambda__answer_parse(void **state)
 {
 	static const char good[] =
@@ -1235,6 +1285,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lambda__payload_names_the_thunk),
 		cmocka_unit_test(test_lambda__answer_parse),
+		cmocka_unit_test(test_lambda__payload_stop_key),
 		cmocka_unit_test(test_lambda__bucket_burst_then_rate),
 		cmocka_unit_test(test_lambda__straggler_rule),
 		cmocka_unit_test(test_lambda__straggler_fit),
