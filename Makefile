@@ -52,7 +52,8 @@ SHIM_OBJ := $(SHIM_SRC:%.c=$(BUILD)/%.pic.o)
 SHIM_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP -I. -fPIC -fvisibility=hidden \
 	-O2 -g -fno-stack-protector -ftls-model=initial-exec $(SHIM_SAN_FLAGS) \
 	-fno-delete-null-pointer-checks -Wno-nonnull-compare
-SHIM_LDFLAGS := -shared -Wl,-z,nodelete -Wl,-z,now $(SHIM_SAN_FLAGS)
+SHIM_LDFLAGS := -shared -Wl,-z,nodelete -Wl,-z,now $(SHIM_SAN_FLAGS) \
+	-Wl,-z,noseparate-code -Wl,-z,norelro -Wl,-T,shim/shim.ld
 
 # Library code shared by the gg command and the unit tests.
 # shim modules without interposition (encoder, path resolution) are also unit-tested.
@@ -101,7 +102,7 @@ $(BUILD)/%.o: %.c
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(SHIM): $(SHIM_OBJ)
+$(SHIM): $(SHIM_OBJ) shim/shim.ld
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(SHIM_LDFLAGS) -o $@ $(SHIM_OBJ) -ldl

@@ -60,7 +60,7 @@ extern void *__dso_handle;
 #define TBUF_PROC_MAX (64u * 1024)
 #define TBUF_CAP (TBUF_PROC_MAX + 64u * 1024)
 #define SEEN_SLOTS 8192u      /* dedupe set of existence checks, per image */
-#define OBJS_SLOTS 128u       /* objects reported, per image (then seen_tab) */
+#define OBJS_SLOTS 64u        /* objects reported, per image (then seen_tab); in g's first page */
 #define WFD_MAX 65536         /* descriptors tracked for writing */
 #define LOG_FD_FLOOR 900
 #define STRS_CAP (7 * PATH_MAX + 512) /* g.strs: six kept strings, then the cwd */
@@ -77,8 +77,10 @@ enum atfork_state { ATFORK_NONE = 0, ATFORK_WANTED, ATFORK_REGISTERING, ATFORK_D
  * strs[] (not one PATH_MAX array each), so that a short-lived image writes one page
  * of it.  It is the shim's only zero-initialised object in this file, so the first
  * in .bss, which starts in the page of the shim's few initialised variables (.data,
- * with real_* of the wrappers): a page the loader writes anyway (relocations, and
- * zeroing .bss's head).
+ * with real_* of the wrappers) and of its GOT (shim/shim.ld): a page the loader
+ * writes anyway (relocations, and zeroing .bss's head).  What is written at
+ * start-up (up to strs[] and the strings kept at its start) must stay in that page:
+ * some 640 bytes are left for the strings.
  */
 static struct {
 	_Atomic int mode;
@@ -2059,6 +2061,95 @@ static SHIM_HOT bool cwd_host(char *out)
 	return true;
 }
 
+/* A "/.." component in the absolute path p.  (Loops rather than strstr and memcmp
+ * here: libc's would be pages of its code that start-up does not touch otherwise.) */
+static SHIM_HOT bool has_dotdot(const char *p)
+{
+	for (; *p; p++)
+		if (p[0] == '/' && p[1] == '.' && p[2] == '.' && (p[3] == '/' || p[3] == '\0'))
+			return true;
+	return false;
+}
+
+/*
+ * The executable's path as /proc/self/exe would answer it, without /proc: the
+ * kernel's first lookup of /proc/<pid> in a new process makes its dentry and inode
+ * (some 40 us on a virtual machine, the most expensive step of a start-up).  The
+ * path the image was exec'd by (AT_EXECFN) names the running executable when the
+ * file there starts with the executable's own ELF header (not for a "#!" script,
+ * whose exe is its interpreter, a binfmt_misc handler, an fexecve'd /dev/fd/N, or the
+ * loader run as a command: AT_BASE is 0 then, and glibc passes the program's
+ * AT_EXECFN on); its symbolic links are resolved here, one readlinkat per
+ * component.  Into out[PATH_MAX], cwd the host's ("" if unknown).  false: ask /proc.
+ */
+static SHIM_HOT bool exe_host(const char *cwd, char *out)
+{
+	const char *fn = (const char *)getauxval(AT_EXECFN);
+	const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+	unsigned long phnum = getauxval(AT_PHNUM);
+	const unsigned char *ehdr = NULL;
+	unsigned char head[sizeof(ElfW(Ehdr))];
+	char lnk[256];
+	uintptr_t bias = 0;
+	int links = 0;
+	long fd, n;
+
+	if (!fn || !ph || !getauxval(AT_BASE) || (fn[0] != '/' && !cwd[0]) ||
+	    !strncmp(fn, "/proc/", 6) || !strncmp(fn, "/dev/", 5))
+		return false;
+	for (unsigned long i = 0; i < phnum; i++)
+		if (ph[i].p_type == PT_PHDR)
+			bias = (uintptr_t)ph - ph[i].p_vaddr;
+	for (unsigned long i = 0; i < phnum && !ehdr; i++)
+		if (ph[i].p_type == PT_LOAD && ph[i].p_offset == 0)
+			ehdr = (const unsigned char *)(bias + ph[i].p_vaddr);
+	if (!ehdr)
+		return false;
+	fd = shim_sys4(SYS_openat, AT_FDCWD, (long)fn, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	n = shim_sys4(SYS_pread64, fd, (long)head, sizeof(head), 0);
+	raw_close((int)fd);
+	if (n != (long)sizeof(head))
+		return false;
+	for (size_t i = 0; i < sizeof(head); i++)
+		if (head[i] != ehdr[i])
+			return false;
+	if (path_join(fn[0] == '/' ? NULL : cwd, fn, out, PATH_MAX) < 0 || has_dotdot(out))
+		return false;
+	/* each prefix of out, a link spliced in and the walk started again */
+	for (char *p = out + 1;; p++) {
+		char c = *p, *dst;
+		size_t rest;
+
+		if (c != '/' && c != '\0')
+			continue;
+		*p = '\0';
+		n = shim_sys4(SYS_readlinkat, AT_FDCWD, (long)out, (long)lnk, sizeof(lnk));
+		*p = c;
+		if (n == -EINVAL) { /* not a link */
+			if (!c)
+				return true;
+			continue;
+		}
+		if (n <= 0 || n >= (long)sizeof(lnk) || ++links > VPATH_MAX_LINKS)
+			return false;
+		for (dst = p; lnk[0] != '/' && dst[-1] != '/'; dst--)
+			;
+		if (lnk[0] == '/')
+			dst = out;
+		rest = strlen(p);
+		if ((size_t)(dst - out) + (size_t)n + rest + 1 > PATH_MAX)
+			return false;
+		memmove(dst + n, p, rest + 1);
+		memcpy(dst, lnk, (size_t)n);
+		path_clean(out);
+		if (out[0] != '/' || has_dotdot(out))
+			return false;
+		p = out;
+	}
+}
+
 /* The top image's log id names the recording's segment: GG_SHIM_ROOT, or this
  * image's when it has none (then exported). */
 static SHIM_HOT void root_init(void)
@@ -2132,9 +2223,11 @@ __attribute__((constructor)) static void shim_init(int argc, char **argv, char *
 	g.seg_path = str_keep(tmp);
 	shim_fsize_changed();
 	shim_vroot_init();
-	n = shim_sys4(SYS_readlinkat, AT_FDCWD, (long)"/proc/self/exe", (long)tmp,
-		      PATH_MAX - 1);
-	tmp[n > 0 ? n : 0] = '\0';
+	if (shim_vr || !exe_host(cwd_named ? cwd : "", tmp)) {
+		n = shim_sys4(SYS_readlinkat, AT_FDCWD, (long)"/proc/self/exe", (long)tmp,
+			      PATH_MAX - 1);
+		tmp[n > 0 ? n : 0] = '\0';
+	}
 	if (shim_vr && shim_vp.exe[0]) /* the kernel's answer is R's loader */
 		g.exe = str_keep(shim_vp.exe);
 	else if (shim_vr)

@@ -37,9 +37,10 @@
 
 /*
  * Code of a process's start-up and exit, and of a fork child up to its exec: the
- * linker groups it (.text.hot), so that a new image or a fork child, which maps
- * none of the shim's code yet, faults it in a page-window or two (each fault about
- * ten microseconds on a virtual machine) rather than wherever it lies.
+ * linker groups it (.text.hot) with the headers, .fini and .rodata (shim/shim.ld),
+ * so that a new image or a fork child, which maps none of the shim's code yet,
+ * faults it in a page-window or two (each fault some 10-50 microseconds on a
+ * virtual machine) rather than wherever it lies.
  */
 #define SHIM_HOT __attribute__((hot))
 
