@@ -94,11 +94,12 @@ start() {
 }
 
 
-# The longest suites first (a few minutes each, the rest well under one): with
-# $jobs at a time, the run then ends with short suites, not with one long one
-# started last.
-slow=(replay-libtool replay-isolated replay-meson replay-lambda shim-entrypoints trace-faults
-	replay-faults)
+# The longest suites first (a minute or more each, the rest less): with $jobs at
+# a time, the run then ends with short suites, not with one long one started
+# last.  (The GNU hello scripts are short once one of them has configured hello:
+# tests/e2e/lib.sh, configure_cached; replay-isolated, early here, does it.)
+slow=(replay-libtool replay-isolated replay-meson replay-lambda shim-entrypoints replay-faults
+	s3-store shim-robustness)
 scripts=()
 for name in "${slow[@]}"; do
 	[[ -f tests/e2e/$name.sh ]] && scripts+=("tests/e2e/$name.sh")

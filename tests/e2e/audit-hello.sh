@@ -17,7 +17,7 @@ EOF
 
 src=$T/hello
 setup "fetch GNU hello" corpus hello "$src"
-setup "./configure" in_dir "$src" ./configure
+setup "./configure" configure_cached "$src" ./configure
 # bear and gg see the same build at the same path (compilers embed it)
 snapshot "$src" "$T/pristine"
 setup "bear -- make -j2" in_dir "$src" bear --output "$T/bear.json" -- make -j2

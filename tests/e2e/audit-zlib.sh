@@ -18,7 +18,7 @@ EOF
 src=$T/zlib
 build=$src/build
 setup "fetch zlib" corpus zlib "$src"
-setup "cmake -G Ninja" cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
+setup "cmake -G Ninja" configure_cached "$src" cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
 snapshot "$src" "$T/pristine"
 setup "bear -- ninja -j2" in_dir "$build" bear --output "$T/bear.json" -- ninja -j2
 restore "$T/pristine" "$src"

@@ -11,7 +11,7 @@ pristine=$T/pristine  # the configured tree, restored before each build
 artifacts=('./hello' './*.o' './lib/*.a')
 
 setup "fetch GNU hello" corpus hello "$src"
-setup "./configure" in_dir "$src" ./configure
+setup "./configure" configure_cached "$src" ./configure
 snapshot "$src" "$pristine"
 
 # The reference compile commands.

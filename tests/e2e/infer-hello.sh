@@ -9,7 +9,7 @@ e2e_init
 
 src=$T/hello
 setup "fetch GNU hello" corpus hello "$src"
-setup "./configure" in_dir "$src" ./configure
+setup "./configure" configure_cached "$src" ./configure
 setup "gg record -- make -j2" in_dir "$src" "$GG" record -- make -j2
 
 tap_run "gg infer exits 0" "$T/infer.log" in_dir "$src" "$GG" infer --stats

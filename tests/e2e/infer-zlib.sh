@@ -10,7 +10,7 @@ e2e_init
 src=$T/zlib
 build=$src/build
 setup "fetch zlib" corpus zlib "$src"
-setup "cmake -G Ninja" cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
+setup "cmake -G Ninja" configure_cached "$src" cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
 touch "$T/stamp"
 sleep 0.01
 setup "gg record -- ninja" in_dir "$build" "$GG" record -- ninja -j2

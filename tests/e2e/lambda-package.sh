@@ -18,7 +18,7 @@ obj=CMakeFiles/zlib.dir/adler32.o
 
 [[ -x "$INROOT" ]] || { tap_not_ok "the test tool inroot is built ($INROOT)"; tap_finish; }
 setup "fetch zlib" corpus zlib "$src"
-setup "cmake -G Ninja" cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
+setup "cmake -G Ninja" configure_cached "$src" cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
 setup "gg record -- ninja $obj" in_dir "$build" "$GG" record -- ninja "$obj"
 setup "gg infer" in_dir "$build" "$GG" infer
 

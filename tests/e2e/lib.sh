@@ -170,6 +170,107 @@ corpus() {
 	"$TOP/scripts/corpus.sh" "$1" "$2"
 }
 
+# configure_cached DIR CMD...: run CMD in DIR, a configure step (./configure,
+# cmake -S DIR -B DIR/build ...) on a fresh corpus copy; or, when the same step
+# already ran on the same tree on this system, put back the tree it left there.
+#
+# A configure step is set-up, never what a script proves, and it is slow: GNU
+# hello's runs hundreds of compiles (a minute or more on 2 loaded cores), in
+# each of eight scripts.  The cache, ${GG_TEST_CACHE:-$HOME/.cache/gg/e2e}/
+# configured/KEY/, holds tree/ (the configured tree), origin (the path it was
+# configured at) and relocate.list (its text files that name that path).  KEY
+# hashes everything a configure result can depend on: CMD (DIR in it written
+# @DIR), the fresh tree (names, sizes, mtimes, link targets), the environment a
+# configure step reads, dpkg's status file (the installed packages), the tools
+# on PATH, the kernel, the user, the file system of DIR, and this file.  A hit
+# is copied with cp -a (timestamps kept) and relocated: origin becomes DIR in
+# the files of relocate.list, their mtimes kept.  That equals a configure run at
+# DIR but for the logs' temporary names (checked on hello and zlib's CMake tree).
+# A tree that names its path in a binary file, in a symlink or beside other
+# paths of its parent directory is not cached.  One flock per KEY: a second
+# script needing the same tree waits for the first one's configure step.
+# GG_TEST_CACHE=off runs CMD every time.
+configure_cached() {
+	local dir=$1 cache key entry lock rc=0 origin tmp f
+	shift
+	cache=${GG_TEST_CACHE:-$HOME/.cache/gg/e2e}
+	if [[ "$cache" == off || "$dir" != /* ]]; then
+		in_dir "$dir" "$@"
+		return
+	fi
+	# (no cache where it cannot be made: the step runs, as without one)
+	if ! mkdir -p "$cache/configured" 2>/dev/null || ! key=$(configure_key "$dir" "$@") ||
+		! exec {lock}>"$cache/configured/$key.lock" 2>/dev/null; then
+		in_dir "$dir" "$@"
+		return
+	fi
+	entry=$cache/configured/$key
+	flock "$lock" || { exec {lock}>&-; return 1; }
+	if [[ -f "$entry/origin" ]]; then
+		origin=$(cat "$entry/origin")
+		echo "configure_cached: $* configured at $origin (cache $entry)"
+		rm -rf "$dir" && cp -a "$entry/tree" "$dir" || rc=1
+		while ((rc == 0)) && IFS= read -r f; do
+			OLD=$origin NEW=$dir perl -pi -e 's/\Q$ENV{OLD}\E/$ENV{NEW}/g' "$dir/$f" &&
+				touch -r "$entry/tree/$f" "$dir/$f" || rc=1
+		done <"$entry/relocate.list"
+		touch "$entry"
+	else
+		in_dir "$dir" "$@" || rc=$?
+		if ((rc == 0)) && configure_relocatable "$dir"; then
+			tmp=$(mktemp -d "$cache/configured/.new.XXXXXX") &&
+				cp -a "$dir" "$tmp/tree" &&
+				configure_names_path "$dir" >"$tmp/relocate.list" &&
+				echo "$dir" >"$tmp/origin" &&
+				chmod 755 "$tmp" && mv "$tmp" "$entry" || rm -rf "$tmp"
+			# entries unused for 30 days (no script of this version needs them)
+			find "$cache/configured" -mindepth 1 -maxdepth 1 -mtime +30 \
+				! -name "$key*" -exec rm -rf {} + 2>/dev/null || true
+		fi
+	fi
+	exec {lock}>&-
+	return "$rc"
+}
+
+# configure_key DIR CMD...: the cache key of configure_cached.
+configure_key() {
+	local dir=$1 t
+	shift
+	{
+		echo "configure_cached 1"
+		printf '%s\n' "${@//"$dir"/@DIR}"
+		(cd "$dir" && find . ! -type d -printf '%P %y %s %T@ %l\n' | LC_ALL=C sort)
+		env | grep -E '^(CC|CXX|CPP|CXXCPP|CFLAGS|CXXFLAGS|CPPFLAGS|LDFLAGS|LIBS|PATH|SHELL|LANG|LANGUAGE|LC_[A-Z]+|CONFIG_SHELL|CONFIG_SITE|PKG_CONFIG[A-Z_]*|CCACHE[A-Z_]*|CMAKE[A-Z_]*|MESON[A-Z_]*|NINJA[A-Z_]*|MAKEFLAGS|GNUMAKEFLAGS|LD_LIBRARY_PATH|LD_PRELOAD|TMPDIR)=' |
+			LC_ALL=C sort
+		stat -f -c %T "$dir"
+		uname -srvm
+		id -u
+		for t in cc gcc cpp c++ g++ ld as ar make cmake ninja meson pkg-config pkgconf python3 perl sh bash; do
+			t=$(command -v "$t") && stat -L -c '%n %s %Y' "$t"
+		done
+		cat /var/lib/dpkg/status "$TOP/tests/e2e/lib.sh" 2>/dev/null || true
+	} | sha256sum | cut -c1-32
+}
+
+# configure_names_path DIR: the text files of DIR that name DIR, relative, sorted.
+configure_names_path() {
+	local rc=0
+	(cd "$1" && grep -rlIF "$1" .) >"$1.names" || rc=$?
+	((rc <= 1)) && LC_ALL=C sort "$1.names"
+	rc=$?
+	rm -f "$1.names"
+	return "$rc"
+}
+
+# configure_relocatable DIR: DIR names its own path only in text files, each time
+# as DIR (not as a sibling of DIR), and holds no symlink to an absolute path.
+configure_relocatable() {
+	local dir=$1
+	[[ -z "$(find "$dir" -type l -lname '/*' -print -quit)" ]] &&
+		cmp -s <(grep -rlF "$dir" "$dir") <(grep -rlIF "$dir" "$dir") &&
+		(($(grep -rhoF "$(dirname "$dir")" "$dir" | wc -l) == $(grep -rhoF "$dir" "$dir" | wc -l)))
+}
+
 # snapshot DIR DEST: save a pristine copy of a prepared tree (timestamps kept), so
 # that every build of a script starts from the same state at the same path;
 # restore DEST DIR puts it back.  Compilers embed the build directory in debug

@@ -23,7 +23,7 @@ in_readonly_ns() {
 }
 
 setup "fetch GNU hello" corpus hello "$src"
-setup "./configure" in_dir "$src" ./configure
+setup "./configure" configure_cached "$src" ./configure
 snapshot "$src" "$pristine"
 # (access(2) fails with EROFS on a read-only mount, for root too)
 setup "a read-only bind mount in a mount namespace" in_readonly_ns "$ro" test ! -w "$ro"

@@ -20,7 +20,7 @@ artifacts=('./hello' './*.o' './lib/*.a')
 q() { GG=$GG python3 "$TOP/tests/e2e/replay_faults.py" "$@"; }
 
 setup "fetch GNU hello" corpus hello "$src"
-setup "./configure" in_dir "$src" ./configure
+setup "./configure" configure_cached "$src" ./configure
 setup "gg record -- make -j2" in_dir "$src" "$GG" record -- make -j2
 setup "gg infer" in_dir "$src" "$GG" infer
 snapshot "$src" "$built"

@@ -15,7 +15,7 @@ export GG_DIR=$T/gg # outside the tree: restoring the tree keeps the recording
 artifacts=('./hello' './*.o' './lib/*.a')
 
 setup "fetch GNU hello" corpus hello "$src"
-setup "./configure" in_dir "$src" ./configure
+setup "./configure" configure_cached "$src" ./configure
 snapshot "$src" "$pristine"
 setup "gg record -- make -j2" in_dir "$src" "$GG" record -- make -j2
 setup "gg infer" in_dir "$src" "$GG" infer

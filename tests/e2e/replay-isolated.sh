@@ -9,8 +9,6 @@ set -euo pipefail
 . tests/e2e/lib.sh
 e2e_init
 
-export CC=gcc CCACHE_DISABLE=1 # no compiler cache (meson would use one)
-
 # delete_outputs DIR: every output of the graph removed, and nothing cached.
 delete_outputs() {
 	in_dir "$1" "$GG" graph --json | python3 -c '
@@ -61,7 +59,7 @@ EOF
 hsrc=$T/hello
 export GG_DIR=$T/hello-gg
 setup "hello: fetch" corpus hello "$hsrc"
-setup "hello: ./configure" in_dir "$hsrc" ./configure
+setup "hello: ./configure" configure_cached "$hsrc" ./configure
 setup "hello: gg record -- make -j2" in_dir "$hsrc" "$GG" record -- make -j2
 setup "hello: gg infer" in_dir "$hsrc" "$GG" infer
 isolated hello "$hsrc"
@@ -73,11 +71,17 @@ in_dir "$hsrc" "$GG" build -j2 --engine isolated --no-self-correct >"$T/leak.log
 tap_check "hello: a compile that reads an undeclared host header (zlib.h) fails in isolation" \
 	bash -c "test $rc -ne 0 && grep -q 'zlib.h: No such file' '$T/leak.log' || { tail -20 '$T/leak.log'; false; }"
 
+# No compiler cache from here on (meson would use one).  Not set for hello: its
+# configure picks gcc itself and its Makefile names it, and without CC in the
+# environment its ./configure is the one the other hello scripts run (one
+# configure_cached tree for all).
+export CC=gcc CCACHE_DISABLE=1
+
 # zlib: its own configure + make (the mv steps are local-only: the host engine)
 msrc=$T/zmake
 export GG_DIR=$T/zmake-gg
 setup "zlib make: fetch" corpus zlib "$msrc"
-setup "zlib make: ./configure" in_dir "$msrc" ./configure
+setup "zlib make: ./configure" configure_cached "$msrc" ./configure
 setup "zlib make: gg record -- make -j2" in_dir "$msrc" "$GG" record -- make -j2
 setup "zlib make: gg infer" in_dir "$msrc" "$GG" infer
 isolated zlib-make "$msrc"
@@ -86,7 +90,7 @@ isolated zlib-make "$msrc"
 csrc=$T/zcmake
 export GG_DIR=$T/zcmake-gg
 setup "zlib cmake: fetch" corpus zlib "$csrc"
-setup "zlib cmake: cmake -G Ninja" cmake -S "$csrc" -B "$csrc/build" -G Ninja -DCMAKE_BUILD_TYPE=Release
+setup "zlib cmake: cmake -G Ninja" configure_cached "$csrc" cmake -S "$csrc" -B "$csrc/build" -G Ninja -DCMAKE_BUILD_TYPE=Release
 setup "zlib cmake: gg record -- ninja" in_dir "$csrc/build" "$GG" record -- ninja -j2
 setup "zlib cmake: gg infer" in_dir "$csrc/build" "$GG" infer
 isolated zlib-cmake "$csrc/build"

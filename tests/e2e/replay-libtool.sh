@@ -35,7 +35,7 @@ srcfile=pngget.c
 export GG_DIR=$T/$name-gg # outside the tree
 
 setup "$name: fetch" corpus libpng1.6 "$src"
-setup "$name: ./configure" in_dir "$src" ./configure
+setup "$name: ./configure" configure_cached "$src" ./configure
 snapshot "$src" "$T/$name.pristine"
 
 # A plain build at the same path: the reference, kept for the edits below.

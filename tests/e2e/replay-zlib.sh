@@ -15,7 +15,7 @@ export GG_DIR=$T/gg
 artifacts=('./*.o' './libz.a' './libz.so*' './example' './minigzip' './example64' './minigzip64')
 
 setup "fetch zlib" corpus zlib "$src"
-setup "cmake -G Ninja" cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
+setup "cmake -G Ninja" configure_cached "$src" cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
 setup "gg record -- ninja" in_dir "$build" "$GG" record -- ninja -j2
 setup "gg infer" in_dir "$build" "$GG" infer
 save_artifacts "$build" "$T/recorded" "${artifacts[@]}"
@@ -56,7 +56,7 @@ mpristine=$T/zmake-pristine
 export GG_DIR=$T/gg-make
 martifacts=('./*.o' './*.lo' './libz.a' './libz.so*' './example' './minigzip' './examplesh' './minigzipsh')
 setup "fetch zlib again" corpus zlib "$msrc"
-setup "./configure" in_dir "$msrc" ./configure
+setup "./configure" configure_cached "$msrc" ./configure
 snapshot "$msrc" "$mpristine"
 setup "gg record -- make -j2" in_dir "$msrc" "$GG" record -- make -j2
 setup "gg infer" in_dir "$msrc" "$GG" infer

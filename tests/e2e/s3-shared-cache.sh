@@ -55,7 +55,7 @@ ran_zero() { # ran_zero LOG: the build ran nothing, every thunk cached
 # ---- tree A: recorded, inferred, built, pushed ------------------------------------------
 
 setup "fetch zlib" corpus zlib "$src"
-setup "cmake -G Ninja" cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
+setup "cmake -G Ninja" configure_cached "$src" cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
 setup "gg record -- ninja" in_dir "$build" "$GG" record -- ninja -j2
 setup "gg infer" in_dir "$build" "$GG" infer
 save_artifacts "$build" "$T/recorded" "${artifacts[@]}"
@@ -90,6 +90,7 @@ tap_check "... and every blob of A's store" diff -u \
 chmod -R u+w "$GG_DIR" "$src"
 rm -rf "$src" "$GG_DIR"
 setup "fetch zlib afresh at the same path" corpus zlib "$src"
+# (a configure run of its own, not configure_cached: nothing shared with A but the bucket)
 setup "cmake -G Ninja afresh" cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
 mkdir -p "$GG_DIR"
 tap_run "fresh tree: gg pull into an empty .gg exits 0" "$T/pull.log" \

@@ -12,7 +12,7 @@ tr=$T/trace
 artifacts=('./hello' './*.o' './lib/*.a')
 
 setup "fetch GNU hello" corpus hello "$src"
-setup "./configure" in_dir "$src" ./configure
+setup "./configure" configure_cached "$src" ./configure
 snapshot "$src" "$pristine"
 setup "plain make -j2" in_dir "$src" make -j2
 save_artifacts "$src" "$T/plain" "${artifacts[@]}"

@@ -37,7 +37,7 @@ src=$T/zlib
 build=$src/build
 export GG_DIR=$T/gg
 setup "fetch zlib" corpus zlib "$src"
-setup "cmake -G Ninja" cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
+setup "cmake -G Ninja" configure_cached "$src" cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
 setup "gg record -- ninja -j2" in_dir "$build" "$GG" record -- ninja -j2
 setup "gg infer" in_dir "$build" "$GG" infer
 n=$(in_dir "$build" nthunks)

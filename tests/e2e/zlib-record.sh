@@ -13,7 +13,7 @@ artifacts=('./libz.a' './libz.so*' './*.o' './example' './example64' './minigzip
 
 setup "fetch zlib" corpus zlib "$src"
 mkdir "$src/build"
-setup "cmake -G Ninja" in_dir "$src/build" cmake -G Ninja ..
+setup "cmake -G Ninja" configure_cached "$src" bash -c "cd build && exec cmake -G Ninja .."
 snapshot "$src" "$pristine"
 
 # The reference compile commands.
