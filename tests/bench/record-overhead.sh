@@ -3,7 +3,11 @@
 # bear (5 alternating runs each, median wall time), and the per-exec overhead of
 # the shim on 500 runs of /bin/true.  With GG_BENCH_CURL=1 (=only: alone), also
 # curl's autotools build (./configure && make -j2: thousands of processes), plain and
-# under `gg record`, GG_BENCH_CURL_RUNS (3) alternating runs.  Prints numbers; asserts nothing.
+# under `gg record`, GG_BENCH_CURL_RUNS (3) alternating runs.  With GG_BENCH_LINUX=1
+# (=only: alone), Linux 6.1's `make tinyconfig && make -j2` (Debian's linux-source-6.1,
+# installed with flex, bison and libelf-dev when missing, unpacked once into
+# ~/.cache/gg/corpus/linux-6.1; built out of tree, O=), plain and under `gg record`,
+# GG_BENCH_LINUX_RUNS (3) alternating runs.  Prints numbers; asserts nothing.
 # Also prints the CPU time (user + sys of the children) next to each wall time:
 # on a shared machine it moves less than the wall clock.
 set -euo pipefail
@@ -55,8 +59,8 @@ ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
 }
 
-# GG_BENCH_CURL=only: the curl part alone.
-if [[ "${GG_BENCH_CURL:-}" != only ]]; then
+# GG_BENCH_CURL=only or GG_BENCH_LINUX=only: that part alone.
+if [[ "${GG_BENCH_CURL:-}" != only && "${GG_BENCH_LINUX:-}" != only ]]; then
 corpus zlib "$T/zlib"
 cd "$T/zlib"
 ./configure >/dev/null
@@ -115,7 +119,7 @@ printf '%-22s median %7.3f s  overhead %s ms per exec  cpu %7.3f s  overhead %s 
 echo "# the last shim run: $(find "$T/ttrace" -name '*.ggt' | wc -l) trace files, $(images "$T/ttrace") images"
 fi
 
-[[ "${GG_BENCH_CURL:-}" == 1 || "${GG_BENCH_CURL:-}" == only ]] || exit 0
+if [[ "${GG_BENCH_CURL:-}" == 1 || "${GG_BENCH_CURL:-}" == only ]]; then
 curl_runs=${GG_BENCH_CURL_RUNS:-3}
 corpus curl "$T/curl-src"
 c_plain=() c_gg=() c_plain_cpu=() c_gg_cpu=()
@@ -140,3 +144,40 @@ cg=$(median "${c_gg_cpu[@]}")
 printf '%-22s median %7.3f s  (runs: %s)  cpu %7.3f s\n' "plain" "$mp" "${c_plain[*]}" "$cp_"
 printf '%-22s median %7.3f s  (runs: %s)  ratio %sx  cpu %7.3f s  ratio %sx\n' "gg record" "$mg" "${c_gg[*]}" "$(ratio "$mg" "$mp")" "$cg" "$(ratio "$cg" "$cp_")"
 echo "# trace of the last gg run: $(find "$T/ctrace" -name '*.ggt' | wc -l) files, $(images "$T/ctrace") images, $(du -sh "$T/ctrace" | cut -f1)"
+fi
+
+[[ "${GG_BENCH_LINUX:-}" == 1 || "${GG_BENCH_LINUX:-}" == only ]] || exit 0
+linux_runs=${GG_BENCH_LINUX_RUNS:-3}
+ltar=/usr/src/linux-source-6.1.tar.xz
+lsrc=${GG_CORPUS:-$HOME/.cache/gg/corpus}/linux-6.1
+if [[ ! -f $ltar ]] || ! command -v flex >/dev/null || ! command -v bison >/dev/null ||
+	[[ ! -f /usr/include/libelf.h ]]; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+		linux-source-6.1 flex bison libelf-dev >/dev/null
+fi
+if [[ ! -f $lsrc/.unpacked ]]; then
+	rm -rf "$lsrc" && mkdir -p "$lsrc"
+	tar -xJf "$ltar" -C "$lsrc" --strip-components=1
+	touch "$lsrc/.unpacked"
+fi
+l_plain=() l_gg=() l_plain_cpu=() l_gg_cpu=()
+linux_plain() { make -C "$lsrc" O="$T/lb" tinyconfig && make -C "$lsrc" O="$T/lb" -j2; }
+linux_gg() {
+	"$GG" record --trace-dir "$T/ltrace" -- \
+		sh -c 'make -C "$0" O="$1" tinyconfig && make -C "$0" O="$1" -j2' "$lsrc" "$T/lb"
+}
+echo
+echo "# Linux $(make -s -C "$lsrc" kernelversion) (Debian's linux-source-6.1), make tinyconfig && make -j2, $linux_runs runs of each, alternating"
+for ((i = 1; i <= linux_runs; i++)); do
+	rm -rf "$T/lb" "$T/ltrace"
+	timed l_plain linux_plain
+	rm -rf "$T/lb" "$T/ltrace"
+	timed l_gg linux_gg
+done
+mp=$(median "${l_plain[@]}")
+mg=$(median "${l_gg[@]}")
+cp_=$(median "${l_plain_cpu[@]}")
+cg=$(median "${l_gg_cpu[@]}")
+printf '%-22s median %7.3f s  (runs: %s)  cpu %7.3f s\n' "plain" "$mp" "${l_plain[*]}" "$cp_"
+printf '%-22s median %7.3f s  (runs: %s)  ratio %sx  cpu %7.3f s  ratio %sx\n' "gg record" "$mg" "${l_gg[*]}" "$(ratio "$mg" "$mp")" "$cg" "$(ratio "$cg" "$cp_")"
+echo "# trace of the last gg run: $(find "$T/ltrace" -name '*.ggt' | wc -l) files, $(images "$T/ltrace") images, $(du -sh "$T/ltrace" | cut -f1)"
