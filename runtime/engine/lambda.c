@@ -669,17 +669,30 @@ static uint64_t limits_allow(struct engine *e, uint64_t now)
  * than its threshold (by the medians of the last scan, with the lower of the two
  * percentages), however far off the scan planned for the jobs already running is.
  */
+/*
+ * The soonest j's running invocation may get a duplicate (ms into it): the rule of
+ * the last scan (the configured one before any) with the lower of its two
+ * percentages, *rule.  0: no threshold yet.
+ */
+static uint64_t soonest_duplicate(const struct engine *e, const struct ljob *j,
+				  struct lambda_straggler_rule *rule)
+{
+	*rule = e->scan_scale ? e->scan_rule : e->strag;
+	if (rule->spare_pct < rule->pct)
+		rule->pct = rule->spare_pct;
+	return lambda_straggler_after(rule, j->expect_ms,
+				      e->scan_scale > UINT32_MAX ? UINT32_MAX : (unsigned)e->scan_scale,
+				      e->scan_peers);
+}
+
 static void scan_by(struct engine *e, const struct ljob *j, uint64_t now)
 {
-	struct lambda_straggler_rule rule = e->scan_scale ? e->scan_rule : e->strag;
+	const struct lambda_straggler_rule *base = e->scan_scale ? &e->scan_rule : &e->strag;
+	struct lambda_straggler_rule rule;
 	uint64_t after, due;
-	if (!(j->expect_ms ? rule.pct : rule.factor))
+	if (!(j->expect_ms ? base->pct : base->factor))
 		return; /* this rule is off */
-	if (rule.spare_pct < rule.pct)
-		rule.pct = rule.spare_pct;
-	after = lambda_straggler_after(&rule, j->expect_ms,
-				       e->scan_scale > UINT32_MAX ? UINT32_MAX : (unsigned)e->scan_scale,
-				       e->scan_peers);
+	after = soonest_duplicate(e, j, &rule);
 	due = now + (after ? after : 100);
 	if (e->next_scan && e->next_scan <= due)
 		return;
@@ -1459,7 +1472,7 @@ static void marks_flush(struct engine *e)
 	if (!e->s3 || !e->marks || e->aborted || !(b = s3_batch_new(e->s3)))
 		return;
 	for (struct stopmark *m = e->marks; m; m = m->next)
-		if (!m->orphans && (m->state == M_UP || m->state == M_DEL || m->state == M_DELETING))
+		if (!m->orphans && (m->state == M_DEL || m->state == M_DELETING))
 			(void)s3_batch_delete(b, m->key);
 	if (s3_batch_count(b))
 		(void)s3_batch_run(b);
@@ -1578,13 +1591,8 @@ static void kick(struct engine *e)
  */
 static unsigned stop_check_ms(const struct engine *e, const struct ljob *j)
 {
-	struct lambda_straggler_rule rule = e->scan_scale ? e->scan_rule : e->strag;
-	uint64_t after;
-	if (rule.spare_pct < rule.pct)
-		rule.pct = rule.spare_pct;
-	after = lambda_straggler_after(&rule, j->expect_ms,
-				       e->scan_scale > UINT32_MAX ? UINT32_MAX : (unsigned)e->scan_scale,
-				       e->scan_peers);
+	struct lambda_straggler_rule rule;
+	uint64_t after = soonest_duplicate(e, j, &rule);
 	if (!after)
 		after = j->expect_ms > rule.min_ms ? j->expect_ms : rule.min_ms;
 	return after < UINT32_MAX ? (unsigned)after : UINT32_MAX;

@@ -59,6 +59,21 @@ ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
 }
 
+# pair_report P TRACE: the medians of the alternating runs in arrays P_plain and
+# P_gg (and their _cpu), their ratios, and what the last recording in TRACE holds.
+pair_report() {
+	local -n rp=$1_plain rg=$1_gg rpc=$1_plain_cpu rgc=$1_gg_cpu
+	local mp mg cp cg
+	mp=$(median "${rp[@]}")
+	mg=$(median "${rg[@]}")
+	cp=$(median "${rpc[@]}")
+	cg=$(median "${rgc[@]}")
+	printf '%-22s median %7.3f s  (runs: %s)  cpu %7.3f s\n' "plain" "$mp" "${rp[*]}" "$cp"
+	printf '%-22s median %7.3f s  (runs: %s)  ratio %sx  cpu %7.3f s  ratio %sx\n' "gg record" "$mg" \
+		"${rg[*]}" "$(ratio "$mg" "$mp")" "$cg" "$(ratio "$cg" "$cp")"
+	echo "# trace of the last gg run: $(find "$2" -name '*.ggt' | wc -l) files, $(images "$2") images, $(du -sh "$2" | cut -f1)"
+}
+
 # GG_BENCH_CURL=only or GG_BENCH_LINUX=only: that part alone.
 if [[ "${GG_BENCH_CURL:-}" != only && "${GG_BENCH_LINUX:-}" != only ]]; then
 corpus zlib "$T/zlib"
@@ -137,13 +152,7 @@ for ((i = 1; i <= curl_runs; i++)); do
 	curl_fresh
 	timed c_gg curl_gg
 done
-mp=$(median "${c_plain[@]}")
-mg=$(median "${c_gg[@]}")
-cp_=$(median "${c_plain_cpu[@]}")
-cg=$(median "${c_gg_cpu[@]}")
-printf '%-22s median %7.3f s  (runs: %s)  cpu %7.3f s\n' "plain" "$mp" "${c_plain[*]}" "$cp_"
-printf '%-22s median %7.3f s  (runs: %s)  ratio %sx  cpu %7.3f s  ratio %sx\n' "gg record" "$mg" "${c_gg[*]}" "$(ratio "$mg" "$mp")" "$cg" "$(ratio "$cg" "$cp_")"
-echo "# trace of the last gg run: $(find "$T/ctrace" -name '*.ggt' | wc -l) files, $(images "$T/ctrace") images, $(du -sh "$T/ctrace" | cut -f1)"
+pair_report c "$T/ctrace"
 fi
 
 [[ "${GG_BENCH_LINUX:-}" == 1 || "${GG_BENCH_LINUX:-}" == only ]] || exit 0
@@ -174,10 +183,4 @@ for ((i = 1; i <= linux_runs; i++)); do
 	rm -rf "$T/lb" "$T/ltrace"
 	timed l_gg linux_gg
 done
-mp=$(median "${l_plain[@]}")
-mg=$(median "${l_gg[@]}")
-cp_=$(median "${l_plain_cpu[@]}")
-cg=$(median "${l_gg_cpu[@]}")
-printf '%-22s median %7.3f s  (runs: %s)  cpu %7.3f s\n' "plain" "$mp" "${l_plain[*]}" "$cp_"
-printf '%-22s median %7.3f s  (runs: %s)  ratio %sx  cpu %7.3f s  ratio %sx\n' "gg record" "$mg" "${l_gg[*]}" "$(ratio "$mg" "$mp")" "$cg" "$(ratio "$cg" "$cp_")"
-echo "# trace of the last gg run: $(find "$T/ltrace" -name '*.ggt' | wc -l) files, $(images "$T/ltrace") images, $(du -sh "$T/ltrace" | cut -f1)"
+pair_report l "$T/ltrace"

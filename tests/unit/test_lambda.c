@@ -210,6 +210,20 @@ static void start_n(struct run *r, size_t n)
 	}
 }
 
+/* The straggler rule against a thunk's own recorded duration: a duplicate at twice it. */
+#define OWN_DURATION "straggler=0,straggler_pct=200,straggler_margin_ms=0,straggler_min_ms=100"
+
+static void drain(struct run *r);
+
+/* create, then 10 jobs run to their end (recorded duration expect_ms, 0: none): for
+ * the straggler tests, the times their rule is made of. */
+static void create_warm(struct run *r, const char *params, unsigned slots, uint64_t expect_ms)
+{
+	create(r, params, slots);
+	start_n_expect(r, 10, expect_ms);
+	drain(r);
+}
+
 /* Collect until every started job completed (a completion twice fails). */
 static void drain(struct run *r)
 {
@@ -280,9 +294,7 @@ static void test_lambda__throttle_storm_backs_off(void **state)
 	struct lambda_stats s;
 	(void)state;
 	emu_post("/_emu/faults", "[{\"status\":429,\"count\":40}]");
-	create(&r, "backoff_ms=2,backoff_max_ms=20,attempts=30", 10);
-	start_n(&r, 10);
-	drain(&r);
+	create_warm(&r, "backoff_ms=2,backoff_max_ms=20,attempts=30", 10, 0);
 	assert_all_ran(&r);
 	lambda_engine_stats(r.e, &s);
 	assert_int_equal(s.throttled, 40);
@@ -536,9 +548,7 @@ static void test_lambda__new_environments_bounded_by_burst(void **state)
 	struct lambda_stats s;
 	(void)state;
 	emu_post("/_emu/config", "{\"delay_ms\":50}");
-	create(&r, "burst=2,env_rate=0,straggler=0", 10);
-	start_n(&r, 10);
-	drain(&r);
+	create_warm(&r, "burst=2,env_rate=0,straggler=0", 10, 0);
 	assert_all_ran(&r);
 	lambda_engine_stats(r.e, &s);
 	assert_int_equal(s.environments, 2);
@@ -592,9 +602,8 @@ static void test_lambda__straggler_relaunched_first_wins(void **state)
 	struct run r;
 	struct lambda_stats s;
 	(void)state;
-	create(&r, "straggler=2,straggler_min_ms=100", 16);
-	start_n(&r, 10); /* the durations the threshold is made of */
-	drain(&r);
+	/* the durations the threshold is made of */
+	create_warm(&r, "straggler=2,straggler_min_ms=100", 16, 0);
 	/* the next invocation answers after 5 s; its duplicate at once */
 	emu_post("/_emu/faults", "[{\"delay_ms\":5000}]");
 	start_n(&r, 1);
@@ -708,9 +717,8 @@ static void test_lambda__straggler_judged_by_its_own_duration(void **state)
 	struct run r;
 	struct lambda_stats s;
 	(void)state;
-	create(&r, "straggler=0,straggler_pct=200,straggler_margin_ms=0,straggler_min_ms=100", 16);
-	start_n_expect(&r, 10, 50); /* the ratio of the function's times to the recording's */
-	drain(&r);
+	/* the ratio of the function's times to the recording's */
+	create_warm(&r, OWN_DURATION, 16, 50);
 	emu_post("/_emu/faults", "[{\"delay_ms\":1500}]");
 	start_n_expect(&r, 1, 100000);
 	drain(&r);
@@ -759,9 +767,7 @@ static void test_lambda__straggler_started_later_judged_in_time(void **state)
 	struct run r;
 	struct lambda_stats s;
 	(void)state;
-	create(&r, "straggler=0,straggler_pct=200,straggler_margin_ms=0,straggler_min_ms=100", 16);
-	start_n_expect(&r, 10, 50);
-	drain(&r);
+	create_warm(&r, OWN_DURATION, 16, 50);
 	emu_post("/_emu/faults", "[{\"delay_ms\":3000},{\"delay_ms\":3000}]");
 	start_n_expect(&r, 1, 1000000); /* L */
 	pump(&r, 100); /* a scan with L alone plans the next one for L's threshold */
@@ -785,9 +791,7 @@ static void test_lambda__twin_failure_leaves_no_trace(void **state)
 	struct run r;
 	struct lambda_stats s;
 	(void)state;
-	create(&r, "straggler=2,straggler_min_ms=100", 16);
-	start_n(&r, 10);
-	drain(&r);
+	create_warm(&r, "straggler=2,straggler_min_ms=100", 16, 0);
 	/* the original fails after 1 s, its duplicate (at 100 ms) answers after 2 s */
 	emu_post("/_emu/faults", "[{\"delay_ms\":1000,\"function_error\":\"boom\",\"error_type\":\"Gg.Oops\"},"
 				 "{\"delay_ms\":2000}]");
@@ -811,9 +815,7 @@ static void test_lambda__straggling_duplicate_relaunched(void **state)
 	struct lambda_stats s;
 	(void)state;
 	/* 32 slots: up to 3 duplicates at once (a tenth of the slots) */
-	create(&r, "straggler=0,straggler_pct=200,straggler_margin_ms=0,straggler_min_ms=100", 32);
-	start_n_expect(&r, 10, 50);
-	drain(&r);
+	create_warm(&r, OWN_DURATION, 32, 50);
 	emu_post("/_emu/faults", "[{\"delay_ms\":5000},{\"delay_ms\":5000}]");
 	start_n_expect(&r, 1, 50);
 	drain(&r);
@@ -837,10 +839,7 @@ static void test_lambda__duplicate_before_new_work(void **state)
 	struct lambda_stats s;
 	size_t a = 10, pos_a = 0, pos_c = 0;
 	(void)state;
-	create(&r, "straggler=0,straggler_pct=200,straggler_margin_ms=0,straggler_min_ms=100,"
-		   "concurrency=2", 16);
-	start_n_expect(&r, 10, 50);
-	drain(&r);
+	create_warm(&r, OWN_DURATION ",concurrency=2", 16, 50);
 	emu_post("/_emu/faults", "[{\"delay_ms\":5000},{\"delay_ms\":600}]");
 	start_n_expect(&r, 4, 50); /* A = 10, B = 11, C = 12, D = 13 */
 	drain(&r);
@@ -868,9 +867,7 @@ static void test_lambda__losing_twin_counts_against_concurrency(void **state)
 	struct lambda_stats s;
 	uint64_t limited;
 	(void)state;
-	create(&r, "straggler=2,straggler_min_ms=100,concurrency=2", 16);
-	start_n(&r, 10);
-	drain(&r);
+	create_warm(&r, "straggler=2,straggler_min_ms=100,concurrency=2", 16, 0);
 	emu_post("/_emu/faults", "[{\"delay_ms\":5000}]");
 	start_n(&r, 1); /* its duplicate answers at once; the original runs on */
 	drain(&r);
