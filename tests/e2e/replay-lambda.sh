@@ -294,7 +294,7 @@ setup "zlib: delete every output and every value blob of the local store (faults
 setup "zlib: remove the blob of ${objs[0]} from the bucket" \
 	s3rver_aws s3api delete-object --bucket bkt --key "z/$bad"
 lambda_emu_ctl /_emu/reset '{}' >/dev/null
-lambda_emu_ctl /_emu/faults '[{"freeze":true,"timeout_s":2},{"stall":true,"timeout_s":4}]' >/dev/null
+lambda_emu_ctl /_emu/faults '[{"freeze":true,"timeout_s":2},{"stall":true,"timeout_s":6}]' >/dev/null
 proxy_ctl "$WPROXY" '{"error_rate":0.1,"drop_rate":0.05,"seed":5,
 	"corrupt":[{"method":"PUT","match":"/'"$bad"'","count":1}]}' >/dev/null
 proxy_ctl "$CPROXY" '{"error_rate":0.1,"drop_rate":0.05,"seed":6}' >/dev/null
