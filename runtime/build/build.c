@@ -596,7 +596,7 @@ static void launch(struct sched *s, struct bjob *j)
 		.tag = j->node, .th = corr ? &j->th : &j->cur, .staging = *dir,
 		.timeout_ms = s->o->timeout_ms, .require_level = e != ENG_HOST ? s->o->require_level : 0,
 		.supervise = !corr && j->supervise, .seed = 0x6767 ^ (unsigned long long)j->node,
-		.expect_ms = s->g->nodes[j->node].ms,
+		.expect_ms = s->g->nodes[j->node].ms, .rank = s->plan.cp[j->node],
 		.env_add = j->env_add, .outputs_optional = record,
 	};
 	if ((ret = s->ops[e]->start(s->eng[e], &job, res)) < 0)

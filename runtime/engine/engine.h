@@ -113,6 +113,10 @@ struct engine_job {
 	unsigned long long seed;   /* deterministic randomness */
 	uint64_t expect_ms;        /* the thunk's recorded duration (graph_node.ms), 0: not
 				      known; remote engines judge stragglers by it */
+	uint64_t rank;             /* the plan's priority (plan.h: the recorded time of the
+				      heaviest path from this job to the end of the
+				      build); an engine that queues jobs starts the
+				      highest first, 0 for all: in start() order */
 	/* host engine (runs in the tree): a recorded run, for one.  Strings "NAME=VALUE"
 	 * added to the thunk's environment (LD_PRELOAD, GG_TRACE_DIR: the caller's;
 	 * NULL-terminated, kept alive like th), or NULL; and with outputs_optional the

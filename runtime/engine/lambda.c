@@ -47,8 +47,9 @@
 #define CONNECT_TIMEOUT_MS 10000
 #define POOL_MAX 256               /* idle easy handles kept */
 #define KICK_EVERY 16              /* start()s between two kicks (kick below) */
+#define LOOKAHEAD_DIV 8            /* jobs taken beyond -j: a eighth of it (lambda.h) */
 
-/* L_WAIT: held back by the account's limits, in the wait FIFO */
+/* L_WAIT: held back by -j or the account's limits, in the wait queue */
 enum lstate { L_UPLOAD, L_INVOKE, L_BACKOFF, L_WAIT, L_DOWNLOAD, L_DONE };
 enum bup { B_UNKNOWN, B_HEAD, B_MISSING, B_PUT, B_PRESENT, B_FAILED };
 /* D_BAD: a GET found the bucket's copy corrupt (its bytes do not hash to its name,
@@ -105,7 +106,9 @@ struct ljob {
 	unsigned refusals, relaunches;
 	unsigned dups;              /* duplicates launched since the attempt started */
 	bool purge;                 /* DOWNLOAD: an output's copy in the bucket is corrupt */
-	struct ljob *wnext;         /* L_WAIT: the next in the wait FIFO */
+	uint64_t rank;              /* engine_job.rank: the wait queue's order */
+	uint64_t seq;               /* start()s before this one: ties go to the older */
+	size_t wpos;                /* L_WAIT: its index in the wait queue + 1 */
 	int ret;                    /* DONE: the completion's */
 	uint64_t not_before;
 	struct ljob *prev, *next;   /* live list, or the done queue (next only) */
@@ -122,7 +125,8 @@ struct blob {
 
 struct engine {
 	struct store *st;
-	unsigned slots;
+	unsigned slots;             /* jobs taken at once: -j and the lookahead */
+	unsigned max_run;           /* -j: jobs with an invocation in flight at most */
 	/* configuration */
 	char *function, *remote;
 	unsigned attempts, retries, backoff_ms, backoff_max_ms;
@@ -142,7 +146,7 @@ struct engine {
 	struct s3_batch *batch;
 	bool s3_dirty;
 	struct ljob *s3_head, *s3_tail; /* jobs in UPLOAD or DOWNLOAD, oldest first */
-	unsigned starts;            /* start()s, for kick() */
+	uint64_t seq;               /* start()s: the wait queue's ties, kick() */
 	uint32_t *failed;           /* blobs FAILED this round (indexes) */
 	size_t nfailed, afailed;
 	bool failed_all;            /* (out of memory for that list: look at every blob) */
@@ -156,11 +160,16 @@ struct engine {
 	struct ljob *done_head, *done_tail;
 	size_t njobs;               /* live + done */
 	unsigned ninv, ndups, nbackoff;
+	unsigned nrunning;          /* jobs with an invocation in flight (duplicates not
+				     * counted twice, orphans not at all): against -j */
 	/* the account's limits (lambda.h): concurrency, new environments */
 	unsigned concurrency, burst, env_rate;
 	unsigned envs;              /* environments counted as started (warm) */
 	struct lambda_bucket bucket;
-	struct ljob *wait_head, *wait_tail;
+	/* the wait queue: jobs held back by -j or the limits, a binary heap by rank
+	 * (highest first), then by start() order; room for every job (slots) */
+	struct ljob **wq;
+	size_t nwq;
 	/* orphans: the losing twins of answered stragglers, left to finish: the
 	 * function keeps its environment until it answers, so they still count in
 	 * ninv against the concurrency (dropping them made the service answer 429s) */
@@ -394,6 +403,65 @@ static void job_free(struct ljob *j)
 
 static void inv_drop(struct engine *e, struct inv *v);
 
+/* ---- the wait queue: a binary heap, highest rank first, then the oldest ---------- */
+
+static bool wq_before(const struct ljob *a, const struct ljob *b)
+{
+	return a->rank != b->rank ? a->rank > b->rank : a->seq < b->seq;
+}
+
+static void wq_set(struct engine *e, size_t i, struct ljob *j)
+{
+	e->wq[i] = j;
+	j->wpos = i + 1;
+}
+
+static void wq_up(struct engine *e, size_t i)
+{
+	struct ljob *j = e->wq[i];
+	while (i && wq_before(j, e->wq[(i - 1) / 2])) {
+		wq_set(e, i, e->wq[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	wq_set(e, i, j);
+}
+
+static void wq_down(struct engine *e, size_t i)
+{
+	struct ljob *j = e->wq[i];
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= e->nwq)
+			break;
+		if (c + 1 < e->nwq && wq_before(e->wq[c + 1], e->wq[c]))
+			c++;
+		if (!wq_before(e->wq[c], j))
+			break;
+		wq_set(e, i, e->wq[c]);
+		i = c;
+	}
+	wq_set(e, i, j);
+}
+
+/* (never full: it has room for every job the engine takes) */
+static void wq_push(struct engine *e, struct ljob *j)
+{
+	wq_set(e, e->nwq++, j);
+	wq_up(e, e->nwq - 1);
+}
+
+static void wq_remove(struct engine *e, struct ljob *j)
+{
+	size_t i = j->wpos - 1;
+	struct ljob *last = e->wq[--e->nwq];
+	j->wpos = 0;
+	if (last == j)
+		return;
+	wq_set(e, i, last);
+	wq_up(e, i);
+	wq_down(e, last->wpos - 1);
+}
+
 /*
  * The job is finished: ret and res->err as given (err is taken, may be NULL).  Any
  * invocation still in flight is dropped.
@@ -404,18 +472,8 @@ static void complete(struct engine *e, struct ljob *j, int ret, char *err)
 		inv_drop(e, j->inv[0]);
 	if (j->state == L_BACKOFF)
 		e->nbackoff--;
-	if (j->state == L_WAIT) { /* out of the wait FIFO (an abort: rare, linear) */
-		struct ljob **pp = &e->wait_head, *prev = NULL;
-		while (*pp && *pp != j) {
-			prev = *pp;
-			pp = &(*pp)->wnext;
-		}
-		if (*pp)
-			*pp = j->wnext;
-		if (e->wait_tail == j)
-			e->wait_tail = prev;
-		j->wnext = NULL;
-	}
+	if (j->state == L_WAIT)
+		wq_remove(e, j);
 	if (err) {
 		free(j->res->err);
 		j->res->err = err;
@@ -479,6 +537,8 @@ static void inv_orphan(struct engine *e, struct inv *v)
 			j->inv[i] = j->inv[--j->ninv];
 			break;
 		}
+	if (!j->ninv)
+		e->nrunning--;
 	if (v->dup)
 		e->ndups--;
 	v->dup = false;
@@ -554,6 +614,8 @@ static void inv_drop(struct engine *e, struct inv *v)
 			j->inv[i] = j->inv[--j->ninv];
 			break;
 		}
+	if (!j->ninv)
+		e->nrunning--;
 	http_loop_remove(e->loop, v->easy);
 	e->ninv--;
 	if (v->dup)
@@ -632,6 +694,8 @@ static int inv_launch(struct engine *e, struct ljob *j, bool dup)
 	if ((ret = http_loop_add(e->loop, v->easy)) < 0)
 		goto out_free;
 	v->start_ms = clock_now_ms();
+	if (!j->ninv)
+		e->nrunning++;
 	j->inv[j->ninv++] = v;
 	e->ninv++;
 	if (dup)
@@ -712,25 +776,29 @@ static void invoke_now(struct engine *e, struct ljob *j)
 		scan_by(e, j, j->inv[0]->start_ms);
 }
 
-/* Launch j's invocation when the account's limits allow: now, or from the wait
- * FIFO (behind the jobs already waiting, and after the due duplicates), launched
- * by timers(). */
+/* May one more job get its first invocation now?  0, or limits_allow's answer. */
+static uint64_t room_for_first(struct engine *e, uint64_t now)
+{
+	if (e->nrunning >= e->max_run)
+		return UINT64_MAX; /* -j: when a job's invocation ends */
+	return limits_allow(e, now);
+}
+
+/* Launch j's invocation when -j and the account's limits allow: now, or from the
+ * wait queue (after the due duplicates and the jobs of a higher rank waiting),
+ * launched by timers(). */
 static void invoke(struct engine *e, struct ljob *j)
 {
 	if (j->state == L_BACKOFF)
 		e->nbackoff--;
-	if (!e->wait_head && !e->nwant && limits_allow(e, clock_now_ms()) == 0) {
+	if (!e->nwq && !e->nwant && room_for_first(e, clock_now_ms()) == 0) {
 		invoke_now(e, j);
 		return;
 	}
-	e->stats.limited++;
+	if (e->nrunning < e->max_run)
+		e->stats.limited++; /* the account's limits, not -j's */
 	set_state(e, j, L_WAIT);
-	j->wnext = NULL;
-	if (e->wait_tail)
-		e->wait_tail->wnext = j;
-	else
-		e->wait_head = j;
-	e->wait_tail = j;
+	wq_push(e, j);
 	http_loop_signal(e->loop); /* timers() arms the wake-up for the bucket */
 }
 
@@ -1354,6 +1422,7 @@ static int lambda_create(const struct engine_config *cfg, struct engine **out, c
 	char keybuf[256], *v;
 	struct rlimit rl;
 	struct sbuf path = SBUF_INIT;
+	unsigned lookahead;
 	int ret;
 
 	e = calloc(1, sizeof(*e));
@@ -1362,7 +1431,8 @@ static int lambda_create(const struct engine_config *cfg, struct engine **out, c
 		return -ENOMEM;
 	}
 	e->st = cfg->st;
-	e->slots = cfg->slots ? cfg->slots : DEFAULT_SLOTS;
+	e->max_run = cfg->slots ? cfg->slots : DEFAULT_SLOTS;
+	lookahead = e->max_run / LOOKAHEAD_DIV ? e->max_run / LOOKAHEAD_DIV : 1;
 	e->attempts = 12;
 	e->retries = 2;
 	e->backoff_ms = 100;
@@ -1386,12 +1456,19 @@ static int lambda_create(const struct engine_config *cfg, struct engine **out, c
 	    (ret = env_uint("GG_LAMBDA_ENV_RATE", &e->env_rate)) < 0 ||
 	    (ret = param_uint(p, "concurrency", &e->concurrency)) < 0 ||
 	    (ret = param_uint(p, "burst", &e->burst)) < 0 ||
-	    (ret = param_uint(p, "env_rate", &e->env_rate)) < 0) {
+	    (ret = param_uint(p, "env_rate", &e->env_rate)) < 0 ||
+	    (ret = param_uint(p, "lookahead", &lookahead)) < 0) {
 		errbuf_set(err, errlen, "bad lambda engine parameters '%s'", p);
 		goto out_free;
 	}
 	if (!e->attempts)
 		e->attempts = 1;
+	e->slots = lookahead < UINT_MAX - e->max_run ? e->max_run + lookahead : UINT_MAX;
+	if (!(e->wq = calloc(e->slots, sizeof(*e->wq)))) {
+		errbuf_set(err, errlen, "out of memory");
+		ret = -ENOMEM;
+		goto out_free;
+	}
 	if (!e->concurrency)
 		e->concurrency = 1;
 	if (!e->burst)
@@ -1515,6 +1592,7 @@ static void lambda_free(struct engine *e)
 	free(e->blobs);
 	free(e->bslot);
 	free(e->failed);
+	free(e->wq);
 	aws_endpoint_release(&e->ep);
 	aws_config_release(&e->cfg);
 	free(e->function);
@@ -1578,7 +1656,7 @@ static int job_blobs(struct engine *e, struct ljob *j, const struct thunk *th, c
  */
 static void kick(struct engine *e)
 {
-	if (++e->starts % KICK_EVERY)
+	if (e->seq % KICK_EVERY)
 		return;
 	s3_pump(e);
 	(void)http_loop_run(e->loop, on_done, e); /* an error shows at the next collect */
@@ -1624,6 +1702,8 @@ static int lambda_start(struct engine *e, const struct engine_job *job, struct e
 	j->res = res;
 	j->timeout_ms = job->timeout_ms;
 	j->expect_ms = job->expect_ms;
+	j->rank = job->rank;
+	j->seq = e->seq++;
 	/* The thunk blob the payload names.  With a bucket, the portable copy
 	 * (worker.h): references to other thunks' outputs become the values the tree
 	 * holds now (the builder materialized them), symlink targets and locale files
@@ -1705,7 +1785,7 @@ static int lambda_fd(struct engine *e)
  */
 static void stragglers(struct engine *e, uint64_t now)
 {
-	unsigned max_dups = e->slots / 10 ? e->slots / 10 : 1, want = 0;
+	unsigned max_dups = e->max_run / 10 ? e->max_run / 10 : 1, want = 0;
 	uint64_t peers, scale, next = 0;
 	struct lambda_straggler_rule rule = e->strag;
 
@@ -1723,7 +1803,7 @@ static void stragglers(struct engine *e, uint64_t now)
 						   ring_quantile(e->resid, e->nresid, 95));
 	/* a tenth of the concurrency idle and nothing waiting: the builder has no
 	 * more work to give (the build's tail), a duplicate delays nobody */
-	if (rule.pct && !e->wait_head && e->ninv + e->concurrency / 10 < e->concurrency &&
+	if (rule.pct && !e->nwq && e->ninv + e->concurrency / 10 < e->concurrency &&
 	    rule.spare_pct < rule.pct)
 		rule.pct = rule.spare_pct ? rule.spare_pct : 1; /* 0: at the floor */
 	for (struct ljob *j = e->live; j; j = j->next) {
@@ -1762,24 +1842,21 @@ static void stragglers(struct engine *e, uint64_t now)
 	e->next_scan = next ? (next > now + 10 ? next : now + 10) : 0;
 }
 
-/* Due duplicates, the wait FIFO, due backoffs; arm the timer for the next deadline. */
+/* Due duplicates, the wait queue, due backoffs; arm the timer for the next deadline. */
 static void timers(struct engine *e)
 {
 	uint64_t now = clock_now_ms(), wake = 0;
 
 	stragglers(e, now); /* first: a straggler holds up its users */
-	while (e->wait_head) { /* then the wait FIFO: it was there before the backoffs */
-		struct ljob *j = e->wait_head;
-		uint64_t at = limits_allow(e, now);
+	while (e->nwq) { /* then the wait queue: it was there before the backoffs */
+		struct ljob *j = e->wq[0];
+		uint64_t at = room_for_first(e, now);
 		if (at) {
 			if (at != UINT64_MAX && (!wake || at < wake))
 				wake = at;
 			break;
 		}
-		e->wait_head = j->wnext;
-		if (!e->wait_head)
-			e->wait_tail = NULL;
-		j->wnext = NULL;
+		wq_remove(e, j);
 		invoke_now(e, j);
 	}
 	if (e->nbackoff) {

@@ -52,7 +52,15 @@
  *                        (lambda_bucket below).  An invocation needs a new
  *                        environment when more are in flight than ever before
  *                        (environments are assumed to stay warm for the build)
- *   A job held back by these limits waits in a FIFO (the builder's order) and is
+ *   lookahead=K          jobs taken beyond -j N (N/8, at least 1; 0: none): the builder
+ *                        hands over N + K jobs, at most N of them have an
+ *                        invocation in flight (duplicates aside); the others have
+ *                        their blobs checked and uploaded ahead and wait, so that
+ *                        one is launched the moment an invocation ends, not a
+ *                        builder's turn and an S3 round trip later
+ *   A job held back by -j or these limits waits in the wait queue, highest
+ *   engine_job.rank first (the plan's critical path: a link that just became
+ *   ready goes before the compiles taken ahead), then the builder's order, and is
  *   launched as soon as they allow, without a request the service would refuse.
  * Region, endpoint and credentials: aws_config.h (AWS_REGION, AWS_ENDPOINT_URL_LAMBDA,
  * AWS_ENDPOINT_URL, profiles; credentials required).  RLIMIT_NOFILE is raised to
@@ -97,7 +105,7 @@
  *                                sees one clear line
  *   - stragglers: a job in INVOKE for longer than the threshold above gets a second
  *     invocation, and a third if the second runs past the threshold too (a
- *     duplicate can straggle as well; at most slots/10 duplicates at once); the
+ *     duplicate can straggle as well; at most N/10 duplicates at once); the
  *     first answer that is a valid result wins; the others are left to finish
  *     as orphans, their answers ignored: a function keeps its environment until
  *     then, so they still count against the concurrency.  With a bucket, each job
@@ -109,7 +117,7 @@
  *     of orphans still running then stay, to stop them).  An attempt that fails
  *     while a twin still runs is forgotten.  A due duplicate goes before new
  *     work: while one waits for room under the account's limits, first
- *     invocations queue in the wait FIFO behind it (with -j equal to the
+ *     invocations queue in the wait queue behind it (with -j equal to the
  *     concurrency, the builder refills every freed environment at once, and a
  *     duplicate would never get one).
  *   - DOWNLOAD: outputs whose blobs the local store lacks are fetched from the

@@ -39,6 +39,7 @@
 # log of each makespan build's invocations (FILE, FILE--lpt, FILE--shape=libs),
 # MK_LIBS=0 skips the libs shape, MK_GRAPH=0 the graph-order one, MK_PARAMS the lambda
 # engine's parameters for them (e.g. straggler_pct=200: runtime/engine/lambda.h);
+# MK_S3_MS (0) the stand-in's latency for each S3 request (20 to 30: a real bucket's);
 # PARTS ("1 2 3") the parts to run, e.g. PARTS=3 for the makespan alone.
 set -euo pipefail
 TOP=$(pwd -P)
@@ -58,6 +59,7 @@ WIDE_DELAY_MS=${WIDE_DELAY_MS:-2000}
 WIDE_RUNS=${WIDE_RUNS:-3}
 MK_N=${MK_N:-20000}
 MK_SCALE=${MK_SCALE:-100}
+MK_S3_MS=${MK_S3_MS:-0}
 PARTS=${PARTS:-1 2 3}
 part() { [[ " $PARTS " == *" $1 "* ]]; }
 
@@ -162,12 +164,13 @@ fi
 makespan() {
 	local label=$1 mk=$T/mk${2:-} gen bound fluid tight st lline cpu relaunches l0 t0 t1
 	shift
+	((MK_S3_MS > 0)) && label="$label, S3 answers after $MK_S3_MS ms"
 	gen=$("$GRAPHGEN" "$@" "$mk" "$MK_N" "$MK_SCALE")
 	bound=$(field "$gen" bound_ms)
 	fluid=$(field "$gen" fluid_ms)
 	tight=$((fluid > bound ? fluid : bound))
 	start_sleepd "$T/sleepd-mk$*" --ggdir "$mk/.gg" --concurrency 1000 --straggle-every 100 \
-		--straggle-factor 10 ${MK_LOG:+--log "$MK_LOG${1:-}"}
+		--straggle-factor 10 --s3-ms "$MK_S3_MS" ${MK_LOG:+--log "$MK_LOG${1:-}"}
 	l0=$(load)
 	t0=$(now_ms)
 	if ! (cd "$mk" && AWS_ENDPOINT_URL_LAMBDA=$SLEEPD_URL AWS_ENDPOINT_URL_S3=$SLEEPD_URL \

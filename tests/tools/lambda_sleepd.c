@@ -7,7 +7,7 @@
  *   lambda_sleepd --port-file FILE [--delay-ms D] [--ggdir DIR] [--concurrency K]
  *                 [--straggle-every N] [--straggle-factor F] [--parent PID]
  *                 [--access-key ID] [--secret KEY] [--region R] [--log FILE]
- *                 [--head-ms H]
+ *                 [--head-ms H] [--s3-ms L]
  *
  * Listens on 127.0.0.1 and a port the kernel picks (backlog: the kernel's
  * somaxconn), writes "http://127.0.0.1:PORT" to FILE.  Connections are kept
@@ -91,6 +91,7 @@ struct pend {
 	char *resp;
 	size_t resp_len;
 	bool dead;              /* replaced by an earlier answer (a stop key) */
+	bool s3;                /* an S3 answer held --s3-ms, not an invocation */
 	uint64_t rx;            /* when the invocation was read */
 	unsigned check_ms;      /* its payload's stop_check_ms */
 	char stop[LAMBDA_STOP_MAX]; /* its payload's stop key, "" for none */
@@ -98,7 +99,7 @@ struct pend {
 };
 
 static struct {
-	unsigned delay_ms, concurrency, straggle_every, straggle_factor, head_ms;
+	unsigned delay_ms, concurrency, straggle_every, straggle_factor, head_ms, s3_ms;
 	const char *key, *secret, *region;
 	struct store st;
 	bool have_store;
@@ -398,8 +399,19 @@ static void stop_key(const char *key)
  * scheduling): an object whose name ends in a blob hash is there when the store
  * (--ggdir) holds that blob (HEAD: its size; GET: its bytes); anything else is
  * absent (404 NoSuchKey), a listing is empty; PUT and DELETE succeed and keep
- * nothing.
+ * nothing.  With --s3-ms L, every answer is sent L ms after its request was read
+ * (a real bucket's latency; 0, the default: at once).
  */
+static int s3_send(struct conn *c, char *resp, size_t len)
+{
+	if (!S.s3_ms)
+		return send_now(c, resp, len);
+	c->waiting = true;
+	heap_push((struct pend){ .due = now_ms() + S.s3_ms, .c = c, .gen = c->gen, .resp = resp,
+				 .resp_len = len, .s3 = true });
+	return 0;
+}
+
 static int s3_answer(struct conn *c, const char *method, const char *path)
 {
 	const char *name = strrchr(path, '/');
@@ -413,17 +425,17 @@ static int s3_answer(struct conn *c, const char *method, const char *path)
 		if (k)
 			stop_key(k + 1);
 		resp = response(200, "OK", "ETag: \"0\"\r\n", "", &rlen);
-		return send_now(c, resp, rlen);
+		return s3_send(c, resp, rlen);
 	}
 	if (!strcmp(method, "GET") && strstr(path, "list-type=2")) { /* an empty bucket */
 		resp = response(200, "OK", NULL, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
 				"<ListBucketResult><KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys>"
 				"<IsTruncated>false</IsTruncated></ListBucketResult>", &rlen);
-		return send_now(c, resp, rlen);
+		return s3_send(c, resp, rlen);
 	}
 	if (!strcmp(method, "DELETE")) {
 		resp = response(204, "No Content", NULL, "", &rlen);
-		return send_now(c, resp, rlen);
+		return s3_send(c, resp, rlen);
 	}
 	if (S.log && S.have_store && name && !strcmp(method, "HEAD") &&
 	    hash_from_hex_str(name + 1, &h) == 0 && h.kind == GG_HASH_THUNK) {
@@ -453,7 +465,7 @@ static int s3_answer(struct conn *c, const char *method, const char *path)
 		free(body);
 		resp = response(404, "Not Found", "x-amz-error-code: NoSuchKey\r\n",
 				!strcmp(method, "HEAD") ? "" : "<Error><Code>NoSuchKey</Code></Error>", &rlen);
-		return send_now(c, resp, rlen);
+		return s3_send(c, resp, rlen);
 	}
 	snprintf(extra, sizeof(extra), "Content-Length: %ld\r\n", size);
 	if (!strcmp(method, "HEAD")) {
@@ -471,7 +483,7 @@ static int s3_answer(struct conn *c, const char *method, const char *path)
 		rlen += (size_t)size;
 	}
 	free(body);
-	return send_now(c, resp, rlen);
+	return s3_send(c, resp, rlen);
 }
 
 /* One whole request is in c->buf (head ends at hend, body of blen bytes). */
@@ -626,7 +638,8 @@ static void fire_due(void)
 		struct conn *c = p.c;
 		if (p.dead)
 			continue; /* its stop key's answer is on the heap */
-		S.inflight--;
+		if (!p.s3)
+			S.inflight--;
 		c->waiting = false;
 		if (p.gen != c->gen || c->fd < 0) { /* the client went away */
 			free(p.resp);
@@ -634,7 +647,7 @@ static void fire_due(void)
 				free(c);
 			continue;
 		}
-		S.answered++;
+		S.answered += !p.s3;
 		if (send_now(c, p.resp, p.resp_len) < 0 || conn_parse(c) < 0)
 			conn_close(c);
 	}
@@ -666,6 +679,8 @@ int main(int argc, char **argv)
 			ggdir = v;
 		else if (!strcmp(k, "--head-ms"))
 			S.head_ms = (unsigned)strtoul(v, NULL, 10);
+		else if (!strcmp(k, "--s3-ms"))
+			S.s3_ms = (unsigned)strtoul(v, NULL, 10);
 		else if (!strcmp(k, "--concurrency"))
 			S.concurrency = (unsigned)strtoul(v, NULL, 10);
 		else if (!strcmp(k, "--straggle-every"))
@@ -694,7 +709,7 @@ int main(int argc, char **argv)
 	if (!port_file) {
 		fprintf(stderr, "usage: lambda_sleepd --port-file FILE [--delay-ms D] [--ggdir DIR] "
 				"[--concurrency K] [--straggle-every N] [--straggle-factor F] "
-				"[--parent PID] [--log FILE]\n");
+				"[--parent PID] [--log FILE] [--head-ms H] [--s3-ms L]\n");
 		return 2;
 	}
 	if (ggdir) {

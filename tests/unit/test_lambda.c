@@ -486,6 +486,34 @@ static void test_lambda__concurrency_limit_throttles(void **state)
 	release(&r);
 }
 
+/*
+ * -j N with a lookahead of K: N + K jobs taken, never more than N invoked at once;
+ * the jobs waiting for room go by rank, highest first (the plan's critical path),
+ * then in start() order.
+ */
+static void test_lambda__lookahead_waits_by_rank(void **state)
+{
+	static const uint64_t rank[] = { 0, 1, 3, 2, 3 };
+	static const size_t want[] = { 0, 2, 4, 3, 1 };
+	struct run r;
+	(void)state;
+	emu_post("/_emu/faults", "[{\"delay_ms\":300}]");
+	create(&r, "lookahead=4,straggler=0,straggler_pct=0", 1);
+	for (size_t i = 0; i < 5; i++) {
+		struct engine_job job = { .tag = r.n, .th = &th, .staging = dir, .rank = rank[i] };
+		assert_true(engine_lambda.can_start_more(r.e));
+		assert_int_equal(engine_lambda.start(r.e, &job, &r.res[r.n]), 0);
+		r.n++;
+	}
+	assert_false(engine_lambda.can_start_more(r.e));
+	drain(&r);
+	assert_all_ran(&r);
+	assert_int_equal(emu_stat("max_inflight"), 1);
+	for (size_t i = 0; i < 5; i++)
+		assert_int_equal(r.order[i], want[i]);
+	release(&r);
+}
+
 /* The account's concurrency (engine parameter): never more in flight, no 429. */
 static void test_lambda__concurrency_limit_respected(void **state)
 {
@@ -1134,11 +1162,11 @@ static void test_lambda__abort_completes_everything(void **state)
 	(void)state;
 	emu_post("/_emu/faults", "[{\"hang\":true,\"count\":3}]");
 	create(&r, NULL, 3);
-	start_n(&r, 3);
+	start_n(&r, 4); /* -j 3 and its lookahead: the fourth waits for room */
 	assert_false(engine_lambda.can_start_more(r.e));
 	engine_lambda.abort(r.e);
 	drain(&r);
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < 4; i++)
 		assert_int_equal(r.ret[i], -ECANCELED);
 	assert_int_equal(engine_lambda.start(r.e, &job, &res), -ECANCELED);
 	release(&r);
@@ -1298,6 +1326,7 @@ int main(void)
 		cmocka_unit_test_setup(test_lambda__unknown_function_and_too_large, fresh),
 		cmocka_unit_test_setup(test_lambda__concurrency_limit_throttles, fresh),
 		cmocka_unit_test_setup(test_lambda__concurrency_limit_respected, fresh),
+		cmocka_unit_test_setup(test_lambda__lookahead_waits_by_rank, fresh),
 		cmocka_unit_test_setup(test_lambda__concurrency_from_environment, fresh),
 		cmocka_unit_test_setup(test_lambda__new_environments_bounded_by_burst, fresh),
 		cmocka_unit_test_setup(test_lambda__straggler_relaunched_first_wins, fresh),
