@@ -30,7 +30,7 @@ CFLAGS ?= -O2 -g
 BASE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP -I.
 ifneq ($(SAN),)
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-SHIM_SAN_FLAGS := -fsanitize=undefined -fno-sanitize-recover=undefined
+SHIM_SAN_FLAGS := -fsanitize=undefined -fsanitize-undefined-trap-on-error
 else
 SAN_FLAGS :=
 SHIM_SAN_FLAGS :=
