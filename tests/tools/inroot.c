@@ -73,12 +73,16 @@ int main(int argc, char **argv)
 	ret = sbx_run(&plan, res);
 	if (ret < 0) {
 		fprintf(stderr, "inroot: %s\n", res->err[0] ? res->err : strerror(-ret));
-		return 125;
+		ret = 125;
+	} else {
+		ret = res->exited ? res->status : 128 + res->signal;
 	}
-	return res->exited ? res->status : 128 + res->signal;
+	free(res);
+	return ret;
 usage:
 	fputs("usage: inroot [--ro SRC:DST]... [--rw SRC:DST]... [--uid N] [--gid N] [--env K=V]... "
 	      "[--cwd DIR] -- CMD [ARGS...]\n",
 	      stderr);
+	free(res);
 	return 125;
 }
