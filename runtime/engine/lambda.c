@@ -47,7 +47,7 @@
 #define CONNECT_TIMEOUT_MS 10000
 #define POOL_MAX 256               /* idle easy handles kept */
 #define KICK_EVERY 16              /* start()s between two kicks (kick below) */
-#define LOOKAHEAD_DIV 8            /* jobs taken beyond -j: a eighth of it (lambda.h) */
+#define LOOKAHEAD_DIV 8            /* jobs taken beyond -j: an eighth of it (lambda.h) */
 
 /* L_WAIT: held back by -j or the account's limits, in the wait queue */
 enum lstate { L_UPLOAD, L_INVOKE, L_BACKOFF, L_WAIT, L_DOWNLOAD, L_DONE };

@@ -77,12 +77,13 @@ int main(int argc, char **argv)
 	} else {
 		ret = res->exited ? res->status : 128 + res->signal;
 	}
-	free(res);
-	return ret;
+	goto out;
 usage:
 	fputs("usage: inroot [--ro SRC:DST]... [--rw SRC:DST]... [--uid N] [--gid N] [--env K=V]... "
 	      "[--cwd DIR] -- CMD [ARGS...]\n",
 	      stderr);
+	ret = 125;
+out:
 	free(res);
-	return 125;
+	return ret;
 }
