@@ -59,7 +59,7 @@ extern void *__dso_handle;
  */
 #define TBUF_PROC_MAX (64u * 1024)
 #define TBUF_CAP (TBUF_PROC_MAX + 64u * 1024)
-#define SEEN_SLOTS 8192u      /* dedupe set of existence checks, per image */
+#define SEEN_SLOTS 8192u      /* dedupe set of existence checks, per image (seen_claim) */
 #define OBJS_SLOTS 64u        /* objects reported, per image (then seen_tab); in g's first page */
 #define WFD_MAX 65536         /* descriptors tracked for writing */
 #define LOG_FD_FLOOR 900
@@ -1041,6 +1041,32 @@ static SHIM_HOT int set_claim(_Atomic uint64_t *tab, unsigned slots, uint64_t h)
 	return -1;
 }
 
+/*
+ * g.seen_tab is five regions of 512, 512, 1024, 2048 and 4096 slots, filled in that
+ * order: a hash goes to the first region with room in its neighbourhood (set_claim;
+ * entries are never removed, so a region found full for it stays so and a later
+ * lookup walks the same way).  Each region takes the hash's bits in a different
+ * rotation, so that keys crowded together in one region are scattered in the next.
+ * An image touches only the pages of the regions it fills: most checks of a
+ * compiler fit the first two pages, where one table hashed across all 16 pages
+ * took a zero-fill page fault on nearly every one (a few microseconds each).
+ */
+static SHIM_HOT int seen_regions_claim(_Atomic uint64_t *tab, uint64_t h)
+{
+	unsigned base = 0, size = 512;
+
+	for (unsigned r = 0; base < SEEN_SLOTS; r++) {
+		uint64_t hr = r ? (h << (13 * r)) | (h >> (64 - 13 * r)) : h;
+		int claimed = set_claim(tab + base, size, hr); /* hr: h rotated, not 0 */
+		if (claimed >= 0)
+			return claimed;
+		base += size;
+		if (r)
+			size *= 2;
+	}
+	return -1;
+}
+
 /* h in g.seen_tab, mapped at the first use: true if it was not there. */
 static bool seen_claim(uint64_t h)
 {
@@ -1055,7 +1081,7 @@ static bool seen_claim(uint64_t h)
 			tab = expect;
 		}
 	}
-	return set_claim(tab, SEEN_SLOTS, h) != 0; /* full: record again rather than lose it */
+	return seen_regions_claim(tab, h) != 0; /* full: record again rather than lose it */
 }
 
 /* A fork child's first record: forget what the parent reported. */

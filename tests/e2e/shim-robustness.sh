@@ -376,6 +376,26 @@ same bigdir
 q bigdir has op=list fn=opendir path="$W/big" names#=20000 names*=entry-000000 names*=entry-019999
 check "a listing of 20000 names is recorded whole"
 
+# --- the dedupe set of existence checks ---------------------------------------------------------------
+# Each image reports a missing path once however often it looks; the set fills its
+# small first regions before the larger ones.  3000 paths spill past the first
+# three regions; 12000 overflow the whole set: then a path is reported again rather
+# than lost.
+run probes plain "$ROBUST" probes 3000 3
+run probes record "$ROBUST" probes 3000 3
+same probes
+qeq probes 3000 count op=stat fn=stat path~="^$W/probe-" ret=-1 errno=2
+q probes has op=stat path="$W/probe-000000"
+q probes has op=stat path="$W/probe-002999"
+check "3000 missing paths looked up 3 times each: each reported once"
+
+run probes-full record "$ROBUST" probes 12000 2
+got=$("$PY" "$QUERY" "$T/probes-full.dump" getev path op=stat path~="^$W/probe-" | sort -u | wc -l)
+[[ $got == 12000 ]] || echo "12000 missing paths: $got reported" >>"$DIAG"
+got=$("$PY" "$QUERY" "$T/probes-full.dump" count op=stat path~="^$W/probe-")
+((got >= 12000 && got < 24000)) || echo "12000 paths looked up twice: $got reports" >>"$DIAG"
+check "12000 missing paths, more than the dedupe set holds: none lost, most reported once"
+
 # --- a file size limit set by the program --------------------------------------------------------------
 # `ulimit -f 0` in a recorded subshell, which then runs and waits for a command: the
 # segment is past the limit, so the shim's writes fail, and the SIGXFSZ the kernel

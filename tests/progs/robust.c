@@ -28,6 +28,8 @@
  *                                 close_range(3, ~0U), opening a file after each
  *     robust sigstorm N           N open/stat/close rounds while a 50 us timer's
  *                                 signal handler opens and closes a file too
+ *     robust probes N R           stat N missing paths probe-<i>, R rounds over all
+ *                                 of them (the shim's dedupe set of existence checks)
  *     robust extra-lib [exec]     say whether gg_extra_marker (the test's extra
  *                                 preloaded library) is loaded; with exec, exec
  *                                 `robust extra-lib` and let it say too
@@ -394,6 +396,23 @@ static int do_sigstorm(int n)
 	return 0;
 }
 
+/* N missing paths, each looked up R times: the checks a compiler makes of its
+ * include path, many more than the shim's dedupe set holds when N is large. */
+static int do_probes(int n, int rounds)
+{
+	char name[64];
+	struct stat st;
+	int found = 0;
+
+	for (int r = 0; r < rounds; r++)
+		for (int i = 0; i < n; i++) {
+			snprintf(name, sizeof name, "probe-%06d", i);
+			found += stat(name, &st) == 0;
+		}
+	printf("probes: %d paths, %d rounds, %d found\n", n, rounds, found);
+	return 0;
+}
+
 /* ---- descriptors ------------------------------------------------------------- */
 
 static int do_closeall(void)
@@ -467,11 +486,13 @@ int main(int argc, char **argv)
 		return do_selfkill();
 	if (!strcmp(c, "sigstorm") && argc > 2)
 		return do_sigstorm(atoi(argv[2]));
+	if (!strcmp(c, "probes") && argc > 3)
+		return do_probes(atoi(argv[2]), atoi(argv[3]));
 	if (!strcmp(c, "closeall"))
 		return do_closeall();
 	if (!strcmp(c, "extra-lib"))
 		return do_extra_lib(argc > 2 && !strcmp(argv[2], "exec"));
 	fprintf(stderr, "usage: robust threads N M | fork-open | fork-atfork | fork-threads N | fork-chdir N | errno-at-start | mark M | exec* PROG ARG... |"
-			" bigargv N | bigdir N | sigkill-child | selfkill | closeall | extra-lib [exec]\n");
+			" bigargv N | bigdir N | probes N R | sigkill-child | selfkill | closeall | extra-lib [exec]\n");
 	return 2;
 }
