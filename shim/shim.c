@@ -694,6 +694,7 @@ static SHIM_HOT int rec_write(int fd, const char *rec, size_t n, pid_t pid, uint
 }
 
 static int seg_open(void);
+static int log_open_with(const char *rec, size_t n, bool *rec_done);
 
 /* Emit rec[0..n), a record finished by tenc_finish() (n < 0: its error, nothing to
  * write), to the segment, writing the PROC first in a fork child. */
@@ -703,8 +704,11 @@ static SHIM_HOT void emit_rec(const char *rec, ssize_t n)
 
 	if (n < 0 || atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_OFF)
 		return;
-	if (atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_LAZY && log_open() < 0)
-		return;
+	if (atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_LAZY) {
+		bool done = false; /* a fork child's first record goes with its PROC */
+		if (log_open_with(rec, (size_t)n, &done) < 0 || done)
+			return;
+	}
 	fd = atomic_load_explicit(&log_fd, memory_order_relaxed);
 	if (fd < 0)
 		return;
@@ -803,6 +807,32 @@ static int write_proc(int fd, pid_t pid, int origin, uint64_t start_ns, const ch
 	r = n < 0 ? (int)n : rec_write(fd, buf, (size_t)n, pid, start_ns);
 	munmap(buf, cap);
 	return r;
+}
+
+/*
+ * A fork child's PROC and its first record rec[0..n), where REC_EMIT left it at the
+ * start of the per-thread buffer: the PROC encoded after it in the same buffer and
+ * both written with one writev, in that order (a fork child's first record, most
+ * often bash's dup2 of a pipe end: one system call where write_proc's own mapping
+ * took four).  1 when written, 0 when rec is elsewhere or the PROC has no room
+ * (the caller writes them apart), or -errno.
+ */
+static SHIM_HOT int write_fork_proc_with(int fd, const char *rec, size_t n)
+{
+	size_t off = (n + 15) & ~(size_t)15;
+	char cwd[PATH_MAX];
+	ssize_t pn;
+	int r;
+
+	if (!rec || rec != t_buf || off + proc_cap(g.empty, g.empty) > TBUF_CAP)
+		return 0;
+	cwd_copy(cwd);
+	pn = proc_encode(t_buf + off, TBUF_CAP - off, g.pid, g.origin, g.start_ns, g.parent_log,
+			 g.empty, g.empty, cwd);
+	if (pn < 0)
+		return (int)pn;
+	r = rec_write2(fd, t_buf + off, (size_t)pn, rec, n, g.pid, g.start_ns);
+	return r < 0 ? r : 1;
 }
 
 static ssize_t objs_encode_init(char *buf, size_t cap);
@@ -944,8 +974,10 @@ static void rec_objs_init(void);
 static void seen_reset(void);
 
 /* Write this image's PROC (and OBJS) records, opening the segment if this image
- * has no descriptor of it (an exec'd image; a fork child inherits one). */
-static SHIM_HOT int log_open(void)
+ * has no descriptor of it (an exec'd image; a fork child inherits one).  rec[0..n),
+ * if not NULL, is the record that asked: a fork child writes it with its PROC, and
+ * then sets *rec_done. */
+static SHIM_HOT int log_open_with(const char *rec, size_t n, bool *rec_done)
 {
 	int fd, r;
 	bool forked = g.origin == GG_ORIGIN_FORK, objs_done = true;
@@ -971,7 +1003,12 @@ static SHIM_HOT int log_open(void)
 		if (g.seen_dirty)
 			seen_reset();
 		g.seen_dirty = false;
-		r = write_proc(fd, g.pid, g.origin, g.start_ns, g.parent_log, g.empty, g.empty);
+		r = write_fork_proc_with(fd, rec, n);
+		if (r > 0)
+			*rec_done = true;
+		else if (r == 0)
+			r = write_proc(fd, g.pid, g.origin, g.start_ns, g.parent_log, g.empty,
+				       g.empty);
 	} else {
 		r = write_start(fd, &objs_done);
 	}
@@ -989,6 +1026,12 @@ static SHIM_HOT int log_open(void)
 out:
 	atomic_store(&g.opening, 0);
 	return fd < 0 ? fd : 0;
+}
+
+static SHIM_HOT int log_open(void)
+{
+	bool done;
+	return log_open_with(NULL, 0, &done);
 }
 
 int shim_log_fd(void)
@@ -1669,7 +1712,11 @@ void shim_fd_opened(int fd, int flags)
 	if (fd < 0 || fd >= WFD_MAX)
 		return;
 	uint64_t bit = 1ull << (fd % 64);
-	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC)))
+	bool wr = (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC));
+	/* written only when it changes: see shim_fd_closed */
+	if (!(atomic_load_explicit(&g.wfd[fd / 64], memory_order_relaxed) & bit) == !wr)
+		return;
+	if (wr)
 		atomic_fetch_or(&g.wfd[fd / 64], bit);
 	else
 		atomic_fetch_and(&g.wfd[fd / 64], ~bit);
@@ -1680,6 +1727,11 @@ bool shim_fd_closed(int fd)
 	if (fd < 0 || fd >= WFD_MAX)
 		return false;
 	uint64_t bit = 1ull << (fd % 64);
+	/* read first: a descriptor not open for writing (a fork child closing the
+	 * pipe ends it inherited) leaves the page unwritten, without a copy-on-write
+	 * fault on it in both the child and the parent */
+	if (!(atomic_load_explicit(&g.wfd[fd / 64], memory_order_relaxed) & bit))
+		return false;
 	return atomic_fetch_and(&g.wfd[fd / 64], ~bit) & bit;
 }
 
@@ -1953,6 +2005,10 @@ static SHIM_HOT void fork_child_reset(pid_t pid)
 	atomic_store(&g.opening, 0);
 	atomic_store(&g.stdin_seen, 0);
 	atomic_store(&g.net_seen, 0);
+	/* the child's first clock readings by system call too (now_ns): the vDSO's
+	 * pages and libc's are not mapped in a fresh child, and most children write
+	 * a few records before they exec or exit */
+	atomic_store(&g.clock_calls, 0);
 	/* the dedupe sets are cleared at the first record (log_open), when the kernel
 	 * has not wiped g.seen_tab already: most children exec first */
 	g.seen_dirty = true;

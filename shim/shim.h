@@ -295,10 +295,12 @@ int shim_log_move_away(int fd); /* if fd is the log's, move the log; 0 or -errno
 /* The exec of path is opaque: a static ELF executable (or a script run by one), or
  * set-user-ID or set-group-ID to other ids (the loader ignores LD_PRELOAD). */
 bool shim_is_static_elf(const char *path);
-/* Before a fork, in the parent: resolve the real functions a fork child's exec calls,
- * once, so that no child looks them up itself (dlsym reads pages of every object's
- * symbol tables, each a page fault in a fresh child). */
+/* Before a fork, in the parent: resolve the real functions a fork child calls to
+ * exec or exit, once, so that no child looks them up itself (dlsym reads pages of
+ * every object's symbol tables, each a page fault in a fresh child). */
 void shim_exec_prepare(void);
+/* The same for the descriptor calls a fork child makes (dup2, close: wrap_fd.c). */
+void shim_fd_prepare(void);
 /* Register the fork handlers (shim.c) if this image records and has not yet: called
  * before every fork that runs them (fork, daemon, forkpty: wrap_exec.c). */
 void shim_atfork_ensure(void);

@@ -191,9 +191,15 @@ SHIM_HOT bool shim_is_static_elf(const char *path)
 	return is_static_at(AT_FDCWD, path, 0);
 }
 
+DECL_REAL(exit);
+DECL_REAL(_exit);
+
 SHIM_HOT void shim_exec_prepare(void)
 {
 	(void)REAL(execve);
+	(void)REAL(exit); /* a subshell ends with exit, a failed exec with _exit */
+	(void)REAL(_exit);
+	shim_fd_prepare();
 }
 
 /* ---- environment ------------------------------------------------------------------ */
@@ -1220,8 +1226,6 @@ GG_EXPORT int waitid(idtype_t idtype, id_t id, siginfo_t *info, int opt)
 
 /* ---- exit ---------------------------------------------------------------------------------- */
 
-DECL_REAL(exit);
-DECL_REAL(_exit);
 DECL_REAL(_Exit);
 
 #define EXIT_WRAP(name, how)                                                       \

@@ -19,6 +19,7 @@ SHIM_WRAP(int, dup, (int fd), (fd),
 	  if (ret >= 0) shim_fd_dup(fd, ret); rec_fd(GG_FN_dup, fd, -1, ret, c_.err))
 
 DECL_REAL(dup2);
+DECL_REAL(close);
 GG_EXPORT int dup2(int fd, int fd2)
 {
 	struct shim_call c;
@@ -34,6 +35,14 @@ GG_EXPORT int dup2(int fd, int fd2)
 	rec_fd(GG_FN_dup2, fd, fd2, ret, c.err);
 	shim_leave(&c);
 	return ret;
+}
+
+/* Before a fork, in the parent: what a fork child calls before its exec or exit
+ * (bash: dup2 and close on the pipe ends), resolved once here (shim.h). */
+SHIM_HOT void shim_fd_prepare(void)
+{
+	(void)REAL(dup2);
+	(void)REAL(close);
 }
 
 DECL_REAL(dup3);
@@ -84,7 +93,6 @@ int fcntl64(int fd, int cmd, ...);
 FCNTL_WRAP(fcntl, GG_FN_fcntl)
 FCNTL_WRAP(fcntl64, GG_FN_fcntl64)
 
-DECL_REAL(close);
 GG_EXPORT int close(int fd)
 {
 	struct shim_call c;

@@ -376,6 +376,23 @@ same bigdir
 q bigdir has op=list fn=opendir path="$W/big" names#=20000 names*=entry-000000 names*=entry-019999
 check "a listing of 20000 names is recorded whole"
 
+# A fork child's PROC is written with its first record, in one writev, when that
+# record is in the record buffer with room after it (fork-open); else the PROC goes
+# alone first: here opendir in the child, whose listing has buffers of its own.
+run fork-bigdir plain "$ROBUST" fork-bigdir 20000
+run fork-bigdir record "$ROBUST" fork-bigdir 20000
+same fork-bigdir
+P=$(pid_of fork-bigdir record parent-pid) C=$(pid_of fork-bigdir record child-pid)
+if [[ -z "$P" || -z "$C" ]]; then
+	echo "the program did not print its pids" >>"$DIAG"
+else
+	plog=$("$PY" "$QUERY" "$T/fork-bigdir.dump" get log pid="$P" argv.1=fork-bigdir)
+	q fork-bigdir hasproc pid="$C" ppid="$P" origin=fork parent="$plog" exit.status=0
+	q fork-bigdir has proc.pid="$C" op=list path="$W/big" names#=20000 names*=entry-019999
+	q fork-bigdir hasnot proc.pid="$P" op=list
+fi
+check "a fork child whose first record is a listing of 20000 names: PROC and listing both there"
+
 # --- the dedupe set of existence checks ---------------------------------------------------------------
 # Each image reports a missing path once however often it looks; the set fills its
 # small first regions before the larger ones.  3000 paths spill past the first

@@ -22,6 +22,8 @@
  *     robust exec-clearenv PROG ARG...  clearenv(), then execv
  *     robust bigargv N            exec `robust mark bigargv` with N more arguments
  *     robust bigdir N             create N files in big/, then list it
+ *     robust fork-bigdir N        create N files in big/, fork; the child lists it (its
+ *                                 first record); pids on stderr as for fork-open
  *     robust sigkill-child        fork a child that SIGKILLs itself, reap it
  *     robust selfkill             SIGKILL this process
  *     robust closeall             close every descriptor 3..1023 one by one, then
@@ -304,6 +306,42 @@ static int do_bigargv(int n)
 	return 127;
 }
 
+static int do_bigdir(int n);
+
+/* A fork child whose first record is a listing, which the shim builds in buffers of
+ * its own: the child's PROC is written apart from it. */
+static int do_fork_bigdir(int n)
+{
+	char name[64];
+	pid_t pid;
+
+	mkdir("big", 0755);
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof name, "big/entry-%06d", i);
+		int fd = open(name, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (fd >= 0)
+			close(fd);
+	}
+	fflush(stdout);
+	fprintf(stderr, "parent-pid=%d\n", (int)getpid());
+	pid = fork();
+	if (pid == 0) {
+		DIR *d = opendir("big");
+		int count = 0;
+		if (!d)
+			_exit(1);
+		while (readdir(d))
+			count++;
+		closedir(d);
+		fprintf(stderr, "child-pid=%d\n", (int)getpid());
+		printf("child: %d entries\n", count);
+		fflush(stdout);
+		_exit(0);
+	}
+	reap("child", pid);
+	return 0;
+}
+
 static int do_bigdir(int n)
 {
 	char name[64];
@@ -480,6 +518,8 @@ int main(int argc, char **argv)
 		return do_bigargv(atoi(argv[2]));
 	if (!strcmp(c, "bigdir") && argc > 2)
 		return do_bigdir(atoi(argv[2]));
+	if (!strcmp(c, "fork-bigdir") && argc > 2)
+		return do_fork_bigdir(atoi(argv[2]));
 	if (!strcmp(c, "sigkill-child"))
 		return do_sigkill_child();
 	if (!strcmp(c, "selfkill"))
@@ -493,6 +533,6 @@ int main(int argc, char **argv)
 	if (!strcmp(c, "extra-lib"))
 		return do_extra_lib(argc > 2 && !strcmp(argv[2], "exec"));
 	fprintf(stderr, "usage: robust threads N M | fork-open | fork-atfork | fork-threads N | fork-chdir N | errno-at-start | mark M | exec* PROG ARG... |"
-			" bigargv N | bigdir N | probes N R | sigkill-child | selfkill | closeall | extra-lib [exec]\n");
+			" bigargv N | bigdir N | fork-bigdir N | probes N R | sigkill-child | selfkill | closeall | extra-lib [exec]\n");
 	return 2;
 }
