@@ -90,6 +90,17 @@ pid_of() {
 	sed -n "s/^$3=//p" "$T/$1.$2.err" | head -n 1
 }
 
+# fork_pids NAME: P and C, the parent's and the child's pids the program printed
+# (`robust NAME`), and plog, the parent's log; 1 and a diagnostic if it printed none.
+fork_pids() {
+	P=$(pid_of "$1" record parent-pid) C=$(pid_of "$1" record child-pid)
+	if [[ -z "$P" || -z "$C" ]]; then
+		echo "the program did not print its pids" >>"$DIAG"
+		return 1
+	fi
+	plog=$("$PY" "$QUERY" "$T/$1.dump" get log pid="$P" argv.1="$1")
+}
+
 # check WHAT: one TAP line, from the diagnostics gathered since the last check.
 check() {
 	if [[ -s "$DIAG" ]]; then
@@ -120,11 +131,7 @@ check "32 threads x 100 opens: every open recorded once, no torn record, no warn
 run fork-open plain "$ROBUST" fork-open
 run fork-open record "$ROBUST" fork-open
 same fork-open
-P=$(pid_of fork-open record parent-pid) C=$(pid_of fork-open record child-pid)
-if [[ -z "$P" || -z "$C" ]]; then
-	echo "the program did not print its pids" >>"$DIAG"
-else
-	plog=$("$PY" "$QUERY" "$T/fork-open.dump" get log pid="$P" argv.1=fork-open)
+if fork_pids fork-open; then
 	q fork-open hasproc pid="$C" ppid="$P" origin=fork parent="$plog" exit.status=0
 	q fork-open has proc.pid="$C" proc.origin=fork op=open fn=open path="$W/child-file.txt" ret=3
 	q fork-open hasnot proc.pid="$P" op=open path="$W/child-file.txt"
@@ -140,10 +147,7 @@ check "fork without exec: the child's open is in the child's image (origin fork,
 run fork-atfork plain "$ROBUST" fork-atfork
 run fork-atfork record "$ROBUST" fork-atfork
 same fork-atfork
-P=$(pid_of fork-atfork record parent-pid) C=$(pid_of fork-atfork record child-pid)
-if [[ -z "$P" || -z "$C" ]]; then
-	echo "the program did not print its pids" >>"$DIAG"
-else
+if fork_pids fork-atfork; then
 	q fork-atfork hasproc pid="$C" ppid="$P" origin=fork exit.status=0
 	q fork-atfork has proc.pid="$C" proc.origin=fork op=open fn=open path="$W/atfork-child.txt" ret=3
 	q fork-atfork hasnot proc.pid="$P" op=open path="$W/atfork-child.txt"
@@ -382,11 +386,7 @@ check "a listing of 20000 names is recorded whole"
 run fork-bigdir plain "$ROBUST" fork-bigdir 20000
 run fork-bigdir record "$ROBUST" fork-bigdir 20000
 same fork-bigdir
-P=$(pid_of fork-bigdir record parent-pid) C=$(pid_of fork-bigdir record child-pid)
-if [[ -z "$P" || -z "$C" ]]; then
-	echo "the program did not print its pids" >>"$DIAG"
-else
-	plog=$("$PY" "$QUERY" "$T/fork-bigdir.dump" get log pid="$P" argv.1=fork-bigdir)
+if fork_pids fork-bigdir; then
 	q fork-bigdir hasproc pid="$C" ppid="$P" origin=fork parent="$plog" exit.status=0
 	q fork-bigdir has proc.pid="$C" op=list path="$W/big" names#=20000 names*=entry-019999
 	q fork-bigdir hasnot proc.pid="$P" op=list

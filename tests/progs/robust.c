@@ -306,14 +306,10 @@ static int do_bigargv(int n)
 	return 127;
 }
 
-static int do_bigdir(int n);
-
-/* A fork child whose first record is a listing, which the shim builds in buffers of
- * its own: the child's PROC is written apart from it. */
-static int do_fork_bigdir(int n)
+/* big/entry-000000 ... big/entry-<n-1>, empty. */
+static void make_bigdir(int n)
 {
 	char name[64];
-	pid_t pid;
 
 	mkdir("big", 0755);
 	for (int i = 0; i < n; i++) {
@@ -322,6 +318,15 @@ static int do_fork_bigdir(int n)
 		if (fd >= 0)
 			close(fd);
 	}
+}
+
+/* A fork child whose first record is a listing, which the shim builds in buffers of
+ * its own: the child's PROC is written apart from it. */
+static int do_fork_bigdir(int n)
+{
+	pid_t pid;
+
+	make_bigdir(n);
 	fflush(stdout);
 	fprintf(stderr, "parent-pid=%d\n", (int)getpid());
 	pid = fork();
@@ -344,18 +349,11 @@ static int do_fork_bigdir(int n)
 
 static int do_bigdir(int n)
 {
-	char name[64];
 	struct dirent *de;
 	DIR *d;
 	int count = 0;
 
-	mkdir("big", 0755);
-	for (int i = 0; i < n; i++) {
-		snprintf(name, sizeof name, "big/entry-%06d", i);
-		int fd = open(name, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-		if (fd >= 0)
-			close(fd);
-	}
+	make_bigdir(n);
 	d = opendir("big");
 	if (!d) {
 		printf("opendir: %s\n", strerror(errno));
