@@ -1969,6 +1969,7 @@ static SHIM_HOT void atfork_prepare(void)
 	}
 	shim_check_alive();
 	shim_exec_prepare();
+	shim_fd_prepare();
 	scratch_wipe();
 	t_forking = true;
 }

@@ -199,7 +199,6 @@ SHIM_HOT void shim_exec_prepare(void)
 	(void)REAL(execve);
 	(void)REAL(exit); /* a subshell ends with exit, a failed exec with _exit */
 	(void)REAL(_exit);
-	shim_fd_prepare();
 }
 
 /* ---- environment ------------------------------------------------------------------ */

@@ -60,8 +60,8 @@ mv "$src/h.o" "$T/host.o"
 setup "build R from the trace" python3 tests/e2e/vroot_mkroot.py "$T/host.jsonl" "$R" "$T/gg"
 setup "the probe library" cc -shared -fPIC -O1 -o "$R/probe.so" "$T/probe.c"
 
-# shim_deps ROOT: the shim's own libraries (none but libc and the loader, make check's too) into ROOT,
-# at their paths: under GG_VROOT they load from R like any other.
+# shim_deps ROOT: the shim's own libraries (none but libc and the loader, make check's
+# too) into ROOT, at their paths: under GG_VROOT they load from R like any other.
 shim_deps() {
 	local l
 	for l in $(ldd "$SHIM" | awk '$3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
