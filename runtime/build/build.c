@@ -575,7 +575,7 @@ static void launch(struct sched *s, struct bjob *j)
 		s->running++;
 		emit(s, BUILD_EV_START, j->node, j, NULL, 0);
 	}
-	if ((ret = new_staging(s, dir)) < 0) {
+	if (!s->ops[e]->no_staging && (ret = new_staging(s, dir)) < 0) {
 		engine_result_errf(res, "cannot make a staging directory in '%s': %s",
 				   s->staging_base, strerror(-ret));
 		goto out_refused;

@@ -96,6 +96,7 @@ static int m_level(struct engine *e, char *why, size_t whylen)
 
 static const struct engine_ops metered = {
 	.name = "lambda",
+	.no_staging = true, /* engine_lambda's */
 	.create = m_create,
 	.free = m_free,
 	.can_start_more = m_can_start_more,

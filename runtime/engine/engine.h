@@ -106,7 +106,8 @@ struct engine_config {
 struct engine_job {
 	uint64_t tag;              /* the caller's: comes back with the completion (a node index) */
 	const struct thunk *th;    /* the thunk as the tree is now; all its inputs present */
-	const char *staging;       /* an empty directory of this job's own (the caller removes it) */
+	const char *staging;       /* an empty directory of this job's own (the caller removes
+				      it); NULL for an engine with no_staging */
 	unsigned timeout_ms;       /* 0: none */
 	int require_level;         /* 0: any */
 	bool supervise;            /* name the first undeclared path (slower) */
@@ -175,6 +176,9 @@ struct engine_done {
 
 struct engine_ops {
 	const char *name;
+	/* Its jobs need no staging directory (engine_job.staging NULL): it keeps
+	 * nothing of theirs on the local disk but the store's (a remote engine). */
+	bool no_staging;
 	/* A new instance (*out), or -errno with err filled. */
 	int (*create)(const struct engine_config *cfg, struct engine **out, char *err, size_t errlen);
 	void (*free)(struct engine *e);

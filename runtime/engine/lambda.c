@@ -121,6 +121,8 @@ struct blob {
 	uint64_t size;              /* local size, for HEAD's comparison */
 	uint8_t up, down;
 	char *msg;                  /* why it FAILED (this round) */
+	char *mem;                  /* a thunk blob only in memory (its `size` bytes):
+				       PUT from here, freed once the bucket has it */
 };
 
 struct engine {
@@ -1205,6 +1207,9 @@ static int s3_build(struct engine *e)
 			if (kind == 1) {
 				idx = s3_batch_head(b, hex);
 				bl->up = B_HEAD;
+			} else if (kind == 2 && bl->mem) {
+				idx = s3_batch_put_buf(b, hex, bl->mem, bl->size);
+				bl->up = B_PUT;
 			} else if (kind == 2) {
 				if (store_path(e->st, &bl->h, path, sizeof(path)) < 0)
 					idx = -ENAMETOOLONG;
@@ -1300,6 +1305,10 @@ static void s3_harvest(struct engine *e)
 			/* gone (or already): the thunk's next run uploads it again */
 			bl->down = r->err && r->err != -ENOENT ? D_FAILED : D_NONE;
 			bl->up = B_UNKNOWN;
+		}
+		if (bl->up == B_PRESENT && bl->mem) {
+			free(bl->mem); /* the bucket has it: no job puts it again */
+			bl->mem = NULL;
 		}
 		if (r->err && (bl->up == B_FAILED || bl->down == D_FAILED)) {
 			note_failed(e, (uint32_t)((u >> 1) - 1));
@@ -1587,8 +1596,10 @@ static void lambda_free(struct engine *e)
 	while (e->npool)
 		curl_easy_cleanup(e->pool[--e->npool]);
 	http_loop_free(e->loop);
-	for (size_t i = 0; i < e->nblobs; i++)
+	for (size_t i = 0; i < e->nblobs; i++) {
 		free(e->blobs[i].msg);
+		free(e->blobs[i].mem);
+	}
 	free(e->blobs);
 	free(e->bslot);
 	free(e->failed);
@@ -1676,6 +1687,35 @@ static unsigned stop_check_ms(const struct engine *e, const struct ljob *j)
 	return after < UINT32_MAX ? (unsigned)after : UINT32_MAX;
 }
 
+/*
+ * The thunk blob the payload names (enc, enclen bytes), named in *h.  With a bucket
+ * it is kept in the blob table, to be PUT from memory if the HEAD misses it, unless
+ * the bucket is known to hold it: no file per launch (a portable thunk is new to
+ * the local store, and a file creation costs the client more than the upload: on
+ * ext4 after many deletions, a scan for a free inode).  Returns 1 when the table
+ * took enc, 0 when the caller keeps it.  Without a bucket it goes into the local
+ * store, where the stand-ins read it.  -errno.
+ */
+static int keep_thunk(struct engine *e, char *enc, size_t enclen, struct gg_hash *h)
+{
+	struct blob *bl;
+	long b;
+	int ret;
+
+	if (!e->s3)
+		return store_put_buf(e->st, GG_HASH_THUNK, enc, enclen, h);
+	if ((ret = hash_buf(GG_HASH_THUNK, enc, enclen, h)) < 0)
+		return ret;
+	if ((b = blob_get(e, h)) < 0)
+		return (int)b;
+	bl = &e->blobs[b];
+	if (bl->up == B_PRESENT || bl->mem)
+		return 0;
+	bl->mem = enc;
+	bl->size = enclen;
+	return 1;
+}
+
 static int lambda_start(struct engine *e, const struct engine_job *job, struct engine_result *res)
 {
 	struct lambda_payload pl = { .blobs = e->remote, .timeout_ms = job->timeout_ms,
@@ -1707,8 +1747,10 @@ static int lambda_start(struct engine *e, const struct engine_job *job, struct e
 	/* The thunk blob the payload names.  With a bucket, the portable copy
 	 * (worker.h): references to other thunks' outputs become the values the tree
 	 * holds now (the builder materialized them), symlink targets and locale files
-	 * become inputs, every blob lands in the local store.  Without one (stand-ins),
-	 * job->th as it is: canonical, so encoding it in place changes nothing. */
+	 * become inputs, every blob lands in the local store but the thunk's own, which
+	 * stays in memory until it is in the bucket (keep_thunk).  Without one
+	 * (stand-ins), job->th as it is: canonical, so encoding it in place changes
+	 * nothing. */
 	live_add(e, j);
 	e->njobs++;
 	set_state(e, j, L_INVOKE);
@@ -1723,11 +1765,12 @@ static int lambda_start(struct engine *e, const struct engine_job *job, struct e
 		th = &port;
 	}
 	if ((ret = thunk_encode((struct thunk *)th, &enc, &enclen)) < 0 ||
-	    (ret = store_put_buf(e->st, GG_HASH_THUNK, enc, enclen, &j->thunk)) < 0) {
+	    (ret = keep_thunk(e, enc, enclen, &j->thunk)) < 0) {
 		snprintf(err, sizeof(err), "cannot store the thunk for lambda: %s", strerror(-ret));
 		goto out_fail;
 	}
-	free(enc);
+	if (ret == 0)
+		free(enc); /* (else the blob table's now) */
 	enc = NULL;
 	if (e->s3 && (ret = job_blobs(e, j, th, err, sizeof(err))) < 0)
 		goto out_fail;
@@ -1927,6 +1970,7 @@ void lambda_engine_stats(struct engine *e, struct lambda_stats *out)
 
 const struct engine_ops engine_lambda = {
 	.name = "lambda",
+	.no_staging = true,
 	.create = lambda_create,
 	.free = lambda_free,
 	.can_start_more = lambda_can_start_more,

@@ -75,10 +75,12 @@
  *               +--an upload failed--> DONE           v  |                verified)
  *                                                  BACKOFF
  *
- *   - UPLOAD: the thunk is encoded and put in the local store (its blob is what the
- *     payload names), then every blob it needs is made present in the bucket before
- *     the function is invoked: a worker never meets a 404 (StanfordSNR/gg#24).  A
- *     blob known present is not asked about again for the engine's lifetime.  S3
+ *   - UPLOAD: the thunk is encoded (its blob is what the payload names), then
+ *     every blob it needs is made present in the bucket before the function is
+ *     invoked: a worker never meets a 404 (StanfordSNR/gg#24): each is asked
+ *     about (HEAD) and PUT when missing, from the store, or for the thunk's own
+ *     blob (new to the local store) from memory: no file is created per launch.
+ *     A blob known present is not asked about again for the engine's lifetime.  S3
  *     work runs as s3.h batches, one at a time, of the jobs waiting on S3 in the
  *     order they came (the builder's), stepped from collect() and, every few
  *     start()s, from start() too (a builder starting a thousand jobs at once gets

@@ -166,7 +166,11 @@ tap_run "4 jobs of a thunk with 3 inputs, remote s3://bkt/pre" "$T/up1.log" \
 store_names "$T/gg2" >"$T/local.names"
 s3_keys pre >"$T/bucket.names"
 tap_check "the bucket holds the thunk, its exe and its 3 inputs (every blob of the store)" \
-	eval 'diff -u "$T/local.names" "$T/bucket.names" && test "$(wc -l <"$T/bucket.names")" == 5'
+	eval 'test -z "$(comm -23 "$T/local.names" "$T/bucket.names")" &&
+		test "$(wc -l <"$T/bucket.names")" == 5'
+tap_check "... the thunk PUT from memory: the only one the local store lacks" \
+	eval 'comm -13 "$T/local.names" "$T/bucket.names" | grep -qx "T[0-9a-f]\{32\}" &&
+		test "$(wc -l <"$T/local.names")" == 4'
 tap_check "... uploaded once for the 4 jobs" grep -q "blobs_uploaded 5 " "$T/up1.log"
 tap_run "the same thunk again, in a new engine" "$T/up2.log" \
 	"$DRIVE" --ggdir "$T/gg2" --jobs 1 --params remote=s3://bkt/pre \

@@ -41,8 +41,9 @@
  * ms when read, how long it is held, 1 for a planted straggler, the thunk's first
  * output's file name or "-"), for a look at a schedule after the fact; one
  * "RX_MS MS S LABEL" when a stop key ends an invocation read at RX_MS after MS ms;
- * and one "RX_MS 0 H LABEL" per HEAD of a thunk's blob the store holds (the engine
- * asks when it takes the thunk from the builder, before it invokes).
+ * and one "RX_MS 0 H LABEL" per HEAD, "RX_MS 0 P LABEL" per PUT, of a thunk's blob
+ * (the engine puts a fresh portable thunk when it takes it from the builder,
+ * before it invokes).
  *
  * GET /_stats: {"invocations":I,"answered":A,"throttled":T,"bad_signatures":B,
  * "stragglers":S,"inflight":F,"max_inflight":M,"first_rx_ms":X,"last_rx_ms":Y,
@@ -113,6 +114,53 @@ static struct {
 	FILE *log;
 	char label[256];        /* the last answered thunk's first output's file name */
 } S;
+
+/* Objects PUT under a blob's name (a fresh thunk's, the engine's): kept, as a
+ * bucket would, for HEAD, GET and the invocations that name them. */
+struct obj {
+	struct obj *next;
+	struct gg_hash h;
+	size_t len;
+	char data[];
+};
+#define OBJ_BUCKETS 65536
+static struct obj *objs[OBJ_BUCKETS];
+
+static struct obj **obj_slot(const struct gg_hash *h)
+{
+	uint32_t k;
+	memcpy(&k, h->bytes, sizeof(k));
+	return &objs[k % OBJ_BUCKETS];
+}
+
+static const struct obj *obj_find(const struct gg_hash *h)
+{
+	for (const struct obj *o = *obj_slot(h); o; o = o->next)
+		if (hash_equal(&o->h, h))
+			return o;
+	return NULL;
+}
+
+static void obj_put(const struct gg_hash *h, const char *body, size_t len)
+{
+	struct obj **slot = obj_slot(h), *o;
+	if (obj_find(h) || !(o = malloc(sizeof(*o) + len)))
+		return;
+	o->h = *h;
+	o->len = len;
+	memcpy(o->data, body, len);
+	o->next = *slot;
+	*slot = o;
+}
+
+/* Thunk h, from the objects PUT, else from the store.  0 or -errno. */
+static int load_thunk(const struct gg_hash *h, struct thunk *th)
+{
+	const struct obj *o = obj_find(h);
+	if (o)
+		return thunk_decode(o->data, o->len, th);
+	return S.have_store ? store_load_thunk(&S.st, h, th) : -ENOENT;
+}
 
 static volatile sig_atomic_t stop;
 static void on_sig(int s) { (void)s; stop = 1; }
@@ -311,7 +359,7 @@ static char *invocation_answer(const char *body, size_t blen, unsigned *ms)
 	S.pl = pl;
 	sbuf_addf(&sb, "{\"thunk\":\"%s\",\"ran\":true,\"status\":0,\"level\":3,\"outputs\":[",
 		  hash_to_hex(&pl.thunk, hex));
-	if (S.have_store && store_load_thunk(&S.st, &pl.thunk, &th) == 0) {
+	if (load_thunk(&pl.thunk, &th) == 0) {
 		if (th.outputs.n) {
 			const char *b = strrchr(th.outputs.v[0], '/');
 			snprintf(S.label, sizeof(S.label), "%s", b ? b + 1 : th.outputs.v[0]);
@@ -394,13 +442,27 @@ static void stop_key(const char *key)
 	}
 }
 
+/* A log line for thunk h's blob, asked about (H) or put (P) when the engine takes
+ * the thunk: "NOW 0 KIND LABEL". */
+static void log_thunk(char kind, const struct gg_hash *h)
+{
+	struct thunk th = THUNK_INIT;
+	if (load_thunk(h, &th) == 0 && th.outputs.n) {
+		const char *b = strrchr(th.outputs.v[0], '/');
+		fprintf(S.log, "%llu 0 %c %s\n", (unsigned long long)now_ms(), kind,
+			b ? b + 1 : th.outputs.v[0]);
+	}
+	thunk_release(&th);
+}
+
 /*
  * The bucket, for the engine's S3 traffic (not checked: the benchmark is about
- * scheduling): an object whose name ends in a blob hash is there when the store
- * (--ggdir) holds that blob (HEAD: its size; GET: its bytes); anything else is
- * absent (404 NoSuchKey), a listing is empty; PUT and DELETE succeed and keep
- * nothing.  With --s3-ms L, every answer is sent L ms after its request was read
- * (a real bucket's latency; 0, the default: at once).
+ * scheduling): an object whose name ends in a blob hash is there when it was PUT
+ * (kept in memory) or the store (--ggdir) holds that blob (HEAD: its size; GET:
+ * its bytes); anything else is absent (404 NoSuchKey), a listing is empty; PUT
+ * and DELETE succeed (a PUT under another name, and DELETE, keep nothing).  With
+ * --s3-ms L, every answer is sent L ms after its request was read (a real
+ * bucket's latency; 0, the default: at once).
  */
 static int s3_send(struct conn *c, char *resp, size_t len)
 {
@@ -412,18 +474,25 @@ static int s3_send(struct conn *c, char *resp, size_t len)
 	return 0;
 }
 
-static int s3_answer(struct conn *c, const char *method, const char *path)
+static int s3_answer(struct conn *c, const char *method, const char *path, const char *in,
+		     size_t inlen)
 {
 	const char *name = strrchr(path, '/');
 	char file[4096], *resp, *body = NULL, extra[128];
+	const struct obj *o = NULL;
 	struct gg_hash h;
 	size_t rlen = 0;
 	long size = -1;
 
 	if (!strcmp(method, "PUT")) {
 		const char *k = strstr(path, "/stop/");
-		if (k)
+		if (k) {
 			stop_key(k + 1);
+		} else if (name && hash_from_hex_str(name + 1, &h) == 0) {
+			obj_put(&h, in, inlen);
+			if (S.log && h.kind == GG_HASH_THUNK)
+				log_thunk('P', &h);
+		}
 		resp = response(200, "OK", "ETag: \"0\"\r\n", "", &rlen);
 		return s3_send(c, resp, rlen);
 	}
@@ -437,19 +506,15 @@ static int s3_answer(struct conn *c, const char *method, const char *path)
 		resp = response(204, "No Content", NULL, "", &rlen);
 		return s3_send(c, resp, rlen);
 	}
-	if (S.log && S.have_store && name && !strcmp(method, "HEAD") &&
-	    hash_from_hex_str(name + 1, &h) == 0 && h.kind == GG_HASH_THUNK) {
-		/* the engine checks a thunk's blob when it takes the thunk: a line for it */
-		struct thunk th = THUNK_INIT;
-		if (store_load_thunk(&S.st, &h, &th) == 0 && th.outputs.n) {
-			const char *b = strrchr(th.outputs.v[0], '/');
-			fprintf(S.log, "%llu 0 H %s\n", (unsigned long long)now_ms(),
-				b ? b + 1 : th.outputs.v[0]);
-		}
-		thunk_release(&th);
-	}
-	if (S.have_store && name && hash_from_hex_str(name + 1, &h) == 0 &&
-	    store_path(&S.st, &h, file, sizeof(file)) == 0) {
+	if (S.log && name && !strcmp(method, "HEAD") && hash_from_hex_str(name + 1, &h) == 0 &&
+	    h.kind == GG_HASH_THUNK)
+		log_thunk('H', &h);
+	if (name && hash_from_hex_str(name + 1, &h) == 0 && (o = obj_find(&h))) {
+		size = (long)o->len;
+		if (!strcmp(method, "GET") && (body = malloc(o->len + 1)))
+			memcpy(body, o->data, o->len);
+	} else if (S.have_store && name && hash_from_hex_str(name + 1, &h) == 0 &&
+		   store_path(&S.st, &h, file, sizeof(file)) == 0) {
 		FILE *f = fopen(file, "rb");
 		if (f && fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 &&
 		    !strcmp(method, "GET")) {
@@ -510,7 +575,7 @@ static int handle(struct conn *c, char *hend, size_t blen)
 		return send_now(c, resp, rlen);
 	}
 	if (strcmp(method, "POST") || !strstr(path, "/invocations"))
-		return s3_answer(c, method, path);
+		return s3_answer(c, method, path, body, blen);
 	*hend = 0; /* the head as a string for the header lookups */
 	if (!signed_right(method, path, c->buf, hend, body, blen)) {
 		S.bad_sig++;

@@ -15,8 +15,9 @@
  * The eventfd is readable whenever a job is in flight (a completion is always due
  * at some virtual time), so a builder that polls it never waits for nothing and
  * never polls in vain for long.  The engine records what a test wants to check:
- * the tags in start order (log), the most jobs in flight at once, and protocol
- * errors (a start past can_start_more, a start after abort, a bad collect).
+ * the tags in start order (log), the most jobs in flight at once, the jobs given a
+ * staging directory, and protocol errors (a start past can_start_more, a start
+ * after abort, a bad collect, a staging path that is not a directory).
  *
  * Header only, static functions: include it in one file.  Costs: O(log in flight)
  * per start and completion.
@@ -31,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "runtime/engine/engine.h"
@@ -66,7 +68,7 @@ struct engine {
 	uint64_t *log;             /* tags in start order (grows; NULL with keep_log false) */
 	size_t nlog, alloc_log;
 	bool keep_log;
-	size_t started, completed, max_in_flight, protocol_errors;
+	size_t started, completed, max_in_flight, protocol_errors, staged;
 };
 
 static bool fake_before(const struct fake_job *a, const struct fake_job *b)
@@ -146,6 +148,12 @@ static int fake_start(struct engine *e, const struct engine_job *job, struct eng
 			e->alloc_log = na;
 		}
 		e->log[e->nlog++] = job->tag;
+	}
+	if (job->staging) {
+		struct stat sb;
+		if (stat(job->staging, &sb) < 0 || !S_ISDIR(sb.st_mode))
+			e->protocol_errors++;
+		e->staged++;
 	}
 	if (e->script)
 		oc = e->script(e->script_ctx, job->tag);

@@ -41,7 +41,8 @@ struct fx {
 	char failed_text[512];
 	char skipped_label[64];
 	unsigned slots;
-	size_t started, max_in_flight, protocol_errors;
+	size_t started, max_in_flight, protocol_errors, staged;
+	const struct engine_ops *ops; /* the engine: `wrapped` unless set */
 	uint64_t log[64];
 	size_t nlog;
 	size_t engines;         /* instances created */
@@ -76,6 +77,7 @@ static int wrap_create(const struct engine_config *cfg, struct engine **out, cha
 /* Before the engine goes: keep what the test checks. */
 static void wrap_free(struct engine *e)
 {
+	cur->staged += e->staged;
 	if (e->started) {
 		cur->started += e->started;
 		cur->protocol_errors += e->protocol_errors;
@@ -193,8 +195,8 @@ static int build(struct fx *f, struct build_opts *o, struct build_stats *st)
 	int ret;
 
 	memset(f->events, 0, sizeof(f->events));
-	f->started = f->nlog = f->max_in_flight = f->protocol_errors = 0;
-	o->engine = &wrapped;
+	f->started = f->nlog = f->max_in_flight = f->protocol_errors = f->staged = 0;
+	o->engine = f->ops ? f->ops : &wrapped;
 	o->host_engine = &wrapped;
 	o->observer = observer;
 	o->observer_ctx = f;
@@ -235,6 +237,31 @@ static void test_builder__diamond_runs_then_is_cached(void **state)
 	assert_int_equal(st.ran, 0);
 	assert_int_equal(f->started, 0);
 	assert_int_equal(f->events[BUILD_EV_CACHED], 4);
+}
+
+/* An engine that keeps nothing on the local disk (engine_ops.no_staging, the lambda
+ * engine) gets no staging directory; the others an empty one each. */
+static void test_builder__staging_only_for_engines_that_want_it(void **state)
+{
+	struct fx *f = *state;
+	struct build_opts o = { .no_cache = true };
+	struct build_stats st;
+	struct engine_ops remote = wrapped;
+
+	add_node(f, "a", NULL);
+	add_node(f, "b", (const int[]){ 0, -1 });
+	assert_int_equal(build(f, &o, &st), 0);
+	assert_int_equal(st.ran, 2);
+	assert_int_equal(f->staged, 2);
+
+	remote.no_staging = true;
+	f->ops = &remote;
+	memset(&o, 0, sizeof(o));
+	o.no_cache = true;
+	assert_int_equal(build(f, &o, &st), 0);
+	assert_int_equal(st.ran, 2);
+	assert_int_equal(f->staged, 0);
+	f->ops = NULL;
 }
 
 /* What a run took becomes its node's weight for the next plan, unless it is close
@@ -484,6 +511,8 @@ static void test_builder__forced_runs_despite_cache(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_builder__staging_only_for_engines_that_want_it,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_builder__diamond_runs_then_is_cached, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_builder__durations_become_weights, setup,
