@@ -15,9 +15,14 @@
 
 int ggdir_mkdirs(const char *path)
 {
+	struct stat sb;
 	char *p, *s;
 	int ret = 0;
 
+	/* mostly there already (every output of a directory after its first): one
+	 * stat, not a mkdir per component */
+	if (stat(path, &sb) == 0)
+		return S_ISDIR(sb.st_mode) ? 0 : -ENOTDIR;
 	p = strdup(path);
 	if (!p)
 		return -ENOMEM;

@@ -59,7 +59,8 @@ int ggdir_trace_path(const char *start, const char *override, bool or_create, ch
  */
 int ggdir_trace_dir(const char *start, const char *override, bool create, char **out);
 
-/* mkdir -p: create `path` and missing parents (mode 0777 & ~umask). */
+/* mkdir -p: create `path` and missing parents (mode 0777 & ~umask); -ENOTDIR when it
+ * or a component is not a directory.  One stat when it exists. */
 int ggdir_mkdirs(const char *path);
 
 /*
