@@ -21,7 +21,8 @@
 #      environments (429 past them), 1% of the invocations made 10x slower on purpose,
 #      a losing twin ended when its worker would find its stop key (lambda_proto.h),
 #      its S3 traffic answered from the client's store (the graph's thunks and
-#      outputs packed, as `gg infer` leaves them): makespan / max(critical path,
+#      outputs packed, as `gg infer` leaves them) and from the blobs the engine
+#      PUT (each launch's portable thunk): makespan / max(critical path,
 #      total work / 1,000) (target <= 1.10), and makespan / the fan-in bound
 #      (lambda_graphgen's fluid_ms: a group's links wait for all its compiles, which
 #      puts the best possible makespan of the default graph 1.18x above the first
