@@ -146,6 +146,7 @@ struct engine {
 	/* S3 */
 	struct s3_client *s3;
 	struct s3_batch *batch;
+	size_t harvested;           /* of the batch's items, those s3_harvest took */
 	bool s3_dirty;
 	struct ljob *s3_head, *s3_tail; /* jobs in UPLOAD or DOWNLOAD, oldest first */
 	uint64_t seq;               /* start()s: the wait queue's ties, kick() */
@@ -1256,69 +1257,94 @@ static int s3_build(struct engine *e)
 	return 0;
 }
 
-/* The batch is done: blob states from its results. */
-static void s3_harvest(struct engine *e)
+/*
+ * Blob states from the results of the batch's items finished since the last call,
+ * in the order they finished (a job moves on as soon as its own blobs are known,
+ * not when the last of a thousand HEADs is back).  How many it took.
+ */
+static void harvest_item(struct engine *e, size_t i, const struct s3_result *r);
+
+static size_t s3_harvest(struct engine *e)
+{
+	size_t i, took = 0;
+	for (; (i = s3_batch_finished(e->batch, e->harvested)) != SIZE_MAX; e->harvested++, took++)
+		harvest_item(e, i, s3_batch_result(e->batch, i));
+	return took;
+}
+
+/* The batch is done, or failed (left < 0: its unfinished items fail with it): the
+ * next one may start. */
+static void s3_batch_end(struct engine *e, long left)
+{
+	struct s3_result fail = { .err = (int)left, .msg = "the S3 requests' loop failed" };
+
+	for (size_t i = 0; left < 0 && i < s3_batch_count(e->batch); i++)
+		harvest_item(e, i, &fail); /* (those harvested are marked: skipped) */
+	s3_batch_free(e->batch);
+	e->batch = NULL;
+	e->harvested = 0;
+	marks_sweep(e);
+}
+
+/* Item i's result r into the blob table (or its stop key's state), once. */
+static void harvest_item(struct engine *e, size_t i, const struct s3_result *r)
 {
 	struct s3_batch *b = e->batch;
-	for (size_t i = 0; i < s3_batch_count(b); i++) {
-		const struct s3_result *r = s3_batch_result(b, i);
-		uintptr_t u = (uintptr_t)s3_batch_udata(b, i);
-		enum s3_op op = s3_batch_op(b, i);
-		struct blob *bl;
-		if (!u)
-			continue;
-		if (u & 1) { /* a stop key */
-			struct stopmark *m = (struct stopmark *)(u & ~(uintptr_t)1);
-			if (op == S3_OP_PUT && !r->err) {
-				e->stats.stop_keys++;
-				m->state = m->orphans ? M_UP : M_DEL;
-			} else {
-				/* not put (its twins run to their end), or deleted (a failed
-				 * DELETE leaves a key that stops nothing: it is unique) */
-				m->state = M_GONE;
-			}
-			continue;
+	uintptr_t u = (uintptr_t)s3_batch_udata(b, i);
+	enum s3_op op = s3_batch_op(b, i);
+	struct blob *bl;
+
+	if (!u)
+		return;
+	s3_batch_set_udata(b, i, NULL);
+	if (u & 1) { /* a stop key */
+		struct stopmark *m = (struct stopmark *)(u & ~(uintptr_t)1);
+		if (op == S3_OP_PUT && !r->err) {
+			e->stats.stop_keys++;
+			m->state = m->orphans ? M_UP : M_DEL;
+		} else {
+			/* not put (its twins run to their end), or deleted (a failed
+			 * DELETE leaves a key that stops nothing: it is unique) */
+			m->state = M_GONE;
 		}
-		bl = &e->blobs[(u >> 1) - 1];
-		if (op == S3_OP_HEAD) {
-			if (!r->err)
-				bl->up = r->size == bl->size ? B_PRESENT : B_MISSING;
-			else if (r->err == -ENOENT)
-				bl->up = B_MISSING;
-			else
-				bl->up = B_FAILED;
-		} else if (op == S3_OP_PUT) {
-			bl->up = r->err ? B_FAILED : B_PRESENT;
-			if (!r->err) {
-				e->stats.blobs_uploaded++;
-				e->stats.bytes_uploaded += r->size;
-			}
-		} else if (op == S3_OP_GET) {
-			bl->down = r->err == -EBADMSG ? D_BAD : r->err ? D_FAILED : D_NONE;
-			if (!r->err) {
-				e->stats.blobs_downloaded++;
-				e->stats.bytes_downloaded += r->size;
-			} else if (r->err == -EBADMSG) {
-				e->stats.corrupt_blobs++;
-			}
-		} else if (op == S3_OP_DELETE) {
-			/* gone (or already): the thunk's next run uploads it again */
-			bl->down = r->err && r->err != -ENOENT ? D_FAILED : D_NONE;
-			bl->up = B_UNKNOWN;
-		}
-		if (bl->up == B_PRESENT && bl->mem) {
-			free(bl->mem); /* the bucket has it: no job puts it again */
-			bl->mem = NULL;
-		}
-		if (r->err && (bl->up == B_FAILED || bl->down == D_FAILED)) {
-			note_failed(e, (uint32_t)((u >> 1) - 1));
-			free(bl->msg);
-			bl->msg = str_printf("%s", r->msg ? r->msg : strerror(-r->err));
-		}
+		return;
 	}
-	s3_batch_free(b);
-	e->batch = NULL;
-	marks_sweep(e);
+	bl = &e->blobs[(u >> 1) - 1];
+	if (op == S3_OP_HEAD) {
+		if (!r->err)
+			bl->up = r->size == bl->size ? B_PRESENT : B_MISSING;
+		else if (r->err == -ENOENT)
+			bl->up = B_MISSING;
+		else
+			bl->up = B_FAILED;
+	} else if (op == S3_OP_PUT) {
+		bl->up = r->err ? B_FAILED : B_PRESENT;
+		if (!r->err) {
+			e->stats.blobs_uploaded++;
+			e->stats.bytes_uploaded += r->size;
+		}
+	} else if (op == S3_OP_GET) {
+		bl->down = r->err == -EBADMSG ? D_BAD : r->err ? D_FAILED : D_NONE;
+		if (!r->err) {
+			e->stats.blobs_downloaded++;
+			e->stats.bytes_downloaded += r->size;
+		} else if (r->err == -EBADMSG) {
+			e->stats.corrupt_blobs++;
+		}
+	} else if (op == S3_OP_DELETE) {
+		/* gone (or already): the thunk's next run uploads it again */
+		bl->down = r->err && r->err != -ENOENT ? D_FAILED : D_NONE;
+		bl->up = B_UNKNOWN;
+	}
+	if (bl->up == B_PRESENT && bl->mem) {
+		free(bl->mem); /* the bucket has it: no job puts it again */
+		bl->mem = NULL;
+	}
+	if (r->err && (bl->up == B_FAILED || bl->down == D_FAILED)) {
+		note_failed(e, (uint32_t)((u >> 1) - 1));
+		free(bl->msg);
+		bl->msg = str_printf("%s", r->msg ? r->msg : strerror(-r->err));
+	}
 }
 
 /* Move the jobs waiting on S3 that can move; forget this round's failures. */
@@ -1399,6 +1425,7 @@ static void s3_advance(struct engine *e)
 
 static void s3_pump(struct engine *e)
 {
+	size_t took;
 	long left;
 	if (!e->s3)
 		return;
@@ -1413,9 +1440,13 @@ static void s3_pump(struct engine *e)
 			}
 		}
 		left = s3_batch_step(e->batch, 0);
-		if (left > 0)
+		took = s3_harvest(e);
+		if (left > 0) {
+			if (took)
+				s3_advance(e); /* jobs whose blobs are all known move now */
 			return;
-		s3_harvest(e);
+		}
+		s3_batch_end(e, left);
 		s3_advance(e);
 		e->s3_dirty = true; /* what was MISSING is now wanted as a PUT */
 	}

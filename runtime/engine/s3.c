@@ -139,6 +139,7 @@ struct s3_batch {
 	struct xfer *act;                /* active (in the multi handle) */
 	unsigned active;
 	size_t unfinished;
+	size_t *finished, nfinished;     /* item indexes in the order they finished */
 	int cancel_seen;
 	struct s3_progress prog;
 };
@@ -314,6 +315,7 @@ void s3_batch_free(struct s3_batch *b)
 	for (size_t i = 0; i < b->n; i++)
 		item_release(&b->items[i]);
 	free(b->items);
+	free(b->finished);
 	free(b);
 }
 
@@ -489,6 +491,11 @@ const struct s3_result *s3_batch_result(const struct s3_batch *b, size_t idx)
 	return idx < b->n ? &b->items[idx].res : NULL;
 }
 
+size_t s3_batch_finished(const struct s3_batch *b, size_t k)
+{
+	return k < b->nfinished ? b->finished[k] : SIZE_MAX;
+}
+
 enum s3_op s3_batch_op(const struct s3_batch *b, size_t idx)
 {
 	return b->items[idx].op;
@@ -590,6 +597,7 @@ static void item_settle(struct s3_batch *b, struct item *it)
 		return;
 	it->counted = true;
 	b->unfinished--;
+	b->finished[b->nfinished++] = (size_t)(it - b->items);
 	b->prog.done++;
 	if (it->res.err)
 		b->prog.failed++;
@@ -1376,6 +1384,8 @@ static int start_ready(struct s3_batch *b)
 /* Begin: every item gets its first transfer. */
 static int batch_start(struct s3_batch *b)
 {
+	if (!(b->finished = calloc(b->n ? b->n : 1, sizeof(*b->finished))))
+		return -ENOMEM;
 	b->started = true;
 	b->unfinished = b->n;
 	for (size_t i = 0; i < b->n; i++) {
@@ -1461,8 +1471,8 @@ long s3_batch_step(struct s3_batch *b, int timeout_ms)
 	uint64_t now;
 	int n;
 
-	if (!b->started)
-		batch_start(b);
+	if (!b->started && batch_start(b) < 0)
+		return -ENOMEM;
 	if (c->cancel && *c->cancel > b->cancel_seen) {
 		b->cancel_seen = *c->cancel;
 		apply_cancel(b, b->cancel_seen);

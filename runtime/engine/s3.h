@@ -171,6 +171,12 @@ int s3_batch_run(struct s3_batch *b);
 
 size_t s3_batch_count(const struct s3_batch *b);
 const struct s3_result *s3_batch_result(const struct s3_batch *b, size_t idx);
+/*
+ * The index of the k-th item to finish (k from 0), or SIZE_MAX when fewer have:
+ * a finished item's result is final before the batch is done, so a caller that
+ * steps the batch can act on each as it comes (k counts up to s3_batch_count).
+ */
+size_t s3_batch_finished(const struct s3_batch *b, size_t k);
 enum s3_op s3_batch_op(const struct s3_batch *b, size_t idx);
 void s3_batch_progress(const struct s3_batch *b, struct s3_progress *p);
 
