@@ -1986,6 +1986,7 @@ static void lambda_abort(struct engine *e)
 	if (e->batch) {
 		s3_batch_free(e->batch);
 		e->batch = NULL;
+		e->harvested = 0;
 	}
 	while ((j = e->live))
 		complete(e, j, -ECANCELED, NULL);

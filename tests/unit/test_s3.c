@@ -462,6 +462,44 @@ static void test_s3__cancel_before_start(void **state)
 	s3_client_free(c);
 }
 
+/* s3_batch_finished names each finished item once, none before the batch runs;
+ * a refused connection fails them one by one, as they come. */
+static void test_s3__finished_lists_each_item_once(void **state)
+{
+	struct s3_opts o = { .url = "s3://bkt",
+			     .retry = { .max_attempts = 1, .base_ms = 1, .cap_ms = 1,
+					.budget_ms = 1000 } };
+	struct s3_client *c;
+	struct s3_batch *b;
+	char err[S3_ERR_SIZE * 2], ep[64];
+	bool seen[6] = { false };
+	long left;
+
+	isolate_aws_env();
+	setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "secret", 1);
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", dead_port());
+	setenv("AWS_ENDPOINT_URL_S3", ep, 1);
+	assert_int_equal(s3_client_new(&o, &c, err, sizeof(err)), 0);
+	assert_non_null(b = s3_batch_new(c));
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(s3_batch_head(b, "V06b05ab6733a618578af5f94892f3950"), i);
+	assert_int_equal(s3_batch_finished(b, 0), SIZE_MAX);
+	while ((left = s3_batch_step(b, 100)) > 0)
+		;
+	assert_int_equal(left, 0);
+	for (size_t k = 0; k < 6; k++) {
+		size_t i = s3_batch_finished(b, k);
+		assert_true(i < 6);
+		assert_false(seen[i]);
+		seen[i] = true;
+		assert_int_equal(s3_batch_result(b, i)->err, -EIO);
+	}
+	assert_int_equal(s3_batch_finished(b, 6), SIZE_MAX);
+	s3_batch_free(b);
+	s3_client_free(c);
+}
+
 /*
  * A stand-in S3 for one test, in a thread: it answers CreateMultipartUpload with an
  * UploadId, swallows uploads (parts and PUTs) without ever answering them, answers the abort
@@ -687,6 +725,7 @@ int main(void)
 		cmocka_unit_test(test_s3__bad_url),
 		cmocka_unit_test(test_s3__refused_connection_is_retried_then_fails),
 		cmocka_unit_test(test_s3__cancel_before_start),
+		cmocka_unit_test(test_s3__finished_lists_each_item_once),
 		cmocka_unit_test(test_s3__cancel_aborts_multipart_upload),
 		cmocka_unit_test(test_s3__cancel_with_only_queued_parts),
 	};
