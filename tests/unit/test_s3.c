@@ -437,13 +437,10 @@ static void test_s3__refused_connection_is_retried_then_fails(void **state)
 	s3_client_free(c);
 }
 
-/* A cancel before anything ran ends every item with -ECANCELED. */
-static void test_s3__cancel_before_start(void **state)
+/* A client of options o, with credentials, whose endpoint refuses every connection. */
+static struct s3_client *refused_client(const struct s3_opts *o)
 {
-	static volatile sig_atomic_t cancel = 1;
-	struct s3_opts o = { .url = "s3://bkt", .cancel = &cancel };
 	struct s3_client *c;
-	struct s3_batch *b;
 	char err[S3_ERR_SIZE * 2], ep[64];
 
 	isolate_aws_env();
@@ -451,7 +448,18 @@ static void test_s3__cancel_before_start(void **state)
 	setenv("AWS_SECRET_ACCESS_KEY", "secret", 1);
 	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", dead_port());
 	setenv("AWS_ENDPOINT_URL_S3", ep, 1);
-	assert_int_equal(s3_client_new(&o, &c, err, sizeof(err)), 0);
+	assert_int_equal(s3_client_new(o, &c, err, sizeof(err)), 0);
+	return c;
+}
+
+/* A cancel before anything ran ends every item with -ECANCELED. */
+static void test_s3__cancel_before_start(void **state)
+{
+	static volatile sig_atomic_t cancel = 1;
+	struct s3_opts o = { .url = "s3://bkt", .cancel = &cancel };
+	struct s3_client *c = refused_client(&o);
+	struct s3_batch *b;
+
 	assert_non_null(b = s3_batch_new(c));
 	for (int i = 0; i < 5; i++)
 		assert_true(s3_batch_head(b, "k") >= 0);
@@ -469,18 +477,11 @@ static void test_s3__finished_lists_each_item_once(void **state)
 	struct s3_opts o = { .url = "s3://bkt",
 			     .retry = { .max_attempts = 1, .base_ms = 1, .cap_ms = 1,
 					.budget_ms = 1000 } };
-	struct s3_client *c;
+	struct s3_client *c = refused_client(&o);
 	struct s3_batch *b;
-	char err[S3_ERR_SIZE * 2], ep[64];
 	bool seen[6] = { false };
 	long left;
 
-	isolate_aws_env();
-	setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE", 1);
-	setenv("AWS_SECRET_ACCESS_KEY", "secret", 1);
-	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", dead_port());
-	setenv("AWS_ENDPOINT_URL_S3", ep, 1);
-	assert_int_equal(s3_client_new(&o, &c, err, sizeof(err)), 0);
 	assert_non_null(b = s3_batch_new(c));
 	for (int i = 0; i < 6; i++)
 		assert_int_equal(s3_batch_head(b, "V06b05ab6733a618578af5f94892f3950"), i);
