@@ -1257,33 +1257,12 @@ static int s3_build(struct engine *e)
 	return 0;
 }
 
-/*
- * Blob states from the results of the batch's items finished since the last call,
- * in the order they finished (a job moves on as soon as its own blobs are known,
- * not when the last of a thousand HEADs is back).  How many it took.
- */
-static void harvest_item(struct engine *e, size_t i, const struct s3_result *r);
-
-static size_t s3_harvest(struct engine *e)
+/* Forget the batch (done, failed or abandoned) and what was harvested of it. */
+static void batch_drop(struct engine *e)
 {
-	size_t i, took = 0;
-	for (; (i = s3_batch_finished(e->batch, e->harvested)) != SIZE_MAX; e->harvested++, took++)
-		harvest_item(e, i, s3_batch_result(e->batch, i));
-	return took;
-}
-
-/* The batch is done, or failed (left < 0: its unfinished items fail with it): the
- * next one may start. */
-static void s3_batch_end(struct engine *e, long left)
-{
-	struct s3_result fail = { .err = (int)left, .msg = "the S3 requests' loop failed" };
-
-	for (size_t i = 0; left < 0 && i < s3_batch_count(e->batch); i++)
-		harvest_item(e, i, &fail); /* (those harvested are marked: skipped) */
 	s3_batch_free(e->batch);
 	e->batch = NULL;
 	e->harvested = 0;
-	marks_sweep(e);
 }
 
 /* Item i's result r into the blob table (or its stop key's state), once. */
@@ -1345,6 +1324,31 @@ static void harvest_item(struct engine *e, size_t i, const struct s3_result *r)
 		free(bl->msg);
 		bl->msg = str_printf("%s", r->msg ? r->msg : strerror(-r->err));
 	}
+}
+
+/*
+ * Blob states from the results of the batch's items finished since the last call,
+ * in the order they finished (a job moves on as soon as its own blobs are known,
+ * not when the last of a thousand HEADs is back).  How many it took.
+ */
+static size_t s3_harvest(struct engine *e)
+{
+	size_t i, took = 0;
+	for (; (i = s3_batch_finished(e->batch, e->harvested)) != SIZE_MAX; e->harvested++, took++)
+		harvest_item(e, i, s3_batch_result(e->batch, i));
+	return took;
+}
+
+/* The batch is done, or failed (left < 0: its unfinished items fail with it): the
+ * next one may start. */
+static void batch_end(struct engine *e, long left)
+{
+	struct s3_result fail = { .err = (int)left, .msg = "the S3 requests' loop failed" };
+
+	for (size_t i = 0; left < 0 && i < s3_batch_count(e->batch); i++)
+		harvest_item(e, i, &fail); /* (those harvested are marked: skipped) */
+	batch_drop(e);
+	marks_sweep(e);
 }
 
 /* Move the jobs waiting on S3 that can move; forget this round's failures. */
@@ -1446,7 +1450,7 @@ static void s3_pump(struct engine *e)
 				s3_advance(e); /* jobs whose blobs are all known move now */
 			return;
 		}
-		s3_batch_end(e, left);
+		batch_end(e, left);
 		s3_advance(e);
 		e->s3_dirty = true; /* what was MISSING is now wanted as a PUT */
 	}
@@ -1601,10 +1605,7 @@ static void lambda_free(struct engine *e)
 	struct ljob *j;
 	if (!e)
 		return;
-	if (e->batch) {
-		s3_batch_free(e->batch);
-		e->batch = NULL;
-	}
+	batch_drop(e);
 	marks_flush(e);
 	while (e->orphans)
 		orphan_end(e, e->orphans);
@@ -1983,11 +1984,7 @@ static void lambda_abort(struct engine *e)
 {
 	struct ljob *j;
 	e->aborted = true;
-	if (e->batch) {
-		s3_batch_free(e->batch);
-		e->batch = NULL;
-		e->harvested = 0;
-	}
+	batch_drop(e);
 	while ((j = e->live))
 		complete(e, j, -ECANCELED, NULL);
 	while (e->orphans)
