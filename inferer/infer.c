@@ -788,6 +788,8 @@ static int analyse(struct run *r, struct cmd *c)
 		struct trace_image *im = r->imgs.v[i];
 		if (im->exit.kind == TRACE_EXIT_UNKNOWN)
 			c->local |= THUNK_LOCAL_OUTLIVED_DRIVER;
+		else if (im->cut_short)
+			c->local |= THUNK_LOCAL_CUT_SHORT; /* killed holding records, maybe */
 		if (im->exe && im->exe[0] && add_object(r, im->exe, im->t) < 0)
 			return -ENOMEM;
 		/* the path it was started by (/usr/bin/cc, a chain of links to the exe) */

@@ -24,8 +24,10 @@
  *    (terminal), opened a network socket (network), left a file outside the build
  *    tree (writes-outside-tree), ran a static binary (opaque-binary), read
  *    /dev/urandom or /dev/random (urandom), had a process with no known end
- *    (outlived-driver) or removed a file it did not create (deletes-foreign-files)
- *    cannot be replayed elsewhere: its thunk carries the reasons, the others are pure.
+ *    (outlived-driver), a process killed while it held records it had not written
+ *    (cut-short: trace_read.h) or removed a file it did not create
+ *    (deletes-foreign-files) cannot be replayed elsewhere: its thunk carries the
+ *    reasons, the others are pure.
  * 6. Commands with no output (echo, a failed `rm -f`) do not enter the graph.
  * 7. Compiler caches.  Paths at or below a compiler cache's own directory (ccache,
  *    sccache; recognised by a CACHEDIR.TAG or by the wrapper's settings, see

@@ -4,11 +4,25 @@
  * States of an image's recorder:
  *   OFF      GG_SHIM_OFF=1 at start, or recording failed: every wrapper passes through.
  *   LAZY     a fork child before its first event: no PROC record yet (origin FORK).
- *   LOGGING  PROC written: records are appended with one writev(2) each.
+ *   LOGGING  PROC written: records are appended with one writev(2) each, or, in an
+ *            image that batches them, gathered and appended a batch at a time.
  * Transitions: start-up -> LOGGING (or OFF); fork -> LAZY in the child; first event in
  * LAZY -> LOGGING; any write/open failure -> OFF with one warning.
  *
- * The trace is one segment per recording (trace_format.h, version 2), shared by
+ * Batches.  An exec'd image (origin EXEC or ROOT) whose stdout is not a pipe or a
+ * socket, and that runs single-threaded, gathers its framed records in g.batch and
+ * appends them with one write when the batch is full, before it execs or forks,
+ * once it has a second thread, and with its EXIT record; its PROC, written at once,
+ * says so (batched).  A compiler writes some 1,500 records: a handful of writes
+ * instead of one system call each.  What such an image cannot write is the batch it
+ * holds when it is killed: the reader takes an image that batched and ended without
+ * its own EXIT record (and not by exec) as cut short (trace_read.h), and its
+ * command runs locally (thunk.h's cut-short).  A fork child (a shell's subshell:
+ * few records) and a pipe's writer (killed by SIGPIPE when its reader is done, as
+ * in `grep x f | head -1`) write each record at once.  GG_SHIM_BATCH=0: no image
+ * batches.
+ *
+ * The trace is one segment per recording (trace_format.h, version 3), shared by
  * every image: an exec'd image opens it by path at start-up (O_APPEND, no O_CREAT:
  * only the first image of a recording, or one that finds it missing, creates it,
  * whole, under a temporary name), a fork child keeps the descriptor it inherits.
@@ -32,6 +46,7 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/single_threaded.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -64,6 +79,8 @@ extern void *__dso_handle;
 #define WFD_MAX 65536         /* descriptors tracked for writing */
 #define LOG_FD_FLOOR 900
 #define STRS_CAP (7 * PATH_MAX + 512) /* g.strs: six kept strings, then the cwd */
+#define BATCH_CAP (32u * 1024)  /* g.batch: 8 pages, some 300 records of a compiler */
+#define BATCH_REC_MAX (BATCH_CAP / 4) /* a bigger record is written at once */
 
 enum shim_mode { MODE_OFF = 0, MODE_LAZY = 1, MODE_LOGGING = 2 };
 
@@ -94,6 +111,9 @@ static struct {
 	bool top;    /* the top recorded process (GG_SHIM_ROOT): the one that warns */
 	bool exit_recorded;
 	bool have_key;
+	_Atomic bool batching; /* records go to g.batch (see "Batches" above) */
+	bool batch_off;    /* GG_SHIM_BATCH=0 */
+	bool batch_wiped; /* fork children get no copy of g.batch (scratch_wipe) */
 	_Atomic unsigned cwd_seq;
 	_Atomic int opening; /* a thread is opening the log (log_open) */
 	_Atomic int stdin_seen;    /* STDIN recorded */
@@ -114,6 +134,9 @@ static struct {
 	 */
 	_Atomic(_Atomic uint64_t *) seen_tab;
 	bool seen_wiped;
+	/* framed records not written yet, BATCH_CAP bytes mapped at the first */
+	char *batch;
+	_Atomic size_t batch_len;
 	/* the objects OBJS reported (hashes, as seen_first); seen_tab past it */
 	_Atomic uint64_t objs_seen[OBJS_SLOTS];
 	/* set once at start-up (shim_init; "" from its start), in strs[] (str_keep) */
@@ -395,6 +418,8 @@ static void shim_disable(const char *what, int err)
 	const char *desc = strerrordesc_np(err);
 
 	atomic_store(&g.mode, MODE_OFF);
+	atomic_store(&g.batching, false);
+	atomic_store(&g.batch_len, 0);
 	g.failed = true;
 	if (!shim_in_detached_child())
 		shim_setenv(off_env);
@@ -412,6 +437,7 @@ static void shim_disable(const char *what, int err)
 /* ---- the guard ----------------------------------------------------------- */
 
 static int log_open(void);
+static void batch_flush(void);
 
 static void fork_fixup(void);
 
@@ -487,6 +513,8 @@ SHIM_HOT bool shim_log_pending(void)
  */
 SHIM_HOT void shim_exec_begin(void)
 {
+	if (atomic_load_explicit(&g.batching, memory_order_relaxed) && !shim_in_detached_child())
+		batch_flush();
 	t_guard = 0;
 }
 
@@ -616,6 +644,8 @@ static SHIM_HOT void scratch_wipe(void)
 	if (tab && !g.seen_wiped)
 		g.seen_wiped = shim_sys(SYS_madvise, tab, SEEN_SLOTS * sizeof(*tab),
 				      MADV_WIPEONFORK) == 0;
+	if (g.batch && !g.batch_wiped)
+		g.batch_wiped = shim_sys(SYS_madvise, g.batch, BATCH_CAP, MADV_WIPEONFORK) == 0;
 }
 
 static SHIM_HOT char *tbuf(void)
@@ -640,11 +670,30 @@ static void tbuf_free(void *p)
 }
 
 /*
- * Append the records rec[0..n) and, if rec2, rec2[0..n2) (each finished by
- * tenc_finish()) to the segment at fd, framed for the image (pid, start): one
+ * Append iov[0..niov), want bytes of whole framed records, to the segment at fd: one
  * writev, whole or not at all.  A short write is not completed (its rest would land
  * after other processes' records: the reader skips the torn part, trace_format.h)
  * and counts as a full disk.  0 or -errno.
+ */
+static SHIM_HOT int seg_append(int fd, const struct iovec *iov, int niov, size_t want)
+{
+	struct xfsz_guard xg;
+	ssize_t w;
+
+	xfsz_block(&xg);
+	do
+		w = shim_sys(SYS_writev, fd, iov, niov);
+	while (w == -EINTR);
+	xfsz_unblock(&xg, w == -EFBIG);
+	if (w < 0)
+		return (int)w;
+	return (size_t)w == want ? 0 : -ENOSPC;
+}
+
+/*
+ * Append the records rec[0..n) and, if rec2, rec2[0..n2) (each finished by
+ * tenc_finish()) to the segment at fd, framed for the image (pid, start), with
+ * seg_append.  0 or -errno.
  */
 static SHIM_HOT int rec_write2(int fd, const char *rec, size_t n, const char *rec2, size_t n2,
 			       pid_t pid, uint64_t start)
@@ -653,8 +702,6 @@ static SHIM_HOT int rec_write2(int fd, const char *rec, size_t n, const char *re
 	struct iovec iov[4];
 	size_t want = 0;
 	int niov = 0;
-	struct xfsz_guard xg;
-	ssize_t w;
 
 	for (int i = 0; i < 2; i++) {
 		const char *r = i ? rec2 : rec;
@@ -667,14 +714,7 @@ static SHIM_HOT int rec_write2(int fd, const char *rec, size_t n, const char *re
 					      .iov_len = len };
 		want += sizeof(hdr[i]) + len;
 	}
-	xfsz_block(&xg);
-	do
-		w = shim_sys(SYS_writev, fd, iov, niov);
-	while (w == -EINTR);
-	xfsz_unblock(&xg, w == -EFBIG);
-	if (w < 0)
-		return (int)w;
-	return (size_t)w == want ? 0 : -ENOSPC;
+	return seg_append(fd, iov, niov, want);
 }
 
 /* RLIMIT_FSIZE read again: at start-up, and after the program set a limit (the
@@ -696,8 +736,91 @@ static SHIM_HOT int rec_write(int fd, const char *rec, size_t n, pid_t pid, uint
 static int seg_open(void);
 static int log_open_with(const char *rec, size_t n, bool *rec_done);
 
+/* The segment's descriptor fd was closed behind the wrappers' back (a raw close
+ * system call): a new one in its place.  The descriptor, or -errno. */
+static int log_reopen(int fd)
+{
+	int nfd = seg_open(), cur = fd;
+
+	if (nfd >= 0 && !atomic_compare_exchange_strong(&log_fd, &cur, nfd)) {
+		raw_close(nfd);
+		nfd = cur;
+	}
+	return nfd;
+}
+
+/*
+ * Write what g.batch holds.  Once the image has a second thread, any thread may
+ * flush: each holding is taken by one (nothing is added to it any more).  Under the
+ * guard: a signal handler's record must not land in the batch while it is written.
+ */
+static SHIM_HOT void batch_flush(void)
+{
+	int fd, r, guard = t_guard;
+	struct iovec iov;
+	size_t n;
+
+	if (!atomic_load_explicit(&g.batch_len, memory_order_relaxed))
+		return;
+	t_guard = 1;
+	n = atomic_exchange(&g.batch_len, 0);
+	fd = atomic_load(&log_fd);
+	if (!n || fd < 0)
+		goto out;
+	iov = (struct iovec){ .iov_base = g.batch, .iov_len = n };
+	r = seg_append(fd, &iov, 1, n);
+	if (r == -EBADF)
+		r = (fd = log_reopen(fd)) < 0 ? fd : seg_append(fd, &iov, 1, n);
+	if (r < 0)
+		shim_disable(g.seg_path, -r);
+out:
+	t_guard = guard;
+}
+
+/* No more batches in this image: what g.batch holds is written, and every record
+ * after it at once. */
+static SHIM_HOT void batch_end(void)
+{
+	atomic_store(&g.batching, false);
+	batch_flush();
+}
+
+/*
+ * Take rec[0..n), a record finished by tenc_finish(), into g.batch, framed: true when
+ * taken (or dropped, recording having failed), false when the caller writes it now
+ * (after what the batch held): the image has a second thread, or the record is big.
+ */
+static SHIM_HOT bool batch_add(const char *rec, size_t n)
+{
+	size_t len = n - GG_TRACE_RECHDR_LEN, need = GG_TRACE_SEG_RECHDR_LEN + len, at;
+
+	if (!__libc_single_threaded) {
+		batch_end();
+		return false;
+	}
+	if (need > BATCH_REC_MAX) {
+		batch_flush();
+		return false;
+	}
+	if (!g.batch && !(g.batch = scratch_map(BATCH_CAP))) {
+		atomic_store(&g.batching, false);
+		return false;
+	}
+	at = atomic_load_explicit(&g.batch_len, memory_order_relaxed);
+	if (at + need > BATCH_CAP) {
+		batch_flush();
+		if (atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_OFF)
+			return true;
+		at = 0;
+	}
+	tenc_seg_frame(g.batch + at, rec, (uint32_t)g.pid, g.start_ns);
+	memcpy(g.batch + at + GG_TRACE_SEG_RECHDR_LEN, rec + GG_TRACE_RECHDR_LEN, len);
+	atomic_store_explicit(&g.batch_len, at + need, memory_order_relaxed);
+	return true;
+}
+
 /* Emit rec[0..n), a record finished by tenc_finish() (n < 0: its error, nothing to
- * write), to the segment, writing the PROC first in a fork child. */
+ * write), to the segment (or the batch), writing the PROC first in a fork child. */
 static SHIM_HOT void emit_rec(const char *rec, ssize_t n)
 {
 	int fd, r;
@@ -709,19 +832,14 @@ static SHIM_HOT void emit_rec(const char *rec, ssize_t n)
 		if (log_open_with(rec, (size_t)n, &done) < 0 || done)
 			return;
 	}
+	if (atomic_load_explicit(&g.batching, memory_order_relaxed) && batch_add(rec, (size_t)n))
+		return;
 	fd = atomic_load_explicit(&log_fd, memory_order_relaxed);
 	if (fd < 0)
 		return;
 	r = rec_write(fd, rec, (size_t)n, g.pid, g.start_ns);
-	if (r == -EBADF) {
-		/* closed behind the wrappers' back (a raw close syscall): open it again */
-		int nfd = seg_open(), cur = fd;
-		if (nfd >= 0 && !atomic_compare_exchange_strong(&log_fd, &cur, nfd)) {
-			raw_close(nfd);
-			nfd = cur;
-		}
-		r = nfd < 0 ? nfd : rec_write(nfd, rec, (size_t)n, g.pid, g.start_ns);
-	}
+	if (r == -EBADF)
+		r = (fd = log_reopen(fd)) < 0 ? fd : rec_write(fd, rec, (size_t)n, g.pid, g.start_ns);
 	if (r < 0)
 		shim_disable(g.seg_path, -r);
 }
@@ -759,12 +877,19 @@ static SHIM_HOT size_t proc_cap(char **argv, char **envp)
 	return cap > GG_TRACE_MAX_RECORD ? GG_TRACE_MAX_RECORD : cap;
 }
 
+/* File types (stdio_type) of a pipe and a socket. */
+#define STDIO_FIFO ((int)(S_IFIFO >> 12))
+#define STDIO_SOCK ((int)(S_IFSOCK >> 12))
+
 /* PROC: the first record of a log (see trace_format.h for the fields), encoded
- * into buf[cap], cap = proc_cap(argv, envp), cwd the recorded cwd.  Its length, or
- * -errno. */
+ * into buf[cap], cap = proc_cap(argv, envp), cwd the recorded cwd.  batch: NULL,
+ * or in, may the image batch its records, and out, does it (not when its stdout is
+ * a pipe or a socket: see "Batches").  Its length, or -errno. */
 static SHIM_HOT ssize_t proc_encode(char *buf, size_t cap, pid_t pid, int origin, uint64_t start_ns,
-			   const char *log_parent, char **argv, char **envp, const char *cwd)
+			   const char *log_parent, char **argv, char **envp, const char *cwd,
+			   bool *batch)
 {
+	int sio[3] = { stdio_type(0), stdio_type(1), stdio_type(2) };
 	mode_t um;
 
 	um = (mode_t)shim_sys(SYS_umask, 022, 0, 0);
@@ -783,8 +908,11 @@ static SHIM_HOT ssize_t proc_encode(char *buf, size_t cap, pid_t pid, int origin
 		.argv = { argv, argv_budget }, .env = { envp, budget - argv_budget },
 		.cwd = cwd, .umask = um, .uid = (uint64_t)shim_sys(SYS_getuid, 0, 0, 0),
 		.gid = (uint64_t)shim_sys(SYS_getgid, 0, 0, 0), .parent_log = log_parent,
-		.stdio = { stdio_type(0), stdio_type(1), stdio_type(2) },
+		.stdio = { sio[0], sio[1], sio[2] },
+		.batched = batch && *batch && sio[1] != STDIO_FIFO && sio[1] != STDIO_SOCK,
 	};
+	if (batch)
+		*batch = rec.batched;
 	tenc_rec_proc(&e, now_ns(CLOCK_MONOTONIC), &rec);
 	return tenc_finish(&e);
 }
@@ -803,7 +931,7 @@ static int write_proc(int fd, pid_t pid, int origin, uint64_t start_ns, const ch
 	if (buf == MAP_FAILED)
 		return -ENOMEM;
 	cwd_copy(cwd);
-	n = proc_encode(buf, cap, pid, origin, start_ns, log_parent, argv, envp, cwd);
+	n = proc_encode(buf, cap, pid, origin, start_ns, log_parent, argv, envp, cwd, NULL);
 	r = n < 0 ? (int)n : rec_write(fd, buf, (size_t)n, pid, start_ns);
 	munmap(buf, cap);
 	return r;
@@ -828,7 +956,7 @@ static SHIM_HOT int write_fork_proc_with(int fd, const char *rec, size_t n)
 		return 0;
 	cwd_copy(cwd);
 	pn = proc_encode(t_buf + off, TBUF_CAP - off, g.pid, g.origin, g.start_ns, g.parent_log,
-			 g.empty, g.empty, cwd);
+			 g.empty, g.empty, cwd, NULL);
 	if (pn < 0)
 		return (int)pn;
 	r = rec_write2(fd, t_buf + off, (size_t)pn, rec, n, g.pid, g.start_ns);
@@ -839,15 +967,17 @@ static ssize_t objs_encode_init(char *buf, size_t cap);
 
 /*
  * The start of an exec'd image: its PROC and its OBJS encoded one after the other
- * in the per-thread buffer (free at start-up) and written with one writev.  A PROC
- * too big for the buffer is written alone; *objs_done is then false and the caller
- * writes the OBJS once the image logs.  0 or -errno.
+ * in the per-thread buffer (free at start-up) and written with one writev; the
+ * image batches its records from then on if its PROC says so.  A PROC too big for
+ * the buffer is written alone (and the image does not batch); *objs_done is then
+ * false and the caller writes the OBJS once the image logs.  0 or -errno.
  */
 static SHIM_HOT int write_start(int fd, bool *objs_done)
 {
 	size_t cap = proc_cap(g.argv, g.envp), off;
 	char *buf = cap <= TBUF_PROC_MAX ? tbuf() : NULL, *cwd;
 	ssize_t n, n2;
+	bool batch;
 
 	*objs_done = false;
 	if (!buf)
@@ -859,9 +989,11 @@ static SHIM_HOT int write_start(int fd, bool *objs_done)
 		cwd = buf + TBUF_CAP - PATH_MAX;
 		cwd_copy(cwd);
 	}
-	n = proc_encode(buf, cap, g.pid, g.origin, g.start_ns, "", g.argv, g.envp, cwd);
+	batch = !g.batch_off;
+	n = proc_encode(buf, cap, g.pid, g.origin, g.start_ns, "", g.argv, g.envp, cwd, &batch);
 	if (n < 0)
 		return (int)n;
+	atomic_store(&g.batching, batch);
 	*objs_done = true;
 	off = ((size_t)n + 15) & ~(size_t)15;
 	n2 = objs_encode_init(buf + off, TBUF_CAP - off); /* too big: lost, as from emit() */
@@ -1365,6 +1497,7 @@ SHIM_HOT void rec_exit(int how, int status)
 		return;
 	g.exit_recorded = true;
 	REC_EMIT(exit, .how = (uint64_t)how, .status = status);
+	batch_end(); /* with the EXIT; what atexit handlers and destructors record after it, at once */
 }
 
 void shim_note_stdin(int fn)
@@ -1968,6 +2101,7 @@ static SHIM_HOT void atfork_prepare(void)
 		t_guard = 0;
 	}
 	shim_check_alive();
+	batch_flush(); /* the parent's: the child starts with none */
 	shim_exec_prepare();
 	shim_fd_prepare();
 	scratch_wipe();
@@ -2003,6 +2137,8 @@ static SHIM_HOT void fork_child_reset(pid_t pid)
 	g.pid = pid;
 	g.origin = GG_ORIGIN_FORK;
 	g.exit_recorded = false;
+	atomic_store(&g.batching, false); /* a fork child writes each record at once */
+	atomic_store(&g.batch_len, 0);
 	atomic_store(&g.opening, 0);
 	atomic_store(&g.stdin_seen, 0);
 	atomic_store(&g.net_seen, 0);
@@ -2287,6 +2423,8 @@ __attribute__((constructor)) static void shim_init(int argc, char **argv, char *
 	}
 	image_id_new(g.pid);
 	root_init();
+	off = shim_getenv(GG_ENV_SHIM_BATCH);
+	g.batch_off = off && off[0] == '0';
 	cwd = tbuf();
 	if (!cwd) {
 		shim_disable("start-up", ENOMEM);

@@ -57,7 +57,7 @@ TENC_HOT void tenc_file_header(char out[GG_TRACE_HEADER_LEN])
 
 TENC_HOT void tenc_seg_header(char out[GG_TRACE_HEADER_LEN])
 {
-	file_header(out, GG_TRACE_VERSION_SEG);
+	file_header(out, GG_TRACE_VERSION);
 }
 
 TENC_HOT void tenc_seg_frame(char hdr[GG_TRACE_SEG_RECHDR_LEN], const char *rec, uint32_t pid,

@@ -37,7 +37,7 @@ struct tenc {
 /* The 16-byte file header (magic, version, reserved) of a version-1 per-process
  * log, whose records are the bytes tenc_finish() leaves in the buffer. */
 void tenc_file_header(char out[GG_TRACE_HEADER_LEN]);
-/* The 16-byte file header of a version-2 segment. */
+/* The 16-byte file header of a segment, of the newest version (GG_TRACE_VERSION). */
 void tenc_seg_header(char out[GG_TRACE_HEADER_LEN]);
 
 /*

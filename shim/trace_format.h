@@ -7,7 +7,10 @@
  * in ".ggt" are not trace files.  Two layouts exist; the version in the file header
  * tells them apart and a reader reads both:
  *
- *   version 2, segment (what the shim writes): one file per recording, shared by
+ *   version 3, segment with batches (what the shim writes): version 2's layout,
+ *       where an image whose PROC says batched may write its records late, many
+ *       at a time (see "Batches" below);
+ *   version 2, segment: one file per recording, shared by
  *       every process image of the recording, named
  *
  *           seg-<root>.ggt         root = the log id of the top recorded image
@@ -27,7 +30,8 @@
  * File header (both layouts; all integers little endian):
  *
  *     offset 0   magic     8 bytes  "GGTRACE\n"
- *     offset 8   version   u32      GG_TRACE_VERSION_LOG (1) or GG_TRACE_VERSION_SEG (2)
+ *     offset 8   version   u32      GG_TRACE_VERSION_LOG (1), GG_TRACE_VERSION_SEG (2)
+ *                                   or GG_TRACE_VERSION_BATCH (3)
  *     offset 12  reserved  u32      0
  *     offset 16  records...
  *
@@ -49,6 +53,17 @@
  *
  * The records of one image are its events in the order it wrote them, its PROC
  * record first; the records of different images interleave in any way.
+ *
+ * Batches (version 3).  An image whose PROC has batched = true writes its later
+ * records in batches: several whole framed records with one write, when its
+ * buffer is full, before it execs or forks, once it has a second thread, and with
+ * its EXIT record.  Its records still come in the order it made them, and each
+ * carries the time of its event, but they may land in the file after records that
+ * other images made later: order events across images by their time, not by their
+ * place in the file.  A batched image killed before it wrote its batch loses the
+ * records in it, so one that ended neither by exec nor with its own EXIT record
+ * may have lost its last records (the reader's "cut short").  The PROC itself is
+ * always written at once.
  *
  * Atomicity.  A record is emitted with one write(2) (or writev(2)) on an O_APPEND
  * descriptor.  On local Linux file systems (ext4, xfs, btrfs, tmpfs) a write to a
@@ -88,13 +103,15 @@
  *  type  name    fields after [type, t]
  *  ----  ------  ------------------------------------------------------------------
  *   1    PROC    pid, ppid, origin, start_ns, exe, execfn, argv[], env[], cwd,
- *                umask, uid, gid, parent_log, stdio[3]
+ *                umask, uid, gid, parent_log, stdio[3], batched
  *                First record of every image.  origin: enum gg_origin.  start_ns is
  *                the CLOCK_REALTIME in the log id.  exe is /proc/self/exe, execfn the
  *                path given to exec (AT_EXECFN).  For ORIGIN_FORK argv[] and env[]
  *                are empty (same image as the parent) and parent_log is the
  *                parent's log id; otherwise parent_log is "".  stdio: for fds 0..2,
- *                the file type (S_IFMT >> 12) or -1 if closed.
+ *                the file type (S_IFMT >> 12) or -1 if closed.  batched (version
+ *                3, optional): the image writes its later records in batches
+ *                (see "Batches" above).
  *   2    OBJS    interp, objects[]
  *                Shared objects mapped by the dynamic loader: at start-up (interp =
  *                the ELF interpreter, objects = every object but the main program)
@@ -180,7 +197,8 @@
 #define GG_TRACE_MAGIC_LEN 8
 #define GG_TRACE_VERSION_LOG 1u /* one file per image */
 #define GG_TRACE_VERSION_SEG 2u /* one segment per recording */
-#define GG_TRACE_VERSION GG_TRACE_VERSION_SEG /* the newest: what the shim writes */
+#define GG_TRACE_VERSION_BATCH 3u /* a segment whose images may write in batches */
+#define GG_TRACE_VERSION GG_TRACE_VERSION_BATCH /* the newest: what the shim writes */
 #define GG_TRACE_HEADER_LEN 16
 #define GG_TRACE_RECHDR_LEN 8
 #define GG_TRACE_SEG_RECHDR_LEN 28
@@ -193,6 +211,7 @@
 #define GG_ENV_TRACE_DIR "GG_TRACE_DIR" /* absolute trace directory (set by the root) */
 #define GG_ENV_DIR "GG_DIR"             /* the .gg directory, like GIT_DIR */
 #define GG_ENV_SHIM_OFF "GG_SHIM_OFF"   /* "1": recording failed upstream, stay quiet */
+#define GG_ENV_SHIM_BATCH "GG_SHIM_BATCH" /* "0": every record written at once */
 #define GG_ENV_SHIM_LIB "GG_SHIM_LIB"   /* absolute path of libggshim.so */
 #define GG_ENV_SHIM_ROOT "GG_SHIM_ROOT" /* log id of the top recorded image (its pid
                                          * first): it alone warns about trace

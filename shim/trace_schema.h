@@ -72,7 +72,8 @@
 	F(U, uid, REQ, uid, "uid", X)                                      \
 	F(U, gid, REQ, gid, "gid", X)                                      \
 	F(S, parent_log, REQ, parent_log, "parent_log", X)                 \
-	F(STDIO, stdio, REQ, stdio, "stdio", X)
+	F(STDIO, stdio, REQ, stdio, "stdio", X)                            \
+	F(B, batched, OPT, batched, "batched", X)
 
 #define GG_REC_SCHEMA(R)                                                   \
 	R(OBJS, 2, objs, H_OBJECTS)                                        \

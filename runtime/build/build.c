@@ -114,8 +114,8 @@ static void emit_output(struct sched *s, enum build_event_kind kind, const struc
  * Can a node's result be reused?  Pure ones, and local-only ones whose reason says
  * nothing about their result (they removed a file another command made, or wrote
  * outside the tree: deterministic, just not hermetic).  One that read its terminal
- * or the network, used randomness, ran an opaque binary or outlived its driver
- * runs every time.
+ * or the network, used randomness, ran an opaque binary, outlived its driver or
+ * was cut short (what it read is not all known) runs every time.
  */
 static bool cacheable(const struct graph_node *gn)
 {

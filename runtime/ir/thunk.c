@@ -29,6 +29,7 @@
 static const char *const local_names[] = {
 	"stdin", "terminal", "network", "writes-outside-tree",
 	"opaque-binary", "urandom", "outlived-driver", "deletes-foreign-files",
+	"cut-short",
 };
 
 const char *thunk_local_name(unsigned bit)

@@ -136,11 +136,13 @@ enum thunk_local {
 	THUNK_LOCAL_URANDOM = 1u << 5,               /* read /dev/urandom or /dev/random */
 	THUNK_LOCAL_OUTLIVED_DRIVER = 1u << 6,       /* still running when its driver ended */
 	THUNK_LOCAL_DELETES_FOREIGN_FILES = 1u << 7, /* deleted files it did not create */
+	THUNK_LOCAL_CUT_SHORT = 1u << 8,             /* a process's last records may be lost */
 };
-#define THUNK_LOCAL_ALL 0xffu
+#define THUNK_LOCAL_ALL 0x1ffu
 
 /* "stdin", "terminal", "network", "writes-outside-tree", "opaque-binary", "urandom",
- * "outlived-driver", "deletes-foreign-files"; NULL for anything but one known bit. */
+ * "outlived-driver", "deletes-foreign-files", "cut-short"; NULL for anything but one
+ * known bit. */
 const char *thunk_local_name(unsigned bit);
 /* The bit named `name`, or -EINVAL. */
 int thunk_local_from_name(const char *name);

@@ -143,11 +143,13 @@ int trace_dump_json(struct json *j, const struct trace_image *im)
 	for (int i = 0; i < 3; i++)
 		json_int(j, im->stdio[i]);
 	json_arr_end(j);
+	json_kv_bool(j, "batched", im->batched);
 	json_kv_str(j, "interp", im->interp);
 	json_key(j, "objects");
 	json_tstrv(j, &im->objects);
 	json_key(j, "exit");
 	json_exit(j, &im->exit);
+	json_kv_bool(j, "cut_short", im->cut_short);
 	json_key(j, "events");
 	json_arr_begin(j);
 	for (size_t k = 0; k < im->nevents; k++)
@@ -461,6 +463,8 @@ int trace_dump_text(struct sbuf *sb, const struct trace_image *im)
 	text_str(sb, im->cwd);
 	sbuf_addstr(sb, " exit ");
 	text_exit(sb, &im->exit);
+	if (im->cut_short)
+		sbuf_addstr(sb, " (cut short: its last records may be missing)");
 	sbuf_addf(sb, " [%s", trace_origin_name(im->origin));
 	if (im->origin != im->origin_recorded)
 		sbuf_addf(sb, " (recorded %s)", trace_origin_name(im->origin_recorded));

@@ -557,8 +557,8 @@ static int fail_mem(struct trace *t, int err, const char *path)
 }
 
 /*
- * Check the file header.  Returns the version to read on (GG_TRACE_VERSION_LOG or
- * GG_TRACE_VERSION_SEG), 0 when the file is skipped (with a warning),
+ * Check the file header.  Returns the version to read on (GG_TRACE_VERSION_LOG,
+ * GG_TRACE_VERSION_SEG or GG_TRACE_VERSION_BATCH), 0 when the file is skipped (with a warning),
  * -EPROTONOSUPPORT (t->error set) or -ENOMEM.
  */
 static int check_header(struct trace *t, const char *path, const unsigned char *buf, size_t len,
@@ -993,7 +993,7 @@ int trace_add_buf(struct trace *t, const char *path, const void *data, size_t le
 	strlist_release(&t->priv->filewarn);
 
 	ret = check_header(t, path, data, len, warnings);
-	if (ret == (int)GG_TRACE_VERSION_SEG) {
+	if (ret == (int)GG_TRACE_VERSION_SEG || ret == (int)GG_TRACE_VERSION_BATCH) {
 		ret = read_segment(t, path, data, len, warnings);
 	} else if (ret == (int)GG_TRACE_VERSION_LOG) {
 		ret = read_log(t, path, data, len, warnings, &im);
@@ -1244,12 +1244,25 @@ struct trace_image *trace_find(const struct trace *t, const char *log)
 	return i == HTAB_NONE ? NULL : t->images[i];
 }
 
+/* A batched image that ended neither by exec nor with its own EXIT record: killed
+ * (or still running) with records it had not written yet, maybe. */
+static bool cut_short(const struct trace_image *im)
+{
+	if (!im->batched || im->exec_next)
+		return false;
+	for (size_t k = 0; k < im->nevents; k++)
+		if (im->events[k].type == GG_REC_EXIT)
+			return false;
+	return true;
+}
+
 static void compute_exit(struct trace_image *im, const struct ref *waits, size_t nwaits)
 {
 	const struct trace_event *dtor = NULL;
 	size_t k;
 
 	im->exit = (struct trace_exit){ .kind = TRACE_EXIT_UNKNOWN };
+	im->cut_short = cut_short(im);
 	if (im->exec_next) {
 		im->exit.kind = TRACE_EXIT_EXEC;
 		im->exit.path = exec_ok_path(im);

@@ -84,7 +84,9 @@
  * image of pid == ppid, for this pid at or after this image's start (signal or
  * status; stop/continue reports are ignored); its own EXIT record with a known
  * status (exit/_exit: status & 0xff); an EXIT from the library destructor (normal
- * termination, status unknown); else unknown.
+ * termination, status unknown); else unknown.  An image that wrote its records in
+ * batches (PROC's batched, trace format version 3) and has no EXIT record of its own
+ * and no exec is cut short: killed before it wrote its last batch, maybe.
  *
  * Ownership.  The struct trace owns everything reachable from it: the image array,
  * the images, their events, every string and array they point to.  All of it lives
@@ -195,6 +197,7 @@ struct trace_image {
 	struct trace_strv argv, env;
 	uint32_t umask, uid, gid;
 	int32_t stdio[3]; /* S_IFMT >> 12 of fds 0..2, -1 if closed */
+	bool batched;     /* wrote its records in batches (trace_format.h) */
 
 	/* from the OBJS records: the first non-empty interp (or NULL), all objects */
 	const char *interp;
@@ -212,6 +215,9 @@ struct trace_image {
 	struct trace_image **children; /* images whose parent is this one, by start */
 	size_t nchildren;
 	struct trace_exit exit;
+	/* batched, and ended neither by exec nor with its own EXIT record (killed, or
+	 * still running when the trace was read): its last records may be missing */
+	bool cut_short;
 };
 
 struct trace_priv;

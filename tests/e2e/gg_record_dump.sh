@@ -47,7 +47,7 @@ if python3 - "$tmp" <<'EOF'
 import json, sys, os
 imgs = [json.loads(l) for l in open("dump.json")]
 keys = ["log","pid","ppid","origin","parent","exe","execfn","argv","env","cwd","umask","uid",
-        "gid","stdio","interp","objects","exit","events","warnings"]
+        "gid","stdio","batched","interp","objects","exit","cut_short","events","warnings"]
 assert all(list(i.keys()) == keys for i in imgs), "keys"
 logs = {i["log"]: i for i in imgs}
 assert all(i["parent"] is None or i["parent"] in logs for i in imgs), "parents"

@@ -325,8 +325,19 @@ run selfkill record "$ROBUST" selfkill
 same selfkill
 [[ "$(cat "$T/selfkill.record.rc")" == 137 ]] ||
 	echo "gg record exit status: $(cat "$T/selfkill.record.rc"), expected 137" >>"$DIAG"
-q selfkill has proc.argv.1=selfkill op=open path="$W/selfkill.txt" ret=3
-check "a recorded command killed by SIGKILL: gg record exits 137, its events are kept"
+# its stdout a file: it batched its records, and died holding them
+q selfkill hasproc argv.1=selfkill batched=true cut_short=true
+check "a recorded command killed by SIGKILL holding a batch: gg record exits 137, its image is cut short"
+
+# each record written at once: when asked (GG_SHIM_BATCH=0), when stdout is a pipe
+# (its reader may end it with SIGPIPE)
+run selfkill-nb record env GG_SHIM_BATCH=0 "$ROBUST" selfkill
+q selfkill-nb hasproc argv.1=selfkill batched=false cut_short=false
+q selfkill-nb has proc.argv.1=selfkill op=open path="$W/selfkill.txt" ret=3
+run selfkill-pipe record sh -c "'$ROBUST' selfkill | cat"
+q selfkill-pipe hasproc argv.1=selfkill batched=false cut_short=false
+q selfkill-pipe has proc.argv.1=selfkill op=open path="$W/selfkill.txt" ret=3
+check "killed by SIGKILL, with GG_SHIM_BATCH=0 or stdout a pipe: its events are kept, not cut short"
 
 # --- errno ---------------------------------------------------------------------------------------
 run errno plain "$ENTRY" errno-keep

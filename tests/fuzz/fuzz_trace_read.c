@@ -1,10 +1,11 @@
 /*
  * libFuzzer target for the trace reader (runtime/trace_read.h): any bytes given as a
- * trace file (a version-1 log or a version-2 segment, told apart by the header)
+ * trace file (a version-1 log or a version-2 or -3 segment, told apart by the header)
  * must be read without a crash, a leak or an out-of-bounds access, and the images
  * that come out must link.  Built and run briefly by `make check` (`make fuzz
  * FUZZ_SECONDS=N` for longer); seeds in tests/fuzz/corpus/trace/ (seed*.ggt logs,
- * seg*.ggt segments: interleaved images, a torn record in the middle, a cut tail).
+ * seg*.ggt segments: interleaved images, a torn record in the middle, a cut tail;
+ * seg3.ggt, version 3: batched images, one of them killed and cut short).
  */
 #include <stddef.h>
 #include <stdint.h>

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -31,6 +32,7 @@ struct forge {
 	char buf[1 << 16];
 	size_t len;
 	char name[64];
+	bool batched; /* img(): the image's PROC says it writes in batches */
 };
 
 static struct forge F;
@@ -60,7 +62,8 @@ static void img(int pid, int ppid, int origin, const char *exe, const char *cons
 		.pid = pid, .ppid = ppid, .origin = (uint64_t)origin, .start_ns = F.clock,
 		.exe = exe, .execfn = exe, .argv = { (char *const *)argv, sizeof(rec) / 2 },
 		.env = { env, 4096 }, .cwd = F.dir, .umask = 022,
-		.parent_log = parent_log ? parent_log : "", .stdio = { 8, 8, 8 } });
+		.parent_log = parent_log ? parent_log : "", .stdio = { 8, 8, 8 },
+		.batched = F.batched });
 	put_rec(&e);
 }
 
@@ -168,6 +171,14 @@ static void ev_simple(enum gg_rec type, int a, int b)
 	put_rec(&e);
 }
 
+static void ev_exit(int status)
+{
+	char rec[256];
+	struct tenc e = TENC_INIT(rec, sizeof(rec));
+	tenc_rec_exit(&e, ++F.clock, &(struct gg_rec_exit){ .how = GG_EXIT_EXIT, .status = status });
+	put_rec(&e);
+}
+
 static void ev_exec(const char *path, bool opaque)
 {
 	char rec[4096];
@@ -207,7 +218,9 @@ struct step {
 	const char *runs[2];    /* programs of the tree it ran (OBJS records) */
 	const char *denied[2];  /* opens that failed with EACCES */
 	const char *raw;        /* a probe for a missing file, as recorded (ev_open_raw) */
-	int extra; /* 1 stdin, 2 network, 3 opaque, 4 urandom, 5 no exit, 6 outside */
+	/* 1 stdin, 2 network, 3 opaque, 4 urandom, 5 no exit, 6 outside; batched images
+	 * (trace_format.h): 7 killed (cut short), 8 ended with its EXIT record */
+	int extra;
 };
 
 static struct graph G;
@@ -240,7 +253,9 @@ static int run_steps(const struct step *steps, size_t n)
 		ev_spawn("/bin/sh", pid);
 		mlen = F.len;
 		memcpy(mbuf, F.buf, F.len);
+		F.batched = steps[i].extra >= 7;
 		img(pid, 100, GG_ORIGIN_EXEC, "/bin/sh", SH, NULL);
+		F.batched = false;
 		for (int k = 0; k < 4 && steps[i].reads[k]; k++)
 			ev_open(steps[i].reads[k], O_RDONLY, 3);
 		for (int k = 0; k < 2 && steps[i].notdir[k]; k++)
@@ -263,12 +278,13 @@ static int run_steps(const struct step *steps, size_t n)
 		case 3: ev_exec_opaque("/bin/true"); break;
 		case 4: ev_open("/dev/urandom", O_RDONLY, 5); break;
 		case 6: ev_open("/tmp/gg-test-outside", O_WRONLY | O_CREAT, 5); break;
+		case 8: ev_exit(0); break;
 		}
 		end_img();
 		F.len = mlen;
 		memcpy(F.buf, mbuf, mlen);
 		if (steps[i].extra != 5)
-			ev_wait(pid, 0);
+			ev_wait(pid, steps[i].extra == 7 ? SIGKILL : 0);
 		mlen = F.len;
 		memcpy(mbuf, F.buf, F.len);
 	}
@@ -453,6 +469,7 @@ static void test_infer__local_only_reasons(void **state)
 		{ 1, THUNK_LOCAL_STDIN },       { 2, THUNK_LOCAL_NETWORK },
 		{ 3, THUNK_LOCAL_OPAQUE_BINARY }, { 4, THUNK_LOCAL_URANDOM },
 		{ 5, THUNK_LOCAL_OUTLIVED_DRIVER }, { 6, THUNK_LOCAL_WRITES_OUTSIDE_TREE },
+		{ 7, THUNK_LOCAL_CUT_SHORT },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct step s[] = { { .reads = { "a.c" }, .writes = { "a.o" }, .extra = cases[i].extra } };
@@ -468,6 +485,11 @@ static void test_infer__local_only_reasons(void **state)
 	graph_release(&G);
 	assert_int_equal(run_steps(d, 1), 0);
 	assert_int_equal(G.nodes[0].local, THUNK_LOCAL_DELETES_FOREIGN_FILES);
+	/* a batched image that wrote its EXIT lost nothing */
+	struct step b[] = { { .reads = { "a.c" }, .writes = { "a.o" }, .extra = 8 } };
+	graph_release(&G);
+	assert_int_equal(run_steps(b, 1), 0);
+	assert_int_equal(G.nodes[0].local, 0);
 }
 
 static void test_infer__no_output_commands_dropped(void **state)

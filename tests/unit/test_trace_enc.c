@@ -50,8 +50,8 @@ static void test_trace_enc__file_header(void **state)
 	assert_int_equal(le32(hdr + 12), 0);
 	tenc_seg_header(hdr);
 	assert_memory_equal(hdr, "GGTRACE\n", 8);
-	assert_int_equal(le32(hdr + 8), GG_TRACE_VERSION_SEG);
-	assert_int_equal(GG_TRACE_VERSION, GG_TRACE_VERSION_SEG);
+	assert_int_equal(le32(hdr + 8), GG_TRACE_VERSION_BATCH);
+	assert_int_equal(GG_TRACE_VERSION, GG_TRACE_VERSION_BATCH);
 	assert_int_equal(le32(hdr + 12), 0);
 }
 
@@ -459,7 +459,7 @@ static void test_trace_enc__record_from_schema_is_same_bytes(void **state)
 
 	a = (struct tenc)TENC_INIT(want, sizeof(want));
 	b = (struct tenc)TENC_INIT(buf, sizeof(buf));
-	tenc_begin(&a, GG_REC_PROC, 5, 14);
+	tenc_begin(&a, GG_REC_PROC, 5, 15);
 	tenc_uint(&a, 4242);
 	tenc_uint(&a, 1);
 	tenc_uint(&a, GG_ORIGIN_EXEC);
@@ -477,10 +477,11 @@ static void test_trace_enc__record_from_schema_is_same_bytes(void **state)
 	tenc_int(&a, 2);
 	tenc_int(&a, -1);
 	tenc_int(&a, 1);
+	tenc_bool(&a, true);
 	tenc_rec_proc(&b, 5, &(struct gg_rec_proc){
 		.pid = 4242, .ppid = 1, .origin = GG_ORIGIN_EXEC, .start_ns = 0x18ec000000000000ull,
 		.exe = "/bin/cc", .argv = { argv, 100 }, .env = { NULL, 100 }, .cwd = "/src",
-		.umask = 022, .uid = 1000, .gid = 1000, .stdio = { 2, -1, 1 } });
+		.umask = 022, .uid = 1000, .gid = 1000, .stdio = { 2, -1, 1 }, .batched = true });
 	assert_int_equal(tenc_finish(&a), tenc_finish(&b));
 	assert_memory_equal(want, buf, a.len);
 }

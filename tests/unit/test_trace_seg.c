@@ -1,7 +1,8 @@
 /*
- * Unit tests for version-2 segments (shim/trace_format.h): records of many images
- * interleaved in one file, torn tails, torn and corrupt records in the middle,
- * garbage between records, and a directory mixing segments with version-1 logs.
+ * Unit tests for segments (versions 2 and 3, shim/trace_format.h): records of many
+ * images interleaved in one file, torn tails, torn and corrupt records in the middle,
+ * garbage between records, a directory mixing segments with version-1 logs, and
+ * batched images cut short.
  * Segments are forged with the shim's encoder (tenc_seg_frame) from version-1
  * records made by trace_forge.h.
  */
@@ -328,6 +329,56 @@ static void test_trace_seg__newer_version_refused(void **state)
 	forge_done(&t, &w);
 }
 
+/*
+ * Batched images (version 3): one that ended neither by exec nor with its own EXIT
+ * record is cut short; one with its EXIT, one that exec'd, and one that did not
+ * batch are not.  pid 20: batched, killed; 21: batched, exits; 22: not batched, no
+ * EXIT; 23: batched, execs 23 again (batched, killed).
+ */
+static void test_trace_seg__batched_image_cut_short(void **state)
+{
+	static struct seg s;
+	static struct forge f[5];
+	static const struct { int pid; bool batched; int end; } im[5] = {
+		{ 20, true, 0 }, { 21, true, 1 }, { 22, false, 0 }, { 23, true, 2 }, { 23, true, 0 },
+	};
+	struct trace t;
+	struct strlist w;
+	char log[64];
+	bool cut[5];
+
+	seg_init(&s);
+	for (size_t i = 0; i < 5; i++) {
+		uint64_t t0 = 10 * (i + 1);
+		forge_init(&f[i]);
+		rec_proc_b(&f[i], t0, im[i].pid, 1, GG_ORIGIN_EXEC, "/bin/cc", NULL, im[i].batched);
+		rec_open(&f[i], t0 + 1, "/src/a.c", O_RDONLY, 3, 0);
+		if (im[i].end == 1)
+			rec_exit(&f[i], t0 + 2, GG_EXIT_EXIT, 0);
+		if (im[i].end == 2)
+			rec_exec(&f[i], t0 + 2, "/bin/cc");
+		for (size_t k = 0; k < f[i].nrec; k++)
+			seg_add(&s, &f[i], k, (uint32_t)im[i].pid, 0x18ec000000000000ull + t0);
+	}
+	assert_int_equal(read_seg(&t, &w, &s, s.len), 0);
+	assert_int_equal(w.n, 0);
+	assert_int_equal(t.nimages, 5);
+	for (size_t i = 0; i < 5; i++) {
+		snprintf(log, sizeof(log), "%d-%016llx", im[i].pid,
+			 0x18ec000000000000ull + 10 * (i + 1));
+		const struct trace_image *x = trace_find(&t, log);
+		assert_non_null(x);
+		assert_int_equal(x->batched, im[i].batched);
+		cut[i] = x->cut_short;
+	}
+	assert_true(cut[0]);
+	assert_false(cut[1]);
+	assert_false(cut[2]);
+	assert_false(cut[3]); /* its exec continues it */
+	assert_true(cut[4]);
+	forge_done(&t, &w);
+}
+
 static void write_file(const char *path, const void *p, size_t n)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -384,6 +435,7 @@ int main(void)
 		cmocka_unit_test(test_trace_seg__empty_and_garbage),
 		cmocka_unit_test(test_trace_seg__newer_version_refused),
 		cmocka_unit_test(test_trace_seg__dir_mixes_layouts),
+		cmocka_unit_test(test_trace_seg__batched_image_cut_short),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -85,8 +85,9 @@ static inline __attribute__((unused)) void forge_fill_strv(struct tenc *e, void 
 }
 
 /* The common records, with the values most tests want. */
-static inline void rec_proc(struct forge *f, uint64_t t, int pid, int ppid, enum gg_origin origin,
-		     const char *exe, const char *parent_log)
+/* A PROC; batched: the image writes its records in batches (trace_format.h). */
+static inline void rec_proc_b(struct forge *f, uint64_t t, int pid, int ppid, enum gg_origin origin,
+			      const char *exe, const char *parent_log, bool batched)
 {
 	char *const argv[] = { (char *)path_base(exe), (char *)"-c", (char *)"x", NULL };
 	char *const env[] = { (char *)"PATH=/usr/bin", (char *)"LANG=C", NULL };
@@ -97,7 +98,14 @@ static inline void rec_proc(struct forge *f, uint64_t t, int pid, int ppid, enum
 		.argv = FORGE_V(origin == GG_ORIGIN_FORK ? no_strv : argv),
 		.env = FORGE_V(origin == GG_ORIGIN_FORK ? no_strv : env),
 		.cwd = "/src", .umask = 022, .uid = 1000, .gid = 100,
-		.parent_log = parent_log ? parent_log : "", .stdio = { 2, 8, -1 } });
+		.parent_log = parent_log ? parent_log : "", .stdio = { 2, 8, -1 },
+		.batched = batched });
+}
+
+static inline void rec_proc(struct forge *f, uint64_t t, int pid, int ppid, enum gg_origin origin,
+		     const char *exe, const char *parent_log)
+{
+	rec_proc_b(f, t, pid, ppid, origin, exe, parent_log, false);
 }
 
 static inline void rec_open(struct forge *f, uint64_t t, const char *path, int flags, int ret, int err)
