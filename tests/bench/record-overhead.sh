@@ -7,7 +7,10 @@
 # (=only: alone), Linux 6.1's `make tinyconfig && make -j2` (Debian's linux-source-6.1,
 # installed with flex, bison and libelf-dev when missing, unpacked once into
 # ~/.cache/gg/corpus/linux-6.1; built out of tree, O=), plain and under `gg record`,
-# GG_BENCH_LINUX_RUNS (3) alternating runs.  Prints numbers; asserts nothing.
+# GG_BENCH_LINUX_RUNS (3) alternating runs.  With GG_BENCH_NOBATCH=1, the curl and
+# Linux builds are also recorded with GG_SHIM_BATCH=0 (every record written at once:
+# what batching saves), a third series in the same alternation.  Prints numbers;
+# asserts nothing.
 # Also prints the CPU time (user + sys of the children) next to each wall time:
 # on a shared machine it moves less than the wall clock.
 set -euo pipefail
@@ -60,9 +63,10 @@ ratio() {
 }
 
 # pair_report P TRACE: the medians of the alternating runs in arrays P_plain and
-# P_gg (and their _cpu), their ratios, and what the last recording in TRACE holds.
+# P_gg (and their _cpu; P_nb too when it has runs: GG_BENCH_NOBATCH), their ratios,
+# and what the last recording in TRACE holds.
 pair_report() {
-	local -n rp=$1_plain rg=$1_gg rpc=$1_plain_cpu rgc=$1_gg_cpu
+	local -n rp=$1_plain rg=$1_gg rpc=$1_plain_cpu rgc=$1_gg_cpu rn=$1_nb rnc=$1_nb_cpu
 	local mp mg cp cg
 	mp=$(median "${rp[@]}")
 	mg=$(median "${rg[@]}")
@@ -71,6 +75,13 @@ pair_report() {
 	printf '%-22s median %7.3f s  (runs: %s)  cpu %7.3f s\n' "plain" "$mp" "${rp[*]}" "$cp"
 	printf '%-22s median %7.3f s  (runs: %s)  ratio %sx  cpu %7.3f s  ratio %sx\n' "gg record" "$mg" \
 		"${rg[*]}" "$(ratio "$mg" "$mp")" "$cg" "$(ratio "$cg" "$cp")"
+	if ((${#rn[@]})); then
+		mg=$(median "${rn[@]}")
+		cg=$(median "${rnc[@]}")
+		printf '%-22s median %7.3f s  (runs: %s)  ratio %sx  cpu %7.3f s  ratio %sx\n' \
+			"gg record, no batches" "$mg" "${rn[*]}" "$(ratio "$mg" "$mp")" "$cg" \
+			"$(ratio "$cg" "$cp")"
+	fi
 	echo "# trace of the last gg run: $(find "$2" -name '*.ggt' | wc -l) files, $(images "$2") images, $(du -sh "$2" | cut -f1)"
 }
 
@@ -137,7 +148,7 @@ fi
 if [[ "${GG_BENCH_CURL:-}" == 1 || "${GG_BENCH_CURL:-}" == only ]]; then
 curl_runs=${GG_BENCH_CURL_RUNS:-3}
 corpus curl "$T/curl-src"
-c_plain=() c_gg=() c_plain_cpu=() c_gg_cpu=()
+c_plain=() c_gg=() c_plain_cpu=() c_gg_cpu=() c_nb=() c_nb_cpu=()
 curl_fresh() { rm -rf "$T/curl" && cp -a "$T/curl-src" "$T/curl"; }
 curl_plain() { cd "$T/curl" && ./configure --without-ssl --disable-shared && make -j2; }
 curl_gg() {
@@ -151,6 +162,10 @@ for ((i = 1; i <= curl_runs; i++)); do
 	timed c_plain curl_plain
 	curl_fresh
 	timed c_gg curl_gg
+	if [[ ${GG_BENCH_NOBATCH:-} == 1 ]]; then
+		curl_fresh
+		GG_SHIM_BATCH=0 timed c_nb curl_gg
+	fi
 done
 pair_report c "$T/ctrace"
 fi
@@ -169,7 +184,7 @@ if [[ ! -f $lsrc/.unpacked ]]; then
 	tar -xJf "$ltar" -C "$lsrc" --strip-components=1
 	touch "$lsrc/.unpacked"
 fi
-l_plain=() l_gg=() l_plain_cpu=() l_gg_cpu=()
+l_plain=() l_gg=() l_plain_cpu=() l_gg_cpu=() l_nb=() l_nb_cpu=()
 linux_plain() { make -C "$lsrc" O="$T/lb" tinyconfig && make -C "$lsrc" O="$T/lb" -j2; }
 linux_gg() {
 	"$GG" record --trace-dir "$T/ltrace" -- \
@@ -182,5 +197,9 @@ for ((i = 1; i <= linux_runs; i++)); do
 	timed l_plain linux_plain
 	rm -rf "$T/lb" "$T/ltrace"
 	timed l_gg linux_gg
+	if [[ ${GG_BENCH_NOBATCH:-} == 1 ]]; then
+		rm -rf "$T/lb" "$T/ltrace"
+		GG_SHIM_BATCH=0 timed l_nb linux_gg
+	fi
 done
 pair_report l "$T/ltrace"
