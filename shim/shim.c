@@ -1496,6 +1496,9 @@ SHIM_HOT void rec_exit(int how, int status)
 	if (g.exit_recorded || raw_getpid() != g.pid)
 		return;
 	g.exit_recorded = true;
+	/* a batch holding nothing: the EXIT alone, at once (no buffer to map for it) */
+	if (!atomic_load_explicit(&g.batch_len, memory_order_relaxed))
+		atomic_store(&g.batching, false);
 	REC_EMIT(exit, .how = (uint64_t)how, .status = status);
 	batch_end(); /* with the EXIT; what atexit handlers and destructors record after it, at once */
 }

@@ -4,8 +4,8 @@
  *
  * A recording is a directory (the "trace directory", usually .gg/trace/) holding
  * append-only files ending in ".ggt".  Files starting with '.' and files not ending
- * in ".ggt" are not trace files.  Two layouts exist; the version in the file header
- * tells them apart and a reader reads both:
+ * in ".ggt" are not trace files.  Two layouts exist, in three versions; the version
+ * in the file header tells them apart and a reader reads all three:
  *
  *   version 3, segment with batches (what the shim writes): version 2's layout,
  *       where an image whose PROC says batched may write its records late, many

@@ -508,7 +508,7 @@ int trace_dump_summary(struct sbuf *sb, const struct trace *t, const char *dir,
 	struct strset missing = STRSET_INIT, progs = STRSET_INIT;
 	struct count *counts = NULL;
 	size_t nprocs = 0, nroots = 0, ncounts = 0, nfailed = 0, nopaque = 0;
-	size_t nstdin = 0, ntty = 0, nnet = 0;
+	size_t nstdin = 0, ntty = 0, nnet = 0, ncut = 0;
 	struct sbuf failed = SBUF_INIT;
 	int ret = 0;
 
@@ -525,6 +525,7 @@ int trace_dump_summary(struct sbuf *sb, const struct trace *t, const char *dir,
 			nprocs++;
 		if (!im->parent)
 			nroots++;
+		ncut += im->cut_short;
 		if (im->origin != GG_ORIGIN_FORK) {
 			int added = strset_add(&progs, base);
 			if (added < 0) {
@@ -634,6 +635,9 @@ int trace_dump_summary(struct sbuf *sb, const struct trace *t, const char *dir,
 		sbuf_addf(sb, "images reading stdin: %zu (%zu from a terminal)\n", nstdin, ntty);
 	if (nnet)
 		sbuf_addf(sb, "network sockets opened: %zu\n", nnet);
+	if (ncut)
+		sbuf_addf(sb, "images cut short (killed holding records; their commands run locally): %zu\n",
+			  ncut);
 	sbuf_addf(sb, "failed execs: %zu\n", nfailed);
 	if (failed.len)
 		sbuf_add(sb, failed.buf, failed.len);

@@ -327,6 +327,9 @@ same selfkill
 	echo "gg record exit status: $(cat "$T/selfkill.record.rc"), expected 137" >>"$DIAG"
 # its stdout a file: it batched its records, and died holding them
 q selfkill hasproc argv.1=selfkill batched=true cut_short=true
+"$GG" trace summary --trace-dir "$TRACE" >"$T/selfkill.summary" 2>&1
+grep -q '^images cut short .*: 1$' "$T/selfkill.summary" ||
+	{ echo "gg trace summary does not count 1 image cut short:"; cat "$T/selfkill.summary"; } >>"$DIAG"
 check "a recorded command killed by SIGKILL holding a batch: gg record exits 137, its image is cut short"
 
 # each record written at once: when asked (GG_SHIM_BATCH=0), when stdout is a pipe
