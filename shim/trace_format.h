@@ -211,7 +211,7 @@
 #define GG_ENV_TRACE_DIR "GG_TRACE_DIR" /* absolute trace directory (set by the root) */
 #define GG_ENV_DIR "GG_DIR"             /* the .gg directory, like GIT_DIR */
 #define GG_ENV_SHIM_OFF "GG_SHIM_OFF"   /* "1": recording failed upstream, stay quiet */
-#define GG_ENV_SHIM_BATCH "GG_SHIM_BATCH" /* "0": every record written at once */
+#define GG_ENV_SHIM_BATCH "GG_SHIM_BATCH" /* "1": exec'd images write in batches */
 #define GG_ENV_SHIM_LIB "GG_SHIM_LIB"   /* absolute path of libggshim.so */
 #define GG_ENV_SHIM_ROOT "GG_SHIM_ROOT" /* log id of the top recorded image (its pid
                                          * first): it alone warns about trace

@@ -7,10 +7,10 @@
 # (=only: alone), Linux 6.1's `make tinyconfig && make -j2` (Debian's linux-source-6.1,
 # installed with flex, bison and libelf-dev when missing, unpacked once into
 # ~/.cache/gg/corpus/linux-6.1; built out of tree, O=), plain and under `gg record`,
-# GG_BENCH_LINUX_RUNS (3) alternating runs.  With GG_BENCH_NOBATCH=1, the curl and
-# Linux builds are also recorded with GG_SHIM_BATCH=0 (every record written at once:
-# what batching saves), a third series in the same alternation.  Prints numbers;
-# asserts nothing.
+# GG_BENCH_LINUX_RUNS (3) alternating runs.  With GG_BENCH_BATCH=1, the curl and
+# Linux builds are also recorded with GG_SHIM_BATCH=1 (exec'd images write their
+# records in batches: what that saves or costs), a third series in the same
+# alternation.  Prints numbers; asserts nothing.
 # Also prints the CPU time (user + sys of the children) next to each wall time:
 # on a shared machine it moves less than the wall clock.
 set -euo pipefail
@@ -63,7 +63,7 @@ ratio() {
 }
 
 # pair_report P TRACE: the medians of the alternating runs in arrays P_plain and
-# P_gg (and their _cpu; P_nb too when it has runs: GG_BENCH_NOBATCH), their ratios,
+# P_gg (and their _cpu; P_nb too when it has runs: GG_BENCH_BATCH), their ratios,
 # and what the last recording in TRACE holds.
 pair_report() {
 	local -n rp=$1_plain rg=$1_gg rpc=$1_plain_cpu rgc=$1_gg_cpu rn=$1_nb rnc=$1_nb_cpu
@@ -79,7 +79,7 @@ pair_report() {
 		mg=$(median "${rn[@]}")
 		cg=$(median "${rnc[@]}")
 		printf '%-22s median %7.3f s  (runs: %s)  ratio %sx  cpu %7.3f s  ratio %sx\n' \
-			"gg record, no batches" "$mg" "${rn[*]}" "$(ratio "$mg" "$mp")" "$cg" \
+			"gg record, batches" "$mg" "${rn[*]}" "$(ratio "$mg" "$mp")" "$cg" \
 			"$(ratio "$cg" "$cp")"
 	fi
 	echo "# trace of the last gg run: $(find "$2" -name '*.ggt' | wc -l) files, $(images "$2") images, $(du -sh "$2" | cut -f1)"
@@ -162,9 +162,9 @@ for ((i = 1; i <= curl_runs; i++)); do
 	timed c_plain curl_plain
 	curl_fresh
 	timed c_gg curl_gg
-	if [[ ${GG_BENCH_NOBATCH:-} == 1 ]]; then
+	if [[ ${GG_BENCH_BATCH:-} == 1 ]]; then
 		curl_fresh
-		GG_SHIM_BATCH=0 timed c_nb curl_gg
+		GG_SHIM_BATCH=1 timed c_nb curl_gg
 	fi
 done
 pair_report c "$T/ctrace"
@@ -197,9 +197,9 @@ for ((i = 1; i <= linux_runs; i++)); do
 	timed l_plain linux_plain
 	rm -rf "$T/lb" "$T/ltrace"
 	timed l_gg linux_gg
-	if [[ ${GG_BENCH_NOBATCH:-} == 1 ]]; then
+	if [[ ${GG_BENCH_BATCH:-} == 1 ]]; then
 		rm -rf "$T/lb" "$T/ltrace"
-		GG_SHIM_BATCH=0 timed l_nb linux_gg
+		GG_SHIM_BATCH=1 timed l_nb linux_gg
 	fi
 done
 pair_report l "$T/ltrace"

@@ -321,7 +321,7 @@ q sigkill has proc.argv.1=sigkill-child op=wait fn=waitpid pid="$C" status=9
 check 'a child killed by SIGKILL: its image exits with {"signal":9}'
 
 run selfkill plain "$ROBUST" selfkill
-run selfkill record "$ROBUST" selfkill
+run selfkill record env GG_SHIM_BATCH=1 "$ROBUST" selfkill
 same selfkill
 [[ "$(cat "$T/selfkill.record.rc")" == 137 ]] ||
 	echo "gg record exit status: $(cat "$T/selfkill.record.rc"), expected 137" >>"$DIAG"
@@ -332,15 +332,15 @@ grep -q '^images cut short .*: 1$' "$T/selfkill.summary" ||
 	{ echo "gg trace summary does not count 1 image cut short:"; cat "$T/selfkill.summary"; } >>"$DIAG"
 check "a recorded command killed by SIGKILL holding a batch: gg record exits 137, its image is cut short"
 
-# each record written at once: when asked (GG_SHIM_BATCH=0), when stdout is a pipe
-# (its reader may end it with SIGPIPE)
-run selfkill-nb record env GG_SHIM_BATCH=0 "$ROBUST" selfkill
+# each record written at once: by default (no GG_SHIM_BATCH=1), and when stdout is a
+# pipe (its reader may end it with SIGPIPE)
+run selfkill-nb record "$ROBUST" selfkill
 q selfkill-nb hasproc argv.1=selfkill batched=false cut_short=false
 q selfkill-nb has proc.argv.1=selfkill op=open path="$W/selfkill.txt" ret=3
-run selfkill-pipe record sh -c "'$ROBUST' selfkill | cat"
+run selfkill-pipe record env GG_SHIM_BATCH=1 sh -c "'$ROBUST' selfkill | cat"
 q selfkill-pipe hasproc argv.1=selfkill batched=false cut_short=false
 q selfkill-pipe has proc.argv.1=selfkill op=open path="$W/selfkill.txt" ret=3
-check "killed by SIGKILL, with GG_SHIM_BATCH=0 or stdout a pipe: its events are kept, not cut short"
+check "killed by SIGKILL, without GG_SHIM_BATCH=1 or with stdout a pipe: its events are kept, not cut short"
 
 # --- errno ---------------------------------------------------------------------------------------
 run errno plain "$ENTRY" errno-keep
