@@ -63,10 +63,10 @@ ratio() {
 }
 
 # pair_report P TRACE: the medians of the alternating runs in arrays P_plain and
-# P_gg (and their _cpu; P_nb too when it has runs: GG_BENCH_BATCH), their ratios,
+# P_gg (and their _cpu; P_bt too when it has runs: GG_BENCH_BATCH), their ratios,
 # and what the last recording in TRACE holds.
 pair_report() {
-	local -n rp=$1_plain rg=$1_gg rpc=$1_plain_cpu rgc=$1_gg_cpu rn=$1_nb rnc=$1_nb_cpu
+	local -n rp=$1_plain rg=$1_gg rpc=$1_plain_cpu rgc=$1_gg_cpu rb=$1_bt rbc=$1_bt_cpu
 	local mp mg cp cg
 	mp=$(median "${rp[@]}")
 	mg=$(median "${rg[@]}")
@@ -75,11 +75,11 @@ pair_report() {
 	printf '%-22s median %7.3f s  (runs: %s)  cpu %7.3f s\n' "plain" "$mp" "${rp[*]}" "$cp"
 	printf '%-22s median %7.3f s  (runs: %s)  ratio %sx  cpu %7.3f s  ratio %sx\n' "gg record" "$mg" \
 		"${rg[*]}" "$(ratio "$mg" "$mp")" "$cg" "$(ratio "$cg" "$cp")"
-	if ((${#rn[@]})); then
-		mg=$(median "${rn[@]}")
-		cg=$(median "${rnc[@]}")
+	if ((${#rb[@]})); then
+		mg=$(median "${rb[@]}")
+		cg=$(median "${rbc[@]}")
 		printf '%-22s median %7.3f s  (runs: %s)  ratio %sx  cpu %7.3f s  ratio %sx\n' \
-			"gg record, batches" "$mg" "${rn[*]}" "$(ratio "$mg" "$mp")" "$cg" \
+			"gg record, batches" "$mg" "${rb[*]}" "$(ratio "$mg" "$mp")" "$cg" \
 			"$(ratio "$cg" "$cp")"
 	fi
 	echo "# trace of the last gg run: $(find "$2" -name '*.ggt' | wc -l) files, $(images "$2") images, $(du -sh "$2" | cut -f1)"
@@ -148,7 +148,7 @@ fi
 if [[ "${GG_BENCH_CURL:-}" == 1 || "${GG_BENCH_CURL:-}" == only ]]; then
 curl_runs=${GG_BENCH_CURL_RUNS:-3}
 corpus curl "$T/curl-src"
-c_plain=() c_gg=() c_plain_cpu=() c_gg_cpu=() c_nb=() c_nb_cpu=()
+c_plain=() c_gg=() c_plain_cpu=() c_gg_cpu=() c_bt=() c_bt_cpu=()
 curl_fresh() { rm -rf "$T/curl" && cp -a "$T/curl-src" "$T/curl"; }
 curl_plain() { cd "$T/curl" && ./configure --without-ssl --disable-shared && make -j2; }
 curl_gg() {
@@ -164,7 +164,7 @@ for ((i = 1; i <= curl_runs; i++)); do
 	timed c_gg curl_gg
 	if [[ ${GG_BENCH_BATCH:-} == 1 ]]; then
 		curl_fresh
-		GG_SHIM_BATCH=1 timed c_nb curl_gg
+		GG_SHIM_BATCH=1 timed c_bt curl_gg
 	fi
 done
 pair_report c "$T/ctrace"
@@ -184,7 +184,7 @@ if [[ ! -f $lsrc/.unpacked ]]; then
 	tar -xJf "$ltar" -C "$lsrc" --strip-components=1
 	touch "$lsrc/.unpacked"
 fi
-l_plain=() l_gg=() l_plain_cpu=() l_gg_cpu=() l_nb=() l_nb_cpu=()
+l_plain=() l_gg=() l_plain_cpu=() l_gg_cpu=() l_bt=() l_bt_cpu=()
 linux_plain() { make -C "$lsrc" O="$T/lb" tinyconfig && make -C "$lsrc" O="$T/lb" -j2; }
 linux_gg() {
 	"$GG" record --trace-dir "$T/ltrace" -- \
@@ -199,7 +199,7 @@ for ((i = 1; i <= linux_runs; i++)); do
 	timed l_gg linux_gg
 	if [[ ${GG_BENCH_BATCH:-} == 1 ]]; then
 		rm -rf "$T/lb" "$T/ltrace"
-		GG_SHIM_BATCH=1 timed l_nb linux_gg
+		GG_SHIM_BATCH=1 timed l_bt linux_gg
 	fi
 done
 pair_report l "$T/ltrace"
