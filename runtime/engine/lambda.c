@@ -134,6 +134,7 @@ struct engine {
 	unsigned attempts, retries, backoff_ms, backoff_max_ms;
 	struct lambda_straggler_rule strag;
 	unsigned invoke_timeout_ms;
+	unsigned s3_conns;          /* the S3 client's connections (lambda.h) */
 	struct aws_config cfg;
 	struct aws_endpoint ep;
 	char *invoke_url, *invoke_path;
@@ -889,6 +890,12 @@ struct lambda_straggler_rule lambda_straggler_fit(const struct lambda_straggler_
 	return f;
 }
 
+unsigned lambda_s3_conns(unsigned slots)
+{
+	unsigned n = slots / LAMBDA_S3_CONNS_DIV;
+	return n < S3_DEFAULT_CONNS ? S3_DEFAULT_CONNS : n > S3_MAX_CONNS ? S3_MAX_CONNS : n;
+}
+
 uint64_t lambda_straggler_after(const struct lambda_straggler_rule *r, uint64_t expect_ms,
 				unsigned scale_pct, uint64_t peers_ms)
 {
@@ -1501,13 +1508,16 @@ static int lambda_create(const struct engine_config *cfg, struct engine **out, c
 	    (ret = param_uint(p, "concurrency", &e->concurrency)) < 0 ||
 	    (ret = param_uint(p, "burst", &e->burst)) < 0 ||
 	    (ret = param_uint(p, "env_rate", &e->env_rate)) < 0 ||
-	    (ret = param_uint(p, "lookahead", &lookahead)) < 0) {
+	    (ret = param_uint(p, "lookahead", &lookahead)) < 0 ||
+	    (ret = param_uint(p, "s3_conns", &e->s3_conns)) < 0) {
 		errbuf_set(err, errlen, "bad lambda engine parameters '%s'", p);
 		goto out_free;
 	}
 	if (!e->attempts)
 		e->attempts = 1;
 	e->slots = lookahead < UINT_MAX - e->max_run ? e->max_run + lookahead : UINT_MAX;
+	if (!e->s3_conns)
+		e->s3_conns = lambda_s3_conns(e->slots);
 	if (!(e->wq = calloc(e->slots, sizeof(*e->wq)))) {
 		errbuf_set(err, errlen, "out of memory");
 		ret = -ENOMEM;
@@ -1562,7 +1572,7 @@ static int lambda_create(const struct engine_config *cfg, struct engine **out, c
 		goto out_free;
 	}
 	if (e->remote) {
-		struct s3_opts o = { .url = e->remote };
+		struct s3_opts o = { .url = e->remote, .max_conns = e->s3_conns };
 		if ((ret = s3_client_new(&o, &e->s3, err, errlen)) < 0)
 			goto out_free;
 		if ((ret = http_loop_watch(e->loop, s3_client_fd(e->s3))) < 0) {

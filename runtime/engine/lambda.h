@@ -58,6 +58,13 @@
  *                        their blobs checked and uploaded ahead and wait, so that
  *                        one is launched the moment an invocation ends, not a
  *                        builder's turn and an S3 round trip later
+ *   s3_conns=C           the S3 client's connections, its HEADs and PUTs in flight
+ *                        at most (a quarter of N + K, at least s3.h's default 64,
+ *                        at most its 1024; lambda_s3_conns below): at the build's
+ *                        start every job taken wants its thunk's HEAD before its
+ *                        invocation, so with 64 at a real bucket's 20 to 30 ms a
+ *                        thousand launches would wait up to half a second for
+ *                        their HEADs alone
  *   A job held back by -j or these limits waits in the wait queue, highest
  *   engine_job.rank first (the plan's critical path: a link that just became
  *   ready goes before the compiles taken ahead), then the builder's order, and is
@@ -232,6 +239,10 @@ uint64_t lambda_straggler_after(const struct lambda_straggler_rule *r, uint64_t 
 struct lambda_straggler_rule lambda_straggler_fit(const struct lambda_straggler_rule *r,
 						  unsigned scale_pct, unsigned tail_pct,
 						  uint64_t resid_ms);
+
+/* The S3 client's connections for `slots` jobs taken at once (s3_conns above). */
+#define LAMBDA_S3_CONNS_DIV 4
+unsigned lambda_s3_conns(unsigned slots);
 
 /* The counts of a lambda engine (e must come from engine_lambda.create). */
 void lambda_engine_stats(struct engine *e, struct lambda_stats *out);

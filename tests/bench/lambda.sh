@@ -40,6 +40,8 @@
 # log of each makespan build's invocations (FILE, FILE--lpt, FILE--shape=libs),
 # MK_LIBS=0 skips the libs shape, MK_GRAPH=0 the graph-order one, MK_PARAMS the lambda
 # engine's parameters for them (e.g. straggler_pct=200: runtime/engine/lambda.h);
+# MK_RUNS (3) builds of each shape (each printed, then the median: where the planted
+# stragglers fall moves the makespan of one build by a second either way);
 # MK_S3_MS (0) the stand-in's latency for each S3 request (20 to 30: a real bucket's);
 # PARTS ("1 2 3") the parts to run, e.g. PARTS=3 for the makespan alone.
 set -euo pipefail
@@ -61,6 +63,7 @@ WIDE_RUNS=${WIDE_RUNS:-3}
 MK_N=${MK_N:-20000}
 MK_SCALE=${MK_SCALE:-100}
 MK_S3_MS=${MK_S3_MS:-0}
+MK_RUNS=${MK_RUNS:-3}
 PARTS=${PARTS:-1 2 3}
 part() { [[ " $PARTS " == *" $1 "* ]]; }
 
@@ -97,6 +100,7 @@ start_sleepd() {
 	local dir=$1 i
 	shift
 	mkdir -p "$dir"
+	rm -f "$dir/port" # (a run before this one's)
 	"$SLEEPD" --port-file "$dir/port" --parent $$ "$@" 2>"$dir/err" &
 	SLEEPD_PID=$!
 	for ((i = 0; i < 100; i++)); do
@@ -198,11 +202,26 @@ makespan() {
 		"$relaunches" "$(jfield "$st" stopped)" "$(jfield "$st" throttled)" \
 		"$(jfield "$st" invocations)" "$(field "$cpu" client_cpu_s)" \
 		"$(awk '{print $3}' <<<"$cpu")" "$(calc "$(field "$cpu" rss_kb) / 1024")" "$l0" "$(load)"
+	MK_RATIOS+=("$(calc "($t1 - $t0) / $bound")")
+	MK_WALLS+=("$(calc "($t1 - $t0) / 1000")")
 	rm -rf "$mk"
 }
-[[ ${MK_GRAPH:-1} == 0 ]] || makespan "graph order"
+# makespans LABEL [ARGS...]: MK_RUNS builds of makespan LABEL ARGS, then their median
+makespans() {
+	local r
+	MK_RATIOS=()
+	MK_WALLS=()
+	for ((r = 1; r <= MK_RUNS; r++)); do
+		makespan "$@"
+	done
+	((MK_RUNS > 1 && ${#MK_RATIOS[@]} > 0)) || return 0
+	printf 'makespan (%s): median of %d runs: %.1f s, ratio %.2f (each: %s)\n' "$1" \
+		"${#MK_RATIOS[@]}" "$(printf '%s\n' "${MK_WALLS[@]}" | median)" \
+		"$(printf '%s\n' "${MK_RATIOS[@]}" | median)" "${MK_RATIOS[*]}"
+}
+[[ ${MK_GRAPH:-1} == 0 ]] || makespans "graph order"
 # the same durations, the graph ordered longest path first: what the plan does with
 # the durations as weights (a check that it does)
-[[ ${MK_LPT:-1} == 0 ]] || makespan "longest first" --lpt
+[[ ${MK_LPT:-1} == 0 ]] || makespans "longest first" --lpt
 # another shape of the same thunks: the links need only their slice of the compiles
-[[ ${MK_LIBS:-1} == 0 ]] || makespan "libs shape" --shape=libs
+[[ ${MK_LIBS:-1} == 0 ]] || makespans "libs shape" --shape=libs

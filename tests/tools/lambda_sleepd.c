@@ -478,7 +478,7 @@ static int s3_answer(struct conn *c, const char *method, const char *path, const
 		     size_t inlen)
 {
 	const char *name = strrchr(path, '/');
-	char file[4096], *resp, *body = NULL, extra[128];
+	char *resp, *body = NULL, extra[128];
 	const struct obj *o = NULL;
 	struct gg_hash h;
 	size_t rlen = 0;
@@ -513,18 +513,20 @@ static int s3_answer(struct conn *c, const char *method, const char *path, const
 		size = (long)o->len;
 		if (!strcmp(method, "GET") && (body = malloc(o->len + 1)))
 			memcpy(body, o->data, o->len);
-	} else if (S.have_store && name && hash_from_hex_str(name + 1, &h) == 0 &&
-		   store_path(&S.st, &h, file, sizeof(file)) == 0) {
-		FILE *f = fopen(file, "rb");
-		if (f && fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 &&
-		    !strcmp(method, "GET")) {
-			body = malloc((size_t)size + 1);
-			rewind(f);
-			if (!body || fread(body, 1, (size_t)size, f) != (size_t)size)
+	} else if (S.have_store && name && hash_from_hex_str(name + 1, &h) == 0) {
+		/* from the pack where the blob is packed: a HEAD costs no file (as an
+		 * S3 HEAD costs its client nothing but the round trip) */
+		const void *bytes;
+		size_t len;
+		char *owned = NULL;
+		if (store_blob_bytes(&S.st, &h, (size_t)1 << 30, &bytes, &len, &owned) == 0) {
+			size = (long)len;
+			if (!strcmp(method, "GET") && (body = malloc(len + 1)))
+				memcpy(body, bytes, len);
+			else if (!strcmp(method, "GET"))
 				size = -1;
 		}
-		if (f)
-			fclose(f);
+		free(owned);
 	}
 	if (size < 0) {
 		free(body);

@@ -5,6 +5,7 @@
  * (runtime/engine/lambda_proto.c).  No remote: the thunks need no blobs moved.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -25,6 +26,7 @@
 #include <curl/curl.h>
 
 #include "runtime/engine/lambda.h"
+#include "runtime/engine/s3.h"
 #include "runtime/engine/lambda_proto.h"
 #include "runtime/ir/thunk.h"
 #include "runtime/lib/util.h"
@@ -733,6 +735,17 @@ static void test_lambda__straggler_fit(void **state)
 	assert_int_equal(f.pct, 105);
 }
 
+/* The S3 client's connections follow the jobs taken at once (lambda_s3_conns). */
+static void test_lambda__s3_conns_scale_with_jobs(void **state)
+{
+	(void)state;
+	assert_int_equal(lambda_s3_conns(0), S3_DEFAULT_CONNS);   /* never under s3.h's */
+	assert_int_equal(lambda_s3_conns(9), S3_DEFAULT_CONNS);   /* -j 8 and its lookahead */
+	assert_int_equal(lambda_s3_conns(1125), 281);             /* -j 1000: a quarter */
+	assert_int_equal(lambda_s3_conns(4500), S3_MAX_CONNS);    /* -j 4000: s3.h's cap */
+	assert_int_equal(lambda_s3_conns(UINT_MAX), S3_MAX_CONNS);
+}
+
 /*
  * With recorded durations, a job is judged by its own: the peers (noop answers,
  * a few ms for thunks recorded at 50 ms) make 1 s look long, yet a job recorded
@@ -1314,6 +1327,7 @@ int main(void)
 		cmocka_unit_test(test_lambda__bucket_burst_then_rate),
 		cmocka_unit_test(test_lambda__straggler_rule),
 		cmocka_unit_test(test_lambda__straggler_fit),
+		cmocka_unit_test(test_lambda__s3_conns_scale_with_jobs),
 		cmocka_unit_test_setup(test_lambda__invokes_signed, fresh),
 		cmocka_unit_test_setup(test_lambda__throttle_storm_backs_off, fresh),
 		cmocka_unit_test_setup(test_lambda__server_errors_and_drops_retried, fresh),
