@@ -394,10 +394,11 @@ static void lambda_summary(void)
 	if (!lambda_meter_totals(&t))
 		return;
 	printf("gg: lambda: %llu thunks run remotely, %llu relaunched, %llu straggler relaunches "
-	       "(%llu losers stopped early), %llu throttled; %.1f MB up, %.1f MB down; estimated "
-	       "cost $%.4f (%.1f GB-s at %u MB, an estimate)\n",
+	       "(%llu backups in the tail, %llu losers stopped early), %llu throttled; %.1f MB up, "
+	       "%.1f MB down; estimated cost $%.4f (%.1f GB-s at %u MB, an estimate)\n",
 	       (unsigned long long)t.jobs, (unsigned long long)t.st.relaunched,
-	       (unsigned long long)t.st.stragglers, (unsigned long long)t.st.stopped_early,
+	       (unsigned long long)t.st.stragglers, (unsigned long long)t.st.backups,
+	       (unsigned long long)t.st.stopped_early,
 	       (unsigned long long)t.st.throttled,
 	       (double)t.st.bytes_uploaded / 1e6, (double)t.st.bytes_downloaded / 1e6,
 	       lambda_meter_cost(&t, lambda_memory_mb()),
@@ -415,6 +416,7 @@ static void lambda_json(struct json *j)
 	json_kv_uint(j, "lambda_worker_deaths", t.st.worker_deaths);
 	json_kv_uint(j, "lambda_relaunched", t.st.relaunched);
 	json_kv_uint(j, "lambda_stragglers", t.st.stragglers);
+	json_kv_uint(j, "lambda_backups", t.st.backups);
 	json_kv_uint(j, "lambda_stop_keys", t.st.stop_keys);
 	json_kv_uint(j, "lambda_stopped_early", t.st.stopped_early);
 	json_kv_uint(j, "lambda_bytes_up", t.st.bytes_uploaded);

@@ -135,6 +135,7 @@ struct engine {
 	struct lambda_straggler_rule strag;
 	unsigned invoke_timeout_ms;
 	unsigned s3_conns;          /* the S3 client's connections (lambda.h) */
+	struct ljob **backups;      /* a scan's candidates for a backup (slots entries) */
 	struct aws_config cfg;
 	struct aws_endpoint ep;
 	char *invoke_url, *invoke_path;
@@ -747,7 +748,7 @@ static uint64_t soonest_duplicate(const struct engine *e, const struct ljob *j,
 {
 	*rule = e->scan_scale ? e->scan_rule : e->strag;
 	if (rule->spare_pct < rule->pct)
-		rule->pct = rule->spare_pct;
+		rule->pct = rule->spare_pct ? rule->spare_pct : 1; /* 0: at the floor */
 	return lambda_straggler_after(rule, j->expect_ms,
 				      e->scan_scale > UINT32_MAX ? UINT32_MAX : (unsigned)e->scan_scale,
 				      e->scan_peers);
@@ -1488,7 +1489,7 @@ static int lambda_create(const struct engine_config *cfg, struct engine **out, c
 	e->retries = 2;
 	e->backoff_ms = 100;
 	e->backoff_max_ms = 20000;
-	e->strag = (struct lambda_straggler_rule){ .pct = 150, .spare_pct = 100, .margin_ms = 300,
+	e->strag = (struct lambda_straggler_rule){ .pct = 150, .spare_pct = 0, .margin_ms = 300,
 						   .factor = 4, .min_ms = 500, .fit = 1 };
 	e->concurrency = e->burst = e->env_rate = 1000;
 	if ((ret = param_uint(p, "attempts", &e->attempts)) < 0 ||
@@ -1518,7 +1519,8 @@ static int lambda_create(const struct engine_config *cfg, struct engine **out, c
 	e->slots = lookahead < UINT_MAX - e->max_run ? e->max_run + lookahead : UINT_MAX;
 	if (!e->s3_conns)
 		e->s3_conns = lambda_s3_conns(e->slots);
-	if (!(e->wq = calloc(e->slots, sizeof(*e->wq)))) {
+	if (!(e->wq = calloc(e->slots, sizeof(*e->wq))) ||
+	    !(e->backups = calloc(e->slots, sizeof(*e->backups)))) {
 		errbuf_set(err, errlen, "out of memory");
 		ret = -ENOMEM;
 		goto out_free;
@@ -1646,6 +1648,7 @@ static void lambda_free(struct engine *e)
 	free(e->bslot);
 	free(e->failed);
 	free(e->wq);
+	free(e->backups);
 	aws_endpoint_release(&e->ep);
 	aws_config_release(&e->cfg);
 	free(e->function);
@@ -1860,6 +1863,13 @@ static int lambda_fd(struct engine *e)
 	return http_loop_fd(e->loop);
 }
 
+/* qsort: the most critical backup candidate first (the wait queue's order). */
+static int backup_cmp(const void *a, const void *b)
+{
+	const struct ljob *x = *(const struct ljob *const *)a, *y = *(const struct ljob *const *)b;
+	return wq_before(x, y) ? -1 : wq_before(y, x) ? 1 : 0;
+}
+
 /*
  * Stragglers (lambda.h): every job the straggler rule finds due gets its
  * duplicate while the account's limits allow; those left waiting for room are
@@ -1867,12 +1877,21 @@ static int lambda_fd(struct engine *e)
  * scan walks every live job: at most every 10 ms, unless duplicates wait for
  * room (then at each call: an invocation may just have ended).  Sets
  * e->next_scan (0: none planned).
+ *
+ * Backups (the build's tail: no job waits, fewer invocations in flight than -j
+ * and the concurrency allow): jobs with one invocation that has run past the
+ * spare rule get a second one, the most critical first, until the room is used or
+ * the limits refuse; none waits for room (a first invocation never queues behind
+ * a backup).
  */
 static void stragglers(struct engine *e, uint64_t now)
 {
 	unsigned max_dups = e->max_run / 10 ? e->max_run / 10 : 1, want = 0;
 	uint64_t peers, scale, next = 0;
-	struct lambda_straggler_rule rule = e->strag;
+	struct lambda_straggler_rule rule = e->strag, spare;
+	size_t nback = 0;
+	unsigned room = e->concurrency < e->max_run ? e->concurrency : e->max_run;
+	bool tail;
 
 	if (!e->ninv || (!e->strag.pct && !e->strag.factor)) {
 		e->nwant = 0;
@@ -1886,11 +1905,11 @@ static void stragglers(struct engine *e, uint64_t now)
 	rule = e->scan_rule = lambda_straggler_fit(&e->strag, scale > UINT32_MAX ? UINT32_MAX : (unsigned)scale,
 						   (unsigned)ring_quantile(e->ratio, e->nratio, 95),
 						   ring_quantile(e->resid, e->nresid, 95));
-	/* a tenth of the concurrency idle and nothing waiting: the builder has no
-	 * more work to give (the build's tail), a duplicate delays nobody */
-	if (rule.pct && !e->nwq && e->ninv + e->concurrency / 10 < e->concurrency &&
-	    rule.spare_pct < rule.pct)
-		rule.pct = rule.spare_pct ? rule.spare_pct : 1; /* 0: at the floor */
+	/* nothing waiting and room under -j and the concurrency: the builder has no
+	 * more work to give (the build's tail), a backup delays nobody */
+	tail = rule.pct && !e->nwq && e->ninv < room && rule.spare_pct < rule.pct;
+	spare = rule;
+	spare.pct = rule.spare_pct ? rule.spare_pct : 1; /* 0: at the floor */
 	for (struct ljob *j = e->live; j; j = j->next) {
 		uint64_t after, due, at, last = 0;
 		if (j->state != L_INVOKE || !j->ninv || j->dups >= JOB_DUPS ||
@@ -1918,11 +1937,35 @@ static void stragglers(struct engine *e, uint64_t now)
 				}
 				continue;
 			}
+		} else if (tail && j->ninv == 1 && j->expect_ms &&
+			   (after = lambda_straggler_after(&spare, j->expect_ms,
+							   scale > UINT32_MAX ? UINT32_MAX : (unsigned)scale,
+							   peers)) != 0) {
+			if (last + after <= now && nback < e->slots)
+				e->backups[nback++] = j;
+			else if (last + after < due)
+				due = last + after;
 		}
 		if (due != UINT64_MAX && (!next || due < next))
 			next = due;
 	}
 	e->nwant = want;
+	if (nback && !want) {
+		size_t k = 0;
+		qsort(e->backups, nback, sizeof(*e->backups), backup_cmp);
+		for (; k < nback && e->ninv < room; k++) {
+			struct ljob *j = e->backups[k];
+			if (limits_allow(e, now) != 0)
+				break;
+			if (inv_launch(e, j, true) == 0) {
+				j->dups++;
+				e->stats.stragglers++;
+				e->stats.backups++;
+			}
+		}
+		if (k < nback) /* the rest when an invocation ends and leaves room */
+			next = now + 10;
+	}
 	/* no sooner than 10 ms from now: a scan walks every live job */
 	e->next_scan = next ? (next > now + 10 ? next : now + 10) : 0;
 }

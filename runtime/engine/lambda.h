@@ -30,12 +30,18 @@
  *                        whose times follow the recording closely gets its
  *                        duplicates soon after D', a noisy one as late as P and
  *                        M allow (lambda_straggler_fit below)
- *   straggler_spare_pct=Q   P while a tenth of the concurrency is idle and no
- *                        job waits for room (the build's tail: nothing else to
- *                        run, a duplicate delays nobody) (100: D' + M), if lower;
- *                        under 100 a hedge before the thunk is late, without M
- *                        (0: a duplicate once it has run S ms; each costs an
- *                        invocation more in the tail)
+ *   straggler_spare_pct=Q   backups in the build's tail (MapReduce's backup
+ *                        tasks): while no job waits and fewer invocations are
+ *                        in flight than -j and the concurrency allow, a job
+ *                        with one invocation that has run Q% of D' gets a
+ *                        second, the most critical (engine_job.rank) first,
+ *                        as many as there is room for; a backup never waits
+ *                        for room.  0 (the default): once it has run S ms;
+ *                        under 100 before the thunk is late, without M; 100:
+ *                        D' + M; at P or above: none.  Each costs an
+ *                        invocation (3.5% more on tests/bench/lambda.sh's
+ *                        graph, up to one per job on a build narrower than -j)
+ *                        and takes a straggler's duplicate slot of its job
  *   straggler=F          a job without one: relaunched once running F times
  *                        longer than the median of the last completed ones (4;
  *                        0: never)
@@ -177,6 +183,7 @@ struct lambda_stats {
 	uint64_t relaunched;        /* retries after a death, a timeout or a corrupt output */
 	uint64_t corrupt_blobs;     /* downloads refused: the bucket's copy was corrupt */
 	uint64_t stragglers;        /* duplicate invocations launched */
+	uint64_t backups;           /* ... of them backups in the build's tail */
 	uint64_t duplicate_wins;    /* jobs whose duplicate answered first */
 	uint64_t stop_keys;         /* stop keys put: a job's twins told to stop */
 	uint64_t stopped_early;     /* twins that stopped for one (Gg.Superseded) */
@@ -218,7 +225,7 @@ uint64_t lambda_bucket_next(struct lambda_bucket *b, uint64_t now_ms);
 struct lambda_straggler_rule {
 	unsigned pct, margin_ms;    /* against the thunk's own duration (150, 300) */
 	unsigned fit;               /* fitted to the times seen (1; lambda_straggler_fit) */
-	unsigned spare_pct;         /* pct with idle capacity (100; stragglers() only) */
+	unsigned spare_pct;         /* backups in the tail (0; stragglers() only) */
 	unsigned factor;            /* against the peers' median (4) */
 	unsigned min_ms;            /* a floor (500) */
 };

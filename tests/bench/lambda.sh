@@ -193,8 +193,10 @@ makespan() {
 	stop_sleepd
 	lline=$(grep '^gg: lambda:' "$T/mk.out" || true)
 	cpu=$(grep client_cpu_s "$T/mk.err" || true)
-	relaunches=$(grep -oE '[0-9]+ straggler relaunches' <<<"$lline" | grep -oE '^[0-9]+' || echo '?')
-	printf 'makespan (%s): %d thunks, -j 1000 against 1,000 environments, %d stragglers planted (10x): makespan %.1f s, bound %.1f s (critical path %.1f s, work / 1,000 %.1f s): ratio %.2f; against the fan-in bound %.1f s (lambda_graphgen: no schedule beats it): %.2f; %s straggler relaunches (%d losing twins stopped by their stop key), %d throttled answers, %d invocations; client CPU %.1f s user + %.1f s system, RSS %.0f MB; load %s at the start, %s at the end\n' \
+	relaunches=$(grep -oE '[0-9]+ straggler relaunches \([0-9]+ backups' <<<"$lline" |
+		sed -E 's/ straggler relaunches \(([0-9]+) backups/ straggler relaunches (\1 of them backups in the tail/' ||
+		echo '? straggler relaunches (')
+	printf 'makespan (%s): %d thunks, -j 1000 against 1,000 environments, %d stragglers planted (10x): makespan %.1f s, bound %.1f s (critical path %.1f s, work / 1,000 %.1f s): ratio %.2f; against the fan-in bound %.1f s (lambda_graphgen: no schedule beats it): %.2f; %s, %d losing twins stopped by their stop key), %d throttled answers, %d invocations; client CPU %.1f s user + %.1f s system, RSS %.0f MB; load %s at the start, %s at the end\n' \
 		"$label" "$MK_N" "$(jfield "$st" stragglers)" \
 		"$(calc "($t1 - $t0) / 1000")" "$(calc "$bound / 1000")" \
 		"$(calc "$(field "$gen" critical_ms) / 1000")" "$(calc "$(field "$gen" work_ms) / 1000000")" \

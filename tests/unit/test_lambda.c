@@ -212,8 +212,10 @@ static void start_n(struct run *r, size_t n)
 	}
 }
 
-/* The straggler rule against a thunk's own recorded duration: a duplicate at twice it. */
-#define OWN_DURATION "straggler=0,straggler_pct=200,straggler_margin_ms=0,straggler_min_ms=100"
+/* The straggler rule against a thunk's own recorded duration: a duplicate at twice it
+ * (OWN_DURATION: and no backups in the tail, which most tests here do not count). */
+#define OWN_RULE "straggler=0,straggler_pct=200,straggler_margin_ms=0,straggler_min_ms=100"
+#define OWN_DURATION OWN_RULE ",straggler_spare_pct=200"
 
 static void drain(struct run *r);
 
@@ -899,6 +901,57 @@ static void test_lambda__duplicate_before_new_work(void **state)
 	release(&r);
 }
 
+/* Start one job recorded at expect_ms with this rank (the plan's critical path). */
+static void start_ranked(struct run *r, uint64_t expect_ms, uint64_t rank)
+{
+	struct engine_job job = { .tag = r->n, .th = &th, .staging = dir, .expect_ms = expect_ms,
+				  .rank = rank };
+	assert_int_equal(engine_lambda.start(r->e, &job, &r->res[r->n]), 0);
+	r->n++;
+}
+
+/*
+ * Backups in the build's tail (straggler_spare_pct=0: once an invocation has run
+ * straggler_min_ms): no job waits and an environment is idle, so a job that is not
+ * late gets a second invocation, the most critical first.  Concurrency 3: A (rank
+ * 1) and B (rank 5), both recorded at 100 s and answering after 3 s, leave one
+ * environment idle: B's backup takes it and answers at once, then A's.  With
+ * straggler_spare_pct=100 (a backup once a job is past its own recorded time, 4 s
+ * and more here: the warm-up's answers are far faster than their recorded 50 ms)
+ * neither gets one.
+ */
+static void test_lambda__backups_in_the_tail_most_critical_first(void **state)
+{
+	struct run r;
+	struct lambda_stats s;
+	(void)state;
+	create_warm(&r, OWN_RULE ",concurrency=3", 16, 50); /* the default spare rule: 0 */
+	emu_post("/_emu/faults", "[{\"delay_ms\":3000},{\"delay_ms\":3000}]");
+	start_ranked(&r, 100000, 1); /* A = 10 */
+	start_ranked(&r, 100000, 5); /* B = 11 */
+	drain(&r);
+	assert_all_ran(&r);
+	assert_int_equal(r.order[10], 11); /* B first: its backup went first */
+	assert_int_equal(r.order[11], 10);
+	lambda_engine_stats(r.e, &s);
+	assert_int_equal(s.backups, 2);
+	assert_int_equal(s.stragglers, 2);
+	assert_int_equal(s.duplicate_wins, 2);
+	assert_int_equal(s.throttled, 0);
+	release(&r);
+
+	create_warm(&r, OWN_RULE ",concurrency=3,straggler_spare_pct=100", 16, 50);
+	emu_post("/_emu/faults", "[{\"delay_ms\":1500},{\"delay_ms\":1500}]");
+	start_ranked(&r, 100000, 1);
+	start_ranked(&r, 100000, 5);
+	drain(&r);
+	assert_all_ran(&r);
+	lambda_engine_stats(r.e, &s);
+	assert_int_equal(s.backups, 0);
+	assert_int_equal(s.stragglers, 0);
+	release(&r);
+}
+
 /* The straggler's loser runs on (its environment is busy until it answers): it
  * still counts against the concurrency, so the next jobs wait instead of meeting
  * 429s. */
@@ -1328,6 +1381,7 @@ int main(void)
 		cmocka_unit_test(test_lambda__straggler_rule),
 		cmocka_unit_test(test_lambda__straggler_fit),
 		cmocka_unit_test(test_lambda__s3_conns_scale_with_jobs),
+		cmocka_unit_test_setup(test_lambda__backups_in_the_tail_most_critical_first, fresh),
 		cmocka_unit_test_setup(test_lambda__invokes_signed, fresh),
 		cmocka_unit_test_setup(test_lambda__throttle_storm_backs_off, fresh),
 		cmocka_unit_test_setup(test_lambda__server_errors_and_drops_retried, fresh),
