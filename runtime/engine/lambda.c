@@ -734,11 +734,6 @@ static uint64_t limits_allow(struct engine *e, uint64_t now)
 }
 
 /*
- * A first invocation of j has just started: the straggler scan must come no later
- * than its threshold (by the medians of the last scan, with the lower of the two
- * percentages), however far off the scan planned for the jobs already running is.
- */
-/*
  * The soonest j's running invocation may get a duplicate (ms into it): the rule of
  * the last scan (the configured one before any) with the lower of its two
  * percentages, *rule.  0: no threshold yet.
@@ -747,13 +742,18 @@ static uint64_t soonest_duplicate(const struct engine *e, const struct ljob *j,
 				  struct lambda_straggler_rule *rule)
 {
 	*rule = e->scan_scale ? e->scan_rule : e->strag;
-	if (rule->spare_pct < rule->pct)
-		rule->pct = rule->spare_pct ? rule->spare_pct : 1; /* 0: at the floor */
+	if (rule->spare_pct < rule->pct) /* a backup's (0: at the floor) */
+		rule->pct = rule->spare_pct ? rule->spare_pct : 1;
 	return lambda_straggler_after(rule, j->expect_ms,
 				      e->scan_scale > UINT32_MAX ? UINT32_MAX : (unsigned)e->scan_scale,
 				      e->scan_peers);
 }
 
+/*
+ * A first invocation of j has just started: the straggler scan must come no later
+ * than its threshold (by the medians of the last scan, with the lower of the two
+ * percentages), however far off the scan planned for the jobs already running is.
+ */
 static void scan_by(struct engine *e, const struct ljob *j, uint64_t now)
 {
 	const struct lambda_straggler_rule *base = e->scan_scale ? &e->scan_rule : &e->strag;

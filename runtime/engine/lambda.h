@@ -33,10 +33,16 @@
  *   straggler_spare_pct=Q   backups in the build's tail (MapReduce's backup
  *                        tasks): while no job waits and fewer invocations are
  *                        in flight than -j and the concurrency allow, a job
- *                        with one invocation that has run Q% of D' gets a
- *                        second, the most critical (engine_job.rank) first,
- *                        as many as there is room for; a backup never waits
- *                        for room.  0 (the default): once it has run S ms;
+ *                        (with a recorded duration) whose one invocation has
+ *                        run Q% of D' gets a second, the most critical
+ *                        (engine_job.rank) first, as many as there is room
+ *                        for; a backup never waits for room (first
+ *                        invocations do not queue behind backups).  The
+ *                        invocations of a job share their payload, so every
+ *                        worker looks for its stop key from the soonest a
+ *                        backup can start (a losing backup frees its
+ *                        environment at once; on Lambda, an S3 HEAD more per
+ *                        look).  0 (the default): once it has run S ms;
  *                        under 100 before the thunk is late, without M; 100:
  *                        D' + M; at P or above: none.  Each costs an
  *                        invocation (3.5% more on tests/bench/lambda.sh's
