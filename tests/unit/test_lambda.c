@@ -910,43 +910,47 @@ static void start_ranked(struct run *r, uint64_t expect_ms, uint64_t rank)
 	r->n++;
 }
 
+/* After the warm-up: A (rank 1, tag 10) and B (rank 5, tag 11), recorded at 100 s,
+ * each answering after delay_ms, run to their end; the engine's counts in *s. */
+static void run_a_and_b(struct run *r, const char *params, unsigned delay_ms,
+			struct lambda_stats *s)
+{
+	char faults[96];
+	create_warm(r, params, 16, 50);
+	snprintf(faults, sizeof(faults), "[{\"delay_ms\":%u},{\"delay_ms\":%u}]", delay_ms,
+		 delay_ms);
+	emu_post("/_emu/faults", faults);
+	start_ranked(r, 100000, 1);
+	start_ranked(r, 100000, 5);
+	drain(r);
+	assert_all_ran(r);
+	lambda_engine_stats(r->e, s);
+}
+
 /*
- * Backups in the build's tail (straggler_spare_pct=0: once an invocation has run
- * straggler_min_ms): no job waits and an environment is idle, so a job that is not
- * late gets a second invocation, the most critical first.  Concurrency 3: A (rank
- * 1) and B (rank 5), both recorded at 100 s and answering after 3 s, leave one
- * environment idle: B's backup takes it and answers at once, then A's.  With
- * straggler_spare_pct=100 (a backup once a job is past its own recorded time, 4 s
- * and more here: the warm-up's answers are far faster than their recorded 50 ms)
- * neither gets one.
+ * Backups in the build's tail (straggler_spare_pct=0, the default: once an
+ * invocation has run straggler_min_ms): no job waits and there is room, so a job
+ * that is not late gets a second invocation, the most critical first.
+ * Concurrency 3: A and B answering after 3 s leave one environment: B's backup
+ * takes it and answers at once, then A's.  With straggler_spare_pct=100 (a backup
+ * once a job is past its own recorded time, 4 s and more here: the warm-up's
+ * answers are far faster than their recorded 50 ms) neither gets one.
  */
 static void test_lambda__backups_in_the_tail_most_critical_first(void **state)
 {
 	struct run r;
 	struct lambda_stats s;
 	(void)state;
-	create_warm(&r, OWN_RULE ",concurrency=3", 16, 50); /* the default spare rule: 0 */
-	emu_post("/_emu/faults", "[{\"delay_ms\":3000},{\"delay_ms\":3000}]");
-	start_ranked(&r, 100000, 1); /* A = 10 */
-	start_ranked(&r, 100000, 5); /* B = 11 */
-	drain(&r);
-	assert_all_ran(&r);
+	run_a_and_b(&r, OWN_RULE ",concurrency=3", 3000, &s);
 	assert_int_equal(r.order[10], 11); /* B first: its backup went first */
 	assert_int_equal(r.order[11], 10);
-	lambda_engine_stats(r.e, &s);
 	assert_int_equal(s.backups, 2);
 	assert_int_equal(s.stragglers, 2);
 	assert_int_equal(s.duplicate_wins, 2);
 	assert_int_equal(s.throttled, 0);
 	release(&r);
 
-	create_warm(&r, OWN_RULE ",concurrency=3,straggler_spare_pct=100", 16, 50);
-	emu_post("/_emu/faults", "[{\"delay_ms\":1500},{\"delay_ms\":1500}]");
-	start_ranked(&r, 100000, 1);
-	start_ranked(&r, 100000, 5);
-	drain(&r);
-	assert_all_ran(&r);
-	lambda_engine_stats(r.e, &s);
+	run_a_and_b(&r, OWN_RULE ",concurrency=3,straggler_spare_pct=100", 1500, &s);
 	assert_int_equal(s.backups, 0);
 	assert_int_equal(s.stragglers, 0);
 	release(&r);
