@@ -733,6 +733,13 @@ static uint64_t limits_allow(struct engine *e, uint64_t now)
 	return 0;
 }
 
+/* The percentage of D' after which a job may get a backup (straggler_spare_pct; 0: at
+ * the rule's floor). */
+static unsigned backup_pct(const struct lambda_straggler_rule *r)
+{
+	return r->spare_pct ? r->spare_pct : 1;
+}
+
 /*
  * The soonest j's running invocation may get a duplicate (ms into it): the rule of
  * the last scan (the configured one before any) with the lower of its two
@@ -742,8 +749,8 @@ static uint64_t soonest_duplicate(const struct engine *e, const struct ljob *j,
 				  struct lambda_straggler_rule *rule)
 {
 	*rule = e->scan_scale ? e->scan_rule : e->strag;
-	if (rule->spare_pct < rule->pct) /* a backup's (0: at the floor) */
-		rule->pct = rule->spare_pct ? rule->spare_pct : 1;
+	if (rule->spare_pct < rule->pct) /* a backup's */
+		rule->pct = backup_pct(rule);
 	return lambda_straggler_after(rule, j->expect_ms,
 				      e->scan_scale > UINT32_MAX ? UINT32_MAX : (unsigned)e->scan_scale,
 				      e->scan_peers);
@@ -1863,6 +1870,16 @@ static int lambda_fd(struct engine *e)
 	return http_loop_fd(e->loop);
 }
 
+/* A duplicate invocation of j (a straggler's, or a backup), counted. */
+static bool launch_duplicate(struct engine *e, struct ljob *j)
+{
+	if (inv_launch(e, j, true) < 0)
+		return false;
+	j->dups++;
+	e->stats.stragglers++;
+	return true;
+}
+
 /* qsort: the most critical backup candidate first (the wait queue's order). */
 static int backup_cmp(const void *a, const void *b)
 {
@@ -1888,6 +1905,7 @@ static void stragglers(struct engine *e, uint64_t now)
 {
 	unsigned max_dups = e->max_run / 10 ? e->max_run / 10 : 1, want = 0;
 	uint64_t peers, scale, next = 0;
+	unsigned scale32;
 	struct lambda_straggler_rule rule = e->strag, spare;
 	size_t nback = 0;
 	unsigned room = e->concurrency < e->max_run ? e->concurrency : e->max_run;
@@ -1902,14 +1920,15 @@ static void stragglers(struct engine *e, uint64_t now)
 		return;
 	peers = e->scan_peers = ring_median(e->ring, e->nring);
 	scale = e->scan_scale = ring_median(e->ratio, e->nratio);
-	rule = e->scan_rule = lambda_straggler_fit(&e->strag, scale > UINT32_MAX ? UINT32_MAX : (unsigned)scale,
+	scale32 = scale > UINT32_MAX ? UINT32_MAX : (unsigned)scale;
+	rule = e->scan_rule = lambda_straggler_fit(&e->strag, scale32,
 						   (unsigned)ring_quantile(e->ratio, e->nratio, 95),
 						   ring_quantile(e->resid, e->nresid, 95));
 	/* nothing waiting and room under -j and the concurrency: the builder has no
 	 * more work to give (the build's tail), a backup delays nobody */
 	tail = rule.pct && !e->nwq && e->ninv < room && rule.spare_pct < rule.pct;
 	spare = rule;
-	spare.pct = rule.spare_pct ? rule.spare_pct : 1; /* 0: at the floor */
+	spare.pct = backup_pct(&rule);
 	for (struct ljob *j = e->live; j; j = j->next) {
 		uint64_t after, due, at, last = 0;
 		if (j->state != L_INVOKE || !j->ninv || j->dups >= JOB_DUPS ||
@@ -1918,8 +1937,7 @@ static void stragglers(struct engine *e, uint64_t now)
 		for (unsigned k = 0; k < j->ninv; k++) /* the newest invocation is judged */
 			if (j->inv[k]->start_ms > last)
 				last = j->inv[k]->start_ms;
-		after = lambda_straggler_after(&rule, j->expect_ms,
-					       scale > UINT32_MAX ? UINT32_MAX : (unsigned)scale, peers);
+		after = lambda_straggler_after(&rule, j->expect_ms, scale32, peers);
 		if (!after) {
 			if (!(j->expect_ms ? e->strag.pct : e->strag.factor))
 				continue; /* this rule is off */
@@ -1931,16 +1949,11 @@ static void stragglers(struct engine *e, uint64_t now)
 				want++;
 				due = at;
 			} else {
-				if (inv_launch(e, j, true) == 0) {
-					j->dups++;
-					e->stats.stragglers++;
-				}
+				launch_duplicate(e, j);
 				continue;
 			}
 		} else if (tail && j->ninv == 1 && j->expect_ms &&
-			   (after = lambda_straggler_after(&spare, j->expect_ms,
-							   scale > UINT32_MAX ? UINT32_MAX : (unsigned)scale,
-							   peers)) != 0) {
+			   (after = lambda_straggler_after(&spare, j->expect_ms, scale32, peers)) != 0) {
 			if (last + after <= now && nback < e->slots)
 				e->backups[nback++] = j;
 			else if (last + after < due)
@@ -1957,11 +1970,8 @@ static void stragglers(struct engine *e, uint64_t now)
 			struct ljob *j = e->backups[k];
 			if (limits_allow(e, now) != 0)
 				break;
-			if (inv_launch(e, j, true) == 0) {
-				j->dups++;
-				e->stats.stragglers++;
+			if (launch_duplicate(e, j))
 				e->stats.backups++;
-			}
 		}
 		if (k < nback) /* the rest when an invocation ends and leaves room */
 			next = now + 10;
