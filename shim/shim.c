@@ -206,6 +206,50 @@ static SHIM_HOT int raw_close(int fd)
 	return (int)shim_sys(SYS_close, fd, 0, 0);
 }
 
+/*
+ * vfork children.  While this image records (without GG_VROOT), vfork is the real
+ * one (wrap_exec.c's stub, shim_vfork_target): fork's copy of the page tables, and
+ * the copy-on-write faults it leaves the parent, cost gcc's driver some 2 ms for
+ * each program it starts on this project's VM.  The child runs on its parent's
+ * memory and this thread's TLS until it execs or exits, so what it records is an image
+ * of its own (a PROC with origin FORK at its first record, vchild_emit) and nothing
+ * shared is changed: no dedupe set, no descriptor tracking, no cwd cache, no batch,
+ * no log descriptor moved.  t_vforked is set before the vfork; the first check after
+ * it (shim_in_vchild) tells the child, another pid, from the parent resumed, which
+ * clears it.  Under t_vforked each check costs a getpid: the child's, and the
+ * parent's first.
+ */
+static __thread bool t_vforked;
+static __thread pid_t t_vchild;     /* the vfork child's pid (0: none yet) */
+static __thread uint64_t t_vstart;  /* its image start, 0 until its PROC is written */
+static __thread int t_vfd;          /* its own descriptor of the segment, 0: none */
+static __thread bool t_vcwd_moved;  /* it changed directory: the cwd cache is not its */
+
+static int vchild_proc(void);
+static void vchild_emit(const char *rec, size_t n);
+
+/* The caller is a vfork child (see above); in the parent resumed, forget the child. */
+SHIM_HOT bool shim_in_vchild(void)
+{
+	pid_t pid;
+
+	if (__builtin_expect(!t_vforked, 1))
+		return false;
+	pid = raw_getpid();
+	if (pid == g.pid) {
+		t_vforked = false;
+		t_vchild = 0;
+		return false;
+	}
+	if (t_vchild != pid) {
+		t_vchild = pid;
+		t_vstart = 0;
+		t_vfd = 0;
+		t_vcwd_moved = false;
+	}
+	return true;
+}
+
 static SHIM_HOT size_t fmt_u64(char *out, uint64_t v, unsigned base, unsigned width)
 {
 	char tmp[24];
@@ -245,7 +289,7 @@ static SHIM_HOT void xfsz_block(struct xfsz_guard *x)
 {
 	sigset_t pend;
 
-	x->on = g.fsize_limited;
+	x->on = g.fsize_limited || t_vchild; /* a vfork child's limit may be its own */
 	x->was_pending = false;
 	if (!x->on)
 		return;
@@ -506,6 +550,8 @@ SHIM_HOT bool shim_enter_proc(struct shim_call *c)
 
 SHIM_HOT bool shim_log_pending(void)
 {
+	if (shim_in_vchild()) /* a vfork child writes its PROC at its first record */
+		return !t_vstart;
 	return atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_LAZY;
 }
 
@@ -555,6 +601,10 @@ static void cwd_refresh(void)
 static void cwd_copy(char *out)
 {
 	unsigned s1, s2;
+	if (__builtin_expect(t_vcwd_moved, 0) && shim_in_vchild()) {
+		out[0] = '\0';
+		goto live;
+	}
 	do {
 		size_t i = 0;
 		s1 = atomic_load(&g.cwd_seq);
@@ -564,6 +614,7 @@ static void cwd_copy(char *out)
 		out[i] = '\0';
 		s2 = atomic_load(&g.cwd_seq);
 	} while (s1 != s2 || (s1 & 1));
+live:
 	if (!out[0]) {
 		ssize_t n = readlink("/proc/self/cwd", out, PATH_MAX - 1);
 		out[n > 0 ? n : 0] = '\0';
@@ -579,6 +630,12 @@ void shim_cwd_copy(char *out)
 
 void shim_cwd_changed(void)
 {
+	if (shim_in_vchild()) {
+		/* its PROC names the cwd it started in, still the cache's */
+		(void)vchild_proc();
+		t_vcwd_moved = true;
+		return;
+	}
 	cwd_refresh();
 }
 
@@ -726,6 +783,8 @@ SHIM_HOT void shim_fsize_changed(void)
 {
 	struct rlimit rl;
 
+	if (shim_in_vchild()) /* its writes are guarded anyway (xfsz_block) */
+		return;
 	g.fsize_limited = shim_sys4(SYS_prlimit64, 0, RLIMIT_FSIZE, 0, (long)&rl) == 0 &&
 			  rl.rlim_cur != RLIM_INFINITY;
 }
@@ -829,6 +888,10 @@ static SHIM_HOT void emit_rec(const char *rec, ssize_t n)
 
 	if (n < 0 || atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_OFF)
 		return;
+	if (__builtin_expect(t_vforked, 0) && shim_in_vchild()) {
+		vchild_emit(rec, (size_t)n);
+		return;
+	}
 	if (atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_LAZY) {
 		bool done = false; /* a fork child's first record goes with its PROC */
 		if (log_open_with(rec, (size_t)n, &done) < 0 || done)
@@ -1179,6 +1242,11 @@ int shim_log_move_away(int fd)
 	int nfd;
 	if (cur < 0 || fd != cur)
 		return 0;
+	if (shim_in_vchild()) { /* the number is its parent's too: the child gets its own */
+		if (!t_vfd && (nfd = seg_open()) >= 0)
+			t_vfd = nfd;
+		return t_vfd ? 0 : -EMFILE;
+	}
 	nfd = (int)shim_sys(SYS_fcntl, cur, F_DUPFD_CLOEXEC, cur + 1);
 	if (nfd < 0)
 		nfd = (int)shim_sys(SYS_fcntl, cur, F_DUPFD_CLOEXEC, 3);
@@ -1274,6 +1342,8 @@ static void seen_reset(void)
 /* True the first time (fn, path, flags, ret) is seen in this image. */
 static bool seen_first(int fn, const char *path, size_t len, long flags, long ret)
 {
+	if (shim_in_vchild()) /* the set is its parent's: every check recorded */
+		return true;
 	/* a fork child's table is its parent's until its PROC is written (log_open) */
 	if (atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_LAZY && log_open() < 0)
 		return true;
@@ -1284,6 +1354,8 @@ static bool seen_first(int fn, const char *path, size_t len, long flags, long re
  * g (no page of its own at start-up), then g.seen_tab.  The caller has logged. */
 static SHIM_HOT bool objs_first(const char *name)
 {
+	if (shim_in_vchild())
+		return true;
 	size_t len = strlen(name);
 	uint64_t h = seen_hash(GG_FN_dlopen, name, len, 0, 0);
 	int r = set_claim(g.objs_seen, OBJS_SLOTS, h);
@@ -1473,7 +1545,7 @@ void rec_chdir(int fn, const char *path, int fd, long ret, int err)
 {
 	char cwd[SHIM_PATH_CAP];
 	if (ret == 0) {
-		cwd_refresh();
+		shim_cwd_changed();
 		cwd_copy(cwd);
 	} else if (path) {
 		shim_abspath(AT_FDCWD, path, cwd); /* the directory that was not there */
@@ -1495,6 +1567,10 @@ void rec_wait(int fn, pid_t pid, int status)
 
 SHIM_HOT void rec_exit(int how, int status)
 {
+	if (shim_in_vchild()) {
+		REC_EMIT(exit, .how = (uint64_t)how, .status = status);
+		return;
+	}
 	if (g.exit_recorded || raw_getpid() != g.pid)
 		return;
 	g.exit_recorded = true;
@@ -1510,9 +1586,11 @@ void shim_note_stdin(int fn)
 	struct shim_call c;
 	int expect = 0;
 
-	if (atomic_load_explicit(&g.stdin_seen, memory_order_relaxed) || !shim_enter(&c))
+	if ((atomic_load_explicit(&g.stdin_seen, memory_order_relaxed) && !t_vforked) ||
+	    !shim_enter(&c))
 		return;
-	if (atomic_compare_exchange_strong(&g.stdin_seen, &expect, 1)) {
+	/* a vfork child's read of stdin is its own image's, and leaves its parent's unseen */
+	if (shim_in_vchild() || atomic_compare_exchange_strong(&g.stdin_seen, &expect, 1)) {
 		REC_EMIT(stdin, .fn = (unsigned)fn, .ftype = stdio_type(0), .tty = isatty(0));
 	}
 	c.err = c.saved_errno;
@@ -1522,7 +1600,7 @@ void shim_note_stdin(int fn)
 void rec_net(int fn, int domain, int type, long ret, int err)
 {
 	uint64_t bit = 1ull << (domain & 63);
-	if (atomic_fetch_or(&g.net_seen, bit) & bit)
+	if (!shim_in_vchild() && (atomic_fetch_or(&g.net_seen, bit) & bit))
 		return;
 	REC_EMIT(net, .fn = (unsigned)fn, .domain = domain, .type = type, .ret = ret,
 		 .err = ret < 0 ? err : 0);
@@ -1711,10 +1789,57 @@ static void emit_detached(struct tenc *e)
 		raw_close(fd);
 }
 
+/*
+ * The segment's descriptor for a vfork child's records: the image's, unless the
+ * child put something else at its number (dup2 onto it: shim_log_move_away), then
+ * one of its own.  0 if there is none.
+ */
+static int vchild_fd(void)
+{
+	int fd = t_vfd ? t_vfd : atomic_load(&log_fd);
+
+	if (fd < 0) {
+		fd = seg_open();
+		t_vfd = fd < 0 ? 0 : fd;
+	}
+	return fd < 0 ? 0 : fd;
+}
+
+/* A vfork child's PROC (origin FORK, its parent the image it runs in), once.
+ * 0 or -errno. */
+static int vchild_proc(void)
+{
+	uint64_t start;
+	int fd, r;
+
+	if (t_vstart)
+		return 0;
+	if (!(fd = vchild_fd()))
+		return -EBADF;
+	start = now_ns(CLOCK_REALTIME);
+	r = write_proc(fd, t_vchild, GG_ORIGIN_FORK, start, g.log_id, g.empty, g.empty);
+	if (r == 0)
+		t_vstart = start;
+	return r;
+}
+
+/* A vfork child's record rec[0..n), finished by tenc_finish(): written at once, after
+ * its PROC.  A failure loses the record, and stops nothing: the recording's state
+ * is its parent's. */
+static void vchild_emit(const char *rec, size_t n)
+{
+	if (vchild_proc() == 0)
+		(void)rec_write(vchild_fd(), rec, n, t_vchild, t_vstart);
+}
+
 static void emit_exec_like(struct tenc *e)
 {
 	if (atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_OFF)
 		return;
+	if (shim_in_vchild()) {
+		emit(e);
+		return;
+	}
 	if (shim_in_detached_child()) {
 		emit_detached(e);
 		return;
@@ -1847,7 +1972,8 @@ void rec_spawn(int fn, const char *path, char *const argv[], char *const envp[],
 
 void shim_fd_opened(int fd, int flags)
 {
-	if (fd < 0 || fd >= WFD_MAX)
+	/* a vfork child's descriptors are its own, the bits its parent's */
+	if (fd < 0 || fd >= WFD_MAX || shim_in_vchild())
 		return;
 	uint64_t bit = 1ull << (fd % 64);
 	bool wr = (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC));
@@ -1870,11 +1996,15 @@ bool shim_fd_closed(int fd)
 	 * fault on it in both the child and the parent */
 	if (!(atomic_load_explicit(&g.wfd[fd / 64], memory_order_relaxed) & bit))
 		return false;
+	if (shim_in_vchild()) /* its close ends its write, not its parent's */
+		return true;
 	return atomic_fetch_and(&g.wfd[fd / 64], ~bit) & bit;
 }
 
 void shim_fd_closed_range(unsigned first, unsigned last)
 {
+	if (shim_in_vchild())
+		return;
 	if (last >= WFD_MAX)
 		last = WFD_MAX - 1;
 	for (unsigned fd = first; fd <= last;) {
@@ -2111,6 +2241,36 @@ static SHIM_HOT void atfork_prepare(void)
 	shim_fd_prepare();
 	scratch_wipe();
 	t_forking = true;
+}
+
+/*
+ * Where vfork goes (wrap_exec.c's stub jumps there, with no frame of its own on the
+ * stack the child shares): the real vfork while this image records, after what
+ * fork's prepare handler does (the log opened, the batch written, the calls a child
+ * makes to exec or exit resolved), and marked for the child (t_vforked); fork under
+ * GG_VROOT (its exec plans map buffers that must be the child's own) or when the
+ * real vfork is not found.
+ */
+DECL_REAL(vfork);
+SHIM_HOT void *shim_vfork_target(void)
+{
+	void *real = shim_vr || t_guard ? NULL : (void *)REAL(vfork);
+
+	if (!real)
+		return (void *)fork;
+	if (atomic_load(&g.mode) == MODE_OFF)
+		return real;
+	if (atomic_load(&g.mode) == MODE_LAZY) {
+		t_guard = 1;
+		log_open();
+		t_guard = 0;
+	}
+	shim_check_alive();
+	batch_flush();
+	shim_exec_prepare();
+	shim_fd_prepare();
+	t_vforked = true;
+	return real;
 }
 
 static SHIM_HOT void atfork_parent(void)

@@ -316,10 +316,16 @@ char *const *shim_env_fixup(char *const envp[], char **out, size_t cap, char *st
 /* The `cap` shim_env_fixup needs for envp, 0 if it would return envp itself. */
 size_t shim_env_fixup_need(char *const envp[]);
 bool shim_enabled(void);
-/* A fork child that has not written its PROC yet (written at its first record). */
+/* A fork or vfork child that has not written its PROC yet (written at its first
+ * record). */
 bool shim_log_pending(void);
 /* The caller is a child that shares the parent's memory (vfork, clone(CLONE_VM)). */
 bool shim_in_detached_child(void);
+/* The function vfork jumps to: the real vfork while recording (its child records as
+ * an image of its own, touching nothing shared: shim.c, "vfork children"), else fork. */
+void *shim_vfork_target(void);
+/* The caller is a vfork child of this image (see shim_vfork_target). */
+bool shim_in_vchild(void);
 void rec_exec(int fn, const char *path, char *const argv[], char *const envp[], bool opaque);
 void rec_execfail(int fn, const char *path, int err);
 

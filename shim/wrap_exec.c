@@ -13,8 +13,10 @@
  * (vexec_one, vspawn: shim/vexec.h), and system/popen, whose glibc versions run the
  * host's /bin/sh through internal calls, are rebuilt on that spawn.
  *
- * Everything here may run in a vfork child: only stack buffers and syscalls (vfork
- * is fork here, so the level-3 plans' mmap'd buffers are the child's own).
+ * Everything here may run in a vfork child, on its parent's memory: only stack
+ * buffers and syscalls, and records written as the child's own image (shim.c, "vfork
+ * children").  Under GG_VROOT vfork is fork, so the level-3 plans' mmap'd buffers
+ * are the child's own.
  *
  * fork and the functions that fork through libc's internal fork register the shim's
  * fork handlers before the first fork (shim_atfork_ensure).
@@ -1079,14 +1081,33 @@ GG_EXPORT int pclose(FILE *f)
 }
 
 /*
- * vfork shares the parent's memory, including the shim's state, until the child
- * execs; turn it into fork so the child's records cannot disturb the parent's.  A
- * correct vfork program (the child only execs or _exits) cannot tell the difference.
+ * vfork: the child runs on the parent's stack until it execs or exits, so no frame
+ * of the shim's may be under it.  The stub calls shim_vfork_target (the stack kept
+ * 16-byte aligned) and jumps to what it returns, the real vfork or fork, as if
+ * called from the program.  Elsewhere than x86-64, vfork is fork: a correct vfork
+ * program (the child only execs or _exits) cannot tell the difference.
  */
+#if defined(__x86_64__)
+__asm__(".text\n"
+	".globl vfork\n"
+	".type vfork, @function\n"
+	"vfork:\n"
+	"	.cfi_startproc\n"
+	"	endbr64\n"
+	"	subq $8, %rsp\n"
+	"	.cfi_adjust_cfa_offset 8\n"
+	"	call shim_vfork_target\n"
+	"	addq $8, %rsp\n"
+	"	.cfi_adjust_cfa_offset -8\n"
+	"	jmp *%rax\n"
+	"	.cfi_endproc\n"
+	".size vfork, .-vfork\n");
+#else
 GG_EXPORT pid_t vfork(void)
 {
 	return fork();
 }
+#endif
 
 /*
  * fork, and the libc functions that fork with the fork handlers run (glibc's daemon

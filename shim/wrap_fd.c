@@ -98,7 +98,7 @@ GG_EXPORT int close(int fd)
 	struct shim_call c;
 	int ret;
 	bool was_write;
-	if (is_log(fd) && !shim_in_detached_child()) {
+	if (is_log(fd) && (!shim_in_detached_child() || shim_in_vchild())) {
 		errno = EBADF;
 		return -1;
 	}

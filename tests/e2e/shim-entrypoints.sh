@@ -101,6 +101,17 @@ popen           hasproc  origin=exec argv.0=sh argv.1=-c exit.status=4
 popen           has      op=wait fn=pclose status=1024
 vfork           hasproc  origin=exec argv.2=vfork-child exit.status=113 parent^=
 vfork           has      op=wait fn=waitpid status=28928
+vfork-busy      has      proc.origin=fork op=open fn=open path=@W/vfork-child.txt ret=4
+vfork-busy      hasnot   proc.argv.1=vfork-busy op=open path=@W/vfork-child.txt
+vfork-busy      has      proc.origin=fork op=fd fn=close fd=3
+vfork-busy      has      proc.origin=fork op=stat fn=stat path=@W/vfork-seen
+vfork-busy      count=1  proc.argv.1=vfork-busy op=stat path=@W/vfork-seen
+vfork-busy      has      proc.origin=fork op=chdir fn=chdir path=@W/sub
+vfork-busy      hasproc  origin=exec argv.2=vfork-busy-child cwd=@W/sub exit.status=109
+vfork-busy      has      proc.origin=fork op=execfail path=@W/no-such-prog errno=2
+vfork-busy      hasproc  origin=fork parent^= exit.status=126
+vfork-busy      has      proc.argv.1=vfork-busy op=fd fn=close fd=3 ret=0
+vfork-busy      has      proc.argv.1=vfork-busy op=open path=@W/vfork-after.txt
 clone-vfork     has      op=exec fn=execve path=@SELF argv.2=clone-vfork-child
 clone-vfork     hasproc  origin=exec argv.2=clone-vfork-child exit.status=187
 fork            hasproc  origin=fork parent^= exit.status=7

@@ -572,6 +572,48 @@ static void c_vfork(void)
 	printf("vfork: pid>0=%d\n", pid > 0);
 }
 
+/*
+ * vfork is the real one under the shim: its child runs on this image's memory, so
+ * what the child records must be its own image's and leave the parent's state as it
+ * was.  The child opens its stdout, closes the parent's written descriptor, checks
+ * a path the parent checked, moves and execs; a second child fails its exec and
+ * _exits.  The parent then checks the path again (its dedupe set is its own), ends
+ * its write (the close is recorded: the child's close did not take it) and opens
+ * another file (recording goes on after a child that _exits in a wrapper).
+ */
+static void c_vfork_busy(void)
+{
+	struct stat st;
+	int out = open("vfork-parent.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	pid_t pid;
+
+	mkdir("sub", 0755);
+	stat("vfork-seen", &st);
+	pid = vfork();
+	if (pid == 0) {
+		int fd = open("vfork-child.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, 1);
+		close(fd);
+		close(out);
+		stat("vfork-seen", &st);
+		if (chdir("sub") == 0)
+			execl(self, "entry", "show", "vfork-busy-child", (char *)NULL);
+		_exit(127);
+	}
+	reap("vfork child", pid);
+	pid = vfork();
+	if (pid == 0) {
+		execl("no-such-prog", "no-such-prog", (char *)NULL);
+		_exit(126);
+	}
+	reap("vfork child 2", pid);
+	stat("vfork-seen", &st);
+	printf("write: %zd\n", write(out, "parent\n", 7));
+	printf("close: %d\n", close(out));
+	close(open("vfork-after.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644));
+	show_file("child's stdout", "vfork-child.txt");
+}
+
 static char clone_stack[256 * 1024] __attribute__((aligned(16)));
 
 static int clone_child(void *arg)
@@ -2310,6 +2352,7 @@ static const struct ecase cases[] = {
 	{"system", c_system},
 	{"popen", c_popen},
 	{"vfork", c_vfork},
+	{"vfork-busy", c_vfork_busy},
 	{"clone-vfork", c_clone_vfork},
 	{"fork", c_fork},
 	{"forkpty", c_forkpty},
