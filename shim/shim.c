@@ -1010,7 +1010,8 @@ static int write_proc(int fd, pid_t pid, int origin, uint64_t start_ns, const ch
  * took four).  1 when written, 0 when rec is elsewhere or the PROC has no room
  * (the caller writes them apart), or -errno.
  */
-static SHIM_HOT int write_fork_proc_with(int fd, const char *rec, size_t n)
+static SHIM_HOT int write_proc_with(int fd, const char *rec, size_t n, pid_t pid, int origin,
+				    uint64_t start, const char *parent)
 {
 	size_t off = (n + 15) & ~(size_t)15;
 	char cwd[PATH_MAX];
@@ -1020,12 +1021,17 @@ static SHIM_HOT int write_fork_proc_with(int fd, const char *rec, size_t n)
 	if (!rec || rec != t_buf || off + proc_cap(g.empty, g.empty) > TBUF_CAP)
 		return 0;
 	cwd_copy(cwd);
-	pn = proc_encode(t_buf + off, TBUF_CAP - off, g.pid, g.origin, g.start_ns, g.parent_log,
-			 g.empty, g.empty, cwd, NULL);
+	pn = proc_encode(t_buf + off, TBUF_CAP - off, pid, origin, start, parent, g.empty, g.empty,
+			 cwd, NULL);
 	if (pn < 0)
 		return (int)pn;
-	r = rec_write2(fd, t_buf + off, (size_t)pn, rec, n, g.pid, g.start_ns);
+	r = rec_write2(fd, t_buf + off, (size_t)pn, rec, n, pid, start);
 	return r < 0 ? r : 1;
+}
+
+static SHIM_HOT int write_fork_proc_with(int fd, const char *rec, size_t n)
+{
+	return write_proc_with(fd, rec, n, g.pid, g.origin, g.start_ns, g.parent_log);
 }
 
 static ssize_t objs_encode_init(char *buf, size_t cap);
@@ -1824,10 +1830,22 @@ static int vchild_proc(void)
 }
 
 /* A vfork child's record rec[0..n), finished by tenc_finish(): written at once, after
- * its PROC.  A failure loses the record, and stops nothing: the recording's state
- * is its parent's. */
+ * its PROC (both with one writev when rec is in the per-thread buffer, as a fork
+ * child's first record).  A failure loses the record, and stops nothing: the
+ * recording's state is its parent's. */
 static void vchild_emit(const char *rec, size_t n)
 {
+	uint64_t start;
+	int fd, r;
+
+	if (!t_vstart && (fd = vchild_fd())) {
+		start = now_ns(CLOCK_REALTIME);
+		r = write_proc_with(fd, rec, n, t_vchild, GG_ORIGIN_FORK, start, g.log_id);
+		if (r > 0)
+			t_vstart = start;
+		if (r != 0)
+			return;
+	}
 	if (vchild_proc() == 0)
 		(void)rec_write(vchild_fd(), rec, n, t_vchild, t_vstart);
 }
@@ -1847,6 +1865,30 @@ static void emit_exec_like(struct tenc *e)
 	emit(e);
 }
 
+/*
+ * A buffer of cap bytes for one record that may be big (EXEC, SPAWN): the per-thread
+ * buffer when it fits, its first pages already faulted in (a mapping of its own per
+ * record cost gcc's driver a zero-fill fault and two system calls for each of the
+ * dozen PATH candidates it tries for `as`), else a mapping of its own, which
+ * rec_buf_put unmaps.  A child on its parent's memory (vfork, clone(CLONE_VM))
+ * takes a new mapping rather than set up a per-thread buffer in its parent's name.
+ */
+static char *rec_buf_get(size_t cap)
+{
+	char *b;
+
+	if (cap <= TBUF_CAP && (t_buf || !shim_in_detached_child()) && (b = tbuf()))
+		return b;
+	b = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return b == MAP_FAILED ? NULL : b;
+}
+
+static void rec_buf_put(char *b, size_t cap)
+{
+	if (b != t_buf)
+		munmap(b, cap);
+}
+
 void rec_exec(int fn, const char *path, char *const argv[], char *const envp[], bool opaque)
 {
 	char abs[SHIM_PATH_CAP];
@@ -1857,8 +1899,8 @@ void rec_exec(int fn, const char *path, char *const argv[], char *const envp[], 
 	cap = (cap + 4095) & ~(size_t)4095;
 	if (cap > GG_TRACE_MAX_RECORD)
 		cap = GG_TRACE_MAX_RECORD;
-	buf = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (buf == MAP_FAILED)
+	buf = rec_buf_get(cap);
+	if (!buf)
 		return;
 	shim_abspath(AT_FDCWD, path, abs);
 	struct tenc e = TENC_INIT(buf, cap);
@@ -1871,7 +1913,7 @@ void rec_exec(int fn, const char *path, char *const argv[], char *const envp[], 
 	};
 	tenc_rec_exec(&e, now_ns(CLOCK_MONOTONIC), &r);
 	emit_exec_like(&e);
-	munmap(buf, cap);
+	rec_buf_put(buf, cap);
 }
 
 void rec_execfail(int fn, const char *path, int err)
@@ -1949,8 +1991,8 @@ void rec_spawn(int fn, const char *path, char *const argv[], char *const envp[],
 	cap = (cap + 4095) & ~(size_t)4095;
 	if (cap > GG_TRACE_MAX_RECORD)
 		cap = GG_TRACE_MAX_RECORD;
-	buf = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (buf == MAP_FAILED)
+	buf = rec_buf_get(cap);
+	if (!buf)
 		return;
 	struct tenc e = TENC_INIT(buf, cap);
 	size_t budget = (cap - 2048 - SHIM_PATH_CAP) / 2;
@@ -1965,7 +2007,7 @@ void rec_spawn(int fn, const char *path, char *const argv[], char *const envp[],
 	};
 	tenc_rec_spawn(&e, now_ns(CLOCK_MONOTONIC), &r);
 	emit(&e);
-	munmap(buf, cap);
+	rec_buf_put(buf, cap);
 }
 
 /* ---- descriptor write tracking --------------------------------------------------- */

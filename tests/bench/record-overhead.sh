@@ -10,9 +10,14 @@
 # GG_BENCH_LINUX_RUNS (3) alternating runs.  With GG_BENCH_BATCH=1, the curl and
 # Linux builds are also recorded with GG_SHIM_BATCH=1 (exec'd images write their
 # records in batches: what that saves or costs), a third series in the same
-# alternation.  Prints numbers; asserts nothing.
+# alternation.  With GG_BENCH_FLOOR=1, they are also run under LD_PRELOAD of an
+# empty library: what any preload-based recorder pays before it records anything
+# (the loader's mapping, relocation and page faults of one more object per exec).
+# Prints numbers; asserts nothing.
 # Also prints the CPU time (user + sys of the children) next to each wall time:
-# on a shared machine it moves less than the wall clock.
+# on a shared machine it moves less than the wall clock; and the minor page faults
+# of the children, which the machine's noise does not move at all (a fault costs
+# some 11 us on this project's VM).
 set -euo pipefail
 . tests/e2e/lib.sh
 e2e_init
@@ -33,20 +38,40 @@ cpu_s() {
 	out=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.3f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$T/times")
 }
 
-# timed VAR CMD...: run CMD quietly, append its wall time in seconds to array VAR
-# and its CPU time to array VAR_cpu.
+# minflt VAR: minor page faults of this shell's finished children so far (cminflt,
+# field 11 of /proc/PID/stat), into VAR; builtins only, so no child of its own.
+minflt() {
+	local -n out=$1
+	local s f
+	read -r s </proc/$$/stat
+	read -ra f <<<"${s##*) }"
+	out=${f[8]}
+}
+
+# timed VAR CMD...: run CMD quietly, append its wall time in seconds to array VAR,
+# its CPU time to array VAR_cpu and its minor page faults to VAR_faults.
 timed() {
 	local -n acc=$1
 	local -n acc_cpu=$1_cpu
-	local t0 t1 c0 c1
+	local -n acc_faults=$1_faults
+	local t0 t1 c0 c1 f0 f1
 	shift
 	cpu_s c0
 	t0=$(now)
+	minflt f0
 	"$@" >"$T/last.log" 2>&1 || { echo "bench: failed: $*" >&2; tail -n 20 "$T/last.log" >&2; exit 1; }
+	minflt f1
 	t1=$(now)
 	cpu_s c1
 	acc+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')")
 	acc_cpu+=("$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.3f", b - a }')")
+	acc_faults+=("$((f1 - f0))")
+}
+
+# An empty shared library for GG_BENCH_FLOOR's series.
+empty_lib() {
+	[[ -f $T/libempty.so ]] ||
+		printf 'int gg_bench_empty;\n' | gcc -shared -fPIC -x c -o "$T/libempty.so" -
 }
 
 # images DIR: how many process images the recording in DIR holds.
@@ -63,26 +88,31 @@ ratio() {
 }
 
 # pair_report P TRACE: the medians of the alternating runs in arrays P_plain and
-# P_gg (and their _cpu; P_bt too when it has runs: GG_BENCH_BATCH), their ratios,
-# and what the last recording in TRACE holds.
+# P_gg (and their _cpu and _faults; P_bt and P_fl too when they have runs:
+# GG_BENCH_BATCH, GG_BENCH_FLOOR), their ratios, the page faults each series adds
+# per process image over plain, and what the last recording in TRACE holds.
 pair_report() {
-	local -n rp=$1_plain rg=$1_gg rpc=$1_plain_cpu rgc=$1_gg_cpu rb=$1_bt rbc=$1_bt_cpu
-	local mp mg cp cg
+	local -n rp=$1_plain rpc=$1_plain_cpu rpf=$1_plain_faults
+	local mp cp fp n s name
+	n=$(images "$2")
 	mp=$(median "${rp[@]}")
-	mg=$(median "${rg[@]}")
 	cp=$(median "${rpc[@]}")
-	cg=$(median "${rgc[@]}")
-	printf '%-22s median %7.3f s  (runs: %s)  cpu %7.3f s\n' "plain" "$mp" "${rp[*]}" "$cp"
-	printf '%-22s median %7.3f s  (runs: %s)  ratio %sx  cpu %7.3f s  ratio %sx\n' "gg record" "$mg" \
-		"${rg[*]}" "$(ratio "$mg" "$mp")" "$cg" "$(ratio "$cg" "$cp")"
-	if ((${#rb[@]})); then
-		mg=$(median "${rb[@]}")
-		cg=$(median "${rbc[@]}")
-		printf '%-22s median %7.3f s  (runs: %s)  ratio %sx  cpu %7.3f s  ratio %sx\n' \
-			"gg record, batches" "$mg" "${rb[*]}" "$(ratio "$mg" "$mp")" "$cg" \
-			"$(ratio "$cg" "$cp")"
-	fi
-	echo "# trace of the last gg run: $(find "$2" -name '*.ggt' | wc -l) files, $(images "$2") images, $(du -sh "$2" | cut -f1)"
+	fp=$(median "${rpf[@]}")
+	printf '%-22s median %7.3f s  (runs: %s)  cpu %7.3f s  faults %s\n' "plain" "$mp" "${rp[*]}" \
+		"$cp" "$fp"
+	for s in gg:"gg record" bt:"gg record, batches" fl:"LD_PRELOAD empty .so"; do
+		local -n r=$1_${s%%:*} rc=$1_${s%%:*}_cpu rf=$1_${s%%:*}_faults
+		name=${s#*:}
+		((${#r[@]})) || continue
+		local m c f
+		m=$(median "${r[@]}")
+		c=$(median "${rc[@]}")
+		f=$(median "${rf[@]}")
+		printf '%-22s median %7.3f s  (runs: %s)  ratio %sx  cpu %7.3f s  ratio %sx  faults %s (%+.1f per image)\n' \
+			"$name" "$m" "${r[*]}" "$(ratio "$m" "$mp")" "$c" "$(ratio "$c" "$cp")" "$f" \
+			"$(awk -v a="$f" -v b="$fp" -v n="$n" 'BEGIN { print (a - b) / n }')"
+	done
+	echo "# trace of the last gg run: $(find "$2" -name '*.ggt' | wc -l) files, $n images, $(du -sh "$2" | cut -f1)"
 }
 
 # GG_BENCH_CURL=only or GG_BENCH_LINUX=only: that part alone.
@@ -91,7 +121,7 @@ corpus zlib "$T/zlib"
 cd "$T/zlib"
 ./configure >/dev/null
 
-plain=() gg=() bear=() plain_cpu=() gg_cpu=() bear_cpu=()
+plain=() gg=() bear=() plain_cpu=() gg_cpu=() bear_cpu=() plain_faults=() gg_faults=() bear_faults=()
 build_plain() { make -j2; }
 build_gg() { "$GG" record --trace-dir "$T/trace" -- make -j2; }
 build_bear() { bear --output "$T/compile_commands.json" -- make -j2; }
@@ -108,13 +138,14 @@ mb=$(median "${bear[@]}")
 cp_=$(median "${plain_cpu[@]}")
 cg=$(median "${gg_cpu[@]}")
 cb=$(median "${bear_cpu[@]}")
-printf '%-22s median %7.3f s  (runs: %s)  cpu %7.3f s\n' "plain make -j2" "$mp" "${plain[*]}" "$cp_"
-printf '%-22s median %7.3f s  (runs: %s)  ratio %sx  cpu %7.3f s  ratio %sx\n' "gg record" "$mg" "${gg[*]}" "$(ratio "$mg" "$mp")" "$cg" "$(ratio "$cg" "$cp_")"
-printf '%-22s median %7.3f s  (runs: %s)  ratio %sx  cpu %7.3f s  ratio %sx\n' "bear" "$mb" "${bear[*]}" "$(ratio "$mb" "$mp")" "$cb" "$(ratio "$cb" "$cp_")"
+printf '%-22s median %7.3f s  (runs: %s)  cpu %7.3f s  faults %s\n' "plain make -j2" "$mp" "${plain[*]}" "$cp_" "$(median "${plain_faults[@]}")"
+printf '%-22s median %7.3f s  (runs: %s)  ratio %sx  cpu %7.3f s  ratio %sx  faults %s\n' "gg record" "$mg" "${gg[*]}" "$(ratio "$mg" "$mp")" "$cg" "$(ratio "$cg" "$cp_")" "$(median "${gg_faults[@]}")"
+printf '%-22s median %7.3f s  (runs: %s)  ratio %sx  cpu %7.3f s  ratio %sx  faults %s\n' "bear" "$mb" "${bear[*]}" "$(ratio "$mb" "$mp")" "$cb" "$(ratio "$cb" "$cp_")" "$(median "${bear_faults[@]}")"
 echo "# trace of the last gg run: $(find "$T/trace" -name '*.ggt' | wc -l) files, $(images "$T/trace") images, $(du -sh "$T/trace" | cut -f1)"
 
 loop="for i in \$(seq $execs); do /bin/true; done"
 t_plain=() t_shim=() t_bear=() t_plain_cpu=() t_shim_cpu=() t_bear_cpu=()
+t_plain_faults=() t_shim_faults=() t_bear_faults=()
 loop_plain() { bash -c "$loop"; }
 loop_shim() {
 	rm -rf "$T/ttrace" && mkdir "$T/ttrace"
@@ -137,18 +168,25 @@ per_exec() {
 cp_=$(median "${t_plain_cpu[@]}")
 cs=$(median "${t_shim_cpu[@]}")
 cb=$(median "${t_bear_cpu[@]}")
+fp=$(median "${t_plain_faults[@]}")
+faults_per_exec() {
+	awk -v a="$(median "$@")" -v b="$fp" -v n="$execs" 'BEGIN { printf "%+.1f", (a - b) / n }'
+}
 printf '%-22s median %7.3f s  cpu %7.3f s\n' "plain" "$mp" "$cp_"
-printf '%-22s median %7.3f s  overhead %s ms per exec  cpu %7.3f s  overhead %s ms per exec\n' \
-	"LD_PRELOAD shim" "$ms" "$(per_exec "$ms" "$mp")" "$cs" "$(per_exec "$cs" "$cp_")"
-printf '%-22s median %7.3f s  overhead %s ms per exec  cpu %7.3f s  overhead %s ms per exec\n' \
-	"bear" "$mb" "$(per_exec "$mb" "$mp")" "$cb" "$(per_exec "$cb" "$cp_")"
+printf '%-22s median %7.3f s  overhead %s ms per exec  cpu %7.3f s  overhead %s ms per exec  faults %s per exec\n' \
+	"LD_PRELOAD shim" "$ms" "$(per_exec "$ms" "$mp")" "$cs" "$(per_exec "$cs" "$cp_")" \
+	"$(faults_per_exec "${t_shim_faults[@]}")"
+printf '%-22s median %7.3f s  overhead %s ms per exec  cpu %7.3f s  overhead %s ms per exec  faults %s per exec\n' \
+	"bear" "$mb" "$(per_exec "$mb" "$mp")" "$cb" "$(per_exec "$cb" "$cp_")" \
+	"$(faults_per_exec "${t_bear_faults[@]}")"
 echo "# the last shim run: $(find "$T/ttrace" -name '*.ggt' | wc -l) trace files, $(images "$T/ttrace") images"
 fi
 
 if [[ "${GG_BENCH_CURL:-}" == 1 || "${GG_BENCH_CURL:-}" == only ]]; then
 curl_runs=${GG_BENCH_CURL_RUNS:-3}
 corpus curl "$T/curl-src"
-c_plain=() c_gg=() c_plain_cpu=() c_gg_cpu=() c_bt=() c_bt_cpu=()
+c_plain=() c_gg=() c_bt=() c_fl=() c_plain_cpu=() c_gg_cpu=() c_bt_cpu=() c_fl_cpu=()
+c_plain_faults=() c_gg_faults=() c_bt_faults=() c_fl_faults=()
 curl_fresh() { rm -rf "$T/curl" && cp -a "$T/curl-src" "$T/curl"; }
 curl_plain() { cd "$T/curl" && ./configure --without-ssl --disable-shared && make -j2; }
 curl_gg() {
@@ -165,6 +203,11 @@ for ((i = 1; i <= curl_runs; i++)); do
 	if [[ ${GG_BENCH_BATCH:-} == 1 ]]; then
 		curl_fresh
 		GG_SHIM_BATCH=1 timed c_bt curl_gg
+	fi
+	if [[ ${GG_BENCH_FLOOR:-} == 1 ]]; then
+		empty_lib
+		curl_fresh
+		LD_PRELOAD=$T/libempty.so timed c_fl curl_plain
 	fi
 done
 pair_report c "$T/ctrace"
@@ -184,7 +227,8 @@ if [[ ! -f $lsrc/.unpacked ]]; then
 	tar -xJf "$ltar" -C "$lsrc" --strip-components=1
 	touch "$lsrc/.unpacked"
 fi
-l_plain=() l_gg=() l_plain_cpu=() l_gg_cpu=() l_bt=() l_bt_cpu=()
+l_plain=() l_gg=() l_bt=() l_fl=() l_plain_cpu=() l_gg_cpu=() l_bt_cpu=() l_fl_cpu=()
+l_plain_faults=() l_gg_faults=() l_bt_faults=() l_fl_faults=()
 linux_plain() { make -C "$lsrc" O="$T/lb" tinyconfig && make -C "$lsrc" O="$T/lb" -j2; }
 linux_gg() {
 	"$GG" record --trace-dir "$T/ltrace" -- \
@@ -200,6 +244,11 @@ for ((i = 1; i <= linux_runs; i++)); do
 	if [[ ${GG_BENCH_BATCH:-} == 1 ]]; then
 		rm -rf "$T/lb" "$T/ltrace"
 		GG_SHIM_BATCH=1 timed l_bt linux_gg
+	fi
+	if [[ ${GG_BENCH_FLOOR:-} == 1 ]]; then
+		empty_lib
+		rm -rf "$T/lb" "$T/ltrace"
+		LD_PRELOAD=$T/libempty.so timed l_fl linux_plain
 	fi
 done
 pair_report l "$T/ltrace"
