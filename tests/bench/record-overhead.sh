@@ -74,9 +74,10 @@ empty_lib() {
 		printf 'int gg_bench_empty;\n' | gcc -shared -fPIC -x c -o "$T/libempty.so" -
 }
 
-# images DIR: how many process images the recording in DIR holds.
+# images DIR: how many process images the recording in DIR holds (what the dump
+# printed, even if it ends with an error: its status must not stop the script).
 images() {
-	"$GG" trace dump --json --trace-dir "$1" 2>/dev/null | wc -l
+	{ "$GG" trace dump --json --trace-dir "$1" 2>/dev/null || true; } | wc -l
 }
 
 median() {
@@ -247,7 +248,7 @@ for ((i = 1; i <= linux_runs; i++)); do
 	fi
 	if [[ ${GG_BENCH_FLOOR:-} == 1 ]]; then
 		empty_lib
-		rm -rf "$T/lb" "$T/ltrace"
+		rm -rf "$T/lb" # the recording stays for pair_report
 		LD_PRELOAD=$T/libempty.so timed l_fl linux_plain
 	fi
 done
