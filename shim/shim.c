@@ -208,16 +208,16 @@ static SHIM_HOT int raw_close(int fd)
 
 /*
  * vfork children.  While this image records (without GG_VROOT), vfork is the real
- * one (wrap_exec.c's stub, shim_vfork_target): fork's copy of the page tables, and
- * the copy-on-write faults it leaves the parent, cost gcc's driver some 2 ms for
- * each program it starts on this project's VM.  The child runs on its parent's
- * memory and this thread's TLS until it execs or exits, so what it records is an image
- * of its own (a PROC with origin FORK at its first record, vchild_emit) and nothing
- * shared is changed: no dedupe set, no descriptor tracking, no cwd cache, no batch,
- * no log descriptor moved.  t_vforked is set before the vfork; the first check after
- * it (shim_in_vchild) tells the child, another pid, from the parent resumed, which
- * clears it.  Under t_vforked each check costs a getpid: the child's, and the
- * parent's first.
+ * one (wrap_exec.c's trampoline, shim_vfork_target): fork's copy of the page
+ * tables, and the copy-on-write faults it leaves the parent, cost gcc's driver some
+ * 2 ms for each program it starts on this project's VM.  The child runs on its
+ * parent's memory and this thread's TLS until it execs or exits, so what it records
+ * is an image of its own (a PROC with origin FORK at its first record, vchild_emit)
+ * and nothing shared is changed: no dedupe set, no descriptor tracking, no cwd
+ * cache, no batch, no log descriptor moved.  t_vforked is set before the vfork; the
+ * first check after it (in_vchild) tells the child, another pid, from the parent
+ * resumed, which clears it.  Under t_vforked each check costs a getpid: the
+ * child's, and the parent's first.
  */
 static __thread bool t_vforked;
 static __thread pid_t t_vchild;     /* the vfork child's pid (0: none yet) */
@@ -225,17 +225,14 @@ static __thread uint64_t t_vstart;  /* its image start, 0 until its PROC is writ
 static __thread int t_vfd;          /* its own descriptor of the segment, 0: none */
 static __thread bool t_vcwd_moved;  /* it changed directory: the cwd cache is not its */
 
-static int vchild_proc(void);
+static int vchild_proc_with(const char *rec, size_t n);
 static void vchild_emit(const char *rec, size_t n);
 
-/* The caller is a vfork child (see above); in the parent resumed, forget the child. */
-SHIM_HOT bool shim_in_vchild(void)
+/* Under t_vforked: true in the vfork child; in the parent resumed, forget the child. */
+static __attribute__((noinline, cold)) bool vchild_check(void)
 {
-	pid_t pid;
+	pid_t pid = raw_getpid();
 
-	if (__builtin_expect(!t_vforked, 1))
-		return false;
-	pid = raw_getpid();
 	if (pid == g.pid) {
 		t_vforked = false;
 		t_vchild = 0;
@@ -248,6 +245,17 @@ SHIM_HOT bool shim_in_vchild(void)
 		t_vcwd_moved = false;
 	}
 	return true;
+}
+
+/* The caller is a vfork child (see above): one thread-local load when not. */
+static inline bool in_vchild(void)
+{
+	return __builtin_expect(t_vforked, 0) && vchild_check();
+}
+
+SHIM_HOT bool shim_in_vchild(void)
+{
+	return in_vchild();
 }
 
 static SHIM_HOT size_t fmt_u64(char *out, uint64_t v, unsigned base, unsigned width)
@@ -550,7 +558,7 @@ SHIM_HOT bool shim_enter_proc(struct shim_call *c)
 
 SHIM_HOT bool shim_log_pending(void)
 {
-	if (shim_in_vchild()) /* a vfork child writes its PROC at its first record */
+	if (in_vchild()) /* a vfork child writes its PROC at its first record */
 		return !t_vstart;
 	return atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_LAZY;
 }
@@ -601,7 +609,7 @@ static void cwd_refresh(void)
 static void cwd_copy(char *out)
 {
 	unsigned s1, s2;
-	if (__builtin_expect(t_vcwd_moved, 0) && shim_in_vchild()) {
+	if (in_vchild() && t_vcwd_moved) {
 		out[0] = '\0';
 		goto live;
 	}
@@ -630,9 +638,9 @@ void shim_cwd_copy(char *out)
 
 void shim_cwd_changed(void)
 {
-	if (shim_in_vchild()) {
+	if (in_vchild()) {
 		/* its PROC names the cwd it started in, still the cache's */
-		(void)vchild_proc();
+		(void)vchild_proc_with(NULL, 0);
 		t_vcwd_moved = true;
 		return;
 	}
@@ -783,7 +791,7 @@ SHIM_HOT void shim_fsize_changed(void)
 {
 	struct rlimit rl;
 
-	if (shim_in_vchild()) /* its writes are guarded anyway (xfsz_block) */
+	if (in_vchild()) /* its writes are guarded anyway (xfsz_block) */
 		return;
 	g.fsize_limited = shim_sys4(SYS_prlimit64, 0, RLIMIT_FSIZE, 0, (long)&rl) == 0 &&
 			  rl.rlim_cur != RLIM_INFINITY;
@@ -888,7 +896,7 @@ static SHIM_HOT void emit_rec(const char *rec, ssize_t n)
 
 	if (n < 0 || atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_OFF)
 		return;
-	if (__builtin_expect(t_vforked, 0) && shim_in_vchild()) {
+	if (in_vchild()) {
 		vchild_emit(rec, (size_t)n);
 		return;
 	}
@@ -1248,7 +1256,7 @@ int shim_log_move_away(int fd)
 	int nfd;
 	if (cur < 0 || fd != cur)
 		return 0;
-	if (shim_in_vchild()) { /* the number is its parent's too: the child gets its own */
+	if (in_vchild()) { /* the number is its parent's too: the child gets its own */
 		if (!t_vfd && (nfd = seg_open()) >= 0)
 			t_vfd = nfd;
 		return t_vfd ? 0 : -EMFILE;
@@ -1348,7 +1356,7 @@ static void seen_reset(void)
 /* True the first time (fn, path, flags, ret) is seen in this image. */
 static bool seen_first(int fn, const char *path, size_t len, long flags, long ret)
 {
-	if (shim_in_vchild()) /* the set is its parent's: every check recorded */
+	if (in_vchild()) /* the set is its parent's: every check recorded */
 		return true;
 	/* a fork child's table is its parent's until its PROC is written (log_open) */
 	if (atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_LAZY && log_open() < 0)
@@ -1360,7 +1368,7 @@ static bool seen_first(int fn, const char *path, size_t len, long flags, long re
  * g (no page of its own at start-up), then g.seen_tab.  The caller has logged. */
 static SHIM_HOT bool objs_first(const char *name)
 {
-	if (shim_in_vchild())
+	if (in_vchild())
 		return true;
 	size_t len = strlen(name);
 	uint64_t h = seen_hash(GG_FN_dlopen, name, len, 0, 0);
@@ -1573,7 +1581,7 @@ void rec_wait(int fn, pid_t pid, int status)
 
 SHIM_HOT void rec_exit(int how, int status)
 {
-	if (shim_in_vchild()) {
+	if (in_vchild()) {
 		REC_EMIT(exit, .how = (uint64_t)how, .status = status);
 		return;
 	}
@@ -1596,7 +1604,7 @@ void shim_note_stdin(int fn)
 	    !shim_enter(&c))
 		return;
 	/* a vfork child's read of stdin is its own image's, and leaves its parent's unseen */
-	if (shim_in_vchild() || atomic_compare_exchange_strong(&g.stdin_seen, &expect, 1)) {
+	if (in_vchild() || atomic_compare_exchange_strong(&g.stdin_seen, &expect, 1)) {
 		REC_EMIT(stdin, .fn = (unsigned)fn, .ftype = stdio_type(0), .tty = isatty(0));
 	}
 	c.err = c.saved_errno;
@@ -1606,7 +1614,7 @@ void shim_note_stdin(int fn)
 void rec_net(int fn, int domain, int type, long ret, int err)
 {
 	uint64_t bit = 1ull << (domain & 63);
-	if (!shim_in_vchild() && (atomic_fetch_or(&g.net_seen, bit) & bit))
+	if (!in_vchild() && (atomic_fetch_or(&g.net_seen, bit) & bit))
 		return;
 	REC_EMIT(net, .fn = (unsigned)fn, .domain = domain, .type = type, .ret = ret,
 		 .err = ret < 0 ? err : 0);
@@ -1811,9 +1819,13 @@ static int vchild_fd(void)
 	return fd < 0 ? 0 : fd;
 }
 
-/* A vfork child's PROC (origin FORK, its parent the image it runs in), once.
- * 0 or -errno. */
-static int vchild_proc(void)
+/*
+ * A vfork child's PROC (origin FORK, its parent the image it runs in), once, with
+ * rec[0..n) if not NULL (one writev when rec is in the per-thread buffer, as a fork
+ * child's first record: log_open_with).  1 when rec went with it, 0 when the PROC
+ * is written, or -errno.
+ */
+static int vchild_proc_with(const char *rec, size_t n)
 {
 	uint64_t start;
 	int fd, r;
@@ -1823,30 +1835,20 @@ static int vchild_proc(void)
 	if (!(fd = vchild_fd()))
 		return -EBADF;
 	start = now_ns(CLOCK_REALTIME);
-	r = write_proc(fd, t_vchild, GG_ORIGIN_FORK, start, g.log_id, g.empty, g.empty);
+	r = write_proc_with(fd, rec, n, t_vchild, GG_ORIGIN_FORK, start, g.log_id);
 	if (r == 0)
+		r = write_proc(fd, t_vchild, GG_ORIGIN_FORK, start, g.log_id, g.empty, g.empty);
+	if (r >= 0)
 		t_vstart = start;
 	return r;
 }
 
 /* A vfork child's record rec[0..n), finished by tenc_finish(): written at once, after
- * its PROC (both with one writev when rec is in the per-thread buffer, as a fork
- * child's first record).  A failure loses the record, and stops nothing: the
- * recording's state is its parent's. */
+ * its PROC.  A failure loses the record, and stops nothing: the recording's state is
+ * its parent's. */
 static void vchild_emit(const char *rec, size_t n)
 {
-	uint64_t start;
-	int fd, r;
-
-	if (!t_vstart && (fd = vchild_fd())) {
-		start = now_ns(CLOCK_REALTIME);
-		r = write_proc_with(fd, rec, n, t_vchild, GG_ORIGIN_FORK, start, g.log_id);
-		if (r > 0)
-			t_vstart = start;
-		if (r != 0)
-			return;
-	}
-	if (vchild_proc() == 0)
+	if (vchild_proc_with(rec, n) == 0)
 		(void)rec_write(vchild_fd(), rec, n, t_vchild, t_vstart);
 }
 
@@ -1854,7 +1856,7 @@ static void emit_exec_like(struct tenc *e)
 {
 	if (atomic_load_explicit(&g.mode, memory_order_relaxed) == MODE_OFF)
 		return;
-	if (shim_in_vchild()) {
+	if (in_vchild()) {
 		emit(e);
 		return;
 	}
@@ -2015,7 +2017,7 @@ void rec_spawn(int fn, const char *path, char *const argv[], char *const envp[],
 void shim_fd_opened(int fd, int flags)
 {
 	/* a vfork child's descriptors are its own, the bits its parent's */
-	if (fd < 0 || fd >= WFD_MAX || shim_in_vchild())
+	if (fd < 0 || fd >= WFD_MAX || in_vchild())
 		return;
 	uint64_t bit = 1ull << (fd % 64);
 	bool wr = (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC));
@@ -2038,14 +2040,14 @@ bool shim_fd_closed(int fd)
 	 * fault on it in both the child and the parent */
 	if (!(atomic_load_explicit(&g.wfd[fd / 64], memory_order_relaxed) & bit))
 		return false;
-	if (shim_in_vchild()) /* its close ends its write, not its parent's */
+	if (in_vchild()) /* its close ends its write, not its parent's */
 		return true;
 	return atomic_fetch_and(&g.wfd[fd / 64], ~bit) & bit;
 }
 
 void shim_fd_closed_range(unsigned first, unsigned last)
 {
-	if (shim_in_vchild())
+	if (in_vchild())
 		return;
 	if (last >= WFD_MAX)
 		last = WFD_MAX - 1;
@@ -2263,14 +2265,15 @@ static __attribute__((noinline)) void find_gg_dir(const char *cwd, char *out)
 }
 
 /*
- * Before fork: an image that has not logged yet (a fork child, LAZY) opens its log
- * now, so that its children name it as their parent and start after it
- * (trace_read.h links a FORK image to the log its parent_log names).  bash's
+ * Before a fork or a vfork: an image that has not logged yet (a fork child, LAZY)
+ * opens its log now, so that its children name it as their parent and start after
+ * it (trace_read.h links a FORK image to the log its parent_log names).  bash's
  * subshell in `if (for ...; done | sort | sort -uc); then` forks the pipeline
  * before it records anything: its children were left without a parent, and their
- * commands (libtool's sort) outside any thunk.
+ * commands (libtool's sort) outside any thunk.  Then the batch is written and the
+ * calls a child makes to exec or exit are resolved.
  */
-static SHIM_HOT void atfork_prepare(void)
+static SHIM_HOT void child_prepare(void)
 {
 	if (atomic_load(&g.mode) == MODE_LAZY && !t_guard) {
 		t_guard = 1;
@@ -2281,17 +2284,21 @@ static SHIM_HOT void atfork_prepare(void)
 	batch_flush(); /* the parent's: the child starts with none */
 	shim_exec_prepare();
 	shim_fd_prepare();
+}
+
+static SHIM_HOT void atfork_prepare(void)
+{
+	child_prepare();
 	scratch_wipe();
 	t_forking = true;
 }
 
 /*
- * Where vfork goes (wrap_exec.c's stub jumps there, with no frame of its own on the
- * stack the child shares): the real vfork while this image records, after what
- * fork's prepare handler does (the log opened, the batch written, the calls a child
- * makes to exec or exit resolved), and marked for the child (t_vforked); fork under
- * GG_VROOT (its exec plans map buffers that must be the child's own) or when the
- * real vfork is not found.
+ * Where vfork goes (wrap_exec.c's trampoline jumps there, with no frame of its own
+ * on the stack the child shares): the real vfork while this image records, after
+ * child_prepare, and marked for the child (t_vforked); fork under GG_VROOT (its
+ * exec plans map buffers that must be the child's own) or when the real vfork is
+ * not found.
  */
 DECL_REAL(vfork);
 SHIM_HOT void *shim_vfork_target(void)
@@ -2302,15 +2309,7 @@ SHIM_HOT void *shim_vfork_target(void)
 		return (void *)fork;
 	if (atomic_load(&g.mode) == MODE_OFF)
 		return real;
-	if (atomic_load(&g.mode) == MODE_LAZY) {
-		t_guard = 1;
-		log_open();
-		t_guard = 0;
-	}
-	shim_check_alive();
-	batch_flush();
-	shim_exec_prepare();
-	shim_fd_prepare();
+	child_prepare();
 	t_vforked = true;
 	return real;
 }

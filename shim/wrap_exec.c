@@ -1082,9 +1082,9 @@ GG_EXPORT int pclose(FILE *f)
 
 /*
  * vfork: the child runs on the parent's stack until it execs or exits, so no frame
- * of the shim's may be under it.  The stub calls shim_vfork_target (the stack kept
- * 16-byte aligned) and jumps to what it returns, the real vfork or fork, as if
- * called from the program.  Elsewhere than x86-64, vfork is fork: a correct vfork
+ * of the shim's may be under it.  This trampoline calls shim_vfork_target (the
+ * stack kept 16-byte aligned) and jumps to what it returns, the real vfork or fork,
+ * as if called from the program.  Elsewhere than x86-64, vfork is fork: a correct vfork
  * program (the child only execs or _exits) cannot tell the difference.
  */
 #if defined(__x86_64__)
