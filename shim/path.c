@@ -6,7 +6,7 @@
 
 #include "shim/path.h"
 
-size_t path_clean(char *p)
+__attribute__((hot)) size_t path_clean(char *p)
 {
 	char *r = p, *w = p;
 
@@ -32,7 +32,7 @@ size_t path_clean(char *p)
 	return (size_t)(w - p);
 }
 
-long path_join(const char *base, const char *rel, char *out, size_t cap)
+__attribute__((hot)) long path_join(const char *base, const char *rel, char *out, size_t cap)
 {
 	size_t bl = 0, rl = rel ? strlen(rel) : 0;
 	size_t need;
@@ -50,6 +50,26 @@ long path_join(const char *base, const char *rel, char *out, size_t cap)
 	}
 	if (bl) {
 		memcpy(out, base, bl);
+		out[bl] = '/';
+		memcpy(out + bl + 1, rel ? rel : "", rl + 1);
+	} else {
+		memcpy(out, rel ? rel : "", rl + 1);
+	}
+	return (long)path_clean(out);
+}
+
+__attribute__((hot)) long path_join_in(char *out, size_t cap, const char *rel)
+{
+	size_t bl, rl = rel ? strlen(rel) : 0;
+
+	if (cap == 0)
+		return -ENAMETOOLONG;
+	bl = rel && rel[0] == '/' ? 0 : strnlen(out, cap - 1);
+	if (bl + 1 + rl + 1 > cap) {
+		out[bl] = '\0';
+		return -ENAMETOOLONG;
+	}
+	if (bl) {
 		out[bl] = '/';
 		memcpy(out + bl + 1, rel ? rel : "", rl + 1);
 	} else {

@@ -22,6 +22,13 @@
  */
 long path_join(const char *base, const char *rel, char *out, size_t cap);
 
+/*
+ * path_join with the base already in out[cap] ("" for none): `rel` appended to it
+ * (or put in its place when absolute), then cleaned.  The same results as
+ * path_join, without a second buffer for the base.
+ */
+long path_join_in(char *out, size_t cap, const char *rel);
+
 /* Clean an absolute path in place (same rules); returns its new length. */
 size_t path_clean(char *p);
 

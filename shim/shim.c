@@ -511,7 +511,7 @@ SHIM_HOT bool shim_enter(struct shim_call *c)
 	return true;
 }
 
-bool shim_enter_v(struct shim_call *c)
+SHIM_HOT bool shim_enter_v(struct shim_call *c)
 {
 	if (shim_enter(c))
 		return true;
@@ -606,7 +606,7 @@ static void cwd_refresh(void)
 
 /* The recorded cwd into out[PATH_MAX]: up to its end only (the bytes after it in
  * g.strs would be pages more to touch). */
-static void cwd_copy(char *out)
+SHIM_HOT static void cwd_copy(char *out)
 {
 	unsigned s1, s2;
 	if (in_vchild() && t_vcwd_moved) {
@@ -663,10 +663,11 @@ void shim_fdpath(int fd, char *out)
 		shim_vunmap(out);
 }
 
-void shim_abspath(int dirfd, const char *path, char *out)
+/* The base goes straight into out and the path is joined to it there: a buffer of
+ * PATH_MAX on the stack here would put every record's callees a page deeper (a
+ * page fault more in each image, a copy-on-write one in a fork child). */
+SHIM_HOT void shim_abspath(int dirfd, const char *path, char *out)
 {
-	char base[PATH_MAX];
-
 	if (!path) {
 		out[0] = '\0';
 		return;
@@ -676,10 +677,10 @@ void shim_abspath(int dirfd, const char *path, char *out)
 		return;
 	}
 	if (dirfd == AT_FDCWD)
-		cwd_copy(base);
+		cwd_copy(out);
 	else
-		shim_fdpath(dirfd, base);
-	path_join(base[0] ? base : NULL, path, out, SHIM_PATH_CAP);
+		shim_fdpath(dirfd, out);
+	path_join_in(out, SHIM_PATH_CAP, path);
 }
 
 /* ---- the log -------------------------------------------------------------- */
@@ -1022,13 +1023,15 @@ static SHIM_HOT int write_proc_with(int fd, const char *rec, size_t n, pid_t pid
 				    uint64_t start, const char *parent)
 {
 	size_t off = (n + 15) & ~(size_t)15;
-	char cwd[PATH_MAX];
+	char *cwd = t_buf + off; /* the cwd too: a PATH_MAX buffer on the stack would be a
+				  * page more to fault in, in a fork child a copied one */
 	ssize_t pn;
 	int r;
 
-	if (!rec || rec != t_buf || off + proc_cap(g.empty, g.empty) > TBUF_CAP)
+	if (!rec || rec != t_buf || off + PATH_MAX + proc_cap(g.empty, g.empty) > TBUF_CAP)
 		return 0;
 	cwd_copy(cwd);
+	off += (strlen(cwd) + 16) & ~(size_t)15;
 	pn = proc_encode(t_buf + off, TBUF_CAP - off, pid, origin, start, parent, g.empty, g.empty,
 			 cwd, NULL);
 	if (pn < 0)
@@ -1245,7 +1248,7 @@ static SHIM_HOT int log_open(void)
 	return log_open_with(NULL, 0, &done);
 }
 
-int shim_log_fd(void)
+SHIM_HOT int shim_log_fd(void)
 {
 	return atomic_load(&log_fd);
 }
@@ -1327,7 +1330,7 @@ static SHIM_HOT int seen_regions_claim(_Atomic uint64_t *tab, uint64_t h)
 }
 
 /* h in g.seen_tab, mapped at the first use: true if it was not there. */
-static bool seen_claim(uint64_t h)
+SHIM_HOT static bool seen_claim(uint64_t h)
 {
 	_Atomic uint64_t *tab = atomic_load(&g.seen_tab), *expect = NULL;
 
@@ -1354,7 +1357,7 @@ static void seen_reset(void)
 }
 
 /* True the first time (fn, path, flags, ret) is seen in this image. */
-static bool seen_first(int fn, const char *path, size_t len, long flags, long ret)
+SHIM_HOT static bool seen_first(int fn, const char *path, size_t len, long flags, long ret)
 {
 	if (in_vchild()) /* the set is its parent's: every check recorded */
 		return true;
@@ -1392,7 +1395,7 @@ static SHIM_HOT bool objs_first(const char *name)
 		}                                                                 \
 	} while (0)
 
-void rec_open(int fn, int dirfd, const char *path, int flags, mode_t mode, long ret, int err)
+SHIM_HOT void rec_open(int fn, int dirfd, const char *path, int flags, mode_t mode, long ret, int err)
 {
 	char abs[SHIM_PATH_CAP];
 	shim_abspath(dirfd, path, abs);
@@ -1402,7 +1405,7 @@ void rec_open(int fn, int dirfd, const char *path, int flags, mode_t mode, long 
 		shim_fd_opened((int)ret, flags);
 }
 
-void rec_stat(int fn, int dirfd, const char *path, int flags, long ret, int err,
+SHIM_HOT void rec_stat(int fn, int dirfd, const char *path, int flags, long ret, int err,
 	      unsigned ftype, const char *target)
 {
 	char abs[SHIM_PATH_CAP];
@@ -1569,7 +1572,7 @@ void rec_chdir(int fn, const char *path, int fd, long ret, int err)
 	REC_EMIT(chdir, .fn = (unsigned)fn, .path = cwd, .ret = ret, .err = ret < 0 ? err : 0);
 }
 
-void rec_fd(int fn, int fd, int fd2, long ret, int err)
+SHIM_HOT void rec_fd(int fn, int fd, int fd2, long ret, int err)
 {
 	REC_EMIT(fd, .fn = (unsigned)fn, .fd = fd, .fd2 = fd2, .ret = ret, .err = ret < 0 ? err : 0);
 }
@@ -1875,7 +1878,7 @@ static void emit_exec_like(struct tenc *e)
  * rec_buf_put unmaps.  A child on its parent's memory (vfork, clone(CLONE_VM))
  * takes a new mapping rather than set up a per-thread buffer in its parent's name.
  */
-static char *rec_buf_get(size_t cap)
+SHIM_HOT static char *rec_buf_get(size_t cap)
 {
 	char *b;
 
@@ -1891,7 +1894,7 @@ static void rec_buf_put(char *b, size_t cap)
 		munmap(b, cap);
 }
 
-void rec_exec(int fn, const char *path, char *const argv[], char *const envp[], bool opaque)
+SHIM_HOT void rec_exec(int fn, const char *path, char *const argv[], char *const envp[], bool opaque)
 {
 	char abs[SHIM_PATH_CAP];
 	size_t cap = 1024 + SHIM_PATH_CAP + tenc_strv_size((char **)argv) +
@@ -2030,7 +2033,7 @@ void shim_fd_opened(int fd, int flags)
 		atomic_fetch_and(&g.wfd[fd / 64], ~bit);
 }
 
-bool shim_fd_closed(int fd)
+SHIM_HOT bool shim_fd_closed(int fd)
 {
 	if (fd < 0 || fd >= WFD_MAX)
 		return false;
@@ -2059,7 +2062,7 @@ void shim_fd_closed_range(unsigned first, unsigned last)
 	}
 }
 
-void shim_fd_dup(int oldfd, int newfd)
+SHIM_HOT void shim_fd_dup(int oldfd, int newfd)
 {
 	if (oldfd < 0 || oldfd >= WFD_MAX || newfd < 0 || newfd >= WFD_MAX)
 		return;
@@ -2100,22 +2103,33 @@ struct env_scan {
 static SHIM_HOT bool env_scan(char *const envp[], bool off, struct env_scan *sc)
 {
 	*sc = (struct env_scan){ .has_root = !g.root_env[0], .has_cc = off };
+	/* by the first letter: a build's environment has a hundred entries or more, and
+	 * a shell scans it at every command it runs */
 	for (size_t i = 0; envp && envp[i]; i++) {
 		const char *e = envp[i];
-		if (has_prefix(e, key_preload)) {
-			if (!sc->seen_lib)
-				sc->has_lib = has_sub(e + 11, g.lib_path);
-			sc->seen_lib = true;
-		} else if (has_prefix(e, key_trace_dir)) {
-			sc->has_dir = true;
-		} else if (has_prefix(e, key_shim_off)) {
-			sc->has_off = true;
-		} else if (has_prefix(e, key_shim_root)) {
-			sc->has_root = true;
-		} else if (!off && env_is_ccache_switch(e)) {
-			bool pass = env_is_passthrough(e);
-			sc->has_cc |= pass;
-			sc->cc_switch |= !pass;
+		switch (e[0]) {
+		case 'L':
+			if (has_prefix(e, key_preload)) {
+				if (!sc->seen_lib)
+					sc->has_lib = has_sub(e + 11, g.lib_path);
+				sc->seen_lib = true;
+			}
+			break;
+		case 'G':
+			if (has_prefix(e, key_trace_dir))
+				sc->has_dir = true;
+			else if (has_prefix(e, key_shim_off))
+				sc->has_off = true;
+			else if (has_prefix(e, key_shim_root))
+				sc->has_root = true;
+			break;
+		case 'C':
+			if (!off && env_is_ccache_switch(e)) {
+				bool pass = env_is_passthrough(e);
+				sc->has_cc |= pass;
+				sc->cc_switch |= !pass;
+			}
+			break;
 		}
 	}
 	return g.lib_path[0] && !((sc->has_lib || off) && sc->has_dir && sc->has_root &&
@@ -2135,7 +2149,7 @@ SHIM_HOT size_t shim_env_fixup_need(char *const envp[])
 	return n + 6 + (bytes + 3 * PATH_MAX + 64) / sizeof(char *) + 1;
 }
 
-char *const *shim_env_fixup(char *const envp[], char **out, size_t cap, char *strbuf,
+SHIM_HOT char *const *shim_env_fixup(char *const envp[], char **out, size_t cap, char *strbuf,
 			    size_t strcap)
 {
 	bool off = !shim_enabled();

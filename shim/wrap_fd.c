@@ -20,7 +20,7 @@ SHIM_WRAP(int, dup, (int fd), (fd),
 
 DECL_REAL(dup2);
 DECL_REAL(close);
-GG_EXPORT int dup2(int fd, int fd2)
+SHIM_HOT GG_EXPORT int dup2(int fd, int fd2)
 {
 	struct shim_call c;
 	int ret;
@@ -93,7 +93,7 @@ int fcntl64(int fd, int cmd, ...);
 FCNTL_WRAP(fcntl, GG_FN_fcntl)
 FCNTL_WRAP(fcntl64, GG_FN_fcntl64)
 
-GG_EXPORT int close(int fd)
+SHIM_HOT GG_EXPORT int close(int fd)
 {
 	struct shim_call c;
 	int ret;

@@ -119,6 +119,10 @@ static int open_vflags(int flags)
 		return ret;                                                        \
 	}
 
+/* in the shim's hot text (shim.ld): every image opens files */
+SHIM_HOT int open(const char *path, int flags, ...);
+SHIM_HOT int openat(int dirfd, const char *path, int flags, ...);
+
 OPEN_WRAP(open, GG_FN_open)
 OPEN_WRAP(open64, GG_FN_open64)
 OPENAT_WRAP(openat, GG_FN_openat)

@@ -22,6 +22,14 @@
 /* The *at calls' AT_SYMLINK_NOFOLLOW as a mapping flag. */
 #define AT_VFL(fl) (((fl) & AT_SYMLINK_NOFOLLOW) ? VPATH_NOFOLLOW : 0)
 
+/* The checks most images make (a shell's PATH search, a compiler's includes) in the
+ * shim's hot text (shim.ld), with the code they call. */
+SHIM_HOT int stat(const char *p, struct stat *st);
+SHIM_HOT int fstatat(int d, const char *p, struct stat *st, int fl);
+SHIM_HOT int access(const char *p, int mode);
+SHIM_HOT int eaccess(const char *p, int mode);
+SHIM_HOT int faccessat(int d, const char *p, int mode, int fl);
+
 /* fstatat(fd, "", AT_EMPTY_PATH) is an fstat: not an existence check. */
 #define IS_CHECK(p) ((p) && (p)[0])
 
