@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Measures what recording costs: zlib's `make -j2` plain, under `gg record` and under
 # bear (5 alternating runs each, median wall time), and the per-exec overhead of
-# the shim on 500 runs of /bin/true.  With GG_BENCH_CURL=1 (=only: alone), also
+# the shim on 500 runs of /bin/true (GG_BENCH_TRUE_RUNS, 11, alternating runs, bear
+# in the first GG_BENCH_RUNS of them: a run takes two seconds, and a figure of a few
+# hundred microseconds per exec needs more of them than zlib's build does).  With GG_BENCH_CURL=1 (=only: alone), also
 # curl's autotools build (./configure && make -j2: thousands of processes), plain and
 # under `gg record`, GG_BENCH_CURL_RUNS (3) alternating runs.  With GG_BENCH_LINUX=1
 # (=only: alone), Linux 6.1's `make tinyconfig && make -j2` (Debian's linux-source-6.1,
@@ -23,6 +25,7 @@ set -euo pipefail
 e2e_init
 
 runs=${GG_BENCH_RUNS:-5}
+true_runs=${GG_BENCH_TRUE_RUNS:-11}
 execs=500
 
 # now: wall clock in seconds, microsecond resolution.
@@ -154,11 +157,11 @@ loop_shim() {
 }
 loop_bear() { bear --output "$T/true.json" -- bash -c "$loop"; }
 echo
-echo "# $execs x /bin/true from a bash loop, $runs runs of each, alternating"
-for ((i = 1; i <= runs; i++)); do
+echo "# $execs x /bin/true from a bash loop, $true_runs runs of each, alternating"
+for ((i = 1; i <= true_runs; i++)); do
 	timed t_plain loop_plain
 	timed t_shim loop_shim
-	timed t_bear loop_bear
+	((i > runs)) || timed t_bear loop_bear # 50 ms an exec: its runs are few
 done
 mp=$(median "${t_plain[@]}")
 ms=$(median "${t_shim[@]}")
