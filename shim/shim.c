@@ -606,7 +606,7 @@ static void cwd_refresh(void)
 
 /* The recorded cwd into out[PATH_MAX]: up to its end only (the bytes after it in
  * g.strs would be pages more to touch). */
-SHIM_HOT static void cwd_copy(char *out)
+static SHIM_HOT void cwd_copy(char *out)
 {
 	unsigned s1, s2;
 	if (in_vchild() && t_vcwd_moved) {
@@ -1330,7 +1330,7 @@ static SHIM_HOT int seen_regions_claim(_Atomic uint64_t *tab, uint64_t h)
 }
 
 /* h in g.seen_tab, mapped at the first use: true if it was not there. */
-SHIM_HOT static bool seen_claim(uint64_t h)
+static SHIM_HOT bool seen_claim(uint64_t h)
 {
 	_Atomic uint64_t *tab = atomic_load(&g.seen_tab), *expect = NULL;
 
@@ -1357,7 +1357,7 @@ static void seen_reset(void)
 }
 
 /* True the first time (fn, path, flags, ret) is seen in this image. */
-SHIM_HOT static bool seen_first(int fn, const char *path, size_t len, long flags, long ret)
+static SHIM_HOT bool seen_first(int fn, const char *path, size_t len, long flags, long ret)
 {
 	if (in_vchild()) /* the set is its parent's: every check recorded */
 		return true;
@@ -1395,7 +1395,8 @@ static SHIM_HOT bool objs_first(const char *name)
 		}                                                                 \
 	} while (0)
 
-SHIM_HOT void rec_open(int fn, int dirfd, const char *path, int flags, mode_t mode, long ret, int err)
+SHIM_HOT void rec_open(int fn, int dirfd, const char *path, int flags, mode_t mode, long ret,
+		       int err)
 {
 	char abs[SHIM_PATH_CAP];
 	shim_abspath(dirfd, path, abs);
@@ -1406,7 +1407,7 @@ SHIM_HOT void rec_open(int fn, int dirfd, const char *path, int flags, mode_t mo
 }
 
 SHIM_HOT void rec_stat(int fn, int dirfd, const char *path, int flags, long ret, int err,
-	      unsigned ftype, const char *target)
+		       unsigned ftype, const char *target)
 {
 	char abs[SHIM_PATH_CAP];
 	size_t len;
@@ -1878,7 +1879,7 @@ static void emit_exec_like(struct tenc *e)
  * rec_buf_put unmaps.  A child on its parent's memory (vfork, clone(CLONE_VM))
  * takes a new mapping rather than set up a per-thread buffer in its parent's name.
  */
-SHIM_HOT static char *rec_buf_get(size_t cap)
+static SHIM_HOT char *rec_buf_get(size_t cap)
 {
 	char *b;
 
@@ -1894,7 +1895,8 @@ static void rec_buf_put(char *b, size_t cap)
 		munmap(b, cap);
 }
 
-SHIM_HOT void rec_exec(int fn, const char *path, char *const argv[], char *const envp[], bool opaque)
+SHIM_HOT void rec_exec(int fn, const char *path, char *const argv[], char *const envp[],
+		       bool opaque)
 {
 	char abs[SHIM_PATH_CAP];
 	size_t cap = 1024 + SHIM_PATH_CAP + tenc_strv_size((char **)argv) +

@@ -3,9 +3,10 @@
 # bear (5 alternating runs each, median wall time), and the per-exec overhead of
 # the shim on 500 runs of /bin/true (GG_BENCH_TRUE_RUNS, 11, alternating runs, bear
 # in the first GG_BENCH_RUNS of them: a run takes two seconds, and a figure of a few
-# hundred microseconds per exec needs more of them than zlib's build does).  With GG_BENCH_CURL=1 (=only: alone), also
-# curl's autotools build (./configure && make -j2: thousands of processes), plain and
-# under `gg record`, GG_BENCH_CURL_RUNS (3) alternating runs.  With GG_BENCH_LINUX=1
+# hundred microseconds per exec needs more of them than zlib's build does).  With
+# GG_BENCH_CURL=1 (=only: alone), also curl's autotools build (./configure && make
+# -j2: thousands of processes), plain and under `gg record`, GG_BENCH_CURL_RUNS (3)
+# alternating runs.  With GG_BENCH_LINUX=1
 # (=only: alone), Linux 6.1's `make tinyconfig && make -j2` (Debian's linux-source-6.1,
 # installed with flex, bison and libelf-dev when missing, unpacked once into
 # ~/.cache/gg/corpus/linux-6.1; built out of tree, O=), plain and under `gg record`,
