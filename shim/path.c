@@ -34,28 +34,15 @@ __attribute__((hot)) size_t path_clean(char *p)
 
 __attribute__((hot)) long path_join(const char *base, const char *rel, char *out, size_t cap)
 {
-	size_t bl = 0, rl = rel ? strlen(rel) : 0;
-	size_t need;
+	size_t bl = 0;
 
 	if (cap == 0)
 		return -ENAMETOOLONG;
 	if (base && (!rel || rel[0] != '/'))
-		bl = strlen(base);
-	need = bl + 1 + rl + 1;
-	if (need > cap) {
-		size_t n = bl < cap - 1 ? bl : cap - 1;
-		memcpy(out, base ? base : "", n);
-		out[n] = '\0';
-		return -ENAMETOOLONG;
-	}
-	if (bl) {
-		memcpy(out, base, bl);
-		out[bl] = '/';
-		memcpy(out + bl + 1, rel ? rel : "", rl + 1);
-	} else {
-		memcpy(out, rel ? rel : "", rl + 1);
-	}
-	return (long)path_clean(out);
+		bl = strnlen(base, cap - 1);
+	memcpy(out, base ? base : "", bl);
+	out[bl] = '\0';
+	return path_join_in(out, cap, rel);
 }
 
 __attribute__((hot)) long path_join_in(char *out, size_t cap, const char *rel)

@@ -2152,7 +2152,7 @@ SHIM_HOT size_t shim_env_fixup_need(char *const envp[])
 }
 
 SHIM_HOT char *const *shim_env_fixup(char *const envp[], char **out, size_t cap, char *strbuf,
-			    size_t strcap)
+				     size_t strcap)
 {
 	bool off = !shim_enabled();
 	struct env_scan sc;
