@@ -346,20 +346,34 @@ static uint64_t unknown_weight(const struct plan_dag *dag, const uint32_t *order
 	return known && sum / known ? sum / known : 1;
 }
 
-/* cp[x]: x's weight plus the heaviest cp of its users, in reverse topological order. */
+static uint64_t node_weight(const struct plan_dag *dag, uint32_t x, uint64_t unknown)
+{
+	uint64_t w = dag->weight ? dag->weight(dag->ctx, x) : 1;
+	return w ? w : unknown;
+}
+
+/*
+ * cp[x]: x's weight plus the heaviest cp of its users, in reverse topological order;
+ * then, with own_pct, each plus that share of its own weight (once every path is
+ * known: a path through x counts x's weight once).
+ */
 static void critical_paths(struct plan *p, const struct plan_dag *dag, const uint32_t *order,
 			   size_t nsel)
 {
 	uint64_t unknown = unknown_weight(dag, order, nsel);
 	for (size_t k = nsel; k-- > 0;) {
 		uint32_t x = order[k];
-		uint64_t w = dag->weight ? dag->weight(dag->ctx, x) : 1, m = 0;
+		uint64_t w = node_weight(dag, x, unknown), m = 0;
 		for (uint32_t j = p->ustart[x]; j < p->ustart[x + 1]; j++)
 			if (p->cp[p->users[j]] > m)
 				m = p->cp[p->users[j]];
-		if (!w)
-			w = unknown;
 		p->cp[x] = m > UINT64_MAX - w ? UINT64_MAX : m + w;
+	}
+	for (size_t k = 0; p->o.own_pct && k < nsel; k++) {
+		uint32_t x = order[k];
+		unsigned __int128 own =
+			(unsigned __int128)node_weight(dag, x, unknown) * p->o.own_pct / 100;
+		p->cp[x] = own > UINT64_MAX - p->cp[x] ? UINT64_MAX : p->cp[x] + (uint64_t)own;
 	}
 }
 

@@ -39,7 +39,11 @@
  *     duration when known (any unit, the same for all: the builder gives
  *     milliseconds), else the mean of the known weights of the selection (1 when
  *     none is known): list scheduling by the longest remaining path in time
- *     (HEFT's upward rank, on identical machines).
+ *     (HEFT's upward rank, on identical machines).  With plan_opts.own_pct, a node's
+ *     own weight counts that much more (percent) in its priority, but not in the
+ *     paths through it: among nodes with about as long a path, the longer ones go
+ *     first, so that a slow run of one (a remote straggler, relaunched once it is
+ *     late) still has room before the end of the build.
  *
  * Cost: plan_init is O(n + edges); plan_node_done is O(users of the node) plus
  * O(log ready) per node made READY, plus, once per build, O(n) when it stops; a
@@ -96,6 +100,8 @@ struct plan_opts {
 	bool keep_going;             /* -k: a failure skips its users and nothing else */
 	plan_final_fn *on_final;     /* or NULL */
 	void *ctx;
+	unsigned own_pct;            /* priority: the critical path + own_pct% of the node's
+					own weight (0: the path alone; see above) */
 };
 
 struct plan_counts {
@@ -110,7 +116,7 @@ struct plan {
 	uint32_t *pending;     /* [n] deps not DONE/CACHED (WAIT); reused as a link when SKIPPED */
 	uint32_t *ustart;      /* [n + 1] users of i: users[ustart[i] .. ustart[i + 1]) */
 	uint32_t *users;       /* [edges] selected users of each node */
-	uint64_t *cp;          /* [n] critical path (heap priority) */
+	uint64_t *cp;          /* [n] heap priority: critical path (+ own_pct%) */
 	uint32_t *heap;        /* [selected] READY nodes, a binary max-heap on (cp, -index) */
 	size_t nheap;
 	bool stopped;
@@ -166,7 +172,8 @@ static inline const struct plan_counts *plan_counts(const struct plan *p)
 	return &p->c;
 }
 
-/* The node's critical path (its heap priority); 0 when not selected. */
+/* The node's heap priority: its critical path (plus own_pct% of its own weight); 0
+ * when not selected. */
 static inline uint64_t plan_critical_path(const struct plan *p, size_t node)
 {
 	return node < p->n && p->state[node] != PLAN_UNSELECTED ? p->cp[node] : 0;

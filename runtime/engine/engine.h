@@ -196,6 +196,12 @@ struct engine_ops {
 	/* The isolation its jobs get (sbx.h levels: 1 strongest, 3 none) and why not
 	 * better (why may be ""); NULL op: 0, unknown (a fake or remote engine). */
 	int (*level)(struct engine *e, char *why, size_t whylen);
+	/* Before any instance exists (a build plans first): the share, in percent, of
+	 * a job's own recorded duration that the plan adds to its priority when this
+	 * engine runs the build (plan.h, plan_opts.own_pct), from the params it would
+	 * be created with; NULL op: 0.  An engine whose runs may straggle wants long
+	 * jobs started sooner. */
+	unsigned (*own_pct)(const char *params);
 };
 
 #endif

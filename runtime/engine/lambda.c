@@ -186,7 +186,7 @@ struct engine {
 	 * that wait for room (first invocations queue behind them) */
 	uint32_t ring[RING], ratio[RING], resid[RING];
 	size_t nring, ring_pos, nratio, ratio_pos, nresid, resid_pos;
-	uint64_t next_scan;
+	uint64_t next_scan, last_scan;
 	unsigned nwant;
 	uint64_t scan_peers, scan_scale; /* the medians at the last scan */
 	struct lambda_straggler_rule scan_rule; /* the rule fitted then */
@@ -533,6 +533,19 @@ static void inv_free(struct engine *e, struct inv *v)
 /* Detach v from its job (and the multi handle) and free it. */
 static void inv_drop(struct engine *e, struct inv *v);
 
+/*
+ * An invocation ended: its environment is free.  With no job waiting for room, the
+ * build's tail may have begun, and a backup waits for nobody: the next straggler
+ * scan comes as soon as scans may (10 ms after the last), not when the rule next
+ * finds a job late.
+ */
+static void room_freed(struct engine *e)
+{
+	uint64_t soon = e->last_scan + 10;
+	if (!e->nwq && e->next_scan > soon)
+		e->next_scan = soon;
+}
+
 /* Detach v from its job and leave it running as an orphan (still in ninv). */
 static void inv_orphan(struct engine *e, struct inv *v)
 {
@@ -608,6 +621,7 @@ static void orphan_end(struct engine *e, struct inv *v)
 		mark_unref(e, v->mark);
 	http_loop_remove(e->loop, v->easy);
 	e->ninv--;
+	room_freed(e);
 	inv_free(e, v);
 }
 
@@ -625,6 +639,7 @@ static void inv_drop(struct engine *e, struct inv *v)
 	e->ninv--;
 	if (v->dup)
 		e->ndups--;
+	room_freed(e);
 	inv_free(e, v);
 }
 
@@ -1517,7 +1532,8 @@ static int lambda_create(const struct engine_config *cfg, struct engine **out, c
 	    (ret = param_uint(p, "burst", &e->burst)) < 0 ||
 	    (ret = param_uint(p, "env_rate", &e->env_rate)) < 0 ||
 	    (ret = param_uint(p, "lookahead", &lookahead)) < 0 ||
-	    (ret = param_uint(p, "s3_conns", &e->s3_conns)) < 0) {
+	    (ret = param_uint(p, "s3_conns", &e->s3_conns)) < 0 ||
+	    (ret = param_uint(p, "priority_own_pct", &(unsigned){ 0 })) < 0) {
 		errbuf_set(err, errlen, "bad lambda engine parameters '%s'", p);
 		goto out_free;
 	}
@@ -1896,10 +1912,10 @@ static int backup_cmp(const void *a, const void *b)
  * e->next_scan (0: none planned).
  *
  * Backups (the build's tail: no job waits, fewer invocations in flight than -j
- * and the concurrency allow): jobs with one invocation that has run past the
- * spare rule get a second one, the most critical first, until the room is used or
- * the limits refuse; none waits for room (a first invocation never queues behind
- * a backup).
+ * and the concurrency allow): jobs with one invocation that is not late (its only
+ * one, or a straggler's relaunch) and has run past the spare rule get another,
+ * the most critical first, until the room is used or the limits refuse; none
+ * waits for room (a first invocation never queues behind a backup).
  */
 static void stragglers(struct engine *e, uint64_t now)
 {
@@ -1918,6 +1934,7 @@ static void stragglers(struct engine *e, uint64_t now)
 	}
 	if (now < e->next_scan && !e->nwant)
 		return;
+	e->last_scan = now;
 	peers = e->scan_peers = ring_median(e->ring, e->nring);
 	scale = e->scan_scale = ring_median(e->ratio, e->nratio);
 	scale32 = scale > UINT32_MAX ? UINT32_MAX : (unsigned)scale;
@@ -1930,13 +1947,19 @@ static void stragglers(struct engine *e, uint64_t now)
 	spare = rule;
 	spare.pct = backup_pct(&rule);
 	for (struct ljob *j = e->live; j; j = j->next) {
-		uint64_t after, due, at, last = 0;
+		uint64_t after, due, at, last = 0, prev = 0;
 		if (j->state != L_INVOKE || !j->ninv || j->dups >= JOB_DUPS ||
 		    j->ninv >= 1 + JOB_DUPS)
 			continue;
-		for (unsigned k = 0; k < j->ninv; k++) /* the newest invocation is judged */
-			if (j->inv[k]->start_ms > last)
-				last = j->inv[k]->start_ms;
+		for (unsigned k = 0; k < j->ninv; k++) { /* the newest invocation is judged */
+			uint64_t st = j->inv[k]->start_ms;
+			if (st > last) {
+				prev = last;
+				last = st;
+			} else if (st > prev) {
+				prev = st;
+			}
+		}
 		after = lambda_straggler_after(&rule, j->expect_ms, scale32, peers);
 		if (!after) {
 			if (!(j->expect_ms ? e->strag.pct : e->strag.factor))
@@ -1952,8 +1975,10 @@ static void stragglers(struct engine *e, uint64_t now)
 				launch_duplicate(e, j);
 				continue;
 			}
-		} else if (tail && j->ninv == 1 && j->expect_ms &&
+		} else if (tail && (j->ninv == 1 || prev + after <= now) && j->expect_ms &&
 			   (after = lambda_straggler_after(&spare, j->expect_ms, scale32, peers)) != 0) {
+			/* one invocation, or every other one is late: a straggler's
+			 * relaunch is one hope too, and may straggle in its turn */
 			if (last + after <= now && nback < e->slots)
 				e->backups[nback++] = j;
 			else if (last + after < due)
@@ -2060,6 +2085,13 @@ void lambda_engine_stats(struct engine *e, struct lambda_stats *out)
 	*out = e->stats;
 }
 
+/* engine_ops.own_pct: priority_own_pct (lambda.h); a bad value is create()'s error. */
+static unsigned lambda_own_pct(const char *params)
+{
+	unsigned pct = LAMBDA_OWN_PCT;
+	return param_uint(params, "priority_own_pct", &pct) < 0 ? LAMBDA_OWN_PCT : pct;
+}
+
 const struct engine_ops engine_lambda = {
 	.name = "lambda",
 	.no_staging = true,
@@ -2070,4 +2102,5 @@ const struct engine_ops engine_lambda = {
 	.fd = lambda_fd,
 	.collect = lambda_collect,
 	.abort = lambda_abort,
+	.own_pct = lambda_own_pct,
 };

@@ -33,8 +33,10 @@
  *   straggler_spare_pct=Q   backups in the build's tail (MapReduce's backup
  *                        tasks): while no job waits and fewer invocations are
  *                        in flight than -j and the concurrency allow, a job
- *                        (with a recorded duration) whose one invocation has
- *                        run Q% of D' gets a second, the most critical
+ *                        (with a recorded duration) whose one invocation that
+ *                        is not late (its only one, or a straggler's relaunch,
+ *                        which may straggle too) has run Q% of D' gets
+ *                        another, the most critical
  *                        (engine_job.rank) first, as many as there is room
  *                        for; a backup never waits for room (first
  *                        invocations do not queue behind backups).  The
@@ -53,6 +55,13 @@
  *                        0: never)
  *   straggler_min_ms=S   ... either way never before S ms (500), nor before 8
  *                        completions (lambda_straggler_after below)
+ *   priority_own_pct=P   the build's order (plan.h, plan_opts.own_pct): a job's
+ *                        priority is its critical path plus P% of its own
+ *                        recorded duration (LAMBDA_OWN_PCT; 0: the path alone).
+ *                        A straggler costs about its own duration again (found
+ *                        late at D', then run anew), and the jobs that go out
+ *                        last have no slack left, so long jobs go out sooner
+ *                        and the build's last seconds hold short ones
  *   invoke_timeout_ms=T  the client's limit for one invocation (the job's timeout
  *                        + 60 s, else 16 min: past Lambda's 15)
  *   concurrency=N        the account's concurrency: invocations in flight at most
@@ -228,6 +237,8 @@ uint64_t lambda_bucket_next(struct lambda_bucket *b, uint64_t now_ms);
  * margin when pct is under 100 (a hedge); else with peers: max(peers x factor,
  * min_ms).  Pure.
  */
+#define LAMBDA_OWN_PCT 30 /* priority_own_pct's default (above) */
+
 struct lambda_straggler_rule {
 	unsigned pct, margin_ms;    /* against the thunk's own duration (150, 300) */
 	unsigned fit;               /* fitted to the times seen (1; lambda_straggler_fit) */

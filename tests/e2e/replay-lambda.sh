@@ -276,7 +276,10 @@ sys.exit(0 if j["lambda_jobs"] == 4 and j["lambda_throttled"] == 8 and j["lambda
 #   - a worker that never answers (frozen: the emulator kills it at its deadline,
 #     Sandbox.Timedout) and a command that hangs (its processes stopped: the worker
 #     must stop it before Lambda-Runtime-Deadline-Ms and say so, Gg.Deadline); both
-#     invocations with a deadline of a few seconds, the others the function's 300 s;
+#     invocations with a deadline of seconds (2 and 10: the hung one's worker fetches
+#     its inputs through the faults below first, and keeps 2 s for its answer, so a
+#     loaded machine must not push it past its deadline), the others the function's
+#     300 s;
 #   - S3 answering 500/503 to 10% of the requests and dropping 5% of the
 #     connections, for the client and the workers alike (each through its proxy);
 #   - the blob of the first static-library object (removed from the bucket, so its
@@ -296,7 +299,7 @@ setup "zlib: delete every output and every value blob of the local store (faults
 setup "zlib: remove the blob of ${objs[0]} from the bucket" \
 	s3rver_aws s3api delete-object --bucket bkt --key "z/$bad"
 lambda_emu_ctl /_emu/reset '{}' >/dev/null
-lambda_emu_ctl /_emu/faults '[{"freeze":true,"timeout_s":2},{"stall":true,"timeout_s":6}]' >/dev/null
+lambda_emu_ctl /_emu/faults '[{"freeze":true,"timeout_s":2},{"stall":true,"timeout_s":10}]' >/dev/null
 proxy_ctl "$WPROXY" '{"error_rate":0.1,"drop_rate":0.05,"seed":5,
 	"corrupt":[{"method":"PUT","match":"/'"$bad"'","count":1}]}' >/dev/null
 proxy_ctl "$CPROXY" '{"error_rate":0.1,"drop_rate":0.05,"seed":6}' >/dev/null

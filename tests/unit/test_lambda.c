@@ -748,6 +748,26 @@ static void test_lambda__s3_conns_scale_with_jobs(void **state)
 	assert_int_equal(lambda_s3_conns(UINT_MAX), S3_MAX_CONNS);
 }
 
+/* The plan's share of a job's own duration (priority_own_pct), read before any
+ * engine exists; a bad value is create()'s error. */
+static void test_lambda__own_pct_from_params(void **state)
+{
+	struct engine_config cfg = { .st = &st, .ggdir = dir, .slots = 4,
+				     .params = "retries=1,priority_own_pct=x" };
+	struct engine *e = NULL;
+	char err[1024] = "";
+	(void)state;
+	assert_non_null(engine_lambda.own_pct);
+	assert_int_equal(engine_lambda.own_pct(NULL), LAMBDA_OWN_PCT);
+	assert_int_equal(engine_lambda.own_pct("retries=1"), LAMBDA_OWN_PCT);
+	assert_int_equal(engine_lambda.own_pct("priority_own_pct=0"), 0);
+	assert_int_equal(engine_lambda.own_pct("retries=1,priority_own_pct=55"), 55);
+	assert_int_equal(engine_lambda.own_pct(cfg.params), LAMBDA_OWN_PCT);
+	assert_int_equal(engine_lambda.create(&cfg, &e, err, sizeof(err)), -EINVAL);
+	assert_null(e);
+	assert_non_null(strstr(err, "priority_own_pct=x"));
+}
+
 /*
  * With recorded durations, a job is judged by its own: the peers (noop answers,
  * a few ms for thunks recorded at 50 ms) make 1 s look long, yet a job recorded
@@ -910,6 +930,15 @@ static void start_ranked(struct run *r, uint64_t expect_ms, uint64_t rank)
 	r->n++;
 }
 
+static void start_seeded(struct run *r, uint64_t expect_ms, uint64_t rank,
+			 unsigned long long seed)
+{
+	struct engine_job job = { .tag = r->n, .th = &th, .staging = dir, .expect_ms = expect_ms,
+				  .rank = rank, .seed = seed };
+	assert_int_equal(engine_lambda.start(r->e, &job, &r->res[r->n]), 0);
+	r->n++;
+}
+
 /* After the warm-up: A (rank 1, tag 10) and B (rank 5, tag 11), recorded at 100 s,
  * each answering after delay_ms, run to their end; the engine's counts in *s. */
 static void run_a_and_b(struct run *r, const char *params, unsigned delay_ms,
@@ -953,6 +982,42 @@ static void test_lambda__backups_in_the_tail_most_critical_first(void **state)
 	run_a_and_b(&r, OWN_RULE ",concurrency=3,straggler_spare_pct=100", 1500, &s);
 	assert_int_equal(s.backups, 0);
 	assert_int_equal(s.stragglers, 0);
+	release(&r);
+}
+
+/*
+ * A straggler's relaunch is a job's one hope, and may straggle in its turn: in the
+ * tail it gets a backup like a job's only invocation.  Concurrency 3, every answer
+ * after 100 ms or more (recorded 100 ms: D' is about the recorded time).  A
+ * (recorded 1 s, late at 2 s) straggles, B and C (recorded 100 s) hold the other
+ * environments until 5 and 6 s.  A's relaunch takes B's environment and straggles
+ * too; once C ends, nothing waits: the relaunch has run 1 s, past the spare rule's
+ * 100 ms, so it gets a backup (not another duplicate at 7 s, when the rule would
+ * find it late), which answers at once.
+ */
+static void test_lambda__straggler_relaunch_backed_up_in_the_tail(void **state)
+{
+	struct run r;
+	struct lambda_stats s0, s;
+	(void)state;
+	emu_post("/_emu/config", "{\"delay_ms\":100}");
+	create_warm(&r, OWN_RULE ",straggler_fit=0,concurrency=3", 16, 100);
+	lambda_engine_stats(r.e, &s0); /* (the warm-up's last jobs may have had backups) */
+	/* by seed: the three arrive at once, in any order */
+	emu_post("/_emu/faults", "[{\"delay_ms\":20000,\"match\":\"\\\"seed\\\":1\",\"count\":2},"
+				 "{\"delay_ms\":5000,\"match\":\"\\\"seed\\\":2\"},"
+				 "{\"delay_ms\":6000,\"match\":\"\\\"seed\\\":3\"}]");
+	start_seeded(&r, 1000, 3, 1);   /* A */
+	start_seeded(&r, 100000, 2, 2); /* B */
+	start_seeded(&r, 100000, 1, 3); /* C */
+	start_seeded(&r, 100000, 0, 4); /* D: waits for room (no tail before it ran) */
+	drain(&r);
+	assert_all_ran(&r);
+	lambda_engine_stats(r.e, &s);
+	assert_int_equal(s.backups - s0.backups, 1);
+	assert_int_equal(s.stragglers - s0.stragglers, 2);
+	assert_int_equal(s.duplicate_wins - s0.duplicate_wins, 1);
+	assert_int_equal(s.throttled, 0);
 	release(&r);
 }
 
@@ -1385,6 +1450,7 @@ int main(void)
 		cmocka_unit_test(test_lambda__straggler_rule),
 		cmocka_unit_test(test_lambda__straggler_fit),
 		cmocka_unit_test(test_lambda__s3_conns_scale_with_jobs),
+		cmocka_unit_test(test_lambda__own_pct_from_params),
 		cmocka_unit_test_setup(test_lambda__backups_in_the_tail_most_critical_first, fresh),
 		cmocka_unit_test_setup(test_lambda__invokes_signed, fresh),
 		cmocka_unit_test_setup(test_lambda__throttle_storm_backs_off, fresh),
@@ -1407,6 +1473,7 @@ int main(void)
 		cmocka_unit_test_setup(test_lambda__straggling_duplicate_relaunched, fresh),
 		cmocka_unit_test_setup(test_lambda__straggler_started_later_judged_in_time, fresh),
 		cmocka_unit_test_setup(test_lambda__twin_failure_leaves_no_trace, fresh),
+		cmocka_unit_test_setup(test_lambda__straggler_relaunch_backed_up_in_the_tail, fresh),
 		cmocka_unit_test_setup(test_lambda__losing_twin_counts_against_concurrency, fresh),
 		cmocka_unit_test_setup(test_lambda__orphan_sends_its_payload_after_the_job, fresh),
 		cmocka_unit_test_setup(test_lambda__outputs_must_reach_the_store, fresh),

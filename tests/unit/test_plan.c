@@ -652,6 +652,59 @@ static void test_plan__weights_pick_the_longest_time_path_first(void **state)
 	}
 }
 
+/*
+ * plan_opts.own_pct: node 0 (weight 10, alone) against the chain 1 -> 2 (weights 2
+ * then 9, a path of 11).  Without it the chain's head goes first; with 50% of its
+ * own weight added, node 0 does (15 against 12: the share of node 2 is not in the
+ * path through 1).  A share past UINT64_MAX saturates.
+ */
+static void test_plan__own_pct_puts_long_jobs_first(void **state)
+{
+	static const struct {
+		unsigned own;
+		size_t first;
+		uint64_t p0, p1, p2;
+	} cases[] = { { 0, 1, 10, 11, 9 }, { 50, 0, 15, 12, 13 }, { 200, 0, 30, 15, 27 } };
+	for (size_t c = 0; c < sizeof(cases) / sizeof(*cases); c++) {
+		struct dag d;
+		struct plan p = PLAN_INIT;
+		struct plan_dag pd;
+		struct plan_opts o = { .own_pct = cases[c].own };
+		size_t node;
+		dag_new(&d, 3);
+		dag_edge(&d, 2, 1);
+		d.weight = calloc(3, sizeof(*d.weight));
+		assert_non_null(d.weight);
+		d.weight[0] = 10;
+		d.weight[1] = 2;
+		d.weight[2] = 9;
+		pd = plan_dag_of(&d);
+		assert_int_equal(plan_init(&p, &pd, NULL, 0, &o), 0);
+		assert_int_equal(plan_critical_path(&p, 0), cases[c].p0);
+		assert_int_equal(plan_critical_path(&p, 1), cases[c].p1);
+		assert_int_equal(plan_critical_path(&p, 2), cases[c].p2);
+		assert_true(plan_next_ready(&p, &node));
+		assert_int_equal(node, cases[c].first);
+		plan_release(&p);
+		dag_free(&d);
+	}
+	{
+		struct dag d;
+		struct plan p = PLAN_INIT;
+		struct plan_dag pd;
+		struct plan_opts o = { .own_pct = UINT_MAX };
+		dag_new(&d, 1);
+		d.weight = calloc(1, sizeof(*d.weight));
+		assert_non_null(d.weight);
+		d.weight[0] = UINT64_MAX / 2;
+		pd = plan_dag_of(&d);
+		assert_int_equal(plan_init(&p, &pd, NULL, 0, &o), 0);
+		assert_true(plan_critical_path(&p, 0) == UINT64_MAX);
+		plan_release(&p);
+		dag_free(&d);
+	}
+}
+
 static void test_plan__cycle_rejected(void **state)
 {
 	struct dag d;
@@ -830,6 +883,7 @@ int main(void)
 		cmocka_unit_test(test_plan__critical_path_fan_out_starts_chain_early),
 		cmocka_unit_test(test_plan__critical_path_uses_weights),
 		cmocka_unit_test(test_plan__weights_pick_the_longest_time_path_first),
+		cmocka_unit_test(test_plan__own_pct_puts_long_jobs_first),
 		cmocka_unit_test(test_plan__cycle_rejected),
 		cmocka_unit_test(test_plan__rejects_bad_input),
 		cmocka_unit_test(test_plan__targets_select_their_deps),
