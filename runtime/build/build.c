@@ -1028,11 +1028,10 @@ static int select_nodes(struct sched *s)
 	struct graph *g = s->g;
 	size_t *t = calloc(s->o->ntargets + s->o->nforce + 1, sizeof(*t)), nt = 0;
 	struct plan_dag dag = { .n = g->n, .deps = dag_deps, .weight = dag_weight, .ctx = g };
-	const struct engine_ops *main = s->o->engine;
+	const struct engine_ops *eng = s->o->engine; /* NULL: local, which has no own_pct */
+	unsigned own = eng && eng->own_pct ? eng->own_pct(s->o->engine_params) : 0;
 	struct plan_opts po = { .keep_going = s->o->keep_going || s->o->verify,
-				.on_final = on_final, .ctx = s,
-				.own_pct = main && main->own_pct ? main->own_pct(s->o->engine_params)
-								 : 0 };
+				.on_final = on_final, .ctx = s, .own_pct = own };
 	int ret = 0;
 
 	if (!t)

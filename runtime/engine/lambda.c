@@ -897,8 +897,9 @@ struct lambda_straggler_rule lambda_straggler_fit(const struct lambda_straggler_
 	uint64_t pct, margin;
 	if (!r->fit || !scale_pct || !tail_pct)
 		return f;
-	/* the spread of the ratios, tail over median, with a tenth more */
-	pct = (uint64_t)(tail_pct > scale_pct ? tail_pct : scale_pct) * 110 / scale_pct;
+	/* the spread of the ratios, tail over median, and a cushion */
+	pct = (uint64_t)(tail_pct > scale_pct ? tail_pct : scale_pct) * 100 / scale_pct +
+	      LAMBDA_FIT_CUSHION_PCT;
 	if (pct < LAMBDA_FIT_MIN_PCT)
 		pct = LAMBDA_FIT_MIN_PCT;
 	if (pct < f.pct)

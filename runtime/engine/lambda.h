@@ -22,11 +22,11 @@
  *                        recorded durations so far (this function's speed against
  *                        the recording's machine); P 0: never
  *   straggler_fit=0|1    (1) once the ratios are known, P and M are fitted to
- *                        their spread, never above the values given: P to 110%
- *                        of the 95th percentile of the ratios over their median
- *                        (at least LAMBDA_FIT_MIN_PCT), M to twice the 95th
- *                        percentile of the residuals, an invocation's time less
- *                        its D' (at least LAMBDA_FIT_MIN_MARGIN_MS): a function
+ *                        their spread, never above the values given: P to the
+ *                        95th percentile of the ratios over their median, 5
+ *                        points more (at least LAMBDA_FIT_MIN_PCT), M to twice
+ *                        the 95th percentile of the residuals, an invocation's
+ *                        time less its D' (at least LAMBDA_FIT_MIN_MARGIN_MS): a function
  *                        whose times follow the recording closely gets its
  *                        duplicates soon after D', a noisy one as late as P and
  *                        M allow (lambda_straggler_fit below)
@@ -254,10 +254,14 @@ uint64_t lambda_straggler_after(const struct lambda_straggler_rule *r, uint64_t 
  * The rule fitted to the times seen (straggler_fit above): scale_pct the median of
  * the ratios (time / recorded duration, percent), tail_pct their 95th percentile,
  * resid_ms the 95th percentile of the residuals (time - D', ms; 0: not known, the
- * margin stays).  pct becomes max(LAMBDA_FIT_MIN_PCT, 110% of tail / median) and
- * margin_ms max(LAMBDA_FIT_MIN_MARGIN_MS, 2 x resid_ms), each only if lower than
- * r's; r as it is when r->fit is 0 or a ratio is unknown (0).  Pure.
+ * margin stays).  pct becomes max(LAMBDA_FIT_MIN_PCT, tail / median +
+ * LAMBDA_FIT_CUSHION_PCT points) and margin_ms max(LAMBDA_FIT_MIN_MARGIN_MS, 2 x
+ * resid_ms), each only if lower than r's; r as it is when r->fit is 0 or a ratio
+ * is unknown (0).  The cushion is a few points, not a share of the tail: a
+ * straggler found at 1.1 D' instead of 1.05 D' costs its job a tenth of its
+ * duration more, and the last jobs of a build have no slack for it.  Pure.
  */
+#define LAMBDA_FIT_CUSHION_PCT 5
 #define LAMBDA_FIT_MIN_PCT 105
 #define LAMBDA_FIT_MIN_MARGIN_MS 50
 struct lambda_straggler_rule lambda_straggler_fit(const struct lambda_straggler_rule *r,

@@ -705,14 +705,15 @@ static void test_lambda__straggler_fit(void **state)
 		uint64_t resid;
 		unsigned pct, margin;
 	} cases[] = {
-		{ 100, 102, 10, 112, 50 },   /* close to the recording: soon after D' */
-		{ 100, 100, 40, 110, 80 },   /* no spread: 110%, twice the residuals */
-		{ 100, 100, 1, 110, 50 },    /* ... at least the minimum margin */
-		{ 200, 204, 10, 112, 50 },   /* the spread counts, not the scale */
-		{ 100, 96, 10, 110, 50 },    /* a tail under the median (rounding): 110% */
-		{ 100, 150, 100, 150, 200 }, /* noisy: 165% capped at the rule's 150% */
+		{ 100, 102, 10, 107, 50 },   /* close to the recording: soon after D' */
+		{ 100, 100, 40, 105, 80 },   /* no spread: 105%, twice the residuals */
+		{ 100, 100, 1, 105, 50 },    /* ... at least the minimum margin */
+		{ 200, 204, 10, 107, 50 },   /* the spread counts, not the scale */
+		{ 100, 96, 10, 105, 50 },    /* a tail under the median (rounding): 105% */
+		{ 100, 130, 10, 135, 50 },   /* spread: 5 points over it */
+		{ 100, 150, 100, 150, 200 }, /* noisy: 155% capped at the rule's 150% */
 		{ 100, 300, 400, 150, 300 }, /* ... and the margin at 300 */
-		{ 100, 102, 0, 112, 300 },   /* residuals not known: the margin stays */
+		{ 100, 102, 0, 107, 300 },   /* residuals not known: the margin stays */
 		{ 0, 102, 10, 150, 300 },    /* ratios not known: the rule as it is */
 		{ 100, 0, 10, 150, 300 },
 		{ 1, UINT32_MAX, 10, 150, 50 }, /* no overflow */

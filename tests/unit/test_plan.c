@@ -64,6 +64,14 @@ static void dag_free(struct dag *d)
 	free(d->weight);
 }
 
+/* Every node's recorded weight, w[0..n-1]. */
+static void dag_weigh(struct dag *d, const uint64_t *w)
+{
+	d->weight = calloc(d->n + 1, sizeof(*d->weight));
+	assert_non_null(d->weight);
+	memcpy(d->weight, w, d->n * sizeof(*w));
+}
+
 static size_t dag_deps(void *ctx, size_t node, const size_t **deps)
 {
 	struct dag *d = ctx;
@@ -583,12 +591,7 @@ static void test_plan__critical_path_uses_weights(void **state)
 	dag_new(&d, 4);
 	dag_edge(&d, 2, 1);
 	dag_edge(&d, 3, 2);
-	d.weight = calloc(4, sizeof(*d.weight));
-	assert_non_null(d.weight);
-	d.weight[0] = 100;
-	d.weight[1] = 0;
-	d.weight[2] = 1;
-	d.weight[3] = 1;
+	dag_weigh(&d, (const uint64_t[]){ 100, 0, 1, 1 });
 	tb_init(&b, &d, 1);
 	assert_int_equal(tb_plan(&b, NULL, 0, false), 0);
 	assert_int_equal(plan_critical_path(&b.p, 0), 100);
@@ -673,11 +676,7 @@ static void test_plan__own_pct_puts_long_jobs_first(void **state)
 		size_t node;
 		dag_new(&d, 3);
 		dag_edge(&d, 2, 1);
-		d.weight = calloc(3, sizeof(*d.weight));
-		assert_non_null(d.weight);
-		d.weight[0] = 10;
-		d.weight[1] = 2;
-		d.weight[2] = 9;
+		dag_weigh(&d, (const uint64_t[]){ 10, 2, 9 });
 		pd = plan_dag_of(&d);
 		assert_int_equal(plan_init(&p, &pd, NULL, 0, &o), 0);
 		assert_int_equal(plan_critical_path(&p, 0), cases[c].p0);
@@ -694,9 +693,7 @@ static void test_plan__own_pct_puts_long_jobs_first(void **state)
 		struct plan_dag pd;
 		struct plan_opts o = { .own_pct = UINT_MAX };
 		dag_new(&d, 1);
-		d.weight = calloc(1, sizeof(*d.weight));
-		assert_non_null(d.weight);
-		d.weight[0] = UINT64_MAX / 2;
+		dag_weigh(&d, (const uint64_t[]){ UINT64_MAX / 2 });
 		pd = plan_dag_of(&d);
 		assert_int_equal(plan_init(&p, &pd, NULL, 0, &o), 0);
 		assert_true(plan_critical_path(&p, 0) == UINT64_MAX);
