@@ -84,7 +84,8 @@ struct inv {
 	char fn_error[64];          /* X-Amz-Function-Error */
 	char err_type[128];         /* x-amzn-ErrorType */
 	uint64_t start_ms;
-	bool dup;
+	bool dup;                   /* not its job's first: a straggler's or a backup */
+	bool capped;                /* a straggler's: under the duplicates' cap */
 	char curl_err[CURL_ERROR_SIZE];
 };
 
@@ -557,9 +558,9 @@ static void inv_orphan(struct engine *e, struct inv *v)
 		}
 	if (!j->ninv)
 		e->nrunning--;
-	if (v->dup)
+	if (v->capped)
 		e->ndups--;
-	v->dup = false;
+	v->dup = v->capped = false;
 	v->j = NULL;
 	v->onext = e->orphans;
 	e->orphans = v;
@@ -637,14 +638,21 @@ static void inv_drop(struct engine *e, struct inv *v)
 		e->nrunning--;
 	http_loop_remove(e->loop, v->easy);
 	e->ninv--;
-	if (v->dup)
+	if (v->capped)
 		e->ndups--;
 	room_freed(e);
 	inv_free(e, v);
 }
 
+/* What an invocation is to its job. */
+enum inv_kind {
+	INV_FIRST,
+	INV_DUP,    /* a straggler's duplicate: at most max_dups at once (stragglers()) */
+	INV_BACKUP, /* a backup in the tail: room nobody waits for, under no cap */
+};
+
 /* Send one invocation of j.  0 or -errno (nothing sent). */
-static int inv_launch(struct engine *e, struct ljob *j, bool dup)
+static int inv_launch(struct engine *e, struct ljob *j, enum inv_kind kind)
 {
 	struct sigv4_header sh[3] = {
 		{ "Host", e->ep.host },
@@ -667,7 +675,8 @@ static int inv_launch(struct engine *e, struct ljob *j, bool dup)
 		return -ENOMEM;
 	sbuf_init(&v->body, LAMBDA_ANSWER_MAX);
 	v->j = j;
-	v->dup = dup;
+	v->dup = kind != INV_FIRST;
+	v->capped = kind == INV_DUP;
 	v->easy = e->npool ? e->pool[--e->npool] : curl_easy_init();
 	ret = -ENOMEM;
 	if (!v->easy)
@@ -718,7 +727,7 @@ static int inv_launch(struct engine *e, struct ljob *j, bool dup)
 		e->nrunning++;
 	j->inv[j->ninv++] = v;
 	e->ninv++;
-	if (dup)
+	if (v->capped)
 		e->ndups++;
 	e->stats.invocations++;
 	if (e->ninv > e->stats.max_in_flight)
@@ -797,7 +806,7 @@ static void invoke_now(struct engine *e, struct ljob *j)
 	int ret;
 	set_state(e, j, L_INVOKE);
 	j->dups = 0;
-	if ((ret = inv_launch(e, j, false)) < 0)
+	if ((ret = inv_launch(e, j, INV_FIRST)) < 0)
 		complete(e, j, ret, str_printf("cannot invoke %s: %s", e->who, strerror(-ret)));
 	else
 		scan_by(e, j, j->inv[0]->start_ms);
@@ -1888,9 +1897,9 @@ static int lambda_fd(struct engine *e)
 }
 
 /* A duplicate invocation of j (a straggler's, or a backup), counted. */
-static bool launch_duplicate(struct engine *e, struct ljob *j)
+static bool launch_duplicate(struct engine *e, struct ljob *j, enum inv_kind kind)
 {
-	if (inv_launch(e, j, true) < 0)
+	if (inv_launch(e, j, kind) < 0)
 		return false;
 	j->dups++;
 	e->stats.stragglers++;
@@ -1973,7 +1982,7 @@ static void stragglers(struct engine *e, uint64_t now)
 				want++;
 				due = at;
 			} else {
-				launch_duplicate(e, j);
+				launch_duplicate(e, j, INV_DUP);
 				continue;
 			}
 		} else if (tail && (j->ninv == 1 || prev + after <= now) && j->expect_ms &&
@@ -1996,7 +2005,7 @@ static void stragglers(struct engine *e, uint64_t now)
 			struct ljob *j = e->backups[k];
 			if (limits_allow(e, now) != 0)
 				break;
-			if (launch_duplicate(e, j))
+			if (launch_duplicate(e, j, INV_BACKUP))
 				e->stats.backups++;
 		}
 		if (k < nback) /* the rest when an invocation ends and leaves room */

@@ -135,7 +135,8 @@
  *                                sees one clear line
  *   - stragglers: a job in INVOKE for longer than the threshold above gets a second
  *     invocation, and a third if the second runs past the threshold too (a
- *     duplicate can straggle as well; at most N/10 duplicates at once); the
+ *     duplicate can straggle as well; at most N/10 such duplicates at once,
+ *     backups in the tail apart: they take room nobody waits for); the
  *     first answer that is a valid result wins; the others are left to finish
  *     as orphans, their answers ignored: a function keeps its environment until
  *     then, so they still count against the concurrency.  With a bucket, each job

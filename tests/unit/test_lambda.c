@@ -1022,6 +1022,35 @@ static void test_lambda__straggler_relaunch_backed_up_in_the_tail(void **state)
 	release(&r);
 }
 
+/*
+ * Backups take room nobody waits for, not the duplicates' cap (a tenth of -j: one
+ * here): A (recorded 100 s) and B (recorded 1 s, late at 2 s) both get a backup
+ * in the tail, all four invocations slow (A's 5 and 6 s, B's 8 s).  When B's
+ * backup is late, its duplicate goes out at once and answers: B completes by a
+ * duplicate, not by its first invocation at 8 s.
+ */
+static void test_lambda__backups_leave_the_cap_to_stragglers(void **state)
+{
+	struct run r;
+	struct lambda_stats s0, s;
+	(void)state;
+	emu_post("/_emu/config", "{\"delay_ms\":100}");
+	create_warm(&r, OWN_RULE ",straggler_fit=0", 16, 100);
+	lambda_engine_stats(r.e, &s0);
+	emu_post("/_emu/faults", "[{\"delay_ms\":5000,\"match\":\"\\\"seed\\\":1\"},"
+				 "{\"delay_ms\":6000,\"match\":\"\\\"seed\\\":1\"},"
+				 "{\"delay_ms\":8000,\"match\":\"\\\"seed\\\":2\",\"count\":2}]");
+	start_seeded(&r, 100000, 2, 1); /* A */
+	start_seeded(&r, 1000, 1, 2);   /* B */
+	drain(&r);
+	assert_all_ran(&r);
+	lambda_engine_stats(r.e, &s);
+	assert_int_equal(s.backups - s0.backups, 2);
+	assert_int_equal(s.stragglers - s0.stragglers, 3);
+	assert_int_equal(s.duplicate_wins - s0.duplicate_wins, 1);
+	release(&r);
+}
+
 /* The straggler's loser runs on (its environment is busy until it answers): it
  * still counts against the concurrency, so the next jobs wait instead of meeting
  * 429s. */
@@ -1475,6 +1504,7 @@ int main(void)
 		cmocka_unit_test_setup(test_lambda__straggler_started_later_judged_in_time, fresh),
 		cmocka_unit_test_setup(test_lambda__twin_failure_leaves_no_trace, fresh),
 		cmocka_unit_test_setup(test_lambda__straggler_relaunch_backed_up_in_the_tail, fresh),
+		cmocka_unit_test_setup(test_lambda__backups_leave_the_cap_to_stragglers, fresh),
 		cmocka_unit_test_setup(test_lambda__losing_twin_counts_against_concurrency, fresh),
 		cmocka_unit_test_setup(test_lambda__orphan_sends_its_payload_after_the_job, fresh),
 		cmocka_unit_test_setup(test_lambda__outputs_must_reach_the_store, fresh),
