@@ -987,39 +987,61 @@ static void test_lambda__backups_in_the_tail_most_critical_first(void **state)
 }
 
 /*
+ * A run for the tail's tests: every answer after 100 ms or more, a warm-up recorded
+ * at 100 ms (so D' is about the recorded time; straggler_fit=0), the faults (by
+ * seed: jobs started together arrive in any order), then jobs[k] (recorded ms,
+ * rank; seed k + 1) run to their end: the backups, duplicates and wins of
+ * duplicates they added (the warm-up's last jobs may have had backups too) must be
+ * want's, with no 429.
+ */
+struct tail_job {
+	uint64_t expect_ms, rank;
+};
+
+static void run_tail(const char *params, const char *faults, const struct tail_job *jobs,
+		     size_t n, const struct lambda_stats *want)
+{
+	struct run run, *r = &run;
+	struct lambda_stats s0, s;
+	char p[256];
+	snprintf(p, sizeof(p), OWN_RULE ",straggler_fit=0%s", params);
+	emu_post("/_emu/config", "{\"delay_ms\":100}");
+	create_warm(r, p, 16, 100);
+	lambda_engine_stats(r->e, &s0);
+	emu_post("/_emu/faults", faults);
+	for (size_t k = 0; k < n; k++)
+		start_seeded(r, jobs[k].expect_ms, jobs[k].rank, k + 1);
+	drain(r);
+	assert_all_ran(r);
+	lambda_engine_stats(r->e, &s);
+	assert_int_equal(s.backups - s0.backups, want->backups);
+	assert_int_equal(s.stragglers - s0.stragglers, want->stragglers);
+	assert_int_equal(s.duplicate_wins - s0.duplicate_wins, want->duplicate_wins);
+	assert_int_equal(s.throttled, 0);
+	release(r);
+}
+
+/*
  * A straggler's relaunch is a job's one hope, and may straggle in its turn: in the
- * tail it gets a backup like a job's only invocation.  Concurrency 3, every answer
- * after 100 ms or more (recorded 100 ms: D' is about the recorded time).  A
- * (recorded 1 s, late at 2 s) straggles, B and C (recorded 100 s) hold the other
- * environments until 5 and 6 s.  A's relaunch takes B's environment and straggles
- * too; once C ends, nothing waits: the relaunch has run 1 s, past the spare rule's
- * 100 ms, so it gets a backup (not another duplicate at 7 s, when the rule would
- * find it late), which answers at once.
+ * tail it gets a backup like a job's only invocation.  Concurrency 3: A (recorded
+ * 1 s, late at 2 s) straggles, B and C (recorded 100 s) hold the other
+ * environments until 5 and 6 s, D waits for room (no tail before it ran).  A's
+ * relaunch takes B's environment and straggles too; once C and D end, nothing
+ * waits: the relaunch has run 1 s, past the spare rule's 100 ms, so it gets a
+ * backup (not another duplicate at 7 s, when the rule would find it late), which
+ * answers at once.
  */
 static void test_lambda__straggler_relaunch_backed_up_in_the_tail(void **state)
 {
-	struct run r;
-	struct lambda_stats s0, s;
+	static const struct tail_job jobs[] = { { 1000, 3 }, { 100000, 2 }, { 100000, 1 },
+						{ 100000, 0 } };
 	(void)state;
-	emu_post("/_emu/config", "{\"delay_ms\":100}");
-	create_warm(&r, OWN_RULE ",straggler_fit=0,concurrency=3", 16, 100);
-	lambda_engine_stats(r.e, &s0); /* (the warm-up's last jobs may have had backups) */
-	/* by seed: the three arrive at once, in any order */
-	emu_post("/_emu/faults", "[{\"delay_ms\":20000,\"match\":\"\\\"seed\\\":1\",\"count\":2},"
-				 "{\"delay_ms\":5000,\"match\":\"\\\"seed\\\":2\"},"
-				 "{\"delay_ms\":6000,\"match\":\"\\\"seed\\\":3\"}]");
-	start_seeded(&r, 1000, 3, 1);   /* A */
-	start_seeded(&r, 100000, 2, 2); /* B */
-	start_seeded(&r, 100000, 1, 3); /* C */
-	start_seeded(&r, 100000, 0, 4); /* D: waits for room (no tail before it ran) */
-	drain(&r);
-	assert_all_ran(&r);
-	lambda_engine_stats(r.e, &s);
-	assert_int_equal(s.backups - s0.backups, 1);
-	assert_int_equal(s.stragglers - s0.stragglers, 2);
-	assert_int_equal(s.duplicate_wins - s0.duplicate_wins, 1);
-	assert_int_equal(s.throttled, 0);
-	release(&r);
+	run_tail(",concurrency=3",
+		 "[{\"delay_ms\":20000,\"match\":\"\\\"seed\\\":1\",\"count\":2},"
+		 "{\"delay_ms\":5000,\"match\":\"\\\"seed\\\":2\"},"
+		 "{\"delay_ms\":6000,\"match\":\"\\\"seed\\\":3\"}]",
+		 jobs, 4,
+		 &(struct lambda_stats){ .backups = 1, .stragglers = 2, .duplicate_wins = 1 });
 }
 
 /*
@@ -1031,24 +1053,14 @@ static void test_lambda__straggler_relaunch_backed_up_in_the_tail(void **state)
  */
 static void test_lambda__backups_leave_the_cap_to_stragglers(void **state)
 {
-	struct run r;
-	struct lambda_stats s0, s;
+	static const struct tail_job jobs[] = { { 100000, 2 }, { 1000, 1 } };
 	(void)state;
-	emu_post("/_emu/config", "{\"delay_ms\":100}");
-	create_warm(&r, OWN_RULE ",straggler_fit=0", 16, 100);
-	lambda_engine_stats(r.e, &s0);
-	emu_post("/_emu/faults", "[{\"delay_ms\":5000,\"match\":\"\\\"seed\\\":1\"},"
-				 "{\"delay_ms\":6000,\"match\":\"\\\"seed\\\":1\"},"
-				 "{\"delay_ms\":8000,\"match\":\"\\\"seed\\\":2\",\"count\":2}]");
-	start_seeded(&r, 100000, 2, 1); /* A */
-	start_seeded(&r, 1000, 1, 2);   /* B */
-	drain(&r);
-	assert_all_ran(&r);
-	lambda_engine_stats(r.e, &s);
-	assert_int_equal(s.backups - s0.backups, 2);
-	assert_int_equal(s.stragglers - s0.stragglers, 3);
-	assert_int_equal(s.duplicate_wins - s0.duplicate_wins, 1);
-	release(&r);
+	run_tail("",
+		 "[{\"delay_ms\":5000,\"match\":\"\\\"seed\\\":1\"},"
+		 "{\"delay_ms\":6000,\"match\":\"\\\"seed\\\":1\"},"
+		 "{\"delay_ms\":8000,\"match\":\"\\\"seed\\\":2\",\"count\":2}]",
+		 jobs, 2,
+		 &(struct lambda_stats){ .backups = 2, .stragglers = 3, .duplicate_wins = 1 });
 }
 
 /* The straggler's loser runs on (its environment is busy until it answers): it
@@ -1503,7 +1515,8 @@ int main(void)
 		cmocka_unit_test_setup(test_lambda__straggling_duplicate_relaunched, fresh),
 		cmocka_unit_test_setup(test_lambda__straggler_started_later_judged_in_time, fresh),
 		cmocka_unit_test_setup(test_lambda__twin_failure_leaves_no_trace, fresh),
-		cmocka_unit_test_setup(test_lambda__straggler_relaunch_backed_up_in_the_tail, fresh),
+		cmocka_unit_test_setup(test_lambda__straggler_relaunch_backed_up_in_the_tail,
+					fresh),
 		cmocka_unit_test_setup(test_lambda__backups_leave_the_cap_to_stragglers, fresh),
 		cmocka_unit_test_setup(test_lambda__losing_twin_counts_against_concurrency, fresh),
 		cmocka_unit_test_setup(test_lambda__orphan_sends_its_payload_after_the_job, fresh),
