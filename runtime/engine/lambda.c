@@ -74,6 +74,13 @@ struct stopmark {
 	struct stopmark *next;
 };
 
+/* What an invocation is to its job. */
+enum inv_kind {
+	INV_FIRST,
+	INV_DUP,    /* a straggler's duplicate: at most max_dups at once (stragglers()) */
+	INV_BACKUP, /* a backup in the tail: room nobody waits for, under no cap */
+};
+
 struct inv {
 	struct ljob *j;
 	CURL *easy;
@@ -84,8 +91,7 @@ struct inv {
 	char fn_error[64];          /* X-Amz-Function-Error */
 	char err_type[128];         /* x-amzn-ErrorType */
 	uint64_t start_ms;
-	bool dup;                   /* not its job's first: a straggler's or a backup */
-	bool capped;                /* a straggler's: under the duplicates' cap */
+	enum inv_kind kind;         /* an orphan's: INV_FIRST (no longer anyone's duplicate) */
 	char curl_err[CURL_ERROR_SIZE];
 };
 
@@ -558,9 +564,9 @@ static void inv_orphan(struct engine *e, struct inv *v)
 		}
 	if (!j->ninv)
 		e->nrunning--;
-	if (v->capped)
+	if (v->kind == INV_DUP)
 		e->ndups--;
-	v->dup = v->capped = false;
+	v->kind = INV_FIRST;
 	v->j = NULL;
 	v->onext = e->orphans;
 	e->orphans = v;
@@ -638,18 +644,11 @@ static void inv_drop(struct engine *e, struct inv *v)
 		e->nrunning--;
 	http_loop_remove(e->loop, v->easy);
 	e->ninv--;
-	if (v->capped)
+	if (v->kind == INV_DUP)
 		e->ndups--;
 	room_freed(e);
 	inv_free(e, v);
 }
-
-/* What an invocation is to its job. */
-enum inv_kind {
-	INV_FIRST,
-	INV_DUP,    /* a straggler's duplicate: at most max_dups at once (stragglers()) */
-	INV_BACKUP, /* a backup in the tail: room nobody waits for, under no cap */
-};
 
 /* Send one invocation of j.  0 or -errno (nothing sent). */
 static int inv_launch(struct engine *e, struct ljob *j, enum inv_kind kind)
@@ -675,8 +674,7 @@ static int inv_launch(struct engine *e, struct ljob *j, enum inv_kind kind)
 		return -ENOMEM;
 	sbuf_init(&v->body, LAMBDA_ANSWER_MAX);
 	v->j = j;
-	v->dup = kind != INV_FIRST;
-	v->capped = kind == INV_DUP;
+	v->kind = kind;
 	v->easy = e->npool ? e->pool[--e->npool] : curl_easy_init();
 	ret = -ENOMEM;
 	if (!v->easy)
@@ -727,7 +725,7 @@ static int inv_launch(struct engine *e, struct ljob *j, enum inv_kind kind)
 		e->nrunning++;
 	j->inv[j->ninv++] = v;
 	e->ninv++;
-	if (v->capped)
+	if (kind == INV_DUP)
 		e->ndups++;
 	e->stats.invocations++;
 	if (e->ninv > e->stats.max_in_flight)
@@ -1072,7 +1070,7 @@ static void on_done(void *ctx, CURL *easy, CURLcode rc)
 
 	if (rc == CURLE_OK && status == 200 && !v->fn_error[0]) {
 		if (lambda_answer_parse(v->body.buf ? v->body.buf : "", v->body.len, &a) == 0) {
-			bool dup = v->dup;
+			bool dup = v->kind != INV_FIRST;
 			ring_add(e, j, ms);
 			inv_drop(e, v);
 			if (dup)

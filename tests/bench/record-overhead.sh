@@ -6,9 +6,10 @@
 # hundred microseconds per exec needs more of them than zlib's build does).  With
 # GG_BENCH_CURL=1 (=only: alone), also curl's autotools build (./configure && make
 # -j2: thousands of processes), plain and under `gg record`, GG_BENCH_CURL_RUNS (3)
-# alternating runs.  With GG_BENCH_LINUX=1 (=only: alone), Linux 6.1's `make tinyconfig && make -j2` (Debian's linux-source-6.1,
-# installed with flex, bison and libelf-dev when missing, unpacked once into
-# ~/.cache/gg/corpus/linux-6.1; built out of tree, O=), plain and under `gg record`,
+# alternating runs.  With GG_BENCH_LINUX=1 (=only: alone), Linux 6.1's `make
+# tinyconfig && make -j2` (Debian's linux-source-6.1, installed with flex, bison and
+# libelf-dev when missing, unpacked once into ~/.cache/gg/corpus/linux-6.1; built out
+# of tree, O=), plain and under `gg record`,
 # GG_BENCH_LINUX_RUNS (3) alternating runs.  With GG_BENCH_BATCH=1, the curl and
 # Linux builds are also recorded with GG_SHIM_BATCH=1 (exec'd images write their
 # records in batches: what that saves or costs), a third series in the same

@@ -922,15 +922,8 @@ static void test_lambda__duplicate_before_new_work(void **state)
 	release(&r);
 }
 
-/* Start one job recorded at expect_ms with this rank (the plan's critical path). */
-static void start_ranked(struct run *r, uint64_t expect_ms, uint64_t rank)
-{
-	struct engine_job job = { .tag = r->n, .th = &th, .staging = dir, .expect_ms = expect_ms,
-				  .rank = rank };
-	assert_int_equal(engine_lambda.start(r->e, &job, &r->res[r->n]), 0);
-	r->n++;
-}
-
+/* Start one job recorded at expect_ms with this rank (the plan's critical path) and
+ * seed (a fault's "match" can pick its payload out). */
 static void start_seeded(struct run *r, uint64_t expect_ms, uint64_t rank,
 			 unsigned long long seed)
 {
@@ -938,6 +931,12 @@ static void start_seeded(struct run *r, uint64_t expect_ms, uint64_t rank,
 				  .rank = rank, .seed = seed };
 	assert_int_equal(engine_lambda.start(r->e, &job, &r->res[r->n]), 0);
 	r->n++;
+}
+
+/* ... with seed 0. */
+static void start_ranked(struct run *r, uint64_t expect_ms, uint64_t rank)
+{
+	start_seeded(r, expect_ms, rank, 0);
 }
 
 /* After the warm-up: A (rank 1, tag 10) and B (rank 5, tag 11), recorded at 100 s,
